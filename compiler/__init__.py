@@ -1,0 +1,1 @@
+"""kgraph.compiler: lowering, autodiff, passes and code generation (ONNX, TVM)."""

@@ -1,0 +1,28 @@
+"""Runs a list of passes, verifying the graph after each one when asked (always in tests)."""
+from __future__ import annotations
+
+import os
+
+from kgraph.ir.graph import Graph
+from kgraph.ir.verify import verify
+
+VERIFY = os.environ.get("KGRAPH_VERIFY", "0") == "1"
+
+
+def run_passes(graph: Graph, passes, check: bool | None = None) -> Graph:
+    check = VERIFY if check is None else check
+    if check:
+        verify(graph)
+    for p in passes:
+        graph = p(graph)
+        if check:
+            verify(graph, after=p.__name__)
+    return graph
+
+
+def optimize(graph: Graph, check: bool | None = None) -> Graph:
+    from kgraph.compiler.passes import (eliminate_common_subexpressions, eliminate_dead_code,
+                                 fold_constants)
+
+    return run_passes(graph, [fold_constants, eliminate_common_subexpressions,
+                              eliminate_dead_code], check)

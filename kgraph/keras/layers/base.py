@@ -1,0 +1,445 @@
+"""`Layer`: the Keras layer contract on top of kgraph's tracer.
+
+A layer call does one of three things depending on its inputs:
+- on `KerasTensor`s (building a functional model) it builds the layer, infers output shapes by
+  tracing `call` on placeholders, and records a `CallNode` in the layer graph;
+- inside a graph being traced (a model being lowered) it runs `call` on IR values;
+- on concrete arrays (eager use) it traces `call` once per input signature, compiles the graph
+  and runs it, so eager calls execute compiled code too.
+"""
+from __future__ import annotations
+
+import inspect
+import threading
+
+import numpy as np
+
+from kgraph import config as kconfig
+from kgraph.ir.graph import Graph, Value, current_graph, tracing
+from kgraph.keras import constraints as kconstraints
+from kgraph.keras import initializers as kinitializers
+from kgraph.keras import regularizers as kregularizers
+from kgraph.keras.serialization import snake_case
+from kgraph.keras.tree import flatten, map_structure, pack_like
+from kgraph.variables import Variable
+
+_context = threading.local()
+_NAME_COUNTS: dict = {}
+
+
+def unique_name(base: str) -> str:
+    n = _NAME_COUNTS.get(base, 0)
+    _NAME_COUNTS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def reset_names():
+    _NAME_COUNTS.clear()
+
+
+def in_training_mode() -> bool:
+    return bool(getattr(_context, "training", False))
+
+
+class _training_scope:
+    def __init__(self, training):
+        self.training = training
+
+    def __enter__(self):
+        self.saved = getattr(_context, "training", False)
+        if self.training is not None:
+            _context.training = bool(self.training)
+
+    def __exit__(self, *exc):
+        _context.training = self.saved
+
+
+class EagerTensor(np.ndarray):
+    """A numpy array returned by eager calls; `.numpy()` gives the plain array, as in Keras."""
+
+    def numpy(self):
+        return np.asarray(self)
+
+
+def _eager(x):
+    return np.asarray(x).view(EagerTensor)
+
+
+class KerasTensor:
+    """A symbolic tensor of a functional model: shape (batch dim None), dtype, history."""
+
+    def __init__(self, shape, dtype="float32", name=None, history=None):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self.name = name
+        self._keras_history = history  # (layer, node_index, tensor_index)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def _op(self, fn, *others):
+        from kgraph.keras.layers.core import _op_layer
+
+        return _op_layer(fn, self, *others)
+
+    def __add__(self, o):
+        return self._op(lambda a, b: a + b, o)
+
+    def __radd__(self, o):
+        return self._op(lambda a, b: b + a, o)
+
+    def __sub__(self, o):
+        return self._op(lambda a, b: a - b, o)
+
+    def __rsub__(self, o):
+        return self._op(lambda a, b: b - a, o)
+
+    def __mul__(self, o):
+        return self._op(lambda a, b: a * b, o)
+
+    def __rmul__(self, o):
+        return self._op(lambda a, b: b * a, o)
+
+    def __truediv__(self, o):
+        return self._op(lambda a, b: a / b, o)
+
+    def __neg__(self):
+        return self._op(lambda a: -a)
+
+    def __getitem__(self, index):
+        return self._op(lambda a: a[index])
+
+
+class CallNode:
+    """One call of a layer in a layer graph: inputs and outputs are KerasTensors."""
+
+    def __init__(self, layer, args, kwargs, outputs):
+        self.layer, self.args, self.kwargs, self.outputs = layer, args, kwargs, outputs
+        self.inputs = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
+
+
+def _dtype_from(dtype):
+    if isinstance(dtype, dict):  # Keras 3 DTypePolicy config
+        dtype = dtype.get("config", {}).get("name", "float32")
+    if dtype in (None, "mixed_float16", "mixed_bfloat16"):
+        return kconfig.floatx()
+    return dtype
+
+
+class Layer:
+    """Base class of all layers: `build` makes weights, `call` computes with `kgraph.ops`."""
+
+    def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
+                 input_dim=None, batch_size=None, batch_input_shape=None, batch_shape=None,
+                 activity_regularizer=None, **kwargs):
+        kwargs.pop("autocast", None)
+        kwargs.pop("weights", None)
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}: unrecognized keyword arguments: "
+                            f"{sorted(kwargs)}")
+        object.__setattr__(self, "_layers", [])
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype = _dtype_from(dtype)
+        self.built = False
+        self._trainable_variables: list[Variable] = []
+        self._non_trainable_variables: list[Variable] = []
+        self._regularized: list = []  # (variable, regularizer)
+        self._inbound_nodes: list[CallNode] = []
+        self._losses: list = []
+        self.activity_regularizer = kregularizers.get(activity_regularizer)
+        self.supports_masking = False
+        if batch_shape is None and batch_input_shape is not None:
+            batch_shape = batch_input_shape
+        if batch_shape is None and input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_shape is None and input_shape is not None:
+            batch_shape = (batch_size,) + tuple(input_shape)
+        self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else None
+        self._call_signature = inspect.signature(self.call)
+        self._eager_programs: dict = {}
+
+    # -- attribute tracking ---------------------------------------------------------------
+    def __setattr__(self, name, value):
+        layers = self.__dict__.get("_layers")
+        if layers is not None and name != "_layers":
+            items = value if isinstance(value, (list, tuple)) else [value]
+            for item in items:
+                if isinstance(item, Layer) and item is not self and item not in layers:
+                    layers.append(item)
+                elif isinstance(item, Variable) and name[:1] != "_":
+                    self._track_variable(item)
+        object.__setattr__(self, name, value)
+
+    def _track_variable(self, var):
+        group = self._trainable_variables if var.trainable else self._non_trainable_variables
+        if all(v is not var for v in self._trainable_variables + self._non_trainable_variables):
+            group.append(var)
+
+    # -- weights --------------------------------------------------------------------------
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
+                   regularizer=None, constraint=None, name=None, aggregation="none", **kwargs):
+        """Create a weight of this layer (Keras 3 argument order)."""
+        shape = tuple(shape or ())
+        dtype = _dtype_from(dtype or self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if str(dtype).startswith("float") else "zeros"
+        init = kinitializers.get(initializer)
+        name = name or f"variable_{len(self.weights)}"
+        var = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name,
+                       path=f"{self.name}/{name}", aggregation=aggregation)
+        var.constraint = kconstraints.get(constraint)
+        self._track_variable(var)
+        if regularizer is not None:
+            self._regularized.append((var, kregularizers.get(regularizer)))
+        return var
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = value
+
+    def _flat_layers(self):
+        out = []
+        for layer in self._layers:
+            out.append(layer)
+            out.extend(layer._flat_layers())
+        seen, unique = set(), []
+        for layer in out:
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                unique.append(layer)
+        return unique
+
+    @property
+    def trainable_weights(self):
+        if not self.trainable:
+            return []
+        out = list(self._trainable_variables)
+        for layer in self._layers:
+            out += [v for v in layer.trainable_weights if all(v is not o for o in out)]
+        return out
+
+    @property
+    def non_trainable_weights(self):
+        out = list(self._non_trainable_variables)
+        if not self.trainable:
+            out = list(self._trainable_variables) + out
+        for layer in self._layers:
+            out += [v for v in layer.non_trainable_weights if all(v is not o for o in out)]
+        return out
+
+    @property
+    def weights(self):
+        return self.trainable_weights + self.non_trainable_weights
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def get_weights(self):
+        return [np.array(v.numpy(), copy=True) for v in self.weights]
+
+    def set_weights(self, weights):
+        params = self.weights
+        if len(params) != len(weights):
+            raise ValueError(f"Layer {self.name!r} expects {len(params)} weights, but the "
+                             f"weight list has {len(weights)} elements")
+        for var, value in zip(params, weights):
+            value = np.asarray(value)
+            if tuple(value.shape) != tuple(var.shape):
+                raise ValueError(f"Layer {self.name!r} weight {var.path!r} has shape "
+                                 f"{var.shape}; the provided value has shape {value.shape}")
+            var.assign(value)
+
+    def count_params(self):
+        return int(sum(np.prod(v.shape) for v in self.weights))
+
+    # -- losses ---------------------------------------------------------------------------
+    def add_loss(self, loss):
+        graph = current_graph()
+        if graph is not None:
+            if not hasattr(graph, "losses"):
+                graph.losses = []
+            graph.losses.append(loss)
+        else:
+            self._losses.append(loss)
+
+    @property
+    def losses(self):
+        """Weight-regularization penalties (and losses added by `add_loss`) of this layer and
+        its sublayers, evaluated in the graph being traced."""
+        out = list(self._losses)
+        for layer in [self] + self._flat_layers():
+            for var, reg in layer._regularized:
+                out.append(reg(var.value))
+        return out
+
+    # -- building and calling -------------------------------------------------------------
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, inputs, *args, **kwargs):
+        return inputs
+
+    def _maybe_build(self, args):
+        if self.built:
+            return
+        first = args[0] if args else None
+        shapes = map_structure(lambda t: tuple(t.shape) if hasattr(t, "shape") else None, first)
+        self._build_input_shape = shapes
+        self.build(shapes)
+        self.built = True
+
+    def __call__(self, *args, **kwargs):
+        leaves = flatten((args, kwargs))
+        if any(isinstance(t, KerasTensor) for t in leaves):
+            return self._symbolic_call(args, kwargs)
+        if current_graph() is not None or any(isinstance(t, Value) for t in leaves):
+            return self._traced_call(args, kwargs)
+        return self._eager_call(args, kwargs)
+
+    def _accepts(self, name):
+        params = self._call_signature.parameters
+        return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+    def _traced_call(self, args, kwargs):
+        self._maybe_build(args)
+        kwargs = dict(kwargs)
+        training = kwargs.pop("training", None)
+        kwargs.pop("mask", None) if not self._accepts("mask") else None
+        with _training_scope(training):
+            if self._accepts("training"):
+                kwargs["training"] = in_training_mode()
+            outputs = self.call(*args, **kwargs)
+        if self.activity_regularizer is not None:
+            for out in flatten(outputs):
+                self.add_loss(self.activity_regularizer(out))
+        return outputs
+
+    def _symbolic_call(self, args, kwargs):
+        self._check_input_compat(args)
+        graph = Graph(f"{self.name}_shape")
+        kts = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
+        values = {id(t): graph.placeholder(f"in{i}", t.shape, t.dtype) for i, t in enumerate(kts)}
+        swap = lambda x: values.get(id(x), x) if isinstance(x, KerasTensor) else x  # noqa: E731
+        with tracing(graph):
+            out = self._traced_call(map_structure(swap, args), map_structure(swap, kwargs))
+        node_index = len(self._inbound_nodes)
+        leaves = flatten(out)
+        outputs = [KerasTensor(v.shape, v.dtype, name=f"{self.name}_out{i}" if i else self.name,
+                               history=(self, node_index, i)) for i, v in enumerate(leaves)]
+        node = CallNode(self, args, kwargs, outputs)
+        self._inbound_nodes.append(node)
+        return pack_like(out, outputs)
+
+    def _check_input_compat(self, args):
+        spec = getattr(self, "input_spec_ndim", None)
+        if spec is None or not args:
+            return
+        for t in flatten(args[0]):
+            if isinstance(t, KerasTensor) and t.ndim < spec:
+                raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the "
+                                 f"layer: expected min_ndim={spec}, found ndim={t.ndim}. "
+                                 f"Full shape received: {t.shape}")
+
+    def _eager_call(self, args, kwargs):
+        from kgraph.compiler.program import build_program
+
+        arrays = [np.asarray(a) if not isinstance(a, Variable) else a.numpy()
+                  for a in flatten(args)]
+        arrays = [a.astype(kconfig.floatx()) if a.dtype == np.float64 else a for a in arrays]
+        training = kwargs.get("training")
+        static = {k: v for k, v in kwargs.items() if k != "training"}
+        key = (tuple((a.shape[1:], a.dtype.str, a.ndim) for a in arrays), repr(static),
+               bool(training))
+        program = self._eager_programs.get(key)
+        if program is None:
+            specs = [(f"input_{i}", (None,) + a.shape[1:] if a.ndim else (), a.dtype)
+                     for i, a in enumerate(arrays)]
+
+            def fn(*placeholders):
+                out = self._traced_call(pack_like(args, placeholders),
+                                        {**static, "training": training})
+                self._eager_structure = out
+                return {f"output_{i}": v for i, v in enumerate(flatten(out))}
+
+            program = build_program(f"{self.name}_call", specs, fn)
+            program.structure = self._eager_structure
+            self._eager_programs[key] = program
+        outs = [_eager(program.to_numpy(b)) for b in program(*arrays)]
+        return pack_like(program.structure, outs)
+
+    def compute_output_shape(self, input_shape):
+        kt = map_structure(lambda s: KerasTensor(s), input_shape) if isinstance(
+            input_shape, list) and input_shape and isinstance(input_shape[0], (tuple, list)) \
+            else KerasTensor(input_shape)
+        graph = Graph("shape")
+        with tracing(graph):
+            phs = map_structure(lambda t: graph.placeholder(f"in{id(t)}", t.shape, t.dtype), kt)
+            out = self._traced_call((phs,), {})
+        return map_structure(lambda v: tuple(v.shape), out)
+
+    # -- graph accessors ------------------------------------------------------------------
+    def _single_node(self, what):
+        if not self._inbound_nodes:
+            raise AttributeError(f"Layer {self.name!r} has never been called and thus has no "
+                                 f"defined {what}.")
+        if len(self._inbound_nodes) > 1:
+            raise AttributeError(f"Layer {self.name!r} has been called {len(self._inbound_nodes)}"
+                                 f" times; its {what} is ambiguous. Use get_{what}_at(i).")
+        return self._inbound_nodes[0]
+
+    @property
+    def input(self):
+        node = self._single_node("input")
+        return node.args[0] if node.args else node.inputs[0]
+
+    @property
+    def output(self):
+        node = self._single_node("output")
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def get_output_at(self, i):
+        node = self._inbound_nodes[i]
+        return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def get_input_at(self, i):
+        return self._inbound_nodes[i].args[0]
+
+    @property
+    def input_shape(self):
+        return map_structure(lambda t: t.shape, self.input)
+
+    @property
+    def output_shape(self):
+        return map_structure(lambda t: t.shape, self.output)
+
+    # -- config ---------------------------------------------------------------------------
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable,
+                  "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                            "config": {"name": self.dtype}, "registered_name": None}}
+        if self._batch_input_shape is not None:
+            config["batch_shape"] = list(self._batch_input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def get_build_config(self):
+        shape = getattr(self, "_build_input_shape", None)
+        return {"input_shape": list(shape) if shape is not None else None}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"

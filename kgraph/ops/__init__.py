@@ -1,0 +1,86 @@
+"""`kgraph.ops`: the op API. Each function adds a node to the graph being traced, or runs the
+numpy reference when called on concrete arrays outside any graph."""
+from kgraph.ir.graph import Value
+from kgraph.ops import elementwise as _ew
+from kgraph.ops import linalg as _la
+from kgraph.ops import movement as _mv
+from kgraph.ops import random as _random  # noqa: F401 - registers RandomUniformLike
+from kgraph.ops import reduce as _rd
+from kgraph.ops.elementwise import (abs, add, cast, cos, sin, divide, equal, erf, exp, floor, greater,  # noqa: F401
+                                    greater_equal, isnan, less, less_equal, log, logical_and,
+                                    logical_not, logical_or, maximum, minimum, mod, multiply,
+                                    negative, not_equal, pow, power, reciprocal, round, sign,
+                                    sqrt, square, subtract, tanh, where)
+from kgraph.ops.linalg import dot, matmul  # noqa: F401
+from kgraph.ops.movement import (broadcast_like, broadcast_to, concatenate, count,  # noqa: F401
+                                 expand_dims, pad, reshape, reshape_to, slice_axis, squeeze,
+                                 swapaxes, transpose)
+from kgraph.ops.nn import (clip, dropout, elu, exponential, gelu, hard_sigmoid,  # noqa: F401
+                           hard_silu, leaky_relu, log_softmax, logsumexp, one_hot, relu, relu6,
+                           selu, silu, softmax, softplus, softsign, stop_gradient, swish)
+from kgraph.ops.reduce import argmax, max, mean, min, sum  # noqa: F401
+from kgraph.ops.registry import REGISTRY, apply, get_op  # noqa: F401
+
+sigmoid = _ew.sigmoid
+
+
+def shape(x):
+    return tuple(x.shape)
+
+
+def _install_operators():
+    def rev(fn):
+        return lambda self, other: fn(other, self)
+
+    ops = {
+        "__add__": _ew.add, "__radd__": rev(_ew.add), "__sub__": _ew.subtract,
+        "__rsub__": rev(_ew.subtract), "__mul__": _ew.multiply, "__rmul__": rev(_ew.multiply),
+        "__truediv__": _ew.divide, "__rtruediv__": rev(_ew.divide), "__pow__": _ew.power,
+        "__rpow__": rev(_ew.power), "__matmul__": _la.matmul, "__rmatmul__": rev(_la.matmul),
+        "__gt__": _ew.greater, "__ge__": _ew.greater_equal, "__lt__": _ew.less,
+        "__le__": _ew.less_equal, "__and__": _ew.logical_and, "__or__": _ew.logical_or,
+    }
+    for name, fn in ops.items():
+        setattr(Value, name, fn)
+    Value.__neg__ = lambda self: _ew.negative(self)
+    Value.__abs__ = lambda self: _ew.abs(self)
+    Value.__invert__ = lambda self: _ew.logical_not(self)
+    Value.__getitem__ = _getitem
+    Value.T = property(lambda self: _mv.transpose(self))
+    Value.reshape = lambda self, *shape: _mv.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+
+def _getitem(x, index):
+    """Basic static slicing: ints, slices with step 1, Ellipsis and None."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    if Ellipsis in index:
+        i = index.index(Ellipsis)
+        fill = len(x.shape) - (len(index) - 1 - index.count(None))
+        index = index[:i] + (slice(None),) * fill + index[i + 1:]
+    out, axis, squeeze_axes, new_axes = x, 0, [], []
+    for item in index:
+        if item is None:
+            new_axes.append(axis + len(new_axes))
+            continue
+        if isinstance(item, int):
+            out = _mv.slice_axis(out, item, item + 1 if item != -1 else 2**62, axis)
+            squeeze_axes.append(axis)
+        elif isinstance(item, slice):
+            if item.step not in (None, 1):
+                raise NotImplementedError(f"Slicing with a step is not supported: {item}")
+            if item != slice(None):
+                start = 0 if item.start is None else item.start
+                stop = 2**62 if item.stop is None else item.stop
+                out = _mv.slice_axis(out, start, stop, axis)
+        else:
+            raise TypeError(f"Unsupported index for a symbolic tensor: {item!r}")
+        axis += 1
+    for a in reversed(squeeze_axes):
+        out = _mv.squeeze(out, a)
+    for a in new_axes:
+        out = _mv.expand_dims(out, a)
+    return out
+
+
+_install_operators()

@@ -1,0 +1,252 @@
+"""Elementwise primitives: unary math, binary arithmetic and comparison, where, cast.
+
+Binary ops broadcast like numpy; their gradient rules return gradients of the broadcast shape
+and the autodiff core reduces them to each input's shape (see compiler/autodiff.py).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kgraph.ir.types import TensorType, broadcast_shapes, dtype_name, is_float
+from kgraph.ops.registry import apply, defop, same_as_input
+
+try:  # scipy's erf is exact; math.erf vectorised is the fallback
+    from scipy.special import erf as _erf
+except ImportError:  # pragma: no cover
+    _erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _typed(fn):
+    """Wrap a numpy function so that its result keeps the input dtype."""
+    return lambda x, **a: np.asarray(fn(x)).astype(x.dtype, copy=False)
+
+
+# -- unary -------------------------------------------------------------------------------------
+defop("Neg", same_as_input, np.negative, grad=lambda g, y, x: (-g,))
+defop("Exp", same_as_input, _typed(np.exp), grad=lambda g, y, x: (g * y,))
+defop("Log", same_as_input, _typed(np.log), grad=lambda g, y, x: (g / x,))
+defop("Sqrt", same_as_input, _typed(np.sqrt), grad=lambda g, y, x: (g / (y * 2.0),))
+defop("Tanh", same_as_input, _typed(np.tanh), grad=lambda g, y, x: (g * (1.0 - y * y),))
+defop("Sigmoid", same_as_input, _typed(lambda x: 0.5 * (1 + np.tanh(0.5 * x))),
+      grad=lambda g, y, x: (g * y * (1.0 - y),))
+defop("Abs", same_as_input, np.abs, grad=lambda g, y, x: (g * sign(x),))
+defop("Sin", same_as_input, _typed(np.sin), grad=lambda g, y, x: (g * cos(x),))
+defop("Cos", same_as_input, _typed(np.cos), grad=lambda g, y, x: (-g * sin(x),))
+defop("Sign", same_as_input, np.sign, differentiable=False)
+defop("Floor", same_as_input, np.floor, differentiable=False)
+defop("Round", same_as_input, np.round, differentiable=False)  # half to even, as ONNX
+defop("Relu", same_as_input, lambda x: np.maximum(x, 0).astype(x.dtype),
+      grad=lambda g, y, x: (where(y > 0, g, 0.0),))
+defop("Erf", same_as_input, _typed(_erf),
+      grad=lambda g, y, x: (g * exp(-(x * x)) * (2.0 / math.sqrt(math.pi)),))
+defop("Reciprocal", same_as_input, _typed(np.reciprocal), grad=lambda g, y, x: (-g * y * y,))
+defop("Not", same_as_input, np.logical_not, differentiable=False)
+defop("IsNaN", lambda t, **a: [TensorType(t[0].shape, "bool")], np.isnan, differentiable=False)
+
+
+# -- binary ------------------------------------------------------------------------------------
+def _binary_infer(name, out_dtype=None):
+    def infer(types, **attrs):
+        a, b = types
+        if a.dtype != b.dtype:
+            raise TypeError(f"{name}: operands have different dtypes. Received: "
+                            f"{a.dtype} and {b.dtype}; cast one of them first")
+        return [TensorType(broadcast_shapes(a.shape, b.shape, name), out_dtype or a.dtype)]
+    return infer
+
+
+def _numpy_binary(fn):
+    return lambda a, b: np.asarray(fn(a, b)).astype(np.result_type(a, b), copy=False)
+
+
+def _defbinary(name, fn, grad=None, onnx=None, out_dtype=None):
+    ref = (lambda a, b: np.asarray(fn(a, b))) if out_dtype else _numpy_binary(fn)
+    defop(name, _binary_infer(name, out_dtype), ref, grad=grad, onnx=onnx,
+          differentiable=grad is not None)
+
+
+_defbinary("Add", np.add, lambda g, y, a, b: (g, g))
+_defbinary("Sub", np.subtract, lambda g, y, a, b: (g, -g))
+_defbinary("Mul", np.multiply, lambda g, y, a, b: (g * b, g * a))
+_defbinary("Div", lambda a, b: np.floor_divide(a, b) if a.dtype.kind in "iu" else a / b,
+           lambda g, y, a, b: (g / b, -g * y / b))
+_defbinary("Pow", np.power,
+           lambda g, y, a, b: (g * b * pow(a, b - 1.0), g * y * log(where(a > 0, a, 1.0))))
+_defbinary("Max", np.maximum, lambda g, y, a, b: (where(a >= b, g, 0.0), where(a >= b, 0.0, g)))
+_defbinary("Min", np.minimum, lambda g, y, a, b: (where(a <= b, g, 0.0), where(a <= b, 0.0, g)))
+_defbinary("Mod", np.mod)
+_defbinary("BitwiseXor", np.bitwise_xor)
+_defbinary("BitwiseAnd", np.bitwise_and)
+_defbinary("ShiftRight", np.right_shift,
+           onnx=lambda ctx, node, ins, outs: ctx.node("BitShift", ins, outs, direction="RIGHT"))
+for _name, _fn in [("Equal", np.equal), ("Greater", np.greater),
+                   ("GreaterOrEqual", np.greater_equal), ("Less", np.less),
+                   ("LessOrEqual", np.less_equal), ("And", np.logical_and),
+                   ("Or", np.logical_or)]:
+    _defbinary(_name, _fn, out_dtype="bool")
+
+
+def _where_infer(types, **attrs):
+    c, a, b = types
+    if c.dtype != "bool":
+        raise TypeError(f"Where: the condition must be bool. Received: {c.dtype}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"Where: branches have different dtypes: {a.dtype} and {b.dtype}")
+    return [TensorType(broadcast_shapes(broadcast_shapes(c.shape, a.shape), b.shape), a.dtype)]
+
+
+defop("Where", _where_infer, lambda c, a, b: np.where(c, a, b).astype(np.result_type(a, b)),
+      grad=lambda g, y, c, a, b: (None, where(c, g, 0.0), where(c, 0.0, g)))
+
+
+def _cast_grad(g, y, x, to):
+    return (cast(g, x.dtype) if is_float(x.dtype) else None,)
+
+
+defop("Cast", lambda t, to: [TensorType(t[0].shape, to)],
+      lambda x, to: x.astype(_np_dtype(to)), grad=_cast_grad, attrs=("to",))
+
+
+def _np_dtype(name):
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.bfloat16
+    return np.dtype(name)
+
+
+# -- public functions --------------------------------------------------------------------------
+def _pair(a, b):
+    """Give python scalars the dtype of the tensor they meet (Keras' weak typing)."""
+    from kgraph.ir.graph import Value
+    from kgraph.variables import Variable
+
+    def dtype_of(x):
+        if isinstance(x, (Value, Variable)):
+            return x.dtype
+        if isinstance(x, np.ndarray) and x.ndim > 0:
+            return x.dtype.name
+        return None
+
+    da, db = dtype_of(a), dtype_of(b)
+    if da is None and db is not None:
+        a = np.asarray(a, dtype=_np_dtype(db))
+    elif db is None and da is not None:
+        b = np.asarray(b, dtype=_np_dtype(da))
+    return a, b
+
+
+def _binary(name):
+    def fn(a, b):
+        return apply(name, *_pair(a, b))
+    fn.__name__ = name.lower()
+    return fn
+
+
+add, subtract, multiply = _binary("Add"), _binary("Sub"), _binary("Mul")
+maximum, minimum, mod = _binary("Max"), _binary("Min"), _binary("Mod")
+equal, greater, greater_equal = _binary("Equal"), _binary("Greater"), _binary("GreaterOrEqual")
+less, less_equal = _binary("Less"), _binary("LessOrEqual")
+logical_and, logical_or = _binary("And"), _binary("Or")
+power = _binary("Pow")
+
+
+def divide(a, b):
+    return apply("Div", *_pair(a, b))
+
+
+def not_equal(a, b):
+    return apply("Not", equal(a, b))
+
+
+def pow(a, b):  # noqa: A001 - the Keras name
+    return power(a, b)
+
+
+def negative(x):
+    return apply("Neg", x)
+
+
+def exp(x):
+    return apply("Exp", x)
+
+
+def log(x):
+    return apply("Log", x)
+
+
+def sqrt(x):
+    return apply("Sqrt", x)
+
+
+def tanh(x):
+    return apply("Tanh", x)
+
+
+def sigmoid(x):
+    return apply("Sigmoid", x)
+
+
+def abs(x):  # noqa: A001
+    return apply("Abs", x)
+
+
+def sin(x):
+    return apply("Sin", x)
+
+
+def cos(x):
+    return apply("Cos", x)
+
+
+def sign(x):
+    return apply("Sign", x)
+
+
+def floor(x):
+    return apply("Floor", x)
+
+
+def round(x):  # noqa: A001
+    return apply("Round", x)
+
+
+def relu(x):
+    return apply("Relu", x)
+
+
+def erf(x):
+    return apply("Erf", x)
+
+
+def reciprocal(x):
+    return apply("Reciprocal", x)
+
+
+def logical_not(x):
+    return apply("Not", x)
+
+
+def isnan(x):
+    return apply("IsNaN", x)
+
+
+def square(x):
+    return multiply(x, x)
+
+
+def where(condition, x, y):
+    x, y = _pair(x, y)
+    return apply("Where", condition, x, y)
+
+
+def cast(x, dtype):
+    dtype = dtype_name(dtype)
+    from kgraph.ir.graph import Value
+    from kgraph.variables import Variable
+
+    if isinstance(x, (Value, Variable)) and x.dtype == dtype:
+        return x
+    return apply("Cast", x, to=dtype)

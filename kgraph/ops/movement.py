@@ -1,0 +1,252 @@
+"""Movement primitives: shape, reshape, expand (broadcast), transpose, slice, pad, concat.
+
+Shapes may hold unknown dims (None). Ops whose result shape depends on a runtime shape take it
+as an int64 input (from `Shape`) and carry the static shape they promise as the `shape` attr.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph.ir.types import TensorType
+from kgraph.ops.registry import apply, defop
+
+
+def _static(shape):
+    return all(d is not None for d in shape)
+
+
+# -- Shape / Count -----------------------------------------------------------------------------
+defop("Shape", lambda t: [TensorType((len(t[0].shape),), "int64")],
+      lambda x: np.asarray(x.shape, dtype=np.int64), differentiable=False)
+
+
+def _count_ref(x, axes):
+    return np.asarray(np.prod([x.shape[a] for a in axes]), dtype=np.int64)
+
+
+def _count_onnx(ctx, node, ins, outs):
+    dims = ctx.node("Gather", [ctx.node("Shape", [ins[0]]),
+                               ctx.const(np.asarray(node.attrs["axes"], np.int64))])
+    ctx.node("ReduceProd", [dims], outs, keepdims=0)
+
+
+defop("Count", lambda t, axes: [TensorType((), "int64")], _count_ref, differentiable=False,
+      attrs=("axes",), onnx=_count_onnx)
+
+
+def count(x, axes) -> "int64 scalar":
+    """Number of elements of `x` along `axes` (a constant when those dims are static)."""
+    dims = [x.shape[a] for a in axes]
+    if _static(dims):
+        return np.asarray(int(np.prod(dims)), dtype=np.int64)
+    return apply("Count", x, axes=tuple(axes))
+
+
+# -- Reshape -----------------------------------------------------------------------------------
+def _reshape_infer(types, shape):
+    t = types[0]
+    if _static(t.shape) and len(types) == 1:
+        known = [d for d in shape if d is not None]
+        n, k = int(np.prod(t.shape)), int(np.prod(known)) if known else 1
+        if shape.count(None) == 1 and k and n % k == 0:
+            shape = tuple(n // k if d is None else d for d in shape)
+        elif shape.count(None) == 0 and n != k:
+            raise ValueError(f"Cannot reshape a tensor of shape {t.shape} into shape {shape}")
+    return [TensorType(tuple(shape), t.dtype)]
+
+
+def _reshape_ref(x, *shape_input, shape):
+    if shape_input:
+        return x.reshape(shape_input[0])
+    return x.reshape([-1 if d is None else d for d in shape])
+
+
+def _reshape_onnx(ctx, node, ins, outs):
+    target = ins[1] if len(ins) > 1 else ctx.const(
+        np.asarray([-1 if d is None else d for d in node.attrs["shape"]], np.int64))
+    ctx.node("Reshape", [ins[0], target], outs)
+
+
+defop("Reshape", _reshape_infer, _reshape_ref,
+      grad=lambda g, y, x, *s, shape: (reshape_to(g, x.shape, like=x),) + (None,) * len(s),
+      attrs=("shape",), onnx=_reshape_onnx)
+
+
+def reshape_to(x, shape, like=None):
+    """Reshape to `shape` (None = unknown). With more than one unknown dim, `like` supplies
+    the runtime shape."""
+    shape = tuple(shape)
+    if tuple(x.shape) == shape and shape.count(None) <= 1:
+        return x
+    if shape.count(None) <= 1:
+        return apply("Reshape", x, shape=shape)
+    if like is None:
+        raise ValueError(f"Reshape to {shape} needs a reference tensor for its unknown dims")
+    return apply("Reshape", x, apply("Shape", like), shape=shape)
+
+
+def reshape(x, newshape):
+    newshape = tuple(None if d == -1 else d for d in (newshape if isinstance(newshape, (tuple, list)) else (newshape,)))
+    return reshape_to(x, newshape)
+
+
+# -- Expand (broadcast) ------------------------------------------------------------------------
+def _expand_ref(x, target, shape):
+    return np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(target))).copy()
+
+
+defop("Expand", lambda t, shape: [TensorType(tuple(shape), t[0].dtype)], _expand_ref,
+      grad=lambda g, y, x, s, shape: (g, None), attrs=("shape",),
+      onnx=lambda ctx, node, ins, outs: ctx.node("Expand", ins, outs))
+
+
+def broadcast_like(x, like):
+    """Broadcast `x` to the (possibly dynamic) shape of `like`."""
+    from kgraph.ir.types import broadcast_shapes
+
+    shape = broadcast_shapes(x.shape, like.shape, "broadcast")
+    if tuple(x.shape) == tuple(like.shape) and _static(shape):
+        return x
+    target = np.asarray(shape, np.int64) if _static(shape) else apply("Shape", like)
+    return apply("Expand", x, target, shape=shape)
+
+
+def broadcast_to(x, shape):
+    shape = tuple(shape)
+    return apply("Expand", x, np.asarray(shape, np.int64), shape=shape)
+
+
+# -- Transpose ---------------------------------------------------------------------------------
+defop("Transpose", lambda t, perm: [TensorType(tuple(t[0].shape[p] for p in perm), t[0].dtype)],
+      lambda x, perm: np.transpose(x, perm).copy(),
+      grad=lambda g, y, x, perm: (transpose(g, tuple(np.argsort(perm))),), attrs=("perm",))
+
+
+def transpose(x, axes=None):
+    rank = len(x.shape)
+    perm = tuple(reversed(range(rank))) if axes is None else tuple(a % rank for a in axes)
+    return apply("Transpose", x, perm=perm)
+
+
+def swapaxes(x, a, b):
+    perm = list(range(len(x.shape)))
+    perm[a], perm[b] = perm[b], perm[a]
+    return transpose(x, perm)
+
+
+def expand_dims(x, axis):
+    shape = list(x.shape)
+    shape.insert(axis % (len(shape) + 1), 1)
+    return _reshape_known(x, shape)
+
+
+def squeeze(x, axis):
+    axis = axis % len(x.shape)
+    return _reshape_known(x, [d for i, d in enumerate(x.shape) if i != axis])
+
+
+def _reshape_known(x, shape):
+    if shape.count(None) > 1:
+        raise NotImplementedError(f"Reshape of {x.shape} to {tuple(shape)}: several unknown dims")
+    return reshape_to(x, shape)
+
+
+# -- Slice / Pad / Concat ----------------------------------------------------------------------
+def _slice_infer(types, starts, ends, axes):
+    shape = list(types[0].shape)
+    for s, e, a in zip(starts, ends, axes):
+        d = shape[a]
+        shape[a] = None if d is None else len(range(*slice(s, e).indices(d)))
+    return [TensorType(tuple(shape), types[0].dtype)]
+
+
+def _slice_ref(x, starts, ends, axes):
+    index = [slice(None)] * x.ndim
+    for s, e, a in zip(starts, ends, axes):
+        index[a] = slice(s, e)
+    return x[tuple(index)].copy()
+
+
+def _slice_grad(g, y, x, starts, ends, axes):
+    pads = [(0, 0)] * len(x.shape)
+    for s, e, a in zip(starts, ends, axes):
+        d = x.shape[a]
+        if d is None:
+            raise NotImplementedError(f"Gradient of a slice along unknown dim {a} of {x.shape}")
+        lo, hi, _ = slice(s, e).indices(d)
+        pads[a] = (lo, d - hi)
+    return (pad(g, pads),)
+
+
+def _slice_onnx(ctx, node, ins, outs):
+    a = node.attrs
+    ctx.node("Slice", [ins[0]] + [ctx.const(np.asarray(a[k], np.int64))
+                                  for k in ("starts", "ends", "axes")], outs)
+
+
+defop("Slice", _slice_infer, _slice_ref, grad=_slice_grad, attrs=("starts", "ends", "axes"),
+      onnx=_slice_onnx)
+
+
+def slice_axis(x, start, end, axis):
+    return apply("Slice", x, starts=(start,), ends=(end,), axes=(axis % len(x.shape),))
+
+
+def _pad_infer(types, pads, value):
+    shape = tuple(None if d is None else d + lo + hi for d, (lo, hi) in zip(types[0].shape, pads))
+    return [TensorType(shape, types[0].dtype)]
+
+
+def _pad_grad(g, y, x, pads, value):
+    starts = tuple(lo for lo, hi in pads)
+    ends = tuple(-hi if hi else None for lo, hi in pads)
+    axes = tuple(range(len(pads)))
+    ends = tuple(2**62 if e is None else e for e in ends)
+    return (apply("Slice", g, starts=starts, ends=ends, axes=axes),)
+
+
+def _pad_onnx(ctx, node, ins, outs):
+    pads = node.attrs["pads"]
+    flat = [lo for lo, hi in pads] + [hi for lo, hi in pads]
+    value = np.asarray(node.attrs["value"], dtype=node.outputs[0].dtype)
+    ctx.node("Pad", [ins[0], ctx.const(np.asarray(flat, np.int64)), ctx.const(value)], outs)
+
+
+defop("Pad", _pad_infer,
+      lambda x, pads, value: np.pad(x, pads, constant_values=value).astype(x.dtype),
+      grad=_pad_grad, attrs=("pads", "value"), onnx=_pad_onnx)
+
+
+def pad(x, pads, value=0.0):
+    return apply("Pad", x, pads=tuple(tuple(int(v) for v in p) for p in pads), value=float(value))
+
+
+def _concat_infer(types, axis):
+    first = types[0]
+    for t in types[1:]:
+        if t.dtype != first.dtype or len(t.shape) != len(first.shape):
+            raise TypeError(f"Concat: inputs differ in dtype or rank: {first} and {t}")
+    sizes = [t.shape[axis] for t in types]
+    shape = list(first.shape)
+    shape[axis] = None if None in sizes else int(np.sum(sizes))
+    return [TensorType(tuple(shape), first.dtype)]
+
+
+def _concat_grad(g, y, *xs, axis):
+    out, start = [], 0
+    for x in xs:
+        size = x.shape[axis]
+        if size is None:
+            raise NotImplementedError(f"Gradient of concat along unknown axis {axis}")
+        out.append(apply("Slice", g, starts=(start,), ends=(start + size,), axes=(axis,)))
+        start += size
+    return tuple(out)
+
+
+defop("Concat", _concat_infer, lambda *xs, axis: np.concatenate(xs, axis), grad=_concat_grad,
+      attrs=("axis",))
+
+
+def concatenate(xs, axis=-1):
+    axis = axis % len(xs[0].shape) if hasattr(xs[0], "shape") else axis
+    return apply("Concat", *xs, axis=axis)

@@ -1,0 +1,136 @@
+"""Composite ops: decompositions into primitives, so they get gradients, ONNX and TVM for free."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kgraph.ops import elementwise as ew
+from kgraph.ops import movement as mv
+from kgraph.ops import reduce as rd
+
+
+def clip(x, x_min, x_max):
+    return ew.minimum(ew.maximum(x, x_min), x_max)
+
+
+def softmax(x, axis=-1):
+    shifted = x - mv_stop(rd.max(x, axis, keepdims=True))
+    e = ew.exp(shifted)
+    return e / rd.sum(e, axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    shifted = x - mv_stop(rd.max(x, axis, keepdims=True))
+    return shifted - ew.log(rd.sum(ew.exp(shifted), axis, keepdims=True))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    m = mv_stop(rd.max(x, axis, keepdims=True))
+    out = ew.log(rd.sum(ew.exp(x - m), axis, keepdims=True)) + m
+    return out if keepdims else _drop(out, x, axis)
+
+
+def _drop(out, x, axis):
+    axes = rd._axes(len(x.shape), axis)
+    return mv.reshape_to(out, [d for i, d in enumerate(x.shape) if i not in axes])
+
+
+def mv_stop(x):
+    """Stop gradient: the max shift in softmax changes nothing mathematically."""
+    return stop_gradient(x)
+
+
+def stop_gradient(x):
+    from kgraph.ops.registry import apply
+
+    return apply("StopGradient", x)
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return ew.relu(x)
+    if threshold != 0.0:
+        pos = ew.where(x > threshold, x, 0.0)
+    else:
+        pos = ew.relu(x)
+    if max_value is not None:
+        pos = ew.minimum(pos, float(max_value))
+    if negative_slope != 0.0:
+        pos = pos + ew.where(x < threshold, (x - threshold) * float(negative_slope), 0.0)
+    return pos
+
+
+def relu6(x):
+    return ew.minimum(ew.relu(x), 6.0)
+
+
+def leaky_relu(x, negative_slope=0.2):
+    return ew.where(x >= 0.0, x, x * float(negative_slope))
+
+
+def elu(x, alpha=1.0):
+    return ew.where(x > 0.0, x, (ew.exp(ew.minimum(x, 0.0)) - 1.0) * float(alpha))
+
+
+def selu(x):
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return elu(x, alpha) * scale
+
+
+def softplus(x):
+    return ew.relu(x) + ew.log(ew.exp(-ew.abs(x)) + 1.0)
+
+
+def softsign(x):
+    return x / (ew.abs(x) + 1.0)
+
+
+def silu(x):
+    return x * ew.sigmoid(x)
+
+
+swish = silu
+
+
+def gelu(x, approximate=False):
+    if approximate:
+        c = math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (ew.tanh((x + ew.power(x, 3.0) * 0.044715) * c) + 1.0)
+    return x * 0.5 * (ew.erf(x * (1.0 / math.sqrt(2.0))) + 1.0)
+
+
+def hard_sigmoid(x):
+    return relu6(x + 3.0) / 6.0
+
+
+def hard_silu(x):
+    return x * hard_sigmoid(x)
+
+
+def exponential(x):
+    return ew.exp(x)
+
+
+def one_hot(indices, num_classes, dtype="float32"):
+    """One-hot by comparison with a range (TVM mis-types ONNX OneHot)."""
+    classes = np.arange(num_classes, dtype=np.int64)
+    indices = ew.cast(indices, "int64")
+    return ew.cast(ew.equal(mv.expand_dims(indices, -1), classes), dtype)
+
+
+def dropout(x, rate, key, seed):
+    from kgraph.ops.random import uniform_like
+
+    keep = ew.greater_equal(uniform_like(x, key, seed), np.float32(rate))
+    return ew.where(keep, x * (1.0 / (1.0 - rate)), 0.0)
+
+
+def _register_stop_gradient():
+    from kgraph.ops.registry import defop, same_as_input
+
+    defop("StopGradient", same_as_input, lambda x: x, onnx="Identity",
+          grad=lambda g, y, x: (None,))
+
+
+_register_stop_gradient()

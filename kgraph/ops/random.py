@@ -1,0 +1,73 @@
+"""Counter-based random numbers: a pure function of (key, op seed, element index).
+
+The key is a graph input (the trainer derives it from the global seed and the step counter), so
+every step is a pure function of its inputs: runs are bit-reproducible and resumable, with no
+generator state hidden in an executor. The bits come from a 32-bit integer hash (the
+"lowbias32" finaliser) evaluated with uint32 wrap-around, which numpy and ONNX agree on exactly.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph.ir.types import TensorType
+from kgraph.ops.registry import apply, defop
+
+GOLDEN = np.uint32(0x9E3779B9)
+MIX1, MIX2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)
+
+
+def hash_uint32(h):
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> np.uint32(16))
+        h = h * MIX1
+        h = h ^ (h >> np.uint32(15))
+        h = h * MIX2
+        return h ^ (h >> np.uint32(16))
+
+
+def _uniform_ref(like, key, seed):
+    with np.errstate(over="ignore"):
+        index = np.arange(like.size, dtype=np.uint32).reshape(like.shape)
+        mixed = hash_uint32(np.uint32(key) * GOLDEN + np.uint32(seed & 0xFFFFFFFF))
+        bits = hash_uint32(index ^ mixed)
+    # top 24 bits -> float32 in [0, 1) exactly representable
+    return ((bits >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)).astype(np.float32)
+
+
+def _emit_hash(ctx, h):
+    def shift_xor(h, n):
+        return ctx.node("BitwiseXor", [h, ctx.node("BitShift", [h, ctx.const(np.uint32(n))],
+                                                   direction="RIGHT")])
+    h = ctx.node("Mul", [shift_xor(h, 16), ctx.const(MIX1)])
+    h = ctx.node("Mul", [shift_xor(h, 15), ctx.const(MIX2)])
+    return shift_xor(h, 16)
+
+
+def _uniform_onnx(ctx, node, ins, outs):
+    like, key = ins
+    seed = np.uint32(node.attrs["seed"])
+    shape = ctx.node("Shape", [like])
+    size = ctx.node("ReduceProd", [shape], keepdims=1)
+    size = ctx.node("Squeeze", [size])
+    index = ctx.node("Range", [ctx.const(np.int64(0)), size, ctx.const(np.int64(1))])
+    index = ctx.node("Reshape", [ctx.node("Cast", [index], to="uint32"), shape])
+    mixed = ctx.node("Add", [ctx.node("Mul", [key, ctx.const(GOLDEN)]), ctx.const(seed)])
+    bits = _emit_hash(ctx, ctx.node("BitwiseXor", [index, _emit_hash(ctx, mixed)]))
+    top = ctx.node("Cast", [ctx.node("BitShift", [bits, ctx.const(np.uint32(8))],
+                                     direction="RIGHT")], to="float32")
+    ctx.node("Mul", [top, ctx.const(np.float32(2.0 ** -24))], outputs=outs)
+
+
+def _uniform_infer(types, seed):
+    if types[1].dtype != "uint32" or types[1].shape != ():
+        raise TypeError(f"RandomUniformLike: the key must be a uint32 scalar, got {types[1]}")
+    return [TensorType(types[0].shape, "float32")]
+
+
+defop("RandomUniformLike", _uniform_infer, _uniform_ref, differentiable=False,
+      attrs=("seed",), onnx=_uniform_onnx)
+
+
+def uniform_like(x, key, seed):
+    """Uniform [0, 1) float32 noise shaped like `x`; `key` is a uint32 scalar input."""
+    return apply("RandomUniformLike", x, key, seed=int(seed) & 0xFFFFFFFF)

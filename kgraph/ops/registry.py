@@ -1,0 +1,129 @@
+"""The op registry: one `OpDef` per primitive, keyed by its name.
+
+Each record holds everything about the op in one place: the shape/dtype rule (`infer`), the
+numpy reference (`ref`, the oracle), the gradient rule (`grad`, written in kgraph ops so the
+backward graph is ordinary IR) and the ONNX emission (`onnx`: an ONNX op name for 1:1 ops, or a
+callable for ops that need several ONNX nodes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from kgraph.ir.graph import Value, current_graph
+from kgraph.ir.types import TensorType, dtype_name
+
+
+@dataclass
+class OpDef:
+    name: str
+    infer: Callable  # (types: list[TensorType], **attrs) -> list[TensorType]
+    ref: Callable  # (*arrays, **attrs) -> array | tuple of arrays
+    grad: Callable | None = None  # (g, y, *inputs, **attrs) -> tuple, one entry per input
+    onnx: str | Callable | None = None
+    num_outputs: int = 1
+    differentiable: bool = True
+    attrs: tuple = field(default_factory=tuple)  # names of allowed attributes
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def defop(name, infer, ref, grad=None, onnx=None, num_outputs=1, differentiable=True,
+          attrs=()) -> OpDef:
+    if name in REGISTRY:
+        raise ValueError(f"Op {name!r} is registered twice")
+    op = OpDef(name, infer, ref, grad, onnx if onnx is not None else name, num_outputs,
+               differentiable, tuple(attrs))
+    REGISTRY[name] = op
+    return op
+
+
+def get_op(name: str) -> OpDef:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"Unknown op {name!r}. Known ops: {sorted(REGISTRY)}") from None
+
+
+def _is_symbolic(x) -> bool:
+    from kgraph.variables import Variable
+
+    return isinstance(x, Value) or (isinstance(x, Variable) and current_graph() is not None)
+
+
+def to_value(x, dtype=None) -> Value:
+    """Turn a Value, Variable or array-like into a Value of the graph being traced."""
+    from kgraph.variables import Variable
+
+    graph = current_graph()
+    if isinstance(x, Value):
+        if graph is not None and x.graph is not graph:
+            raise ValueError(
+                f"Tensor {x!r} belongs to graph {x.graph.name!r}, not to the graph being "
+                f"traced ({graph.name!r}); symbolic tensors cannot cross graphs")
+        return x
+    if isinstance(x, Variable):
+        return graph.read_variable(x) if hasattr(graph, "read_variable") else _no_var(x)
+    array = np.asarray(x)
+    if dtype is not None:
+        array = array.astype(dtype)
+    elif array.dtype == np.float64:
+        from kgraph import config
+
+        array = array.astype(config.floatx())
+    elif array.dtype == np.int32 and not isinstance(x, np.ndarray):
+        array = array.astype(np.int64)
+    return graph.constant(array)
+
+
+def _no_var(x):
+    raise ValueError(f"Variable {x.path!r} was read inside a graph that does not hold variables")
+
+
+def apply(name: str, *inputs, **attrs):
+    """Apply op `name`: add a node when tracing, or run the numpy reference on concrete data."""
+    op = get_op(name)
+    graph = current_graph()
+    if graph is None and not any(isinstance(x, Value) for x in inputs):
+        arrays = [_concrete(x) for x in inputs]
+        out = op.ref(*arrays, **attrs)
+        return out
+    if graph is None:
+        graph = next(x for x in inputs if isinstance(x, Value)).graph
+        from kgraph.ir.graph import tracing
+
+        with tracing(graph):
+            return apply(name, *inputs, **attrs)
+    values = [to_value(x) for x in inputs]
+    types = op.infer([v.type for v in values], **attrs)
+    outs = graph.add_node(name, values, attrs, types)
+    return outs[0] if op.num_outputs == 1 else tuple(outs)
+
+
+def _concrete(x):
+    from kgraph.variables import Variable
+
+    if isinstance(x, Variable):
+        return x.numpy()
+    return np.asarray(x)
+
+
+# -- shape rules shared by many ops ---------------------------------------------------------
+def same_as_input(types, **attrs):
+    return [types[0]]
+
+
+def with_dtype(dtype):
+    return lambda types, **attrs: [TensorType(types[0].shape, dtype_name(dtype))]
+
+
+def _no_ref(*a, **k):
+    raise RuntimeError("Input and Constant nodes are bound by the interpreter, not evaluated")
+
+
+defop("Input", lambda t, name: [], _no_ref, differentiable=False, attrs=("name",), onnx=None)
+defop("Constant", lambda t, value: [], lambda value: value, differentiable=False,
+      attrs=("value",), onnx=None)

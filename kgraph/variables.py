@@ -1,0 +1,126 @@
+"""Variables: named, shaped state whose value lives either on the host (numpy) or resident in
+an executor (an onnxruntime OrtValue, a TVM tensor). Reading `.numpy()` copies back lazily, so
+training steps never round-trip parameters through numpy."""
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph.ir.graph import current_graph
+from kgraph.ir.types import dtype_name
+
+
+class Variable:
+    """A Keras-style variable (`keras.Variable`)."""
+
+    def __init__(self, initializer, shape=None, dtype=None, trainable=True, name=None,
+                 path=None, aggregation="none"):
+        from kgraph import config
+
+        dtype = dtype_name(dtype or config.floatx())
+        if callable(initializer):
+            if shape is None:
+                raise ValueError(f"Variable {name!r}: an initializer needs a shape")
+            value = initializer(tuple(shape), dtype=dtype)
+        else:
+            value = initializer
+        value = np.array(value, dtype=_np(dtype))
+        if shape is not None and tuple(value.shape) != tuple(shape):
+            raise ValueError(f"Variable {name!r}: initial value has shape {value.shape}, "
+                             f"expected {tuple(shape)}")
+        self.name = name or "variable"
+        self.path = path or self.name
+        self._shape = tuple(value.shape)
+        self._dtype = dtype
+        self.trainable = trainable
+        self.aggregation = aggregation
+        self._host = value
+        self._device = None  # backend buffer, authoritative when _host is None
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._shape
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    @property
+    def ndim(self):
+        return len(self._shape)
+
+    def __repr__(self):
+        return (f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, "
+                f"value={self.numpy()!r}>")
+
+    __hash__ = object.__hash__
+
+    # -- host / device value ----------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        if self._host is None:
+            self._host = np.array(self._device.numpy(), copy=True)
+        return self._host
+
+    @property
+    def value(self):
+        graph = current_graph()
+        return graph.read_variable(self) if graph is not None else self.numpy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+
+    def assign(self, value):
+        graph = current_graph()
+        if graph is not None:
+            return graph.assign(self, value)
+        value = np.asarray(value, dtype=_np(self._dtype))
+        if value.shape != self._shape:
+            raise ValueError(f"Variable {self.path!r} has shape {self._shape}; cannot assign a "
+                             f"value of shape {value.shape}")
+        self._host, self._device = value.copy(), None
+        return self
+
+    def assign_add(self, delta):
+        return self.assign(self.value + delta)
+
+    def assign_sub(self, delta):
+        return self.assign(self.value - delta)
+
+    def device_buffer(self, upload):
+        """The executor-resident buffer, uploading the host value with `upload` when stale."""
+        if self._device is None:
+            self._device = upload(self._host)
+        return self._device
+
+    def set_device_buffer(self, buffer):
+        self._device, self._host = buffer, None
+
+
+def _np(dtype):
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.bfloat16
+    return np.dtype(dtype)
+
+
+def _install_operators():
+    from kgraph import ops
+
+    def unary(fn):
+        return lambda self: fn(self.value)
+
+    def binary(fn, reverse=False):
+        if reverse:
+            return lambda self, other: fn(other, self.value)
+        return lambda self, other: fn(self.value, other)
+
+    for name, fn in [("add", ops.add), ("sub", ops.subtract), ("mul", ops.multiply),
+                     ("truediv", ops.divide), ("matmul", ops.matmul), ("pow", ops.power)]:
+        setattr(Variable, f"__{name}__", binary(fn))
+        setattr(Variable, f"__r{name}__", binary(fn, reverse=True))
+    Variable.__neg__ = unary(ops.negative)
+    Variable.__getitem__ = lambda self, i: self.value[i]
+
+
+_install_operators()

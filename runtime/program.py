@@ -1,0 +1,35 @@
+"""A compiled graph bound to the variables it reads and updates.
+
+Calling a Program feeds the named arrays plus every variable's resident buffer, runs the
+compiled graph once, stores each updated variable's new buffer back on the variable (no numpy
+copy), and returns the remaining outputs as backend buffers.
+"""
+from __future__ import annotations
+
+
+class Program:
+    def __init__(self, compiled, feed_names, variables, updated, result_names, key_name=None):
+        self.compiled = compiled
+        self.key_name = key_name  # the graph's rng key input, fed a fresh key per call
+        self.feed_names = list(feed_names)
+        self.variables = list(variables)  # (input name, Variable) read by the graph
+        self.updated = list(updated)  # Variables whose new value follows the results
+        self.result_names = list(result_names)
+
+    def __call__(self, *arrays) -> list:
+        upload = self.compiled.upload
+        feeds = dict(zip(self.feed_names, arrays))
+        for name, var in self.variables:
+            feeds[name] = var.device_buffer(upload)
+        if self.key_name is not None:
+            from kgraph.random import next_key
+
+            feeds[self.key_name] = next_key()
+        outs = self.compiled.run(feeds)
+        n = len(self.result_names)
+        for var, buf in zip(self.updated, outs[n:]):
+            var.set_device_buffer(buf)
+        return outs[:n]
+
+    def to_numpy(self, buffer):
+        return self.compiled.to_numpy(buffer)

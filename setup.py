@@ -1,0 +1,11 @@
+"""One distribution, one import namespace: compiler/, runtime/ and models/ install as
+kgraph.compiler, kgraph.runtime and kgraph.applications (nothing else lands in site-packages)."""
+from setuptools import find_packages, setup
+
+ROOTS = {"kgraph": "kgraph", "kgraph.compiler": "compiler", "kgraph.runtime": "runtime",
+         "kgraph.applications": "models"}
+packages, package_dir = [], {}
+for name, path in ROOTS.items():
+    package_dir[name] = path
+    packages += [name] + [f"{name}.{sub}" for sub in find_packages(path)]
+setup(packages=packages, package_dir=package_dir)
