@@ -43,7 +43,10 @@ class OrtCompiled:
 
     @staticmethod
     def upload(array):
-        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array))
+        array = np.asarray(array)
+        if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            array = array.copy(order="C")
+        return ort.OrtValue.ortvalue_from_numpy(array)
 
     @staticmethod
     def to_numpy(buffer):

@@ -57,6 +57,8 @@ def _ref(fn):
 
 def _onnx_reduce(name):
     def emit(ctx, node, ins, outs):
+        if not node.attrs["axes"]:  # ONNX reads empty axes as "all axes"
+            return ctx.node("Identity", ins, outs)
         axes = ctx.const(np.asarray(node.attrs["axes"], np.int64))
         ctx.node(name, [ins[0], axes], outs, keepdims=int(node.attrs["keepdims"]))
     return emit

@@ -10,6 +10,7 @@ A layer call does one of three things depending on its inputs:
 from __future__ import annotations
 
 import inspect
+import itertools
 import threading
 
 import numpy as np
@@ -117,7 +118,10 @@ class KerasTensor:
 class CallNode:
     """One call of a layer in a layer graph: inputs and outputs are KerasTensors."""
 
+    _serials = itertools.count()
+
     def __init__(self, layer, args, kwargs, outputs):
+        self.serial = next(CallNode._serials)  # creation order, for a stable topological sort
         self.layer, self.args, self.kwargs, self.outputs = layer, args, kwargs, outputs
         self.inputs = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
 

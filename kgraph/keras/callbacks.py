@@ -1,0 +1,136 @@
+"""`keras.callbacks`: the Callback protocol, History and the progress bar logger.
+
+Logs reach callbacks with keys sorted alphabetically and values as Python floats, as Keras 3
+does (`pythonify_logs`)."""
+from __future__ import annotations
+
+from kgraph.keras.utils.progbar import Progbar
+
+
+def pythonify_logs(logs):
+    return {k: float(logs[k]) for k in sorted(logs or {})}
+
+
+class Callback:
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = params
+
+    def on_train_begin(self, logs=None): pass
+    def on_train_end(self, logs=None): pass
+    def on_epoch_begin(self, epoch, logs=None): pass
+    def on_epoch_end(self, epoch, logs=None): pass
+    def on_train_batch_begin(self, batch, logs=None): pass
+    def on_train_batch_end(self, batch, logs=None): pass
+    def on_test_begin(self, logs=None): pass
+    def on_test_end(self, logs=None): pass
+    def on_test_batch_begin(self, batch, logs=None): pass
+    def on_test_batch_end(self, batch, logs=None): pass
+    def on_predict_begin(self, logs=None): pass
+    def on_predict_end(self, logs=None): pass
+    def on_predict_batch_begin(self, batch, logs=None): pass
+    def on_predict_batch_end(self, batch, logs=None): pass
+
+    # Keras 2 aliases
+    def on_batch_begin(self, batch, logs=None): pass
+    def on_batch_end(self, batch, logs=None): pass
+
+
+class History(Callback):
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+        self.history = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+        self.model.history = self
+
+
+class ProgbarLogger(Callback):
+    def __init__(self):
+        super().__init__()
+        self.progbar = None
+        self.seen = 0
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.verbose = params.get("verbose", 1)
+        self.epochs = params.get("epochs", 1)
+        self.target = params.get("steps")
+
+    def _reset(self, target=None):
+        self.seen = 0
+        self.progbar = Progbar(target=target, verbose=self.verbose, unit_name="step")
+
+    def on_train_begin(self, logs=None):
+        self._reset(self.target)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reset(self.target)
+        if self.verbose and self.epochs > 1:
+            print(f"Epoch {epoch + 1}/{self.epochs}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen = batch + 1
+        self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.progbar.update(self.seen, list((logs or {}).items()), finalize=True)
+
+    def on_test_begin(self, logs=None):
+        if not self.model._in_fit:
+            self._reset(self.params.get("steps"))
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self.model._in_fit:
+            self.seen = batch + 1
+            self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+
+    def on_test_end(self, logs=None):
+        if not self.model._in_fit:
+            self.progbar.update(self.seen, list((logs or {}).items()), finalize=True)
+
+    def on_predict_begin(self, logs=None):
+        self._reset(self.params.get("steps"))
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.seen = batch + 1
+        self.progbar.update(self.seen, finalize=False)
+
+    def on_predict_end(self, logs=None):
+        self.progbar.update(self.seen, finalize=True)
+
+
+class CallbackList:
+    def __init__(self, callbacks=None, model=None, add_history=False, add_progbar=False,
+                 **params):
+        self.callbacks = list(callbacks or [])
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in self.callbacks):
+            self.callbacks.append(ProgbarLogger())
+        if add_history:
+            self.history = History()
+            self.callbacks.append(self.history)
+        for c in self.callbacks:
+            c.set_model(model)
+            c.set_params(params)
+
+    def __getattr__(self, name):
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+
+        def call(*args):
+            for c in self.callbacks:
+                getattr(c, name)(*args)
+                if name == "on_train_batch_begin":
+                    c.on_batch_begin(*args)
+                elif name == "on_train_batch_end":
+                    c.on_batch_end(*args)
+        return call

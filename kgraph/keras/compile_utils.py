@@ -1,0 +1,127 @@
+"""The loss and metrics given to `compile()`, matched to the model's outputs."""
+from __future__ import annotations
+
+from kgraph.keras import losses as klosses
+from kgraph.keras import metrics as kmetrics
+from kgraph.keras.tree import flatten
+
+_ACCURACY = ("accuracy", "acc")
+
+
+def _per_output(spec, names, what):
+    """Spread a single/list/dict compile argument over the outputs."""
+    n = len(names)
+    if isinstance(spec, dict):
+        unknown = set(spec) - set(names)
+        if unknown:
+            raise ValueError(f"compile(): `{what}` has keys {sorted(unknown)} that match no "
+                             f"output. Output names: {names}")
+        return [spec.get(name) for name in names]
+    if isinstance(spec, (list, tuple)) and what != "metrics" or (
+            what == "metrics" and spec and all(isinstance(s, (list, tuple)) or s is None
+                                               for s in spec) and n > 1):
+        if len(spec) != n:
+            raise ValueError(f"compile(): `{what}` has {len(spec)} entries but the model has "
+                             f"{n} outputs. Received: {what}={spec!r}")
+        return list(spec)
+    return [spec] * n
+
+
+class CompiledLoss:
+    def __init__(self, loss, loss_weights=None):
+        self.spec, self.weights_spec = loss, loss_weights
+        for leaf in flatten(loss) if not isinstance(loss, dict) else list(loss.values()):
+            if leaf is not None:
+                klosses.get(leaf)  # unknown names fail at compile time
+        self._losses = None
+
+    def _build(self, names):
+        specs = _per_output(self.spec, names, "loss")
+        weights = _per_output(self.weights_spec, names, "loss_weights") \
+            if self.weights_spec is not None else [1.0] * len(names)
+        self._losses = [(klosses.get(s), 1.0 if w is None else float(w))
+                        for s, w in zip(specs, weights)]
+
+    def __call__(self, y, y_pred, sample_weight, output_names):
+        preds = flatten(y_pred)
+        names = output_names or [f"output_{i}" for i in range(len(preds))]
+        if self._losses is None:
+            self._build(names)
+        if self.spec is None:
+            raise ValueError("compile() was called without a `loss`; the model cannot be "
+                             "trained or evaluated.")
+        ys = flatten(y)
+        if len(ys) != len(preds):
+            raise ValueError(f"The model has {len(preds)} outputs but {len(ys)} target arrays "
+                             f"were given.")
+        sws = flatten(sample_weight) if sample_weight is not None else [None] * len(preds)
+        if len(sws) == 1 and len(preds) > 1:
+            sws = sws * len(preds)
+        total, parts = None, {}
+        for (loss, weight), yt, yp, sw, name in zip(self._losses, ys, preds, sws, names):
+            if loss is None:
+                continue
+            value = loss(yt, yp, sample_weight=sw)
+            if len(preds) > 1:
+                parts[f"{name}_loss"] = value
+            value = value * weight if weight != 1.0 else value
+            total = value if total is None else total + value
+        return total, parts
+
+
+class CompiledMetrics:
+    def __init__(self, metrics=None, weighted_metrics=None):
+        self.spec, self.weighted_spec = metrics, weighted_metrics
+        for leaf in flatten(metrics) + flatten(weighted_metrics):
+            if leaf is not None and leaf not in _ACCURACY:
+                kmetrics.get(leaf)  # unknown names fail at compile time
+        self._built = None  # list of (output index, metric, weighted)
+
+    @property
+    def metrics(self):
+        return [m for _, m, _ in self._built or []]
+
+    def _build(self, ys, preds, names, compiled_loss):
+        built = []
+        for weighted, spec in ((False, self.spec), (True, self.weighted_spec)):
+            if not spec:
+                continue
+            per_output = _per_output(spec if isinstance(spec, (dict, list, tuple)) else [spec],
+                                     names, "metrics")
+            for i, entry in enumerate(per_output):
+                entries = entry if isinstance(entry, (list, tuple)) else [entry]
+                loss = compiled_loss._losses[i][0] if compiled_loss._losses else None
+                for ident in entries:
+                    if ident is None:
+                        continue
+                    metric = self._make(ident, loss, ys[i], preds[i])
+                    if len(preds) > 1:
+                        metric.name = f"{names[i]}_{metric.name}"
+                    built.append((i, metric, weighted))
+        taken = set()
+        for _, metric, weighted in built:
+            if metric.name in taken and weighted:
+                metric.name = f"weighted_{metric.name}"
+            taken.add(metric.name)
+        self._built = built
+
+    @staticmethod
+    def _make(ident, loss, y_true, y_pred):
+        if isinstance(ident, str) and ident in _ACCURACY and hasattr(kmetrics, "resolve_accuracy"):
+            return kmetrics.resolve_accuracy(ident, loss, tuple(y_true.shape),
+                                             tuple(y_pred.shape))
+        return kmetrics.get(ident)
+
+    def update_state(self, y, y_pred, sample_weight, output_names, compiled_loss):
+        ys, preds = flatten(y), flatten(y_pred)
+        names = output_names or [f"output_{i}" for i in range(len(preds))]
+        if self._built is None:
+            self._build(ys, preds, names, compiled_loss)
+        sws = flatten(sample_weight) if sample_weight is not None else [None] * len(preds)
+        if len(sws) == 1 and len(preds) > 1:
+            sws = sws * len(preds)
+        for i, metric, weighted in self._built:
+            metric.update_state(ys[i], preds[i], sample_weight=sws[i] if weighted else None)
+
+    def results(self):
+        return {m.name: m.result() for m in self.metrics}

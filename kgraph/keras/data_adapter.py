@@ -1,0 +1,170 @@
+"""Turn what users pass to fit/evaluate/predict into batches of numpy arrays.
+
+Numpy arrays (single, list or dict) are batched by index: shuffled globally each epoch when
+asked, never for validation. Python iterables (generators, kgraph.data datasets, PyDataset-like
+objects) yield whole batches."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kgraph import config
+from kgraph.keras.tree import flatten, pack_like
+
+
+class DataError(ValueError):
+    """Bad data given to fit/evaluate/predict."""
+
+
+def _as_array(a, what):
+    if hasattr(a, "numpy") and not isinstance(a, np.ndarray):
+        a = a.numpy()
+    try:
+        arr = np.asarray(a)
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"`{what}` could not be converted to an array: {e}") from None
+    if arr.dtype == object:
+        raise DataError(f"`{what}` must be numeric arrays. Received an object array of shape "
+                        f"{arr.shape}")
+    if arr.dtype == np.float64:
+        arr = arr.astype(config.floatx())
+    return arr
+
+
+def is_array_data(x) -> bool:
+    return all(isinstance(leaf, (np.ndarray, list, tuple, int, float)) or hasattr(leaf, "__array__")
+               for leaf in flatten(x)) and not _is_iterable_dataset(x)
+
+
+def _is_iterable_dataset(x):
+    return (hasattr(x, "__iter__") or hasattr(x, "__getitem__") and hasattr(x, "__len__")) and \
+        not isinstance(x, (np.ndarray, list, tuple, dict))
+
+
+class ArrayAdapter:
+    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False,
+                 class_weight=None, steps=None):
+        self.x = pack_like(x, [_as_array(a, "x") for a in flatten(x)])
+        self.y = None if y is None else pack_like(y, [_as_array(a, "y") for a in flatten(y)])
+        self.sample_weight = None if sample_weight is None else pack_like(
+            sample_weight, [_as_array(a, "sample_weight") for a in flatten(sample_weight)])
+        arrays = flatten(self.x) + flatten(self.y) + flatten(self.sample_weight)
+        arrays = [a for a in arrays if a is not None]
+        sizes = {len(a) if a.ndim else 1 for a in arrays}
+        if len(sizes) > 1:
+            raise DataError(
+                "Data cardinality is ambiguous. Make sure all arrays contain the same number "
+                f"of samples. Received: x sizes: {[len(a) for a in flatten(self.x)]}, y sizes: "
+                f"{[len(a) for a in flatten(self.y)] if y is not None else None}")
+        self.num_samples = sizes.pop()
+        if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
+                                       or batch_size <= 0):
+            raise DataError(f"`batch_size` must be a positive integer. Received: "
+                            f"batch_size={batch_size!r}")
+        self.batch_size = int(batch_size or 32)
+        self.shuffle = shuffle
+        self.steps = steps
+        if class_weight is not None:
+            self.sample_weight = _class_weights_to_sample_weights(self.y, class_weight,
+                                                                  self.sample_weight)
+
+    @property
+    def num_batches(self):
+        n = math.ceil(self.num_samples / self.batch_size)
+        return min(n, self.steps) if self.steps is not None else n
+
+    def batches(self):
+        from kgraph import random as krandom
+
+        n = self.num_samples
+        order = krandom.generator().permutation(n) if self.shuffle else None
+        for i in range(self.num_batches):
+            lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, n)
+            take = (lambda a: a[order[lo:hi]]) if order is not None else (lambda a: a[lo:hi])
+            yield (pack_like(self.x, [take(a) for a in flatten(self.x)]),
+                   None if self.y is None else pack_like(self.y, [take(a) for a in flatten(self.y)]),
+                   None if self.sample_weight is None else pack_like(
+                       self.sample_weight, [take(a) for a in flatten(self.sample_weight)]))
+
+
+def _class_weights_to_sample_weights(y, class_weight, sample_weight):
+    ys = flatten(y)
+    if len(ys) != 1:
+        raise DataError("`class_weight` is only supported for models with a single output.")
+    labels = ys[0]
+    if labels.ndim > 1 and labels.shape[-1] > 1:
+        labels = np.argmax(labels, axis=-1)
+    elif labels.ndim > 1:
+        labels = labels[..., 0]
+    labels = labels.astype(np.int64)
+    unknown = set(np.unique(labels).tolist()) - set(int(k) for k in class_weight)
+    weights = np.array([class_weight.get(int(c), 1.0) for c in labels.reshape(-1)],
+                       dtype=np.float32).reshape(labels.shape)
+    if unknown:
+        pass  # Keras gives classes absent from class_weight a weight of 1
+    if sample_weight is not None:
+        weights = weights * flatten(sample_weight)[0].astype(np.float32)
+    return weights
+
+
+class IterableAdapter:
+    """Batches come from an iterable: tuples (x,), (x, y) or (x, y, sample_weight)."""
+
+    def __init__(self, data, steps=None):
+        self.data, self.steps = data, steps
+        n = len(data) if hasattr(data, "__len__") else None
+        self.num_batches = min(n, steps) if (n is not None and steps) else (n or steps)
+
+    def batches(self):
+        source = self.data
+        if hasattr(source, "__len__") and hasattr(source, "__getitem__") and \
+                not hasattr(source, "__iter__"):
+            source = (source[i] for i in range(len(source)))
+        for i, item in enumerate(iter(source)):
+            if self.steps is not None and i >= self.steps:
+                break
+            if not isinstance(item, tuple):
+                item = (item,)
+            x, y, sw = (tuple(item) + (None, None))[:3]
+            yield (pack_like(x, [_as_array(a, "x") for a in flatten(x)]),
+                   None if y is None else pack_like(y, [_as_array(a, "y") for a in flatten(y)]),
+                   None if sw is None else pack_like(sw, [_as_array(a, "sample_weight")
+                                                          for a in flatten(sw)]))
+
+
+def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
+                 class_weight=None, steps=None):
+    if x is None:
+        raise DataError("No data was given: `x` is None.")
+    if _is_iterable_dataset(x):
+        if y is not None:
+            raise DataError("`y` must not be given when `x` is a dataset or generator that "
+                            "yields (x, y) batches.")
+        return IterableAdapter(x, steps)
+    return ArrayAdapter(x, y, sample_weight, batch_size, shuffle, class_weight, steps)
+
+
+def split_validation(x, y, sample_weight, validation_split):
+    """The LAST `validation_split` fraction of the arrays, unshuffled (Keras semantics)."""
+    if not 0 < validation_split < 1:
+        raise DataError(f"`validation_split` must be between 0 and 1. Received: "
+                        f"validation_split={validation_split}")
+    if _is_iterable_dataset(x):
+        raise DataError("`validation_split` is only supported for numpy arrays, not for "
+                        "datasets or generators.")
+    n = len(flatten(x)[0])
+    split_at = int(math.floor(n * (1.0 - validation_split)))
+    if split_at == 0 or split_at == n:
+        raise DataError(f"Training data contains {n} samples, which is not sufficient to "
+                        f"split it into a validation and training set as specified by "
+                        f"`validation_split={validation_split}`.")
+
+    def cut(data, part):
+        if data is None:
+            return None
+        return pack_like(data, [np.asarray(a)[:split_at] if part == 0 else np.asarray(a)[split_at:]
+                                for a in flatten(data)])
+
+    return (cut(x, 0), cut(y, 0), cut(sample_weight, 0)), (cut(x, 1), cut(y, 1),
+                                                            cut(sample_weight, 1))

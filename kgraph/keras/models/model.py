@@ -1,0 +1,190 @@
+"""`Model`: a layer that can be trained. Built three ways, as in Keras: functional
+(`Model(inputs, outputs)`, a networkx layer graph), `Sequential`, or subclassed (`call`)."""
+from __future__ import annotations
+
+import networkx as nx
+
+from kgraph.keras.layers.base import KerasTensor, Layer
+from kgraph.keras.trainer import Trainer
+from kgraph.keras.tree import flatten, map_structure, pack_like
+
+
+class Model(Trainer, Layer):
+    def __init__(self, *args, **kwargs):
+        inputs = kwargs.pop("inputs", args[0] if args else None)
+        outputs = kwargs.pop("outputs", args[1] if len(args) > 1 else None)
+        Layer.__init__(self, **{k: kwargs.pop(k) for k in ("name", "trainable", "dtype")
+                                if k in kwargs})
+        Trainer.__init__(self)
+        if kwargs:
+            raise TypeError(f"Model: unrecognized keyword arguments: {sorted(kwargs)}")
+        self._graph = None
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError("A functional Model needs both `inputs` and `outputs`.")
+            self._init_graph(inputs, outputs)
+
+    # -- functional graph -----------------------------------------------------------------
+    def _init_graph(self, inputs, outputs):
+        for t in flatten(inputs) + flatten(outputs):
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Model {self.name!r}: inputs and outputs must be symbolic "
+                                f"tensors from keras.Input and layer calls. Received: {t!r}")
+        self._inputs_struct, self._outputs_struct = inputs, outputs
+        graph, order = layer_graph(flatten(inputs), flatten(outputs), self.name)
+        self._graph, self._order = graph, order
+        layers = []
+        for node in order:
+            if node.layer not in layers:
+                layers.append(node.layer)
+        object.__setattr__(self, "_layers", layers)
+        self.built = True
+
+    @property
+    def inputs(self):
+        return flatten(self._inputs_struct) if self._graph is not None else None
+
+    @property
+    def outputs(self):
+        return flatten(self._outputs_struct) if self._graph is not None else None
+
+    @property
+    def input(self):
+        if self._graph is None:
+            return Layer.input.fget(self)
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        if self._graph is None:
+            return Layer.output.fget(self)
+        return self._outputs_struct
+
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def get_layer(self, name=None, index=None):
+        if index is not None:
+            if not 0 <= index < len(self.layers):
+                raise ValueError(f"Model {self.name!r} has {len(self.layers)} layers. "
+                                 f"Received: index={index}")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}. Existing layers are: "
+                         f"{[layer.name for layer in self.layers]}")
+
+    def call(self, inputs, training=None, mask=None):
+        if self._graph is None:
+            raise NotImplementedError(f"Model {self.name!r} has no graph: subclasses must "
+                                      f"implement call().")
+        return run_layer_graph(self._order, self._inputs_struct, self._outputs_struct, inputs)
+
+    def _maybe_build(self, args):
+        if not self.built:
+            Layer._maybe_build(self, args)
+
+    def build(self, input_shape):
+        self.built = True
+
+    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+        from kgraph.keras.models.summary import print_summary
+
+        print_summary(self, line_length=line_length, print_fn=print_fn)
+
+    def reset_states(self):
+        for layer in self._flat_layers():
+            if hasattr(layer, "reset_states") and getattr(layer, "stateful", False):
+                layer.reset_states()
+
+    def get_config(self):
+        from kgraph.keras.models.config import functional_config
+
+        if self._graph is None:
+            return Layer.get_config(self)
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from kgraph.keras.models.config import functional_from_config
+
+        if "layers" in config:
+            return functional_from_config(cls, config, custom_objects)
+        return cls(**config)
+
+    def to_json(self, **kwargs):
+        import json
+
+        from kgraph.keras.models.config import serialize_model
+
+        return json.dumps(serialize_model(self), **kwargs)
+
+
+Functional = Model
+
+
+def layer_graph(inputs, outputs, model_name):
+    """Walk back from `outputs` to `inputs`; return (networkx DiGraph of call nodes, order)."""
+    graph = nx.DiGraph()
+    input_ids = {id(t) for t in inputs}
+    seen, stack, creation = set(), [t for t in outputs], {}
+    while stack:
+        t = stack.pop()
+        layer, node_index, _ = t._keras_history
+        node = layer._inbound_nodes[node_index]
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        creation[node] = len(creation)
+        graph.add_node(node)
+        if id(t) in input_ids:
+            continue
+        if not node.inputs and not any(id(o) in input_ids for o in node.outputs):
+            raise ValueError(f"Graph disconnected: cannot obtain the value of tensor {t!r} "
+                             f"from the inputs of model {model_name!r}; the graph reaches "
+                             f"layer {layer.name!r} which is not one of the model's inputs.")
+        for parent in node.inputs:
+            player, pindex, _ = parent._keras_history
+            pnode = player._inbound_nodes[pindex]
+            graph.add_edge(pnode, node, tensor=parent)
+            stack.append(parent)
+    order = list(nx.lexicographical_topological_sort(graph, key=lambda n: n.serial))
+    return graph, order
+
+
+def run_layer_graph(order, inputs_struct, outputs_struct, inputs):
+    """Evaluate a layer graph on IR values (or anything layers accept)."""
+    env = {}
+    flat_in = flatten(inputs_struct)
+    given = flatten(inputs) if isinstance(inputs, (list, tuple, dict)) else [inputs]
+    if len(given) != len(flat_in):
+        raise ValueError(f"Model expects {len(flat_in)} input(s), but it received "
+                         f"{len(given)} input tensors.")
+    for kt, v in zip(flat_in, given):
+        _check_input(kt, v)
+        env[id(kt)] = v
+    for node in order:
+        if all(id(o) in env for o in node.outputs):
+            continue
+        swap = lambda x: env[id(x)] if isinstance(x, KerasTensor) else x  # noqa: E731
+        args = map_structure(swap, node.args)
+        kwargs = map_structure(swap, node.kwargs)
+        out = node.layer(*args, **kwargs)
+        for kt, v in zip(node.outputs, flatten(out)):
+            env[id(kt)] = v
+    return pack_like(outputs_struct, [env[id(t)] for t in flatten(outputs_struct)])
+
+
+def _check_input(kt, value):
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return
+    if len(shape) != len(kt.shape):
+        raise ValueError(f"Input {kt.name!r} of the model expects rank {len(kt.shape)} "
+                         f"(shape {kt.shape}), but received an input of shape {tuple(shape)}")
+    for want, got in zip(kt.shape[1:], shape[1:]):
+        if want is not None and got is not None and want != got:
+            raise ValueError(f"Input {kt.name!r} of the model is incompatible: expected shape "
+                             f"{kt.shape}, but received an input of shape {tuple(shape)}")

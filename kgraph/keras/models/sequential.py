@@ -1,0 +1,99 @@
+"""`Sequential`: a stack of layers, built as a functional graph as soon as its input shape is
+known (from an `Input`, an `input_shape=` argument on the first layer, `build()`, or the
+first data it sees)."""
+from __future__ import annotations
+
+from kgraph.keras.layers.base import KerasTensor, Layer
+from kgraph.keras.layers.core import InputLayer
+from kgraph.keras.models.model import Model
+
+
+class Sequential(Model):
+    def __init__(self, layers=None, trainable=True, name=None):
+        super().__init__(trainable=trainable, name=name)
+        self._stack: list[Layer] = []
+        self._input_layer = None
+        for layer in layers or []:
+            self.add(layer, rebuild=False)
+        self._maybe_rebuild()
+
+    def add(self, layer, rebuild=True):
+        """Append a layer (or an `Input` tensor / `InputLayer` to fix the input shape)."""
+        if isinstance(layer, KerasTensor):
+            layer = layer._keras_history[0]
+        if isinstance(layer, InputLayer):
+            if self._stack or self._input_layer is not None:
+                raise ValueError(f"Sequential model {self.name!r}: an InputLayer can only be "
+                                 f"the first layer.")
+            self._input_layer = layer
+        elif not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add() only accepts layers. Received: {layer!r} "
+                            f"of type {type(layer).__name__}")
+        else:
+            if any(existing.name == layer.name for existing in self._stack):
+                raise ValueError(f"All layers added to a Sequential model should have unique "
+                                 f"names. Name {layer.name!r} is already the name of a layer "
+                                 f"in this model.")
+            self._stack.append(layer)
+        if rebuild:
+            self._maybe_rebuild()
+
+    def pop(self):
+        layer = self._stack.pop()
+        self._graph = None
+        self.built = False
+        self._maybe_rebuild()
+        return layer
+
+    def _maybe_rebuild(self):
+        if self._input_layer is None and self._stack and \
+                self._stack[0]._batch_input_shape is not None:
+            first = self._stack[0]
+            self._input_layer = InputLayer(batch_shape=first._batch_input_shape,
+                                           dtype=first.dtype if first.dtype != "float32" else None)
+        if self._input_layer is not None:
+            self._build_graph()
+        else:
+            object.__setattr__(self, "_layers", list(self._stack))
+
+    def _build_graph(self):
+        x = self._input_layer.output
+        for layer in self._stack:
+            x = layer(x)
+        self._init_graph(self._input_layer.output, x)
+
+    @property
+    def layers(self):
+        return list(self._stack)
+
+    def build(self, input_shape=None):
+        if self._graph is not None:
+            return
+        if input_shape is None:
+            raise ValueError(f"Sequential model {self.name!r} cannot be built without an "
+                             f"input shape.")
+        self._input_layer = InputLayer(batch_shape=tuple(input_shape))
+        self._build_graph()
+
+    def _maybe_build(self, args):
+        if self._graph is None and args and hasattr(args[0], "shape"):
+            self.build((None,) + tuple(args[0].shape[1:]))
+
+    def call(self, inputs, training=None, mask=None):
+        if self._graph is not None:
+            return super().call(inputs, training=training)
+        x = inputs
+        for layer in self._stack:
+            x = layer(x)
+        return x
+
+    def get_config(self):
+        from kgraph.keras.models.config import sequential_config
+
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from kgraph.keras.models.config import sequential_from_config
+
+        return sequential_from_config(cls, config, custom_objects)

@@ -1,0 +1,337 @@
+"""compile / fit / evaluate / predict.
+
+Each of train, test and predict is ONE compiled graph per input signature: the train graph
+holds forward, loss (with regularization), backward, optimizer update and metric updates, and
+runs as a single onnxruntime call per step. Parameters, optimizer slots and metric state stay
+resident in the executor between steps. `trainable` is captured when `compile()` is called.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from kgraph import ops
+from kgraph.ir.graph import current_graph
+from kgraph.keras import callbacks as kcallbacks
+from kgraph.keras import data_adapter
+from kgraph.keras import metrics as kmetrics
+from kgraph.keras import optimizers as koptimizers
+from kgraph.keras.compile_utils import CompiledLoss, CompiledMetrics
+from kgraph.keras.tree import flatten, pack_like
+
+
+class NotCompiledError(RuntimeError):
+    pass
+
+
+class Trainer:
+    def __init__(self):
+        self.optimizer = None
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+        self._programs: dict = {}
+        self._in_fit = False
+        self._loss_tracker = None
+
+    # -- compile --------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
+                jit_compile="auto", auto_scale_loss=True):
+        """Configure training. Unknown names raise here, before anything runs."""
+        self.optimizer = koptimizers.get(optimizer)
+        self.compiled_loss = CompiledLoss(loss, loss_weights)
+        self.compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
+        if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+            raise ValueError(f"`steps_per_execution` must be a positive integer. Received: "
+                             f"steps_per_execution={steps_per_execution!r}")
+        self.steps_per_execution = steps_per_execution
+        self._loss_tracker = kmetrics.Mean(name="loss")
+        self._trainable_snapshot = {id(layer): layer._trainable
+                                    for layer in [self] + self._flat_layers()}
+        self._compile_config = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                                    metrics=metrics, weighted_metrics=weighted_metrics,
+                                    steps_per_execution=steps_per_execution)
+        self._programs = {}
+        self.compiled = True
+
+    @property
+    def metrics(self):
+        out = [self._loss_tracker] if self._loss_tracker is not None else []
+        return out + (self.compiled_metrics.metrics if self.compiled else [])
+
+    @property
+    def metrics_names(self):
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    @contextlib.contextmanager
+    def _compiled_trainability(self):
+        """Apply the `trainable` flags captured at compile() time while tracing."""
+        layers = [self] + self._flat_layers()
+        saved = {id(layer): layer._trainable for layer in layers}
+        snapshot = getattr(self, "_trainable_snapshot", {})
+        for layer in layers:
+            object.__setattr__(layer, "_trainable", snapshot.get(id(layer), layer._trainable))
+        try:
+            yield
+        finally:
+            for layer in layers:
+                object.__setattr__(layer, "_trainable", saved[id(layer)])
+
+    def _require_compiled(self, what):
+        if not self.compiled:
+            raise NotCompiledError(f"You must call `compile()` before `{what}()` on model "
+                                   f"{self.name!r}.")
+
+    # -- step graphs ----------------------------------------------------------------------
+    def _program(self, kind, batch):
+        x, y, sw = batch
+        key = (kind,) + tuple((a.shape[1:], a.dtype.str) for a in flatten((x, y, sw))
+                              if a is not None) + (y is None, sw is None)
+        program = self._programs.get(key)
+        if program is None:
+            self._ensure_built(x)
+            program = self._programs[key] = self._build_program(kind, x, y, sw)
+        return program
+
+    def _ensure_built(self, x):
+        if getattr(self, "_graph", None) is None and hasattr(self, "_stack"):
+            first = flatten(x)[0]
+            self.build((None,) + tuple(first.shape[1:]))
+
+    def _build_program(self, kind, x, y, sw):
+        from kgraph.compiler.program import build_program
+
+        specs, structure = [], []
+        for tag, data in (("x", x), ("y", y), ("sample_weight", sw)):
+            leaves = flatten(data) if data is not None else []
+            specs += [(f"{tag}_{i}", (None,) + a.shape[1:], a.dtype) for i, a in enumerate(leaves)]
+            structure.append((data, len(leaves)))
+
+        def fn(*placeholders):
+            parts, i = [], 0
+            for data, n in structure:
+                parts.append(pack_like(data, placeholders[i:i + n]) if data is not None else None)
+                i += n
+            with self._compiled_trainability():
+                return getattr(self, f"_{kind}_graph")(*parts)
+
+        return build_program(f"{self.name}_{kind}", specs, fn)
+
+    def _forward_and_loss(self, x, y, sw, training):
+        y_pred = self(x, training=training)
+        loss, parts = self.compiled_loss(y, y_pred, sw, self._output_names())
+        if training:
+            extra = list(getattr(current_graph(), "losses", [])) + self.losses
+            if extra:
+                loss = loss + sum(ops.cast(e, loss.dtype) for e in extra)
+        return y_pred, loss, parts
+
+    def _update_metrics(self, x, y, y_pred, sw, loss, parts):
+        batch = ops.cast(ops.count(flatten(x)[0], (0,)), "float32")
+        self._loss_tracker.update_state(loss, sample_weight=batch)
+        logs = {"loss": self._loss_tracker.result()}
+        if y is not None:
+            self.compiled_metrics.update_state(y, y_pred, sw, self._output_names(),
+                                               self.compiled_loss)
+            logs.update(self.compiled_metrics.results())
+        for name, value in parts.items():
+            logs[name] = value
+        return logs
+
+    def _train_graph(self, x, y, sw):
+        from kgraph.compiler.autodiff import gradients
+
+        y_pred, loss, parts = self._forward_and_loss(x, y, sw, training=True)
+        graph = current_graph()
+        trainable = self.trainable_weights
+        if trainable:
+            grads = gradients(graph, loss, [graph.read_variable(v) for v in trainable])
+            self.optimizer.apply(grads, trainable)
+        return self._update_metrics(x, y, y_pred, sw, loss, parts)
+
+    def _test_graph(self, x, y, sw):
+        y_pred, loss, parts = self._forward_and_loss(x, y, sw, training=False)
+        return self._update_metrics(x, y, y_pred, sw, loss, parts)
+
+    def _predict_graph(self, x, y=None, sw=None):
+        out = self(x, training=False)
+        return {f"output_{i}": v for i, v in enumerate(flatten(out))}
+
+    def _output_names(self):
+        outputs = getattr(self, "outputs", None) or []
+        return [t._keras_history[0].name for t in outputs] if outputs else None
+
+    # -- running steps --------------------------------------------------------------------
+    def _run(self, kind, batch):
+        x, y, sw = batch
+        if kind != "predict" and y is None and flatten(x) and kind == "train":
+            raise ValueError("fit() needs targets: pass `y`, or a dataset that yields (x, y).")
+        program = self._program(kind, batch)
+        arrays = [a for a in flatten((x, y, sw)) if a is not None]
+        outs = program(*arrays)
+        return program, outs
+
+    def _logs(self, program, outs):
+        return {name: float(program.to_numpy(o)) for name, o in zip(program.result_names, outs)}
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        self._require_compiled("train_on_batch")
+        adapter = data_adapter.ArrayAdapter(x, y, sample_weight, batch_size=len(flatten(x)[0]),
+                                            class_weight=class_weight)
+        batch = next(adapter.batches())
+        program, outs = self._run("train", batch)
+        return self._format(self._logs(program, outs), return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        batch = next(data_adapter.ArrayAdapter(x, y, sample_weight,
+                                               batch_size=len(flatten(x)[0])).batches())
+        program, outs = self._run("test", batch)
+        return self._format(self._logs(program, outs), return_dict)
+
+    def predict_on_batch(self, x):
+        arrays = flatten(x)
+        if any(not isinstance(a, np.ndarray) or a.dtype == np.float64 for a in arrays):
+            x = pack_like(x, [data_adapter._as_array(a, "x") for a in arrays])
+        program, outs = self._run("predict", (x, None, None))
+        return self._pack_outputs([program.to_numpy(o) for o in outs])
+
+    def _pack_outputs(self, arrays):
+        outputs = getattr(self, "_outputs_struct", None)
+        if outputs is not None and getattr(self, "_graph", None) is not None:
+            return pack_like(outputs, arrays)
+        return arrays[0] if len(arrays) == 1 else arrays
+
+    def _format(self, logs, return_dict):
+        if return_dict:
+            return dict(sorted(logs.items()))
+        names = ["loss"] + [k for k in logs if k != "loss"]
+        values = [logs[k] for k in names]
+        return values[0] if len(values) == 1 else values
+
+    # -- fit / evaluate / predict ---------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """Train for `epochs` epochs; returns a `History`. See the Keras docs for arguments."""
+        self._require_compiled("fit")
+        if validation_split and validation_data is None:
+            (x, y, sample_weight), validation_data = data_adapter.split_validation(
+                x, y, sample_weight, validation_split)
+        adapter = data_adapter.make_adapter(x, y, sample_weight, batch_size, shuffle,
+                                            class_weight, steps_per_epoch)
+        val = _unpack_validation(validation_data)
+        verbose = 1 if verbose == "auto" else verbose
+        cbs = kcallbacks.CallbackList(callbacks, model=self, add_history=True,
+                                      add_progbar=verbose != 0, verbose=verbose, epochs=epochs,
+                                      steps=adapter.num_batches)
+        self.stop_training = False
+        self._in_fit = True
+        logs = {}
+        try:
+            cbs.on_train_begin()
+            for epoch in range(initial_epoch, epochs):
+                self.reset_metrics()
+                cbs.on_epoch_begin(epoch)
+                logs = self._fit_epoch(adapter, cbs)
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    val_logs = self.evaluate(**val, batch_size=validation_batch_size or batch_size,
+                                             steps=validation_steps, verbose=0,
+                                             callbacks=_Dispatch(cbs.callbacks),
+                                             return_dict=True)
+                    logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                logs = kcallbacks.pythonify_logs(logs)
+                cbs.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+            cbs.on_train_end(logs)
+        finally:
+            self._in_fit = False
+        return cbs.history
+
+    def _fit_epoch(self, adapter, cbs):
+        logs, spe = {}, self.steps_per_execution
+        program = outs = None
+        for step, batch in enumerate(adapter.batches()):
+            if step % spe == 0:
+                cbs.on_train_batch_begin(step)
+            program, outs = self._run("train", batch)
+            if (step + 1) % spe == 0 or step + 1 == adapter.num_batches:
+                logs = self._logs(program, outs)
+                cbs.on_train_batch_end(step, kcallbacks.pythonify_logs(logs))
+            if self.stop_training:
+                break
+        if program is not None and not logs:
+            logs = self._logs(program, outs)
+        return logs
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False):
+        self._require_compiled("evaluate")
+        adapter = data_adapter.make_adapter(x, y, sample_weight, batch_size, False, None, steps)
+        verbose = 1 if verbose == "auto" else verbose
+        cbs = callbacks if isinstance(callbacks, _Dispatch) else kcallbacks.CallbackList(
+            callbacks, model=self, add_progbar=verbose != 0, verbose=verbose, epochs=1,
+            steps=adapter.num_batches)
+        self.reset_metrics()
+        cbs.on_test_begin()
+        logs, program, outs = {}, None, None
+        for step, batch in enumerate(adapter.batches()):
+            cbs.on_test_batch_begin(step)
+            program, outs = self._run("test", batch)
+            logs = self._logs(program, outs)
+            cbs.on_test_batch_end(step, kcallbacks.pythonify_logs(logs))
+        logs = kcallbacks.pythonify_logs(logs)
+        cbs.on_test_end(logs)
+        return self._format(logs, return_dict) if logs else None
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        adapter = data_adapter.make_adapter(x, None, None, batch_size, False, None, steps)
+        verbose = 1 if verbose == "auto" else verbose
+        cbs = kcallbacks.CallbackList(callbacks, model=self, add_progbar=verbose != 0,
+                                      verbose=verbose, epochs=1, steps=adapter.num_batches)
+        cbs.on_predict_begin()
+        chunks = []
+        for step, (bx, _, _) in enumerate(adapter.batches()):
+            cbs.on_predict_batch_begin(step)
+            program, outs = self._run("predict", (bx, None, None))
+            chunks.append([program.to_numpy(o) for o in outs])
+            cbs.on_predict_batch_end(step, {"outputs": chunks[-1]})
+        cbs.on_predict_end()
+        if not chunks:
+            raise ValueError("predict() received no data: the input is empty.")
+        return self._pack_outputs([np.concatenate(parts) for parts in zip(*chunks)])
+
+
+class _Dispatch:
+    """Forward test hooks of an evaluate() run inside fit() to fit's callbacks."""
+
+    def __init__(self, callbacks):
+        self.callbacks = callbacks
+
+    def __getattr__(self, name):
+        def call(*args):
+            for c in self.callbacks:
+                getattr(c, name)(*args)
+        return call
+
+
+def _unpack_validation(validation_data):
+    if validation_data is None:
+        return None
+    if isinstance(validation_data, tuple):
+        if len(validation_data) not in (2, 3):
+            raise ValueError(f"`validation_data` must be a tuple (x, y) or (x, y, "
+                             f"sample_weight). Received a tuple of length {len(validation_data)}")
+        x, y = validation_data[:2]
+        sw = validation_data[2] if len(validation_data) == 3 else None
+        return {"x": x, "y": y, "sample_weight": sw}
+    return {"x": validation_data}
