@@ -62,8 +62,15 @@ def _value_info(name, t, dim_names):
 def to_onnx(graph: Graph) -> onnx.ModelProto:
     """Emit `graph` (its outputs, then its variable updates as `<path>:new`) as ONNX."""
     ctx = EmitContext(graph.name)
-    names = {}
-    inputs = []
+    out_pairs = list(zip(graph.output_names, graph.outputs))
+    out_pairs += [(update_name(var, graph), v) for var, v in graph.updates.items()]
+    # A node result that is a graph output is written under the output's name directly:
+    # an Identity would copy the tensor (e.g. every updated parameter) on every run.
+    direct = {}
+    for name, v in out_pairs:
+        if v.node.op not in ("Input", "Constant") and v not in direct:
+            direct[v] = name
+    names, inputs = {}, []
     for v in graph.inputs:
         name = v.node.attrs["name"]
         names[v] = name
@@ -75,7 +82,7 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
             names[node.outputs[0]] = ctx.const(node.attrs["value"])
             continue
         ins = [names[v] for v in node.inputs]
-        outs = [ctx.fresh(node.op.lower()) for _ in node.outputs]
+        outs = [direct.get(v) or ctx.fresh(node.op.lower()) for v in node.outputs]
         emit = get_op(node.op).onnx
         if callable(emit):
             emit(ctx, node, ins, outs)
@@ -83,15 +90,13 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
             ctx.node(emit, ins, outs, **node.attrs)
         names.update(zip(node.outputs, outs))
     out_infos = []
-    out_pairs = list(zip(graph.output_names, graph.outputs))
-    out_pairs += [(update_name(var, graph), v) for var, v in graph.updates.items()]
     for name, v in out_pairs:
-        ctx.node("Identity", [names[v]], [name])
+        if direct.get(v) != name:
+            ctx.node("Identity", [names[v]], [name])
         out_infos.append(_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}"))
     g = helper.make_graph(ctx.nodes, graph.name, inputs, out_infos, ctx.initializers)
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
-                              producer_name="kgraph", ir_version=IR_VERSION)
-    return model
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+                             producer_name="kgraph", ir_version=IR_VERSION)
 
 
 def update_name(var, graph) -> str:

@@ -1,0 +1,246 @@
+"""fit/evaluate/predict semantics, as the Keras FAQ describes them."""
+import numpy as np
+import pytest
+
+from kgraph import keras
+
+
+def _linear(units=1, in_dim=3, seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((in_dim,)), keras.layers.Dense(units, name="d")])
+
+
+def _data(n=50, in_dim=3, out=1, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, in_dim)).astype("f4"), rng.normal(size=(n, out)).astype("f4")
+
+
+def _mse(model, x, y, sw=None):
+    err = np.mean((model.predict(x, verbose=0) - y) ** 2, axis=-1)
+    if sw is None:
+        return err.mean()
+    return (err * sw).sum() / len(err)
+
+
+def test_validation_split_is_last_fraction_unshuffled_and_fixed():
+    x, y = _data(50)
+    model = _linear()
+    model.compile(keras.optimizers.SGD(0.0), "mse")  # weights never move
+    history = model.fit(x, y, epochs=3, validation_split=0.2, verbose=0, batch_size=7)
+    expected = _mse(model, x[40:], y[40:])
+    np.testing.assert_allclose(history.history["val_loss"], [expected] * 3, rtol=1e-5)
+    np.testing.assert_allclose(history.history["loss"], [_mse(model, x[:40], y[:40])] * 3,
+                               rtol=1e-5)
+
+
+def test_shuffle_is_global_per_epoch_and_changes_order():
+    from kgraph.keras.data_adapter import ArrayAdapter
+
+    x = np.arange(20, dtype="f4")[:, None]
+    adapter = ArrayAdapter(x, x, batch_size=6, shuffle=True)
+    epochs = [np.concatenate([b[0][:, 0] for b in adapter.batches()]) for _ in range(3)]
+    for order in epochs:
+        assert sorted(order.tolist()) == list(range(20))  # every sample once
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert not np.array_equal(epochs[0], np.arange(20))
+    plain = ArrayAdapter(x, x, batch_size=6, shuffle=False)
+    assert [len(b[0]) for b in plain.batches()] == [6, 6, 6, 2]
+
+
+def test_shuffle_changes_training_and_is_reproducible():
+    x, y = _data(64)
+
+    def final(shuffle, seed):
+        model = _linear(seed=0)
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        keras.utils.set_random_seed(seed)
+        model.fit(x, y, epochs=2, batch_size=8, shuffle=shuffle, verbose=0)
+        return model.get_weights()[0]
+
+    assert not np.allclose(final(False, 3), final(True, 3))
+    np.testing.assert_array_equal(final(True, 3), final(True, 3))
+
+
+def test_sample_weight_and_class_weight():
+    x, y = _data(40)
+    sw = np.random.default_rng(2).uniform(0, 2, 40).astype("f4")
+    model = _linear()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    loss = model.evaluate(x, y, sample_weight=sw, verbose=0, batch_size=40)
+    np.testing.assert_allclose(loss, _mse(model, x, y, sw), rtol=1e-5)
+
+    labels = (np.arange(40) % 2).astype("int64")[:, None]
+    target = labels.astype("f4")
+    weights = {0: 1.0, 1: 3.0}
+    history = model.fit(x, target, class_weight=weights, epochs=1, batch_size=40, verbose=0)
+    expected = _mse(model, x, target, np.where(labels[:, 0] == 1, 3.0, 1.0))
+    np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
+
+
+def test_partial_last_batch_uses_one_graph_and_weights_by_size():
+    x, y = _data(70)
+    model = _linear()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    loss = model.evaluate(x, y, batch_size=32, verbose=0)
+    np.testing.assert_allclose(loss, _mse(model, x, y), rtol=1e-5)
+    assert len([k for k in model._programs if k[0] == "test"]) == 1
+    assert model.predict(x, batch_size=32, verbose=0).shape == (70, 1)
+
+
+def test_callbacks_are_called_in_order():
+    x, y = _data(20)
+    model = _linear()
+    model.compile("sgd", "mse")
+    calls = []
+
+    class Recorder(keras.callbacks.Callback):
+        def __getattribute__(self, name):
+            if name.startswith("on_"):
+                return lambda *a, **k: calls.append(name)
+            return object.__getattribute__(self, name)
+
+    model.fit(x, y, epochs=2, batch_size=10, validation_data=(x, y), verbose=0,
+              callbacks=[Recorder()])
+    core = [c for c in calls if c not in ("on_batch_begin", "on_batch_end")]
+    epoch = (["on_epoch_begin"] + ["on_train_batch_begin", "on_train_batch_end"] * 2
+             + ["on_test_begin"] + ["on_test_batch_begin", "on_test_batch_end"] * 2
+             + ["on_test_end", "on_epoch_end"])
+    assert core == ["on_train_begin"] + epoch * 2 + ["on_train_end"]
+
+
+def test_history_keys_sorted_and_params():
+    x, y = _data(20)
+    model = _linear()
+    model.compile("sgd", "mse", metrics=["mae"])
+    history = model.fit(x, y, epochs=2, batch_size=10, validation_split=0.5, verbose=0)
+    assert list(history.history) == ["loss", "mae", "val_loss", "val_mae"]
+    assert history.epoch == [0, 1]
+    assert model.history is history
+
+
+def test_trainable_is_captured_at_compile():
+    x, y = _data(20)
+    model = _linear()
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    model.layers[0].trainable = False  # no effect until the next compile()
+    before = model.get_weights()[0].copy()
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not np.allclose(before, model.get_weights()[0])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    before = model.get_weights()[0].copy()
+    model.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(before, model.get_weights()[0])
+
+
+def test_regularization_in_training_loss_only():
+    x, y = _data(30)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
+        1, kernel_regularizer=keras.regularizers.L2(0.5))])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    history = model.fit(x, y, epochs=1, batch_size=30, verbose=0)
+    penalty = 0.5 * np.sum(model.get_weights()[0] ** 2)
+    np.testing.assert_allclose(history.history["loss"][0], _mse(model, x, y) + penalty, rtol=1e-5)
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), _mse(model, x, y), rtol=1e-5)
+
+
+def test_train_test_predict_on_batch_and_call():
+    x, y = _data(16)
+    model = _linear()
+    model.compile(keras.optimizers.SGD(0.0), "mse", metrics=["mae"])
+    loss, mae = model.test_on_batch(x, y)
+    np.testing.assert_allclose(loss, _mse(model, x, y), rtol=1e-5)
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert set(logs) == {"loss", "mae"}
+    np.testing.assert_allclose(model.predict_on_batch(x), model(x), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(model(x[:1])), model.predict(x[:1], verbose=0),
+                               rtol=1e-6)
+
+
+def test_multi_input_multi_output_functional():
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    shared = keras.layers.Dense(4, name="shared")
+    h = keras.layers.Concatenate()([shared(a), keras.layers.Dense(4)(b)])
+    out1 = keras.layers.Dense(1, name="out1")(h)
+    out2 = keras.layers.Dense(2, name="out2")(h)
+    model = keras.Model([a, b], [out1, out2])
+    model.compile("adam", ["mse", "mae"], loss_weights=[1.0, 0.5])
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(12, 3)).astype("f4"), rng.normal(size=(12, 2)).astype("f4")
+    ya, yb = rng.normal(size=(12, 1)).astype("f4"), rng.normal(size=(12, 2)).astype("f4")
+    history = model.fit([xa, xb], [ya, yb], epochs=2, batch_size=4, verbose=0)
+    assert {"loss", "out1_loss", "out2_loss"} <= set(history.history)
+    pa, pb = model.predict([xa, xb], verbose=0)
+    assert pa.shape == (12, 1) and pb.shape == (12, 2)
+    logs = model.evaluate([xa, xb], [ya, yb], verbose=0, return_dict=True)
+    expected = np.mean((pa - ya) ** 2) + 0.5 * np.mean(np.abs(pb - yb))
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
+
+
+def test_nested_model_and_shared_layers_train():
+    inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="tanh")],
+                             name="inner")
+    x_in = keras.Input((3,))
+    out = keras.layers.Dense(1)(inner(inner(x_in)))
+    model = keras.Model(x_in, out)
+    assert len(model.trainable_weights) == 4
+    x, y = _data(32)
+    model.compile(keras.optimizers.Adam(0.05), "mse")
+    history = model.fit(x, y, epochs=8, verbose=0, batch_size=8)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_learning_lowers_loss_on_a_real_task():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("f4")
+    y = (x[:, :1] * 2 - x[:, 1:2] + 0.5).astype("f4")
+    model = _linear(in_dim=4)
+    model.compile(keras.optimizers.Adam(0.1), "mse")
+    model.fit(x, y, epochs=30, batch_size=32, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < 1e-3
+
+
+def test_verbose_progress_bar_format(capsys):
+    x, y = _data(20)
+    model = _linear()
+    model.compile("sgd", "mse")
+    model.fit(x, y, epochs=2, batch_size=10, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "\x1b[1m2/2\x1b[0m \x1b[32m━━━━━━━━━━━━━━━━━━━━\x1b[0m\x1b[37m\x1b[0m" in out
+    assert " - loss: " in out
+    model.fit(x, y, epochs=1, batch_size=10, verbose=2)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("2/2 - ") and "/step - loss: " in line
+    model.fit(x, y, epochs=1, batch_size=10, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_errors_are_typed_and_quote_values():
+    from kgraph.keras.data_adapter import DataError
+    from kgraph.keras.trainer import NotCompiledError
+
+    model = _linear()
+    x, y = _data(10)
+    with pytest.raises(NotCompiledError, match="compile"):
+        model.fit(x, y)
+    with pytest.raises(ValueError, match="nope"):
+        model.compile("nope", "mse")
+    with pytest.raises(ValueError, match="not_a_loss"):
+        model.compile("sgd", "not_a_loss")
+    with pytest.raises(ValueError, match="bad_metric"):
+        model.compile("sgd", "mse", metrics=["bad_metric"])
+    model.compile("sgd", "mse")
+    with pytest.raises(DataError, match="10.*9|9.*10"):
+        model.fit(x, y[:9], verbose=0)
+    with pytest.raises(ValueError, match=r"\(None, 3\).*\(10, 5\)|shape"):
+        model.predict(np.zeros((10, 5), "f4"), verbose=0)
+    with pytest.raises(ValueError, match="units=-1"):
+        keras.layers.Dense(-1)
+    with pytest.raises(DataError, match="batch_size"):
+        model.fit(x, y, batch_size=0, verbose=0)
+    before = model.get_weights()
+    with pytest.raises(ValueError):
+        model.fit(np.zeros((10, 4), "f4"), y, verbose=0)
+    for b, a in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # nothing was trained
