@@ -74,6 +74,7 @@ class Graph:
         self.output_names: list[str] = []
         self.variables: dict = {}  # Variable -> placeholder Value
         self.updates: dict = {}  # Variable -> Value assigned to it by this graph
+        self.captures = None  # {name: array} when eager arrays become inputs (GradientTape)
         self._ids = itertools.count()
 
     # -- building -------------------------------------------------------------------------
@@ -122,6 +123,20 @@ class Graph:
         self.updates[var] = value
         return var
 
+    def capture(self, array) -> Value:
+        """A placeholder fed with `array` whenever this graph runs (batch dim left open)."""
+        for name, (held, value) in self.captures.items():
+            if held is array:
+                return value
+        if array.dtype == np.float64:
+            from kgraph import config
+
+            array = array.astype(config.floatx())
+        name = f"capture_{len(self.captures)}"
+        value = self.placeholder(name, (None,) + array.shape[1:], array.dtype)
+        self.captures[name] = (array, value)
+        return value
+
     def constant(self, array) -> Value:
         array = np.asarray(array)
         return self.add_node("Constant", [], {"value": array},
@@ -133,6 +148,26 @@ class Graph:
         for name, v in named.items():
             if not isinstance(v, Value) or v.graph is not self:
                 raise ValueError(f"Output {name!r} is not a value of graph {self.name!r}: {v!r}")
+
+    def clone(self) -> tuple["Graph", dict]:
+        """A deep copy (new nodes and values, same ops and attributes) and the value map,
+        so passes that rewrite the copy in place leave this graph untouched."""
+        new = Graph(self.name)
+        vmap = {}
+        for node in self.nodes:
+            copy = Node(node.id, node.op, [vmap[v] for v in node.inputs], dict(node.attrs))
+            copy.outputs = [Value(new, copy, v.index, v.type) for v in node.outputs]
+            vmap.update(zip(node.outputs, copy.outputs))
+            new.nodes.append(copy)
+        new._ids = itertools.count(max((n.id for n in self.nodes), default=-1) + 1)
+        new.inputs = [vmap[v] for v in self.inputs]
+        new.outputs = [vmap[v] for v in self.outputs]
+        new.output_names = list(self.output_names)
+        new.variables = {var: vmap[v] for var, v in self.variables.items()}
+        new.updates = {var: vmap[v] for var, v in self.updates.items()}
+        if getattr(self, "rng_key", None) is not None:
+            new.rng_key = vmap[self.rng_key]
+        return new, vmap
 
     # -- reading --------------------------------------------------------------------------
     @property

@@ -41,8 +41,10 @@ class Trainer:
                 jit_compile="auto", auto_scale_loss=True):
         """Configure training. Unknown names raise here, before anything runs."""
         self.optimizer = koptimizers.get(optimizer)
-        self.compiled_loss = CompiledLoss(loss, loss_weights)
-        self.compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
+        self._compiled_loss = CompiledLoss(loss, loss_weights)
+        self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
+        self.compiled_loss = LegacyCompiledLoss(self)
+        self.compiled_metrics = LegacyCompiledMetrics(self)
         if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
             raise ValueError(f"`steps_per_execution` must be a positive integer. Received: "
                              f"steps_per_execution={steps_per_execution!r}")
@@ -59,7 +61,7 @@ class Trainer:
     @property
     def metrics(self):
         out = [self._loss_tracker] if self._loss_tracker is not None else []
-        return out + (self.compiled_metrics.metrics if self.compiled else [])
+        return out + (self._compiled_metrics.metrics if self.compiled else [])
 
     @property
     def metrics_names(self):
@@ -123,41 +125,55 @@ class Trainer:
 
         return build_program(f"{self.name}_{kind}", specs, fn)
 
-    def _forward_and_loss(self, x, y, sw, training):
-        y_pred = self(x, training=training)
-        loss, parts = self.compiled_loss(y, y_pred, sw, self._output_names())
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The compiled loss of one batch, plus regularization losses when training."""
+        loss, self._loss_parts = self._compiled_loss(y, y_pred, sample_weight,
+                                                     self._output_names())
         if training:
             extra = list(getattr(current_graph(), "losses", [])) + self.losses
             if extra:
                 loss = loss + sum(ops.cast(e, loss.dtype) for e in extra)
-        return y_pred, loss, parts
+        return loss
 
-    def _update_metrics(self, x, y, y_pred, sw, loss, parts):
-        batch = ops.cast(ops.count(flatten(x)[0], (0,)), "float32")
-        self._loss_tracker.update_state(loss, sample_weight=batch)
-        logs = {"loss": self._loss_tracker.result()}
+    def compute_metrics(self, x, y, y_pred, sample_weight=None, loss=None):
+        """Update the loss tracker and compiled metrics; return their results by name."""
+        if loss is not None:
+            batch = ops.cast(ops.count(flatten(x)[0], (0,)), "float32")
+            self._loss_tracker.update_state(loss, sample_weight=batch)
         if y is not None:
-            self.compiled_metrics.update_state(y, y_pred, sw, self._output_names(),
-                                               self.compiled_loss)
-            logs.update(self.compiled_metrics.results())
-        for name, value in parts.items():
-            logs[name] = value
+            self._compiled_metrics.update_state(y, y_pred, sample_weight, self._output_names(),
+                                                self._compiled_loss)
+        logs = {m.name: m.result() for m in self.metrics}
+        logs.update(getattr(self, "_loss_parts", {}))
         return logs
 
-    def _train_graph(self, x, y, sw):
-        from kgraph.compiler.autodiff import gradients
+    def train_step(self, data):
+        """One training step on a batch `(x, y[, sample_weight])`, traced into the step graph.
+        Override it to customise `fit()`, as in Keras."""
+        from kgraph.tape import GradientTape
 
-        y_pred, loss, parts = self._forward_and_loss(x, y, sw, training=True)
-        graph = current_graph()
+        x, y, sw = unpack_x_y_sample_weight(data)
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sw)
         trainable = self.trainable_weights
         if trainable:
-            grads = gradients(graph, loss, [graph.read_variable(v) for v in trainable])
-            self.optimizer.apply(grads, trainable)
-        return self._update_metrics(x, y, y_pred, sw, loss, parts)
+            self.optimizer.apply(tape.gradient(loss, trainable), trainable)
+        return self.compute_metrics(x, y, y_pred, sw, loss=loss)
+
+    def test_step(self, data):
+        x, y, sw = unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(x, y, y_pred, sw, training=False)
+        return self.compute_metrics(x, y, y_pred, sw, loss=loss)
+
+    def _train_graph(self, x, y, sw):
+        self._loss_parts = {}
+        return dict(self.train_step(pack_x_y_sample_weight(x, y, sw)))
 
     def _test_graph(self, x, y, sw):
-        y_pred, loss, parts = self._forward_and_loss(x, y, sw, training=False)
-        return self._update_metrics(x, y, y_pred, sw, loss, parts)
+        self._loss_parts = {}
+        return dict(self.test_step(pack_x_y_sample_weight(x, y, sw)))
 
     def _predict_graph(self, x, y=None, sw=None):
         out = self(x, training=False)
@@ -309,6 +325,52 @@ class Trainer:
         if not chunks:
             raise ValueError("predict() received no data: the input is empty.")
         return self._pack_outputs([np.concatenate(parts) for parts in zip(*chunks)])
+
+
+def unpack_x_y_sample_weight(data):
+    if isinstance(data, tuple):
+        return (tuple(data) + (None, None))[:3] if len(data) <= 3 else (data, None, None)
+    return data, None, None
+
+
+def pack_x_y_sample_weight(x, y=None, sample_weight=None):
+    if y is None:
+        return (x,)
+    return (x, y) if sample_weight is None else (x, y, sample_weight)
+
+
+class LegacyCompiledLoss:
+    """`model.compiled_loss(y, y_pred, sample_weight, regularization_losses)` (Keras 2 API,
+    used in the FAQ's custom train_step): returns the loss and tracks it."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+        model = self.model
+        loss, model._loss_parts = model._compiled_loss(y_true, y_pred, sample_weight,
+                                                       model._output_names())
+        if regularization_losses:
+            loss = loss + sum(ops.cast(r, loss.dtype) for r in regularization_losses)
+        batch = ops.cast(ops.count(flatten(y_pred)[0], (0,)), "float32")
+        model._loss_tracker.update_state(loss, sample_weight=batch)
+        return loss
+
+
+class LegacyCompiledMetrics:
+    """`model.compiled_metrics.update_state(y, y_pred, sample_weight)` (Keras 2 API)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        model = self.model
+        model._compiled_metrics.update_state(y_true, y_pred, sample_weight,
+                                             model._output_names(), model._compiled_loss)
+
+    @property
+    def metrics(self):
+        return self.model._compiled_metrics.metrics
 
 
 class _Dispatch:

@@ -67,6 +67,8 @@ def to_value(x, dtype=None) -> Value:
         return x
     if isinstance(x, Variable):
         return graph.read_variable(x) if hasattr(graph, "read_variable") else _no_var(x)
+    if isinstance(x, np.ndarray) and x.ndim and getattr(graph, "captures", None) is not None:
+        return graph.capture(x)  # eager data inside a GradientTape becomes a fed input
     array = np.asarray(x)
     if dtype is not None:
         array = array.astype(dtype)

@@ -1,0 +1,116 @@
+"""GradientTape: eager custom loops and custom train_step inside fit()."""
+import numpy as np
+import pytest
+
+import kgraph as tf
+from kgraph import keras
+
+
+def test_gradient_of_a_variable_matches_calculus():
+    w = tf.Variable(np.array([1.0, -2.0, 3.0], "f4"))
+    x = np.array([0.5, 1.5, -1.0], "f4")
+    with tf.GradientTape() as tape:
+        y = keras.ops.sum(keras.ops.square(w * x))
+    (g,) = tape.gradient(y, [w])
+    np.testing.assert_allclose(g, 2 * w.numpy() * x * x, rtol=1e-6)
+    np.testing.assert_allclose(float(y), np.sum((w.numpy() * x) ** 2), rtol=1e-6)
+
+
+def test_dense_gradients_match_finite_differences():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"),
+                              keras.layers.Dense(1)])
+    x = np.random.default_rng(1).normal(size=(8, 4)).astype("f4")
+    y = np.random.default_rng(2).normal(size=(8, 1)).astype("f4")
+    with tf.GradientTape() as tape:
+        loss = keras.losses.MeanSquaredError()(y, model(x))
+    grads = tape.gradient(loss, model.trainable_weights)
+
+    def loss_at(weights):
+        model.set_weights(weights)
+        return np.mean((model.predict(x, verbose=0).astype("f8") - y) ** 2)
+
+    base = [w.astype("f8") for w in model.get_weights()]
+    eps = 1e-3
+    for i in range(len(base)):
+        flat = base[i].reshape(-1)
+        for j in range(0, flat.size, max(1, flat.size // 4)):
+            plus = [b.copy() for b in base]
+            minus = [b.copy() for b in base]
+            plus[i].reshape(-1)[j] += eps
+            minus[i].reshape(-1)[j] -= eps
+            fd = (loss_at(plus) - loss_at(minus)) / (2 * eps)
+            assert abs(fd - grads[i].reshape(-1)[j]) < 2e-3
+    model.set_weights(base)
+
+
+def test_custom_loop_trains_and_reuses_one_compiled_graph():
+    from kgraph.compiler.build import cache_size
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 5)).astype("f4")
+    y = (x @ np.arange(1, 6, dtype="f4"))[:, None]
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+    optimizer = keras.optimizers.Adam(0.1)
+    loss_fn = keras.losses.mean_squared_error
+    dataset = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+    losses = []
+    for epoch in range(20):
+        before = cache_size()
+        for inputs, targets in dataset:
+            with tf.GradientTape() as tape:
+                predictions = model(inputs)
+                loss_value = keras.ops.mean(loss_fn(targets, predictions))
+            gradients = tape.gradient(loss_value, model.trainable_weights)
+            optimizer.apply_gradients(zip(gradients, model.trainable_weights))
+        losses.append(float(loss_value))
+        if epoch:
+            assert cache_size() == before  # every batch reuses the compiled graphs
+    assert losses[-1] < 0.05 * losses[0]
+
+
+def test_non_persistent_tape_refuses_a_second_gradient():
+    w = tf.Variable(np.ones(2, "f4"))
+    with tf.GradientTape() as tape:
+        y = keras.ops.sum(w * w)
+    tape.gradient(y, w)
+    with pytest.raises(RuntimeError, match="persistent"):
+        tape.gradient(y, w)
+
+
+def test_custom_train_step_keras2_and_keras3_styles():
+    class Keras2Style(keras.Model):
+        def train_step(self, data):
+            x, y, sample_weight = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compiled_loss(y, y_pred, sample_weight=sample_weight,
+                                          regularization_losses=self.losses)
+            trainable_vars = self.trainable_variables
+            gradients = tape.gradient(loss, trainable_vars)
+            self.optimizer.apply_gradients(zip(gradients, trainable_vars))
+            self.compiled_metrics.update_state(y, y_pred, sample_weight=sample_weight)
+            return {m.name: m.result() for m in self.metrics}
+
+    class Keras3Style(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(y=y, y_pred=y_pred)
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            return self.compute_metrics(x, y, y_pred, loss=loss)
+
+    rng = np.random.default_rng(0)
+    x = rng.random((200, 8)).astype("f4")
+    y = (x.sum(axis=1, keepdims=True) / 8).astype("f4")
+    for cls, kwargs in ((Keras2Style, {"sample_weight": np.ones(200, "f4")}), (Keras3Style, {})):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input(shape=(8,))
+        model = cls(inputs, keras.layers.Dense(1)(inputs))
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse", metrics=["mae"])
+        history = model.fit(x, y, epochs=5, verbose=0, **kwargs)
+        assert history.history["loss"][-1] < history.history["loss"][0]
+        assert set(history.history) == {"loss", "mae"}
