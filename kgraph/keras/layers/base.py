@@ -115,6 +115,24 @@ class KerasTensor:
         return self._op(lambda a: a[index])
 
 
+class DeferredTensor:
+    """`layer.input`/`layer.output` (or `model.inputs`) of a Sequential model that is not
+    built yet; `keras.Model(inputs, outputs)` made of these builds itself on first data."""
+
+    def __init__(self, model, layer, what):
+        self.model, self.layer, self.what = model, layer, what
+        self.shape, self.dtype = None, None
+
+    def resolve(self):
+        if self.layer is None:
+            return self.model.inputs[0]
+        return getattr(self.layer, self.what)
+
+    def __repr__(self):
+        target = self.layer.name if self.layer is not None else self.model.name
+        return f"<DeferredTensor {self.what} of {target} (built on first data)>"
+
+
 class CallNode:
     """One call of a layer in a layer graph: inputs and outputs are KerasTensors."""
 
@@ -405,13 +423,27 @@ class Layer:
 
     @property
     def input(self):
+        deferred = self._deferred("input")
+        if deferred is not None:
+            return deferred
         node = self._single_node("input")
         return node.args[0] if node.args else node.inputs[0]
 
     @property
     def output(self):
+        deferred = self._deferred("output")
+        if deferred is not None:
+            return deferred
         node = self._single_node("output")
         return node.outputs[0] if len(node.outputs) == 1 else node.outputs
+
+    def _deferred(self, what):
+        """In a Sequential model whose input shape is not known yet, `layer.input`/`output`
+        are placeholders resolved when the model first sees data."""
+        owner = self.__dict__.get("_sequential_owner")
+        if self._inbound_nodes or owner is None or owner._graph is not None:
+            return None
+        return DeferredTensor(owner, self, what)
 
     def get_output_at(self, i):
         node = self._inbound_nodes[i]

@@ -26,6 +26,11 @@ class Model(Trainer, Layer):
 
     # -- functional graph -----------------------------------------------------------------
     def _init_graph(self, inputs, outputs):
+        from kgraph.keras.layers.base import DeferredTensor
+
+        if any(isinstance(t, DeferredTensor) for t in flatten(inputs) + flatten(outputs)):
+            self._deferred_io = (inputs, outputs)  # built when the model first sees data
+            return
         for t in flatten(inputs) + flatten(outputs):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"Model {self.name!r}: inputs and outputs must be symbolic "
@@ -83,6 +88,17 @@ class Model(Trainer, Layer):
         return run_layer_graph(self._order, self._inputs_struct, self._outputs_struct, inputs)
 
     def _maybe_build(self, args):
+        deferred = self.__dict__.pop("_deferred_io", None)
+        if deferred is not None:
+            owners = {id(t.model): t.model for t in flatten(deferred) if hasattr(t, "resolve")}
+            for owner in owners.values():
+                owner._maybe_build(args)
+            resolve = lambda t: t.resolve() if hasattr(t, "resolve") else t  # noqa: E731
+            inputs, outputs = deferred
+            self._init_graph([resolve(t) for t in inputs] if isinstance(inputs, list)
+                             else resolve(inputs),
+                             [resolve(t) for t in outputs] if isinstance(outputs, list)
+                             else resolve(outputs))
         if not self.built:
             Layer._maybe_build(self, args)
 

@@ -35,6 +35,7 @@ class Sequential(Model):
                                  f"names. Name {layer.name!r} is already the name of a layer "
                                  f"in this model.")
             self._stack.append(layer)
+            object.__setattr__(layer, "_sequential_owner", self)
         if rebuild:
             self._maybe_rebuild()
 
@@ -65,6 +66,18 @@ class Sequential(Model):
     @property
     def layers(self):
         return list(self._stack)
+
+    @property
+    def inputs(self):
+        if self._graph is None:
+            from kgraph.keras.layers.base import DeferredTensor
+
+            return [DeferredTensor(self, None, "input")]
+        return super().inputs
+
+    @property
+    def outputs(self):
+        return super().outputs if self._graph is not None else None
 
     def build(self, input_shape=None):
         if self._graph is not None:
