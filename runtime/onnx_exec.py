@@ -33,6 +33,9 @@ class OrtCompiled:
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
         self._types = {i.name: i.type for i in self.session.get_inputs()}
 
+    def binder(self):
+        return OrtBinder(self)
+
     def run(self, feeds: dict) -> list:
         ort_feeds = {k: (v if isinstance(v, ort.OrtValue) else self.upload(v))
                      for k, v in feeds.items()}
@@ -51,3 +54,32 @@ class OrtCompiled:
     @staticmethod
     def to_numpy(buffer):
         return buffer.numpy() if isinstance(buffer, ort.OrtValue) else np.asarray(buffer)
+
+
+class OrtBinder:
+    """Runs one session through an IOBinding that outlives the call: an input whose buffer is
+    the one bound last time is not bound again (a parameter between two predictions), and the
+    Python cost per run stays a few microseconds per input."""
+
+    def __init__(self, compiled: OrtCompiled):
+        self.session = compiled.session
+        self.binding = self.session.io_binding()
+        self.output_names = compiled.output_names
+        self._bound: dict = {}
+        self._run_options = ort.RunOptions()
+
+    def run(self, feeds: dict) -> list:
+        binding, bound = self.binding, self._bound
+        for name, value in feeds.items():
+            if bound.get(name) is value:
+                continue
+            if isinstance(value, ort.OrtValue):
+                binding.bind_ortvalue_input(name, value)
+            else:
+                value = OrtCompiled.upload(value)
+                binding.bind_ortvalue_input(name, value)
+            bound[name] = value
+        for name in self.output_names:  # fresh output buffers: earlier results stay valid
+            binding.bind_output(name, "cpu")
+        self.session._sess.run_with_iobinding(binding._iobinding, self._run_options)
+        return [ort.OrtValue(v) for v in binding._iobinding.get_outputs()]

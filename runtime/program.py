@@ -15,6 +15,7 @@ class Program:
         self.variables = list(variables)  # (input name, Variable) read by the graph
         self.updated = list(updated)  # Variables whose new value follows the results
         self.result_names = list(result_names)
+        self._runner = compiled.binder() if hasattr(compiled, "binder") else compiled
 
     def __call__(self, *arrays) -> list:
         upload = self.compiled.upload
@@ -25,7 +26,7 @@ class Program:
             from kgraph.random import next_key
 
             feeds[self.key_name] = next_key()
-        outs = self.compiled.run(feeds)
+        outs = self._runner.run(feeds)
         n = len(self.result_names)
         for var, buf in zip(self.updated, outs[n:]):
             var.set_device_buffer(buf)
