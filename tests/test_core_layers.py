@@ -1,0 +1,142 @@
+"""Core layers through the layer harness, plus custom Layer subclasses."""
+import numpy as np
+import pytest
+
+from harness import run_layer_test
+from kgraph import keras
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"units": 3},
+    {"units": 4, "activation": "relu", "use_bias": False},
+    {"units": 2, "activation": "tanh", "kernel_regularizer": "l2",
+     "kernel_constraint": "max_norm"},
+])
+def test_dense(kwargs):
+    layer = run_layer_test(keras.layers.Dense, kwargs, (5, 6),
+                           expected_output_shape=(5, kwargs["units"]),
+                           expected_num_trainable_weights=1 + kwargs.get("use_bias", True))
+    x = np.random.default_rng(0).normal(size=(5, 6)).astype("f4")
+    kernel = layer.get_weights()[0]
+    pre = x @ kernel + (layer.get_weights()[1] if layer.use_bias else 0)
+    expected = {"relu": np.maximum(pre, 0), "tanh": np.tanh(pre)}.get(kwargs.get("activation"), pre)
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dense_on_sequences_uses_the_last_axis():
+    run_layer_test(keras.layers.Dense, {"units": 3}, (2, 4, 5), expected_output_shape=(2, 4, 3))
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "selu",
+                                  "softplus", "softsign", "swish", "silu", "leaky_relu",
+                                  "hard_sigmoid", "exponential", "linear", "relu6", "log_softmax"])
+def test_activation_layer_matches_numpy(name):
+    from scipy.special import erf
+
+    x = np.linspace(-3, 3, 24, dtype="f4").reshape(4, 6)
+    sig = 1 / (1 + np.exp(-x))
+    sm = np.exp(x - x.max(-1, keepdims=True))
+    sm = sm / sm.sum(-1, keepdims=True)
+    a, s = 1.6732632423543772, 1.0507009873554805
+    expected = {
+        "relu": np.maximum(x, 0), "sigmoid": sig, "tanh": np.tanh(x), "softmax": sm,
+        "gelu": 0.5 * x * (1 + erf(x / np.sqrt(2))), "elu": np.where(x > 0, x, np.exp(x) - 1),
+        "selu": s * np.where(x > 0, x, a * (np.exp(x) - 1)), "softplus": np.log1p(np.exp(x)),
+        "softsign": x / (1 + np.abs(x)), "swish": x * sig, "silu": x * sig,
+        "leaky_relu": np.where(x > 0, x, 0.2 * x), "hard_sigmoid": np.clip(x / 6 + 0.5, 0, 1),
+        "exponential": np.exp(x), "linear": x, "relu6": np.clip(x, 0, 6),
+        "log_softmax": np.log(sm),
+    }[name]
+    np.testing.assert_allclose(keras.layers.Activation(name)(x), expected, rtol=1e-5, atol=1e-6)
+    assert keras.activations.serialize(keras.activations.get(name)) in (name, "silu")
+
+
+def test_dropout_layer():
+    run_layer_test(keras.layers.Dropout, {"rate": 0.3}, (4, 10), expected_output_shape=(4, 10))
+    with pytest.raises(ValueError, match="rate=1.5"):
+        keras.layers.Dropout(1.5)
+
+
+class Linear(keras.layers.Layer):
+    """The Keras guide's custom layer: weights in build(), math in call()."""
+
+    def __init__(self, units=4, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal",
+                                 trainable=True, name="w")
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros", trainable=True,
+                                 name="b")
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                     name="calls")
+
+    def call(self, inputs, training=None):
+        if training:
+            self.calls.assign(self.calls + 1.0)
+        return keras.ops.matmul(inputs, self.w) + self.b
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def test_custom_layer_subclass():
+    layer = run_layer_test(Linear, {"units": 3}, (4, 5), expected_output_shape=(4, 3),
+                           expected_num_trainable_weights=2,
+                           expected_num_non_trainable_weights=1)
+    assert [v.path for v in layer.weights] == [f"{layer.name}/w", f"{layer.name}/b",
+                                               f"{layer.name}/calls"]
+    layer.trainable = False
+    assert layer.trainable_weights == [] and len(layer.non_trainable_weights) == 3
+    layer.trainable = True
+    inputs = keras.Input((5,))
+    model = keras.Model(inputs, Linear(2, name="lin")(inputs))
+    model.compile("sgd", "mse")
+    x, y = np.ones((8, 5), "f4"), np.ones((8, 2), "f4")
+    model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+    assert float(model.get_layer("lin").calls.numpy()) == 4.0  # training=True in fit steps
+    model.predict(x, verbose=0)
+    assert float(model.get_layer("lin").calls.numpy()) == 4.0  # and False in predict
+
+
+def test_custom_layer_with_sublayers_and_add_loss():
+    class Block(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = keras.layers.Dense(3)
+            self.outer = keras.layers.Dense(1)
+
+        def call(self, x):
+            h = self.inner(x)
+            self.add_loss(0.1 * keras.ops.sum(keras.ops.square(h)))
+            return self.outer(h)
+
+    block = Block()
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, block(inputs))
+    assert len(block.trainable_weights) == 4 and len(model.trainable_weights) == 4
+    block.trainable = False
+    assert block.inner.trainable is False and model.trainable_weights == []
+    block.trainable = True
+    x, y = np.ones((4, 2), "f4"), np.zeros((4, 1), "f4")
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    train_loss = model.fit(x, y, batch_size=4, verbose=0).history["loss"][0]
+    h = x @ block.inner.get_weights()[0] + block.inner.get_weights()[1]
+    np.testing.assert_allclose(train_loss, np.mean(model.predict(x, verbose=0) ** 2)
+                               + 0.1 * np.sum(h ** 2), rtol=1e-5)
+
+
+def test_layer_errors_quote_values():
+    with pytest.raises(ValueError, match="units=0"):
+        keras.layers.Dense(0)
+    with pytest.raises(ValueError, match="nope"):
+        keras.layers.Dense(2, activation="nope")
+    with pytest.raises(TypeError, match="bogus"):
+        keras.layers.Dense(2, bogus=1)
+    layer = keras.layers.Dense(2)
+    layer(np.ones((1, 3), "f4"))
+    with pytest.raises(ValueError, match=r"value 3.*\(None, 4\)"):
+        layer(np.ones((1, 4), "f4"))
+    with pytest.raises(ValueError, match="min_ndim=2"):
+        keras.layers.Dense(2)(keras.Input(shape=()))
