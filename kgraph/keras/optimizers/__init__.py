@@ -1,31 +1,58 @@
-"""`keras.optimizers`."""
+"""`keras.optimizers`: the optimizers, `get`, `serialize` and `deserialize`."""
 from kgraph.keras.optimizers import schedules  # noqa: F401
+from kgraph.keras.optimizers.adadelta import Adadelta
+from kgraph.keras.optimizers.adagrad import Adagrad
 from kgraph.keras.optimizers.adam import Adam
+from kgraph.keras.optimizers.adamax import Adamax
+from kgraph.keras.optimizers.adamw import AdamW
 from kgraph.keras.optimizers.base import Optimizer
+from kgraph.keras.optimizers.nadam import Nadam
+from kgraph.keras.optimizers.rmsprop import RMSprop
 from kgraph.keras.optimizers.sgd import SGD
-from kgraph.keras.serialization import lookup
+from kgraph.keras.serialization import CustomObjectScope, lookup
 
-ALL = {"SGD": SGD, "Adam": Adam}
+ALL = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
+                                     Nadam)}
+# Keras 3 resolves built-in names case-insensitively ("rmsprop", "RMSprop", "RMSPROP").
+_BY_LOWER_NAME = {name.lower(): name for name in ALL}
 
 
 def get(identifier):
+    """An optimizer from an instance, a name (`"rmsprop"`) or a `{class_name, config}` dict.
+
+    Raises:
+        ValueError: the identifier names no known optimizer (the bad name is quoted).
+    """
     if isinstance(identifier, Optimizer):
         return identifier
     if identifier is None:
         raise ValueError("compile(): `optimizer` must be given. Received: optimizer=None")
-    table = {**ALL, **{k.lower(): v for k, v in ALL.items()}}
-    try:
-        found = lookup("optimizer", identifier, table)
-    except ValueError:
-        raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}. Known "
-                         f"optimizers: {sorted(k.lower() for k in ALL)}") from None
-    return found() if isinstance(found, type) else found
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}})
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    raise ValueError(f"Could not interpret optimizer identifier: {identifier!r}")
 
 
 def serialize(optimizer):
+    """The Keras 3 dict form: `{module, class_name, config, registered_name}`."""
     return {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
             "config": optimizer.get_config(), "registered_name": None}
 
 
 def deserialize(config, custom_objects=None):
-    return get(config)
+    """An optimizer from `serialize()`'s dict (or a `{class_name, config}` dict)."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"Could not interpret optimizer identifier: {config!r}")
+    name = config["class_name"]
+    name = _BY_LOWER_NAME.get(name.lower(), name) if isinstance(name, str) else name
+    with CustomObjectScope(custom_objects or {}):
+        try:
+            cls = lookup("optimizer", name, ALL)
+        except ValueError:
+            raise ValueError(f"Could not interpret optimizer identifier: {config['class_name']!r}"
+                             f". Known optimizers: {sorted(_BY_LOWER_NAME)}") from None
+        if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
+            raise ValueError(f"Could not interpret optimizer identifier: {config['class_name']!r}"
+                             f" (it resolves to {cls!r}, not an Optimizer class)")
+        return cls.from_config(dict(config.get("config") or {}))

@@ -1,26 +1,45 @@
+"""`keras.optimizers.Adam`."""
 from __future__ import annotations
 
 from kgraph import ops
 from kgraph.keras.optimizers.base import Optimizer
+from kgraph.keras.optimizers.checks import check_number
 
 
 class Adam(Optimizer):
-    """Adam, Keras 3 formulas: epsilon is added to the uncorrected sqrt(v)."""
+    """Adam, Keras 3 formulas: epsilon is added to the uncorrected `sqrt(v)`.
+
+    `m += (g - m)(1 - beta_1)`, `v += (g² - v)(1 - beta_2)`,
+    `alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)`, `w -= alpha * m / (sqrt(v) + epsilon)`;
+    with `amsgrad`, `v_hat = max(v_hat, v)` replaces `v` in the last step.
+
+    Args:
+        learning_rate: float or `LearningRateSchedule`. Defaults to `0.001`.
+        beta_1: float in [0, 1), decay of the first moment. Defaults to `0.9`.
+        beta_2: float in [0, 1), decay of the second moment. Defaults to `0.999`.
+        epsilon: float >= 0. Defaults to `1e-7`.
+        amsgrad: bool. Use the AMSGrad variant. Defaults to `False`.
+        **kwargs: the base `Optimizer` arguments (`weight_decay`, `clipnorm`, ...).
+
+    Example:
+
+    >>> model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
+    """
+
+    slot_groups = (("momentum", "velocity"), ("velocity_hat",))
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
                  amsgrad=False, name="adam", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        check_moments(type(self).__name__, beta_1, beta_2, epsilon)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, amsgrad
 
     def build_slots(self, var):
-        slots = [self.add_variable_from_reference(var, "momentum"),
-                 self.add_variable_from_reference(var, "velocity")]
-        if self.amsgrad:
-            slots.append(self.add_variable_from_reference(var, "velocity_hat"))
-        return slots
+        names = ["momentum", "velocity"] + (["velocity_hat"] if self.amsgrad else [])
+        return [self.add_variable_from_reference(var, n) for n in names]
 
     def update_step(self, g, var, lr, t):
-        m, v = self.slots(var)[:2]
+        m, v = self.slot(var, "momentum"), self.slot(var, "velocity")
         b1, b2 = float(self.beta_1), float(self.beta_2)
         alpha = lr * ops.sqrt(1.0 - ops.power(b2, t)) / (1.0 - ops.power(b1, t))
         m_new = m.value + (g - m.value) * (1.0 - b1)
@@ -28,7 +47,7 @@ class Adam(Optimizer):
         m.assign(m_new)
         v.assign(v_new)
         if self.amsgrad:
-            v_hat = self.slots(var)[2]
+            v_hat = self.slot(var, "velocity_hat")
             v_new = ops.maximum(v_hat.value, v_new)
             v_hat.assign(v_new)
         var.assign(var.value - (m_new * alpha) / (ops.sqrt(v_new) + float(self.epsilon)))
@@ -36,3 +55,10 @@ class Adam(Optimizer):
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+def check_moments(owner, beta_1, beta_2, epsilon):
+    """The checks shared by the Adam family."""
+    check_number(owner, "beta_1", beta_1, 0, 1, high_open=True)
+    check_number(owner, "beta_2", beta_2, 0, 1, high_open=True)
+    check_number(owner, "epsilon", epsilon, low=0)
