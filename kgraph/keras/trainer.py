@@ -268,6 +268,8 @@ class Trainer:
                 cbs.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
+            if getattr(self.optimizer, "use_ema", False):
+                self.optimizer.finalize_variable_values(self.trainable_weights)
             cbs.on_train_end(logs)
         finally:
             self._in_fit = False
