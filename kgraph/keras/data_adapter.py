@@ -109,28 +109,51 @@ def _class_weights_to_sample_weights(y, class_weight, sample_weight):
 
 
 class IterableAdapter:
-    """Batches come from an iterable: tuples (x,), (x, y) or (x, y, sample_weight)."""
+    """Batches come from an iterable: tuples (x,), (x, y) or (x, y, sample_weight). With
+    `steps`, each epoch takes the next `steps` batches and carries on from there (as tf.data
+    does), restarting the iterable only when it is exhausted."""
 
     def __init__(self, data, steps=None):
         self.data, self.steps = data, steps
-        n = len(data) if hasattr(data, "__len__") else None
+        try:
+            n = len(data)
+        except TypeError:  # infinite or unknown length
+            n = None
         self.num_batches = min(n, steps) if (n is not None and steps) else (n or steps)
+        self._iterator = None
+
+    def _source(self):
+        source = self.data
+        if hasattr(source, "__getitem__") and hasattr(source, "__len__") and \
+                not hasattr(source, "__iter__"):
+            return (source[i] for i in range(len(source)))
+        return iter(source)
 
     def batches(self):
-        source = self.data
-        if hasattr(source, "__len__") and hasattr(source, "__getitem__") and \
-                not hasattr(source, "__iter__"):
-            source = (source[i] for i in range(len(source)))
-        for i, item in enumerate(iter(source)):
-            if self.steps is not None and i >= self.steps:
-                break
-            if not isinstance(item, tuple):
-                item = (item,)
-            x, y, sw = (tuple(item) + (None, None))[:3]
-            yield (pack_like(x, [_as_array(a, "x") for a in flatten(x)]),
-                   None if y is None else pack_like(y, [_as_array(a, "y") for a in flatten(y)]),
-                   None if sw is None else pack_like(sw, [_as_array(a, "sample_weight")
-                                                          for a in flatten(sw)]))
+        if self.steps is None:
+            yield from (_unpack(item) for item in self._source())
+            return
+        for _ in range(self.steps):
+            item = next(self._iterator, _END) if self._iterator is not None else _END
+            if item is _END:
+                self._iterator = self._source()
+                item = next(self._iterator, _END)
+                if item is _END:
+                    return
+            yield _unpack(item)
+
+
+_END = object()
+
+
+def _unpack(item):
+    if not isinstance(item, tuple):
+        item = (item,)
+    x, y, sw = (tuple(item) + (None, None))[:3]
+    return (pack_like(x, [_as_array(a, "x") for a in flatten(x)]),
+            None if y is None else pack_like(y, [_as_array(a, "y") for a in flatten(y)]),
+            None if sw is None else pack_like(sw, [_as_array(a, "sample_weight")
+                                                   for a in flatten(sw)]))
 
 
 def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
