@@ -67,16 +67,34 @@ def _defbinary(name, fn, grad=None, onnx=None, out_dtype=None):
           differentiable=grad is not None)
 
 
+def _divide_ref(a, b):
+    if a.dtype.kind in "iu":  # integers divide toward zero, as ONNX and TVM do
+        q = np.floor_divide(a, b)
+        return q + ((q < 0) & (q * b != a))
+    return a / b
+
+
+def _mod_onnx(ctx, node, ins, outs):
+    """ONNX Mod on floats needs fmod=1 (C's sign rule); shift to numpy's sign-of-divisor rule."""
+    if not is_float(node.outputs[0].dtype):
+        return ctx.node("Mod", ins, outs)
+    a, b = ins
+    r = ctx.node("Mod", [a, b], fmod=1)
+    zero = ctx.const(np.zeros((), dtype=node.outputs[0].dtype))
+    signs_differ = ctx.node("Xor", [ctx.node("Less", [r, zero]), ctx.node("Less", [b, zero])])
+    fix = ctx.node("And", [ctx.node("Not", [ctx.node("Equal", [r, zero])]), signs_differ])
+    ctx.node("Where", [fix, ctx.node("Add", [r, b]), r], outs)
+
+
 _defbinary("Add", np.add, lambda g, y, a, b: (g, g))
 _defbinary("Sub", np.subtract, lambda g, y, a, b: (g, -g))
 _defbinary("Mul", np.multiply, lambda g, y, a, b: (g * b, g * a))
-_defbinary("Div", lambda a, b: np.floor_divide(a, b) if a.dtype.kind in "iu" else a / b,
-           lambda g, y, a, b: (g / b, -g * y / b))
+_defbinary("Div", _divide_ref, lambda g, y, a, b: (g / b, -g * y / b))
 _defbinary("Pow", np.power,
            lambda g, y, a, b: (g * b * pow(a, b - 1.0), g * y * log(where(a > 0, a, 1.0))))
 _defbinary("Max", np.maximum, lambda g, y, a, b: (where(a >= b, g, 0.0), where(a >= b, 0.0, g)))
 _defbinary("Min", np.minimum, lambda g, y, a, b: (where(a <= b, g, 0.0), where(a <= b, 0.0, g)))
-_defbinary("Mod", np.mod)
+_defbinary("Mod", np.mod, onnx=_mod_onnx)
 _defbinary("BitwiseXor", np.bitwise_xor)
 _defbinary("BitwiseAnd", np.bitwise_and)
 _defbinary("ShiftRight", np.right_shift,
@@ -120,7 +138,7 @@ def _np_dtype(name):
 # -- public functions --------------------------------------------------------------------------
 def _pair(a, b):
     """Give python scalars the dtype of the tensor they meet (Keras' weak typing)."""
-    from kgraph.ir.graph import Value
+    from kgraph.ir.graph import Value, current_graph
     from kgraph.variables import Variable
 
     def dtype_of(x):
@@ -130,11 +148,17 @@ def _pair(a, b):
             return x.dtype.name
         return None
 
+    def weak(x, dtype, other):
+        array = np.asarray(x, dtype=_np_dtype(dtype))
+        graph = current_graph() or getattr(other, "graph", None)
+        # a constant node keeps the dtype; `to_value` would turn a float64 array into floatx
+        return graph.constant(array) if graph is not None else array
+
     da, db = dtype_of(a), dtype_of(b)
     if da is None and db is not None:
-        a = np.asarray(a, dtype=_np_dtype(db))
+        a = weak(a, db, b)
     elif db is None and da is not None:
-        b = np.asarray(b, dtype=_np_dtype(da))
+        b = weak(b, da, a)
     return a, b
 
 

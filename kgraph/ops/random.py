@@ -47,8 +47,7 @@ def _uniform_onnx(ctx, node, ins, outs):
     like, key = ins
     seed = np.uint32(node.attrs["seed"])
     shape = ctx.node("Shape", [like])
-    size = ctx.node("ReduceProd", [shape], keepdims=1)
-    size = ctx.node("Squeeze", [size])
+    size = ctx.node("Size", [like])  # not ReduceProd(Shape): TVM's importer refuses that
     index = ctx.node("Range", [ctx.const(np.int64(0)), size, ctx.const(np.int64(1))])
     index = ctx.node("Reshape", [ctx.node("Cast", [index], to="uint32"), shape])
     mixed = ctx.node("Add", [ctx.node("Mul", [key, ctx.const(GOLDEN)]), ctx.const(seed)])

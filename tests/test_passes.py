@@ -1,0 +1,227 @@
+"""Each pass on a small graph, before and after: which nodes it keeps, and the same numbers from
+the numpy interpreter. The IR verifier's own tests are at the end: it must reject broken graphs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgraph import ops
+from kgraph.compiler.build import compile_graph
+from kgraph.compiler.passes import (eliminate_common_subexpressions, eliminate_dead_code,
+                                    fold_constants, optimize, run_passes)
+from kgraph.compiler.passes import manager
+from kgraph.ir.graph import Graph, tracing
+from kgraph.ir.types import TensorType
+from kgraph.ir.verify import IRError, verify
+from kgraph.ops.random import uniform_like
+
+X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+
+
+def op_counts(graph):
+    counts = {}
+    for node in graph.nodes:
+        counts[node.op] = counts.get(node.op, 0) + 1
+    return counts
+
+
+def run(graph, feeds=None):
+    """The graph's outputs on the numpy interpreter, without optimising it first."""
+    return compile_graph(graph, "numpy", optimized=True).run(feeds or {"x": X})
+
+
+def assert_same_results(before, after):
+    assert len(before) == len(after)
+    for b, a in zip(before, after):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+def test_verification_after_each_pass_is_on_in_tests():
+    assert manager.VERIFY, "tests/conftest.py must set KGRAPH_VERIFY=1 before kgraph is imported"
+
+
+# -- fold_constants --------------------------------------------------------------------------
+def constant_graph():
+    g = Graph("fold")
+    x = g.placeholder("x", (None, 4), "float32")
+    with tracing(g):
+        two, three = g.constant(np.float32(2)), g.constant(np.float32(3))
+        scale = ops.exp(two - three)  # all-constant: folds to one Constant
+        idx = ops.argmax(g.constant(np.array([[1.0, 5.0, 2.0]], np.float32)))  # int64 result
+        y = x * scale + ops.cast(idx, "float32")
+    g.set_outputs({"y": y})
+    return g
+
+
+def test_fold_constants_replaces_all_constant_subgraphs():
+    g = constant_graph()
+    before = run(g)
+    assert op_counts(g)["Sub"] == 1 and op_counts(g)["Exp"] == 1
+    verify(fold_constants(g), "fold_constants")
+    counts = op_counts(g)
+    assert "Sub" not in counts and "Exp" not in counts and "ArgMax" not in counts
+    assert "Cast" not in counts  # cast of a folded constant folds too
+    assert counts["Mul"] == 1 and counts["Add"] == 1  # they read the input: kept
+    assert_same_results(before, run(g))
+    folded = [n for n in g.nodes if n.op == "Constant"]
+    for node in folded:  # every folded value keeps the dtype its type promised
+        assert node.attrs["value"].dtype.name == node.outputs[0].dtype
+
+
+def test_fold_constants_never_folds_random_or_huge_results():
+    g = Graph("nofold")
+    with tracing(g):
+        noise = uniform_like(g.constant(np.zeros((3,), np.float32)),
+                             g.constant(np.uint32(1)), seed=0)
+        huge = ops.broadcast_to(g.constant(np.float32(1)), (1100, 1000))
+        small = ops.broadcast_to(g.constant(np.float32(1)), (2, 3))
+    g.set_outputs({"noise": noise, "huge": huge, "small": small})
+    before = run(g, {})
+    fold_constants(g)
+    assert [n.op for n in g.nodes].count("RandomUniformLike") == 1
+    assert [n.op for n in g.nodes].count("Expand") == 1  # the huge one stays an Expand
+    assert g.outputs[2].node.op == "Constant"
+    assert_same_results(before, run(g, {}))
+
+
+# -- eliminate_common_subexpressions ----------------------------------------------------------
+def test_cse_merges_identical_nodes_only():
+    g = Graph("cse")
+    x = g.placeholder("x", (None, 4), "float32")
+    z = g.placeholder("z", (None, 4), "float32")  # same type as x: inputs are never merged
+    with tracing(g):
+        a, b = ops.exp(x), ops.exp(x)  # same op, same input: merged
+        c = ops.exp(z)  # different input: kept
+        s0, s1 = ops.sum(a, axis=0), ops.sum(b, axis=1)  # different attrs: kept
+        k1, k2 = g.constant(np.float32(0.5)), g.constant(np.float32(0.5))  # equal constants
+        y = a * k1 + b * k2 + c
+    g.set_outputs({"y": y, "s0": s0, "s1": s1, "b": b})
+    feeds = {"x": X, "z": X[::-1].copy()}
+    before = run(g, feeds)
+    assert op_counts(g)["Exp"] == 3 and op_counts(g)["Mul"] == 2
+    verify(eliminate_common_subexpressions(g), "cse")
+    counts = op_counts(g)
+    assert counts["Exp"] == 2 and counts["Input"] == 2 and counts["ReduceSum"] == 2
+    assert counts["Mul"] == 1 and counts["Constant"] == 1
+    assert g.outputs[3] is a  # the output that named the twin now names the survivor
+    assert_same_results(before, run(g, feeds))
+
+
+# -- eliminate_dead_code -----------------------------------------------------------------------
+def test_dead_code_is_dropped_but_inputs_and_updates_stay():
+    from kgraph.variables import Variable
+
+    g = Graph("dce")
+    x = g.placeholder("x", (None, 4), "float32")
+    g.placeholder("unused", (3,), "float32")
+    counter = Variable(np.zeros((), np.float32), name="counter")
+    with tracing(g):
+        ops.tanh(ops.exp(x))  # dead: reaches nothing
+        g.assign(counter, g.read_variable(counter) + 1.0)  # reaches only an update: alive
+        y = ops.relu(x)
+    g.set_outputs({"y": y})
+    feeds = {"x": X, "unused": np.zeros(3, np.float32), "counter": np.float32(4)}
+    before = run(g, feeds)
+    verify(eliminate_dead_code(g), "dce")
+    counts = op_counts(g)
+    assert "Tanh" not in counts and "Exp" not in counts
+    assert counts["Input"] == 3 and counts["Relu"] == 1 and counts["Add"] == 1
+    assert_same_results(before, run(g, feeds))
+    assert run(g, feeds)[1] == 5.0
+
+
+# -- the pass manager --------------------------------------------------------------------------
+def test_optimize_runs_every_pass_and_keeps_results():
+    g = constant_graph()
+    with tracing(g):
+        extra = ops.exp(g.inputs[0]) + ops.exp(g.inputs[0])
+        ops.sin(g.inputs[0])  # dead
+    g.set_outputs({"y": g.outputs[0], "extra": extra})
+    before = run(g)
+    optimize(g, check=True)
+    counts = op_counts(g)
+    assert counts.get("Exp") == 1 and "Sin" not in counts and "Sub" not in counts
+    assert_same_results(before, run(g))
+    optimize(g, check=True)  # a second run changes nothing
+    assert op_counts(g) == counts
+
+
+def test_run_passes_names_the_pass_that_broke_the_graph():
+    def break_types(graph):
+        node = next(n for n in graph.nodes if n.op == "Relu")
+        node.outputs[0].type = TensorType((None, 5), "float32")
+        return graph
+
+    g = Graph("broken")
+    x = g.placeholder("x", (None, 4), "float32")
+    with tracing(g):
+        g.set_outputs({"y": ops.relu(x)})
+    with pytest.raises(IRError, match="after break_types"):
+        run_passes(g, [eliminate_dead_code, break_types], check=True)
+
+
+# -- the verifier ------------------------------------------------------------------------------
+def small_graph():
+    g = Graph("v")
+    x = g.placeholder("x", (None, 4), "float32")
+    with tracing(g):
+        y = ops.transpose(ops.exp(x))
+    g.set_outputs({"y": y})
+    return g
+
+
+def test_verifier_accepts_a_traced_graph():
+    assert verify(small_graph()) is not None
+
+
+def test_verifier_rejects_an_unexpected_attribute():
+    g = small_graph()
+    next(n for n in g.nodes if n.op == "Exp").attrs["axis"] = 1
+    with pytest.raises(IRError, match=r"unexpected attributes \['axis'\]"):
+        verify(g)
+
+
+def test_verifier_rejects_a_wrong_attribute_value():
+    g = small_graph()
+    next(n for n in g.nodes if n.op == "Transpose").attrs["perm"] = (0, 1)  # not a reversal
+    with pytest.raises(IRError, match="differ from the rule"):
+        verify(g)
+
+
+def test_verifier_rejects_use_before_definition():
+    g = small_graph()
+    exp = next(n for n in g.nodes if n.op == "Exp")
+    g.nodes.remove(exp)
+    g.nodes.append(exp)  # now after the Transpose that reads it
+    with pytest.raises(IRError, match="used before it is defined"):
+        verify(g)
+
+
+def test_verifier_rejects_a_wrong_output_type():
+    g = small_graph()
+    exp = next(n for n in g.nodes if n.op == "Exp")
+    exp.outputs[0].type = TensorType((None, 4), "float64")
+    with pytest.raises(IRError, match="differ from the rule"):
+        verify(g)
+
+
+def test_verifier_rejects_an_input_from_another_graph():
+    g, other = small_graph(), small_graph()
+    next(n for n in g.nodes if n.op == "Exp").inputs = [other.inputs[0]]
+    with pytest.raises(IRError, match="belongs to another graph"):
+        verify(g)
+
+
+def test_verifier_rejects_an_output_that_is_not_computed():
+    g = small_graph()
+    g.nodes = [n for n in g.nodes if n.op != "Transpose"]
+    with pytest.raises(IRError, match="is not computed by the graph"):
+        verify(g)
+
+
+def test_verifier_rejects_an_unknown_op():
+    g = small_graph()
+    next(n for n in g.nodes if n.op == "Exp").op = "Exponential"
+    with pytest.raises(KeyError, match="Unknown op 'Exponential'"):
+        verify(g)
