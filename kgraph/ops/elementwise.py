@@ -144,9 +144,9 @@ def _pair(a, b):
     def dtype_of(x):
         if isinstance(x, (Value, Variable)):
             return x.dtype
-        if isinstance(x, np.ndarray) and x.ndim > 0:
+        if isinstance(x, (np.ndarray, np.generic)):  # numpy data has a dtype, even 0-d
             return x.dtype.name
-        return None
+        return None  # python scalars are weakly typed
 
     def weak(x, dtype, other):
         array = np.asarray(x, dtype=_np_dtype(dtype))

@@ -38,6 +38,9 @@ class Model(Trainer, Layer):
         self._inputs_struct, self._outputs_struct = inputs, outputs
         graph, order = layer_graph(flatten(inputs), flatten(outputs), self.name)
         self._graph, self._order = graph, order
+        flat_inputs = flatten(inputs)
+        if len(flat_inputs) == 1:  # lets a Sequential that starts with this model build itself
+            self._batch_input_shape = tuple(flat_inputs[0].shape)
         layers = []
         for node in order:
             if node.layer not in layers:
