@@ -12,10 +12,13 @@ import numpy as np
 from kgraph.ir.types import TensorType, broadcast_shapes, dtype_name, is_float
 from kgraph.ops.registry import apply, defop, same_as_input
 
-try:  # scipy's erf is exact; math.erf vectorised is the fallback
-    from scipy.special import erf as _erf
-except ImportError:  # pragma: no cover
-    _erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _erf(x):
+    # scipy is imported on first use: it costs a quarter second at `import kgraph`
+    from scipy.special import erf
+
+    return erf(x)
 
 
 def _typed(fn):
