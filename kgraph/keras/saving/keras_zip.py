@@ -1,0 +1,148 @@
+"""The Keras 3 `.keras` archive (keras-formats.md §4): a ZIP_STORED zip holding
+`metadata.json`, `config.json` and `model.weights.h5`, in that order.
+
+Reading never extracts anything to disk. Members are checked first: names that would land
+outside the archive (absolute, `..`, drive letters, backslashes), symlinks, duplicates,
+encrypted members and members that expand absurdly are refused with `UnsafeFileError`.
+"""
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import re
+import stat
+import zipfile
+
+import h5py
+
+from kgraph.keras.saving import h5_safe
+from kgraph.keras.saving.compile_config import compile_from_config
+from kgraph.keras.saving.errors import InvalidFileError, UnsafeFileError
+from kgraph.keras.saving.weights_store import load_weights_from_h5, save_weights_to_h5
+
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+METADATA, CONFIG, WEIGHTS = "metadata.json", "config.json", "model.weights.h5"
+MAX_JSON_BYTES = 256 * 1024 ** 2
+BOMB_BYTES, BOMB_RATIO = 4 * 1024 ** 3, 100
+
+
+def write_keras_archive(model, fileobj) -> None:
+    """Write `model` (config, weights, optimizer state) as a `.keras` archive."""
+    from kgraph import keras
+    from kgraph.keras.models.config import serialize_model
+
+    config_json = json.dumps(serialize_model(model))
+    metadata = json.dumps({"keras_version": keras.__version__,
+                           "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")})
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as f:
+        save_weights_to_h5(model, f)
+    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(METADATA, metadata)
+        zf.writestr(CONFIG, config_json)
+        zf.writestr(WEIGHTS, weights.getvalue())
+
+
+class KerasArchive:
+    """A checked, read-only view of a `.keras` file."""
+
+    def __init__(self, source, label):
+        self.label = label
+        try:
+            self.zf = zipfile.ZipFile(source, "r")
+        except (zipfile.BadZipFile, OSError) as e:
+            raise InvalidFileError(f"{label}: not a valid .keras (zip) archive ({e})") from None
+        try:
+            self.members = _check_members(self.zf, label)
+        except Exception:
+            self.zf.close()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.zf.close()
+
+    def read(self, name, limit) -> bytes:
+        info = self.members.get(name)
+        if info is None:
+            raise InvalidFileError(f"{self.label}: the archive has no {name!r} member")
+        if info.file_size > limit:
+            raise UnsafeFileError(f"{self.label}: member {name!r} is {info.file_size} bytes, "
+                                  f"more than the {limit} allowed")
+        try:
+            with self.zf.open(info) as fh:
+                data = fh.read(limit + 1)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise InvalidFileError(f"{self.label}: member {name!r} is corrupt ({e})") from None
+        if len(data) > limit or len(data) != info.file_size:
+            raise UnsafeFileError(f"{self.label}: member {name!r} does not match its declared "
+                                  f"size {info.file_size}")
+        return data
+
+    def read_json(self, name):
+        try:
+            return json.loads(self.read(name, MAX_JSON_BYTES))
+        except (ValueError, RecursionError) as e:
+            raise InvalidFileError(f"{self.label}: {name} is not valid JSON ({e})") from None
+
+    def open_weights(self):
+        if WEIGHTS not in self.members:
+            other = [n for n in self.members if n.startswith("model.weights")]
+            raise InvalidFileError(f"{self.label}: the archive has no {WEIGHTS!r} member "
+                                   f"(found {other or sorted(self.members)}); only HDF5 weights "
+                                   f"are supported")
+        data = self.read(WEIGHTS, self.members[WEIGHTS].file_size)
+        return h5_safe.open_h5_bytes(data, f"{self.label}:{WEIGHTS}")
+
+
+def _unsafe_name(name) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return (name.startswith("/") or "\\" in name or "\x00" in name or ".." in parts
+            or re.match(r"^[A-Za-z]:", name) is not None)
+
+
+def _check_members(zf, label) -> dict:
+    members = {}
+    for info in zf.infolist():
+        name = info.filename
+        if _unsafe_name(name):
+            raise UnsafeFileError(f"{label}: zip member {name!r} points outside the archive")
+        if name in members:
+            raise UnsafeFileError(f"{label}: zip member {name!r} appears twice")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnsafeFileError(f"{label}: zip member {name!r} is a symbolic link")
+        if info.flag_bits & 0x1:
+            raise InvalidFileError(f"{label}: zip member {name!r} is encrypted")
+        if info.file_size > BOMB_BYTES and info.file_size > BOMB_RATIO * max(
+                info.compress_size, 1):
+            raise UnsafeFileError(f"{label}: zip member {name!r} would expand to "
+                                  f"{info.file_size} bytes from {info.compress_size}; refused")
+        members[name] = info
+    return members
+
+
+def load_keras_archive(source, label, custom_objects=None, compile=True, safe_mode=True):
+    """The model stored in a `.keras` archive, compiled when it has a compile_config."""
+    from kgraph.keras.models.config import deserialize_model
+    from kgraph.keras.saving.serialization_lib import check_config_safety
+
+    with KerasArchive(source, label) as archive:
+        config = archive.read_json(CONFIG)
+        if not isinstance(config, dict):
+            raise InvalidFileError(f"{label}: config.json does not hold a model config")
+        check_config_safety(config, safe_mode)
+        compile_config = config.pop("compile_config", None)
+        model = deserialize_model(config, custom_objects, safe_mode)
+        if compile and compile_config:
+            compile_from_config(model, compile_config, custom_objects, label)
+        with archive.open_weights() as f:
+            load_weights_from_h5(model, f, label)
+    return model
+
+
+def load_archive_weights(model, source, label, skip_mismatch=False) -> None:
+    with KerasArchive(source, label) as archive, archive.open_weights() as f:
+        load_weights_from_h5(model, f, label, skip_mismatch)
