@@ -100,12 +100,17 @@ def test_dtype_names_are_normalised_and_checked():
         TensorType((2,), "float128")
 
 
-def test_binary_ops_reject_mixed_dtypes():
+def test_binary_primitives_reject_mixed_dtypes_and_the_api_promotes():
     g = Graph("mixed")
     x = g.placeholder("x", (3,), "float32")
     i = g.placeholder("i", (3,), "int64")
     with tracing(g), pytest.raises(TypeError, match="different dtypes"):
-        ops.add(x, i)
+        ops.apply("Add", x, i)
+    with tracing(g):
+        y = ops.add(x, i)  # integer data meeting float data computes in float (Keras)
+        z = ops.matmul(ops.reshape(i, (1, 3)), ops.reshape(x, (3, 1)))
+    assert y.dtype == "float32" and y.node.inputs[1].node.op == "Cast"
+    assert z.dtype == "float32"
 
 
 # -- the broadcasting shape rule ---------------------------------------------------------------

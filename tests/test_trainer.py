@@ -244,3 +244,14 @@ def test_errors_are_typed_and_quote_values():
         model.fit(np.zeros((10, 4), "f4"), y, verbose=0)
     for b, a in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)  # nothing was trained
+
+
+def test_integer_inputs_and_flat_targets():
+    # Keras' EarlyStopping docstring: int64 inputs, y of shape (5,) for a (5, 10) output
+    model = keras.Sequential([keras.layers.Dense(10)])
+    model.compile(keras.optimizers.SGD(), loss="mse")
+    history = model.fit(np.arange(100).reshape(5, 20), np.zeros(5), epochs=3, batch_size=1,
+                        verbose=0)
+    assert len(history.history["loss"]) == 3
+    out = model.predict(np.arange(20).reshape(1, 20), verbose=0)
+    assert out.dtype == np.float32 and out.shape == (1, 10)

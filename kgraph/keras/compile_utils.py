@@ -27,6 +27,16 @@ def _per_output(spec, names, what):
     return [spec] * n
 
 
+def expand_1d(y_true, y_pred):
+    """Targets of shape (batch,) for outputs of shape (batch, k) become (batch, 1), as
+    tf.keras' `expand_1d` did, so `y` given as a flat vector broadcasts in the loss."""
+    from kgraph import ops
+
+    if len(getattr(y_true, "shape", ())) == 1 and len(y_pred.shape) == 2:
+        return ops.expand_dims(y_true, -1)
+    return y_true
+
+
 class CompiledLoss:
     def __init__(self, loss, loss_weights=None):
         self.spec, self.weights_spec = loss, loss_weights
@@ -57,6 +67,7 @@ class CompiledLoss:
         sws = flatten(sample_weight) if sample_weight is not None else [None] * len(preds)
         if len(sws) == 1 and len(preds) > 1:
             sws = sws * len(preds)
+        ys = [expand_1d(yt, yp) for yt, yp in zip(ys, preds)]
         total, parts = None, {}
         for (loss, weight), yt, yp, sw, name in zip(self._losses, ys, preds, sws, names):
             if loss is None:
@@ -114,6 +125,7 @@ class CompiledMetrics:
 
     def update_state(self, y, y_pred, sample_weight, output_names, compiled_loss):
         ys, preds = flatten(y), flatten(y_pred)
+        ys = [expand_1d(yt, yp) for yt, yp in zip(ys, preds)]
         names = output_names or [f"output_{i}" for i in range(len(preds))]
         if self._built is None:
             self._build(ys, preds, names, compiled_loss)

@@ -155,11 +155,14 @@ class VarianceScaling(Initializer):
 
 def _variance(name, scale, mode, distribution):
     class _Init(VarianceScaling):
-        def __init__(self, seed=None):
+        # input_axes/output_axes (Keras 3.15) only matter for EinsumDense kernels
+        def __init__(self, seed=None, input_axes=None, output_axes=None):
             super().__init__(scale, mode, distribution, seed)
+            self.input_axes, self.output_axes = input_axes, output_axes
 
         def get_config(self):
-            return {"seed": self.seed}
+            return {"seed": self.seed, "input_axes": self.input_axes,
+                    "output_axes": self.output_axes}
 
     _Init.__name__ = _Init.__qualname__ = name
     return _Init

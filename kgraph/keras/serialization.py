@@ -38,8 +38,10 @@ custom_object_scope = CustomObjectScope
 
 
 def snake_case(name: str) -> str:
+    """Keras' rule: "Conv2D" -> "conv2d", "BatchNormalization" -> "batch_normalization"."""
+    name = re.sub(r"\W+", "", name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def lookup(kind: str, identifier, table: dict, extra: dict | None = None):

@@ -383,6 +383,7 @@ class _Dispatch:
 
     def __getattr__(self, name):
         def call(*args):
+            args = args + (None,) * (2 - len(args)) if "batch" in name else args or (None,)
             for c in self.callbacks:
                 getattr(c, name)(*args)
         return call

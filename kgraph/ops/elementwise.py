@@ -162,6 +162,12 @@ def _pair(a, b):
         a = weak(a, db, b)
     elif db is None and da is not None:
         b = weak(b, da, a)
+    elif da != db and da is not None:
+        # integer data meeting float data computes in the float type (Keras' result_type)
+        if is_float(db) and not is_float(da) and da != "bool":
+            a = cast(a, db)
+        elif is_float(da) and not is_float(db) and db != "bool":
+            b = cast(b, da)
     return a, b
 
 

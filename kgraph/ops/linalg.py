@@ -30,8 +30,10 @@ defop("MatMul", _matmul_infer, lambda a, b: np.matmul(a, b), grad=_matmul_grad)
 
 
 def matmul(a, b):
+    from kgraph.ops.elementwise import _pair
     from kgraph.ops.movement import expand_dims, squeeze
 
+    a, b = _pair(a, b)
     a_vec, b_vec = len(a.shape) == 1, len(b.shape) == 1
     if a_vec:
         a = expand_dims(a, 0)

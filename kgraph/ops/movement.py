@@ -34,7 +34,7 @@ defop("Count", lambda t, axes: [TensorType((), "int64")], _count_ref, differenti
       attrs=("axes",), onnx=_count_onnx)
 
 
-def count(x, axes) -> "int64 scalar":
+def count(x, axes):
     """Number of elements of `x` along `axes` (a constant when those dims are static)."""
     dims = [x.shape[a] for a in axes]
     if _static(dims):

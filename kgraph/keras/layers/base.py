@@ -465,8 +465,6 @@ class Layer:
         config = {"name": self.name, "trainable": self.trainable,
                   "dtype": {"module": "keras", "class_name": "DTypePolicy",
                             "config": {"name": self.dtype}, "registered_name": None}}
-        if self._batch_input_shape is not None:
-            config["batch_shape"] = list(self._batch_input_shape)
         return config
 
     @classmethod

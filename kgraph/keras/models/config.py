@@ -53,11 +53,10 @@ def sequential_config(model) -> dict:
 
 
 def functional_config(model) -> dict:
-    from kgraph.keras.saving.layer_order import model_layers
-
+    
     own = {id(node) for node in model._order}
     layers = []
-    for layer in model_layers(model):  # Keras' order, so configs list layers as Keras does
+    for layer in list(model.layers):  # Keras' order, so configs list layers as Keras does
         entry = layer_entry(layer)
         entry["name"] = layer.name
         nodes = [serialize_node(n, own) for n in layer._inbound_nodes if id(n) in own]

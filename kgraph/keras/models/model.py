@@ -41,11 +41,9 @@ class Model(Trainer, Layer):
         flat_inputs = flatten(inputs)
         if len(flat_inputs) == 1:  # lets a Sequential that starts with this model build itself
             self._batch_input_shape = tuple(flat_inputs[0].shape)
-        layers = []
-        for node in order:
-            if node.layer not in layers:
-                layers.append(node.layer)
-        object.__setattr__(self, "_layers", layers)
+        from kgraph.keras.models.layer_order import keras_layer_order
+
+        object.__setattr__(self, "_layers", keras_layer_order(inputs, outputs))
         self.built = True
 
     @property

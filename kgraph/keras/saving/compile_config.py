@@ -8,7 +8,6 @@ import warnings
 from kgraph.keras import losses as klosses
 from kgraph.keras import metrics as kmetrics
 from kgraph.keras import optimizers as koptimizers
-from kgraph.keras.saving.layer_order import keras_trainable_weights
 
 # Keras 3 optimizer config keys that tf-keras optimizers reject; left out when unset
 _KERAS3_ONLY_OPTIMIZER_KEYS = ("loss_scale_factor", "gradient_accumulation_steps")
@@ -102,7 +101,7 @@ def compile_from_config(model, config, custom_objects=None, label=None) -> bool:
         args = {k: v for k, v in config.items() if k in accepted and k != "jit_compile"}
         model.compile(optimizer=optimizer or "rmsprop", **args)
         if model.built and hasattr(model.optimizer, "build"):  # slots in Keras' order
-            model.optimizer.build(keras_trainable_weights(model))
+            model.optimizer.build(model.trainable_weights)
         return True
     except Exception as e:  # noqa: BLE001 - a file's training setup must not block loading
         warnings.warn(f"{label or 'load_model'}: the model could not be compiled from the saved "

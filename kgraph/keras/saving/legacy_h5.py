@@ -12,7 +12,6 @@ import warnings
 
 from kgraph.keras.saving import h5_safe
 from kgraph.keras.saving.errors import InvalidFileError, WeightMismatchError
-from kgraph.keras.saving.layer_order import keras_weights, model_layers
 
 BACKEND = "tensorflow"  # kernels are HWIO / channels_last, as tf-keras expects
 
@@ -46,12 +45,12 @@ def _write_group(group, weights) -> None:
 
 def save_weights_to_group(group, model) -> None:
     """Write `model`'s weights in the legacy layout into an open (root) group."""
-    layers = model_layers(model)
+    layers = list(model.layers)
     h5_safe.write_string_list(group, "layer_names", [layer.name for layer in layers])
     group.attrs["backend"] = BACKEND
     group.attrs["keras_version"] = _keras_version()
     for layer in sorted(layers, key=lambda layer: layer.name):  # "avoid prefix issues"
-        _write_group(group.create_group(layer.name), keras_weights(layer))
+        _write_group(group.create_group(layer.name), layer.weights)
     own = list(model._trainable_variables) + list(model._non_trainable_variables)
     _write_group(group.create_group("top_level_model_weights"), own)
 
@@ -119,7 +118,7 @@ def load_weights_from_group(root, model, label, skip_mismatch=False) -> None:
         values = _saved_values(root, name, label)
         if values:
             saved.append((name, values))
-    layers = [layer for layer in model_layers(model) if keras_weights(layer)]
+    layers = [layer for layer in list(model.layers) if layer.weights]
     if len(saved) != len(layers):
         raise WeightMismatchError(
             f"{label}: layer count mismatch: the model has {len(layers)} layers with weights "
@@ -127,7 +126,7 @@ def load_weights_from_group(root, model, label, skip_mismatch=False) -> None:
             f"{[name for name, _ in saved]}. To load into a different architecture use "
             f"load_weights(..., by_name=True).")
     for layer, (name, values) in zip(layers, saved):
-        weights = keras_weights(layer)
+        weights = layer.weights
         if len(values) != len(weights):  # Keras: fatal even with skip_mismatch
             raise WeightMismatchError(
                 f"{label}: weight count mismatch for layer {layer.name!r} (saved as {name!r}): "
@@ -141,7 +140,7 @@ def load_weights_from_group_by_name(root, model, label, skip_mismatch=False) -> 
     """Load every saved layer into all top-level layers of the same name; other layers are
     left alone."""
     index: dict = {}
-    for layer in model_layers(model):
+    for layer in list(model.layers):
         index.setdefault(layer.name, []).append(layer)
     for name in h5_safe.read_string_list(root, "layer_names"):
         targets = index.get(name, [])
@@ -149,5 +148,5 @@ def load_weights_from_group_by_name(root, model, label, skip_mismatch=False) -> 
             continue
         values = _saved_values(root, name, label)
         for layer in targets:
-            _assign(keras_weights(layer), values, f"layer {name!r}", label, skip_mismatch)
+            _assign(layer.weights, values, f"layer {name!r}", label, skip_mismatch)
     _load_top_level(root, model, label, skip_mismatch)

@@ -17,7 +17,7 @@ import warnings
 
 import h5py
 
-from kgraph.keras.saving import (h5_safe, keras_zip, layer_order, legacy_h5, legacy_model,
+from kgraph.keras.saving import (h5_safe, keras_zip, legacy_h5, legacy_model,
                                  weights_store)
 from kgraph.keras.saving.errors import InvalidFileError, SavingError, with_file
 from kgraph.keras.saving_safety import UnsafeDeserializationError
@@ -102,7 +102,7 @@ def _build_optimizer(model):
     optimizer = getattr(model, "optimizer", None)
     if getattr(model, "compiled", False) and model.built and hasattr(optimizer, "build") \
             and not getattr(optimizer, "built", True):
-        optimizer.build(layer_order.keras_trainable_weights(model))
+        optimizer.build(model.trainable_weights)
 
 
 def _warn_unbuilt(model):

@@ -18,7 +18,6 @@ from kgraph.keras.optimizers.base import Optimizer
 from kgraph.keras.saving import h5_safe
 from kgraph.keras.saving.compile_config import set_optimizer_values
 from kgraph.keras.saving.errors import InvalidFileError, WeightMismatchError
-from kgraph.keras.saving.layer_order import model_layers
 from kgraph.keras.saving.serialization_lib import is_functional, to_snake_case
 
 # attributes of kgraph's base classes that hold layers but are not children in Keras' walk
@@ -44,7 +43,7 @@ def _has_saveables(x, depth=0) -> bool:
 
 def _children(obj):
     if isinstance(obj, Layer) and getattr(obj, "_graph", None) is not None:
-        yield "layers", model_layers(obj)
+        yield "layers", list(obj.layers)
     attrs = {k: v for k, v in vars(obj).items()
              if not k.startswith("__") and k not in _SKIP_ATTRS and v is not obj}
     if isinstance(getattr(obj, "optimizer", None), Optimizer):

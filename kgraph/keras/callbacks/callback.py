@@ -1,4 +1,4 @@
-"""`keras.callbacks`: the Callback protocol, History and the progress bar logger.
+"""The Callback protocol, History, the progress bar logger and CallbackList.
 
 Logs reach callbacks with keys sorted alphabetically and values as Python floats, as Keras 3
 does (`pythonify_logs`)."""
@@ -126,7 +126,12 @@ class CallbackList:
         if not name.startswith("on_"):
             raise AttributeError(name)
 
+        # Keras passes `logs` to every hook, `None` when there are none: user hooks written
+        # as `def on_epoch_begin(self, epoch, logs)` (no default) rely on it.
+        arity = 2 if ("batch" in name or "epoch" in name) else 1
+
         def call(*args):
+            args = args + (None,) * (arity - len(args))
             for c in self.callbacks:
                 getattr(c, name)(*args)
                 if name == "on_train_batch_begin":

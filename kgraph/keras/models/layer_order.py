@@ -2,10 +2,9 @@
 map_graph`): by depth from the outputs, deepest (inputs) first, ties broken by first
 traversal order of a depth-first walk from the outputs.
 
-Files key on this order: the `.weights.h5` container names (`dense`, `dense_1`, ...), legacy
-`layer_names` and topological loading, and the layer list of a config. Using it for every
-file makes files from kgraph and from Keras interchangeable whatever order kgraph keeps
-`model.layers` in.
+`Model.layers` keeps this order, and through it `weights`, `get_weights`, optimizer slot
+order and every file layout (`.weights.h5` container names, legacy `layer_names`, the layer
+list of a config), so files from kgraph and from Keras are interchangeable.
 """
 from __future__ import annotations
 
@@ -61,43 +60,3 @@ def keras_layer_order(inputs, outputs) -> list:
             layer_depth[id(layer)], index[id(layer)], layers[id(layer)] = 0, -1, layer
     keys = sorted(layer_depth, key=lambda k: (-layer_depth[k], index[k]))
     return [layers[k] for k in keys]
-
-
-def model_layers(model) -> list:
-    """`model.layers` in Keras' order (functional models reordered, others as they are)."""
-    from kgraph.keras.saving.serialization_lib import is_functional
-
-    if is_functional(model):
-        return keras_layer_order(model._inputs_struct, model._outputs_struct)
-    return list(model.layers)
-
-
-def _sublayers(layer) -> list:
-    from kgraph.keras.saving.serialization_lib import is_functional
-
-    if is_functional(layer):
-        return keras_layer_order(layer._inputs_struct, layer._outputs_struct)
-    return list(getattr(layer, "_layers", []))
-
-
-def _collect(layer, trainable) -> list:
-    """Keras' `trainable_weights` / `non_trainable_weights`, sublayers in Keras order."""
-    if trainable:
-        out = list(layer._trainable_variables) if layer.trainable else []
-    else:
-        out = ([] if layer.trainable else list(layer._trainable_variables)) + \
-            list(layer._non_trainable_variables)
-    if trainable and not layer.trainable:
-        return out
-    for sub in _sublayers(layer):
-        out += [v for v in _collect(sub, trainable) if all(v is not o for o in out)]
-    return out
-
-
-def keras_trainable_weights(layer) -> list:
-    return _collect(layer, True)
-
-
-def keras_weights(layer) -> list:
-    """`layer.weights` in the order Keras lists them (trainable, then non-trainable)."""
-    return _collect(layer, True) + _collect(layer, False)
