@@ -107,7 +107,14 @@ class Trainer:
             self.build((None,) + tuple(first.shape[1:]))
 
     def _build_program(self, kind, x, y, sw):
-        from kgraph.compiler.program import build_program
+        from kgraph.compiler.program import program_of
+
+        return program_of(self.trace_step(kind, x, y, sw))
+
+    def trace_step(self, kind, x, y=None, sw=None):
+        """The op graph of one train/test/predict step for batches shaped like `x, y, sw`
+        (the batch dimension left unknown); what `fit`/`evaluate`/`predict` compile."""
+        from kgraph.compiler.program import trace_graph
 
         specs, structure = [], []
         for tag, data in (("x", x), ("y", y), ("sample_weight", sw)):
@@ -123,7 +130,7 @@ class Trainer:
             with self._compiled_trainability():
                 return getattr(self, f"_{kind}_graph")(*parts)
 
-        return build_program(f"{self.name}_{kind}", specs, fn)
+        return trace_graph(f"{self.name}_{kind}", specs, fn)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss of one batch, plus regularization losses when training."""
