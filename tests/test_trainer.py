@@ -255,3 +255,28 @@ def test_integer_inputs_and_flat_targets():
     assert len(history.history["loss"]) == 3
     out = model.predict(np.arange(20).reshape(1, 20), verbose=0)
     assert out.dtype == np.float32 and out.shape == (1, 10)
+
+
+def test_subclassed_model_trains_and_rejects_non_numeric_data():
+    from kgraph.keras.data_adapter import DataError
+
+    class TwoLayer(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(8, activation="relu")
+            self.drop = keras.layers.Dropout(0.1)
+            self.out = keras.layers.Dense(1)
+
+        def call(self, x, training=False):
+            return self.out(self.drop(self.hidden(x), training=training))
+
+    keras.utils.set_random_seed(0)
+    model = TwoLayer()
+    model.compile(keras.optimizers.Adam(0.02), "mse")
+    x = np.random.default_rng(0).random((64, 4)).astype("f4")
+    y = x.sum(axis=1, keepdims=True)
+    history = model.fit(x, y, epochs=30, verbose=0)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    assert len(model.trainable_weights) == 4 and model(x[:2]).shape == (2, 1)
+    with pytest.raises(DataError, match="numeric.*<U1"):
+        model.fit(np.array([["a"] * 4] * 64), y, verbose=0)

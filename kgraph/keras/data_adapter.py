@@ -24,9 +24,9 @@ def _as_array(a, what):
         arr = np.asarray(a)
     except Exception as e:  # noqa: BLE001
         raise DataError(f"`{what}` could not be converted to an array: {e}") from None
-    if arr.dtype == object:
-        raise DataError(f"`{what}` must be numeric arrays. Received an object array of shape "
-                        f"{arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"`{what}` must be numeric arrays. Received an array of dtype "
+                        f"{arr.dtype} and shape {arr.shape}")
     if arr.dtype == np.float64:
         arr = arr.astype(config.floatx())
     return arr
