@@ -18,11 +18,12 @@ from kgraph.ir.types import TensorType, dtype_name
 class Value:
     """One tensor in a graph: output `index` of `node`, with a static `TensorType`."""
 
-    __slots__ = ("graph", "node", "index", "type", "__weakref__")
+    __slots__ = ("graph", "node", "index", "type", "_keras_mask", "__weakref__")
     __array_priority__ = 1000  # make `ndarray * value` defer to Value.__rmul__
 
     def __init__(self, graph, node, index, type_):
         self.graph, self.node, self.index, self.type = graph, node, index, type_
+        self._keras_mask = None  # Keras mask (bool tensor) carried alongside, set by layers
 
     @property
     def shape(self):

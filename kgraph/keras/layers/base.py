@@ -55,6 +55,23 @@ class _training_scope:
         _context.training = self.saved
 
 
+def _mask_of(inputs):
+    masks = [getattr(t, "_keras_mask", None) for t in flatten(inputs)]
+    if all(m is None for m in masks):
+        return None
+    return masks if isinstance(inputs, (list, tuple)) else masks[0]
+
+
+def _set_mask(outputs, mask):
+    if mask is None:
+        return
+    leaves = flatten(outputs)
+    masks = flatten(mask) if isinstance(mask, (list, tuple)) else [mask] * len(leaves)
+    for out, m in zip(leaves, masks):
+        if isinstance(out, Value):
+            out._keras_mask = m
+
+
 class EagerTensor(np.ndarray):
     """A numpy array returned by eager calls; `.numpy()` gives the plain array, as in Keras."""
 
@@ -338,7 +355,11 @@ class Layer:
         self._maybe_build(args)
         kwargs = dict(kwargs)
         training = kwargs.pop("training", None)
-        kwargs.pop("mask", None) if not self._accepts("mask") else None
+        mask = kwargs.pop("mask", None)
+        if mask is None and args:
+            mask = _mask_of(args[0])
+        if mask is not None and self._accepts("mask"):
+            kwargs["mask"] = mask
         with _training_scope(training):
             if self._accepts("training"):
                 kwargs["training"] = in_training_mode()
@@ -346,13 +367,24 @@ class Layer:
         if self.activity_regularizer is not None:
             for out in flatten(outputs):
                 self.add_loss(self.activity_regularizer(out))
+        if self.supports_masking or type(self).compute_mask is not Layer.compute_mask:
+            _set_mask(outputs, self.compute_mask(args[0] if args else None, mask))
         return outputs
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's outputs (Keras): by default the input mask passes through
+        layers that support masking and is dropped by the others."""
+        return mask if self.supports_masking else None
 
     def _symbolic_call(self, args, kwargs):
         self._check_input_compat(args)
         graph = Graph(f"{self.name}_shape")
         kts = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
         values = {id(t): graph.placeholder(f"in{i}", t.shape, t.dtype) for i, t in enumerate(kts)}
+        for i, t in enumerate(kts):  # masks travel with symbolic tensors too
+            spec = getattr(t, "_mask_spec", None)
+            if spec is not None:
+                values[id(t)]._keras_mask = graph.placeholder(f"mask{i}", *spec)
         swap = lambda x: values.get(id(x), x) if isinstance(x, KerasTensor) else x  # noqa: E731
         with tracing(graph):
             out = self._traced_call(map_structure(swap, args), map_structure(swap, kwargs))
@@ -360,6 +392,9 @@ class Layer:
         leaves = flatten(out)
         outputs = [KerasTensor(v.shape, v.dtype, name=f"{self.name}_out{i}" if i else self.name,
                                history=(self, node_index, i)) for i, v in enumerate(leaves)]
+        for kt, v in zip(outputs, leaves):
+            mask = getattr(v, "_keras_mask", None)
+            kt._mask_spec = (mask.shape, mask.dtype) if mask is not None else None
         node = CallNode(self, args, kwargs, outputs)
         self._inbound_nodes.append(node)
         return pack_like(out, outputs)
