@@ -27,13 +27,18 @@ def _mlp():
     return model
 
 
-def test_sgd_trajectory_matches_keras():
+def _trajectory_setup():
     x = np.load(os.path.join(GOLDEN, "traj_x.npy"))
     y = np.load(os.path.join(GOLDEN, "traj_y.npy"))
     with open(os.path.join(GOLDEN, "traj_sgd_history.json")) as f:
         ref = json.load(f)
     model = _mlp()
     model.compile(keras.optimizers.SGD(learning_rate=0.1), "mse")
+    return model, x, y, ref
+
+
+def test_sgd_trajectory_matches_keras():
+    model, x, y, ref = _trajectory_setup()
     history = model.fit(x, y, batch_size=16, epochs=5, shuffle=False, verbose=0)
     np.testing.assert_allclose(history.history["loss"], ref["history_loss"], atol=1e-5, rtol=0)
     pred = model.predict(x, verbose=0)
@@ -46,12 +51,7 @@ def test_sgd_trajectory_matches_keras():
 
 
 def test_per_step_losses_match_keras():
-    x = np.load(os.path.join(GOLDEN, "traj_x.npy"))
-    y = np.load(os.path.join(GOLDEN, "traj_y.npy"))
-    with open(os.path.join(GOLDEN, "traj_sgd_history.json")) as f:
-        ref = json.load(f)
-    model = _mlp()
-    model.compile(keras.optimizers.SGD(learning_rate=0.1), "mse")
+    model, x, y, ref = _trajectory_setup()
     seen = []
 
     class Record(keras.callbacks.Callback):
