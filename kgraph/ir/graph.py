@@ -125,7 +125,9 @@ class Graph:
         return var
 
     def capture(self, array) -> Value:
-        """A placeholder fed with `array` whenever this graph runs (batch dim left open)."""
+        """A placeholder fed with `array` whenever this graph runs. Its shape is the array's
+        own: arrays built inside ops (ranges, shapes) stay exact, and a new batch size is a
+        new structure, compiled once."""
         for name, (held, value) in self.captures.items():
             if held is array:
                 return value
@@ -134,7 +136,7 @@ class Graph:
 
             array = array.astype(config.floatx())
         name = f"capture_{len(self.captures)}"
-        value = self.placeholder(name, (None,) + array.shape[1:], array.dtype)
+        value = self.placeholder(name, array.shape, array.dtype)
         self.captures[name] = (array, value)
         return value
 

@@ -4,6 +4,9 @@ from kgraph.ir.graph import Value
 from kgraph.ops import elementwise as _ew
 from kgraph.ops import linalg as _la
 from kgraph.ops import movement as _mv
+from kgraph.ops import conv as _conv  # noqa: F401 - registers convolution primitives
+from kgraph.ops import gather as _gather  # noqa: F401 - registers gather primitives
+from kgraph.ops import pool as _pool  # noqa: F401 - registers pooling primitives
 from kgraph.ops import random as _random  # noqa: F401 - registers RandomUniformLike
 from kgraph.ops import reduce as _rd
 from kgraph.ops.elementwise import (abs, add, cast, cos, sin, divide, equal, erf, exp, floor, greater,  # noqa: F401
@@ -11,10 +14,13 @@ from kgraph.ops.elementwise import (abs, add, cast, cos, sin, divide, equal, erf
                                     logical_not, logical_or, maximum, minimum, mod, multiply,
                                     negative, not_equal, pow, power, reciprocal, round, sign,
                                     sqrt, square, subtract, tanh, where)
+from kgraph.ops.conv import conv, conv_transpose, depthwise_conv, separable_conv  # noqa: F401
+from kgraph.ops.gather import gather, take  # noqa: F401
 from kgraph.ops.linalg import dot, matmul  # noqa: F401
 from kgraph.ops.movement import (broadcast_like, broadcast_to, concatenate, count,  # noqa: F401
                                  expand_dims, pad, reshape, reshape_to, slice_axis, squeeze,
                                  swapaxes, transpose)
+from kgraph.ops.pool import average_pool, max_pool  # noqa: F401
 from kgraph.ops.nn import (clip, dropout, elu, exponential, gelu, hard_sigmoid,  # noqa: F401
                            hard_silu, leaky_relu, log_softmax, logsumexp, one_hot, relu, relu6,
                            selu, silu, softmax, softplus, softsign, stop_gradient, swish)

@@ -126,6 +126,111 @@ def dropout(x, rate, key, seed):
     return ew.where(keep, x * (1.0 / (1.0 - rate)), 0.0)
 
 
+def random_normal_like(x, key, seed, mean=0.0, stddev=1.0):
+    """Normal noise shaped like `x`, drawn in the graph (Box-Muller on two uniform draws).
+
+    Like `uniform_like`, the draw is a pure function of (`key`, `seed`, element index), so a
+    step that adds noise stays reproducible and replica-independent.
+
+    Args:
+        x: tensor whose (possibly dynamic) shape the noise takes.
+        key: uint32 scalar, the step's rng key (`kgraph.random.graph_key()` while tracing).
+        seed: int, the op's own seed (a layer's `SeedGenerator.seed`).
+        mean: float, mean of the distribution.
+        stddev: float, standard deviation of the distribution.
+
+    Returns:
+        float32 tensor shaped like `x`.
+    """
+    from kgraph.ops.random import uniform_like
+
+    seed = int(seed) & 0xFFFFFFFF
+    u1 = uniform_like(x, key, seed)
+    u2 = uniform_like(x, key, seed ^ _SECOND_STREAM)
+    radius = ew.sqrt(ew.log(1.0 - u1) * -2.0)  # 1 - u1 lies in (0, 1]: log never sees 0
+    z = radius * ew.cos(u2 * (2.0 * math.pi))
+    if stddev != 1.0:
+        z = z * float(stddev)
+    return z + float(mean) if mean != 0.0 else z
+
+
+_SECOND_STREAM = 0x5BD1E995  # decorrelates the two uniform draws of one normal draw
+
+
+def moments(x, axes, keepdims=False):
+    """Mean and biased variance of `x` over `axes` (`keras.ops.moments`).
+
+    The variance is two-pass, `mean(square(x - mean))`, which stays accurate when the mean is
+    large; the inner mean is a stop_gradient, which is exact because `sum(x - mean) = 0`.
+    float16/bfloat16 inputs are reduced in float32 and cast back, as Keras does.
+
+    Args:
+        x: input tensor.
+        axes: int or sequence of ints, the axes to reduce.
+        keepdims: keep the reduced axes with length 1.
+
+    Returns:
+        `(mean, variance)`.
+
+    Example:
+        >>> mean, variance = moments(np.array([[1.0, 3.0]]), axes=1)  # [2.], [1.]
+    """
+    rank = len(x.shape)
+    axes = rd._axes(rank, axes)
+    dtype = x.dtype
+    if dtype in ("float16", "bfloat16"):
+        x = ew.cast(x, "float32")
+    mean = rd.mean(x, axes, keepdims=True)
+    variance = rd.mean(ew.square(x - stop_gradient(mean)), axes, keepdims=True)
+    if not keepdims:
+        kept = [d for i, d in enumerate(x.shape) if i not in axes]
+        if kept.count(None) <= 1:
+            mean, variance = mv.reshape_to(mean, kept), mv.reshape_to(variance, kept)
+        else:  # several unknown dims: reduce again without keepdims
+            variance = rd.mean(ew.square(x - stop_gradient(mean)), axes)
+            mean = rd.mean(x, axes)
+    if dtype in ("float16", "bfloat16"):
+        mean, variance = ew.cast(mean, dtype), ew.cast(variance, dtype)
+    return mean, variance
+
+
+def batch_normalization(x, mean, variance, axis, offset=None, scale=None, epsilon=1e-3):
+    """Normalize `x` with given statistics (`keras.ops.batch_normalization`):
+    `scale * (x - mean) / sqrt(variance + epsilon) + offset`.
+
+    Computed as TensorFlow does: `inv = scale / sqrt(variance + epsilon)`, then
+    `x * inv + (offset - mean * inv)`.
+
+    Args:
+        x: input tensor.
+        mean, variance: statistics, either 1-D of length `x.shape[axis]` or already
+            broadcastable against `x`.
+        axis: int, the feature axis the 1-D statistics run along.
+        offset, scale: optional tensors shaped like `mean` (beta and gamma).
+        epsilon: float added to the variance.
+
+    Returns:
+        A tensor shaped like `x`.
+    """
+    rank = len(x.shape)
+    axis = axis % rank
+
+    def along_axis(v):
+        if v is None or len(v.shape) == rank:
+            return v
+        shape = [1] * rank
+        shape[axis] = v.shape[0]
+        return mv.reshape_to(v, shape)
+
+    inv = ew.reciprocal(ew.sqrt(along_axis(variance) + float(epsilon)))
+    if scale is not None:
+        inv = inv * along_axis(scale)
+    shift = ew.negative(along_axis(mean) * inv)
+    if offset is not None:
+        shift = shift + along_axis(offset)
+    return x * inv + shift
+
+
 def _register_stop_gradient():
     from kgraph.ops.registry import defop, same_as_input
 

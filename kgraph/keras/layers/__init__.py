@@ -2,10 +2,13 @@
 from kgraph.keras.layers.base import KerasTensor, Layer  # noqa: F401
 from kgraph.keras.layers.core import (Activation, Dense, Dropout, Identity, Input,  # noqa: F401
                                       InputLayer, Lambda)
-
-try:  # filled in by sibling modules as they land
-    from kgraph.keras.layers.activation import *  # noqa: F401,F403
-    from kgraph.keras.layers.merge import *  # noqa: F401,F403
-    from kgraph.keras.layers.reshaping import *  # noqa: F401,F403
-except ImportError:  # pragma: no cover
-    pass
+from kgraph.keras.layers.activation import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.convolutional import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.embedding import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.merge import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.normalization import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.pooling import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.recurrent import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.regularization import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.reshaping import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.spatial import *  # noqa: F401,F403,E402

@@ -418,7 +418,7 @@ class Layer:
         training = kwargs.get("training")
         static = {k: v for k, v in kwargs.items() if k != "training"}
         key = (tuple((a.shape[1:], a.dtype.str, a.ndim) for a in arrays), repr(static),
-               bool(training))
+               bool(training), tuple(layer._trainable for layer in [self] + self._flat_layers()))
         program = self._eager_programs.get(key)
         if program is None:
             specs = [(f"input_{i}", (None,) + a.shape[1:] if a.ndim else (), a.dtype)

@@ -1,0 +1,268 @@
+"""`RNN`: runs a recurrent cell over the time axis of a sequence.
+
+The loop is unrolled while the layer is traced: a sequence has a static length in the graph,
+and ONNX Loop/Scan are not used because TVM's ONNX importer cannot take them. Masked time
+steps keep the previous output and states (Keras' semantics). A stateful layer keeps its
+states in non-trainable variables of shape (batch, units): every call reads them as its
+initial state and assigns its final state to them, which the compiled step stores back.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph import ops
+from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.rnn.stacked_rnn_cells import StackedRNNCells
+from kgraph.keras.layers.rnn.utils import (EagerCallMixin, batch_reference, batch_zeros,
+                                           call_cell, is_shape_only_trace, scope_weights,
+                                           split_time, stack_steps, time_step)
+from kgraph.keras.tree import flatten, pack_like
+from kgraph.variables import Variable
+
+
+class RNN(EagerCallMixin, Layer):
+    """Base class for recurrent layers (`keras.layers.RNN`).
+
+    Args:
+        cell: an RNN cell: an object with `call(inputs, states[, training])` returning
+            `(output, new_states)` and a `state_size` attribute (an int, or a list with one
+            entry per state); or a list of cells, stacked with `StackedRNNCells`.
+        return_sequences: whether to return the output of every time step (batch, time,
+            units) or only the last one (batch, units).
+        return_state: whether to return the final states after the output.
+        go_backwards: process the sequence from its end; outputs come in processing order.
+        stateful: reuse the final state of sample i of a batch as the initial state of
+            sample i in the next batch. Needs a fixed batch size.
+        unroll: accepted for Keras compatibility; kgraph always unrolls.
+        zero_output_for_mask: masked steps output zeros instead of the previous output.
+
+    Call arguments:
+        sequences: a tensor of shape (batch, time, features).
+        initial_state: a tensor or list of tensors, the initial states.
+        mask: boolean (batch, time); False steps are skipped.
+        training: passed on to the cell (dropout).
+
+    Example:
+
+    >>> rnn = keras.layers.RNN(keras.layers.LSTMCell(4), return_sequences=True)
+    >>> rnn(np.zeros((2, 10, 8), "float32")).shape
+    (2, 10, 4)
+    """
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, zero_output_for_mask=False, **kwargs):
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(cell)
+        if not callable(getattr(cell, "call", None)):
+            raise ValueError(f"Argument `cell` should have a `call` method. Received: "
+                             f"cell={cell!r}")
+        if not isinstance(getattr(cell, "state_size", None), (int, list, tuple)):
+            raise ValueError(f"The RNN cell should have a `state_size` attribute (single "
+                             f"integer or list of integers, one integer per RNN state). "
+                             f"Received: cell={cell!r}")
+        if kwargs.pop("time_major", False):  # tf-keras configs write time_major=False
+            raise ValueError("time_major=True is not supported: inputs are (batch, time, ...).")
+        super().__init__(**kwargs)
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.supports_masking = True
+        self.input_spec_ndim = 3
+        self._states = None  # the variables of a stateful layer (kept out of `weights`)
+
+    @property
+    def state_size(self):
+        size = self.cell.state_size
+        return [size] if isinstance(size, int) else list(size)
+
+    @property
+    def states(self):
+        """The state variables of a stateful layer (None before it is built)."""
+        return self._states
+
+    # -- building -----------------------------------------------------------------------
+    def build(self, sequences_shape, initial_state_shape=None):
+        shape = tuple(sequences_shape)
+        if len(shape) < 3:
+            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                             f"expected ndim=3, found ndim={len(shape)}. Full shape "
+                             f"received: {shape}")
+        if isinstance(self.cell, Layer) and not self.cell.built:
+            step_shape = (shape[0],) + shape[2:]
+            self.cell._build_input_shape = step_shape
+            self.cell.build(step_shape)
+            self.cell.built = True
+            scope_weights(self.name, self.cell)
+        if self.stateful:
+            if self._states is None:
+                self._create_state_variables(shape)
+            else:
+                self.reset_state()
+        self.built = True
+
+    def _create_state_variables(self, shape):
+        batch = shape[0]
+        if batch is None:
+            raise ValueError(
+                f"Layer {self.name!r} is stateful, so it needs a fixed batch size, but its "
+                f"input has an unknown batch size: input shape {shape}. Pass the batch size "
+                f"to the first layer of the model, e.g. `batch_size=32` next to "
+                f"`input_shape=` (or `batch_input_shape=`/`batch_shape=`), or use "
+                f"`keras.Input(shape, batch_size=32)`.")
+        zeros = flatten(self._state_template(lambda d: np.zeros((batch, d), self.dtype)))
+        self._states = [Variable(z, trainable=False, name="rnn_state" + (f"_{i}" if i else ""),
+                                 path=f"{self.name}/rnn_state" + (f"_{i}" if i else ""))
+                        for i, z in enumerate(zeros)]
+
+    def _state_template(self, make):
+        """The nested structure of the states (one entry per `state_size` item)."""
+        def build(size):
+            return make(size) if isinstance(size, int) else [build(s) for s in size]
+        return [build(s) for s in self.state_size]
+
+    def reset_state(self, states=None):
+        """Zero the states of a stateful layer (or set them to `states`, numpy arrays)."""
+        if self._states is None:
+            if not self.stateful:
+                raise AttributeError(f"Layer {self.name!r} is not stateful; it has no states "
+                                     f"to reset.")
+            return
+        values = [None] * len(self._states) if states is None else flatten(states)
+        if len(values) != len(self._states):
+            raise ValueError(f"Layer {self.name!r} has {len(self._states)} states. "
+                             f"Received: {len(values)} values")
+        for var, value in zip(self._states, values):
+            var.assign(np.zeros(var.shape, var.dtype) if value is None else value)
+
+    reset_states = reset_state
+
+    def get_initial_state(self, batch_size):
+        """Zero initial states for a batch of `batch_size` sequences (numpy arrays)."""
+        make = getattr(self.cell, "get_initial_state", None)
+        if make is not None:
+            init = make(batch_size=batch_size)
+            return list(init) if isinstance(init, (list, tuple)) else [init]
+        return self._state_template(lambda d: np.zeros((batch_size, d), self.dtype))
+
+    # -- calling --------------------------------------------------------------------------
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        states = self._initial_states(sequences, initial_state)
+        if sequences.shape[1] is None:
+            return self._shape_only_call(sequences, states, training)
+        _reset_dropout_masks(self.cell)
+        try:
+            last, outputs, states = self._unroll(sequences, states, mask, training)
+        finally:
+            _reset_dropout_masks(self.cell)
+        if self.stateful:
+            for var, value in zip(self._states, flatten(states)):
+                var.assign(value)
+        output = outputs if self.return_sequences else last
+        return (output, *states) if self.return_state else output
+
+    def _initial_states(self, sequences, initial_state):
+        template = self._state_template(lambda d: 0)
+        if initial_state is None:
+            if not self.stateful:
+                return self._zero_states(sequences)
+            initial_state = [var.value for var in self._states]
+        flat = flatten(initial_state)
+        if len(flat) != len(flatten(template)):
+            raise ValueError(f"Layer {self.name!r} expects {len(flatten(template))} initial "
+                             f"state tensor(s) (state_size={self.cell.state_size}), but it "
+                             f"received {len(flat)}.")
+        return pack_like(template, flat)
+
+    def _zero_states(self, sequences):
+        batch = sequences.shape[0]
+        if batch is not None:
+            return self.get_initial_state(batch)
+        reference = batch_reference(sequences)
+        return self._state_template(lambda d: batch_zeros(reference, d, sequences.dtype))
+
+    def _unroll(self, sequences, states, mask, training):
+        steps = split_time(sequences)
+        order = range(len(steps) - 1, -1, -1) if self.go_backwards else range(len(steps))
+        mask = None if mask is None else ops.cast(flatten(mask)[0], "bool")
+        outputs, output = [], None
+        for t in order:
+            # one step at a time, input projection included: projecting the whole sequence
+            # at once would make the backward pass O(time²) (see cell_base.py)
+            new_output, new_states = call_cell(self.cell, steps[t], states, training)
+            new_states = list(new_states) if isinstance(new_states, (list, tuple)) \
+                else [new_states]
+            if mask is not None:
+                new_output, new_states = self._masked(ops.slice_axis(mask, t, t + 1, 1),
+                                                      new_output, new_states, output, states)
+            output, states = new_output, new_states
+            if self.return_sequences:
+                outputs.append(output)
+        return output, stack_steps(outputs) if outputs else None, states
+
+    def _masked(self, mask_t, output, states, prev_output, prev_states):
+        """Where the step is masked, keep the previous states and output (or zeros)."""
+        zero = np.zeros((), dtype=output.dtype)
+        fallback = zero if self.zero_output_for_mask or prev_output is None else prev_output
+        output = ops.where(_expand(mask_t, output), output, fallback)
+        kept = [ops.where(_expand(mask_t, new), new, old)
+                for new, old in zip(flatten(states), flatten(prev_states))]
+        return output, pack_like(states, kept)
+
+    def _shape_only_call(self, sequences, states, training):
+        """Unknown number of time steps: only types are needed (a functional model is being
+        built); the compiled step sees the real length and unrolls it."""
+        if not is_shape_only_trace():
+            raise ValueError(f"Layer {self.name!r} needs a known number of time steps to run: "
+                             f"kgraph unrolls recurrent layers in the compiled graph. "
+                             f"Received: input shape {tuple(sequences.shape)}")
+        output, states = call_cell(self.cell, time_step(sequences, 0), states, training)
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        _reset_dropout_masks(self.cell)
+        if self.return_sequences:
+            shape = (output.shape[0], None) + tuple(output.shape[1:])
+            output = ops.apply("Expand", ops.expand_dims(output, 1),
+                               np.ones(len(shape), np.int64), shape=shape)
+        return (output, *states) if self.return_state else output
+
+    def compute_mask(self, inputs, mask=None):
+        mask = flatten(mask)[0] if mask is not None else None
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * len(flatten(self._state_template(lambda d: 0)))
+        return output_mask
+
+    # -- config ---------------------------------------------------------------------------
+    def get_config(self):
+        from kgraph.keras.saving.serialization_lib import serialize_keras_object
+
+        return {**super().get_config(), "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards,
+                "stateful": self.stateful, "unroll": self.unroll,
+                "zero_output_for_mask": self.zero_output_for_mask,
+                "cell": serialize_keras_object(self.cell)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from kgraph.keras.saving.serialization_lib import deserialize_keras_object
+
+        config = dict(config)
+        cell = deserialize_keras_object(config.pop("cell"), custom_objects=custom_objects)
+        return cls(cell, **config)
+
+
+def _expand(mask_t, like):
+    """A (batch, 1) step mask reshaped to broadcast against `like`."""
+    if like.ndim == 2:
+        return mask_t
+    return ops.reshape_to(mask_t, (mask_t.shape[0],) + (1,) * (like.ndim - 1))
+
+
+def _reset_dropout_masks(cell):
+    for c in [cell] + (cell._flat_layers() if isinstance(cell, Layer) else []):
+        if hasattr(c, "reset_dropout_mask"):
+            c.reset_dropout_mask()
+            c.reset_recurrent_dropout_mask()

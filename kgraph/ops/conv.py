@@ -1,0 +1,498 @@
+"""Convolution primitives: `Conv` and `ConvTranspose` over 1, 2 or 3 spatial dims.
+
+The IR layout is ONNX's: data is channels first `(batch, channels, *spatial)`; a Conv kernel is
+`(out, in / groups, *window)`, a ConvTranspose kernel `(in, out / groups, *window)`; an optional
+third input is a bias `(out,)`. Attributes: `strides`, `dilations`, `pads` (one explicit
+`(before, after)` pair per spatial dim) and `groups`; ConvTranspose adds `output_padding`
+(zeros appended after the last position before the `after` pad is cropped).
+
+The Keras-facing functions (`conv`, `depthwise_conv`, `separable_conv`, `conv_transpose`) take
+Keras layouts (channels last by default; kernels `(*window, in / groups, out)`, transposed
+kernels `(*window, out, in)`, as stored in Keras weight files), turn Keras padding names into
+explicit pads and put Transposes around the primitive; the `cancel_transposes` pass removes
+the ones that meet between consecutive layers.
+
+Gradients: d/dinput of a Conv is the ConvTranspose with the same attributes (and the reverse);
+d/dkernel is a Conv of the input by the output gradient with batch and channel axes swapped,
+strides and dilations exchanged, cut to the window size.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kgraph.ir.types import TensorType
+from kgraph.ops.registry import apply, defop
+
+CONV_ATTRS = ("strides", "dilations", "pads", "groups")
+
+
+def _span(window, dilation):
+    """Extent of a dilated window."""
+    return (window - 1) * dilation + 1
+
+
+def conv_size(size, window, stride, dilation, pad):
+    if size is None or window is None:
+        return None
+    return (size + pad[0] + pad[1] - _span(window, dilation)) // stride + 1
+
+
+def conv_transpose_size(size, window, stride, dilation, pad, extra):
+    if size is None or window is None:
+        return None
+    return stride * (size - 1) + _span(window, dilation) + extra - pad[0] - pad[1]
+
+
+# -- shape rules ------------------------------------------------------------------------------
+def _check_operands(name, types, strides, dilations, pads, groups):
+    x, w = types[0], types[1]
+    dims = len(x.shape) - 2
+    if dims not in (1, 2, 3) or len(w.shape) != len(x.shape):
+        raise ValueError(f"{name}: input and kernel must both have rank 3, 4 or 5. Received: "
+                         f"input {x.shape}, kernel {w.shape}")
+    if not len(strides) == len(dilations) == len(pads) == dims:
+        raise ValueError(f"{name}: strides, dilations and pads need one entry per spatial dim "
+                         f"({dims}). Received: strides={strides}, dilations={dilations}, "
+                         f"pads={pads}")
+    if groups < 1 or min(strides) < 1 or min(dilations) < 1 or min(min(pads)) < 0:
+        raise ValueError(f"{name}: invalid attributes. Received: strides={strides}, "
+                         f"dilations={dilations}, pads={pads}, groups={groups}")
+    if any(t.dtype != x.dtype for t in types):
+        raise TypeError(f"{name}: operands differ in dtype: {[t.dtype for t in types]}")
+
+
+def _known(*dims):
+    return all(d is not None for d in dims)
+
+
+def _check_bias(name, types, channels):
+    if len(types) == 3 and (len(types[2].shape) != 1 or not (
+            channels is None or types[2].shape[0] in (None, channels))):
+        raise ValueError(f"{name}: the bias must have shape ({channels},). "
+                         f"Received: {types[2].shape}")
+
+
+def _positive(name, shape, types):
+    if any(d is not None and d < 1 for d in shape):
+        raise ValueError(f"{name}: the window is larger than the padded input. Received: "
+                         f"input {types[0].shape}, kernel {types[1].shape}")
+
+
+def _conv_infer(types, strides, dilations, pads, groups):
+    _check_operands("Conv", types, strides, dilations, pads, groups)
+    x, w = types[0], types[1]
+    if _known(x.shape[1], w.shape[1]) and x.shape[1] != w.shape[1] * groups:
+        raise ValueError(f"Conv: the input has {x.shape[1]} channels; the kernel expects "
+                         f"{w.shape[1]} per group x {groups} groups")
+    if w.shape[0] is not None and w.shape[0] % groups:
+        raise ValueError(f"Conv: {w.shape[0]} output channels cannot be split in {groups} groups")
+    _check_bias("Conv", types, w.shape[0])
+    spatial = tuple(conv_size(*a) for a in zip(x.shape[2:], w.shape[2:], strides, dilations, pads))
+    _positive("Conv", spatial, types)
+    return [TensorType((x.shape[0], w.shape[0]) + spatial, x.dtype)]
+
+
+def _conv_transpose_infer(types, strides, dilations, pads, output_padding, groups):
+    _check_operands("ConvTranspose", types, strides, dilations, pads, groups)
+    x, w = types[0], types[1]
+    if _known(x.shape[1], w.shape[0]) and x.shape[1] != w.shape[0]:
+        raise ValueError(f"ConvTranspose: the input has {x.shape[1]} channels; the kernel "
+                         f"expects {w.shape[0]}")
+    if w.shape[0] is not None and w.shape[0] % groups:
+        raise ValueError(f"ConvTranspose: {w.shape[0]} input channels cannot be split in "
+                         f"{groups} groups")
+    if len(output_padding) != len(strides) or any(
+            not 0 <= e < s for e, s in zip(output_padding, strides)):
+        raise ValueError(f"ConvTranspose: output_padding must be >= 0 and < strides. Received: "
+                         f"output_padding={output_padding}, strides={strides}")
+    channels = None if w.shape[1] is None else w.shape[1] * groups
+    _check_bias("ConvTranspose", types, channels)
+    spatial = tuple(conv_transpose_size(*a) for a in zip(
+        x.shape[2:], w.shape[2:], strides, dilations, pads, output_padding))
+    _positive("ConvTranspose", spatial, types)
+    return [TensorType((x.shape[0], channels) + spatial, x.dtype)]
+
+
+# -- numpy references: a loop over window offsets, each one strided slice and one einsum ------
+def _window_slices(offset, strides, dilations, sizes):
+    """Slices that pick, for one window offset, the positions it meets at each output site."""
+    return tuple(slice(o * d, o * d + (n - 1) * s + 1, s)
+                 for o, s, d, n in zip(offset, strides, dilations, sizes))
+
+
+def _with_bias(y, bias):
+    if bias:
+        y = y + bias[0].reshape((1, -1) + (1,) * (y.ndim - 2))
+    return y
+
+
+def _conv_ref(x, w, *bias, strides, dilations, pads, groups):
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple(tuple(p) for p in pads))
+    n, c = x.shape[:2]
+    window = w.shape[2:]
+    sizes = [conv_size(*a) for a in zip(x.shape[2:], window, strides, dilations, pads)]
+    xg = xp.reshape((n, groups, c // groups) + xp.shape[2:])
+    wg = w.reshape((groups, w.shape[0] // groups, c // groups) + window)
+    y = np.zeros((n, groups, w.shape[0] // groups, *sizes), np.result_type(x, w))
+    for offset in np.ndindex(*window):
+        patch = xg[(slice(None),) * 3 + _window_slices(offset, strides, dilations, sizes)]
+        y += np.einsum("ngc...,goc->ngo...", patch, wg[(Ellipsis,) + offset])
+    return _with_bias(y.reshape((n, w.shape[0], *sizes)), bias).astype(x.dtype)
+
+
+def _conv_transpose_ref(x, w, *bias, strides, dilations, pads, output_padding, groups):
+    n, c = x.shape[:2]
+    window, per_group = w.shape[2:], w.shape[1]
+    full = [conv_transpose_size(m, k, s, d, (0, 0), e) for m, k, s, d, e in zip(
+        x.shape[2:], window, strides, dilations, output_padding)]
+    y = np.zeros((n, groups, per_group, *full), np.result_type(x, w))
+    xg = x.reshape((n, groups, c // groups) + x.shape[2:])
+    wg = w.reshape((groups, c // groups, per_group) + window)
+    for offset in np.ndindex(*window):
+        site = (slice(None),) * 3 + _window_slices(offset, strides, dilations, x.shape[2:])
+        y[site] += np.einsum("ngc...,gcm->ngm...", xg, wg[(Ellipsis,) + offset])
+    crop = tuple(slice(lo, f - hi) for (lo, hi), f in zip(pads, full))
+    y = y[(slice(None),) * 3 + crop]
+    return _with_bias(y.reshape((n, groups * per_group) + y.shape[3:]), bias).astype(x.dtype)
+
+
+# -- gradient rules ---------------------------------------------------------------------------
+def _rest(rank):
+    return tuple(range(2, rank))
+
+
+def _static_spatial(x, what):
+    if not _known(*x.shape[1:]):
+        raise NotImplementedError(f"The gradient of a {what} needs static channel and spatial "
+                                  f"dims (only the batch dim may be unknown). Received: {x.shape}")
+
+
+def _bias_grad(g, bias):
+    from kgraph.ops.reduce import sum as reduce_sum
+
+    return (reduce_sum(g, (0,) + _rest(len(g.shape))),) if bias else ()
+
+
+def _swap_batch_and_channels(x, groups):
+    """(n, c, *s) -> (c / groups, groups * n, *s): each group's channels become a batch and
+    its samples the channels of that group, so a grouped Conv sums over the samples."""
+    from kgraph.ops.movement import reshape_to, transpose
+
+    rank = len(x.shape)
+    if groups == 1:
+        return transpose(x, (1, 0) + _rest(rank))
+    n, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    x = reshape_to(x, (n, groups, c // groups) + spatial)
+    x = transpose(x, (2, 1, 0) + tuple(range(3, rank + 1)))
+    return reshape_to(x, (c // groups, None if n is None else groups * n) + spatial)
+
+
+def _kernel_grad(x, g, window, strides, dilations, pads, groups):
+    """d/dkernel of Conv(x, kernel) given the output gradient `g`, as (out, in / groups, *window):
+    a Conv of x (samples as channels) by g (samples as input channels) whose stride is the
+    dilation and whose dilation is the stride; positions past the window are cut off."""
+    from kgraph.ops.movement import transpose
+
+    rank = len(x.shape)
+    grad = apply("Conv", _swap_batch_and_channels(x, groups), transpose(g, (1, 0) + _rest(rank)),
+                 strides=dilations, dilations=strides, pads=pads, groups=groups)
+    if tuple(grad.shape[2:]) != tuple(window):
+        axes = _rest(rank)
+        grad = apply("Slice", grad, starts=(0,) * len(axes), ends=tuple(window), axes=axes)
+    return transpose(grad, (1, 0) + _rest(rank))
+
+
+def _conv_grad(g, y, x, w, *bias, strides, dilations, pads, groups):
+    _static_spatial(x, "Conv")
+    attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=groups)
+    # the sites past the last full window get no gradient: output_padding restores the size
+    extra = tuple(n - conv_transpose_size(m, k, s, d, p, 0) for n, m, k, s, d, p in zip(
+        x.shape[2:], g.shape[2:], w.shape[2:], strides, dilations, pads))
+    dx = apply("ConvTranspose", g, w, output_padding=extra, **attrs)
+    return (dx, _kernel_grad(x, g, w.shape[2:], **attrs)) + _bias_grad(g, bias)
+
+
+def _conv_transpose_grad(g, y, x, w, *bias, strides, dilations, pads, output_padding, groups):
+    _static_spatial(x, "ConvTranspose")
+    attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=groups)
+    dx = apply("Conv", g, w, **attrs)
+    # y = ConvTranspose(x, w) pairs x with g as Conv(g, w) pairs its output with g
+    return (dx, _kernel_grad(g, x, w.shape[2:], **attrs)) + _bias_grad(g, bias)
+
+
+# -- ONNX -------------------------------------------------------------------------------------
+def _onnx_attrs(node):
+    a = node.attrs
+    attrs = dict(strides=list(a["strides"]), dilations=list(a["dilations"]), group=a["groups"],
+                 pads=[lo for lo, hi in a["pads"]] + [hi for lo, hi in a["pads"]])
+    window = node.inputs[1].shape[2:]
+    if _known(*window):
+        attrs["kernel_shape"] = list(window)
+    if "output_padding" in a:
+        attrs["output_padding"] = list(a["output_padding"])
+    return attrs
+
+
+defop("Conv", _conv_infer, _conv_ref, grad=_conv_grad, attrs=CONV_ATTRS,
+      onnx=lambda ctx, node, ins, outs: ctx.node("Conv", ins, outs, **_onnx_attrs(node)))
+defop("ConvTranspose", _conv_transpose_infer, _conv_transpose_ref, grad=_conv_transpose_grad,
+      attrs=CONV_ATTRS + ("output_padding",),
+      onnx=lambda ctx, node, ins, outs: ctx.node("ConvTranspose", ins, outs, **_onnx_attrs(node)))
+
+
+# -- Keras-facing functions (keras.ops signatures, Keras kernel layouts) ----------------------
+def normalize_tuple(value, n, name, allow_zero=False):
+    """An int or a sequence of `n` ints -> a tuple of `n` ints (> 0, or >= 0 with allow_zero)."""
+    values = (value,) * n if isinstance(value, (int, np.integer)) else value
+    lowest = 0 if allow_zero else 1
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = ()
+    if len(values) != n or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                   and v >= lowest for v in values):
+        raise ValueError(f"The `{name}` argument must be a tuple of {n} integers "
+                         f"{'>= 0' if allow_zero else '> 0'}. Received: {name}={value!r}")
+    return tuple(int(v) for v in values)
+
+
+def normalize_padding(padding, allow_causal=False):
+    allowed = ("valid", "same", "causal") if allow_causal else ("valid", "same")
+    value = padding.lower() if isinstance(padding, str) else padding
+    if value not in allowed:
+        raise ValueError(f"The `padding` argument must be one of {allowed}. "
+                         f"Received: padding={padding!r}")
+    return value
+
+
+def normalize_data_format(data_format):
+    from kgraph import config
+
+    value = str(data_format or config.image_data_format()).lower()
+    if value not in ("channels_last", "channels_first"):
+        raise ValueError("The `data_format` argument must be one of 'channels_first', "
+                         f"'channels_last'. Received: data_format={data_format!r}")
+    return value
+
+
+def conv_pads(padding, sizes, window, strides, dilations):
+    """Explicit (before, after) pads for Keras padding names; 'same' is TF's SAME (output
+    ceil(size / stride), the odd element of padding after), 'causal' pads before only."""
+    pads = []
+    for n, k, s, d in zip(sizes, window, strides, dilations):
+        span = _span(k, d)
+        if padding == "valid":
+            pads.append((0, 0))
+        elif padding == "causal":
+            pads.append((span - 1, 0))
+        else:
+            if n is None and s != 1:
+                raise ValueError(f"'same' padding with strides {tuple(strides)} needs static "
+                                 f"spatial dims. Received: spatial dims {tuple(sizes)}")
+            total = span - 1 if n is None else max((math.ceil(n / s) - 1) * s + span - n, 0)
+            pads.append((total // 2, total - total // 2))
+    return tuple(pads)
+
+
+def conv_transpose_pads(padding, window, strides, dilations, output_padding=None):
+    """(pads, output_padding) of ConvTranspose for Keras' transposed-convolution padding
+    (Keras' own conversion for JAX, which pads the stride-dilated input, rewritten as the
+    crops of the full result that ONNX takes)."""
+    pads, extras = [], []
+    for i, (k, s, d) in enumerate(zip(window, strides, dilations)):
+        span, extra = _span(k, d), None if output_padding is None else output_padding[i]
+        if padding == "valid":
+            extra = max(span, s) - span if extra is None else extra
+            left, right = span - 1, span - 1 + extra
+        else:
+            total = s + span - 2 if extra is None else span + span % 2 - 2 + extra
+            left = min(total // 2 + total % 2, span - 1)
+            right = total - left
+        after = span - 1 - right
+        pads.append((span - 1 - left, max(after, 0)))
+        extras.append(max(-after, 0))
+    return tuple(pads), tuple(extras)
+
+
+def _to_channels_first(x, channels_last):
+    from kgraph.ops.movement import transpose
+
+    rank = len(x.shape)
+    return transpose(x, (0, rank - 1) + tuple(range(1, rank - 1))) if channels_last else x
+
+
+def _to_channels_last(y, channels_last):
+    from kgraph.ops.movement import transpose
+
+    rank = len(y.shape)
+    return transpose(y, (0,) + _rest(rank) + (1,)) if channels_last else y
+
+
+def _kernel_to_onnx(kernel):
+    """Keras (*window, a, b) -> ONNX (b, a, *window)."""
+    from kgraph.ops.movement import transpose
+
+    rank = len(kernel.shape)
+    return transpose(kernel, (rank - 1, rank - 2) + tuple(range(rank - 2)))
+
+
+def _setup(inputs, window, strides, padding, data_format, dilation_rate, causal=False):
+    dims = len(inputs.shape) - 2
+    if dims not in (1, 2, 3) or len(window) != dims:
+        raise ValueError(f"Convolution needs inputs of rank 3, 4 or 5 and a kernel of the same "
+                         f"rank. Received: inputs {tuple(inputs.shape)}, window {window}")
+    strides = normalize_tuple(strides, dims, "strides")
+    dilations = normalize_tuple(dilation_rate, dims, "dilation_rate")
+    padding = normalize_padding(padding, allow_causal=causal and dims == 1)
+    channels_last = normalize_data_format(data_format) == "channels_last"
+    x = _to_channels_first(inputs, channels_last)
+    return x, strides, dilations, padding, channels_last
+
+
+def _conv_cf(x, kernel_onnx, bias, strides, dilations, pads, groups):
+    extra = () if bias is None else (bias,)
+    return apply("Conv", x, kernel_onnx, *extra, strides=strides, dilations=dilations,
+                 pads=pads, groups=groups)
+
+
+def _groups(channels, per_group):
+    if channels is None or channels % per_group:
+        raise ValueError(f"The input channels ({channels}) must be a multiple of the kernel's "
+                         f"input channels ({per_group})")
+    return channels // per_group
+
+
+def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1,
+         bias=None):
+    """N-d convolution (cross-correlation), as `keras.ops.conv`.
+
+    Args:
+        inputs: tensor of rank 3, 4 or 5: `(batch, *spatial, channels)` for channels last,
+            `(batch, channels, *spatial)` for channels first.
+        kernel: tensor `(*window, channels / groups, filters)` (Keras layout); the number of
+            groups is `channels / kernel.shape[-2]`.
+        strides: int or tuple of ints.
+        padding: `"valid"`, `"same"` (TF SAME: the odd element of padding goes after) or, for
+            1-D inputs, `"causal"` (all padding before).
+        data_format: `"channels_last"` or `"channels_first"`; defaults to the config value.
+        dilation_rate: int or tuple of ints.
+        bias: optional `(filters,)` tensor added inside the convolution (kgraph extension).
+
+    Returns:
+        The convolved tensor, in the layout of `inputs`.
+
+    Example:
+        >>> conv(np.ones((1, 5, 1)), np.ones((3, 1, 1))).shape
+        (1, 3, 1)
+    """
+    window = tuple(kernel.shape[:-2])
+    x, strides, dilations, padding, last = _setup(inputs, window, strides, padding,
+                                                  data_format, dilation_rate, causal=True)
+    groups = _groups(x.shape[1], kernel.shape[-2])
+    pads = conv_pads(padding, x.shape[2:], window, strides, dilations)
+    y = _conv_cf(x, _kernel_to_onnx(kernel), bias, strides, dilations, pads, groups)
+    return _to_channels_last(y, last)
+
+
+def _depthwise_kernel(kernel):
+    """Keras (*window, channels, multiplier) -> ONNX (channels * multiplier, 1, *window)."""
+    from kgraph.ops.movement import reshape_to
+
+    shape = tuple(kernel.shape)
+    flat = reshape_to(kernel, shape[:-2] + (1, shape[-2] * shape[-1]))
+    return _kernel_to_onnx(flat)
+
+
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1, bias=None):
+    """Depthwise convolution, as `keras.ops.depthwise_conv`: each input channel is convolved
+    with its own `multiplier` filters; output channel `c * multiplier + m`.
+
+    Args:
+        inputs: tensor of rank 3, 4 or 5 (see `conv`).
+        kernel: tensor `(*window, channels, multiplier)`.
+        strides, padding, data_format, dilation_rate, bias: as in `conv`.
+
+    Returns:
+        Tensor with `channels * multiplier` channels, in the layout of `inputs`.
+
+    Example:
+        >>> depthwise_conv(np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 2))).shape
+        (1, 2, 2, 4)
+    """
+    window = tuple(kernel.shape[:-2])
+    x, strides, dilations, padding, last = _setup(inputs, window, strides, padding,
+                                                  data_format, dilation_rate)
+    if x.shape[1] != kernel.shape[-2]:
+        raise ValueError(f"depthwise_conv: the input has {x.shape[1]} channels, the kernel "
+                         f"{kernel.shape[-2]}. Received: kernel shape {tuple(kernel.shape)}")
+    pads = conv_pads(padding, x.shape[2:], window, strides, dilations)
+    y = _conv_cf(x, _depthwise_kernel(kernel), bias, strides, dilations, pads, x.shape[1])
+    return _to_channels_last(y, last)
+
+
+def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid",
+                   data_format=None, dilation_rate=1, bias=None):
+    """Depthwise convolution followed by a 1x1 convolution, as `keras.ops.separable_conv`.
+
+    Args:
+        inputs: tensor of rank 3, 4 or 5 (see `conv`).
+        depthwise_kernel: `(*window, channels, multiplier)`.
+        pointwise_kernel: `(*ones, channels * multiplier, filters)`.
+        strides, padding, data_format, dilation_rate: of the depthwise step.
+        bias: optional `(filters,)` tensor added by the pointwise step.
+
+    Returns:
+        Tensor with `filters` channels, in the layout of `inputs`.
+
+    Example:
+        >>> separable_conv(np.ones((1, 5, 2)), np.ones((3, 2, 2)), np.ones((1, 4, 3))).shape
+        (1, 3, 3)
+    """
+    window = tuple(depthwise_kernel.shape[:-2])
+    x, strides, dilations, padding, last = _setup(inputs, window, strides, padding,
+                                                  data_format, dilation_rate)
+    pads = conv_pads(padding, x.shape[2:], window, strides, dilations)
+    y = _conv_cf(x, _depthwise_kernel(depthwise_kernel), None, strides, dilations, pads,
+                 x.shape[1])
+    ones = (1,) * len(window)
+    y = _conv_cf(y, _kernel_to_onnx(pointwise_kernel), bias, ones, ones, ((0, 0),) * len(ones), 1)
+    return _to_channels_last(y, last)
+
+
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None,
+                   data_format=None, dilation_rate=1, bias=None):
+    """Transposed convolution (the gradient of `conv` with respect to its input), as
+    `keras.ops.conv_transpose`.
+
+    Args:
+        inputs: tensor of rank 3, 4 or 5 (see `conv`).
+        kernel: tensor `(*window, filters, channels)` (Keras layout).
+        strides: int or tuple of ints.
+        padding: `"valid"` or `"same"`; output size `size * stride` for `"same"`,
+            `(size - 1) * stride + max(window, stride)` for `"valid"`.
+        output_padding: None, or int or tuple of ints (< strides) added after.
+        data_format, dilation_rate, bias: as in `conv`.
+
+    Returns:
+        Tensor with `filters` channels, in the layout of `inputs`.
+
+    Example:
+        >>> conv_transpose(np.ones((1, 3, 1)), np.ones((3, 2, 1)), 2, "same").shape
+        (1, 6, 2)
+    """
+    window = tuple(kernel.shape[:-2])
+    x, strides, dilations, padding, last = _setup(inputs, window, strides, padding,
+                                                  data_format, dilation_rate)
+    if output_padding is not None:
+        output_padding = normalize_tuple(output_padding, len(window), "output_padding", True)
+    if x.shape[1] != kernel.shape[-1]:
+        raise ValueError(f"conv_transpose: the input has {x.shape[1]} channels, the kernel "
+                         f"{kernel.shape[-1]}. Received: kernel shape {tuple(kernel.shape)}")
+    pads, extra = conv_transpose_pads(padding, window, strides, dilations, output_padding)
+    operands = (x, _kernel_to_onnx(kernel)) + (() if bias is None else (bias,))
+    y = apply("ConvTranspose", *operands, strides=strides, dilations=dilations, pads=pads,
+              output_padding=extra, groups=1)
+    return _to_channels_last(y, last)

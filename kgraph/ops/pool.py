@@ -1,0 +1,349 @@
+"""Pooling primitives: MaxPool and AveragePool over 1, 2 or 3 spatial dims.
+
+Both take the attributes `kernel`, `strides`, `pads` (one explicit `(before, after)` pair per
+spatial dim: Keras "same" is TF "SAME", the odd element of padding goes after) and
+`channels_last`. Spatial dims must be static; the batch dim (and only it) may be unknown.
+
+- MaxPool pads with -inf; AveragePool divides each window by its number of real (unpadded)
+  elements, as TF/Keras do (ONNX `count_include_pad=0`).
+- ONNX MaxPool/AveragePool are channels first: the emission wraps them in Transposes for
+  channels-last data, so the IR (and the backward graph) stays in the layout of the model.
+- No ONNX op computes a pooling gradient, so the rules are written in kgraph ops: the padded
+  input is cut into its windows (slices and reshapes, one piece per `ceil(kernel / stride)`
+  along each axis, no transposes), and the gradient of each window is put back by the adjoint
+  of that cut (pads and sums), so overlapping windows add up. Max pooling sends each window's
+  gradient to the FIRST maximum of the window in row-major order, as TF's MaxPoolGrad does;
+  ties are not split (unlike ReduceMax, whose rule shares them).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kgraph.ir.types import TensorType
+from kgraph.ops import elementwise as ew
+from kgraph.ops import movement as mv
+from kgraph.ops.registry import apply, defop
+
+POOL_ATTRS = ("kernel", "strides", "pads", "channels_last")
+
+
+def spatial_axes(rank, channels_last):
+    return tuple(range(1, rank - 1)) if channels_last else tuple(range(2, rank))
+
+
+def pooled_size(size, kernel, stride, pad):
+    return (size + pad[0] + pad[1] - kernel) // stride + 1
+
+
+# -- shape rule and numpy references ----------------------------------------------------------
+def _pool_infer(types, kernel, strides, pads, channels_last):
+    (t,) = types
+    if len(t.shape) != len(kernel) + 2:
+        raise ValueError(f"Pooling over {len(kernel)} spatial dims needs a rank-"
+                         f"{len(kernel) + 2} input. Received: shape={t.shape}")
+    shape = list(t.shape)
+    for axis, k, s, pad in zip(spatial_axes(len(shape), channels_last), kernel, strides, pads):
+        if shape[axis] is None:
+            raise ValueError(f"Pooling needs static spatial dims. Received: shape={t.shape}")
+        shape[axis] = pooled_size(shape[axis], k, s, pad)
+        if shape[axis] < 1:
+            raise ValueError(f"Pooling window {tuple(kernel)} is larger than the padded input. "
+                             f"Received: shape={t.shape}, pads={tuple(pads)}")
+    return [TensorType(tuple(shape), t.dtype)]
+
+
+def _windows(x, kernel, strides, pads, channels_last, fill):
+    """Yield (output index, window of the padded input) for every output position."""
+    axes = spatial_axes(x.ndim, channels_last)
+    widths = [(0, 0)] * x.ndim
+    for axis, pad in zip(axes, pads):
+        widths[axis] = tuple(pad)
+    padded = np.pad(x, widths, constant_values=fill)
+    counts = [pooled_size(x.shape[a], k, s, p) for a, k, s, p in zip(axes, kernel, strides, pads)]
+    for position in np.ndindex(*counts):
+        out_index, in_index = [slice(None)] * x.ndim, [slice(None)] * x.ndim
+        for axis, i, k, s in zip(axes, position, kernel, strides):
+            out_index[axis], in_index[axis] = i, slice(i * s, i * s + k)
+        yield tuple(out_index), padded[tuple(in_index)], axes
+
+
+def _out_array(x, kernel, strides, pads, channels_last):
+    shape = _pool_infer([TensorType(x.shape, x.dtype.name)], kernel, strides, pads,
+                        channels_last)[0].shape
+    return np.zeros(shape, x.dtype)
+
+
+def _max_pool_ref(x, kernel, strides, pads, channels_last):
+    out = _out_array(x, kernel, strides, pads, channels_last)
+    for index, window, axes in _windows(x, kernel, strides, pads, channels_last, -np.inf):
+        out[index] = window.max(axis=axes)
+    return out
+
+
+def _average_pool_ref(x, kernel, strides, pads, channels_last):
+    out = _out_array(x, kernel, strides, pads, channels_last)
+    real = _windows(np.ones_like(x), kernel, strides, pads, channels_last, 0.0)
+    for (index, window, axes), (_, ones, _) in zip(
+            _windows(x, kernel, strides, pads, channels_last, 0.0), real):
+        out[index] = window.sum(axis=axes) / ones.sum(axis=axes)
+    return out
+
+
+# -- gradient rules ---------------------------------------------------------------------------
+def _split_axis(x, axis, sizes):
+    shape = list(x.shape)
+    return _reshape(x, shape[:axis] + list(sizes) + shape[axis + 1:])
+
+
+def _merge_axes(x, axis):
+    shape = list(x.shape)
+    return _reshape(x, shape[:axis] + [shape[axis] * shape[axis + 1]] + shape[axis + 2:])
+
+
+def _reshape(x, shape):
+    return mv.reshape_to(x, tuple(shape))
+
+
+def _pad_axis(x, axis, before, after, value=0.0):
+    if not before and not after:
+        return x
+    widths = [(0, 0)] * len(x.shape)
+    widths[axis] = (before, after)
+    return mv.pad(x, widths, value)
+
+
+def _slice(x, axis, start, stop):
+    return x if (start, stop) == (0, x.shape[axis]) else mv.slice_axis(x, start, stop, axis)
+
+
+def _cut(x, axis, k, s, n, fill):
+    """Replace `axis` (length L) by (n, k): out[i, t] = x[i * s + t]."""
+    pieces = math.ceil(k / s)
+    need = (n + pieces - 1) * s
+    x = _pad_axis(x, axis, 0, max(need - x.shape[axis], 0), fill)  # never inside a window
+    parts = [_split_axis(_slice(x, axis, j * s, j * s + n * s), axis, (n, s))
+             for j in range(pieces)]
+    joined = parts[0] if pieces == 1 else mv.concatenate(parts, axis + 1)
+    return _slice(joined, axis + 1, 0, k)
+
+
+def _uncut(g, axis, k, s, n, length):
+    """The adjoint of `_cut`: sums the window entries (n, k) back onto an axis of `length`."""
+    pieces = math.ceil(k / s)
+    full = max((n + pieces - 1) * s, length)
+    g = _pad_axis(g, axis + 1, 0, pieces * s - k)
+    total = None
+    for j in range(pieces):
+        part = _merge_axes(_slice(g, axis + 1, j * s, (j + 1) * s), axis)
+        part = _pad_axis(part, axis, j * s, full - j * s - n * s)
+        total = part if total is None else total + part
+    return _slice(total, axis, 0, length)
+
+
+def _geometry(x, kernel, strides, pads, channels_last):
+    """(spatial axes, padded sizes, output sizes)."""
+    axes = spatial_axes(len(x.shape), channels_last)
+    padded = [x.shape[a] + lo + hi for a, (lo, hi) in zip(axes, pads)]
+    outs = [pooled_size(x.shape[a], k, s, p) for a, k, s, p in zip(axes, kernel, strides, pads)]
+    return axes, padded, outs
+
+
+def _cut_all(xp, axes, kernel, strides, outs, fill):
+    for axis, k, s, n in reversed(list(zip(axes, kernel, strides, outs))):
+        xp = _cut(xp, axis, k, s, n, fill)  # last axis first: earlier axis numbers stay put
+    return xp
+
+
+def _uncut_all(g, axes, kernel, strides, outs, padded):
+    for axis, k, s, n, size in zip(axes, kernel, strides, outs, padded):
+        g = _uncut(g, axis, k, s, n, size)  # first axis first: it sits at `axis` by then
+    return g
+
+
+def _window_axes(axes):
+    """Where the window axes sit in a cut tensor (each spatial axis followed by its own)."""
+    return tuple(a + i + 1 for i, a in enumerate(axes))
+
+
+def _insert_window_axes(v, axes):
+    """`v` (shaped like the output) with a length-1 window axis after each spatial axis."""
+    shape = list(v.shape)
+    for w in _window_axes(axes):
+        shape.insert(w, 1)
+    return _reshape(v, shape)
+
+
+def _window_constant(values, axes, kernel, rank, dtype):
+    """`values` (kernel-shaped) as a constant laid out on the window axes of a cut tensor."""
+    sizes = dict(zip(_window_axes(axes), kernel))
+    shape = [sizes.get(a, 1) for a in range(rank + len(axes))]
+    return constant(np.asarray(values, dtype).reshape(shape))
+
+
+def _tile(cut, axes):
+    """Merge each spatial axis of a cut tensor with its window axis: the windows side by
+    side, without overlap."""
+    for i, axis in reversed(list(enumerate(axes))):
+        cut = _merge_axes(cut, axis + i)
+    return cut
+
+
+def _unpad(g, axes, pads):
+    for axis, (lo, hi) in zip(axes, pads):
+        g = _slice(g, axis, lo, g.shape[axis] - hi)
+    return g
+
+
+def _max_pool_grad(g, y, x, kernel, strides, pads, channels_last):
+    # In the cut layout (ORT's 6-D Transposes would cost 30x the pooling itself). Each window
+    # offset has a priority, highest first in row-major order; of the elements equal to the
+    # window's max, the one of highest priority gets the gradient. The highest priority of
+    # each window is a non-overlapping MaxPool of the tiled cut.
+    axes, padded, outs = _geometry(x, kernel, strides, pads, channels_last)
+    xp = x
+    for axis, (lo, hi) in zip(axes, pads):
+        xp = _pad_axis(xp, axis, lo, hi, -np.inf)
+    cut = _cut_all(xp, axes, kernel, strides, outs, -np.inf)
+    priority = _window_constant(np.arange(np.prod(kernel), 0, -1), axes, kernel,
+                                len(x.shape), x.dtype)
+    score = ew.cast(ew.equal(cut, _insert_window_axes(y, axes)), x.dtype) * priority
+    best = apply("MaxPool", _tile(score, axes), kernel=kernel, strides=kernel,
+                 pads=((0, 0),) * len(kernel), channels_last=channels_last)
+    first = ew.cast(ew.equal(score, _insert_window_axes(best, axes)), x.dtype)
+    routed = first * _insert_window_axes(g, axes)
+    return (_unpad(_uncut_all(routed, axes, kernel, strides, outs, padded), axes, pads),)
+
+
+def valid_counts(sizes, kernel, strides, pads):
+    """Number of real (unpadded) input elements in each window: an array of the output's
+    spatial shape."""
+    counts = np.ones(())
+    for size, k, s, pad in zip(sizes, kernel, strides, pads):
+        starts = np.arange(pooled_size(size, k, s, pad)) * s - pad[0]
+        counts = np.multiply.outer(counts, np.minimum(starts + k, size) - np.maximum(starts, 0))
+    return counts
+
+
+def _average_pool_grad(g, y, x, kernel, strides, pads, channels_last):
+    axes, padded, outs = _geometry(x, kernel, strides, pads, channels_last)
+    counts = valid_counts([x.shape[a] for a in axes], kernel, strides, pads)
+    shape = [1] * len(x.shape)
+    for axis, n in zip(axes, outs):
+        shape[axis] = n
+    share = g / constant(counts.reshape(shape).astype(x.dtype))
+    # a product with ones rather than an Expand: TVM's ONNX importer cannot Expand a tensor
+    # with a dynamic (batch) dim to a constant shape
+    ones = _window_constant(np.ones(kernel), axes, kernel, len(x.shape), x.dtype)
+    spread = _insert_window_axes(share, axes) * ones
+    return (_unpad(_uncut_all(spread, axes, kernel, strides, outs, padded), axes, pads),)
+
+
+def constant(array):
+    """A Constant node. (A bare ndarray operand would become a fed capture, with an open
+    first dim, in a GradientTape graph.)"""
+    from kgraph.ir.graph import current_graph
+
+    return current_graph().constant(np.asarray(array))
+
+
+# -- ONNX emission ----------------------------------------------------------------------------
+def _pool_onnx(onnx_op, **extra):
+    def emit(ctx, node, ins, outs):
+        a = node.attrs
+        rank = len(a["kernel"]) + 2
+        pads = [lo for lo, _ in a["pads"]] + [hi for _, hi in a["pads"]]
+        attrs = dict(kernel_shape=list(a["kernel"]), strides=list(a["strides"]), pads=pads,
+                     **extra)
+        if not a["channels_last"]:
+            return ctx.node(onnx_op, ins, outs, **attrs)
+        first = ctx.node("Transpose", ins, perm=[0, rank - 1, *range(1, rank - 1)])
+        pooled = ctx.node(onnx_op, [first], **attrs)
+        ctx.node("Transpose", [pooled], outs, perm=[0, *range(2, rank), 1])
+    return emit
+
+
+defop("MaxPool", _pool_infer, _max_pool_ref, grad=_max_pool_grad, attrs=POOL_ATTRS,
+      onnx=_pool_onnx("MaxPool"))
+defop("AveragePool", _pool_infer, _average_pool_ref, grad=_average_pool_grad, attrs=POOL_ATTRS,
+      onnx=_pool_onnx("AveragePool", count_include_pad=0))
+
+
+# -- public functions (keras.ops signatures) --------------------------------------------------
+def same_pads(size, kernel, stride):
+    """TF 'SAME' padding of one axis: output ceil(size / stride), the odd element after."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return (total // 2, total - total // 2)
+
+
+def _pool(name, inputs, pool_size, strides, padding, data_format):
+    from kgraph import config
+
+    rank = len(inputs.shape)
+    dims = rank - 2
+    kernel = _tuple(pool_size, dims, "pool_size")
+    strides = kernel if strides is None else _tuple(strides, dims, "strides")
+    padding = str(padding).lower()
+    if padding not in ("valid", "same"):
+        raise ValueError(f"`padding` must be 'valid' or 'same'. Received: padding={padding!r}")
+    data_format = str(data_format or config.image_data_format()).lower()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError("`data_format` must be 'channels_last' or 'channels_first'. "
+                         f"Received: data_format={data_format!r}")
+    channels_last = data_format == "channels_last"
+    axes = spatial_axes(rank, channels_last)
+    if padding == "valid":
+        pads = ((0, 0),) * dims
+    else:
+        if any(inputs.shape[a] is None for a in axes):
+            raise ValueError(f"Pooling needs static spatial dims. Received: "
+                             f"shape={tuple(inputs.shape)}")
+        pads = tuple(same_pads(inputs.shape[a], k, s) for a, k, s in zip(axes, kernel, strides))
+    return apply(name, inputs, kernel=kernel, strides=strides, pads=pads,
+                 channels_last=channels_last)
+
+
+def _tuple(value, n, name):
+    values = (value,) * n if isinstance(value, (int, np.integer)) else value
+    if not isinstance(values, (tuple, list)) or len(values) != n or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+            for v in values):
+        raise ValueError(f"The `{name}` argument must be a tuple of {n} positive integers. "
+                         f"Received: {name}={value!r}")
+    return tuple(int(v) for v in values)
+
+
+def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """Max pooling over the spatial dims of `inputs` (rank 3, 4 or 5).
+
+    Args:
+        inputs: tensor of shape `(batch, *spatial, channels)` (channels last) or
+            `(batch, channels, *spatial)`.
+        pool_size: int or tuple of ints, the window size per spatial dim.
+        strides: int or tuple of ints; defaults to `pool_size`.
+        padding: `"valid"` (no padding) or `"same"` (TF "SAME": output size
+            `ceil(input / stride)`, padding split evenly with the odd element after).
+        data_format: `"channels_last"` or `"channels_first"`; defaults to the config value.
+
+    Returns:
+        The pooled tensor, same layout as `inputs`.
+
+    Example:
+        >>> max_pool(np.arange(16.0).reshape(1, 4, 4, 1), 2).shape
+        (1, 2, 2, 1)
+    """
+    return _pool("MaxPool", inputs, pool_size, strides, padding, data_format)
+
+
+def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+    """Average pooling over the spatial dims of `inputs` (rank 3, 4 or 5).
+
+    Arguments as `max_pool`. With `"same"` padding each window is divided by its number of
+    real (unpadded) elements, as TF and Keras do.
+
+    Example:
+        >>> average_pool(np.ones((1, 3, 1)), 2, 1, "same")[0, :, 0]
+        array([1., 1., 1.])
+    """
+    return _pool("AveragePool", inputs, pool_size, strides, padding, data_format)
