@@ -1,0 +1,356 @@
+"""kgraph layer benchmark: a small CNN and an LSTM with Adam vs PyTorch eager, Keras/TF and numpy.
+
+Usage: tools/bench_layers [--quick] [--json PATH] [--only kgraph,torch,tf] [--profile]
+(see tools/README.md). Reuses tools/bench.py's machinery: every (framework, model) pair runs in
+its own child process (`--worker FW --model M`); `--profile` runs kgraph's compiled train steps
+under onnxruntime's profiler in this process and prints the ops that take the time.
+"""
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+from bench import (FRAMEWORKS, KerasBench, TorchBench, _epoch_timer, _try, cell, emit,  # noqa: E402
+                   machine_info, speedup)
+
+BATCH, SEED = 64, 0
+MODELS = {"cnn": "CNN conv32-pool-conv64-pool-dense10", "lstm": "LSTM(64) on 50x32 -> Dense(1)"}
+FULL = dict(n={"cnn": 10000, "lstm": 5000}, epochs=3, floor_steps=20, floor_blocks=25,
+            timeout_s=3600)
+QUICK = dict(n={"cnn": 1024, "lstm": 512}, epochs=3, floor_steps=5, floor_blocks=5, timeout_s=120)
+PROFILE_STEPS, PROFILE_WARMUP, PROFILE_TOP = 20, 3, 12
+
+
+def make_data(model, n, seed=SEED):
+    """float32 x in [0, 1); CNN: NHWC images + int64 labels 0-9, LSTM: (n, 50, 32) + float32 y."""
+    rng = np.random.default_rng(seed)
+    if model == "cnn":
+        return rng.random((n, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, size=n)
+    return rng.random((n, 50, 32), dtype=np.float32), rng.random((n, 1), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- frameworks
+class KerasLayers(KerasBench):
+    """The same Keras code for kgraph and Keras 3 on TensorFlow (NHWC, channels_last)."""
+
+    def __init__(self, name, model):
+        super().__init__(name)
+        self.kind = model
+
+    def build(self):
+        keras, L = self.keras, self.keras.layers
+        if self.kind == "cnn":
+            layers = [keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"),
+                      L.MaxPooling2D(2), L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2),
+                      L.Flatten(), L.Dense(10, activation="softmax")]
+        else:
+            layers = [keras.Input((50, 32)), L.LSTM(64), L.Dense(1)]
+        self.model = keras.Sequential(layers)
+
+    def compile(self):
+        self.model.compile(optimizer=self.keras.optimizers.Adam(),
+                           loss="sparse_categorical_crossentropy" if self.kind == "cnn" else "mse")
+
+    def fit_epochs(self, x, y, epochs):  # bench.KerasBench.fit_epochs has batch 128 built in
+        times = []
+        self.model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0,
+                       callbacks=[_epoch_timer(self.keras, times)])
+        return times
+
+
+class TorchLayers(TorchBench):
+    """Eager PyTorch as its users write it: NCHW convs, logits + CrossEntropyLoss; nn.LSTM."""
+
+    def __init__(self, name, model):
+        super().__init__(name)
+        self.kind = model
+
+    def build(self):
+        torch, nn = self.torch, self.torch.nn
+        torch.manual_seed(SEED)
+        if self.kind == "cnn":  # 28 -> 26 -> 13 -> 11 -> 5
+            self.model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                                       nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                                       nn.Flatten(), nn.Linear(64 * 5 * 5, 10))
+            return
+
+        class LSTMRegressor(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm, self.head = nn.LSTM(32, 64, batch_first=True), nn.Linear(64, 1)
+
+            def forward(self, x):
+                _, (h, _) = self.lstm(x)
+                return self.head(h[-1])
+        self.model = LSTMRegressor()
+
+    def compile(self):  # Adam(eps=1e-7) as in bench.py; the LSTM trains on mse
+        super().compile()
+        if self.kind == "lstm":
+            self.loss_fn = self.torch.nn.MSELoss()
+
+    def fit_epochs(self, x, y, epochs):  # bench.TorchBench.fit_epochs has batch 128 built in
+        torch, times = self.torch, []
+        if self.kind == "cnn":
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # NHWC -> NCHW, outside the timing
+        X, Y, gen = torch.from_numpy(x), torch.from_numpy(y), torch.Generator().manual_seed(SEED)
+        for _ in range(epochs):
+            t = time.perf_counter()
+            perm = torch.randperm(len(X), generator=gen)
+            for i in range(0, len(X), BATCH):
+                self.step(X[perm[i:i + BATCH]], Y[perm[i:i + BATCH]])
+            times.append(time.perf_counter() - t)
+        return times
+
+
+BENCHES = {"kgraph": KerasLayers, "torch": TorchLayers, "tf": KerasLayers}
+
+
+# --------------------------------------------------------------------------- child processes
+def worker(fw, model, cfg):
+    res = {}
+    try:
+        b = BENCHES[fw](fw, model)
+    except Exception as e:  # a missing peer is skipped; a kgraph that fails to import is an error
+        import traceback
+        res["skipped"] = "import failed: %s: %s" % (type(e).__name__, e)
+        res["errors"] = {"import": traceback.format_exc()} if fw == "kgraph" else {}
+        return emit(res)
+    x, y = make_data(model, cfg["n"][model])
+    if _try(res, "build", b.build) and _try(res, "compile", b.compile):
+        def epochs():
+            res["epoch_all_s"] = times = b.fit_epochs(x, y, cfg["epochs"])
+            res["epoch_s"] = float(np.mean(times[1:]))
+        _try(res, "epoch", epochs)
+    emit(res)
+
+
+def run_child(args, timeout_s):
+    """bench.run_child, pointed at this file (it runs `sys.executable bench.__file__ ARGS`)."""
+    saved, bench.__file__ = bench.__file__, os.path.abspath(__file__)
+    try:
+        return bench.run_child(args, timeout_s)
+    finally:
+        bench.__file__ = saved
+
+
+def run_all(only, cfg):
+    import json
+    results = {m: {} for m in MODELS}
+    for model in MODELS:
+        for fw in only:
+            print("[bench_layers] %s %s ..." % (fw, model), file=sys.stderr, flush=True)
+            results[model][fw] = run_child(["--worker", fw, "--model", model, "--worker-cfg",
+                                            json.dumps(cfg)], cfg["timeout_s"])
+    return results
+
+
+# --------------------------------------------------------------------------- numpy floor
+# One train step's matrix products at batch 64, per layer as (M, K, N, reps, igrad_K) for a
+# product (M, K) @ (K, N) run `reps` times: forward X@W, weight grad X.T@G, and input grad
+# G@W[:igrad_K].T (igrad_K = 0: no input grad). Convolutions are counted as im2col GEMMs
+# (M = batch*out_h*out_w, K = kh*kw*in_ch); the LSTM as one gate product [x_t, h] @ W per step
+# whose input grad only goes to h (x is the model input).
+GEMMS = {
+    "cnn": [(BATCH * 26 * 26, 9, 32, 1, 0),         # conv1: first layer, no input grad
+            (BATCH * 11 * 11, 288, 64, 1, 288),     # conv2 (input grad: col2im not counted)
+            (BATCH, 1600, 10, 1, 1600)],            # dense
+    "lstm": [(BATCH, 32 + 64, 256, 50, 64),         # gates, 50 steps; input grad to h only
+             (BATCH, 64, 1, 1, 64)],                # dense
+}
+
+
+def step_flops(model):
+    return sum(2 * r * m * n * (2 * k + ik) for m, k, n, r, ik in GEMMS[model])
+
+
+def measure_floor(model, n, steps, blocks):
+    """Epoch FLOPs / np.matmul float32 throughput on one step's own GEMM shapes (best block)."""
+    rng = np.random.default_rng(SEED)
+    ops = []
+    for m, k, n_, reps, ik in GEMMS[model]:
+        x, w, g = (rng.random(s, dtype=np.float32) for s in [(m, k), (k, n_), (m, n_)])
+        layer = [(x, w, np.empty((m, n_), np.float32)), (x.T, g, np.empty((k, n_), np.float32))]
+        if ik:
+            layer.append((g, w[:ik].T, np.empty((m, ik), np.float32)))
+        ops += layer * reps
+    runs = []
+    for _ in range(blocks + 1):  # the first block is a warm-up
+        t = time.perf_counter()
+        for _ in range(steps):
+            for a, b, out in ops:
+                np.matmul(a, b, out=out)
+        runs.append((time.perf_counter() - t) / steps)
+    flops_per_s, epoch_flops = step_flops(model) / min(runs[1:]), step_flops(model) * n / BATCH
+    return {"epoch_s": epoch_flops / flops_per_s, "gflops": flops_per_s / 1e9,
+            "epoch_gflop": epoch_flops / 1e9}
+
+
+# --------------------------------------------------------------------------- report
+def targets(kg, to, tf):
+    verdict = {True: " (met)", False: " (MISSED)", None: ""}
+    return "; ".join(text + verdict[None if kg is None or other is None else ok] for text, other, ok
+                     in [(">= 2x faster than TF", tf, tf is not None and tf >= 2 * (kg or 0)),
+                         ("<= PyTorch", to, to is not None and (kg or 0) <= to)])
+
+
+def print_report(info, cfg, floors, results):
+    print("# kgraph layer benchmark: CNN and LSTM, Adam, batch %d\n" % BATCH)
+    print("date %s | CPU %s | cores %d (usable %d) | 1-min load average at start %.1f" % (
+        info["date"], info["cpu"], info["cores"], info["cores_usable"], info["load_1min"]))
+    print("versions: " + ", ".join("%s %s" % kv for kv in info["versions"].items()))
+    print("samples: CNN %d, LSTM %d; epochs %d (first excluded); floor = the epoch's GEMM FLOPs "
+          "(forward + weight grads + input grads except the first layer's; convs as im2col "
+          "GEMMs, LSTM gates as (64, 32+64) x (96, 256) per step) / np.matmul float32 "
+          "throughput at one step's shapes (best block):" % (
+              cfg["n"]["cnn"], cfg["n"]["lstm"], cfg["epochs"]))
+    for model, fl in floors.items():
+        print("- %s: %.2f GFLOP per epoch / %.1f GFLOP/s = %.4g s" % (
+            MODELS[model], fl["epoch_gflop"], fl["gflops"], fl["epoch_s"]))
+    print("\n| metric | kgraph | PyTorch | Keras/TF | floor | kgraph/floor | kgraph vs TF "
+          "(x faster) | kgraph vs PyTorch (x faster) | target (not asserted) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for model, res in results.items():
+        kg, to, tf = ((res.get(fw) or {}).get("epoch_s") for fw in ("kgraph", "torch", "tf"))
+        fl = floors[model]["epoch_s"]
+        print("| %s |" % " | ".join([
+            "%s: s/epoch" % model.upper(), *(cell(res.get(fw), "epoch_s") for fw in FRAMEWORKS),
+            "%.4g" % fl, "%.2fx" % (kg / fl) if kg else "-", speedup(kg, tf, False),
+            speedup(kg, to, False), targets(kg, to, tf)]))
+    print("\nnotes:\n- models: %s; %s. Keras (kgraph, TF): channels_last, softmax layer + sparse "
+          "CE; PyTorch: eager, NCHW, logits + CrossEntropyLoss, nn.LSTM(32, 64, batch_first=True)"
+          " + Linear, Adam(eps=1e-7), shuffled index batches." % tuple(MODELS.values()))
+    for model, res in results.items():
+        for fw, r in res.items():
+            if r.get("skipped"):
+                print("- %s %s skipped: %s" % (FRAMEWORKS[fw], model, r["skipped"]))
+            if r.get("epoch_all_s"):
+                print("- %s %s epochs (s): %s" % (FRAMEWORKS[fw], model,
+                                                  ", ".join("%.3g" % t for t in r["epoch_all_s"])))
+    for model, res in results.items():
+        for fw, r in res.items():
+            for key, tb in (r.get("errors") or {}).items():
+                print("\n## %s %s error in %s\n```\n%s\n```" % (FRAMEWORKS[fw], model, key,
+                                                               tb.rstrip()))
+
+
+# --------------------------------------------------------------------------- profile
+def profile_model(model, steps=PROFILE_STEPS, warmup=PROFILE_WARMUP, top=PROFILE_TOP):
+    """kgraph's compiled train step of `model` under onnxruntime's profiler: ms per step by op."""
+    import json
+    import tempfile
+    import onnxruntime as ort
+    from kgraph.compiler.onnx import to_onnx
+    from kgraph.compiler.passes import optimize
+    from kgraph.runtime.onnx_exec import _session_options, providers  # what fit() uses
+
+    b = KerasLayers("kgraph", model)
+    b.build()
+    b.compile()
+    x, y = make_data(model, BATCH * (steps + warmup))
+    b.fit_epochs(x[:BATCH * warmup], y[:BATCH * warmup], 1)  # compiles; creates the Adam slots
+    t = time.perf_counter()
+    b.fit_epochs(x[BATCH * warmup:], y[BATCH * warmup:], 1)
+    fit_ms = (time.perf_counter() - t) / steps * 1e3
+    xb, yb = x[:BATCH], y[:BATCH]
+    graph = b.model.trace_step("train", xb, yb)
+    data = to_onnx(optimize(graph)).SerializeToString()
+    feeds = {ph.node.attrs["name"]: np.asarray(var.numpy()) for var, ph in graph.variables.items()}
+    feeds.update(x_0=xb, y_0=yb)
+    names = {v.node.attrs["name"] for v in graph.inputs}
+    if "rng_key" in names:
+        feeds["rng_key"] = np.uint32(SEED)  # a scalar (kgraph.random)
+    feeds = {k: v for k, v in feeds.items() if k in names}
+    plain = ort.InferenceSession(data, _session_options(), providers=providers())
+    for _ in range(warmup):
+        plain.run(None, feeds)
+    t = time.perf_counter()
+    for _ in range(steps):
+        plain.run(None, feeds)
+    run_ms = (time.perf_counter() - t) / steps * 1e3
+    opts = _session_options()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "kgraph_%s" % model)
+    sess = ort.InferenceSession(data, opts, providers=providers())
+    for _ in range(warmup + steps):
+        sess.run(None, feeds)
+    path = sess.end_profiling()
+    with open(path) as f:
+        events = json.load(f)
+    runs = sorted(e["ts"] for e in events if e.get("name") == "model_run")
+    t0 = runs[-steps]  # leave the warm-up runs out
+    ops, nodes = {}, {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= t0:
+            op = e["args"].get("op_name", "?")
+            agg = ops.setdefault(op, [0.0, 0])
+            agg[0], agg[1] = agg[0] + e["dur"], agg[1] + 1
+            shapes = "; ".join("x".join(map(str, dims)) or "scalar" for d in
+                               e["args"].get("input_type_shape", []) for dims in d.values())
+            nd = nodes.setdefault(e["name"][:-len("_kernel_time")], [0.0, op, shapes])
+            nd[0] += e["dur"]
+    total = sum(v[0] for v in ops.values())
+    node_count = sum(v[1] for v in ops.values()) / steps
+    print("\n### %s: kgraph train step (batch %d) under onnxruntime's profiler\n" % (
+        MODELS[model], BATCH))
+    print("per step: kgraph fit (one fit call) %.2f ms | InferenceSession.run, unprofiled "
+          "%.2f ms | sum of kernel times, profiled %.2f ms (%d kernels; %d steps after %d "
+          "warm-up) | numpy GEMM floor %.2f ms\n" % (
+              fit_ms, run_ms, total / steps / 1e3, node_count, steps, warmup,
+              measure_floor(model, BATCH, 10, 10)["epoch_s"] * 1e3))
+    print("| op | kernels/step | ms/step | share |\n|---|---:|---:|---:|")
+    for op, (dur, cnt) in sorted(ops.items(), key=lambda kv: -kv[1][0])[:top]:
+        print("| %s | %d | %.3f | %.0f%% |" % (op, cnt / steps, dur / steps / 1e3,
+                                             100 * dur / total))
+    print("\ntop nodes:\n\n| node | op | input shapes | ms/step | share |\n|---|---|---|---:|---:|")
+    for name, (dur, op, shapes) in sorted(nodes.items(), key=lambda kv: -kv[1][0])[:top // 2]:
+        print("| %s | %s | %s | %.3f | %.0f%% |" % (name[:40], op, shapes, dur / steps / 1e3,
+                                                    100 * dur / total))
+    os.remove(path)
+
+
+# --------------------------------------------------------------------------- main
+def parse_args(argv):
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smoke run: fewer samples/epochs (<90 s)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--only", default="kgraph,torch,tf", help="comma list of kgraph,torch,tf")
+    p.add_argument("--profile", action="store_true",
+                   help="profile kgraph's CNN and LSTM train steps with onnxruntime instead")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--model", choices=list(MODELS), help=argparse.SUPPRESS)
+    p.add_argument("--worker-cfg", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    if not args.only or set(args.only) - set(FRAMEWORKS):
+        p.error("--only takes a comma list of " + ",".join(FRAMEWORKS))
+    return args
+
+
+def main(argv):
+    import json
+    args = parse_args(argv)
+    if args.worker:
+        return worker(args.worker, args.model, json.loads(args.worker_cfg))
+    if args.profile:
+        for model in MODELS:
+            profile_model(model)
+        return
+    cfg = dict(QUICK if args.quick else FULL)
+    info = machine_info()
+    floors = {m: measure_floor(m, cfg["n"][m], cfg["floor_steps"], cfg["floor_blocks"])
+              for m in MODELS}
+    results = run_all(args.only, cfg)
+    print_report(info, cfg, floors, results)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "config": cfg, "floor": floors, "results": results}, f,
+                      indent=2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
