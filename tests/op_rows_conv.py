@@ -156,6 +156,15 @@ def _unknown_batch(x):
     return ops.reshape_to(x, (None,) + tuple(x.shape[1:]))
 
 
+def _unknown_spatial(x):
+    """`x` with its batch and spatial dims unknown to the shape rules (channels known)."""
+    rank = len(x.shape)
+    return ops.reshape_to(x, (None, x.shape[1]) + (None,) * (rank - 2), like=x)
+
+
+_SPATIAL = dict(strides=(1, 1), dilations=(2, 1), pads=((1, 2), (0, 1)), groups=1)
+_T_SPATIAL = dict(strides=(1, 1), dilations=(1, 2), pads=((0, 1), (1, 0)),
+                  output_padding=(0, 0), groups=1)
 _GROUPED = dict(strides=(2, 1), dilations=(1, 1), pads=((0, 1), (1, 1)), groups=2)
 _T_GROUPED = dict(strides=(2, 2), dilations=(1, 1), pads=((1, 1), (0, 0)),
                   output_padding=(1, 1), groups=2)
@@ -173,6 +182,10 @@ ROWS = [
         lambda x, w: apply("Conv", _unknown_batch(x), w, **_GROUPED),
         (normal(3, 4, 5, 5), normal(4, 2, 2, 3, scale=0.5)),
         lambda x, w: np_conv(x, w, **_GROUPED)),
+    Row("Conv_unknown_spatial_dilated_bias",
+        lambda x, w, b: apply("Conv", _unknown_spatial(x), w, b, **_SPATIAL),
+        (normal(2, 3, 7, 6), normal(4, 3, 3, 2, scale=0.5), normal(4)),
+        lambda x, w, b: np_conv(x, w, b, **_SPATIAL)),
     _transpose_row("ConvTranspose2D_bias", (2, 4, 3, 4), (4, 3, 3, 2), bias=True,
                    strides=(2, 1), dilations=(1, 1), pads=((1, 0), (0, 1)),
                    output_padding=(1, 0), groups=1),
@@ -185,6 +198,10 @@ ROWS = [
         lambda x, w: apply("ConvTranspose", _unknown_batch(x), w, **_T_GROUPED),
         (normal(3, 4, 3, 3), normal(4, 1, 3, 2, scale=0.5)),
         lambda x, w: np_conv_transpose(x, w, **_T_GROUPED)),
+    Row("ConvTranspose_unknown_spatial",
+        lambda x, w: apply("ConvTranspose", _unknown_spatial(x), w, **_T_SPATIAL),
+        (normal(2, 4, 3, 4), normal(4, 3, 2, 3, scale=0.5)),
+        lambda x, w: np_conv_transpose(x, w, **_T_SPATIAL)),
     # the Keras-facing functions: layouts, padding names, groups
     Row("conv_same_strided_odd",
         lambda x, k: conv(_unknown_batch(x), k, strides=2, padding="same"),
@@ -192,7 +209,7 @@ ROWS = [
         lambda x, k: np_keras_conv(x, k, strides=2, padding="same")),
     Row("conv_same_dilated_grouped_channels_first",
         lambda x, k: conv(x, k, padding="same", dilation_rate=(2, 1),
-                                data_format="channels_first"),
+                          data_format="channels_first"),
         (normal(2, 4, 6, 5), normal(3, 2, 2, 6, scale=0.5)),
         lambda x, k: np_keras_conv(x, k, padding="same", dilation=(2, 1),
                                    data_format="channels_first")),
@@ -219,7 +236,7 @@ ROWS = [
         lambda x, k: np_keras_conv_transpose(x, k, strides=3, output_padding=1)),
     Row("conv_transpose_same_even_window_output_padding",
         lambda x, k: conv_transpose(x, k, strides=2, padding="same", output_padding=1,
-                                          data_format="channels_first"),
+                                    data_format="channels_first"),
         (normal(2, 2, 3, 3), normal(4, 3, 3, 2, scale=0.5)),
         lambda x, k: np_keras_conv_transpose(x, k, strides=2, padding="same", output_padding=1,
                                              data_format="channels_first")),

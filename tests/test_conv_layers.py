@@ -185,6 +185,19 @@ def test_unknown_spatial_dims_stay_symbolic(padding, strides, want):
     assert tuple(out.shape) == want
 
 
+def test_fully_convolutional_model_with_unknown_spatial_dims_trains():
+    inputs = keras.Input((None, None, 3))
+    x = layers.Conv2D(4, 3, padding="same", activation="tanh")(inputs)
+    x = layers.DepthwiseConv2D(2, dilation_rate=2)(x)
+    model = keras.Model(inputs, layers.Conv2D(1, 3)(x))
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    data, target = RNG.normal(size=(4, 9, 8, 3)), RNG.normal(size=(4, 5, 4, 1))
+    before = model.evaluate(data, target, verbose=0)
+    model.fit(data, target, epochs=3, batch_size=4, verbose=0)
+    assert model.evaluate(data, target, verbose=0) < before
+    assert model.predict(np.zeros((2, 7, 6, 3)), verbose=0).shape == (2, 3, 2, 1)
+
+
 def test_symbolic_output_shapes_in_a_functional_model():
     inputs = keras.Input((16, 16, 3))
     x = layers.Conv2D(8, 3, strides=2, padding="same")(inputs)

@@ -253,6 +253,63 @@ def test_unknown_time_steps_in_a_functional_model():
     np.testing.assert_allclose(model.predict(x, verbose=0), seq, rtol=1e-5, atol=1e-5)
 
 
+# -- real Keras ------------------------------------------------------------------------------------
+REAL_KERAS_CASES = [
+    ("SimpleRNN", {}), ("LSTM", {}), ("GRU", {}), ("GRU", {"reset_after": False}),
+    ("LSTM", {"return_sequences": True, "return_state": True, "go_backwards": True}),
+    ("GRU", {"return_sequences": True, "stateful": False, "dropout": 0.1, "seed": 3}),
+]
+
+
+def layer_config(layer):
+    import json
+
+    return json.loads(json.dumps(layer.get_config()))
+
+
+@pytest.mark.parametrize("name,kwargs", REAL_KERAS_CASES + [
+    ("Bidirectional", {"merge_mode": "concat"}), ("Bidirectional", {"merge_mode": "sum"})])
+def test_outputs_config_and_weight_paths_match_real_keras(name, kwargs):
+    """Masked inputs through real Keras 3 and kgraph, same weights (skipped without Keras)."""
+    real = pytest.importorskip("keras")
+
+    def build(lib, masking):
+        if name == "Bidirectional":
+            layer = lib.layers.Bidirectional(lib.layers.LSTM(3, return_sequences=True,
+                                                             name="lstm"), name="rnn", **kwargs)
+        else:
+            layer = getattr(lib.layers, name)(units=5, name="rnn", **kwargs)
+        inputs = lib.Input((6, 4))
+        outputs = layer(masking()(inputs))
+        return layer, lib.Model(inputs, list(outputs) if isinstance(outputs, tuple) else outputs)
+
+    theirs, their_model = build(real, real.layers.Masking)
+    ours, our_model = build(keras, ZeroMasking)
+    our_model.set_weights(their_model.get_weights())
+    x = data(steps=6)
+    x[0, 4:], x[1, :2], x[2, 3] = 0.0, 0.0, 0.0
+    for got, want in zip(flatten_outputs(our_model.predict(x, verbose=0)),
+                         flatten_outputs(their_model.predict(x, verbose=0))):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert layer_config(ours) == layer_config(theirs)
+    assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
+
+
+def test_stateful_predictions_match_real_keras():
+    real = pytest.importorskip("keras")
+    models = [lib.Sequential([lib.Input((3, 2), batch_size=4), lib.layers.GRU(5, stateful=True),
+                              lib.layers.Dense(1)]) for lib in (real, keras)]
+    models[1].set_weights(models[0].get_weights())
+    x = data(batch=4, steps=6, features=2)
+    for chunk in (x[:, :3], x[:, 3:]):
+        want, got = (np.asarray(m.predict_on_batch(chunk)) for m in models)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def flatten_outputs(out):
+    return [np.asarray(o) for o in out] if isinstance(out, (list, tuple)) else [np.asarray(out)]
+
+
 # -- weights --------------------------------------------------------------------------------------
 def test_weight_names_shapes_and_initial_values():
     lstm = keras.layers.LSTM(4)

@@ -7,22 +7,23 @@ layer's transpose to channels first once it has moved past the activation, bias,
 normalisation or pooling in between. The rewrites, applied until none is left:
 
 - merge: Transpose(Transpose(x)) is one Transpose, or x itself when the perms are inverse;
-  an identity Transpose is dropped;
+  an identity Transpose is dropped, one that moves only unit axes becomes a Reshape;
 - sink: op(Transpose(x), others) becomes Transpose'(op'(x, others')) when
   * `op` is elementwise, nothing broadcasts the transposed operand up, and every other
     operand can take the untransposed layout for free: a Constant (transposed here), a
     Transpose by the same perm (its input is used), or an operand whose non-unit dims keep
     their order (reshaped, or used as is: scalars, bias vectors). Otherwise the op is left
     alone, so the pass never transposes a data-sized operand;
-  * `op` is a reduction (its axes are renumbered; the kept axes are transposed after), or a
-    `Count` (axes renumbered, nothing after);
+  * `op` is a reduction (its axes are renumbered; the kept axes are transposed after), a
+    `Count` (axes renumbered, nothing after) or a `Shape` (read from x, dims reordered);
   * `op` is a pooling op with a `channels_last` attribute and the Transpose converts between
     the two layouts: the op switches layout.
   A Transpose with several users is copied below each of them only when that leaves fewer
   Transposes in the whole graph (tried on a copy first); otherwise only single-user
   Transposes move.
 
-The rewritten graph computes the same values, bit for bit (only data movement changes).
+The rewritten graph computes the same values: bit for bit, except that a reduction may now
+sum in another order (float rounding).
 """
 from __future__ import annotations
 

@@ -163,12 +163,6 @@ def _rest(rank):
     return tuple(range(2, rank))
 
 
-def _static_spatial(x, what):
-    if not _known(*x.shape[1:]):
-        raise NotImplementedError(f"The gradient of a {what} needs static channel and spatial "
-                                  f"dims (only the batch dim may be unknown). Received: {x.shape}")
-
-
 def _bias_grad(g, bias):
     from kgraph.ops.reduce import sum as reduce_sum
 
@@ -184,6 +178,9 @@ def _swap_batch_and_channels(x, groups):
     if groups == 1:
         return transpose(x, (1, 0) + _rest(rank))
     n, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    if not _known(c, *spatial):
+        raise NotImplementedError(f"The kernel gradient of a grouped convolution needs static "
+                                  f"channel and spatial dims. Received: {tuple(x.shape)}")
     x = reshape_to(x, (n, groups, c // groups) + spatial)
     x = transpose(x, (2, 1, 0) + tuple(range(3, rank + 1)))
     return reshape_to(x, (c // groups, None if n is None else groups * n) + spatial)
@@ -193,7 +190,7 @@ def _kernel_grad(x, g, window, strides, dilations, pads, groups):
     """d/dkernel of Conv(x, kernel) given the output gradient `g`, as (out, in / groups, *window):
     a Conv of x (samples as channels) by g (samples as input channels) whose stride is the
     dilation and whose dilation is the stride; positions past the window are cut off."""
-    from kgraph.ops.movement import transpose
+    from kgraph.ops.movement import reshape_to, transpose
 
     rank = len(x.shape)
     grad = apply("Conv", _swap_batch_and_channels(x, groups), transpose(g, (1, 0) + _rest(rank)),
@@ -201,21 +198,31 @@ def _kernel_grad(x, g, window, strides, dilations, pads, groups):
     if tuple(grad.shape[2:]) != tuple(window):
         axes = _rest(rank)
         grad = apply("Slice", grad, starts=(0,) * len(axes), ends=tuple(window), axes=axes)
+        grad = reshape_to(grad, tuple(grad.shape[:2]) + tuple(window))  # static when s is not
     return transpose(grad, (1, 0) + _rest(rank))
 
 
+def _input_grad_padding(x, g, w, strides, dilations, pads):
+    """output_padding that gives the input gradient the input's size: the sites past the last
+    full window get no gradient. Always 0 along stride-1 axes, whatever their size."""
+    extra = []
+    for n, m, k, s, d, p in zip(x.shape[2:], g.shape[2:], w.shape[2:], strides, dilations, pads):
+        if s > 1 and not _known(n, m):
+            raise NotImplementedError(f"The input gradient of a strided convolution needs static "
+                                      f"spatial dims. Received: input {tuple(x.shape)}, "
+                                      f"strides={tuple(strides)}")
+        extra.append(0 if s == 1 else n - conv_transpose_size(m, k, s, d, p, 0))
+    return tuple(extra)
+
+
 def _conv_grad(g, y, x, w, *bias, strides, dilations, pads, groups):
-    _static_spatial(x, "Conv")
     attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=groups)
-    # the sites past the last full window get no gradient: output_padding restores the size
-    extra = tuple(n - conv_transpose_size(m, k, s, d, p, 0) for n, m, k, s, d, p in zip(
-        x.shape[2:], g.shape[2:], w.shape[2:], strides, dilations, pads))
+    extra = _input_grad_padding(x, g, w, strides, dilations, pads)
     dx = apply("ConvTranspose", g, w, output_padding=extra, **attrs)
     return (dx, _kernel_grad(x, g, w.shape[2:], **attrs)) + _bias_grad(g, bias)
 
 
 def _conv_transpose_grad(g, y, x, w, *bias, strides, dilations, pads, output_padding, groups):
-    _static_spatial(x, "ConvTranspose")
     attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=groups)
     dx = apply("Conv", g, w, **attrs)
     # y = ConvTranspose(x, w) pairs x with g as Conv(g, w) pairs its output with g

@@ -161,7 +161,7 @@ class _Conv(_BaseConv):
     def call(self, inputs):
         self._check_channels(inputs)
         outputs = conv(inputs, self.kernel, self.strides, self.padding, self.data_format,
-                             self.dilation_rate, bias=self.bias)
+                       self.dilation_rate, bias=self.bias)
         return self.activation(outputs)
 
 
@@ -256,7 +256,7 @@ class _DepthwiseConv(_BaseConv):
     def call(self, inputs):
         self._check_channels(inputs)
         outputs = depthwise_conv(inputs, self.kernel, self.strides, self.padding,
-                                       self.data_format, self.dilation_rate, bias=self.bias)
+                                 self.data_format, self.dilation_rate, bias=self.bias)
         return self.activation(outputs)
 
 
@@ -340,8 +340,8 @@ class _SeparableConv(_BaseConv):
     def call(self, inputs):
         self._check_channels(inputs)
         outputs = separable_conv(inputs, self.depthwise_kernel, self.pointwise_kernel,
-                                       self.strides, self.padding, self.data_format,
-                                       self.dilation_rate, bias=self.bias)
+                                 self.strides, self.padding, self.data_format,
+                                 self.dilation_rate, bias=self.bias)
         return self.activation(outputs)
 
 
@@ -421,8 +421,8 @@ class _ConvTranspose(_BaseConv):
     def call(self, inputs):
         self._check_channels(inputs)
         outputs = conv_transpose(inputs, self.kernel, self.strides, self.padding,
-                                       self.output_padding, self.data_format,
-                                       self.dilation_rate, bias=self.bias)
+                                 self.output_padding, self.data_format, self.dilation_rate,
+                                 bias=self.bias)
         return self.activation(outputs)
 
 
