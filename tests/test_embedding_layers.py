@@ -411,3 +411,18 @@ def test_embedding_train_step_on_tvm_matches_the_numpy_reference():
     assert len(got) == len(want)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_merge_layers_and_their_input_masks():
+    from kgraph import ops
+
+    class ShowMask(keras.layers.Layer):
+        def call(self, x, mask=None):
+            return ops.cast(mask, "float32")
+
+    i1, i2 = keras.Input((4,), dtype="int64"), keras.Input((4,), dtype="int64")
+    embed = keras.layers.Embedding(10, 3, mask_zero=True)
+    for merge in (keras.layers.Add(), keras.layers.Concatenate()):
+        model = keras.Model([i1, i2], ShowMask()(merge([embed(i1), embed(i2)])))
+        got = model.predict([np.array([[1, 0, 2, 0]]), np.array([[1, 1, 0, 0]])], verbose=0)
+        np.testing.assert_array_equal(got, [[1, 0, 0, 0]])

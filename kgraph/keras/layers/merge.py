@@ -82,6 +82,14 @@ class Merge(Layer):
     def _merge(self, inputs):
         raise NotImplementedError
 
+    def compute_mask(self, inputs, mask=None):
+        """Keras: the inputs' masks AND-ed together (inputs without a mask don't restrict)."""
+        if not self.supports_masking:
+            return None
+        masks = [m for m in (mask if isinstance(mask, (list, tuple)) else [mask])
+                 if m is not None]
+        return _fold(ops.logical_and, masks) if masks else None
+
 
 def _fold(fn, inputs):
     out = inputs[0]
