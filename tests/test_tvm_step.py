@@ -50,3 +50,20 @@ def test_train_step_on_tvm_matches_the_numpy_reference():
     assert len(got) == len(want)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.tvm
+def test_repeat_vector_with_an_unknown_batch_imports_in_tvm():
+    tvm = pytest.importorskip("tvm")
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.RepeatVector(4)(inputs))
+    x = np.random.default_rng(0).random((2, 3), dtype=np.float32)
+    module = from_onnx(to_onnx(optimize(model.trace_step("predict", x))),
+                       keep_params_in_input=False)
+    vm = relax.VirtualMachine(tvm.compile(module, target="llvm"), tvm.cpu())
+    result = vm["main"](tvm.runtime.tensor(x))
+    got = result.numpy() if hasattr(result, "numpy") else result[0].numpy()
+    np.testing.assert_array_equal(got, np.repeat(x[:, None, :], 4, axis=1))

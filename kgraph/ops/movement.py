@@ -95,9 +95,21 @@ def _expand_ref(x, target, shape):
     return np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(target))).copy()
 
 
+def _expand_onnx(ctx, node, ins, outs):
+    x, target = node.inputs
+    dtype = x.dtype
+    if None in x.shape and target.node.op == "Constant" and dtype != "bool":
+        # TVM's Expand converter needs static input dims when the target is a constant:
+        # multiplying by ones of the target shape broadcasts the same way, exactly.
+        from kgraph.variables import _np
+
+        ones = np.ones(tuple(int(d) for d in target.node.attrs["value"]), dtype=_np(dtype))
+        return ctx.node("Mul", [ins[0], ctx.const(ones)], outs)
+    return ctx.node("Expand", ins, outs)
+
+
 defop("Expand", lambda t, shape: [TensorType(tuple(shape), t[0].dtype)], _expand_ref,
-      grad=lambda g, y, x, s, shape: (g, None), attrs=("shape",),
-      onnx=lambda ctx, node, ins, outs: ctx.node("Expand", ins, outs))
+      grad=lambda g, y, x, s, shape: (g, None), attrs=("shape",), onnx=_expand_onnx)
 
 
 def broadcast_like(x, like):
