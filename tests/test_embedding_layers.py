@@ -289,9 +289,6 @@ def test_files_written_here_load_in_real_keras(tmp_path, filename):
     np.testing.assert_allclose(np.asarray(theirs.predict(IDS, verbose=0)), want, rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="Keras 3 writes the mask fed to a layer whose call "
-                   "takes `mask` as an op node (NotEqual, module keras.src.ops.numpy); "
-                   "serialization_lib does not rebuild Keras op nodes yet")
 def test_real_keras_file_with_a_mask_fed_to_time_distributed_loads_here(tmp_path):
     real_keras = pytest.importorskip("keras")
     theirs = _text_model(real_keras)

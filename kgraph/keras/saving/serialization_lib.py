@@ -157,6 +157,9 @@ def _is_keras_module(module) -> bool:
                                  for p in KERAS_PACKAGES)
 
 
+from kgraph.keras.layers.op_nodes import OP_MODULES, OP_NODES  # noqa: E402
+
+
 def _builtin_classes() -> dict:
     from kgraph.keras import layers as klayers
     from kgraph.keras.layers.base import Layer
@@ -185,6 +188,8 @@ def resolve_class(class_name, module=None, registered_name=None, what="layer"):
             f"custom_objects={{{class_name!r}: {class_name}}} or inside "
             f"keras.utils.CustomObjectScope.")
     found = _builtin_classes().get(class_name)
+    if module in OP_MODULES:  # Keras op nodes (masks fed to layers): a fixed table
+        found = OP_NODES.get(class_name)
     if found is None:
         raise UnknownObjectError(
             f"Unknown {what}: {class_name!r} (module {module!r}). kgraph.keras has no such "
