@@ -186,6 +186,46 @@ def _swap_batch_and_channels(x, groups):
     return reshape_to(x, (c // groups, None if n is None else groups * n) + spatial)
 
 
+def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
+    """d/dkernel of an ungrouped Conv as one GEMM (im2col): the windows of the padded input,
+    channels last, one column block per window offset, (N * out sites, window * in) against
+    the output gradient (N * out sites, out). The channels-last Transposes of x and g cancel
+    those that the layers put around the Conv."""
+    from kgraph.ops.linalg import matmul
+    from kgraph.ops.movement import concatenate, pad, reshape_to, transpose
+
+    rank = len(x.shape)
+    dims = rank - 2
+    last = (0,) + _rest(rank) + (1,)
+    sizes = tuple(g.shape[2:])
+    xl = transpose(x, last)  # (n, *s, c)
+    widths = [(0, 0)]
+    for n, k, s, d, (lo, hi), m in zip(x.shape[2:], window, strides, dilations, pads, sizes):
+        need = (k - 1) * d + m * s  # the last offset's slice, a whole stride past its end
+        widths.append((lo, max(hi, need - n - lo)))
+    widths.append((0, 0))
+    if any(w != (0, 0) for w in widths):
+        xl = pad(xl, widths)
+    c, batch = x.shape[1], x.shape[0]
+    cols = []
+    for offset in np.ndindex(*window):
+        starts = tuple(o * d for o, d in zip(offset, dilations))
+        ends = tuple(st + m * s for st, m, s in zip(starts, sizes, strides))
+        part = apply("Slice", xl, starts=starts, ends=ends, axes=tuple(range(1, dims + 1)))
+        if any(s > 1 for s in strides):  # every s-th site: split (m * s) -> (m, s), keep 0
+            split = (batch,) + sum(((m, s) for m, s in zip(sizes, strides)), ()) + (c,)
+            part = reshape_to(part, split)
+            part = apply("Slice", part, starts=(0,) * dims, ends=(1,) * dims,
+                         axes=tuple(2 * i + 2 for i in range(dims)))
+        cols.append(reshape_to(part, (None, c)))
+    k_total = int(np.prod(window))
+    cols = cols[0] if k_total == 1 else concatenate(cols, 1)  # (n * sites, window * in)
+    gl = reshape_to(transpose(g, last), (None, g.shape[1]))
+    grad = matmul(transpose(cols, (1, 0)), gl)  # (window * in, out)
+    grad = reshape_to(grad, tuple(window) + (c, g.shape[1]))
+    return transpose(grad, (dims + 1, dims) + tuple(range(dims)))
+
+
 def _kernel_grad(x, g, window, strides, dilations, pads, groups):
     """d/dkernel of Conv(x, kernel) given the output gradient `g`, as (out, in / groups, *window):
     a Conv of x (samples as channels) by g (samples as input channels) whose stride is the
@@ -193,6 +233,8 @@ def _kernel_grad(x, g, window, strides, dilations, pads, groups):
     from kgraph.ops.movement import reshape_to, transpose
 
     rank = len(x.shape)
+    if groups == 1 and _known(x.shape[1], g.shape[1], *x.shape[2:], *g.shape[2:], *window):
+        return _im2col_kernel_grad(x, g, window, strides, dilations, pads)
     grad = apply("Conv", _swap_batch_and_channels(x, groups), transpose(g, (1, 0) + _rest(rank)),
                  strides=dilations, dilations=strides, pads=pads, groups=groups)
     if tuple(grad.shape[2:]) != tuple(window):
