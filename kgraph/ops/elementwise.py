@@ -118,8 +118,28 @@ def _where_infer(types, **attrs):
     return [TensorType(broadcast_shapes(broadcast_shapes(c.shape, a.shape), b.shape), a.dtype)]
 
 
+def _is_zero_constant(v):
+    return v.node.op == "Constant" and v.dtype != "bool" and not np.any(v.node.attrs["value"])
+
+
+def _where_onnx(ctx, node, ins, outs):
+    """`where(c, x, 0)` (relu and max/min gradients, dropout, masks) is emitted as
+    `x * cast(c)`, the way TF's ReluGrad computes it: onnxruntime's Where is unvectorised and
+    6-10x slower. The two differ only where x is inf/NaN and c is false."""
+    c, a, b = node.inputs
+    dtype = node.outputs[0].dtype
+    if dtype in ("float16", "float32", "float64") and tuple(node.outputs[0].shape) == tuple(
+            broadcast_shapes(c.shape, (a if _is_zero_constant(b) else b).shape)):
+        if _is_zero_constant(b):
+            return ctx.node("Mul", [ins[1], ctx.node("Cast", [ins[0]], to=dtype)], outs)
+        if _is_zero_constant(a):
+            keep = ctx.node("Cast", [ctx.node("Not", [ins[0]])], to=dtype)
+            return ctx.node("Mul", [ins[2], keep], outs)
+    return ctx.node("Where", ins, outs)
+
+
 defop("Where", _where_infer, lambda c, a, b: np.where(c, a, b).astype(np.result_type(a, b)),
-      grad=lambda g, y, c, a, b: (None, where(c, g, 0.0), where(c, 0.0, g)))
+      grad=lambda g, y, c, a, b: (None, where(c, g, 0.0), where(c, 0.0, g)), onnx=_where_onnx)
 
 
 def _cast_grad(g, y, x, to):
