@@ -201,46 +201,54 @@ CASES = [
 IDS = [c[0] for c in CASES]
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_layer_harness(case):
-    _, cls, kwargs, shape, expect = case
-    run_layer_test(cls, kwargs, shape, expected_output_shape=expect(np.zeros(shape)).shape,
-                   expected_num_trainable_weights=0)
+def case_tests(cases, training_ids):
+    """The checks every weightless layer case of this file and test_spatial_layers.py gets;
+    each module installs them with `globals().update(case_tests(...))`."""
+    ids = [c[0] for c in cases]
+
+    @pytest.mark.parametrize("case", cases, ids=ids)
+    def test_layer_harness(case):
+        _, cls, kwargs, shape, expect = case
+        run_layer_test(cls, kwargs, shape, expected_output_shape=expect(np.zeros(shape)).shape,
+                       expected_num_trainable_weights=0)
+
+    @pytest.mark.parametrize("case", cases, ids=ids)
+    def test_forward_matches_numpy_from_the_keras_definition(case):
+        _, cls, kwargs, shape, expect = case
+        x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+        got = cls(**kwargs)(x)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expect(x.astype(np.float64)), rtol=1e-6, atol=1e-6)
+
+    @pytest.mark.parametrize("case", cases, ids=ids)
+    def test_input_gradient_and_onnxruntime(case):
+        _, cls, kwargs, shape, _ = case
+        check_input_gradient(cls(**kwargs), distinct(shape))
+
+    @pytest.mark.parametrize("case", cases, ids=ids)
+    def test_config_round_trip(case):
+        _, cls, kwargs, shape, _ = case
+        check_config_round_trip(cls, kwargs, distinct(shape).astype(np.float32))
+
+    @pytest.mark.parametrize("case", cases, ids=ids)
+    def test_matches_real_keras(case):
+        _, cls, kwargs, shape, _ = case
+        check_matches_real_keras(cls, kwargs, distinct(shape).astype(np.float32))
+
+    @pytest.mark.parametrize("case", [c for c in cases if c[0] in training_ids],
+                             ids=lambda c: c[0])
+    def test_training_through_the_layer_lowers_the_loss(case):
+        _, cls, kwargs, shape, _ = case
+        check_training_lowers_loss(lambda: cls(**kwargs), (8,) + tuple(shape[1:]))
+
+    return {f.__name__: f for f in (
+        test_layer_harness, test_forward_matches_numpy_from_the_keras_definition,
+        test_input_gradient_and_onnxruntime, test_config_round_trip, test_matches_real_keras,
+        test_training_through_the_layer_lowers_the_loss)}
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_forward_matches_numpy_from_the_keras_definition(case):
-    _, cls, kwargs, shape, expect = case
-    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-    got = cls(**kwargs)(x)
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got, expect(x.astype(np.float64)), rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_input_gradient_and_onnxruntime(case):
-    _, cls, kwargs, shape, _ = case
-    check_input_gradient(cls(**kwargs), distinct(shape))
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_config_round_trip(case):
-    _, cls, kwargs, shape, _ = case
-    check_config_round_trip(cls, kwargs, distinct(shape).astype(np.float32))
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_matches_real_keras(case):
-    _, cls, kwargs, shape, _ = case
-    check_matches_real_keras(cls, kwargs, distinct(shape).astype(np.float32))
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c[0] in (
-    "max1d_same_overlap", "max2d_same_overlap", "avg2d_same_cf", "max3d", "avg3d_same",
-    "gmax2d", "gavg1d")], ids=lambda c: c[0])
-def test_training_through_the_layer_lowers_the_loss(case):
-    _, cls, kwargs, shape, _ = case
-    check_training_lowers_loss(lambda: cls(**kwargs), (8,) + tuple(shape[1:]))
+globals().update(case_tests(CASES, ("max1d_same_overlap", "max2d_same_overlap", "avg2d_same_cf", "max3d", "avg3d_same",
+    "gmax2d", "gavg1d")))
 
 
 # -- specifics ---------------------------------------------------------------------------------

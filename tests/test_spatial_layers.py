@@ -13,12 +13,9 @@ import math
 import numpy as np
 import pytest
 
-from harness import run_layer_test
 from kgraph import keras
 from kgraph.keras.layers import spatial
-from test_pooling_layers import (check_config_round_trip, check_input_gradient,
-                                 check_matches_real_keras, check_training_lowers_loss, check_tvm,
-                                 distinct)
+from test_pooling_layers import case_tests, check_tvm, distinct
 
 L = keras.layers
 CF = "channels_first"
@@ -125,45 +122,7 @@ CASES = [
 IDS = [c[0] for c in CASES]
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_layer_harness(case):
-    _, cls, kwargs, shape, expect = case
-    run_layer_test(cls, kwargs, shape, expected_output_shape=expect(np.zeros(shape)).shape,
-                   expected_num_trainable_weights=0)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_forward_matches_numpy_from_the_keras_definition(case):
-    _, cls, kwargs, shape, expect = case
-    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-    got = cls(**kwargs)(x)
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got, expect(x.astype(np.float64)), rtol=1e-6, atol=1e-6)
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_input_gradient_and_onnxruntime(case):
-    _, cls, kwargs, shape, _ = case
-    check_input_gradient(cls(**kwargs), distinct(shape))
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_config_round_trip(case):
-    _, cls, kwargs, shape, _ = case
-    check_config_round_trip(cls, kwargs, distinct(shape).astype(np.float32))
-
-
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_matches_real_keras(case):
-    _, cls, kwargs, shape, _ = case
-    check_matches_real_keras(cls, kwargs, distinct(shape).astype(np.float32))
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c[0] in (
-    "pad2d_pairs_cf", "crop3d", "up1d_3", "up2d_bilinear", "up3d_cf")], ids=lambda c: c[0])
-def test_training_through_the_layer_lowers_the_loss(case):
-    _, cls, kwargs, shape, _ = case
-    check_training_lowers_loss(lambda: cls(**kwargs), (8,) + tuple(shape[1:]))
+globals().update(case_tests(CASES, ("pad2d_pairs_cf", "crop3d", "up1d_3", "up2d_bilinear", "up3d_cf")))
 
 
 # -- specifics ---------------------------------------------------------------------------------
