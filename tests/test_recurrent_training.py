@@ -287,3 +287,13 @@ def test_recurrent_train_step_on_tvm_matches_the_numpy_reference():
     result = vm["main"](*[tvm.runtime.tensor(np.asarray(feeds[n])) for n in names])
     for g, w in zip([r.numpy() for r in result], want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_stateful_model_refuses_a_batch_of_another_size_with_a_typed_error():
+    model = keras.Sequential([keras.layers.LSTM(4, input_shape=(3, 2), batch_size=4,
+                                                stateful=True), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((6, 3, 2), "float32")
+    with pytest.raises(ValueError, match="fixed batch size of 4.*batch of 2 samples"):
+        model.fit(x, np.zeros((6, 1), "float32"), batch_size=4, shuffle=False, verbose=0)
+    assert model.predict(x[:4], batch_size=4, verbose=0).shape == (4, 1)

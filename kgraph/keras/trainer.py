@@ -99,6 +99,9 @@ class Trainer:
         if program is None:
             self._ensure_built(x)
             program = self._programs[key] = self._build_program(kind, x, y, sw)
+            program.stateful = [layer for layer in self._flat_layers()
+                                if getattr(layer, "stateful", False) and
+                                getattr(layer, "states", None)]
         return program
 
     def _ensure_built(self, x):
@@ -197,6 +200,8 @@ class Trainer:
             raise ValueError("fit() needs targets: pass `y`, or a dataset that yields (x, y).")
         program = self._program(kind, batch)
         arrays = [a for a in flatten((x, y, sw)) if a is not None]
+        if program.stateful:
+            _check_stateful_batch(program.stateful, len(arrays[0]))
         outs = program(*arrays)
         return program, outs
 
@@ -334,6 +339,17 @@ class Trainer:
         if not chunks:
             raise ValueError("predict() received no data: the input is empty.")
         return self._pack_outputs([np.concatenate(parts) for parts in zip(*chunks)])
+
+
+def _check_stateful_batch(layers, batch):
+    for layer in layers:
+        expected = layer.states[0].shape[0]
+        if batch != expected:
+            raise ValueError(
+                f"Layer {layer.name!r} is stateful with a fixed batch size of {expected}, but "
+                f"a batch of {batch} samples was given. Give every batch {expected} samples "
+                f"(e.g. a sample count divisible by batch_size={expected}, or drop the last "
+                f"partial batch).")
 
 
 def unpack_x_y_sample_weight(data):
