@@ -123,7 +123,7 @@ def dropout(x, rate, key, seed):
     from kgraph.ops.random import uniform_like
 
     keep = ew.greater_equal(uniform_like(x, key, seed), np.float32(rate))
-    return ew.where(keep, x * (1.0 / (1.0 - rate)), 0.0)
+    return x * ew.cast(keep, x.dtype) * (1.0 / (1.0 - rate))  # a multiply by the mask, as TF
 
 
 def random_normal_like(x, key, seed, mean=0.0, stddev=1.0):
