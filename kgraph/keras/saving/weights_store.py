@@ -82,10 +82,12 @@ def _container_items(container):
 def walk(obj, path="", seen=None):
     """(object, path) for `obj` and every saveable under it, each object once."""
     seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
     if _is_saveable(obj):
+        # Only saveables are deduplicated: containers are often temporary lists (e.g.
+        # `list(model.layers)`), and a freed list's id can be reused by the next one.
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
         yield obj, path
         children = _children(obj)
     else:  # a container
