@@ -31,7 +31,6 @@ class OrtCompiled:
         self.session = ort.InferenceSession(model_bytes, _session_options(), providers=providers())
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
-        self._types = {i.name: i.type for i in self.session.get_inputs()}
 
     def binder(self):
         return OrtBinder(self)

@@ -196,7 +196,7 @@ class Trainer:
     # -- running steps --------------------------------------------------------------------
     def _run(self, kind, batch):
         x, y, sw = batch
-        if kind != "predict" and y is None and flatten(x) and kind == "train":
+        if kind == "train" and y is None:
             raise ValueError("fit() needs targets: pass `y`, or a dataset that yields (x, y).")
         program = self._program(kind, batch)
         arrays = [a for a in flatten((x, y, sw)) if a is not None]

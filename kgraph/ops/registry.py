@@ -66,7 +66,7 @@ def to_value(x, dtype=None) -> Value:
                 f"traced ({graph.name!r}); symbolic tensors cannot cross graphs")
         return x
     if isinstance(x, Variable):
-        return graph.read_variable(x) if hasattr(graph, "read_variable") else _no_var(x)
+        return graph.read_variable(x)
     if isinstance(x, np.ndarray) and x.ndim and getattr(graph, "captures", None) is not None:
         return graph.capture(x)  # eager data inside a GradientTape becomes a fed input
     array = np.asarray(x)
@@ -79,10 +79,6 @@ def to_value(x, dtype=None) -> Value:
     elif array.dtype == np.int32 and not isinstance(x, np.ndarray):
         array = array.astype(np.int64)
     return graph.constant(array)
-
-
-def _no_var(x):
-    raise ValueError(f"Variable {x.path!r} was read inside a graph that does not hold variables")
 
 
 def apply(name: str, *inputs, **attrs):
