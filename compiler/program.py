@@ -22,7 +22,7 @@ def trace_graph(name, feed_specs, fn) -> Graph:
     return graph
 
 
-def program_of(graph: Graph, target="onnxruntime") -> Program:
+def program_of(graph: Graph, target=None) -> Program:
     """Optimise and compile a traced graph and bind it to its variables."""
     feed_names, result_names = graph.feed_names, list(graph.output_names)
     graph = optimize(graph)
@@ -33,5 +33,5 @@ def program_of(graph: Graph, target="onnxruntime") -> Program:
                    key_name=key.node.attrs["name"] if key is not None else None)
 
 
-def build_program(name, feed_specs, fn, target="onnxruntime") -> Program:
+def build_program(name, feed_specs, fn, target=None) -> Program:
     return program_of(trace_graph(name, feed_specs, fn), target)

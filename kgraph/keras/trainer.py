@@ -38,8 +38,17 @@ class Trainer:
     # -- compile --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
-                jit_compile="auto", auto_scale_loss=True):
-        """Configure training. Unknown names raise here, before anything runs."""
+                jit_compile="auto", auto_scale_loss=True, backend=None):
+        """Configure training. Unknown names raise here, before anything runs.
+
+        `backend` (or `jit_compile` given an executor name) picks the executor that runs this
+        model's step graphs: "onnxruntime", "tvm" (TVM on the CPU), "tvm:cuda" or "numpy"
+        (the reference interpreter); None uses `kgraph.config.backend()`."""
+        from kgraph.compiler.build import resolve_target
+
+        if backend is None and isinstance(jit_compile, str) and jit_compile != "auto":
+            backend = jit_compile
+        self._backend = resolve_target(backend) if backend is not None else None
         self.optimizer = koptimizers.get(optimizer)
         self._compiled_loss = CompiledLoss(loss, loss_weights)
         self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
@@ -112,7 +121,7 @@ class Trainer:
     def _build_program(self, kind, x, y, sw):
         from kgraph.compiler.program import program_of
 
-        return program_of(self.trace_step(kind, x, y, sw))
+        return program_of(self.trace_step(kind, x, y, sw), getattr(self, "_backend", None))
 
     def trace_step(self, kind, x, y=None, sw=None):
         """The op graph of one train/test/predict step for batches shaped like `x, y, sw`
