@@ -9,8 +9,9 @@ from kgraph.ir.graph import Graph
 
 _CACHE: dict = {}
 # Executors a graph can be compiled for in this process. "tvm" is TVM on the CPU (LLVM);
-# "tvm:cuda" TVM on the first CUDA device.
-TARGETS = ("onnxruntime", "numpy", "tvm", "tvm:cuda")
+# "tvm:cuda" TVM on the first CUDA device; "static" / "static:cuda" TVM with every shape fixed
+# (the trainer traces such graphs with concrete batch dimensions: see keras/execution.py).
+TARGETS = ("onnxruntime", "numpy", "tvm", "tvm:cuda", "static", "static:cuda")
 
 
 def resolve_target(target=None) -> str:
@@ -48,7 +49,7 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
         else:
             from kgraph.compiler.tvm import compile_onnx
 
-            compiled = compile_onnx(model, device="cuda" if target == "tvm:cuda" else "cpu")
+            compiled = compile_onnx(model, device="cuda" if target.endswith(":cuda") else "cpu")
         _CACHE[key] = compiled
     return compiled
 
