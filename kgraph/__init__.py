@@ -2,18 +2,45 @@
 
     import kgraph as tf
     from kgraph import keras
+
+Submodules load on first use (PEP 562), so `import kgraph.runtime` on a deployment box pulls
+in neither the Keras API nor h5py, networkx, onnx or scipy.
 """
+import importlib
+
 __version__ = "0.1.0"
 
-from kgraph import config, ops, random  # noqa: F401,E402
-from kgraph import keras  # noqa: F401,E402
-from kgraph import data  # noqa: F401,E402
-from kgraph.device import device, device_scope  # noqa: F401,E402
-from kgraph.tape import GradientTape  # noqa: F401,E402
-from kgraph.variables import Variable  # noqa: F401,E402
+# Eager and light (stdlib only): importing the submodule kgraph.device would otherwise bind
+# the package attribute `device` to the module, shadowing the `tf.device(...)` scope.
+from kgraph.device import device, device_scope  # noqa: E402,F401
 
 # dtype names, usable wherever a dtype is expected (tf.float32, tf.int64, ...)
 float16, bfloat16, float32, float64 = "float16", "bfloat16", "float32", "float64"
 int8, int16, int32, int64, uint8 = "int8", "int16", "int32", "int64", "uint8"
 bool = "bool"  # noqa: A001
-from kgraph.data import TensorSpec  # noqa: E402,F401
+
+_SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables",
+               "distribute", "datasets", "ir", "compiler", "runtime", "applications", "cli",
+               "demo")
+# public name -> (module, attribute)
+_ATTRIBUTES = {
+    "GradientTape": ("kgraph.tape", "GradientTape"),
+    "Variable": ("kgraph.variables", "Variable"),
+    "TensorSpec": ("kgraph.data", "TensorSpec"),
+}
+
+
+def __getattr__(name):
+    if name in _ATTRIBUTES:
+        module, attribute = _ATTRIBUTES[name]
+        value = getattr(importlib.import_module(module), attribute)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"kgraph.{name}")
+    else:
+        raise AttributeError(f"module 'kgraph' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_ATTRIBUTES))
