@@ -58,6 +58,14 @@ def graph_key():
     key = getattr(graph, "rng_key", None)
     if key is None:
         key = graph.rng_key = graph.placeholder("rng_key", (), "uint32")
+    step = getattr(graph, "rng_step", 0)
+    if step:  # step k of a multi-step graph (steps_per_execution): a key of its own
+        derived = graph.__dict__.setdefault("_rng_step_keys", {})
+        if step not in derived:
+            from kgraph import ops
+
+            derived[step] = ops.add(key, np.uint32((step * 0x9E3779B9) & 0xFFFFFFFF))
+        key = derived[step]
     return key
 
 

@@ -15,6 +15,7 @@ from kgraph import ops
 from kgraph.ir.graph import current_graph
 from kgraph.keras import callbacks as kcallbacks
 from kgraph.keras import data_adapter
+from kgraph.keras import execution
 from kgraph.keras import metrics as kmetrics
 from kgraph.keras import optimizers as koptimizers
 from kgraph.keras.compile_utils import CompiledLoss, CompiledMetrics
@@ -100,17 +101,27 @@ class Trainer:
                                    f"{self.name!r}.")
 
     # -- step graphs ----------------------------------------------------------------------
-    def _program(self, kind, batch):
+    def _program(self, kind, batch, steps=1):
+        """The compiled program for `kind` on batches shaped like `batch`; with steps > 1,
+        `batch` holds `steps` batches stacked on axis 0 and the program runs them all."""
         x, y, sw = batch
-        key = (kind,) + tuple((a.shape[1:], a.dtype.str) for a in flatten((x, y, sw))
-                              if a is not None) + (y is None, sw is None)
+        static = self._is_static()
+        cut = 0 if static else (2 if steps > 1 else 1)
+        key = (kind, steps) + tuple((a.shape[cut:], a.dtype.str) for a in flatten((x, y, sw))
+                                    if a is not None) + (y is None, sw is None)
         program = self._programs.get(key)
         if program is None:
-            self._ensure_built(x)
-            program = self._programs[key] = self._build_program(kind, x, y, sw)
-            program.stateful = [layer for layer in self._flat_layers()
-                                if getattr(layer, "stateful", False) and
-                                getattr(layer, "states", None)]
+            return self._new_program(key, kind, batch, steps)
+        return program
+
+    def _new_program(self, key, kind, batch, steps):
+        x, y, sw = batch
+        self._ensure_built(execution.leaves(x)[0][0] if steps > 1 else x)
+        program = self._build_program(kind, x, y, sw, steps)
+        program.stateful = [layer for layer in self._flat_layers()
+                            if getattr(layer, "stateful", False) and
+                            getattr(layer, "states", None)]
+        self._programs[key] = program
         return program
 
     def _ensure_built(self, x):
@@ -118,29 +129,48 @@ class Trainer:
             first = flatten(x)[0]
             self.build((None,) + tuple(first.shape[1:]))
 
-    def _build_program(self, kind, x, y, sw):
+    def _is_static(self):
+        return getattr(self, "_backend", None) in execution.STATIC_TARGETS
+
+    def _build_program(self, kind, x, y, sw, steps=1):
         from kgraph.compiler.program import program_of
 
-        return program_of(self.trace_step(kind, x, y, sw), getattr(self, "_backend", None))
+        graph = self.trace_step(kind, x, y, sw, steps=steps, static=self._is_static())
+        return program_of(graph, getattr(self, "_backend", None))
 
-    def trace_step(self, kind, x, y=None, sw=None):
-        """The op graph of one train/test/predict step for batches shaped like `x, y, sw`
-        (the batch dimension left unknown); what `fit`/`evaluate`/`predict` compile."""
+    def trace_step(self, kind, x, y=None, sw=None, steps=1, static=False):
+        """The op graph of one train/test/predict step for batches shaped like `x, y, sw`;
+        what `fit`/`evaluate`/`predict` compile. The batch dimension is left unknown unless
+        `static`. With `steps` > 1 the arrays hold `steps` batches stacked on axis 0 and the
+        graph runs that many steps in a row, each on the state the previous one wrote."""
         from kgraph.compiler.program import trace_graph
 
+        lead = 1 if steps == 1 else 2
         specs, structure = [], []
         for tag, data in (("x", x), ("y", y), ("sample_weight", sw)):
             leaves = flatten(data) if data is not None else []
-            specs += [(f"{tag}_{i}", (None,) + a.shape[1:], a.dtype) for i, a in enumerate(leaves)]
+            specs += [(f"{tag}_{i}", a.shape if static else a.shape[:lead - 1] + (None,) +
+                       a.shape[lead:], a.dtype) for i, a in enumerate(leaves)]
             structure.append((data, len(leaves)))
 
-        def fn(*placeholders):
+        def step(placeholders):
             parts, i = [], 0
             for data, n in structure:
                 parts.append(pack_like(data, placeholders[i:i + n]) if data is not None else None)
                 i += n
             with self._compiled_trainability():
                 return getattr(self, f"_{kind}_graph")(*parts)
+
+        def fn(*placeholders):
+            if steps == 1:
+                return step(placeholders)
+            graph = current_graph()
+            for k in range(steps):
+                graph.rng_step = k  # each step draws its own dropout masks (kgraph.random)
+                results = step([ops.squeeze(ops.slice_axis(p, k, k + 1, 0), 0)
+                                for p in placeholders])
+            graph.rng_step = 0
+            return results
 
         return trace_graph(f"{self.name}_{kind}", specs, fn)
 
@@ -203,15 +233,32 @@ class Trainer:
         return [t._keras_history[0].name for t in outputs] if outputs else None
 
     # -- running steps --------------------------------------------------------------------
-    def _run(self, kind, batch):
+    def _run(self, kind, batch, steps=1):
         x, y, sw = batch
         if kind == "train" and y is None:
             raise ValueError("fit() needs targets: pass `y`, or a dataset that yields (x, y).")
-        program = self._program(kind, batch)
-        arrays = [a for a in flatten((x, y, sw)) if a is not None]
+        if self._is_static() and kind != "predict":  # predict pads (see predict())
+            seen = self.__dict__.setdefault("_static_batches", {})
+            first = execution.leaves(x)[0]
+            seen[kind] = execution.check_static_batch(
+                seen.get(kind), first if steps == 1 else first[0],
+                {"train": "fit", "test": "evaluate"}[kind])
+        program = self._program(kind, batch, steps)
+        arrays = execution.leaves((x, y, sw))
         if program.stateful:
-            _check_stateful_batch(program.stateful, len(arrays[0]))
+            _check_stateful_batch(program.stateful, len(arrays[0]) if steps == 1 else
+                                  arrays[0].shape[1])
         outs = program(*arrays)
+        return program, outs
+
+    def _run_group(self, kind, group):
+        """Run a list of batches: one executor call when they stack (steps_per_execution),
+        else one call each. Returns the last call's program and outputs."""
+        stacked = execution.stack(group) if len(group) > 1 else None
+        if stacked is not None:
+            return self._run(kind, stacked, steps=len(group))
+        for batch in group:
+            program, outs = self._run(kind, batch)
         return program, outs
 
     def _logs(self, program, outs):
@@ -265,6 +312,8 @@ class Trainer:
                 x, y, sample_weight, validation_split)
         adapter = data_adapter.make_adapter(x, y, sample_weight, batch_size, shuffle,
                                             class_weight, steps_per_epoch)
+        if self._is_static():
+            execution.check_static_adapter(adapter, "fit")
         val = _unpack_validation(validation_data)
         verbose = 1 if verbose == "auto" else verbose
         cbs = kcallbacks.CallbackList(callbacks, model=self, add_history=True,
@@ -297,25 +346,23 @@ class Trainer:
         return cbs.history
 
     def _fit_epoch(self, adapter, cbs):
-        logs, spe = {}, self.steps_per_execution
-        program = outs = None
-        for step, batch in enumerate(adapter.batches()):
-            if step % spe == 0:
-                cbs.on_train_batch_begin(step)
-            program, outs = self._run("train", batch)
-            if (step + 1) % spe == 0 or step + 1 == adapter.num_batches:
-                logs = self._logs(program, outs)
-                cbs.on_train_batch_end(step, kcallbacks.pythonify_logs(logs))
+        logs, step = {}, 0
+        for group in execution.groups(adapter.batches(), self.steps_per_execution):
+            cbs.on_train_batch_begin(step)
+            program, outs = self._run_group("train", group)
+            step += len(group)
+            logs = self._logs(program, outs)
+            cbs.on_train_batch_end(step - 1, kcallbacks.pythonify_logs(logs))
             if self.stop_training:
                 break
-        if program is not None and not logs:
-            logs = self._logs(program, outs)
         return logs
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
         self._require_compiled("evaluate")
         adapter = data_adapter.make_adapter(x, y, sample_weight, batch_size, False, None, steps)
+        if self._is_static():
+            execution.check_static_adapter(adapter, "evaluate")
         verbose = 1 if verbose == "auto" else verbose
         cbs = callbacks if isinstance(callbacks, _Dispatch) else kcallbacks.CallbackList(
             callbacks, model=self, add_progbar=verbose != 0, verbose=verbose, epochs=1,
@@ -341,8 +388,11 @@ class Trainer:
         chunks = []
         for step, (bx, _, _) in enumerate(adapter.batches()):
             cbs.on_predict_batch_begin(step)
+            size = len(flatten(bx)[0])
+            if self._is_static() and hasattr(adapter, "batch_size"):
+                bx = execution.pad_batch(bx, adapter.batch_size)
             program, outs = self._run("predict", (bx, None, None))
-            chunks.append([program.to_numpy(o) for o in outs])
+            chunks.append([program.to_numpy(o)[:size] for o in outs])
             cbs.on_predict_batch_end(step, {"outputs": chunks[-1]})
         cbs.on_predict_end()
         if not chunks:
