@@ -3,7 +3,7 @@
 import os
 import re
 
-FAQ = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "spec", "keras-faq.md")
+FAQ = os.path.join(os.path.dirname(__file__), "spec", "keras-faq.md")
 
 
 def sections():

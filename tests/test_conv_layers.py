@@ -16,7 +16,7 @@ from kgraph import keras
 from kgraph.keras import layers
 from op_rows_conv import np_keras_conv, np_keras_conv_transpose, np_keras_depthwise_kernel
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "golden")
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 RNG = np.random.default_rng(0)
 
 # (class, kwargs, input shape, output shape, trainable weights)
