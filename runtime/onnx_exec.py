@@ -1,19 +1,67 @@
 """onnxruntime executor: an InferenceSession over serialized ONNX, fed and answered with
-OrtValues so that parameters and optimizer state stay inside onnxruntime between steps."""
+OrtValues so that parameters and optimizer state stay inside onnxruntime between steps.
+
+All sessions share onnxruntime's process-wide thread pool (sized once, from
+`KGRAPH_NUM_THREADS` or the core count), so the number of threads stays bounded however many
+models a process builds. onnxruntime's telemetry store (`~/.cache/Microsoft/DeveloperTools/`)
+is switched off before onnxruntime loads unless `KGRAPH_ORT_TELEMETRY=1` (docs/security.md).
+"""
 from __future__ import annotations
 
 import os
+import threading
+import warnings
 
 import numpy as np
-import onnxruntime as ort
+
+if os.environ.get("KGRAPH_ORT_TELEMETRY") != "1":
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # read when onnxruntime loads
+import onnxruntime as ort  # noqa: E402
+
+if os.environ.get("KGRAPH_ORT_TELEMETRY") != "1":
+    ort.disable_telemetry_events()
+
+_POOL_LOCK = threading.Lock()
+_pool_sized = False
+
+
+class ConfigWarning(UserWarning):
+    """An environment variable or config value was invalid and a default is used instead."""
+
+
+def num_threads() -> int:
+    """`KGRAPH_NUM_THREADS` as a thread count (0 = onnxruntime's default, one per core).
+
+    An invalid value warns (naming the variable and the value) and falls back to 0."""
+    raw = os.environ.get("KGRAPH_NUM_THREADS", "").strip()
+    if not raw:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        warnings.warn(f"KGRAPH_NUM_THREADS must be a non-negative integer; using the default "
+                      f"(one thread per core). Received: KGRAPH_NUM_THREADS={raw!r}",
+                      ConfigWarning, stacklevel=3)
+        return 0
+    return value
+
+
+def _size_global_pool():
+    """Size the process-wide pool before the first session creates it (once)."""
+    global _pool_sized
+    with _POOL_LOCK:
+        if not _pool_sized:
+            ort.set_global_thread_pool_sizes(num_threads(), 1)
+            _pool_sized = True
 
 
 def _session_options():
+    _size_global_pool()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    threads = int(os.environ.get("KGRAPH_NUM_THREADS", "0"))
-    if threads:
-        opts.intra_op_num_threads = threads
+    opts.use_per_session_threads = False  # the global pool: no threads per session
     opts.log_severity_level = 3
     return opts
 

@@ -3,8 +3,15 @@
 Calling a Program feeds the named arrays plus every variable's resident buffer, runs the
 compiled graph once, stores each updated variable's new buffer back on the variable (no numpy
 copy), and returns the remaining outputs as backend buffers.
+
+A Program may be called from any number of threads at once: each thread runs through its own
+binder (an onnxruntime IOBinding remembers what was bound last, so one shared binder would mix
+one thread's inputs with another's outputs). Updated variables are stored back by whichever
+call finishes last; the trainer serialises the calls that update state (fit, evaluate).
 """
 from __future__ import annotations
+
+import threading
 
 
 class Program:
@@ -15,7 +22,18 @@ class Program:
         self.variables = list(variables)  # (input name, Variable) read by the graph
         self.updated = list(updated)  # Variables whose new value follows the results
         self.result_names = list(result_names)
-        self._runner = compiled.binder() if hasattr(compiled, "binder") else compiled
+        self._per_thread = threading.local()
+
+    def _runner(self):
+        """This thread's binder (made on a thread's first call), or the compiled graph itself
+        for executors without binders."""
+        try:
+            return self._per_thread.runner
+        except AttributeError:
+            compiled = self.compiled
+            runner = compiled.binder() if hasattr(compiled, "binder") else compiled
+            self._per_thread.runner = runner
+            return runner
 
     def __call__(self, *arrays) -> list:
         upload = self.compiled.upload
@@ -26,7 +44,7 @@ class Program:
             from kgraph.random import next_key
 
             feeds[self.key_name] = next_key()
-        outs = self._runner.run(feeds)
+        outs = self._runner().run(feeds)
         n = len(self.result_names)
         for var, buf in zip(self.updated, outs[n:]):
             var.set_device_buffer(buf)

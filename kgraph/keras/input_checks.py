@@ -1,0 +1,130 @@
+"""Checks on a batch before it is fed, for inputs that would otherwise train silently wrong.
+
+Inside the compiled graph an out-of-range class label gives a loss of 0 (the one-hot row is
+all zeros) and an out-of-range Embedding index reads another row (a Gather wraps -1 around)
+or fails deep inside onnxruntime. So the trainer checks, once per batch and vectorised, the
+arrays it can see: the targets of sparse-crossentropy outputs and the inputs that feed an
+Embedding layer directly. A plan is made once per compiled step (`plan`); running it
+(`run`) costs one min/max per checked array.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph.keras.tree import flatten
+
+
+class InvalidInputError(ValueError):
+    """A batch holds a label or an index outside the range its layer or loss accepts."""
+
+
+def plan(model, kind, x, y) -> list:
+    """The checks to run on every batch of a step of `kind` shaped like `x, y` (a list of
+    `(side, leaf index, check)`; empty when nothing needs checking)."""
+    checks = [("x", i, check) for i, check in _embedding_checks(model, x)]
+    if kind != "predict" and y is not None:
+        checks += [("y", i, check) for i, check in _label_checks(model, y)]
+    return checks
+
+
+def run(checks, x, y):
+    """Raise `InvalidInputError` when a batch breaks one of the planned checks."""
+    leaves = {"x": flatten(x), "y": flatten(y) if y is not None else []}
+    for side, index, check in checks:
+        check(leaves[side][index])
+
+
+def check_range(values, low, high, what, ignore=None):
+    """Raise when an integer-valued array has an entry outside `[low, high)`.
+
+    Args:
+        values: The array (any shape; floats are checked as the integers they truncate to).
+        low, high: The valid range, `high` excluded.
+        what: Names the argument and the layer or loss, for the message.
+        ignore: A value allowed anywhere (a loss's `ignore_class`).
+    """
+    values = np.asarray(values)
+    if values.size == 0 or values.dtype == bool:
+        return
+    if ignore is not None:
+        values = values[values != ignore]
+        if values.size == 0:
+            return
+    smallest, largest = values.min(), values.max()
+    if smallest >= low and largest < high:
+        return
+    bad = smallest if smallest < low else largest
+    raise InvalidInputError(f"{what} must lie in [{low}, {high - 1}], but the batch holds "
+                            f"{bad!r}" + (f" (ignore_class={ignore!r} is also allowed)"
+                                          if ignore is not None else "") + ".")
+
+
+# -- sparse crossentropy targets -----------------------------------------------------------
+def _sparse_loss(loss):
+    """`(ignore_class,)` when `loss` is sparse categorical crossentropy, else None."""
+    from kgraph.keras.losses import functions
+
+    fn = getattr(loss, "fn", loss)
+    if fn is not functions.sparse_categorical_crossentropy:
+        return None
+    kwargs = getattr(loss, "fn_kwargs", {})
+    return (kwargs.get("ignore_class"),)
+
+
+def _label_checks(model, y):
+    compiled = getattr(model, "_compiled_loss", None)
+    losses = getattr(compiled, "_losses", None) or []
+    outputs = getattr(model, "outputs", None) or []
+    ys = flatten(y)
+    for i, ((loss, _), target) in enumerate(zip(losses, ys)):
+        sparse = _sparse_loss(loss)
+        if sparse is None or i >= len(outputs):
+            continue
+        shape = tuple(outputs[i].shape)
+        classes = shape[-1]
+        if not isinstance(classes, int):
+            continue
+        _check_not_one_hot(target, shape, classes, getattr(loss, "name", "loss"))
+        what = f"`y` (the targets of output {i}, sparse categorical crossentropy over " \
+               f"{classes} classes)"
+        yield i, _range_check(0, classes, what, sparse[0])
+
+
+def _check_not_one_hot(target, shape, classes, name):
+    if classes > 1 and target.ndim == len(shape) and target.shape[-1] == classes:
+        raise InvalidInputError(
+            f"The loss {name!r} takes integer class ids, but `y` looks one-hot encoded: "
+            f"targets of shape {tuple(target.shape)} for an output of shape {shape}. Pass "
+            f"`np.argmax(y, axis=-1)`, or use `categorical_crossentropy`.")
+
+
+def _range_check(low, high, what, ignore=None):
+    return lambda values: check_range(values, low, high, what, ignore)
+
+
+# -- Embedding indices ---------------------------------------------------------------------
+def _embedding_checks(model, x):
+    from kgraph.keras.layers.embedding import Embedding
+
+    for i, layer in _input_consumers(model, len(flatten(x))):
+        if isinstance(layer, Embedding):
+            yield i, _range_check(0, layer.input_dim,
+                                  f"The indices fed to Embedding layer {layer.name!r} "
+                                  f"(input {i})")
+
+
+def _input_consumers(model, n_inputs):
+    """(input index, layer) for the layers that take a model input as it was fed."""
+    stack = getattr(model, "_stack", None)
+    if stack is not None:  # Sequential: the first layer takes the only input
+        first = [layer for layer in stack if type(layer).__name__ != "InputLayer"]
+        return [(0, first[0])] if first and n_inputs == 1 else []
+    inputs = getattr(model, "inputs", None) or []
+    ids = {id(t): i for i, t in enumerate(inputs)}
+    found = []
+    for layer in getattr(model, "layers", []):
+        for node in getattr(layer, "_inbound_nodes", []) or []:
+            for t in flatten(getattr(node, "inputs", [])):
+                if id(t) in ids:
+                    found.append((ids[id(t)], layer))
+    return found

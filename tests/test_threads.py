@@ -1,0 +1,113 @@
+"""Serving one model from many threads gives exactly the single-thread results, and models
+built and discarded do not pile up onnxruntime threads (issue 9, cases 1 and 4)."""
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from kgraph import keras
+
+BATCH_SIZES = (1, 2, 3, 5, 8, 13)
+
+
+def _mlp(seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="tanh"),
+                              keras.layers.Dense(4)])
+    model.compile("sgd", "mse", metrics=["mae"])
+    return model
+
+
+def _inputs():
+    rng = np.random.default_rng(0)
+    return {n: rng.normal(size=(n, 6)).astype("f4") for n in BATCH_SIZES}
+
+
+def _hammer(fn, expected, threads=16, calls=500):
+    """Run `fn(batch_size)` `calls` times in each of `threads` threads (cold start: no warm-up
+    call, so concurrent first calls build the step graph too); count results that differ."""
+    barrier = threading.Barrier(threads)
+
+    def worker(t):
+        barrier.wait()
+        wrong = 0
+        for i in range(calls):
+            n = BATCH_SIZES[(t + i) % len(BATCH_SIZES)]
+            if not np.array_equal(fn(n), expected[n]):
+                wrong += 1
+        return wrong
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(worker, range(threads)))
+
+
+def test_predict_on_batch_from_16_threads_matches_single_thread():
+    xs = _inputs()
+    expected = {n: _mlp().predict_on_batch(x) for n, x in xs.items()}
+    model = _mlp()
+    assert _hammer(lambda n: model.predict_on_batch(xs[n]), expected) == 0
+
+
+def test_call_and_predict_from_threads_match_single_thread():
+    xs = _inputs()
+    reference = _mlp()
+    expected = {n: np.asarray(reference(x)) for n, x in xs.items()}
+    model = _mlp()
+    assert _hammer(lambda n: np.asarray(model(xs[n])), expected, threads=8, calls=100) == 0
+    assert _hammer(lambda n: model.predict(xs[n], verbose=0), expected, threads=8,
+                   calls=50) == 0
+
+
+def test_evaluate_from_threads_matches_single_thread():
+    xs = _inputs()
+    ys = {n: np.full((n, 4), 0.5, "f4") for n in BATCH_SIZES}
+    reference = _mlp()
+    expected = {n: np.array(reference.evaluate(xs[n], ys[n], verbose=0)) for n in BATCH_SIZES}
+    model = _mlp()
+    wrong = _hammer(lambda n: np.array(model.evaluate(xs[n], ys[n], verbose=0)), expected,
+                    threads=8, calls=40)
+    assert wrong == 0
+
+
+def test_fit_from_two_threads_serialises():
+    x = np.random.default_rng(1).normal(size=(64, 6)).astype("f4")
+    y = np.zeros((64, 4), "f4")
+    reference = _mlp()
+    for _ in range(2):
+        reference.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
+    model = _mlp()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: model.fit(x, y, epochs=2, batch_size=16, shuffle=False,
+                                          verbose=0), range(2)))
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _thread_count():
+    return len(os.listdir("/proc/self/task"))
+
+
+def _rss_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+
+
+@pytest.mark.slow
+def test_200_models_built_and_discarded_keep_threads_and_rss_bounded():
+    x = np.ones((3, 6), "f4")
+
+    def one_model(i):
+        model = _mlp(seed=i)
+        model.predict_on_batch(x)
+        model.fit(x, np.zeros((3, 4), "f4"), epochs=1, verbose=0)
+
+    for i in range(20):  # warm up: imports, allocator arenas, the compile cache
+        one_model(i)
+    threads, rss = _thread_count(), _rss_kib()
+    for i in range(200):
+        one_model(i)
+    assert threads <= os.cpu_count() + 6, f"{threads} threads after 20 models"
+    assert _thread_count() <= os.cpu_count() + 6, f"{_thread_count()} threads after 220 models"
+    assert _rss_kib() - rss < 64 * 1024, "RSS grew by more than 64 MiB over 200 models"
