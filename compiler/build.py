@@ -1,13 +1,67 @@
-"""compile(graph, target) -> Compiled: optimise, emit and hand to an executor; cached by the
-emitted program's bytes, so structurally identical graphs share one compiled session."""
+"""compile(graph, target) -> Compiled: optimise, emit and hand to an executor.
+
+Compiled programs are cached by the STRUCTURE of the graph handed in (`compiler/graph_key.py`)
+and the target, looked up before anything is optimised or emitted: a hit costs one walk over
+the graph. The cache keeps the `KGRAPH_COMPILE_CACHE_SIZE` (default 64) most recently used
+entries; an evicted session is freed once no Program holds it. `stats()` counts the work done
+(traces, optimisations, emissions, compilations, autodiffs, cache hits) for tests and benches.
+"""
 from __future__ import annotations
 
-import hashlib
+import os
+from collections import Counter, OrderedDict
 
+from kgraph.compiler.graph_key import graph_key
 from kgraph.compiler.passes import optimize
 from kgraph.ir.graph import Graph
 
-_CACHE: dict = {}
+
+class CompileCache:
+    """A bounded least-recently-used map from structural keys to compiled programs."""
+
+    def __init__(self, capacity: int):
+        self.capacity = _check_capacity(capacity)
+        self._entries: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def put(self, key, entry):
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        self.trim()
+        return entry
+
+    def trim(self):
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+            count("evictions")
+
+    def clear(self):
+        self._entries.clear()
+
+    def __len__(self):
+        return len(self._entries)
+
+
+def _check_capacity(capacity) -> int:
+    """`capacity` as a positive int (an int or its decimal string, as the variable holds)."""
+    try:
+        value = int(capacity)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1 or str(value) != str(capacity).strip():
+        raise ValueError(f"The compile cache size must be a positive integer. Received: "
+                         f"capacity={capacity!r} (set KGRAPH_COMPILE_CACHE_SIZE or call "
+                         f"set_cache_capacity)")
+    return value
+
+
+_CACHE = CompileCache(os.environ.get("KGRAPH_COMPILE_CACHE_SIZE", "64"))
+_STATS: Counter = Counter()
 # Executors a graph can be compiled for in this process. "tvm" is TVM on the CPU (LLVM);
 # "tvm:cuda" TVM on the first CUDA device; "static" / "static:cuda" TVM with every shape fixed
 # (the trainer traces such graphs with concrete batch dimensions: see keras/execution.py).
@@ -28,10 +82,21 @@ def resolve_target(target=None) -> str:
     return target
 
 
-def compile_graph(graph: Graph, target: str | None = None, optimized: bool = False):
+def compile_graph(graph: Graph, target: str | None = None, optimized: bool = False,
+                  cache: bool = True):
+    """`graph` compiled for `target`, from the cache when a graph of the same structure was
+    compiled before. `optimized=True` skips the passes (the caller ran them); otherwise they
+    run on a copy, and `graph` is left as it was. `cache=False`
+    neither reads nor fills the cache (callers that cache what they build around it). The
+    numpy reference executor is never cached: it holds the graph, which callers may rewrite."""
     target = resolve_target(target)
-    if not optimized:
-        graph = optimize(graph)
+    key = (target, optimized, graph_key(graph)) if cache and target != "numpy" else None
+    compiled = lookup(key) if key is not None else None
+    if compiled is not None:
+        return compiled
+    if not optimized:  # on a copy: the passes rewrite in place, and `graph` is the caller's
+        count("optimizations")
+        graph = optimize(graph.clone()[0])
     if target == "numpy":
         from kgraph.runtime.numpy_exec import NumpyCompiled
 
@@ -39,20 +104,62 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
     from kgraph.compiler.onnx.emit import to_onnx
     from kgraph.runtime.onnx_exec import OrtCompiled
 
+    count("emissions")
     model = to_onnx(graph)
-    data = model.SerializeToString()
-    key = (target, hashlib.sha256(data).hexdigest())
-    compiled = _CACHE.get(key)
-    if compiled is None:
-        if target == "onnxruntime":
-            compiled = OrtCompiled(data)
-        else:
-            from kgraph.compiler.tvm import compile_onnx
+    count("compilations")
+    if target == "onnxruntime":
+        compiled = OrtCompiled(model.SerializeToString())
+    else:
+        from kgraph.compiler.tvm import compile_onnx
 
-            compiled = compile_onnx(model, device="cuda" if target.endswith(":cuda") else "cpu")
-        _CACHE[key] = compiled
-    return compiled
+        compiled = compile_onnx(model, device="cuda" if target.endswith(":cuda") else "cpu")
+    return remember(key, compiled) if key is not None else compiled
+
+
+def lookup(key):
+    """The cached entry under `key`, or None; counts a hit or a miss."""
+    entry = _CACHE.get(key)
+    count("cache_hits" if entry is not None else "cache_misses")
+    return entry
+
+
+def remember(key, entry):
+    """Cache `entry` under `key` (evicting the least recently used beyond capacity)."""
+    return _CACHE.put(key, entry)
+
+
+def count(event: str, n: int = 1):
+    _STATS[event] += n
+
+
+def stats() -> dict:
+    """Counts of the compiler's work since the last `reset_stats()`: traces, optimizations,
+    emissions, compilations, autodiffs, cache_hits, cache_misses, evictions.
+
+    Example:
+
+        before = stats()
+        train_one_batch()
+        assert stats().get("emissions", 0) == before.get("emissions", 0)
+    """
+    return dict(_STATS)
+
+
+def reset_stats():
+    _STATS.clear()
 
 
 def cache_size() -> int:
+    """How many entries the compile cache holds now."""
     return len(_CACHE)
+
+
+def set_cache_capacity(capacity: int) -> int:
+    """Bound the compile cache to `capacity` entries (evicting at once); returns the old bound."""
+    old, _CACHE.capacity = _CACHE.capacity, _check_capacity(capacity)
+    _CACHE.trim()
+    return old
+
+
+def clear_cache():
+    _CACHE.clear()

@@ -1,7 +1,15 @@
-"""Trace a Python function on symbolic inputs into a Graph and compile it into a Program."""
+"""Trace a Python function on symbolic inputs into a Graph and compile it into a Program.
+
+`program_of` looks the graph up in the compile cache by its structure (variable names left out)
+before optimising anything. What it caches is a `Plan`: the compiled graph, whose variable
+inputs are named by position (`var_3`), and the names of its results. Binding a plan to a graph
+of the same structure pairs each variable with its position, so two models of the same
+architecture (`dense/kernel` vs `dense_1/kernel`) share one compiled session.
+"""
 from __future__ import annotations
 
-from kgraph.compiler.build import compile_graph
+from kgraph.compiler.build import compile_graph, count, lookup, remember, resolve_target
+from kgraph.compiler.graph_key import graph_key, variable_input_name
 from kgraph.compiler.passes import optimize
 from kgraph.ir.graph import Graph, tracing
 from kgraph.runtime.program import Program
@@ -12,6 +20,7 @@ def trace_graph(name, feed_specs, fn) -> Graph:
     results; variables it reads become inputs and variables it assigns become outputs."""
     from kgraph.ops.registry import to_value
 
+    count("traces")
     graph = Graph(name)
     placeholders = [graph.placeholder(n, s, d) for n, s, d in feed_specs]
     with tracing(graph):
@@ -22,15 +31,89 @@ def trace_graph(name, feed_specs, fn) -> Graph:
     return graph
 
 
+class Plan:
+    """A compiled graph with positional variable inputs, and the last Program bound with
+    `reuse=True` (a loop that binds the same variables every step keeps one binder)."""
+
+    def __init__(self, compiled, result_names):
+        self.compiled = compiled
+        self.result_names = list(result_names)
+        self._program = None
+
+    def bind(self, graph: Graph, feed_names, reuse: bool = False) -> Program:
+        """A Program running this plan for `graph` (of the structure the plan was made from):
+        `feed_names` are fed by the caller, variables from their resident buffers. With
+        `reuse`, the Program of the last such call when it binds the same variables (callers
+        that hang their own attributes on a Program want a fresh one)."""
+        positions = {id(v): i for i, v in enumerate(graph.inputs)}
+        variables = [(variable_input_name(positions[id(v)]), var)
+                     for var, v in graph.variables.items()]
+        updated = list(graph.updates)
+        rng = getattr(graph, "rng_key", None)
+        key_name = rng.node.attrs["name"] if rng is not None else None
+        last = self._program
+        if (reuse and last is not None and last.feed_names == list(feed_names)
+                and last.key_name == key_name and _same(last.variables, variables)
+                and _same(last.updated, updated)):
+            return last
+        program = Program(self.compiled, feed_names, variables, updated, self.result_names,
+                          key_name=key_name)
+        if reuse:
+            self._program = program
+        return program
+
+
+def _same(a, b) -> bool:
+    """Equal lists of variables (or (name, variable) pairs), variables compared by identity."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if isinstance(x, tuple):
+            if x[0] != y[0] or x[1] is not y[1]:
+                return False
+        elif x is not y:
+            return False
+    return True
+
+
+def plan_key(graph: Graph, target: str, *extra) -> tuple:
+    """The compile-cache key of a plan for `graph` (variable names left out); `extra` are
+    further parts (what a GradientTape differentiates)."""
+    return ("plan", target, graph_key(graph, variable_names=False)) + extra
+
+
+def make_plan(graph: Graph, target: str) -> Plan:
+    """Optimise and compile a copy of `graph` whose variable inputs are named by position."""
+    count("optimizations")
+    optimized = optimize(canonical_copy(graph))  # the copy is ours: passes may rewrite it
+    return Plan(compile_graph(optimized, target, optimized=True, cache=False),
+                graph.output_names)
+
+
+def canonical_copy(graph: Graph) -> Graph:
+    """A copy of `graph` whose variable inputs are named `variable_input_name(position)`."""
+    copy, vmap = graph.clone()
+    variable_inputs = {id(vmap[v]) for v in graph.variables.values()}
+    names = set(copy.input_names)
+    for i, value in enumerate(copy.inputs):
+        if id(value) in variable_inputs:
+            name = variable_input_name(i)
+            if name in names and name != value.node.attrs["name"]:
+                raise ValueError(f"Graph {graph.name!r} has an input named {name!r}, the name "
+                                 f"its variable input {i} takes when compiled; rename it.")
+            value.node.attrs["name"] = name
+    return copy
+
+
 def program_of(graph: Graph, target=None) -> Program:
-    """Optimise and compile a traced graph and bind it to its variables."""
-    feed_names, result_names = graph.feed_names, list(graph.output_names)
-    graph = optimize(graph)
-    compiled = compile_graph(graph, target, optimized=True)
-    variables = [(v.node.attrs["name"], var) for var, v in graph.variables.items()]
-    key = getattr(graph, "rng_key", None)
-    return Program(compiled, feed_names, variables, list(graph.updates), result_names,
-                   key_name=key.node.attrs["name"] if key is not None else None)
+    """Compile a traced graph (from the cache when one of the same structure was compiled)
+    and bind it to its variables."""
+    target = resolve_target(target)
+    key = plan_key(graph, target)
+    plan = lookup(key)
+    if plan is None:
+        plan = remember(key, make_plan(graph, target))
+    return plan.bind(graph, graph.feed_names)
 
 
 def build_program(name, feed_specs, fn, target=None) -> Program:

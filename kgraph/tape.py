@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kgraph.compiler.graph_key import value_refs
 from kgraph.ir.graph import Graph, Value, current_graph, tracing
 from kgraph.variables import Variable
 
@@ -45,76 +46,112 @@ class GradientTape:
         self._watched.append(tensor)
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
-        """d(target)/d(sources); `sources` may be a list or a single variable."""
-        from kgraph.compiler.autodiff import gradients
-        from kgraph.ops.registry import to_value
+        """d(target)/d(sources); `sources` may be a list or a single variable.
 
+        Used eagerly, the program computing target and gradients is looked up by the
+        structure of the recorded forward graph before any autodiff: a loop's second batch
+        differentiates, optimises and compiles nothing. A non-scalar target is summed (or
+        weighted by `output_gradients` first)."""
         if self._used and not self.persistent:
             raise RuntimeError("A non-persistent GradientTape can only compute gradients once; "
                                "use GradientTape(persistent=True) to call gradient() again.")
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError(f"unconnected_gradients must be 'none' or 'zero'. Received: "
+                             f"unconnected_gradients={unconnected_gradients!r}")
         self._used = True
         single = not isinstance(sources, (list, tuple))
         sources = [sources] if single else list(sources)
         graph = self._graph
-        with tracing(graph):
-            target = to_value(target)
-            if target.shape != ():
-                from kgraph import ops
-
-                target = ops.sum(target)
-            wrt = [graph.read_variable(s) if isinstance(s, Variable) else to_value(s)
-                   for s in sources]
-            grads = gradients(graph, target, wrt)
-            if unconnected_gradients == "zero":
-                from kgraph import ops
-
-                grads = [g if g is not None else ops.multiply(w, 0.0) for g, w in zip(grads, wrt)]
-        if self._tracing is None and graph.captures is None:
+        target, wrt = _symbolic(graph, target, sources, output_gradients)
+        if self._tracing is None and graph.captures is None:  # inside a traced step
+            grads = _differentiate(graph, target, wrt, unconnected_gradients)
             return grads[0] if single else grads
-        results = evaluate(graph, [target] + [g for g in grads if g is not None])
-        it = iter(results[1:])
-        out = [next(it) if g is not None else None for g in grads]
-        return out[0] if single else out
+        out = _run(graph, ("gradient", value_refs(graph, [target] + wrt), unconnected_gradients),
+                   lambda: _differentiate(graph, target, wrt, unconnected_gradients, True))
+        loss, grads = out[0], out[1:]
+        if target.shape == ():
+            graph.__dict__.setdefault("_evaluated", {})[target] = loss
+        return grads[0] if single else grads
+
+
+def _symbolic(graph, target, sources, output_gradients):
+    """The target (weighted by `output_gradients`) and the sources as values of `graph`."""
+    from kgraph.ops.registry import to_value
+
+    with tracing(graph):
+        target = to_value(target)
+        if output_gradients is not None:
+            target = target * to_value(output_gradients)
+        wrt = [graph.read_variable(s) if isinstance(s, Variable) else to_value(s)
+               for s in sources]
+    return target, wrt
+
+
+def _differentiate(graph, target, wrt, unconnected, with_loss=False):
+    """Append the backward ops to `graph`: the gradients (None where unconnected, unless
+    `unconnected` is "zero"), preceded by the scalar loss when `with_loss`; the None
+    gradients are kept as placeholders of the result list, outside the compiled outputs."""
+    from kgraph import ops
+    from kgraph.compiler.autodiff import gradients
+    from kgraph.compiler.build import count
+
+    count("autodiffs")
+    # Arrays that gradient rules make (shapes, index ranges) are constants of the structure,
+    # not captured inputs: a cached program must run without them on later batches.
+    captures, graph.captures = graph.captures, None
+    try:
+        with tracing(graph):
+            loss = target if target.shape == () else ops.sum(target)
+            grads = gradients(graph, loss, wrt)
+            if unconnected == "zero":
+                grads = [g if g is not None else ops.multiply(w, 0.0) for g, w in zip(grads, wrt)]
+    finally:
+        graph.captures = captures
+    return [loss] + grads if with_loss else grads
 
 
 def evaluate(graph: Graph, values: list) -> list:
     """Run `graph` for `values` (compiled and cached by structure), feeding its captured
-    arrays and its variables; variable updates recorded in the graph are applied."""
-    from kgraph.compiler.build import compile_graph
-    from kgraph.compiler.passes import optimize
-    from kgraph.runtime.program import Program
-
+    arrays and its variables; variable updates recorded in the graph are applied once."""
     cache = graph.__dict__.setdefault("_evaluated", {})
     missing = [v for v in values if v not in cache]
     if missing:
-        sub = _subgraph(graph, missing)
-        compiled = compile_graph(optimize(sub), optimized=True)
-        feeds = [name for name, _, _ in _feed_specs(sub)]
-        variables = [(v.node.attrs["name"], var) for var, v in sub.variables.items()]
-        key = getattr(sub, "rng_key", None)
-        program = Program(compiled, feeds, variables, list(sub.updates), sub.output_names,
-                          key_name=key.node.attrs["name"] if key is not None else None)
-        arrays = [graph.captures[name][0] for name in feeds]
-        outs = program(*arrays)
-        for v, buf in zip(missing, outs):
-            cache[v] = _eager(program.to_numpy(buf))
+        outs = _run(graph, ("values", value_refs(graph, missing)), lambda: missing)
+        cache.update(zip(missing, outs))
     return [cache[v] for v in values]
 
 
-def _feed_specs(graph):
-    return [(v.node.attrs["name"], v.shape, v.dtype) for v in graph.inputs
-            if v.node.attrs["name"].startswith("capture_")]
+def _run(graph: Graph, what: tuple, make_values) -> list:
+    """Run the program computing `make_values()` (a list of values of `graph`, None entries
+    allowed) and return their arrays. The program is cached under the structure of `graph`
+    as it is NOW plus `what`, so `make_values` (autodiff) runs on a cache miss only."""
+    from kgraph.compiler.build import lookup, remember, resolve_target
+    from kgraph.compiler.program import make_plan, plan_key
 
-
-def _subgraph(graph, values):
-    """A copy of `graph` whose outputs are `values`; its variable updates are applied by the
-    first evaluation only."""
-    sub, vmap = graph.clone()
-    sub.outputs = [vmap[v] for v in values]
-    sub.output_names = [f"value_{i}" for i in range(len(values))]
-    if graph.__dict__.get("_updates_applied"):
-        sub.updates = {}
+    target = resolve_target(None)
+    applied = bool(graph.__dict__.get("_updates_applied"))
+    key = plan_key(graph, target, what, applied)
+    plan = lookup(key)
+    if plan is None:
+        values = make_values()
+        plan = remember(key, make_plan(_subgraph(graph, values, applied), target))
+        plan.missing = [i for i, v in enumerate(values) if v is None]
     graph._updates_applied = True
+    feeds = list(graph.captures)
+    program = plan.bind(graph, feeds, reuse=True)
+    outs = iter(program(*[graph.captures[name][0] for name in feeds]))
+    return [None if i in plan.missing else _eager(program.to_numpy(next(outs)))
+            for i in range(len(plan.missing) + len(program.result_names))]
+
+
+def _subgraph(graph, values, updates_applied):
+    """A copy of `graph` whose outputs are the non-None `values`; it applies the graph's
+    variable updates unless an earlier evaluation did."""
+    sub, vmap = graph.clone()
+    sub.outputs = [vmap[v] for v in values if v is not None]
+    sub.output_names = [f"value_{i}" for i in range(len(sub.outputs))]
+    if updates_applied:
+        sub.updates = {}
     return sub
 
 
