@@ -32,6 +32,35 @@ def _as_array(a, what):
     return arr
 
 
+def _nested_numbers(data) -> bool:
+    """A (nested) Python list or tuple of numbers: one array, not a structure of inputs."""
+    if isinstance(data, (list, tuple)):
+        return bool(data) and all(_nested_numbers(item) for item in data)
+    return isinstance(data, (int, float, np.number)) and not isinstance(data, np.ndarray)
+
+
+def lists_to_arrays(data):
+    """`data` with every nested list of numbers turned into one numpy array (Keras accepts
+    `fit([[0, 1], [1, 0]], [0, 1])`), and structures of arrays kept as they are."""
+    if data is None or isinstance(data, np.ndarray):
+        return data
+    if _nested_numbers(data):
+        return np.asarray(data)
+    if isinstance(data, dict):
+        return {k: lists_to_arrays(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(lists_to_arrays(v) for v in data)
+    return data
+
+
+def check_epochs(epochs, initial_epoch=0):
+    """Raise a DataError naming the argument when `epochs`/`initial_epoch` is not an int."""
+    for name, value in (("epochs", epochs), ("initial_epoch", initial_epoch)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+            raise DataError(f"`{name}` must be a non-negative integer. Received: "
+                            f"{name}={value!r} (of type {type(value).__name__})")
+
+
 def is_array_data(x) -> bool:
     return all(isinstance(leaf, (np.ndarray, list, tuple, int, float)) or hasattr(leaf, "__array__")
                for leaf in flatten(x)) and not _is_iterable_dataset(x)
@@ -45,6 +74,7 @@ def _is_iterable_dataset(x):
 class ArrayAdapter:
     def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False,
                  class_weight=None, steps=None):
+        x, y, sample_weight = (lists_to_arrays(d) for d in (x, y, sample_weight))
         self.x = pack_like(x, [_as_array(a, "x") for a in flatten(x)])
         self.y = None if y is None else pack_like(y, [_as_array(a, "y") for a in flatten(y)])
         self.sample_weight = None if sample_weight is None else pack_like(
@@ -58,6 +88,9 @@ class ArrayAdapter:
                 f"of samples. Received: x sizes: {[len(a) for a in flatten(self.x)]}, y sizes: "
                 f"{[len(a) for a in flatten(self.y)] if y is not None else None}")
         self.num_samples = sizes.pop()
+        if self.num_samples == 0:
+            raise DataError(f"The data holds 0 samples: there is nothing to run on. Received: "
+                            f"x of shape {flatten(self.x)[0].shape}")
         if batch_size is not None and (not isinstance(batch_size, (int, np.integer))
                                        or batch_size <= 0):
             raise DataError(f"`batch_size` must be a positive integer. Received: "

@@ -53,7 +53,7 @@ def check_range(values, low, high, what, ignore=None):
     smallest, largest = values.min(), values.max()
     if smallest >= low and largest < high:
         return
-    bad = smallest if smallest < low else largest
+    bad = (smallest if smallest < low else largest).item()
     raise InvalidInputError(f"{what} must lie in [{low}, {high - 1}], but the batch holds "
                             f"{bad!r}" + (f" (ignore_class={ignore!r} is also allowed)"
                                           if ignore is not None else "") + ".")

@@ -98,6 +98,14 @@ class Embedding(Layer):
             inputs = ops.cast(inputs, "int32")
         return ops.take(self.embeddings, inputs, axis=0)
 
+    def _eager_call(self, args, kwargs):
+        from kgraph.keras.input_checks import check_range
+
+        # Inside the graph an index of -1 reads the last row; check arrays called on directly
+        check_range(args[0], 0, self.input_dim, f"The indices fed to Embedding layer "
+                                                f"{self.name!r}")
+        return super()._eager_call(args, kwargs)
+
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:
             return None
