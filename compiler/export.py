@@ -25,7 +25,7 @@ def model_signature(model):
     """`(inputs, output_names)` of a built model: inputs as (name, shape, dtype) in the order
     the model flattens them, outputs named after the layers that produce them (as Keras)."""
     inputs = getattr(model, "inputs", None)
-    if not inputs or any(not hasattr(t, "shape") for t in inputs):
+    if not inputs or any(not hasattr(t, "shape") or not hasattr(t, "name") for t in inputs):
         raise ExportError(f"Model {model.name!r} has no known inputs: build it first (give "
                           f"it an Input, or call it once on data) before exporting it.")
     specs = [(t.name, tuple(t.shape), str(np.dtype(t.dtype))) for t in inputs]

@@ -138,6 +138,26 @@ class Model(Trainer, Layer):
 
         return json.dumps(serialize_model(self), **kwargs)
 
+    def export(self, filepath, format="onnx", verbose=None, input_signature=None, **kwargs):
+        """Write the model for inference (Keras 3's `Model.export`); kgraph writes "onnx":
+        dynamic batch, the model's input and output names, weights as initializers. Other
+        formats raise `ExportError`. `input_signature` (TensorSpecs) may fix the batch size.
+
+        Example:
+
+        ```python
+        model.export("model.onnx", format="onnx")
+        ```
+        """
+        from kgraph.compiler.export import ExportError, export
+
+        if kwargs:
+            raise ExportError(f"Model.export: unsupported arguments {sorted(kwargs)}")
+        batch = None
+        if input_signature:
+            batch = {tuple(spec.shape)[0] for spec in input_signature}.pop()
+        return export(self, filepath, format=format, batch_size=batch, verbose=bool(verbose))
+
 
 Functional = Model
 
