@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from kgraph.config import ConfigWarning
+
 if os.environ.get("KGRAPH_ORT_TELEMETRY") != "1":
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # read when onnxruntime loads
 import onnxruntime as ort  # noqa: E402
@@ -23,10 +25,6 @@ if os.environ.get("KGRAPH_ORT_TELEMETRY") != "1":
 
 _POOL_LOCK = threading.Lock()
 _pool_sized = False
-
-
-class ConfigWarning(UserWarning):
-    """An environment variable or config value was invalid and a default is used instead."""
 
 
 def num_threads() -> int:
