@@ -282,3 +282,52 @@ def compile_model(model, output_dir, target="cpu", batch_size=None, train=False,
     train_part = train_files(model, frozen) if train else None
     return write_artifact(output_dir, onnx_model, target, batch_size, tune_trials, progress,
                           model_info(model), train_part)
+
+
+MIN_OPSET, MAX_IR_VERSION = 7, 10  # what the onnxruntime kgraph pins reads
+
+
+def check_onnx_file(path):
+    """Load an inference `.onnx` file given to `kgraph compile`, refusing external data
+    outside its folder and opset / IR versions outside what onnxruntime reads here.
+
+    Returns:
+        The `onnx.ModelProto` with any external data loaded into it.
+    """
+    import onnx
+    from onnx import external_data_helper
+
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types on bad bytes
+        raise CompileError(f"{path!r} is not a readable ONNX model: {e}") from None
+    for tensor in external_data_helper._get_all_tensors(proto):
+        if external_data_helper.uses_external_data(tensor):
+            location = {e.key: e.value for e in tensor.external_data}.get("location", "")
+            full = os.path.realpath(os.path.join(folder, location))
+            if os.path.isabs(location) or not full.startswith(os.path.realpath(folder) + os.sep):
+                raise CompileError(f"{path!r}: tensor {tensor.name!r} points at external data "
+                                   f"outside the model's folder: location={location!r}")
+    opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                default=None)
+    if opset is None or not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
+        raise CompileError(f"{path!r}: opset {opset} is outside the supported range "
+                           f"{MIN_OPSET}..{onnx.defs.onnx_opset_version()}")
+    if not 3 <= proto.ir_version <= MAX_IR_VERSION:
+        raise CompileError(f"{path!r}: IR version {proto.ir_version} is outside the supported "
+                           f"range 3..{MAX_IR_VERSION}")
+    external_data_helper.load_external_data_for_model(proto, folder)
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as e:
+        raise CompileError(f"{path!r} is not a valid ONNX model: {e}") from None
+    return proto
+
+
+def onnx_info(proto) -> dict:
+    """`kgraph inspect` facts about an ONNX model given to `compile`."""
+    count = sum(int(np.prod(t.dims)) for t in proto.graph.initializer)
+    return {"name": proto.graph.name, "class": "onnx", "parameters": count,
+            "layers": [{"name": n.name or n.op_type, "class": n.op_type, "parameters": 0}
+                       for n in proto.graph.node]}

@@ -116,11 +116,12 @@ def _ort_executor(model_bytes, output_names):
     return OrtCompiled(model_bytes, output_names=list(output_names))
 
 
-def _tvm_executor(path, target, input_names, output_names):
+def _tvm_executor(path, target, inputs, output_names):
     from kgraph.runtime.tvm_exec import load_library
 
     device = "cuda" if target.startswith("cuda") else "cpu"
-    return load_library(path, list(input_names), list(output_names), device=device)
+    return load_library(path, [s["name"] for s in inputs], list(output_names), device=device,
+                        input_dtypes={s["name"]: s["dtype"] for s in inputs})
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ class Artifact:
         library = self.manifest.get("library")
         if self.target in ("cpu",) or library is None:
             return _ort_executor(self._file(self.manifest["graph"]), self.output_names)
-        return _tvm_executor(os.path.join(self.path, library), self.target, self.input_names,
+        return _tvm_executor(os.path.join(self.path, library), self.target, self.inputs,
                              self.output_names)
 
     def run(self, feeds: dict) -> dict:
