@@ -177,14 +177,13 @@ def set_backend(value: str):
 def save_config():
     """Write the current configuration to `$KGRAPH_HOME/kgraph.json` atomically: through a
     fresh temp file (created exclusively, in the same directory) renamed over the old one."""
+    from kgraph.runtime.atomic_file import atomic_write
+
     home = kgraph_home()
     os.makedirs(home, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kgraph.json.", suffix=".tmp", dir=home)
-    try:
-        with os.fdopen(fd, "w") as f:
+
+    def write(tmp):
+        with open(tmp, "w") as f:
             json.dump(_config, f, indent=4)
-        os.replace(tmp, os.path.join(home, "kgraph.json"))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(os.path.join(home, "kgraph.json"), write)

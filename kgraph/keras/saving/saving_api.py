@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import warnings
 
 import h5py
@@ -21,42 +20,10 @@ from kgraph.keras.saving import (h5_safe, keras_zip, legacy_h5, legacy_model,
                                  weights_store)
 from kgraph.keras.saving.errors import InvalidFileError, SavingError, with_file
 from kgraph.keras.saving_safety import UnsafeDeserializationError
+from kgraph.runtime.atomic_file import atomic_write
 
 
-# -- files --------------------------------------------------------------------------------
-def _new_file_mode(path) -> int:
-    """The mode a plain `open(path, "w")` would give (kept when `path` exists)."""
-    with contextlib.suppress(OSError):
-        return os.stat(path).st_mode & 0o777
-    with contextlib.suppress(OSError, ValueError):
-        with open("/proc/self/status") as fh:  # Linux: read the umask without changing it
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write(path, write) -> None:
-    """Call `write(tmp_path)`, then move the finished file to `path` (same directory)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
-                               suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _new_file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
+# -- files ------------------------------------------------------------------------------
 def detect_format(path) -> str:
     """"keras" for a zip archive, "h5" for an HDF5 file, judged by content."""
     if os.path.isdir(path):

@@ -1,0 +1,118 @@
+"""Saves leave nothing behind and follow links; Ctrl-C during a save propagates after the
+temporary file is removed (issue 9, case 7)."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from kgraph import keras
+from kgraph.runtime.atomic_file import atomic_write, remove_stale_temp_files
+
+
+def _model():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+
+
+def _leftovers(directory):
+    return sorted(p for p in os.listdir(directory) if p.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5", "m.weights.h5"])
+def test_save_onto_a_symlink_writes_through(tmp_path, name):
+    target = tmp_path / "real" / name
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+    link = tmp_path / name
+    os.symlink(target, link)
+    model = _model()
+    if name.endswith(".weights.h5"):
+        model.save_weights(link)
+    else:
+        model.save(link)
+    assert os.path.islink(link) and target.read_bytes() != b"old"
+    fresh = _model()
+    fresh.set_weights([np.zeros_like(w) for w in fresh.get_weights()])
+    fresh.load_weights(link)
+    for a, b in zip(fresh.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert _leftovers(tmp_path) == [] and _leftovers(target.parent) == []
+
+
+def test_failed_write_leaves_no_temp_file_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+
+    def write(tmp):
+        open(tmp, "wb").write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, write)
+    assert path.read_bytes() == b"old" and _leftovers(tmp_path) == []
+
+
+def test_sigint_swallowed_inside_the_writer_still_propagates(tmp_path):
+    """h5py sometimes catches the KeyboardInterrupt of a Ctrl-C and carries on writing."""
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+
+    def swallowing_write(tmp):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        open(tmp, "wb").write(b"new")
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, swallowing_write)
+    assert path.read_bytes() == b"old" and _leftovers(tmp_path) == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+_SLOW_SAVE = textwrap.dedent("""
+    import sys, time
+    from kgraph.runtime.atomic_file import atomic_write
+    def write(tmp):
+        open(tmp, "wb").write(b"x" * 100000)
+        print("writing", flush=True)
+        time.sleep(60)
+    atomic_write(sys.argv[1], write)
+""")
+
+
+def _start_slow_save(path):
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, str(path)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "writing"
+    return child
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_a_save_removes_the_temp_file(tmp_path, signum):
+    child = _start_slow_save(tmp_path / "f.bin")
+    child.send_signal(signum)
+    assert child.wait(timeout=30) != 0
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "f.bin").exists()
+
+
+def test_temp_files_of_killed_saves_are_removed_by_the_next_save(tmp_path):
+    path = tmp_path / "m.keras"
+    for _ in range(2):
+        child = _start_slow_save(path)
+        child.kill()
+        child.wait(timeout=30)
+    assert len(_leftovers(tmp_path)) == 1  # the second save removed the first one's file
+    live = tmp_path / f".m.keras.{os.getpid()}.abc123.tmp"  # a save in progress: kept
+    live.write_bytes(b"")
+    other = tmp_path / ".other.keras.1.abc.tmp"
+    other.write_bytes(b"")
+    _model().save(path)
+    assert _leftovers(tmp_path) == sorted([live.name, other.name])
+    assert remove_stale_temp_files(path) == []
