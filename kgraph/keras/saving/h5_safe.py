@@ -102,8 +102,8 @@ def check_dataset(ds: h5py.Dataset, label) -> None:
     if ds.is_virtual:
         raise UnsafeFileError(f"{label}: dataset {name!r} is a virtual dataset (it maps "
                               f"other files); refused")
-    kind = ds.dtype.kind
-    if kind not in "biufc" and not _is_bfloat16(ds):
+    kind = ds.dtype.kind  # complex too is refused: assigning it would drop the imaginary part
+    if kind not in "biuf" and not _is_bfloat16(ds):
         raise UnsafeFileError(f"{label}: dataset {name!r} has dtype {ds.dtype}, not a "
                               f"numeric weight array; refused")
     declared = int(np.prod(ds.shape, dtype=np.float64) * ds.dtype.itemsize) if ds.shape else \

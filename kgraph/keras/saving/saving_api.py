@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import warnings
 
 import h5py
+import numpy as np
 
 from kgraph.keras.saving import (h5_safe, keras_zip, legacy_h5, legacy_model,
                                  weights_store)
@@ -32,6 +34,9 @@ def detect_format(path) -> str:
                                f"model.save('model.keras') or model.save('model.h5').")
     if not os.path.exists(path):
         raise FileNotFoundError(f"No file found at {path!r}")
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block or never end
+        raise InvalidFileError(f"{path}: not a regular file (a pipe, socket or device); "
+                               f"refused")
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head[:4] in keras_zip.ZIP_MAGIC:
@@ -56,6 +61,20 @@ def _errors_name(path):
         if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError)):
             raise
         raise InvalidFileError(f"{path}: the file is corrupt or truncated ({e})") from e
+    except (RuntimeError, SystemError, KeyError, ValueError, TypeError) as e:
+        if not _raised_by_h5py(e):  # HDF5 reports corrupt metadata with these too
+            raise
+        raise InvalidFileError(f"{path}: the HDF5 file is corrupt ({type(e).__name__}: "
+                               f"{e})") from e
+
+
+def _raised_by_h5py(error) -> bool:
+    """Whether `error` came out of h5py (its Python or Cython frames), not out of kgraph."""
+    tb = error.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    return filename.startswith("h5py") or f"{os.sep}h5py{os.sep}" in filename
 
 
 def _check_overwrite(path, overwrite):
@@ -181,7 +200,7 @@ def load_weights(model, filepath, by_name=False, skip_mismatch=False, **kwargs):
         raise SavingError(f"Sequential model {model.name!r} has not been built, so it has no "
                           f"weights to load into. Give it an Input or call it on data first.")
     fmt = detect_format(path)
-    with _errors_name(path):
+    with _errors_name(path), _all_or_nothing(model):
         if fmt == "keras":
             _refuse_by_name(by_name, path)
             return keras_zip.load_archive_weights(model, path, path, skip_mismatch)
@@ -193,6 +212,21 @@ def load_weights(model, filepath, by_name=False, skip_mismatch=False, **kwargs):
             load = legacy_h5.load_weights_from_group_by_name if by_name else \
                 legacy_h5.load_weights_from_group
             return load(root, model, path, skip_mismatch)
+
+
+@contextlib.contextmanager
+def _all_or_nothing(model):
+    """Put every variable of `model` (and of its optimizer) back as it was when loading
+    fails part way, so a bad file never leaves a half-loaded model."""
+    optimizer = getattr(model, "optimizer", None)
+    variables = list(model.weights) + list(getattr(optimizer, "variables", None) or [])
+    saved = [np.array(v.numpy()) for v in variables]
+    try:
+        yield
+    except BaseException:
+        for var, value in zip(variables, saved):
+            var.assign(value)
+        raise
 
 
 def _is_keras3_layout(f) -> bool:
