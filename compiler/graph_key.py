@@ -74,6 +74,13 @@ def value_refs(graph, values) -> tuple:
     return tuple((positions[v.node.id], v.index) for v in values)
 
 
+def static_key(value):
+    """A hashable key of a Python value made of numbers, strings, None, arrays, dtypes and
+    lists/tuples/dicts of them (arrays by content, never `repr`); any other object is keyed
+    by identity. For caches keyed on call arguments (`Layer._eager_call`)."""
+    return _attr_key(value)
+
+
 def _array_key(array) -> tuple:
     array = np.asarray(array)
     data = array.tobytes() if array.nbytes <= _INLINE_BYTES else hashlib.blake2b(

@@ -150,6 +150,9 @@ class DeferredTensor:
         return f"<DeferredTensor {self.what} of {target} (built on first data)>"
 
 
+_FED = object()  # stands for a fed keyword array in an eager call's cache key
+
+
 class CallNode:
     """One call of a layer in a layer graph: inputs and outputs are KerasTensors."""
 
@@ -410,23 +413,35 @@ class Layer:
                                  f"Full shape received: {t.shape}")
 
     def _eager_call(self, args, kwargs):
+        """Run the layer on numpy data through a compiled program, cached per input
+        signature. Arrays among the keyword arguments (masks, initial states) are fed like
+        the positional ones, so a new mask reuses the program; other keyword values are part
+        of the cache key by value (never by `repr`, which numpy abbreviates)."""
+        from kgraph.compiler.graph_key import static_key
         from kgraph.compiler.program import build_program
 
-        arrays = [np.asarray(a) if not isinstance(a, Variable) else a.numpy()
-                  for a in flatten(args)]
-        arrays = [a.astype(kconfig.floatx()) if a.dtype == np.float64 else a for a in arrays]
         training = kwargs.get("training")
         static = {k: v for k, v in kwargs.items() if k != "training"}
-        key = (tuple((a.shape[1:], a.dtype.str, a.ndim) for a in arrays), repr(static),
-               bool(training), tuple(layer._trainable for layer in [self] + self._flat_layers()))
+        positional, keyword = flatten(args), flatten(static)
+        fed = [isinstance(v, np.ndarray) for v in keyword]
+        arrays = [np.asarray(a) if not isinstance(a, Variable) else a.numpy()
+                  for a in positional] + [v for v, f in zip(keyword, fed) if f]
+        arrays = [a.astype(kconfig.floatx()) if a.dtype == np.float64 else a for a in arrays]
+        static_leaves = [_FED if f else v for v, f in zip(keyword, fed)]
+        key = (tuple((a.shape[1:], a.dtype.str, a.ndim) for a in arrays),
+               static_key(pack_like(static, static_leaves)), bool(training),
+               tuple(layer._trainable for layer in [self] + self._flat_layers()))
         program = self._eager_programs.get(key)
         if program is None:
             specs = [(f"input_{i}", (None,) + a.shape[1:] if a.ndim else (), a.dtype)
                      for i, a in enumerate(arrays)]
 
             def fn(*placeholders):
-                out = self._traced_call(pack_like(args, placeholders),
-                                        {**static, "training": training})
+                fed_values = iter(placeholders[len(positional):])
+                call_kwargs = pack_like(static, [next(fed_values) if v is _FED else v
+                                                 for v in static_leaves])
+                out = self._traced_call(pack_like(args, placeholders[:len(positional)]),
+                                        {**call_kwargs, "training": training})
                 self._eager_structure = out
                 return {f"output_{i}": v for i, v in enumerate(flatten(out))}
 

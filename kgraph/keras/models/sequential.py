@@ -13,6 +13,7 @@ class Sequential(Model):
         super().__init__(trainable=trainable, name=name)
         self._stack: list[Layer] = []
         self._input_layer = None
+        self._calls: list = []  # the CallNode of each stacked layer in this model's graph
         for layer in layers or []:
             self.add(layer, rebuild=False)
         self._maybe_rebuild()
@@ -36,14 +37,26 @@ class Sequential(Model):
                                  f"in this model.")
             self._stack.append(layer)
             object.__setattr__(layer, "_sequential_owner", self)
+            if rebuild and getattr(self, "_graph", None) is not None:
+                self._extend_graph(layer)  # call only the new layer: the others keep their node
+                return
         if rebuild:
             self._maybe_rebuild()
 
     def pop(self):
+        """Remove the last layer and return it; the model's graph ends at the layer before."""
+        if not self._stack:
+            raise TypeError(f"There are no layers in the Sequential model {self.name!r}.")
         layer = self._stack.pop()
-        self._graph = None
-        self.built = False
-        self._maybe_rebuild()
+        if len(self._calls) > len(self._stack):
+            _forget_call(self._calls.pop())
+        if self._stack and self._input_layer is not None:
+            self._set_graph(self._calls[-1].outputs[0])
+        else:
+            self._graph = None
+            self.built = False
+            self._invalidate_programs()
+            object.__setattr__(self, "_layers", list(self._stack))
         return layer
 
     def _maybe_rebuild(self):
@@ -58,10 +71,31 @@ class Sequential(Model):
             object.__setattr__(self, "_layers", list(self._stack))
 
     def _build_graph(self):
+        """Call every stacked layer once, from the input; calls of an earlier build of this
+        model are forgotten first, so each layer's `.input`/`.output` stays unambiguous."""
+        while self._calls:
+            _forget_call(self._calls.pop())
         x = self._input_layer.output
         for layer in self._stack:
-            x = layer(x)
-        self._init_graph(self._input_layer.output, x)
+            x = self._call_layer(layer, x)
+        self._set_graph(x)
+
+    def _extend_graph(self, layer):
+        self._set_graph(self._call_layer(layer, self._outputs_struct))
+
+    def _call_layer(self, layer, x):
+        out = layer(x)
+        self._calls.append(layer._inbound_nodes[-1])
+        return out
+
+    def _set_graph(self, output):
+        self._invalidate_programs()
+        self._init_graph(self._input_layer.output, output)
+
+    def _invalidate_programs(self):
+        """Compiled steps and eager calls of the old stack compute the wrong function now."""
+        self._programs = {}
+        self._eager_programs = {}
 
     @property
     def layers(self):
@@ -110,3 +144,11 @@ class Sequential(Model):
         from kgraph.keras.models.config import sequential_from_config
 
         return sequential_from_config(cls, config, custom_objects)
+
+
+def _forget_call(node):
+    """Drop a call node from its layer: only when it is the layer's latest call, because the
+    node indices of later calls (in other models) must not shift."""
+    nodes = node.layer._inbound_nodes
+    if nodes and nodes[-1] is node:
+        nodes.pop()
