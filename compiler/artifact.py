@@ -131,8 +131,11 @@ def _check_replaceable(path):
 
 
 def _tvm_library(writer, onnx_model, target, static_shapes, tune_trials, progress):
-    from kgraph.compiler.tvm import export_library
-
+    try:
+        from kgraph.compiler.tvm import export_library
+    except ImportError as e:
+        raise CompileError(f"Target {target!r} compiles with Apache TVM, which is not "
+                           f"installed: pip install 'kgraph[tvm]' ({e})") from None
     name = f"model.{target.replace(':', '_')}.so"
     export_library(onnx_model, target, writer.path(name), static_shapes=static_shapes,
                    tune_trials=tune_trials, progress=progress)

@@ -117,11 +117,19 @@ def _ort_executor(model_bytes, output_names):
 
 
 def _tvm_executor(path, target, inputs, output_names):
-    from kgraph.runtime.tvm_exec import load_library
+    from kgraph.runtime import tvm_exec
 
     device = "cuda" if target.startswith("cuda") else "cpu"
-    return load_library(path, [s["name"] for s in inputs], list(output_names), device=device,
-                        input_dtypes={s["name"]: s["dtype"] for s in inputs})
+    try:
+        tvm_exec.tvm_device(device)  # before loading: a CUDA library needs a CUDA device
+        return tvm_exec.load_library(path, [s["name"] for s in inputs], list(output_names),
+                                     device=device,
+                                     input_dtypes={s["name"]: s["dtype"] for s in inputs})
+    except ImportError as e:
+        raise ArtifactError(f"Artifact {path!r} (target {target}) needs TVM's runtime: "
+                            f"pip install apache-tvm ({e})") from None
+    except tvm_exec.TvmDeviceError as e:
+        raise ArtifactError(f"Artifact {path!r} (target {target}) cannot run here: {e}") from None
 
 
 # -- inputs ---------------------------------------------------------------------------------
