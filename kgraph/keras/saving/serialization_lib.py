@@ -211,8 +211,28 @@ def object_sharing_scope():
         _state.shared = outer
 
 
+_MALFORMED = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError,
+              OverflowError, MemoryError)
+
+
 def deserialize_keras_object(config, custom_objects=None, what="layer"):
-    """A layer or model from `{class_name, config[, module, registered_name, build_config]}`."""
+    """A layer or model from `{class_name, config[, module, registered_name, build_config]}`.
+
+    A config that is malformed (wrong types, missing keys, nested too deeply, sizes too big
+    to allocate) raises `InvalidConfigError` naming the class and the original problem."""
+    try:
+        return _deserialize(config, custom_objects, what)
+    except (SavingError, saving_safety.UnsafeDeserializationError):
+        raise
+    except _MALFORMED as e:
+        name = config.get("class_name") if isinstance(config, dict) else None
+        problem = "nested too deeply" if isinstance(e, RecursionError) else \
+            f"{type(e).__name__}: {str(e)[:300]}"
+        raise InvalidConfigError(f"Invalid {what} config for class_name={name!r}: "
+                                 f"{problem}") from None
+
+
+def _deserialize(config, custom_objects, what):
     if not isinstance(config, dict) or "class_name" not in config:
         raise InvalidConfigError(f"Invalid {what} config (expected a dict with 'class_name'): "
                                  f"{str(config)[:200]}")
