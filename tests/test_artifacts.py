@@ -195,3 +195,17 @@ def test_tvm_artifacts_predict_like_the_model(tmp_path, target):
     for batch in (10, 3):  # static: 4 + 4 + 2 padded, and one padded chunk
         np.testing.assert_allclose(loaded.predict(X[:batch]),
                                    model.predict(X[:batch], verbose=0), atol=1e-5)
+
+
+@pytest.mark.tvm
+def test_cuda_artifact_cross_compiles_and_runs_only_where_a_gpu_is(tmp_path):
+    tvm = pytest.importorskip("tvm")
+    model = mlp()
+    art = compile_model(model, tmp_path / "art", target="cuda:sm_90")
+    assert (tmp_path / "art" / "model.cuda_sm_90.so").stat().st_size > 0
+    if tvm.cuda(0).exist:
+        np.testing.assert_allclose(runtime.load(art).predict(X), model.predict(X, verbose=0),
+                                   atol=1e-5)
+    else:
+        with pytest.raises(ArtifactError, match="cannot run here: No TVM device 'cuda'"):
+            runtime.load(art)
