@@ -14,6 +14,7 @@ import numpy as np
 from kgraph import ops
 from kgraph.ir.graph import current_graph
 from kgraph.keras import callbacks as kcallbacks
+from kgraph.keras import concurrency, input_checks
 from kgraph.keras import data_adapter
 from kgraph.keras import execution
 from kgraph.keras import metrics as kmetrics
@@ -111,7 +112,8 @@ class Trainer:
                                     if a is not None) + (y is None, sw is None)
         program = self._programs.get(key)
         if program is None:
-            return self._new_program(key, kind, batch, steps)
+            with concurrency.model_lock(self):  # concurrent first calls build it once
+                return self._programs.get(key) or self._new_program(key, kind, batch, steps)
         return program
 
     def _new_program(self, key, kind, batch, steps):
@@ -121,6 +123,7 @@ class Trainer:
         program.stateful = [layer for layer in self._flat_layers()
                             if getattr(layer, "stateful", False) and
                             getattr(layer, "states", None)]
+        program.input_checks = input_checks.plan(self, kind, x, y)
         self._programs[key] = program
         return program
 
@@ -245,6 +248,8 @@ class Trainer:
                 {"train": "fit", "test": "evaluate"}[kind])
         program = self._program(kind, batch, steps)
         arrays = execution.leaves((x, y, sw))
+        if program.input_checks:
+            input_checks.run(program.input_checks, x, y)
         if program.stateful:
             _check_stateful_batch(program.stateful, len(arrays[0]) if steps == 1 else
                                   arrays[0].shape[1])
@@ -264,6 +269,7 @@ class Trainer:
     def _logs(self, program, outs):
         return {name: float(program.to_numpy(o)) for name, o in zip(program.result_names, outs)}
 
+    @concurrency.serialized
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
         self._require_compiled("train_on_batch")
@@ -273,6 +279,7 @@ class Trainer:
         program, outs = self._run("train", batch)
         return self._format(self._logs(program, outs), return_dict)
 
+    @concurrency.serialized
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
         batch = next(data_adapter.ArrayAdapter(x, y, sample_weight,
@@ -301,12 +308,14 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     # -- fit / evaluate / predict ---------------------------------------------------------
+    @concurrency.serialized
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
             validation_batch_size=None, validation_freq=1):
         """Train for `epochs` epochs; returns a `History`. See the Keras docs for arguments."""
         self._require_compiled("fit")
+        data_adapter.check_epochs(epochs, initial_epoch)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = data_adapter.split_validation(
                 x, y, sample_weight, validation_split)
@@ -357,6 +366,7 @@ class Trainer:
                 break
         return logs
 
+    @concurrency.serialized
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
         self._require_compiled("evaluate")
