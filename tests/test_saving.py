@@ -18,7 +18,7 @@ from kgraph.keras import layers, saving
 from kgraph.keras.saving import h5_safe, keras_zip
 from kgraph.keras.saving_safety import UnsafeDeserializationError
 
-GOLDEN = "/work/shared/golden/"
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 CNN_LAYERS = ("Conv2D", "BatchNormalization", "MaxPooling2D", "ReLU", "Flatten")
 MISSING_CNN = [n for n in CNN_LAYERS if not hasattr(keras.layers, n)]
 
