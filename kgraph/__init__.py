@@ -20,7 +20,7 @@ int8, int16, int32, int64, uint8 = "int8", "int16", "int32", "int64", "uint8"
 bool = "bool"  # noqa: A001
 
 _SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables",
-               "distribute", "datasets", "ir", "compiler", "runtime", "applications", "cli",
+               "datasets", "ir", "compiler", "runtime", "applications", "cli",
                "demo")
 # public name -> (module, attribute)
 _ATTRIBUTES = {
