@@ -9,6 +9,7 @@ entries; an evicted session is freed once no Program holds it. `stats()` counts 
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter, OrderedDict
 
 from kgraph.compiler.graph_key import graph_key
@@ -17,31 +18,37 @@ from kgraph.ir.graph import Graph
 
 
 class CompileCache:
-    """A bounded least-recently-used map from structural keys to compiled programs."""
+    """A bounded least-recently-used map from structural keys to compiled programs; safe to
+    use from several threads (two threads missing at once may both compile; one entry stays)."""
 
     def __init__(self, capacity: int):
         self.capacity = _check_capacity(capacity)
         self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key):
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-        return entry
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
 
     def put(self, key, entry):
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
         self.trim()
         return entry
 
     def trim(self):
-        while len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
-            count("evictions")
+        with self._lock:
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
+                count("evictions")
 
     def clear(self):
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
     def __len__(self):
         return len(self._entries)
