@@ -1,5 +1,7 @@
 """`kgraph.ops`: the op API. Each function adds a node to the graph being traced, or runs the
 numpy reference when called on concrete arrays outside any graph."""
+import builtins as _builtins
+
 from kgraph.ir.graph import Value
 from kgraph.ops import elementwise as _ew
 from kgraph.ops import linalg as _la
@@ -28,6 +30,31 @@ from kgraph.ops.reduce import argmax, max, mean, min, sum  # noqa: F401
 from kgraph.ops.registry import REGISTRY, apply, get_op  # noqa: F401
 
 sigmoid = _ew.sigmoid
+
+# -- the Keras 3 `keras.ops` namespace (tests/data/keras_ops_names.txt lists it) ----------------
+from kgraph.ops.numpy_namespace import *  # noqa: F401,F403,E402 - numpy-like names
+from kgraph.ops import numpy_namespace as numpy  # noqa: E402 - keras.ops.numpy
+from kgraph.ops import image  # noqa: F401,E402 - keras.ops.image
+from kgraph.ops.control_flow import (associative_scan, cond, fori_loop, map, scan,  # noqa: F401,E402
+                                     switch, vectorized_map, while_loop)
+from kgraph.ops.core_api import (convert_to_numpy, convert_to_tensor, custom_gradient,  # noqa: F401,E402
+                                 dtype, is_tensor, saturate_cast, scatter, scatter_update,
+                                 slice, slice_update, unstack)
+from kgraph.ops.linalg_api import (cholesky, cholesky_inverse, det, eig, eigh, inv,  # noqa: F401,E402
+                                   lstsq, lu_factor, norm, qr, solve, solve_triangular, svd)
+from kgraph.ops.nn import (average_pool, binary_crossentropy, categorical_crossentropy,  # noqa: F401,E402
+                           celu, depth_to_space, dot_product_attention, glu, hard_shrink,
+                           hard_swish, hard_tanh, layer_normalization, log_sigmoid, max_pool,
+                           moments, multi_hot, normalize, psnr, rms_normalization,
+                           soft_shrink, space_to_depth, sparse_categorical_crossentropy,
+                           sparse_plus, sparse_sigmoid, sparsemax, squareplus, tanh_shrink,
+                           threshold, batch_normalization)
+from kgraph.ops.nn_api import softmax  # noqa: F401,E402 - also over a tuple of axes
+from kgraph.ops.reduce_api import erfinv, segment_max, segment_sum  # noqa: F401,E402
+from kgraph.ops.shape_api import extract_sequences  # noqa: F401,E402
+from kgraph.ops.numpy_api import rsqrt  # noqa: F401,E402
+from kgraph.ops.sort import in_top_k, top_k  # noqa: F401,E402
+from kgraph.ops.reduce_api import logdet  # noqa: F401,E402
 
 
 def shape(x):
@@ -63,7 +90,7 @@ def _getitem(x, index):
     if Ellipsis in index:
         i = index.index(Ellipsis)
         fill = len(x.shape) - (len(index) - 1 - index.count(None))
-        index = index[:i] + (slice(None),) * fill + index[i + 1:]
+        index = index[:i] + (_builtins.slice(None),) * fill + index[i + 1:]
     out, axis, squeeze_axes, new_axes = x, 0, [], []
     for item in index:
         if item is None:
@@ -72,10 +99,10 @@ def _getitem(x, index):
         if isinstance(item, int):
             out = _mv.slice_axis(out, item, item + 1 if item != -1 else 2**62, axis)
             squeeze_axes.append(axis)
-        elif isinstance(item, slice):
+        elif isinstance(item, _builtins.slice):
             if item.step not in (None, 1):
                 raise NotImplementedError(f"Slicing with a step is not supported: {item}")
-            if item != slice(None):
+            if item != _builtins.slice(None):
                 start = 0 if item.start is None else item.start
                 stop = 2**62 if item.stop is None else item.stop
                 out = _mv.slice_axis(out, start, stop, axis)

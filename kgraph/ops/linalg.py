@@ -49,3 +49,8 @@ def matmul(a, b):
 
 def dot(a, b):
     return matmul(a, b)
+
+
+# `keras.ops.linalg` names, so that `kgraph.ops.linalg` is that namespace
+from kgraph.ops.linalg_api import (cholesky, cholesky_inverse, det, eig, eigh, inv,  # noqa: E402,F401
+                                   lstsq, lu_factor, norm, qr, solve, solve_triangular, svd)

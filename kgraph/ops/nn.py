@@ -239,3 +239,17 @@ def _register_stop_gradient():
 
 
 _register_stop_gradient()
+
+
+# `keras.ops.nn` names implemented elsewhere, so that `kgraph.ops.nn` is that namespace
+from kgraph.ops.conv import conv, conv_transpose, depthwise_conv, separable_conv  # noqa: E402,F401
+from kgraph.ops.elementwise import sigmoid  # noqa: E402,F401
+from kgraph.ops.nn_api import (binary_crossentropy, categorical_crossentropy, celu, crelu,  # noqa: E402,F401
+                               depth_to_space, dot_product_attention, glu, hard_shrink,
+                               hard_tanh, layer_normalization, log_sigmoid, multi_hot,
+                               normalize, psnr, rms_normalization, soft_shrink, space_to_depth,
+                               sparse_categorical_crossentropy, sparse_plus, sparse_sigmoid,
+                               sparsemax, squareplus, tanh_shrink, threshold)
+from kgraph.ops.pool import average_pool, max_pool  # noqa: E402,F401
+
+hard_swish = hard_silu

@@ -1,0 +1,112 @@
+"""`keras.ops.image`: resize (nearest/bilinear as interpolation matmuls along height and
+width), rgb_to_grayscale, pad_images and crop_images. Images are `(batch, h, w, c)`
+(`channels_last`) or `(batch, c, h, w)`; a 3-D input is one image. Spatial sizes must be known
+while tracing; the batch may be unknown."""
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph.ops import elementwise as ew
+from kgraph.ops import movement as mv
+from kgraph.ops.api_util import constant, dtype_of, rank, static_dim, to_float
+
+
+def _spatial_axes(x, data_format):
+    first = data_format == "channels_first"
+    base = 1 if rank(x) == 4 else 0
+    return (base + 1, base + 2) if first else (base, base + 1)
+
+
+def _weights(in_size, out_size, method):
+    """The (out, in) interpolation matrix of jax.image.resize (half-pixel centres)."""
+    scale = in_size / out_size
+    centres = (np.arange(out_size) + 0.5) * scale - 0.5
+    w = np.zeros((out_size, in_size))
+    if method == "nearest":
+        w[np.arange(out_size), np.clip(np.floor((np.arange(out_size) + 0.5) * scale),
+                                       0, in_size - 1).astype(int)] = 1.0
+        return w
+    if method != "bilinear":
+        raise ValueError(f"resize: interpolation must be 'bilinear' or 'nearest' in kgraph. "
+                         f"Received: interpolation={method!r}")
+    lo = np.floor(centres).astype(int)
+    frac = centres - lo
+    for i in range(out_size):
+        for j, wt in ((lo[i], 1 - frac[i]), (lo[i] + 1, frac[i])):
+            w[i, int(np.clip(j, 0, in_size - 1))] += wt
+    return w
+
+
+def _along(x, axis, matrix):
+    """Contract `x`'s `axis` with `matrix` (out, in), keeping the axis position."""
+    from kgraph.ops.linalg import matmul
+    from kgraph.ops.shape_api import moveaxis
+
+    moved = moveaxis(x, axis, -1)
+    out = matmul(moved, constant(matrix.T.astype(ew._np_dtype(dtype_of(x))), x))
+    return moveaxis(out, -1, axis)
+
+
+def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
+           pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
+           data_format=None):
+    """Resize images to `size = (height, width)` (`keras.ops.image.resize`), bilinear or
+    nearest, without antialiasing; a matmul per spatial axis, so it has gradients."""
+    if antialias or crop_to_aspect_ratio or pad_to_aspect_ratio:
+        raise ValueError("resize: antialias, crop_to_aspect_ratio and pad_to_aspect_ratio are "
+                         "not supported by kgraph; pass False")
+    data_format = data_format or "channels_last"
+    x = to_float(images)
+    for axis, out_size in zip(_spatial_axes(x, data_format), size):
+        in_size = static_dim(x, axis, "resize")
+        if in_size != out_size:
+            x = _along(x, axis, _weights(in_size, int(out_size), interpolation))
+    return x
+
+
+def rgb_to_grayscale(images, data_format=None):
+    """ITU-R 601 luma `0.2989 R + 0.587 G + 0.114 B`, keeping a channel axis of size 1."""
+    from kgraph.ops.reduce import sum as reduce_sum
+
+    axis = -1 if (data_format or "channels_last") == "channels_last" else (
+        1 if rank(images) == 4 else 0)
+    x = to_float(images)
+    shape = [1] * rank(x)
+    shape[axis] = 3
+    weights = constant(np.asarray([0.2989, 0.5870, 0.1140], ew._np_dtype(dtype_of(x))).reshape(
+        shape), x)
+    return ew.cast(reduce_sum(x * weights, axis, keepdims=True), dtype_of(images)) if \
+        dtype_of(images) != dtype_of(x) else reduce_sum(x * weights, axis, keepdims=True)
+
+
+def pad_images(images, top_padding=None, left_padding=None, bottom_padding=None,
+               right_padding=None, target_height=None, target_width=None, data_format=None):
+    """Zero-pad images to a target size or by given amounts (`keras.ops.image.pad_images`)."""
+    h_axis, w_axis = _spatial_axes(images, data_format or "channels_last")
+    h, w = static_dim(images, h_axis, "pad_images"), static_dim(images, w_axis, "pad_images")
+    top, bottom = _pair(top_padding, bottom_padding, target_height, h, "height")
+    left, right = _pair(left_padding, right_padding, target_width, w, "width")
+    pads = [(0, 0)] * rank(images)
+    pads[h_axis], pads[w_axis] = (top, bottom), (left, right)
+    return mv.pad(images, pads)
+
+
+def _pair(first, second, target, size, what, grow=True):
+    if target is not None:
+        change = target - size if grow else size - target
+        first = first if first is not None else change - (second or 0)
+        second = second if second is not None else change - first
+    if first is None or second is None or first < 0 or second < 0:
+        raise ValueError(f"pad_images/crop_images: give two of the paddings and the target "
+                         f"{what}, consistent with size {size}")
+    return int(first), int(second)
+
+
+def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=None,
+                right_cropping=None, target_height=None, target_width=None, data_format=None):
+    h_axis, w_axis = _spatial_axes(images, data_format or "channels_last")
+    h, w = static_dim(images, h_axis, "crop_images"), static_dim(images, w_axis, "crop_images")
+    top, bottom = _pair(top_cropping, bottom_cropping, target_height, h, "height", False)
+    left, right = _pair(left_cropping, right_cropping, target_width, w, "width", False)
+    out = mv.slice_axis(images, top, h - bottom, h_axis)
+    return mv.slice_axis(out, left, w - right, w_axis)

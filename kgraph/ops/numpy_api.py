@@ -1,0 +1,425 @@
+"""`keras.ops` numpy-like creation and elementwise math, composed from the primitives.
+
+Creation ops (`ones`, `arange`, `eye`, ...) return numpy arrays: inside a traced graph an array
+becomes a constant where it meets a tensor. The `*_like` ops follow their argument: a symbolic
+tensor gives a broadcast constant (unknown batch included), an array gives an array.
+Integer and bool inputs to float-valued math are cast to floatx first, as Keras does.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from kgraph.ir.types import dtype_name, is_float
+from kgraph.ops import elementwise as ew
+from kgraph.ops.api_util import dtype_of, eager_only, floatx, is_symbolic, to_float
+
+
+def _np_dtype(dtype, default):
+    return ew._np_dtype(dtype_name(dtype) if dtype is not None else default)
+
+
+# -- creation ----------------------------------------------------------------------------------
+def _check_shape(shape, op):
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if any(d is None or is_symbolic(d) for d in shape):
+        raise ValueError(f"{op}: every dimension must be a known int. Received: shape={shape}. "
+                         f"For a shape that follows a tensor's unknown batch use {op}_like.")
+    return tuple(int(d) for d in shape)
+
+
+def full(shape, fill_value, dtype=None):
+    """An array of `shape` filled with `fill_value` (`keras.ops.full`)."""
+    shape = _check_shape(shape, "full")
+    if is_symbolic(fill_value):
+        from kgraph.ops.movement import broadcast_to
+
+        value = fill_value if dtype is None else ew.cast(fill_value, dtype)
+        return broadcast_to(value, shape)
+    default = dtype_of(fill_value) if dtype is None and hasattr(fill_value, "dtype") else (
+        "int64" if isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool)
+        else "bool" if isinstance(fill_value, bool) else floatx())
+    return np.full(shape, fill_value, dtype=_np_dtype(dtype, default))
+
+
+def ones(shape, dtype=None):
+    return np.ones(_check_shape(shape, "ones"), dtype=_np_dtype(dtype, floatx()))
+
+
+def zeros(shape, dtype=None):
+    return np.zeros(_check_shape(shape, "zeros"), dtype=_np_dtype(dtype, floatx()))
+
+
+def empty(shape, dtype=None):
+    return zeros(shape, dtype)
+
+
+def full_like(x, fill_value, dtype=None):
+    """A tensor shaped like `x` filled with `fill_value` (`keras.ops.full_like`)."""
+    dtype = dtype_name(dtype) if dtype is not None else dtype_of(x)
+    if not is_symbolic(x):
+        return np.full(np.shape(x), fill_value, dtype=ew._np_dtype(dtype))
+    from kgraph.ops.movement import broadcast_like
+
+    value = ew.cast(fill_value, dtype) if is_symbolic(fill_value) else \
+        x.graph.constant(np.asarray(fill_value, dtype=ew._np_dtype(dtype)))
+    return broadcast_like(value, x)
+
+
+def ones_like(x, dtype=None):
+    return full_like(x, 1, dtype)
+
+
+def zeros_like(x, dtype=None):
+    return full_like(x, 0, dtype)
+
+
+def empty_like(x, dtype=None):
+    return zeros_like(x, dtype)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    """Evenly spaced values in `[start, stop)` (`keras.ops.arange`): int32 for int arguments,
+    floatx otherwise, as Keras."""
+    if stop is None:
+        start, stop = 0, start
+    ints = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
+    return np.arange(start, stop, step, dtype=_np_dtype(dtype, "int32" if ints else floatx()))
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    out = np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, axis=axis)
+    values = out[0] if retstep else out
+    values = values.astype(_np_dtype(dtype, floatx()))
+    return (values, out[1]) if retstep else values
+
+
+def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
+    out = np.logspace(start, stop, num, endpoint=endpoint, base=base, axis=axis)
+    return out.astype(_np_dtype(dtype, floatx()))
+
+
+def eye(N, M=None, k=0, dtype=None):  # noqa: N803 - the Keras names
+    return np.eye(N, M, k, dtype=_np_dtype(dtype, floatx()))
+
+
+def identity(n, dtype=None):
+    return eye(n, dtype=dtype)
+
+
+def tri(N, M=None, k=0, dtype=None):  # noqa: N803
+    return np.tri(N, M, k, dtype=_np_dtype(dtype, floatx()))
+
+
+def array(x, dtype=None):
+    """`convert_to_tensor` under its numpy name (`keras.ops.array`)."""
+    from kgraph.ops.core_api import convert_to_tensor
+
+    return convert_to_tensor(x, dtype)
+
+
+def copy(x):
+    return x if is_symbolic(x) else np.array(x, copy=True)
+
+
+# -- elementwise math ----------------------------------------------------------------------------
+def absolute(x):
+    return ew.abs(x)
+
+
+def ceil(x):
+    return -ew.floor(-to_float(x))
+
+
+def trunc(x):
+    """Round toward zero; integers pass through (`keras.ops.trunc`)."""
+    if not is_float(dtype_of(x)):
+        return x
+    return ew.sign(x) * ew.floor(ew.abs(x))
+
+
+def round(x, decimals=0):  # noqa: A001 - the Keras name
+    if not decimals:
+        return ew.round(x)
+    scale = float(10.0 ** decimals)
+    return ew.round(to_float(x) * scale) / scale
+
+
+def tan(x):
+    x = to_float(x)
+    return ew.sin(x) / ew.cos(x)
+
+
+def sinh(x):
+    x = to_float(x)
+    return (ew.exp(x) - ew.exp(-x)) * 0.5
+
+
+def cosh(x):
+    x = to_float(x)
+    return (ew.exp(x) + ew.exp(-x)) * 0.5
+
+
+def arcsinh(x):
+    x = to_float(x)
+    ax = ew.abs(x)  # odd symmetry keeps log's argument >= 1 for negative x
+    return ew.sign(x) * ew.log(ax + ew.sqrt(ax * ax + 1.0))
+
+
+def arccosh(x):
+    x = to_float(x)
+    return ew.log(x + ew.sqrt(x * x - 1.0))
+
+
+def arctanh(x):
+    x = to_float(x)
+    return ew.log((x + 1.0) / (1.0 - x)) * 0.5
+
+
+def log1p(x):
+    """`log(1 + x)`, computed as `log(u) * x / (u - 1)` with `u = 1 + x` (Goldberg's trick),
+    which keeps full precision for small `x`."""
+    x = to_float(x)
+    u = x + 1.0
+    exact = ew.equal(u, 1.0)
+    safe = ew.where(exact, 2.0, u)
+    return ew.where(exact, x, ew.log(safe) * x / (safe - 1.0))
+
+
+def expm1(x):
+    """`exp(x) - 1`, with Kahan's correction `(u - 1) * x / log(u)` for small `x`."""
+    x = to_float(x)
+    u = ew.exp(x)
+    exact = ew.equal(u, 1.0)
+    near = ew.less(ew.abs(x), 1.0)
+    safe = ew.where(ew.logical_or(exact, ew.logical_not(near)), 2.0, u)
+    small = ew.where(exact, x, (safe - 1.0) * x / ew.log(safe))
+    return ew.where(near, small, u - 1.0)
+
+
+def log2(x):
+    return ew.log(to_float(x)) * (1.0 / math.log(2.0))
+
+
+def log10(x):
+    return ew.log(to_float(x)) * (1.0 / math.log(10.0))
+
+
+def exp2(x):
+    return ew.exp(to_float(x) * math.log(2.0))
+
+
+def cbrt(x):
+    x = to_float(x)
+    return ew.sign(x) * ew.power(ew.abs(x), 1.0 / 3.0)
+
+
+def rsqrt(x):
+    return ew.reciprocal(ew.sqrt(to_float(x)))
+
+
+def deg2rad(x):
+    return to_float(x) * (math.pi / 180.0)
+
+
+def hypot(x1, x2):
+    return ew.sqrt(ew.square(to_float(x1)) + ew.square(to_float(x2)))
+
+
+def logaddexp(x1, x2):
+    """`log(exp(x1) + exp(x2))` without overflow."""
+    x1, x2 = ew._pair(to_float(x1), to_float(x2))
+    high = ew.maximum(x1, x2)
+    return high + log1p(ew.exp(-ew.abs(x1 - x2)))
+
+
+def logaddexp2(x1, x2):
+    ln2 = math.log(2.0)
+    return logaddexp(to_float(x1) * ln2, to_float(x2) * ln2) * (1.0 / ln2)
+
+
+def heaviside(x1, x2):
+    x1, x2 = ew._pair(to_float(x1), to_float(x2))
+    return ew.where(ew.greater(x1, 0.0), 1.0, ew.where(ew.less(x1, 0.0), 0.0, x2))
+
+
+def signbit(x):
+    """True where `x` is negative, -0.0 included (as 1/-0 = -inf)."""
+    if not is_float(dtype_of(x)):
+        return ew.less(x, 0)
+    return ew.logical_or(ew.less(x, 0.0), ew.less(ew.reciprocal(x), 0.0))
+
+
+def isinf(x):
+    if not is_float(dtype_of(x)):
+        return ew.not_equal(x, x)
+    return ew.equal(ew.abs(x), np.inf)
+
+
+def isposinf(x):
+    return ew.equal(x, np.inf) if is_float(dtype_of(x)) else ew.not_equal(x, x)
+
+
+def isneginf(x):
+    return ew.equal(x, -np.inf) if is_float(dtype_of(x)) else ew.not_equal(x, x)
+
+
+def isfinite(x):
+    if not is_float(dtype_of(x)):
+        return ew.equal(x, x)
+    return ew.logical_not(ew.logical_or(ew.isnan(x), isinf(x)))
+
+
+def isreal(x):
+    return full_like(x, True, "bool")  # kgraph tensors are real
+
+
+def isclose(x1, x2, rtol=1e-5, atol=1e-8, equal_nan=False):
+    x1, x2 = ew._pair(to_float(x1), to_float(x2))
+    close = ew.less_equal(ew.abs(x1 - x2), ew.abs(x2) * float(rtol) + float(atol))
+    close = ew.logical_or(close, ew.equal(x1, x2))  # equal infinities
+    if equal_nan:
+        close = ew.logical_or(close, ew.logical_and(ew.isnan(x1), ew.isnan(x2)))
+    return close
+
+
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    """NaN to `nan`, infinities to `posinf`/`neginf` (default: the dtype's largest values)."""
+    if not is_float(dtype_of(x)):
+        return x
+    info = np.finfo(ew._np_dtype(dtype_of(x)))
+    high = float(info.max) if posinf is None else float(posinf)
+    low = float(info.min) if neginf is None else float(neginf)
+    x = ew.where(ew.isnan(x), float(nan), x)
+    return ew.where(ew.equal(x, np.inf), high, ew.where(ew.equal(x, -np.inf), low, x))
+
+
+def divide_no_nan(x1, x2):
+    """`x1 / x2`, and 0 where `x2` is 0 (`keras.ops.divide_no_nan`); the gradient is 0 there."""
+    x1, x2 = ew._pair(to_float(x1), to_float(x2))
+    zero = ew.equal(x2, 0.0)
+    return ew.where(zero, 0.0, x1 / ew.where(zero, 1.0, x2))
+
+
+def true_divide(x1, x2):
+    x1, x2 = ew._pair(x1, x2)
+    return ew.divide(to_float(x1), to_float(x2))
+
+
+def floor_divide(x1, x2):
+    """Division rounded toward -inf, as numpy's `//`, for ints and floats."""
+    x1, x2 = ew._pair(x1, x2)
+    if is_float(dtype_of(x1)):
+        return ew.floor(x1 / x2)
+    return ew.divide(x1 - ew.mod(x1, x2), x2)  # an exact division, whichever way it rounds
+
+
+def logical_xor(x1, x2):
+    return ew.not_equal(ew.cast(x1, "bool"), ew.cast(x2, "bool"))
+
+
+def conj(x):
+    return x  # kgraph tensors are real
+
+
+conjugate = conj
+
+
+def real(x):
+    return x
+
+
+def imag(x):
+    return zeros_like(x)
+
+
+def angle(x):
+    x = to_float(x)
+    return ew.where(ew.less(x, 0.0), math.pi, 0.0) + zeros_like(x)
+
+
+def ldexp(x1, x2):
+    return to_float(x1) * exp2(x2)
+
+
+def gcd(x1, x2):
+    eager_only("gcd", x1, x2)
+    return np.gcd(x1, x2)
+
+
+def lcm(x1, x2):
+    eager_only("lcm", x1, x2)
+    return np.lcm(x1, x2)
+
+
+def nextafter(x1, x2):
+    eager_only("nextafter", x1, x2)
+    return np.nextafter(x1, x2)
+
+
+# -- bitwise (integers) --------------------------------------------------------------------------
+def bitwise_and(x, y):
+    from kgraph.ops.registry import apply
+
+    return apply("BitwiseAnd", *ew._pair(x, y))
+
+
+def bitwise_xor(x, y):
+    from kgraph.ops.registry import apply
+
+    return apply("BitwiseXor", *ew._pair(x, y))
+
+
+def bitwise_or(x, y):
+    return bitwise_xor(bitwise_xor(x, y), bitwise_and(x, y))  # a|b = a^b^(a&b)
+
+
+def bitwise_invert(x):
+    dtype = dtype_of(x)
+    if dtype == "bool":
+        return ew.logical_not(x)
+    ones = np.iinfo(ew._np_dtype(dtype)).max if dtype.startswith("u") else -1
+    return bitwise_xor(x, np.asarray(ones, dtype=ew._np_dtype(dtype)))
+
+
+bitwise_not = bitwise_invert
+
+
+def bitwise_left_shift(x, y):
+    """`x << y` as a multiply by `2**y`: the same bits in two's-complement wrap-around."""
+    dtype = ew._np_dtype(dtype_of(x))
+    if is_symbolic(y):
+        return ew.multiply(x, ew.cast(ew.power(2.0, ew.cast(y, "float32")), dtype_of(x)))
+    return ew.multiply(x, np.asarray(2, dtype) ** np.asarray(y, dtype))
+
+
+def bitwise_right_shift(x, y):
+    """`x >> y`: arithmetic for signed ints (floor division by `2**y`), logical for unsigned."""
+    dtype = dtype_of(x)
+    if dtype.startswith("u"):
+        from kgraph.ops.registry import apply
+
+        return apply("ShiftRight", *ew._pair(x, y))
+    if is_symbolic(y):
+        divisor = ew.cast(ew.power(2.0, ew.cast(y, "float32")), dtype)
+    else:
+        divisor = np.asarray(2, ew._np_dtype(dtype)) ** np.asarray(y, ew._np_dtype(dtype))
+    return floor_divide(x, divisor)
+
+
+left_shift, right_shift = bitwise_left_shift, bitwise_right_shift
+
+
+# -- window functions (constants) ---------------------------------------------------------------
+def _window(fn):
+    def window(x, *args):
+        return fn(int(x), *args).astype(floatx())
+    window.__name__ = fn.__name__
+    window.__doc__ = f"`keras.ops.{fn.__name__}`: numpy's window as a floatx array."
+    return window
+
+
+bartlett, blackman, hamming, hanning = (_window(f) for f in (np.bartlett, np.blackman,
+                                                               np.hamming, np.hanning))
+kaiser = _window(np.kaiser)
