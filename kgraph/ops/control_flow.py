@@ -11,6 +11,8 @@ same-shaped. Anything else raises `StaticShapeRequiredError` saying what to pass
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from kgraph.ops import elementwise as ew
@@ -167,7 +169,8 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         ys.append(y)
     if reverse:
         ys.reverse()
-    return carry, (_stack_outputs(ys) if ys and _flatten(ys[0]) != [None] else None)
+    has_ys = bool(ys) and not builtins.all(leaf is None for leaf in _flatten(ys[0]))
+    return carry, (_stack_outputs(ys) if has_ys else None)
 
 
 def map(f, xs):  # noqa: A001 - the Keras name

@@ -16,13 +16,63 @@ def set_random_seed(seed):
     krandom.set_seed(seed)
 
 
-def to_categorical(y, num_classes=None, dtype="float32"):
-    y = _np.asarray(y, dtype="int64")
+def to_categorical(x, num_classes=None):
+    """One-hot rows of the class indices `x` (`keras.utils.to_categorical`); a trailing axis
+    of size 1 is dropped, as Keras does. Returns float32."""
+    y = _np.asarray(x, dtype="int64")
     shape = y.shape
     if shape and shape[-1] == 1 and len(shape) > 1:
         shape = shape[:-1]
     y = y.reshape(-1)
-    num_classes = num_classes or int(y.max()) + 1
-    out = _np.zeros((y.size, num_classes), dtype=dtype)
+    num_classes = int(num_classes) if num_classes is not None else int(y.max()) + 1
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"to_categorical: class indices must be in [0, {num_classes}). "
+                         f"Received: min {y.min()}, max {y.max()}")
+    out = _np.zeros((y.size, num_classes), dtype="float32")
     out[_np.arange(y.size), y] = 1
     return out.reshape(shape + (num_classes,))
+
+
+def normalize(x, axis=-1, order=2):
+    """`x` divided by its `order`-norm along `axis`; zero vectors stay zero (`keras.utils`)."""
+    x = _np.asarray(x)
+    norm = _np.atleast_1d(_np.linalg.norm(x, order, axis))
+    norm[norm == 0] = 1
+    return x / _np.expand_dims(norm, axis)
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
+                  value=0.0):
+    """Pad (or truncate) a list of sequences to one length (`keras.utils.pad_sequences`).
+
+    Args:
+        sequences: list of sequences (lists or arrays, possibly of per-step vectors).
+        maxlen: the length; default the longest sequence.
+        dtype: of the result.
+        padding, truncating: `"pre"` or `"post"`: where values are added or removed.
+        value: the padding value.
+
+    Returns:
+        An array of shape `(len(sequences), maxlen) + step shape`.
+
+    Example:
+        >>> pad_sequences([[1, 2], [3]], maxlen=3)  # [[0, 1, 2], [0, 0, 3]]
+    """
+    for name, where in (("padding", padding), ("truncating", truncating)):
+        if where not in ("pre", "post"):
+            raise ValueError(f"pad_sequences: {name} must be 'pre' or 'post'. "
+                             f"Received: {name}={where!r}")
+    rows = [_np.asarray(s) for s in sequences]
+    lengths = [len(r) for r in rows]
+    maxlen = max(lengths, default=0) if maxlen is None else int(maxlen)
+    step = next((r.shape[1:] for r in rows if len(r)), ())
+    out = _np.full((len(rows), maxlen) + step, value, dtype=dtype)
+    for i, row in enumerate(rows):
+        if not len(row) or not maxlen:
+            continue
+        kept = row[-maxlen:] if truncating == "pre" else row[:maxlen]
+        if padding == "post":
+            out[i, :len(kept)] = kept
+        else:
+            out[i, -len(kept):] = kept
+    return out

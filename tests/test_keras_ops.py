@@ -1,0 +1,150 @@
+"""keras.ops beyond the op table: eager calls against numpy, traced control flow on
+onnxruntime against the eager result, typed errors, dtype rules, and keras.utils helpers."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgraph import keras
+from kgraph.compiler.build import compile_graph
+from kgraph.ir.graph import Graph, tracing
+from kgraph.ops.api_util import StaticShapeRequiredError, TracedModeNotSupportedError
+
+ops = keras.ops
+X = np.arange(12, dtype=np.float32).reshape(3, 4) - 5.5
+
+
+@pytest.mark.parametrize("name, got, want", [
+    ("ones", lambda: ops.ones((2, 3)), lambda: np.ones((2, 3), np.float32)),
+    ("full_like", lambda: ops.full_like(X, 2), lambda: np.full_like(X, 2)),
+    ("arange", lambda: ops.arange(5), lambda: np.arange(5, dtype=np.int32)),
+    ("linspace", lambda: ops.linspace(0, 1, 5), lambda: np.linspace(0, 1, 5, dtype=np.float32)),
+    ("eye", lambda: ops.eye(3, k=1), lambda: np.eye(3, k=1, dtype=np.float32)),
+    ("tri", lambda: ops.tri(3), lambda: np.tri(3, dtype=np.float32)),
+    ("mean_int", lambda: ops.mean(np.arange(4)), lambda: np.float32(1.5)),
+    ("argmin", lambda: ops.argmin(X, axis=0), lambda: np.argmin(X, 0).astype(np.int32)),
+    ("any_all", lambda: ops.any(X > 5, axis=1) & ops.all(X > -6), lambda: np.any(X > 5, 1)),
+    ("clip", lambda: ops.clip(X, -1, 1), lambda: np.clip(X, -1, 1)),
+    ("moveaxis", lambda: ops.moveaxis(X[None], 0, -1), lambda: np.moveaxis(X[None], 0, -1)),
+    ("squeeze_all", lambda: ops.squeeze(X[None, :, None]), lambda: X),
+    ("diag", lambda: ops.diag(np.float32([1, 2]), 1), lambda: np.diag([1.0, 2.0], 1)),
+    ("ceil_trunc", lambda: ops.ceil(X / 2) + ops.trunc(X / 3),
+     lambda: np.ceil(X / 2) + np.trunc(X / 3)),
+    ("floor_divide", lambda: ops.floor_divide(np.array([7, -7]), np.array([2, 2])),
+     lambda: np.array([3, -4])),
+    ("isin", lambda: ops.isin(np.array([1, 2, 3]), np.array([2, 3])),
+     lambda: np.array([False, True, True])),
+    ("searchsorted", lambda: ops.searchsorted(np.float32([1, 2, 3]), np.float32([2.5, 0])),
+     lambda: np.int32([2, 0])),
+    ("bitwise", lambda: ops.bitwise_or(np.int32([12]), np.int32([10])) +
+     ops.left_shift(np.int32([3]), 2) + ops.right_shift(np.int32([-8]), 1),
+     lambda: np.int32([14 + 12 - 4])),
+    ("quantile", lambda: ops.quantile(X, [0.1, 0.9], axis=1),
+     lambda: np.quantile(X, [0.1, 0.9], axis=1)),
+    ("segment_sum", lambda: ops.segment_sum(X, np.array([0, 2, 0]), 3),
+     lambda: np.stack([X[0] + X[2], 0 * X[0], X[1]])),
+    ("nan_to_num", lambda: ops.nan_to_num(np.float32([np.nan, np.inf, 1])),
+     lambda: np.nan_to_num(np.float32([np.nan, np.inf, 1]))),
+    ("det", lambda: ops.linalg.det(np.eye(3) * 2), lambda: 8.0),
+    ("one_hot", lambda: ops.nn.one_hot(np.array([1]), 3), lambda: np.float32([[0, 1, 0]])),
+])
+def test_eager_ops_match_numpy(name, got, want):
+    result, expected = np.asarray(got()), np.asarray(want())
+    np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-6)
+    if expected.dtype != np.float64:
+        assert result.dtype == expected.dtype, f"{name}: {result.dtype} != {expected.dtype}"
+
+
+def run_traced(fn, *arrays, batch_unknown=True):
+    """Trace `fn` on placeholders (first dim unknown) and run it on onnxruntime."""
+    graph = Graph("keras_ops")
+    phs = [graph.placeholder(f"in{i}", (None,) + a.shape[1:] if batch_unknown else a.shape,
+                             a.dtype) for i, a in enumerate(arrays)]
+    with tracing(graph):
+        out = fn(*phs)
+    graph.set_outputs({"out": out})
+    compiled = compile_graph(graph)
+    return compiled.to_numpy(compiled.run({f"in{i}": a for i, a in enumerate(arrays)})[0])
+
+
+def test_fori_loop_unrolls_and_matches_eager():
+    def body(i, v):
+        return v * 0.5 + ops.cast(i, "float32")
+    want = ops.fori_loop(0, 4, body, X)
+    got = run_traced(lambda x: ops.fori_loop(0, 4, body, x), X)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_while_loop_with_symbolic_condition_needs_and_uses_maximum_iterations():
+    def cond(x):
+        return ops.sum(x) < 100.0
+
+    def body(x):
+        return x * 2.0
+    x = np.abs(X) + 1.0
+    want = ops.while_loop(cond, body, (x,))[0]
+    got = run_traced(lambda v: ops.while_loop(cond, body, (v,), maximum_iterations=10)[0], x)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    with pytest.raises(StaticShapeRequiredError, match="maximum_iterations"):
+        run_traced(lambda v: ops.while_loop(cond, body, (v,))[0], x)
+
+
+def test_cond_on_a_symbolic_predicate_selects_the_branch():
+    fn = lambda x: ops.cond(ops.sum(x) > 0.0, lambda: x * 2.0, lambda: -x)  # noqa: E731
+    for data in (X, X + 10.0):
+        np.testing.assert_allclose(run_traced(fn, data), fn(data), rtol=1e-6)
+
+
+def test_scan_over_a_static_leading_axis_and_refusal_on_an_unknown_one():
+    def step(carry, x):
+        return carry + x, carry * x
+    eager_carry, eager_ys = ops.scan(step, np.zeros(4, np.float32), X)
+    got = run_traced(lambda x: ops.scan(step, ops.zeros((4,)), x)[1], X, batch_unknown=False)
+    np.testing.assert_allclose(got, eager_ys, rtol=1e-6)
+    with pytest.raises(StaticShapeRequiredError, match="scan"):
+        run_traced(lambda x: ops.scan(step, ops.zeros((4,)), x)[1], X)
+
+
+def test_ops_on_an_unknown_batch_run_traced():
+    got = run_traced(lambda x: ops.cumsum(ops.sort(x, axis=-1), axis=-1) +
+                     ops.ones_like(x), X)
+    np.testing.assert_allclose(got, np.cumsum(np.sort(X, -1), -1) + 1, rtol=1e-6)
+    got = run_traced(lambda x: ops.einsum("bi,ij->bj", x, np.ones((4, 2), np.float32)), X)
+    np.testing.assert_allclose(got, X @ np.ones((4, 2)), rtol=1e-6)
+
+
+def test_typed_errors_name_the_op():
+    with pytest.raises(StaticShapeRequiredError, match="flip"):
+        run_traced(lambda x: ops.flip(x, 0), X)
+    with pytest.raises(TracedModeNotSupportedError, match="linalg.inv"):
+        run_traced(lambda x: ops.linalg.inv(x), X[:, :3], batch_unknown=False)
+    with pytest.raises(ValueError, match="ones_like"):
+        ops.ones((None, 3))
+    with pytest.raises(ValueError, match="repeated index"):
+        ops.einsum("ii->i", np.eye(2))
+
+
+def test_pad_sequences_matches_keras():
+    seqs = [[1, 2, 3], [4], [5, 6]]
+    np.testing.assert_array_equal(keras.utils.pad_sequences(seqs),
+                                  [[1, 2, 3], [0, 0, 4], [0, 5, 6]])
+    np.testing.assert_array_equal(
+        keras.utils.pad_sequences(seqs, maxlen=2, padding="post", truncating="post", value=-1),
+        [[1, 2], [4, -1], [5, 6]])
+    np.testing.assert_array_equal(keras.utils.pad_sequences(seqs, maxlen=2), [[2, 3], [0, 4],
+                                                                              [5, 6]])
+    assert keras.utils.pad_sequences(seqs).dtype == np.int32
+    with pytest.raises(ValueError, match="padding"):
+        keras.utils.pad_sequences(seqs, padding="middle")
+
+
+def test_to_categorical_and_normalize():
+    np.testing.assert_array_equal(keras.utils.to_categorical([[1], [0]], 3),
+                                  [[0, 1, 0], [1, 0, 0]])
+    assert keras.utils.to_categorical([2]).dtype == np.float32
+    with pytest.raises(ValueError, match="class indices"):
+        keras.utils.to_categorical([3], 3)
+    x = np.array([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_allclose(keras.utils.normalize(x), [[0.6, 0.8], [0.0, 0.0]])
+    np.testing.assert_allclose(keras.utils.normalize(x, axis=0, order=1),
+                               [[1.0, 1.0], [0.0, 0.0]])
