@@ -35,6 +35,7 @@ class Variable:
         self.aggregation = aggregation
         self._host = value
         self._device = None  # backend buffer, authoritative when _host is None
+        self._device_upload = None  # the upload of the executor whose buffer _device is
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -58,7 +59,7 @@ class Variable:
     # -- host / device value ----------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         if self._host is None:
-            self._host = np.array(self._device.numpy(), copy=True)
+            self._host = np.array(_to_host(self._device), copy=True)
         return self._host
 
     @property
@@ -87,13 +88,29 @@ class Variable:
         return self.assign(self.value - delta)
 
     def device_buffer(self, upload):
-        """The executor-resident buffer, uploading the host value with `upload` when stale."""
+        """The buffer of the executor whose `upload` this is, uploading the host value when
+        stale. A buffer another executor made (a model trained on TVM then called through
+        onnxruntime) is copied across through the host; executors whose uploads compare
+        equal (TVM on one device) share buffers without a copy."""
+        if self._device is not None and self._device_upload != upload:
+            self.numpy()
+            self._device = None
         if self._device is None:
-            self._device = upload(self._host)
+            self._device, self._device_upload = upload(self._host), upload
         return self._device
 
-    def set_device_buffer(self, buffer):
+    def set_device_buffer(self, buffer, upload=None):
+        """Make `buffer` the value. `upload` names the executor that made it; by default the
+        one that last asked for this variable's buffer (a step's outputs come from the
+        executor its inputs were uploaded to)."""
         self._device, self._host = buffer, None
+        if upload is not None:
+            self._device_upload = upload
+
+
+def _to_host(buffer) -> np.ndarray:
+    """A numpy view or copy of any executor's buffer (OrtValue, TVM tensor, numpy array)."""
+    return buffer.numpy() if hasattr(buffer, "numpy") else np.asarray(buffer)
 
 
 def _np(dtype):

@@ -271,11 +271,8 @@ TVM_CASES = [CASES[1], CASES[5], CASES[9], CASES[12], CASES[14], CASES[18], CASE
 @pytest.mark.parametrize("cls, kwargs, shape, out_shape, n_weights", TVM_CASES,
                          ids=[f"{c[0].__name__}" for c in TVM_CASES])
 def test_layer_onnx_runs_on_tvm(cls, kwargs, shape, out_shape, n_weights):
-    tvm = pytest.importorskip("tvm")
-    from tvm import relax
-    from tvm.relax.frontend.onnx import from_onnx
+    from tvm_helper import run_tvm
 
-    from kgraph.compiler.onnx import to_onnx
     from kgraph.compiler.passes import optimize
     from kgraph.compiler.program import trace_graph
 
@@ -285,9 +282,7 @@ def test_layer_onnx_runs_on_tvm(cls, kwargs, shape, out_shape, n_weights):
     graph = optimize(trace_graph("layer", [("x", (None,) + shape[1:], "float32")],
                                  lambda v: {"y": layer(v)}))
     feeds = {"x": x, **{v.node.attrs["name"]: var.numpy() for var, v in graph.variables.items()}}
-    module = from_onnx(to_onnx(graph), keep_params_in_input=False)
-    vm = relax.VirtualMachine(tvm.compile(module, target="llvm"), tvm.cpu())
-    got = vm["main"](*[tvm.runtime.tensor(feeds[name]) for name in graph.input_names]).numpy()
+    got = run_tvm(graph, feeds, optimized=True)[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 

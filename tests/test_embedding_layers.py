@@ -11,6 +11,7 @@ import pytest
 
 import kgraph as tf
 from harness import run_layer_test
+from tvm_helper import assert_outputs_close, tvm_compiled
 from kgraph import keras, ops
 from kgraph.compiler.autodiff import gradients
 from kgraph.compiler.build import compile_graph
@@ -364,27 +365,16 @@ def test_gather_gradient_with_unknown_dims_on_onnxruntime(shape, axis, rows):
             np.testing.assert_allclose(compiled.to_numpy(got), w, rtol=1e-6)
 
 
-def _tvm_vm(model):
-    tvm = pytest.importorskip("tvm")
-    from tvm import relax
-    from tvm.relax.frontend.onnx import from_onnx
-
-    module = from_onnx(model, keep_params_in_input=False)
-    return tvm, relax.VirtualMachine(tvm.compile(module, target="llvm"), tvm.cpu())
-
-
 @pytest.mark.tvm
 @pytest.mark.parametrize("shape, axis, rows", DYNAMIC_CASES)
 def test_gather_gradient_with_unknown_dims_on_tvm(shape, axis, rows):
     # to_onnx names the first dim of every input "batch": the indices get a static length here
     graph = _gather_graph(shape, axis, index_shape=(7,))
-    tvm, vm = _tvm_vm(to_onnx(graph))
+    compiled = tvm_compiled(to_onnx(graph))
     for batch in (rows, rows + 3):
         feeds = _dynamic_feeds(shape, axis, rows, batch)
         want = compile_graph(graph, "numpy").run(feeds)
-        got = vm["main"](tvm.runtime.tensor(feeds["x"]), tvm.runtime.tensor(feeds["i"]))
-        for g, w in zip(got, want):
-            np.testing.assert_allclose(g.numpy(), w, rtol=1e-6)
+        assert_outputs_close(compiled.run_numpy(feeds), want, rtol=1e-6, atol=0)
 
 
 @pytest.mark.tvm
@@ -403,11 +393,7 @@ def test_embedding_train_step_on_tvm_matches_the_numpy_reference():
     names = [i.name for i in onnx_model.graph.input]
     feeds = {n: np.asarray(feeds.get(n, np.uint32(7))) for n in names}
     want = compile_graph(graph, "numpy", optimized=True).run(feeds)
-    tvm, vm = _tvm_vm(onnx_model)
-    got = [r.numpy() for r in vm["main"](*[tvm.runtime.tensor(feeds[n]) for n in names])]
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(tvm_compiled(onnx_model).run_numpy(feeds), want)
 
 
 def test_merge_layers_and_their_input_masks():

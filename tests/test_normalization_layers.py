@@ -387,21 +387,10 @@ def test_train_step_with_every_layer_on_onnxruntime():
 
 @pytest.mark.tvm
 def test_train_step_with_every_layer_on_tvm():
-    tvm = pytest.importorskip("tvm")
-    from tvm import relax
-    from tvm.relax.frontend.onnx import from_onnx
+    from tvm_helper import assert_outputs_close, run_tvm
 
     from kgraph.compiler.build import compile_graph
-    from kgraph.compiler.onnx import to_onnx
 
     graph, feeds = _norm_step_graph()
     want = compile_graph(graph, "numpy", optimized=True).run(feeds)
-    model = to_onnx(graph)
-    vm = relax.VirtualMachine(tvm.compile(from_onnx(model, keep_params_in_input=False),
-                                          target="llvm"), tvm.cpu())
-    result = vm["main"](*[tvm.runtime.tensor(np.asarray(feeds[i.name]))
-                          for i in model.graph.input])
-    got = [r.numpy() for r in result]
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(run_tvm(graph, feeds, optimized=True), want)

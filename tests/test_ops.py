@@ -8,8 +8,8 @@ Each row of `ROWS` is one primitive of `kgraph.ops.REGISTRY` or one composite of
 - gradient: built in float64, loss = sum(output * fixed random weights), compared with central
   differences (or, for rows that must not pass gradients, checked to give `None`);
 - ONNX: the float32 graph (forward and backward) on onnxruntime against the numpy interpreter;
-- TVM: the same ONNX imported with `tvm.relax.frontend.onnx.from_onnx`, built for llvm
-  (skipped when TVM is not installed).
+- TVM: the same graph through kgraph's TVM executor (`compile_graph(graph, "tvm")`: Relax,
+  built for llvm with the default CPU schedules; skipped when TVM is not installed).
 
 The coverage tests fail when a registered op has no row, a differentiable op has no gradient
 rule or no checked gradient, or a composite of `kgraph.ops.nn` has no row.
@@ -37,6 +37,7 @@ from kgraph.ops.registry import REGISTRY, apply
 
 
 from op_table import A34, A234, F32, Row, away, bools, fixed, grid, ints, key, normal, spot, uniform, with_nans  # noqa: F401,E501
+from tvm_helper import run_tvm, tvm_compiled
 
 
 # -- independent numpy formulas --------------------------------------------------------------
@@ -459,34 +460,13 @@ def test_onnxruntime_matches_numpy_reference(row):
 
 
 # -- TVM column ------------------------------------------------------------------------------
-def _tvm_outputs(result, count):
-    """numpy arrays from a Relax VM result: a tensor, a shape tuple, or a tuple of those."""
-    def to_numpy(r):
-        return r.numpy() if hasattr(r, "numpy") else np.asarray(list(r), dtype=np.int64)
-    return [to_numpy(result)] if count == 1 else [to_numpy(r) for r in result]
-
-
-def import_tvm():
-    """(tvm, relax, from_onnx), or a clean skip where TVM or its Relax ONNX frontend is absent."""
-    tvm = pytest.importorskip("tvm")
-    try:
-        from tvm import relax
-        from tvm.relax.frontend.onnx import from_onnx
-    except ImportError as error:
-        pytest.skip(f"TVM's Relax ONNX frontend cannot be imported: {error}")
-    return tvm, relax, from_onnx
-
-
 @pytest.mark.tvm
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_tvm_matches_numpy_reference(row):
-    tvm, relax, from_onnx = import_tvm()
     arrays = make_inputs(row, "float32")
     graph = forward_and_backward_graph(row, arrays, "tvm")
     want = compile_graph(graph, "numpy").run(feeds_of(arrays))
-    module = from_onnx(to_onnx(graph), keep_params_in_input=False)
-    vm = relax.VirtualMachine(tvm.compile(module, target="llvm"), tvm.cpu())
-    got = _tvm_outputs(vm["main"](*[tvm.runtime.tensor(a) for a in arrays]), len(want))
+    got = run_tvm(graph, feeds_of(arrays))
     for name, g, w in zip(graph.output_names, got, want):
         assert_close(g.astype(w.dtype) if g.dtype != w.dtype else g, w,
                      0.0 if row.exact else max(row.tol, 1e-5), f"{row.id} {name} on TVM")
@@ -590,16 +570,14 @@ def test_concrete_arrays_run_the_reference_outside_a_graph():
 
 @pytest.mark.tvm
 def test_random_uniform_on_tvm_with_a_dynamic_batch_is_bit_identical():
-    tvm, relax, from_onnx = import_tvm()
     graph = Graph("uniform_tvm")
     x = graph.placeholder("x", (None, 8), "float32")
     k = graph.placeholder("k", (), "uint32")
     with tracing(graph):
         graph.set_outputs({"u": uniform_like(x, k, seed=5)})
-    module = from_onnx(to_onnx(graph), keep_params_in_input=False)
-    vm = relax.VirtualMachine(tvm.compile(module, target="llvm"), tvm.cpu())
+    compiled = tvm_compiled(graph)
     reference = compile_graph(graph, "numpy")
     for batch in (1, 6):
         feeds = {"x": np.zeros((batch, 8), np.float32), "k": np.asarray(3, np.uint32)}
-        got = vm["main"](*[tvm.runtime.tensor(feeds[n]) for n in ("x", "k")]).numpy()
+        got = compiled.to_numpy(compiled.run(feeds)[0])
         np.testing.assert_array_equal(got, reference.run(feeds)[0])

@@ -352,21 +352,15 @@ def test_bad_arguments_raise_value_errors_that_quote_the_value(make, text):
 
 
 def check_tvm(layer, x):
-    """The float32 forward+backward graph (batch dim unknown) through TVM's Relax ONNX
-    frontend, built for llvm, against the numpy interpreter (skipped without TVM)."""
-    from test_ops import import_tvm
+    """The float32 forward+backward graph (batch dim unknown) on kgraph's TVM executor (llvm)
+    against the numpy interpreter (skipped without TVM)."""
+    from tvm_helper import assert_outputs_close, run_tvm
 
-    from kgraph.compiler.onnx.emit import to_onnx
-
-    tvm, relax, from_onnx = import_tvm()
     graph = input_gradient_graph(layer, x.shape, "float32")
     x = x.astype(np.float32)
     want = compile_graph(graph, "numpy").run({"x": x})
-    module = from_onnx(to_onnx(graph), keep_params_in_input=False)
-    vm = relax.VirtualMachine(tvm.compile(module, target="llvm"), tvm.cpu())
-    got = vm["main"](tvm.runtime.tensor(x))
-    for name, w, g in zip(graph.output_names, want, got):
-        np.testing.assert_allclose(g.numpy(), w, rtol=1e-5, atol=1e-5, err_msg=name)
+    assert_outputs_close(run_tvm(graph, {"x": x}), want, rtol=1e-5, atol=1e-5,
+                         names=graph.output_names)
 
 
 @pytest.mark.tvm

@@ -271,22 +271,13 @@ def test_recurrent_train_step_on_onnxruntime_matches_the_numpy_reference():
 
 @pytest.mark.tvm
 def test_recurrent_train_step_on_tvm_matches_the_numpy_reference():
-    tvm = pytest.importorskip("tvm")
-    from tvm import relax
-    from tvm.relax.frontend.onnx import from_onnx
+    from tvm_helper import assert_outputs_close, run_tvm
 
     from kgraph.compiler.build import compile_graph
-    from kgraph.compiler.onnx import to_onnx
 
     graph, feeds = recurrent_step_graph()
     want = compile_graph(graph, "numpy", optimized=True).run(feeds)
-    model = to_onnx(graph)
-    vm = relax.VirtualMachine(tvm.compile(from_onnx(model, keep_params_in_input=False),
-                                          target="llvm"), tvm.cpu())
-    names = [i.name for i in model.graph.input]
-    result = vm["main"](*[tvm.runtime.tensor(np.asarray(feeds[n])) for n in names])
-    for g, w in zip([r.numpy() for r in result], want):
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    assert_outputs_close(run_tvm(graph, feeds, optimized=True), want)
 
 
 def test_stateful_model_refuses_a_batch_of_another_size_with_a_typed_error():

@@ -5,7 +5,7 @@ import onnx
 import tvm
 
 from kgraph.compiler.tvm.disk_cache import DiskCache, entry_key
-from kgraph.compiler.tvm.importer import onnx_signature, to_relax
+from kgraph.compiler.tvm.importer import input_specs, onnx_signature, to_relax
 from kgraph.compiler.tvm.pipeline import default_pipeline
 from kgraph.compiler.tvm.targets import device_of, tvm_target
 from kgraph.runtime.tvm_exec import TvmCompiled, load_library
@@ -21,18 +21,36 @@ def build_executable(model: onnx.ModelProto, target: str, static_shapes=None, tu
     if progress:
         progress(f"compiling {model.graph.name or 'graph'} for {target}")
     if tune_trials:
-        if tvm_tgt.kind.name != "llvm":
-            raise NotImplementedError(f"Tuning is implemented for CPU targets only. Received: "
-                                      f"target={target!r}, tune_trials={tune_trials}")
-        from kgraph.compiler.tvm import tuning
+        return _tuned(model, mod, tvm_tgt, target, static_shapes, tune_trials, progress, cache)
+    return _compile(mod, tvm_tgt, lambda fuse: default_pipeline(tvm_tgt, fuse))
 
-        tvm_tgt = tuning.tuning_target(tvm_tgt)
-        cache = cache or DiskCache()
-        work_dir = cache.tuning_dir(entry_key(model.SerializeToString(), target, static_shapes))
-        database = tuning.tune(mod, tvm_tgt, work_dir, int(tune_trials), progress)
-        return tvm.compile(mod, target=tvm_tgt,
-                           relax_pipeline=tuning.tuned_pipeline(tvm_tgt, database))
-    return tvm.compile(mod, target=tvm_tgt, relax_pipeline=default_pipeline(tvm_tgt))
+
+def _tuned(model, mod, tvm_tgt, target, static_shapes, tune_trials, progress, cache):
+    from kgraph.compiler.tvm import tuning
+
+    if tvm_tgt.kind.name != "llvm":
+        raise NotImplementedError(f"Tuning is implemented for CPU targets only. Received: "
+                                  f"target={target!r}, tune_trials={tune_trials}")
+    cache = cache or DiskCache()
+    work_dir = cache.tuning_dir(entry_key(model.SerializeToString(), target, static_shapes))
+
+    def compile_with(params):
+        return _compile(mod, tvm_tgt, lambda fuse: tuning.pipeline_for(tvm_tgt, params, fuse))
+
+    best = tuning.tune(compile_with, input_specs(model, static_shapes), work_dir,
+                       tune_trials, progress)
+    return compile_with(best)
+
+
+def _compile(mod, target, pipeline):
+    """tvm.compile with operator fusion, or without it where fusion breaks the shape lowering
+    of a dynamic-length op (see pipeline.cpu_pipeline)."""
+    try:
+        return tvm.compile(mod, target=target, relax_pipeline=pipeline(True))
+    except tvm.error.InternalError as error:
+        if "has not been computed" not in str(error):
+            raise
+        return tvm.compile(mod, target=target, relax_pipeline=pipeline(False))
 
 
 def _require_static(model, static_shapes):

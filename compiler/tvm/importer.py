@@ -18,6 +18,18 @@ def onnx_signature(model: onnx.ModelProto):
     return inputs, outputs, dtypes
 
 
+def input_specs(model: onnx.ModelProto, static_shapes: dict | None = None):
+    """[(shape, numpy dtype name)] per input; unknown dims are None unless `static_shapes`
+    fixes them."""
+    _, _, dtypes = onnx_signature(model)
+    specs = []
+    for i in model.graph.input:
+        dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in i.type.tensor_type.shape.dim]
+        specs.append((list((static_shapes or {}).get(i.name, dims)), dtypes[i.name]))
+    return specs
+
+
 def fix_shapes(model: onnx.ModelProto, static_shapes: dict) -> onnx.ModelProto:
     """A copy of `model` whose inputs named in `static_shapes` have those concrete shapes.
 

@@ -42,28 +42,36 @@ def _sequential(target, passes):
     return _pipeline
 
 
-def cpu_pipeline(target, schedule=None):
-    """TVM's CPU pipeline with `schedule` passes (default: the CPU schedule rule)."""
+def cpu_pipeline(target, schedule=None, fuse=True):
+    """TVM's CPU pipeline with `schedule` passes (default: the CPU schedule rule).
+
+    `fuse=False` leaves out operator fusion, as TVM's own generic build pipeline does: fusion
+    loses the shape computation of some dynamic-length ops (an `arange` over a symbolic
+    length), which VMShapeLower then rejects; `build_executable` retries without it.
+    """
     schedule = [dlight.ApplyDefaultSchedule(CpuFallback())] if schedule is None else schedule
+    legalize = (cpu_generic.legalize_passes(target) if fuse
+                else [tvm.relax.transform.LegalizeOps()])
     return _sequential(target, cpu_generic.library_dispatch_passes(target)
-                       + cpu_generic.legalize_passes(target) + list(schedule)
+                       + legalize + list(schedule)
                        + cpu_generic.dataflow_lower_passes(target)
                        + cpu_generic.finalize_passes(target))
 
 
-def cuda_pipeline(target):
-    legalize = [p for p in cuda_passes.legalize_passes(target)
-                if not isinstance(p, dlight.ApplyDefaultSchedule)]
+def cuda_pipeline(target, fuse=True):
+    legalize = ([p for p in cuda_passes.legalize_passes(target)
+                 if not isinstance(p, dlight.ApplyDefaultSchedule)] if fuse
+                else [tvm.relax.transform.LegalizeOps()])
     return _sequential(target, cuda_passes.library_dispatch_passes(target) + legalize
                        + [dlight.ApplyDefaultSchedule(*gpu_rules())]
                        + cuda_passes.dataflow_lower_passes(target)
                        + cuda_passes.finalize_passes(target))
 
 
-def default_pipeline(target):
+def default_pipeline(target, fuse=True):
     """The pipeline `compile_onnx` uses for `target` when nothing is tuned."""
     if target.kind.name == "llvm":
-        return cpu_pipeline(target)
+        return cpu_pipeline(target, fuse=fuse)
     if target.kind.name == "cuda":
-        return cuda_pipeline(target)
+        return cuda_pipeline(target, fuse)
     return tvm.relax.get_default_pipeline(target)
