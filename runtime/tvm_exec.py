@@ -20,7 +20,7 @@ class TvmDeviceError(RuntimeError):
 
 def _tvm():
     import tvm
-    import tvm.runtime  # noqa: F401  (registers the runtime's Python classes)
+    import tvm.runtime.vm  # noqa: F401  (not imported by `import tvm` with the runtime alone)
 
     return tvm
 

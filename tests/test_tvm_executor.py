@@ -331,3 +331,35 @@ def test_tuning_measures_schedules_and_a_second_compile_reuses_the_record(fresh_
     monkeypatch.setattr(tuning, "_time", lambda *args: pytest.fail("measured again"))
     again = compile_onnx(model, static_shapes={"x": (8, 4)}, tune_trials=3)
     np.testing.assert_allclose(again.run_numpy({"x": x})[0], reference(x), rtol=1e-5, atol=1e-6)
+
+
+def test_an_exported_library_runs_with_tvm_runtime_only(predict_model, tmp_path):
+    """TVM_USE_RUNTIME_LIB=1: TVM's runtime library alone (no compiler), as on a deployment
+    box; the executor must not import TVM's Relax frontend or compiler."""
+    import json
+    import sys
+
+    from kgraph.compiler.tvm import export_library
+    from kgraph.compiler.tvm.importer import onnx_signature
+
+    model, onnx_model, x, feeds = predict_model
+    inputs, outputs, dtypes = onnx_signature(onnx_model)
+    path = export_library(onnx_model, "llvm", str(tmp_path / "model.so"))
+    np.savez(tmp_path / "feeds.npz", **{n.replace("/", "|"): v
+                                         for n, v in {**feeds, "x_0": x}.items()})
+    script = f"""
+import json, sys, numpy as np
+from kgraph.runtime.tvm_exec import load_library
+data = np.load({str(tmp_path / "feeds.npz")!r})
+feeds = {{k.replace("|", "/"): data[k] for k in data.files}}
+compiled = load_library({path!r}, {inputs!r}, {outputs!r}, "cpu", {dtypes!r})
+np.save({str(tmp_path / "out.npy")!r}, compiled.run_numpy(feeds)[0])
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("tvm.relax"))))
+"""
+    env = {**os.environ, "TVM_USE_RUNTIME_LIB": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
