@@ -1,6 +1,7 @@
 """Loading is all-or-nothing, corrupt HDF5 gets kgraph's typed errors, and files that are
 not plain weight files are refused (issue 9, cases 5 and 6)."""
 import os
+import warnings
 
 import h5py
 import numpy as np
@@ -71,3 +72,40 @@ def test_corrupt_hdf5_metadata_gives_typed_errors(tmp_path):
             keras.models.load_model(path)
         except SavingError:
             pass
+
+
+def _unused_warnings(record):
+    return [w for w in record if "does not have" in str(w.message)]
+
+
+@pytest.mark.parametrize("name", ["w.weights.h5", "w.keras"])
+def test_extra_layer_groups_in_a_weights_file_warn(tmp_path, name):
+    """Keras 3 ignores weights a file holds for objects the model does not have, silently;
+    kgraph loads the rest the same way and warns, naming the groups."""
+    path = tmp_path / name
+    keras.utils.set_random_seed(2)
+    bigger = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
+                               keras.layers.Dense(3, name="b"), keras.layers.Dense(7, name="c")])
+    bigger.save_weights(path) if name != "w.keras" else bigger.save(path)
+    model = _model()
+    with pytest.warns(UserWarning, match=r"weights for 1 objects that the model does not "
+                                         r"have; they were not loaded: \['layers/dense_2'\]"):
+        model.load_weights(path)
+    for a, b in zip(model.get_weights(), bigger.get_weights()[:4]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_optimizer_state_into_an_uncompiled_model_does_not_warn(tmp_path):
+    source = _model()
+    source.compile("adam", "mse")
+    source.fit(np.ones((4, 4), "float32"), np.ones((4, 3), "float32"), verbose=0)
+    source.save_weights(tmp_path / "w.weights.h5")
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        _model().load_weights(tmp_path / "w.weights.h5")
+    assert not _unused_warnings(record)
+    compiled = _model()
+    compiled.compile("sgd", "mse")  # fewer slots than the file's Adam: its own warning
+    with pytest.warns(UserWarning, match="optimizer state not restored") as record:
+        compiled.load_weights(tmp_path / "w.weights.h5")
+    assert not _unused_warnings(record)

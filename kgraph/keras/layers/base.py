@@ -20,6 +20,7 @@ from kgraph.ir.graph import Graph, Value, current_graph, tracing
 from kgraph.keras import constraints as kconstraints
 from kgraph.keras import initializers as kinitializers
 from kgraph.keras import regularizers as kregularizers
+from kgraph.keras import saving_safety
 from kgraph.keras.serialization import snake_case
 from kgraph.keras.tree import flatten, map_structure, pack_like
 from kgraph.variables import Variable
@@ -232,6 +233,7 @@ class Layer:
             initializer = "glorot_uniform" if str(dtype).startswith("float") else "zeros"
         init = kinitializers.get(initializer)
         name = name or f"variable_{len(self.weights)}"
+        saving_safety.check_weight_allocation(self, name, shape, dtype)  # loads are bounded
         var = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name,
                        path=f"{self.name}/{name}", aggregation=aggregation)
         var.constraint = kconstraints.get(constraint)

@@ -13,9 +13,13 @@ import json
 
 import numpy as np
 
+from kgraph.keras import saving_safety
 from kgraph.keras.layers.base import KerasTensor, Layer
 from kgraph.keras.saving import serialization_lib as slib
-from kgraph.keras.saving.errors import InvalidConfigError, NotSerializableError
+from kgraph.keras.saving.errors import InvalidConfigError, NotSerializableError, UnsafeFileError
+
+ARRAY_KINDS = "biufcSU"  # numbers, booleans and strings; never objects, records or sub-arrays
+ARRAY_BYTES_PER_VALUE = 16  # complex128: the most an array may hold per value in the config
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -212,7 +216,7 @@ def _walk_back(x, created):
             raise InvalidConfigError(f"A saved tensor has no keras_history: {x!r}")
         return _tensor(created, *history[:3], legacy=False)
     if special in ("__numpy__", "__tensor__"):
-        return np.array(x["config"]["value"], dtype=x["config"]["dtype"])
+        return array_from_config(x["config"], special)
     if special == "__bytes__":
         return x["config"]["value"].encode("utf-8")
     if special == "__ellipsis__":
@@ -221,6 +225,42 @@ def _walk_back(x, created):
         c = x["config"]
         return slice(c.get("start"), c.get("stop"), c.get("step"))
     return {k: _walk_back(v, created) for k, v in x.items()}
+
+
+def array_from_config(config, special="__numpy__") -> np.ndarray:
+    """The array a `__numpy__` entry stores, checked before it is allocated: a plain dtype
+    (no object, structured or sub-array dtype: "(1000,1000)f8" makes each value a 7.6 MiB
+    block), and no more than `ARRAY_BYTES_PER_VALUE` bytes per value present in the config."""
+    dtype_spec = config.get("dtype")
+    try:
+        dtype = np.dtype(dtype_spec) if isinstance(dtype_spec, str) else None
+    except (TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in ARRAY_KINDS or dtype.subdtype is not None:
+        raise UnsafeFileError(f"A {special} entry has dtype {str(dtype_spec)[:100]!r}; only "
+                              f"plain numeric, boolean and string dtypes are loaded")
+    count, present = _count_values(config.get("value"))
+    nbytes = count * dtype.itemsize
+    if nbytes > ARRAY_BYTES_PER_VALUE * max(present, 1):
+        raise UnsafeFileError(f"A {special} entry of dtype {dtype_spec!r} would take "
+                              f"{nbytes} bytes for {count} values ({present} bytes of data) in "
+                              f"the config; refused")
+    saving_safety.charge(nbytes, f"a {special} entry of {count} {dtype_spec} values")
+    return np.array(config["value"], dtype=dtype)
+
+
+def _count_values(value):
+    """(values, bytes of data) in a nested list, counted without recursion: a string
+    counts its length, any other value one byte."""
+    count, present, stack = 0, 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        else:
+            count += 1
+            present += max(len(item), 1) if isinstance(item, (str, bytes)) else 1
+    return count, present
 
 
 def _tensor(created, layer_name, node_index, tensor_index, legacy):
@@ -260,9 +300,11 @@ def _unpack_single(x):
 
 # -- entry points -------------------------------------------------------------------------
 def deserialize_model(config, custom_objects=None, safe_mode=True):
-    """A model (uncompiled) from a top-level config dict of either Keras form."""
+    """A model (uncompiled) from a top-level config dict of either Keras form. What it
+    allocates (weights, arrays in the config) counts against the load limit
+    (`KGRAPH_MAX_LOAD_BYTES`, 4 GiB by default for a config without a file)."""
     slib.check_config_safety(config, safe_mode)
-    with slib.object_sharing_scope():
+    with saving_safety.load_budget(), slib.object_sharing_scope():
         return slib.deserialize_keras_object(config, custom_objects, what="model")
 
 

@@ -20,6 +20,11 @@ class UnsafeFileError(SavingError, UnsafeDeserializationError):
     that names code outside Keras."""
 
 
+class LoadLimitError(UnsafeFileError):
+    """Loading would allocate more than the load limit (`KGRAPH_MAX_LOAD_BYTES`): a zip
+    member, a weight whose shape comes from a config, or an array stored in a config."""
+
+
 class UnknownObjectError(SavingError, TypeError):
     """A config names a class that is neither a kgraph Keras class nor a custom object."""
 

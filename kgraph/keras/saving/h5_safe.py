@@ -8,8 +8,6 @@ numeric arrays.
 """
 from __future__ import annotations
 
-import io
-
 import h5py
 import numpy as np
 
@@ -35,10 +33,6 @@ def open_h5(source, label=None) -> h5py.File:
         f.close()
         raise
     return f
-
-
-def open_h5_bytes(data: bytes, label) -> h5py.File:
-    return open_h5(io.BytesIO(data), label)
 
 
 def check_file(f: h5py.File, label) -> None:

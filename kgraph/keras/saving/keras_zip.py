@@ -2,29 +2,34 @@
 `metadata.json`, `config.json` and `model.weights.h5`, in that order.
 
 Reading never extracts anything to disk. Members are checked first: names that would land
-outside the archive (absolute, `..`, drive letters, backslashes), symlinks, duplicates,
-encrypted members and members that expand absurdly are refused with `UnsafeFileError`.
+outside the archive (absolute, `..`, drive letters, backslashes), symlinks, duplicates and
+encrypted members are refused with `UnsafeFileError`. A member is read in chunks, counting
+what it really expands to against both its declared size and the load limit
+(`KGRAPH_MAX_LOAD_BYTES`, by default 16 times the archive's size: Keras stores members
+uncompressed), so a small archive never expands into gigabytes of memory.
 """
 from __future__ import annotations
 
 import datetime
 import io
 import json
+import os
 import re
 import stat
 import zipfile
 
 import h5py
 
+from kgraph.keras import saving_safety
 from kgraph.keras.saving import h5_safe
 from kgraph.keras.saving.compile_config import compile_from_config
-from kgraph.keras.saving.errors import InvalidFileError, UnsafeFileError
+from kgraph.keras.saving.errors import InvalidFileError, LoadLimitError, UnsafeFileError
 from kgraph.keras.saving.weights_store import load_weights_from_h5, save_weights_to_h5
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 METADATA, CONFIG, WEIGHTS = "metadata.json", "config.json", "model.weights.h5"
 MAX_JSON_BYTES = 256 * 1024 ** 2
-BOMB_BYTES, BOMB_RATIO = 4 * 1024 ** 3, 100
+CHUNK_BYTES = 1024 ** 2
 
 
 def write_keras_archive(model, fileobj) -> None:
@@ -49,6 +54,7 @@ class KerasArchive:
 
     def __init__(self, source, label):
         self.label = label
+        self.limit = saving_safety.max_load_bytes(_size_of(source))
         try:
             self.zf = zipfile.ZipFile(source, "r")
         except (zipfile.BadZipFile, OSError) as e:
@@ -65,26 +71,39 @@ class KerasArchive:
     def __exit__(self, *exc):
         self.zf.close()
 
-    def read(self, name, limit) -> bytes:
+    def read(self, name, limit=None) -> io.BytesIO:
+        """The member `name`, expanded in memory: at most its declared size and at most
+        `limit` (never more than the load limit) bytes, counted while it expands."""
         info = self.members.get(name)
         if info is None:
             raise InvalidFileError(f"{self.label}: the archive has no {name!r} member")
+        limit = self.limit if limit is None else min(limit, self.limit)
         if info.file_size > limit:
-            raise UnsafeFileError(f"{self.label}: member {name!r} is {info.file_size} bytes, "
-                                  f"more than the {limit} allowed")
+            raise LoadLimitError(
+                f"{self.label}: zip member {name!r} declares {info.file_size} bytes "
+                f"({info.compress_size} stored), more than the {limit} bytes allowed for it; "
+                f"refused before expanding it. If you trust the file, raise the limit with "
+                f"{saving_safety.LIMIT_VARIABLE}=<bytes>.")
+        out = io.BytesIO()
         try:
             with self.zf.open(info) as fh:
-                data = fh.read(limit + 1)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
+                while chunk := fh.read(CHUNK_BYTES):
+                    if out.tell() + len(chunk) > info.file_size:
+                        raise UnsafeFileError(f"{self.label}: zip member {name!r} expands "
+                                              f"beyond its declared size {info.file_size}")
+                    out.write(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib_error()) as e:
             raise InvalidFileError(f"{self.label}: member {name!r} is corrupt ({e})") from None
-        if len(data) > limit or len(data) != info.file_size:
-            raise UnsafeFileError(f"{self.label}: member {name!r} does not match its declared "
-                                  f"size {info.file_size}")
-        return data
+        if out.tell() != info.file_size:
+            raise InvalidFileError(f"{self.label}: zip member {name!r} expands to "
+                                   f"{out.tell()} bytes, not its declared {info.file_size}")
+        out.seek(0)
+        return out
 
     def read_json(self, name):
+        text = self.read(name, MAX_JSON_BYTES).getvalue()
         try:
-            return json.loads(self.read(name, MAX_JSON_BYTES))
+            return json.loads(text)
         except (ValueError, RecursionError) as e:
             raise InvalidFileError(f"{self.label}: {name} is not valid JSON ({e})") from None
 
@@ -94,8 +113,7 @@ class KerasArchive:
             raise InvalidFileError(f"{self.label}: the archive has no {WEIGHTS!r} member "
                                    f"(found {other or sorted(self.members)}); only HDF5 weights "
                                    f"are supported")
-        data = self.read(WEIGHTS, self.members[WEIGHTS].file_size)
-        return h5_safe.open_h5_bytes(data, f"{self.label}:{WEIGHTS}")
+        return h5_safe.open_h5(self.read(WEIGHTS), f"{self.label}:{WEIGHTS}")
 
 
 def _unsafe_name(name) -> bool:
@@ -116,12 +134,19 @@ def _check_members(zf, label) -> dict:
             raise UnsafeFileError(f"{label}: zip member {name!r} is a symbolic link")
         if info.flag_bits & 0x1:
             raise InvalidFileError(f"{label}: zip member {name!r} is encrypted")
-        if info.file_size > BOMB_BYTES and info.file_size > BOMB_RATIO * max(
-                info.compress_size, 1):
-            raise UnsafeFileError(f"{label}: zip member {name!r} would expand to "
-                                  f"{info.file_size} bytes from {info.compress_size}; refused")
         members[name] = info
     return members
+
+
+def _size_of(source) -> int | None:
+    """The archive's size in bytes (None for a file object: the limit is then absolute)."""
+    return os.path.getsize(source) if isinstance(source, (str, os.PathLike)) else None
+
+
+def zlib_error():
+    import zlib
+
+    return zlib.error
 
 
 def load_keras_archive(source, label, custom_objects=None, compile=True, safe_mode=True):

@@ -21,6 +21,7 @@ import numpy as np
 from kgraph.keras.saving import (h5_safe, keras_zip, legacy_h5, legacy_model,
                                  weights_store)
 from kgraph.keras.saving.errors import InvalidFileError, SavingError, with_file
+from kgraph.keras import saving_safety
 from kgraph.keras.saving_safety import UnsafeDeserializationError
 from kgraph.runtime.atomic_file import atomic_write
 
@@ -157,10 +158,15 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
 
     Returns:
         The model, compiled when the file has a training config and `compile=True`.
+
+    Raises:
+        LoadLimitError: Loading would allocate more than `KGRAPH_MAX_LOAD_BYTES` (default:
+            16 times the file's size, at least 64 MiB).
     """
     path = os.fspath(filepath)
     fmt = detect_format(path)
-    with _errors_name(path):
+    limit = saving_safety.max_load_bytes(os.path.getsize(path))
+    with _errors_name(path), saving_safety.load_budget(limit, path):
         if fmt == "keras":
             return keras_zip.load_keras_archive(path, path, custom_objects, compile, safe_mode)
         with h5_safe.open_h5(path) as f:

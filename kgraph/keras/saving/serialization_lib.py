@@ -23,6 +23,8 @@ from kgraph.keras.serialization import GLOBAL_CUSTOM_OBJECTS, CustomObjectScope
 KERAS_PACKAGES = ("keras", "tf_keras", "keras_hub", "keras_cv", "keras_nlp", "tensorflow.keras")
 FUNCTIONAL_MODULE = "keras.src.models.functional"
 _state = threading.local()
+MAX_NESTING = 64  # layers inside models inside models ...: building recurses per level
+MAX_CONFIG_DEPTH = 4 * MAX_NESTING + 64  # JSON levels: about 3 per model level, plus nodes
 
 
 # -- names --------------------------------------------------------------------------------
@@ -132,24 +134,28 @@ def _jsonable_shape(shape):
 
 # -- safety ---------------------------------------------------------------------------------
 def check_config_safety(config, safe_mode=True) -> None:
-    """Refuse marshalled Python code anywhere in a config before anything is built: Keras 3
-    `__lambda__` objects and tf-keras Lambda functions (`function_type: "lambda"`). Only
-    `safe_mode=False` with unsafe deserialization enabled lets a config through."""
-    if not safe_mode and saving_safety._state["unsafe"]:
-        return
-    stack = [config]
+    """Check a whole config before anything is built: nested at most `MAX_CONFIG_DEPTH`
+    levels (counted here, so the bound never depends on Python's recursion limit), and no
+    marshalled Python code: Keras 3 `__lambda__` objects and tf-keras Lambda functions
+    (`function_type: "lambda"`), unless `safe_mode=False` with unsafe deserialization
+    enabled."""
+    refuse_code = safe_mode or not saving_safety._state["unsafe"]
+    stack = [(config, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH and isinstance(item, (dict, list)):
+            raise InvalidConfigError(f"Invalid model config: it is nested more than "
+                                     f"{MAX_CONFIG_DEPTH} levels deep; refused")
         if isinstance(item, dict):
-            if item.get("class_name") == "__lambda__" or "lambda" in (
-                    item.get("function_type"), item.get("output_shape_type")):
+            if refuse_code and (item.get("class_name") == "__lambda__" or "lambda" in (
+                    item.get("function_type"), item.get("output_shape_type"))):
                 raise saving_safety.UnsafeDeserializationError(
                     "Refusing to deserialize a Python lambda stored in the config: it would "
                     "run code from the file. If you trust the file, call "
                     "kgraph.keras.config.enable_unsafe_deserialization() first.")
-            stack.extend(item.values())
+            stack.extend((value, depth + 1) for value in item.values())
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((value, depth + 1) for value in item)
 
 
 def _is_keras_module(module) -> bool:
@@ -211,25 +217,31 @@ def object_sharing_scope():
         _state.shared = outer
 
 
-_MALFORMED = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError,
-              OverflowError, MemoryError)
+_MALFORMED = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError,
+              MemoryError)
 
 
 def deserialize_keras_object(config, custom_objects=None, what="layer"):
     """A layer or model from `{class_name, config[, module, registered_name, build_config]}`.
 
-    A config that is malformed (wrong types, missing keys, nested too deeply, sizes too big
-    to allocate) raises `InvalidConfigError` naming the class and the original problem."""
+    A config that is malformed (wrong types, missing keys) raises `InvalidConfigError`
+    naming the class and the original problem; so does one that nests layers more than
+    `MAX_NESTING` levels deep."""
+    name = config.get("class_name") if isinstance(config, dict) else None
+    depth = getattr(_state, "depth", 0)
+    if depth >= MAX_NESTING:
+        raise InvalidConfigError(f"Invalid {what} config for class_name={name!r}: layers are "
+                                 f"nested more than {MAX_NESTING} levels deep; refused")
+    _state.depth = depth + 1
     try:
         return _deserialize(config, custom_objects, what)
     except (SavingError, saving_safety.UnsafeDeserializationError):
         raise
     except _MALFORMED as e:
-        name = config.get("class_name") if isinstance(config, dict) else None
-        problem = "nested too deeply" if isinstance(e, RecursionError) else \
-            f"{type(e).__name__}: {str(e)[:300]}"
         raise InvalidConfigError(f"Invalid {what} config for class_name={name!r}: "
-                                 f"{problem}") from None
+                                 f"{type(e).__name__}: {str(e)[:300]}") from None
+    finally:
+        _state.depth = depth
 
 
 def _deserialize(config, custom_objects, what):
@@ -313,11 +325,18 @@ def _maybe_build(obj, build_cfg):
     if isinstance(obj, Sequential):
         obj.build(_to_tuples(shape))
     elif not obj.weights and _is_flat_shape(shape):
+        import math
+
         import numpy as np
 
         from kgraph import config as kconfig
 
-        obj(np.zeros((1,) + tuple(shape[1:]), dtype=kconfig.floatx()))
+        dtype = np.dtype(kconfig.floatx())
+        sample = (1,) + tuple(shape[1:])
+        saving_safety.charge(math.prod(sample) * dtype.itemsize,
+                             f"model {obj.name!r}: a sample of build_config input_shape "
+                             f"{shape!r}")
+        obj(np.zeros(sample, dtype=dtype))
 
 
 def _is_flat_shape(shape) -> bool:

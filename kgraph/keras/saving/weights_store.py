@@ -140,9 +140,14 @@ def read_vars(h5file, path, label):
 
 
 def load_weights_from_h5(model, h5file, label, skip_mismatch=False) -> None:
-    """Assign the variables stored in an open Keras 3 weights file to `model`."""
+    """Assign the variables stored in an open Keras 3 weights file to `model`, and warn
+    about weights the file holds for objects the model does not have (Keras ignores them
+    silently)."""
+    used = set()
     for obj, path in walk(model):
         values = read_vars(h5file, path, label)
+        if values:
+            used.add(values[0].parent.name)
         if isinstance(obj, Optimizer):
             if values is not None:
                 set_optimizer_values(obj, values, label)
@@ -157,6 +162,31 @@ def load_weights_from_h5(model, h5file, label, skip_mismatch=False) -> None:
         else:
             raise WeightMismatchError(f"{label}: cannot load weights of layer {obj.name!r} "
                                       f"(path {path or '/'!r}): {problem}")
+    unused = _unused_groups(h5file, used, isinstance(getattr(model, "optimizer", None),
+                                                     Optimizer))
+    if unused:
+        warnings.warn(f"{label}: the file holds weights for {len(unused)} objects that the "
+                      f"model does not have; they were not loaded: {unused[:10]}. Check that "
+                      f"the file was saved from this architecture.", stacklevel=3)
+
+
+def _unused_groups(h5file, used, has_optimizer) -> list:
+    """Paths of the `vars` groups holding values that loading did not read. Optimizer state
+    loaded into a model without an optimizer, and Keras' random seed state (kgraph keeps
+    none), are left out: ignoring them is expected."""
+    found = []
+
+    def visit(name, obj):
+        parts = name.split("/")
+        if parts[-1] != "vars" or not isinstance(obj, h5py.Group) or not len(obj) or \
+                obj.name in used or any(p.startswith("seed_generator") for p in parts):
+            return
+        if parts[0] == "optimizer" and not has_optimizer:
+            return
+        found.append("/".join(parts[:-1]) or "/")
+
+    h5file.visititems(visit)
+    return sorted(found)
 
 
 def _mismatch(layer, variables, values):
