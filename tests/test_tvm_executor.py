@@ -363,3 +363,22 @@ print(json.dumps(sorted(m for m in sys.modules if m.startswith("tvm.relax"))))
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_gpu_bench_build_cross_compiles_its_artifacts(tmp_path):
+    """The half of tools/gpu_bench.py that runs here: CUDA libraries + feeds + manifest."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location(
+        "gpu_bench", os.path.join(os.path.dirname(__file__), "..", "tools", "gpu_bench.py"))
+    gpu_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_bench)
+    gpu_bench.build(str(tmp_path), only=["mlp_predict_b1"], progress=lambda message: None)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    spec = manifest["workloads"]["mlp_predict_b1"]
+    assert manifest["arch"] == "sm_90" and spec["inputs"][0] == "x_0"
+    data = np.load(tmp_path / "mlp_predict_b1.npz")
+    assert len(data.files) == len(spec["inputs"]) and data["arr_0"].shape == (1, 784)
+    assert b"__global__" in (tmp_path / "mlp_predict_b1.so").read_bytes()

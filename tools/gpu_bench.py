@@ -1,0 +1,223 @@
+"""TVM-CUDA artifacts vs PyTorch (eager, torch.compile, torch.compile reduce-overhead) on one GPU.
+
+Two halves, because the GPU machine (H100/H200, Python 3.12, PyTorch, no network) has TVM's
+runtime only (../shared/gpu/make-tvm-runtime-bundle.sh):
+
+  python tools/gpu_bench.py build [--out bench-out/gpu] [--arch sm_90]     # here, no GPU needed
+  tools/gpu_bench.sh BUNDLE_DIR [--out bench-out/gpu]                      # on the GPU machine
+  (= PYTHONPATH=...bundle... TVM_USE_RUNTIME_LIB=1 python3 tools/gpu_bench.py run --out ...)
+
+`build` traces kgraph's train steps (MLP 784-256-256-10 batch 128; CNN conv32-pool-conv64-
+pool-dense10 on 28x28x1 batch 64, Adam) and predict graphs at batch 1 and 1024, cross-compiles
+each for CUDA with every dim fixed, and writes `<name>.so` + `<name>.npz` (feeds) and one
+manifest.json (names, dtypes). `run` loads them through kgraph.runtime.tvm_exec (kernels are
+compiled by nvcc when a library loads), times them and the same workloads in PyTorch, all in
+one process on the same card, and prints card, driver and versions with one table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKLOADS = [("mlp_train", "mlp", "train", 128), ("cnn_train", "cnn", "train", 64),
+             ("mlp_predict_b1", "mlp", "predict", 1), ("mlp_predict_b1024", "mlp", "predict", 1024),
+             ("cnn_predict_b1", "cnn", "predict", 1), ("cnn_predict_b1024", "cnn", "predict", 1024)]
+SHAPES = {"mlp": (784,), "cnn": (28, 28, 1)}
+
+
+# --------------------------------------------------------------------------- build (here)
+def build(out, arch="sm_90", only=None, progress=print):
+    """Cross-compile every workload (or those named in `only`) for CUDA into `out`."""
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    from bench_tvm import build_model
+
+    from kgraph.compiler.onnx import to_onnx
+    from kgraph.compiler.passes import optimize
+    from kgraph.compiler.tvm import export_library
+    from kgraph.compiler.tvm.importer import onnx_signature
+
+    os.makedirs(out, exist_ok=True)
+    manifest = {"arch": arch, "workloads": {}}
+    for name, model_name, kind, batch in WORKLOADS:
+        if only and name not in only:
+            continue
+        rng = np.random.default_rng(0)
+        x = rng.random((batch,) + SHAPES[model_name], dtype=np.float32)
+        y = rng.integers(0, 10, batch)
+        model = build_model(model_name)
+        graph = optimize(model.trace_step(kind, x, y if kind == "train" else None))
+        feeds = {"x_0": x, "y_0": y}
+        feeds.update({v.node.attrs["name"]: var.numpy() for var, v in graph.variables.items()})
+        onnx_model = to_onnx(graph)
+        inputs, outputs, dtypes = onnx_signature(onnx_model)
+        feeds = {n: np.asarray(feeds.get(n, np.uint32(7)), dtype=dtypes[n]) for n in inputs}
+        export_library(onnx_model, f"cuda:{arch}", os.path.join(out, f"{name}.so"),
+                       static_shapes={n: v.shape for n, v in feeds.items()}, progress=progress)
+        np.savez(os.path.join(out, f"{name}.npz"), *[feeds[n] for n in inputs])
+        manifest["workloads"][name] = {"model": model_name, "kind": kind, "batch": batch,
+                                       "inputs": inputs, "outputs": outputs, "dtypes": dtypes}
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    return manifest
+
+
+# --------------------------------------------------------------------------- run (GPU box)
+def register_nvcc(arch):
+    """With TVM's runtime only, CUDA source in a library is compiled by this callback."""
+    import ctypes
+    import subprocess
+    import tempfile
+
+    import tvm
+    import tvm_ffi
+
+    lib = os.path.join(os.path.dirname(tvm.__file__), "lib", "libtvm_runtime_cuda.so")
+    if os.path.exists(lib):
+        ctypes.CDLL(lib, ctypes.RTLD_GLOBAL)
+
+    def compile_cuda(code, *_):
+        with tempfile.TemporaryDirectory() as tmp:
+            src, fatbin = os.path.join(tmp, "k.cu"), os.path.join(tmp, "k.fatbin")
+            with open(src, "w") as f:
+                f.write(code)
+            subprocess.run(["nvcc", "--fatbin", "-O3", f"-arch={arch}", "-o", fatbin, src],
+                           check=True, capture_output=True)
+            with open(fatbin, "rb") as f:
+                return bytearray(f.read())
+
+    tvm_ffi.register_global_func("tvm_callback_cuda_compile", compile_cuda, override=True)
+
+
+def time_calls(fn, sync, seconds=2.0, warmup=10):
+    for _ in range(warmup):
+        fn()
+    sync()
+    times, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 20:
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _tvm_exec():
+    """runtime/tvm_exec.py loaded by path: it needs numpy and TVM's runtime only, while the
+    kgraph package may import modules the GPU machine lacks."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "kgraph_tvm_exec", os.path.join(REPO, "runtime", "tvm_exec.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tvm_rows(out, manifest):
+    load_library = _tvm_exec().load_library
+    rows = {}
+    for name, spec in manifest["workloads"].items():
+        compiled = load_library(os.path.join(out, f"{name}.so"), spec["inputs"], spec["outputs"],
+                                "cuda", spec["dtypes"])
+        data = np.load(os.path.join(out, f"{name}.npz"))
+        feeds = {n: compiled.upload(data[f"arr_{i}"]) for i, n in enumerate(spec["inputs"])}
+        rows[name] = time_calls(lambda: compiled.run(feeds), compiled.device.sync)
+    return rows
+
+
+def torch_model(model_name):
+    import torch
+    from torch import nn
+
+    if model_name == "mlp":
+        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                             nn.Linear(256, 10))
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 10))
+
+
+def torch_rows(manifest, mode):
+    import torch
+
+    rows = {}
+    for name, spec in manifest["workloads"].items():
+        torch.manual_seed(0)
+        model = torch_model(spec["model"]).cuda()
+        shape = (spec["batch"],) + ((784,) if spec["model"] == "mlp" else (1, 28, 28))
+        x = torch.rand(shape, device="cuda")
+        y = torch.randint(0, 10, (spec["batch"],), device="cuda")
+        if spec["kind"] == "train":
+            optimizer = torch.optim.Adam(model.parameters(), eps=1e-7)
+
+            def step():
+                optimizer.zero_grad(set_to_none=True)
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                loss.backward()
+                optimizer.step()
+                return loss
+            fn = step if mode == "eager" else torch.compile(step, mode=mode)
+        else:
+            model.eval()
+            forward = model if mode == "eager" else torch.compile(model, mode=mode)
+
+            def fn():
+                with torch.no_grad():
+                    return torch.softmax(forward(x), -1)
+        rows[name] = time_calls(fn, torch.cuda.synchronize)
+    return rows
+
+
+def describe():
+    import subprocess
+
+    import torch
+    import tvm
+
+    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                          "--format=csv,noheader"], capture_output=True, text=True).stdout
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
+    print(f"card/driver: {smi.strip()}; CUDA (torch) {torch.version.cuda}")
+    print(f"python {sys.version.split()[0]}, torch {torch.__version__}, tvm {tvm.__version__}")
+
+
+def run(out):
+    with open(os.path.join(out, "manifest.json")) as f:
+        manifest = json.load(f)
+    register_nvcc(manifest["arch"])
+    describe()
+    columns = {"TVM-CUDA (kgraph)": tvm_rows(out, manifest)}
+    for label, mode in [("torch eager", "eager"), ("torch.compile", "default"),
+                        ("torch.compile reduce-overhead", "reduce-overhead")]:
+        try:
+            columns[label] = torch_rows(manifest, mode)
+        except Exception as error:  # noqa: BLE001  (one failing column still prints the rest)
+            print(f"{label}: failed: {error}")
+    print("\n| workload | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for name in manifest["workloads"]:
+        cells = [f"{columns[c][name] * 1e3:.3f} ms" if name in columns[c] else "ERR"
+                 for c in columns]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["build", "run"])
+    parser.add_argument("--out", default=os.path.join(REPO, "bench-out", "gpu"))
+    parser.add_argument("--arch", default="sm_90")
+    parser.add_argument("--only", default="", help="comma-separated workload names")
+    args = parser.parse_args(argv)
+    if args.mode == "build":
+        build(args.out, args.arch, [w for w in args.only.split(",") if w])
+    else:
+        run(args.out)
+
+
+if __name__ == "__main__":
+    main()
