@@ -95,7 +95,8 @@ def test_fuzz_file_loaders(files, name):
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) | st.floats(allow_nan=True) |
     st.text(max_size=12) | st.sampled_from(["Dense", "relu", "float32", "__numpy__",
-                                            "keras.layers", "module", "class_name"]),
+                                            "keras.layers", "module", "class_name",
+                                            "(64,64)f8", "O", "U99999", 2 ** 33]),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
                                                                max_size=4),
     max_leaves=12)
@@ -118,9 +119,17 @@ def _replace(node, path, value):
     return node
 
 
+def _masked_functional_json():
+    """A functional config holding a `__numpy__` entry (a mask passed to a layer call)."""
+    x = keras.Input((4, 3))
+    y = keras.layers.GlobalAveragePooling1D()(x, mask=np.array([[True, True, False, True]]))
+    return keras.Model(x, y).to_json()
+
+
 @pytest.mark.timeout(120)
-def test_fuzz_json_configs(files):
-    _, _, text = files
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+def test_fuzz_json_configs(files, kind):
+    text = files[2] if kind == "sequential" else _masked_functional_json()
     config = json.loads(text)
     paths = list(_paths(config))
 

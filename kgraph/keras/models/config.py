@@ -158,8 +158,14 @@ def functional_from_config(cls, config, custom_objects=None):
         created[name] = layer
         pending.append((layer, [n for n in data.get("inbound_nodes") or [] if n]))
     _replay_nodes(pending, created)
-    inputs = _unpack_single(_tensors_from_refs(config["input_layers"], created))
-    outputs = _unpack_single(_tensors_from_refs(config["output_layers"], created))
+    try:
+        inputs = _unpack_single(_tensors_from_refs(config["input_layers"], created))
+        outputs = _unpack_single(_tensors_from_refs(config["output_layers"], created))
+    except _NotReady:
+        raise InvalidConfigError(f"Invalid model config: input_layers/output_layers refer to "
+                                 f"a layer call that does not exist: "
+                                 f"{str([config['input_layers'], config['output_layers']])[:200]}"
+                                 ) from None
     kwargs = {k: config[k] for k in ("name", "trainable") if config.get(k) is not None}
     return cls(inputs=inputs, outputs=outputs, **kwargs)
 
