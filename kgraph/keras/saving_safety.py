@@ -88,8 +88,9 @@ def format_bytes(n) -> str:
 
 
 def charge(nbytes, what) -> None:
-    """Add `nbytes` (about to be allocated for `what`) to the load in progress; raise
-    `LoadLimitError` when the load would pass its limit. Outside a load: nothing."""
+    """Add `nbytes` (about to be allocated for `what`: a string, or a function giving it,
+    called only for the error) to the load in progress; raise `LoadLimitError` when the load
+    would pass its limit. Outside a load: nothing."""
     budget = getattr(_local, "budget", None)
     if budget is None:
         return
@@ -100,6 +101,7 @@ def charge(nbytes, what) -> None:
         where = f"{budget.label}: " if budget.label else ""
         total = "" if budget.used == nbytes else \
             f"; this load would then hold {format_bytes(budget.used)}"
+        what = what() if callable(what) else what
         raise LoadLimitError(
             f"{where}{what} needs {format_bytes(nbytes)}{total}, more than the load limit of "
             f"{format_bytes(budget.limit)} ({budget.limit} bytes). Refused before allocating. "
@@ -120,8 +122,9 @@ def check_weight_allocation(layer, name, shape, dtype) -> None:
         raise InvalidConfigError(f"Layer {layer.name!r} ({type(layer).__name__}): weight "
                                  f"{name!r} would have a negative shape {tuple(dims)}")
     nbytes = math.prod(dims) * np.dtype(_numpy_dtype(dtype)).itemsize
-    charge(nbytes, f"layer {layer.name!r} ({type(layer).__name__}{_arguments(layer, dims)}): "
-                   f"weight {name!r} of shape {tuple(dims)} {dtype}")
+    charge(nbytes, lambda: f"layer {layer.name!r} ({type(layer).__name__}"
+                           f"{_arguments(layer, dims)}): weight {name!r} of shape {tuple(dims)} "
+                           f"{dtype}")
 
 
 def _numpy_dtype(dtype):
