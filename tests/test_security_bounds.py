@@ -163,6 +163,18 @@ def test_layer_sizes_in_a_keras_file_are_bounded_by_its_size(tmp_path):
         keras.models.load_model(tmp_path / "big.keras")
 
 
+def test_layer_sizes_in_a_legacy_h5_file_are_bounded(tmp_path):
+    import h5py
+
+    _mlp().save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "m.h5", "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        config["config"]["layers"][1]["config"]["units"] = 2 ** 24  # a 256 MiB kernel
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(LoadLimitError, match=r"m.h5: layer 'a' \(Dense, units=16777216\)"):
+        keras.models.load_model(tmp_path / "m.h5")
+
+
 def test_models_built_in_code_are_not_limited(monkeypatch):
     monkeypatch.setenv("KGRAPH_MAX_LOAD_BYTES", "1")
     assert _mlp(units=64).count_params() == 4 * 64 + 64 + 64 * 2 + 2
