@@ -92,10 +92,19 @@ def resolve_target(target=None) -> str:
 def compile_graph(graph: Graph, target: str | None = None, optimized: bool = False,
                   cache: bool = True):
     """`graph` compiled for `target`, from the cache when a graph of the same structure was
-    compiled before. `optimized=True` skips the passes (the caller ran them); otherwise they
-    run on a copy, and `graph` is left as it was. `cache=False`
-    neither reads nor fills the cache (callers that cache what they build around it). The
-    numpy reference executor is never cached: it holds the graph, which callers may rewrite."""
+    compiled before (looked up before any pass or emission runs).
+
+    Args:
+        graph: a traced Graph; left as it was (the passes run on a copy).
+        target: an executor name (`TARGETS`); None is the configured backend.
+        optimized: True when the caller already ran the passes.
+        cache: False neither reads nor fills the cache (for callers that cache what they
+            build around the compiled graph, such as `compiler.program`'s plans).
+
+    Returns:
+        An executor (`runtime.executor.Compiled`). The numpy reference executor is never
+        cached: it holds the graph, which callers may go on rewriting.
+    """
     target = resolve_target(target)
     key = (target, optimized, graph_key(graph)) if cache and target != "numpy" else None
     compiled = lookup(key) if key is not None else None
