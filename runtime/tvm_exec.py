@@ -91,21 +91,31 @@ class TvmCompiled:
         tvm = _tvm()
         self.device_name = str(device)
         self.device = tvm_device(device)
-        self.vm = tvm.runtime.vm.VirtualMachine(executable, self.device)
-        self._main = self.vm["main"]
         self.executable = executable
+        self._main = self._new_vm_function()
         self.input_names = list(input_names)
         self.output_names = list(output_names)
         self.input_dtypes = dict(input_dtypes or {})
         self.upload = TvmUploader(self.device)
 
+    def _new_vm_function(self):
+        return _tvm().runtime.vm.VirtualMachine(self.executable, self.device)["main"]
+
+    def binder(self):
+        """A runner with its own VM over the same library: a Relax VM keeps per-call state,
+        so each thread (runtime/program.py keeps one runner per thread) gets its own."""
+        return TvmRunner(self)
+
     def run(self, feeds: dict) -> list:
+        return self.run_with(self._main, feeds)
+
+    def run_with(self, main, feeds: dict) -> list:
         missing = [n for n in self.input_names if n not in feeds]
         if missing:
             raise KeyError(f"Missing TVM graph inputs. Received feeds for {sorted(feeds)}; "
                            f"missing {missing}")
         args = [self._argument(name, feeds[name]) for name in self.input_names]
-        return self._outputs(self._main(*args))
+        return self._outputs(main(*args))
 
     def run_numpy(self, feeds: dict) -> list:
         return [self.to_numpy(out) for out in self.run(feeds)]
@@ -129,6 +139,18 @@ class TvmCompiled:
     @staticmethod
     def to_numpy(buffer):
         return buffer.numpy() if hasattr(buffer, "numpy") else np.asarray(buffer)
+
+
+class TvmRunner:
+    """`run` on a VM of its own (see TvmCompiled.binder)."""
+
+    def __init__(self, compiled: TvmCompiled):
+        self.compiled = compiled
+        self.output_names = compiled.output_names
+        self._main = compiled._new_vm_function()
+
+    def run(self, feeds: dict) -> list:
+        return self.compiled.run_with(self._main, feeds)
 
 
 def _is_shape(value) -> bool:

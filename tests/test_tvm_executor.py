@@ -382,3 +382,20 @@ def test_gpu_bench_build_cross_compiles_its_artifacts(tmp_path):
     data = np.load(tmp_path / "mlp_predict_b1.npz")
     assert len(data.files) == len(spec["inputs"]) and data["arr_0"].shape == (1, 784)
     assert b"__global__" in (tmp_path / "mlp_predict_b1.so").read_bytes()
+
+
+def test_threads_run_one_compiled_step_on_their_own_vms():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, reference = _small_onnx(units=8)
+    compiled = tvm_compiled(model)
+    inputs = [np.random.default_rng(i).normal(size=(3 + i, 4)).astype(np.float32)
+              for i in range(8)]
+
+    def work(x):
+        runner = compiled.binder()
+        return [compiled.to_numpy(runner.run({"x": x})[0]) for _ in range(20)][-1]
+
+    with ThreadPoolExecutor(4) as pool:
+        for x, got in zip(inputs, pool.map(work, inputs)):
+            np.testing.assert_allclose(got, reference(x), rtol=1e-5, atol=1e-6)
