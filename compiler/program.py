@@ -35,9 +35,11 @@ class Plan:
     """A compiled graph with positional variable inputs, and the last Program bound with
     `reuse=True` (a loop that binds the same variables every step keeps one binder)."""
 
-    def __init__(self, compiled, result_names):
+    def __init__(self, compiled, result_names, applies_updates=True):
         self.compiled = compiled
         self.result_names = list(result_names)
+        self.applies_updates = applies_updates  # False: the graph's updates were left out
+        self.missing = []  # result positions the caller fills with None (GradientTape)
         self._program = None
 
     def bind(self, graph: Graph, feed_names, reuse: bool = False) -> Program:
@@ -48,7 +50,7 @@ class Plan:
         positions = {id(v): i for i, v in enumerate(graph.inputs)}
         variables = [(variable_input_name(positions[id(v)]), var)
                      for var, v in graph.variables.items()]
-        updated = list(graph.updates)
+        updated = list(graph.updates) if self.applies_updates else []
         rng = getattr(graph, "rng_key", None)
         key_name = rng.node.attrs["name"] if rng is not None else None
         last = self._program
@@ -87,7 +89,7 @@ def make_plan(graph: Graph, target: str) -> Plan:
     count("optimizations")
     optimized = optimize(canonical_copy(graph))  # the copy is ours: passes may rewrite it
     return Plan(compile_graph(optimized, target, optimized=True, cache=False),
-                graph.output_names)
+                graph.output_names, applies_updates=bool(graph.updates))
 
 
 def canonical_copy(graph: Graph) -> Graph:

@@ -88,9 +88,8 @@ def _symbolic(graph, target, sources, output_gradients):
 
 
 def _differentiate(graph, target, wrt, unconnected, with_loss=False):
-    """Append the backward ops to `graph`: the gradients (None where unconnected, unless
-    `unconnected` is "zero"), preceded by the scalar loss when `with_loss`; the None
-    gradients are kept as placeholders of the result list, outside the compiled outputs."""
+    """Append the backward ops to `graph` and return the gradients (None where unconnected,
+    unless `unconnected` is "zero"), preceded by the scalar loss when `with_loss`."""
     from kgraph import ops
     from kgraph.compiler.autodiff import gradients
     from kgraph.compiler.build import count
