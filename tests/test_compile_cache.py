@@ -206,6 +206,23 @@ def test_tape_unconnected_sources_and_output_gradients():
         tape.gradient(y, w, unconnected_gradients="maybe")
 
 
+def test_cached_tape_program_draws_fresh_dropout_masks():
+    keras.utils.set_random_seed(0)
+    dropout = keras.layers.Dropout(0.5)
+    w = tf.Variable(np.ones((1, 64), "f4"))
+    x = np.ones((4, 64), "f4")
+    before = build.stats()
+    grads = []
+    for _ in range(3):
+        with tf.GradientTape() as tape:
+            y = keras.ops.sum(dropout(w * x, training=True))
+        grads.append(tape.gradient(y, w))
+    assert work_since(before)["autodiffs"] == 1
+    for g in grads:  # each entry: 2 (the 1/(1-rate) scale) times the kept count of a column
+        assert set(np.unique(g)) <= {2.0 * k for k in range(5)}
+    assert not np.array_equal(grads[0], grads[1]) and not np.array_equal(grads[1], grads[2])
+
+
 def test_apply_gradients_with_numpy_gradients_reuses_its_program():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
