@@ -142,9 +142,9 @@ def test_layer_sizes_count_against_the_limit(monkeypatch):
 def test_budget_is_for_the_whole_load(monkeypatch):
     """Layers each under the limit are refused together (18 MiB limit, 4 MiB per layer)."""
     monkeypatch.setenv("KGRAPH_MAX_LOAD_BYTES", str(18 * 1024 ** 2))
-    model = keras.Sequential([keras.Input((1024,))] + [keras.layers.Dense(1024)
-                                                       for _ in range(8)])
-    with pytest.raises(LoadLimitError, match="dense_4.* needs 4.0 MiB; this load would then "
+    model = keras.Sequential([keras.Input((1024,))] + [keras.layers.Dense(1024, name=f"d{i}")
+                                                       for i in range(8)])
+    with pytest.raises(LoadLimitError, match="'d4'.* needs 4.0 MiB; this load would then "
                                              "hold 20.0 MiB, more than the load limit of 18.0"):
         keras.models.model_from_json(model.to_json())
 
