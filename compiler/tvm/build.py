@@ -7,7 +7,7 @@ import tvm
 from kgraph.compiler.tvm.disk_cache import DiskCache, entry_key
 from kgraph.compiler.tvm.importer import input_specs, onnx_signature, to_relax
 from kgraph.compiler.tvm.pipeline import default_pipeline
-from kgraph.compiler.tvm.targets import device_of, tvm_target
+from kgraph.compiler.tvm.targets import tvm_target
 from kgraph.runtime.tvm_exec import TvmCompiled, load_library
 
 
@@ -128,4 +128,4 @@ def export_library(model: onnx.ModelProto, target: str, path: str, static_shapes
     return str(path)
 
 
-__all__ = ["compile_onnx", "export_library", "build_executable", "device_of"]
+__all__ = ["compile_onnx", "export_library", "build_executable"]

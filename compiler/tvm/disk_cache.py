@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import stat
 import tempfile
 import warnings
@@ -136,6 +135,3 @@ class DiskCache:
         os.makedirs(path, mode=0o700, exist_ok=True)
         return path
 
-    def clear(self):
-        if self.usable:
-            shutil.rmtree(self.root, ignore_errors=True)

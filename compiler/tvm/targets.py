@@ -26,7 +26,3 @@ def tvm_target(name: str):
     raise ValueError(f"Unknown TVM target. Received: target={name!r}; expected one of "
                      f"{TARGET_NAMES}")
 
-
-def device_of(name: str) -> str:
-    """The executor device ("cpu" or "cuda") that runs a library built for target `name`."""
-    return "cuda" if str(name).startswith("cuda") else "cpu"
