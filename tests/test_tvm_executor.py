@@ -399,3 +399,17 @@ def test_threads_run_one_compiled_step_on_their_own_vms():
     with ThreadPoolExecutor(4) as pool:
         for x, got in zip(inputs, pool.map(work, inputs)):
             np.testing.assert_allclose(got, reference(x), rtol=1e-5, atol=1e-6)
+
+
+def test_compiling_for_a_missing_cuda_device_raises_a_typed_error_first(monkeypatch):
+    import tvm
+
+    from kgraph.compiler.tvm import build as tvm_build
+    from kgraph.compiler.tvm import compile_onnx
+    from kgraph.runtime.tvm_exec import TvmDeviceError
+
+    if tvm.cuda(0).exist:
+        pytest.skip("a CUDA device is present")
+    monkeypatch.setattr(tvm_build, "build_executable", lambda *a, **k: pytest.fail("built"))
+    with pytest.raises(TvmDeviceError, match="cuda"):
+        compile_onnx(_small_onnx()[0], device="cuda")

@@ -89,7 +89,7 @@ def register_nvcc(arch):
             subprocess.run(["nvcc", "--fatbin", "-O3", f"-arch={arch}", "-o", fatbin, src],
                            check=True, capture_output=True)
             with open(fatbin, "rb") as f:
-                return bytearray(f.read())
+                return f.read()
 
     tvm_ffi.register_global_func("tvm_callback_cuda_compile", compile_cuda, override=True)
 

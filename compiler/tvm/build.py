@@ -8,7 +8,7 @@ from kgraph.compiler.tvm.disk_cache import DiskCache, entry_key
 from kgraph.compiler.tvm.importer import input_specs, onnx_signature, to_relax
 from kgraph.compiler.tvm.pipeline import default_pipeline
 from kgraph.compiler.tvm.targets import tvm_target
-from kgraph.runtime.tvm_exec import TvmCompiled, load_library
+from kgraph.runtime.tvm_exec import TvmCompiled, load_library, tvm_device
 
 
 def build_executable(model: onnx.ModelProto, target: str, static_shapes=None, tune_trials=0,
@@ -86,11 +86,15 @@ def compile_onnx(model: onnx.ModelProto, device="cpu", static_shapes=None, tune_
     Returns:
         A `kgraph.runtime.tvm_exec.TvmCompiled`.
 
+    Raises:
+        TvmDeviceError: `device` does not exist here (no CUDA device for "cuda").
+
     Example:
         >>> compiled = compile_onnx(to_onnx(graph))  # doctest: +SKIP
         >>> outputs = compiled.run({"x": x})  # doctest: +SKIP
     """
     device = str(device)
+    tvm_device(device)  # no device, no compile: TvmDeviceError names it before minutes of work
     target = _cuda_target(device) if device.startswith("cuda") else "llvm"
     inputs, outputs, dtypes = onnx_signature(model)
     cache = DiskCache()
