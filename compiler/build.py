@@ -2,14 +2,19 @@
 
 Compiled programs are cached by the STRUCTURE of the graph handed in (`compiler/graph_key.py`)
 and the target, looked up before anything is optimised or emitted: a hit costs one walk over
-the graph. The cache keeps the `KGRAPH_COMPILE_CACHE_SIZE` (default 64) most recently used
-entries; an evicted session is freed once no Program holds it. `stats()` counts the work done
+the graph. Every entry is found while anything holds it (a model's, layer's or optimizer's
+programs: two models of one architecture share a session); entries put with `hold=True`
+(GradientTape loops, direct `compile_graph` calls) are also kept alive among the
+`KGRAPH_COMPILE_CACHE_SIZE` (default 64) most recently used. So a session, and its threads,
+is freed once the last model holding it goes away and no recent use holds it.
+`stats()` counts the work done
 (traces, optimisations, emissions, compilations, autodiffs, cache hits) for tests and benches.
 """
 from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import Counter, OrderedDict
 
 from kgraph.compiler.graph_key import graph_key
@@ -18,12 +23,14 @@ from kgraph.ir.graph import Graph
 
 
 class CompileCache:
-    """A bounded least-recently-used map from structural keys to compiled programs; safe to
+    """Structural keys -> compiled programs: every entry while something else holds it (weak
+    references), the `capacity` most recently used `hold` entries whatever holds them. Safe to
     use from several threads (two threads missing at once may both compile; one entry stays)."""
 
     def __init__(self, capacity: int):
         self.capacity = _check_capacity(capacity)
-        self._entries: OrderedDict = OrderedDict()
+        self._entries: OrderedDict = OrderedDict()  # held: least recently used first
+        self._alive = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
 
     def get(self, key):
@@ -31,12 +38,15 @@ class CompileCache:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-            return entry
+                return entry
+            return self._alive.get(key)
 
-    def put(self, key, entry):
+    def put(self, key, entry, hold=True):
         with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
+            self._alive[key] = entry
+            if hold:
+                self._entries[key] = entry
+                self._entries.move_to_end(key)
         self.trim()
         return entry
 
@@ -49,6 +59,7 @@ class CompileCache:
     def clear(self):
         with self._lock:
             self._entries.clear()
+            self._alive.clear()
 
     def __len__(self):
         return len(self._entries)
@@ -139,9 +150,10 @@ def lookup(key):
     return entry
 
 
-def remember(key, entry):
-    """Cache `entry` under `key` (evicting the least recently used beyond capacity)."""
-    return _CACHE.put(key, entry)
+def remember(key, entry, hold=True):
+    """Cache `entry` under `key`. With `hold`, the cache keeps it alive among its most
+    recently used entries; without, only while something else holds it."""
+    return _CACHE.put(key, entry, hold)
 
 
 def count(event: str, n: int = 1):
@@ -166,7 +178,8 @@ def reset_stats():
 
 
 def cache_size() -> int:
-    """How many entries the compile cache holds now."""
+    """How many entries the compile cache holds alive itself (it also finds, without holding
+    them, the entries that models, layers and optimizers hold)."""
     return len(_CACHE)
 
 

@@ -60,6 +60,7 @@ class Plan:
             return last
         program = Program(self.compiled, feed_names, variables, updated, self.result_names,
                           key_name=key_name)
+        program.plan = self  # the compile cache finds this plan while a Program of it lives
         if reuse:
             self._program = program
         return program
@@ -109,12 +110,13 @@ def canonical_copy(graph: Graph) -> Graph:
 
 def program_of(graph: Graph, target=None) -> Program:
     """Compile a traced graph (from the cache when one of the same structure was compiled)
-    and bind it to its variables."""
+    and bind it to its variables. The cache finds the compiled graph while a Program of it
+    lives: whoever keeps the Program (a model, a layer, an optimizer) keeps the session."""
     target = resolve_target(target)
     key = plan_key(graph, target)
     plan = lookup(key)
     if plan is None:
-        plan = remember(key, make_plan(graph, target))
+        plan = remember(key, make_plan(graph, target), hold=False)
     return plan.bind(graph, graph.feed_names)
 
 

@@ -1,9 +1,13 @@
 """onnxruntime executor: an InferenceSession over serialized ONNX, fed and answered with
 OrtValues so that parameters and optimizer state stay inside onnxruntime between steps.
 
-All sessions share onnxruntime's process-wide thread pool (sized once, from
-`KGRAPH_NUM_THREADS` or the core count), so the number of threads stays bounded however many
-models a process builds. onnxruntime's telemetry store (`~/.cache/Microsoft/DeveloperTools/`)
+Each session owns its thread pool (`KGRAPH_NUM_THREADS` threads, default one per core), and
+sessions live only as long as a model, layer, optimizer or the compile cache's few most
+recent entries hold them (compiler/build.py), so threads stay bounded however many models a
+process builds and discards. `KGRAPH_ORT_GLOBAL_THREADS=1` makes every kgraph session share
+onnxruntime's process-wide pool instead; onnxruntime then refuses, in that process, any other
+session that does not set `use_per_session_threads = False` (which is why it is not the
+default: a user checking an exported model with a plain `InferenceSession` would fail). onnxruntime's telemetry store (`~/.cache/Microsoft/DeveloperTools/`)
 is switched off before onnxruntime loads unless `KGRAPH_ORT_TELEMETRY=1` (docs/security.md).
 """
 from __future__ import annotations
@@ -56,11 +60,17 @@ def _size_global_pool():
 
 
 def _session_options():
-    _size_global_pool()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.use_per_session_threads = False  # the global pool: no threads per session
     opts.log_severity_level = 3
+    if os.environ.get("KGRAPH_ORT_GLOBAL_THREADS") == "1":
+        _size_global_pool()
+        opts.use_per_session_threads = False
+    else:
+        threads = num_threads()
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
     return opts
 
 

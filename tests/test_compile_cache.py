@@ -279,3 +279,19 @@ def test_sequential_after_many_adds_has_one_call_per_layer_and_predicts():
     model.add(keras.layers.Dense(7))
     assert model.predict(x, verbose=0).shape == (5, 7)
     assert model.layers[-2].output is model.layers[-1].input
+
+
+def test_a_discarded_model_frees_its_sessions_and_a_plain_session_still_opens(tmp_path):
+    import onnxruntime as ort
+
+    model = mlp(7)
+    x = np.ones((2, 6), "f4")
+    model.predict(x, verbose=0)
+    session = weakref.ref(next(iter(model._programs.values())).compiled)
+    model.export(str(tmp_path / "m.onnx"), format="onnx")
+    del model
+    gc.collect()
+    assert session() is None, "a session only the discarded model held must be freed"
+    # kgraph leaves onnxruntime usable as users use it (no process-wide pool forced on them)
+    plain = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert plain.run(None, {plain.get_inputs()[0].name: x})[0].shape == (2, 3)

@@ -86,16 +86,9 @@ MODELS = [dense, conv, conv2d, conv3d, pooling, pooling1d, normalization, embedd
 
 
 def stock_session(path):
-    """A plain onnxruntime session. kgraph's executors share onnxruntime's process-wide thread
-    pool once they have run, and onnxruntime then refuses sessions with their own threads."""
-    try:
-        return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except RuntimeError as e:
-        if "global thread pool" not in str(e):
-            raise
-    options = ort.SessionOptions()
-    options.use_per_session_threads = False
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """A plain onnxruntime session, as a user would open the exported file in the same
+    process that ran kgraph."""
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 def _sample(model, batch):
