@@ -47,7 +47,7 @@ class Program:
         outs = self._runner().run(feeds)
         n = len(self.result_names)
         for var, buf in zip(self.updated, outs[n:]):
-            var.set_device_buffer(buf)
+            var.set_device_buffer(buf, upload)  # the executor that made it
         return outs[:n]
 
     def to_numpy(self, buffer):
