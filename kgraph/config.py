@@ -6,12 +6,18 @@ is a real directory owned by this user that nobody else can write; otherwise kgr
 uses a fresh private directory for this process. kgraph never writes to `~/.keras`, which
 belongs to real Keras.
 
-Values are validated wherever they come from: a bad entry in `kgraph.json` or in the
-`KGRAPH_BACKEND` environment variable (which overrides the file's `backend`) warns with a
-`ConfigWarning` naming it and keeps the default; importing kgraph never fails on them.
+The first time kgraph is imported and `kgraph.json` does not exist, the file is created with
+the defaults (as Keras does with `~/.keras/keras.json`); an existing file is never rewritten
+except by `save_config()`, and a home that cannot be written is silently left alone.
+
+Environment variables override the file: `KGRAPH_FLOATX`, `KGRAPH_EPSILON`,
+`KGRAPH_IMAGE_DATA_FORMAT` and `KGRAPH_BACKEND`. Values are validated wherever they come from:
+a bad entry in `kgraph.json` or in a variable warns with a `ConfigWarning` naming it and keeps
+the default; importing kgraph never fails on them.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -102,7 +108,7 @@ def kgraph_home() -> str:
 
 
 def _read_file() -> dict:
-    path = os.path.join(kgraph_home(), "kgraph.json")
+    path = config_path()
     try:
         with open(path) as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
@@ -128,14 +134,58 @@ def _apply(key, value, source):
                       ConfigWarning, stacklevel=3)
 
 
+def config_path() -> str:
+    """The path of the configuration file, `$KGRAPH_HOME/kgraph.json`."""
+    return os.path.join(kgraph_home(), "kgraph.json")
+
+
+def _create_default_file(path):
+    """Write the defaults to `path` unless a file is already there (first use). The JSON goes
+    to a private temp file first and is hard-linked into place, so a concurrent reader never
+    sees half a file and a concurrent creator's file is never replaced."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".kgraph.json.", suffix=".tmp",
+                                   dir=os.path.dirname(path))
+    except OSError:
+        return  # a read-only home: run on the defaults, as Keras does
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_DEFAULTS, f, indent=4)
+        os.link(tmp, path)
+    except OSError:
+        pass  # someone else created it first, or links are unsupported: keep theirs
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+# environment variable -> key it overrides; each value goes through the key's validator
+ENVIRONMENT = {"KGRAPH_FLOATX": "floatx", "KGRAPH_EPSILON": "epsilon",
+               "KGRAPH_IMAGE_DATA_FORMAT": "image_data_format", "KGRAPH_BACKEND": "backend"}
+
+
+def _from_environment(name, key):
+    value = os.environ[name]
+    if key != "epsilon":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        return value  # the validator warns, quoting it
+
+
 def _load():
+    path = config_path()
+    if not os.path.lexists(path):
+        _create_default_file(path)
     data = _read_file()
     for key in _DEFAULTS:
         if key in data:
-            _apply(key, data[key], os.path.join(kgraph_home(), "kgraph.json"))
-    env = os.environ.get("KGRAPH_BACKEND")
-    if env:
-        _apply("backend", env, "KGRAPH_BACKEND")
+            _apply(key, data[key], path)
+    for name, key in ENVIRONMENT.items():
+        if os.environ.get(name):
+            _apply(key, _from_environment(name, key), name)
 
 
 _load()
@@ -186,4 +236,4 @@ def save_config():
         with open(tmp, "w") as f:
             json.dump(_config, f, indent=4)
 
-    atomic_write(os.path.join(home, "kgraph.json"), write)
+    atomic_write(config_path(), write)
