@@ -83,10 +83,16 @@ def providers():
 
 
 class OrtCompiled:
+    """One onnxruntime session. Buffers live on the session's device: the first CUDA device
+    when the CUDA execution provider runs it (onnxruntime-gpu), else the host; parameters
+    and results stay there between steps."""
+
     def __init__(self, model_bytes: bytes, output_names=None):
         self.session = ort.InferenceSession(model_bytes, _session_options(), providers=providers())
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
+        on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"
+        self.device = "cuda" if on_gpu else "cpu"
 
     def binder(self):
         return OrtBinder(self)
@@ -99,12 +105,11 @@ class OrtCompiled:
     def run_numpy(self, feeds: dict) -> list:
         return self.session.run(self.output_names, {k: np.asarray(v) for k, v in feeds.items()})
 
-    @staticmethod
-    def upload(array):
+    def upload(self, array):
         array = np.asarray(array)
         if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
             array = array.copy(order="C")
-        return ort.OrtValue.ortvalue_from_numpy(array)
+        return ort.OrtValue.ortvalue_from_numpy(array, self.device, 0)
 
     @staticmethod
     def to_numpy(buffer):
@@ -120,6 +125,7 @@ class OrtBinder:
         self.session = compiled.session
         self.binding = self.session.io_binding()
         self.output_names = compiled.output_names
+        self.upload, self.device = compiled.upload, compiled.device
         self._bound: dict = {}
         self._run_options = ort.RunOptions()
 
@@ -131,10 +137,10 @@ class OrtBinder:
             if isinstance(value, ort.OrtValue):
                 binding.bind_ortvalue_input(name, value)
             else:
-                value = OrtCompiled.upload(value)
+                value = self.upload(value)
                 binding.bind_ortvalue_input(name, value)
             bound[name] = value
         for name in self.output_names:  # fresh output buffers: earlier results stay valid
-            binding.bind_output(name, "cpu")
+            binding.bind_output(name, self.device)
         self.session._sess.run_with_iobinding(binding._iobinding, self._run_options)
         return [ort.OrtValue(v) for v in binding._iobinding.get_outputs()]
