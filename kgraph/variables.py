@@ -3,17 +3,54 @@ an executor (an onnxruntime OrtValue, a TVM tensor). Reading `.numpy()` copies b
 training steps never round-trip parameters through numpy."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from kgraph.ir.graph import current_graph
-from kgraph.ir.types import dtype_name
+from kgraph.ir.types import dtype_name, is_float
+
+_autocast = threading.local()
+
+
+class AutocastScope:
+    """Inside this scope, float variables created with `autocast=True` read as `dtype` (and
+    say so in `.dtype`); `dtype=None` reads them as stored. Keras 3's `AutocastScope`: how a
+    `mixed_float16` layer computes in float16 while its variables stay float32."""
+
+    def __init__(self, dtype):
+        self.dtype = None if dtype is None else dtype_name(dtype)
+
+    def __enter__(self):
+        self._saved = getattr(_autocast, "scope", None)
+        _autocast.scope = self
+        return self
+
+    def __exit__(self, *exc):
+        _autocast.scope = self._saved
+
+    def maybe_cast(self, value):
+        from kgraph.ops.elementwise import cast
+
+        if self.dtype is not None and is_float(value.dtype) and value.dtype != self.dtype:
+            return cast(value, self.dtype)
+        return value
+
+
+def get_autocast_scope():
+    """The innermost active `AutocastScope`, or None."""
+    return getattr(_autocast, "scope", None)
 
 
 class Variable:
     """A Keras-style variable (`keras.Variable`)."""
 
+    # `ndarray * variable` defers to Variable.__rmul__, so under a tape it is recorded (and
+    # differentiated) as `variable * ndarray` is, not computed eagerly on a copy
+    __array_priority__ = 1000
+
     def __init__(self, initializer, shape=None, dtype=None, trainable=True, name=None,
-                 path=None, aggregation="none"):
+                 path=None, aggregation="none", autocast=True):
         from kgraph import config
 
         dtype = dtype_name(dtype or config.floatx())
@@ -33,6 +70,7 @@ class Variable:
         self._dtype = dtype
         self.trainable = trainable
         self.aggregation = aggregation
+        self._autocast = bool(autocast)  # read in an AutocastScope's dtype (mixed precision)
         self._host = value
         self._device = None  # backend buffer, authoritative when _host is None
         self._device_upload = None  # the upload of the executor whose buffer _device is
@@ -44,6 +82,10 @@ class Variable:
 
     @property
     def dtype(self):
+        """The stored dtype, or the compute dtype of the active `AutocastScope`."""
+        scope = get_autocast_scope()
+        if self._autocast and scope is not None and scope.dtype and is_float(self._dtype):
+            return scope.dtype
         return self._dtype
 
     @property
@@ -65,7 +107,12 @@ class Variable:
     @property
     def value(self):
         graph = current_graph()
-        return graph.read_variable(self) if graph is not None else self.numpy()
+        if graph is None:
+            return self.numpy()
+        with AutocastScope(None):  # the graph holds the variable as stored
+            stored = graph.read_variable(self)
+        scope = get_autocast_scope()
+        return scope.maybe_cast(stored) if self._autocast and scope is not None else stored
 
     def __array__(self, dtype=None, copy=None):
         return self.numpy() if dtype is None else self.numpy().astype(dtype)
@@ -73,7 +120,8 @@ class Variable:
     def assign(self, value):
         graph = current_graph()
         if graph is not None:
-            return graph.assign(self, value)
+            with AutocastScope(None):  # written back in the stored dtype
+                return graph.assign(self, value)
         value = np.asarray(value, dtype=_np(self._dtype))
         if value.shape != self._shape:
             raise ValueError(f"Variable {self.path!r} has shape {self._shape}; cannot assign a "

@@ -114,3 +114,14 @@ def test_custom_train_step_keras2_and_keras3_styles():
         history = model.fit(x, y, epochs=5, verbose=0, **kwargs)
         assert history.history["loss"][-1] < history.history["loss"][0]
         assert set(history.history) == {"loss", "mae"}
+
+
+def test_array_times_variable_is_recorded_like_variable_times_array():
+    import kgraph as tf
+
+    v = tf.Variable(np.array([1.0, 2.0], "float32"))
+    scale = np.array([3.0, 5.0], "float32")
+    with tf.GradientTape() as tape:
+        loss = tf.ops.sum(scale * v)  # the array on the left
+    np.testing.assert_allclose(tape.gradient(loss, v), scale)
+    np.testing.assert_allclose(scale * v, [3.0, 10.0])  # eagerly, still a product
