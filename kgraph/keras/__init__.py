@@ -8,6 +8,7 @@ from kgraph.keras import utils  # noqa: F401,E402
 from kgraph.keras import config  # noqa: F401,E402
 from kgraph.keras import backend  # noqa: F401,E402
 from kgraph.keras import saving  # noqa: F401,E402
+from kgraph.keras import mixed_precision  # noqa: F401,E402
 from kgraph import ops  # noqa: F401,E402
 from kgraph import random  # noqa: F401,E402
 

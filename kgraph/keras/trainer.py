@@ -51,7 +51,8 @@ class Trainer:
         if backend is None and isinstance(jit_compile, str) and jit_compile != "auto":
             backend = jit_compile
         self._backend = resolve_target(backend) if backend is not None else None
-        self.optimizer = koptimizers.get(optimizer)
+        self.optimizer = koptimizers.loss_scale_optimizer.for_policy(
+            koptimizers.get(optimizer), self.dtype_policy, auto_scale_loss)
         self._compiled_loss = CompiledLoss(loss, loss_weights)
         self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
         self.compiled_loss = LegacyCompiledLoss(self)
@@ -210,7 +211,8 @@ class Trainer:
             loss = self.compute_loss(x, y, y_pred, sw)
         trainable = self.trainable_weights
         if trainable:
-            self.optimizer.apply(tape.gradient(loss, trainable), trainable)
+            scaled = self.optimizer.scale_loss(loss)  # LossScaleOptimizer: x dynamic scale
+            self.optimizer.apply(tape.gradient(scaled, trainable), trainable)
         return self.compute_metrics(x, y, y_pred, sw, loss=loss)
 
     def test_step(self, data):

@@ -176,7 +176,24 @@ def _pair(a, b):
             a = cast(a, db)
         elif is_float(da) and not is_float(db) and db != "bool":
             b = cast(b, da)
+        elif is_float(da) and is_float(db):  # mixed precision meets float32 data
+            a, b = _promote_floats(a, da, b, db)
     return a, b
+
+
+def _promote_floats(a, da, b, db):
+    """Two float operands of different widths. A numpy float scalar takes the tensor's
+    dtype (a constant written in a layer keeps a float16 layer in float16); tensors compute
+    in the wider dtype, float16 with bfloat16 in float32 (Keras' result_type)."""
+    if isinstance(a, (np.ndarray, np.generic)) and np.ndim(a) == 0:
+        return cast(a, db), b
+    if isinstance(b, (np.ndarray, np.generic)) and np.ndim(b) == 0:
+        return a, cast(b, da)
+    order = ("float16", "bfloat16", "float32", "float64")
+    wide = max(da, db, key=order.index)
+    if {da, db} == {"float16", "bfloat16"}:
+        wide = "float32"
+    return cast(a, wide), cast(b, wide)
 
 
 def _binary(name):

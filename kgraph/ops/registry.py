@@ -66,7 +66,7 @@ def to_value(x, dtype=None) -> Value:
                 f"traced ({graph.name!r}); symbolic tensors cannot cross graphs")
         return x
     if isinstance(x, Variable):
-        return graph.read_variable(x)
+        return x.value  # cast to the compute dtype inside a mixed-precision layer
     if isinstance(x, np.ndarray) and x.ndim and getattr(graph, "captures", None) is not None:
         return graph.capture(x)  # eager data inside a GradientTape becomes a fed input
     array = np.asarray(x)

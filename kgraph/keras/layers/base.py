@@ -21,6 +21,8 @@ from kgraph.keras import constraints as kconstraints
 from kgraph.keras import initializers as kinitializers
 from kgraph.keras import regularizers as kregularizers
 from kgraph.keras import saving_safety
+from kgraph.keras.mixed_precision import autocast as kautocast
+from kgraph.keras.mixed_precision import policy as kpolicy
 from kgraph.keras.serialization import snake_case
 from kgraph.keras.tree import flatten, map_structure, pack_like
 from kgraph.variables import Variable
@@ -166,11 +168,9 @@ class CallNode:
 
 
 def _dtype_from(dtype):
-    if isinstance(dtype, dict):  # Keras 3 DTypePolicy config
-        dtype = dtype.get("config", {}).get("name", "float32")
-    if dtype in (None, "mixed_float16", "mixed_bfloat16"):
+    if dtype is None:
         return kconfig.floatx()
-    return dtype
+    return kpolicy.get(dtype).variable_dtype
 
 
 class Layer:
@@ -179,7 +179,7 @@ class Layer:
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None,
                  input_dim=None, batch_size=None, batch_input_shape=None, batch_shape=None,
                  activity_regularizer=None, **kwargs):
-        kwargs.pop("autocast", None)
+        self.autocast = bool(kwargs.pop("autocast", True))  # see mixed_precision.autocast
         kwargs.pop("weights", None)
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unrecognized keyword arguments: "
@@ -187,7 +187,7 @@ class Layer:
         object.__setattr__(self, "_layers", [])
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        self.dtype = _dtype_from(dtype)
+        self._dtype_policy = kpolicy.get(dtype)
         self.built = False
         self._trainable_variables: list[Variable] = []
         self._non_trainable_variables: list[Variable] = []
@@ -223,19 +223,52 @@ class Layer:
         if all(v is not var for v in self._trainable_variables + self._non_trainable_variables):
             group.append(var)
 
+    # -- dtype policy ---------------------------------------------------------------------
+    @property
+    def dtype_policy(self):
+        """This layer's `DTypePolicy` (`keras.mixed_precision`)."""
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value):
+        self._dtype_policy = kpolicy.get(value)
+
+    @property
+    def dtype(self):
+        """The variable dtype of this layer's policy."""
+        return self._dtype_policy.variable_dtype
+
+    @dtype.setter
+    def dtype(self, value):
+        self._dtype_policy = kpolicy.get(value)
+
+    @property
+    def compute_dtype(self):
+        return self._dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self):
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def input_dtype(self):
+        return self._dtype_policy.compute_dtype
+
     # -- weights --------------------------------------------------------------------------
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True,
-                   regularizer=None, constraint=None, name=None, aggregation="none", **kwargs):
-        """Create a weight of this layer (Keras 3 argument order)."""
+                   regularizer=None, constraint=None, name=None, aggregation="none",
+                   autocast=True, **kwargs):
+        """Create a weight of this layer (Keras 3 argument order). `autocast=False` keeps
+        it in its own dtype inside a mixed-precision call."""
         shape = tuple(shape or ())
-        dtype = _dtype_from(dtype or self.dtype)
+        dtype = _dtype_from(dtype or self.variable_dtype)
         if initializer is None:
             initializer = "glorot_uniform" if str(dtype).startswith("float") else "zeros"
         init = kinitializers.get(initializer)
         name = name or f"variable_{len(self.weights)}"
         saving_safety.check_weight_allocation(self, name, shape, dtype)  # loads are bounded
         var = Variable(init, shape=shape, dtype=dtype, trainable=trainable, name=name,
-                       path=f"{self.name}/{name}", aggregation=aggregation)
+                       path=f"{self.name}/{name}", aggregation=aggregation, autocast=autocast)
         var.constraint = kconstraints.get(constraint)
         self._track_variable(var)
         if regularizer is not None:
@@ -358,6 +391,7 @@ class Layer:
 
     def _traced_call(self, args, kwargs):
         self._maybe_build(args)
+        args, kwargs = kautocast.convert_inputs(self, args, kwargs)
         kwargs = dict(kwargs)
         training = kwargs.pop("training", None)
         mask = kwargs.pop("mask", None)
@@ -365,7 +399,7 @@ class Layer:
             mask = _mask_of(args[0])
         if mask is not None and self._accepts("mask"):
             kwargs["mask"] = mask
-        with _training_scope(training):
+        with _training_scope(training), kautocast.layer_scope(self):
             if self._accepts("training"):
                 kwargs["training"] = in_training_mode()
             outputs = self.call(*args, **kwargs)
@@ -515,8 +549,7 @@ class Layer:
     # -- config ---------------------------------------------------------------------------
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable,
-                  "dtype": {"module": "keras", "class_name": "DTypePolicy",
-                            "config": {"name": self.dtype}, "registered_name": None}}
+                  "dtype": kpolicy.serialize(self._dtype_policy)}
         return config
 
     @classmethod

@@ -221,6 +221,13 @@ class Optimizer:
             var.assign(np.asarray(store[str(i)]).reshape(var.shape))
 
     # -- applying -------------------------------------------------------------------------
+    def scale_loss(self, loss):
+        """The loss to differentiate: `loss * loss_scale_factor` when one is set (`apply`
+        divides the gradients by it again). Custom `train_step`s call this, as in Keras."""
+        if self.loss_scale_factor is None:
+            return loss
+        return loss * float(self.loss_scale_factor)
+
     def apply_gradients(self, grads_and_vars):
         """Apply `(gradient, variable)` pairs; returns `iterations`."""
         grads, variables = zip(*list(grads_and_vars))
