@@ -11,5 +11,6 @@ from kgraph.keras import saving  # noqa: F401,E402
 from kgraph.keras import mixed_precision  # noqa: F401,E402
 from kgraph import ops  # noqa: F401,E402
 from kgraph import random  # noqa: F401,E402
+from kgraph import applications  # noqa: F401,E402  (keras.applications)
 
 __version__ = "3.15.1"  # the Keras API level this mirrors

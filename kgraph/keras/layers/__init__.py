@@ -12,3 +12,4 @@ from kgraph.keras.layers.recurrent import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.regularization import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.reshaping import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.spatial import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.preprocessing import *  # noqa: F401,F403,E402
