@@ -58,8 +58,10 @@ class Plan:
                 and last.key_name == key_name and _same(last.variables, variables)
                 and _same(last.updated, updated)):
             return last
+        from kgraph.random import next_key  # the process's rng stream (seeded by the user)
+
         program = Program(self.compiled, feed_names, variables, updated, self.result_names,
-                          key_name=key_name)
+                          key_name=key_name, next_key=next_key)
         program.plan = self  # the compile cache finds this plan while a Program of it lives
         if reuse:
             self._program = program

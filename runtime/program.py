@@ -15,9 +15,16 @@ import threading
 
 
 class Program:
-    def __init__(self, compiled, feed_names, variables, updated, result_names, key_name=None):
+    """`key_name`: the graph's rng key input, fed `next_key()` (a fresh uint32 per call; the
+    caller supplies the generator, so the runtime imports nothing above it)."""
+
+    def __init__(self, compiled, feed_names, variables, updated, result_names, key_name=None,
+                 next_key=None):
+        if key_name is not None and next_key is None:
+            raise ValueError(f"Program: the graph reads an rng key ({key_name!r}); pass "
+                             f"`next_key`, the function that makes a fresh one per call")
         self.compiled = compiled
-        self.key_name = key_name  # the graph's rng key input, fed a fresh key per call
+        self.key_name, self.next_key = key_name, next_key
         self.feed_names = list(feed_names)
         self.variables = list(variables)  # (input name, Variable) read by the graph
         self.updated = list(updated)  # Variables whose new value follows the results
@@ -41,9 +48,7 @@ class Program:
         for name, var in self.variables:
             feeds[name] = var.device_buffer(upload)
         if self.key_name is not None:
-            from kgraph.random import next_key
-
-            feeds[self.key_name] = next_key()
+            feeds[self.key_name] = self.next_key()
         outs = self._runner().run(feeds)
         n = len(self.result_names)
         for var, buf in zip(self.updated, outs[n:]):
