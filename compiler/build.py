@@ -131,6 +131,11 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
     from kgraph.compiler.onnx.emit import to_onnx
     from kgraph.runtime.onnx_exec import OrtCompiled
 
+    if target == "onnxruntime":  # its CPU provider has no bfloat16 arithmetic kernels
+        from kgraph.compiler.passes.compute_bfloat16_in_float32 import (
+            compute_bfloat16_in_float32)
+
+        graph = compute_bfloat16_in_float32(graph)
     count("emissions")
     model = to_onnx(graph)
     count("compilations")

@@ -10,6 +10,8 @@ from kgraph.keras.tree import flatten, map_structure, pack_like
 
 
 class Model(Trainer, Layer):
+    _convert_input_args = False  # each inner layer casts its inputs to its own policy
+
     def __init__(self, *args, **kwargs):
         inputs = kwargs.pop("inputs", args[0] if args else None)
         outputs = kwargs.pop("outputs", args[1] if len(args) > 1 else None)
