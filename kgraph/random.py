@@ -6,9 +6,14 @@ the seed and a step counter, so a step is a pure function of its inputs.
 """
 from __future__ import annotations
 
+import itertools
+import weakref
+
 import numpy as np
 
 _state = {"seed": None, "generator": np.random.default_rng(), "counter": 0}
+_counters: "weakref.WeakValueDictionary[int, IterationCounter]" = weakref.WeakValueDictionary()
+_serials = itertools.count()
 
 
 def set_seed(seed: int):
@@ -41,6 +46,47 @@ def _entropy():
     if "entropy" not in _state:
         _state["entropy"] = int(np.random.SeedSequence().entropy & 0xFFFFFFFF)
     return _state["entropy"]
+
+
+class IterationCounter:
+    """`next(counter)` gives 0, 1, 2, ...: how many times a pipeline (a `Dataset.shuffle`) has
+    been iterated. Counters are numbered in creation order, so `get_state`/`set_state` carry
+    their values into a restarted process that builds the same pipelines (BackupAndRestore)."""
+
+    def __init__(self):
+        self.value = 0
+        self.serial = next(_serials)
+        _counters[self.serial] = self
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> int:
+        self.value += 1
+        return self.value - 1
+
+
+def get_state() -> dict:
+    """Everything that decides kgraph's next random draws, as JSON-ready values: the seed,
+    the numpy Generator's state (shuffles, initializers), the dropout-key counter and the
+    iteration counters of data pipelines. `set_state` puts it back."""
+    return {"seed": _state["seed"], "entropy": _state.get("entropy"),
+            "counter": _state["counter"],
+            "generator": _state["generator"].bit_generator.state,
+            "iterations": {str(k): c.value for k, c in list(_counters.items())}}
+
+
+def set_state(state: dict) -> None:
+    """Restore what `get_state` returned (pipeline counters are matched by creation order)."""
+    generator = np.random.default_rng()
+    generator.bit_generator.state = state["generator"]
+    _state.update(seed=state["seed"], generator=generator, counter=int(state["counter"]))
+    if state.get("entropy") is not None:
+        _state["entropy"] = int(state["entropy"])
+    for serial, value in state.get("iterations", {}).items():
+        counter = _counters.get(int(serial))
+        if counter is not None:
+            counter.value = int(value)
 
 
 class SeedGenerator:

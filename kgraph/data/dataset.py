@@ -244,7 +244,7 @@ class Dataset:
         from kgraph import random as krandom
 
         base = int(krandom.generator().integers(0, 2**63 - 1)) if seed is None else int(seed)
-        epochs = itertools.count()
+        epochs = krandom.IterationCounter()  # restored by BackupAndRestore
 
         def make():
             rng = np.random.default_rng([base, next(epochs) if reshuffle_each_iteration else 0])

@@ -8,6 +8,7 @@ resident in the executor between steps. `trainable` is captured when `compile()`
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import numpy as np
 
@@ -111,6 +112,9 @@ class Trainer:
         cut = 0 if static else (2 if steps > 1 else 1)
         key = (kind, steps) + tuple((a.shape[cut:], a.dtype.str) for a in flatten((x, y, sw))
                                     if a is not None) + (y is None, sw is None)
+        # A schedule set after compile() is traced into a new step (held here, so its id
+        # cannot be reused by another object while the key lives).
+        key += (getattr(self.optimizer, "_schedule", None),)
         program = self._programs.get(key)
         if program is None:
             with concurrency.model_lock(self):  # concurrent first calls build it once
@@ -126,6 +130,8 @@ class Trainer:
                             getattr(layer, "states", None)]
         program.input_checks = input_checks.plan(self, kind, x, y)
         self._programs[key] = program
+        for hook in self.__dict__.get("_program_hooks", ()):  # BackupAndRestore: metric state
+            hook(kind)
         return program
 
     def _ensure_built(self, x):
@@ -335,10 +341,12 @@ class Trainer:
         logs = {}
         try:
             cbs.on_train_begin()
+            initial_epoch, skip, resumed = kcallbacks.resume_point(self, initial_epoch)
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
                 cbs.on_epoch_begin(epoch)
-                logs = self._fit_epoch(adapter, cbs)
+                logs = self._fit_epoch(adapter, cbs, skip, resumed)
+                skip, resumed = 0, None
                 if val is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self.evaluate(**val, batch_size=validation_batch_size or batch_size,
                                              steps=validation_steps, verbose=0,
@@ -356,9 +364,12 @@ class Trainer:
             self._in_fit = False
         return cbs.history
 
-    def _fit_epoch(self, adapter, cbs):
-        logs, step = {}, 0
-        for group in execution.groups(adapter.batches(), self.steps_per_execution):
+    def _fit_epoch(self, adapter, cbs, skip=0, logs=None):
+        """One epoch; a resumed one (BackupAndRestore) skips the `skip` batches already run
+        and starts from their `logs`."""
+        logs, step = dict(logs or {}), skip
+        batches = itertools.islice(adapter.batches(), skip, None)
+        for group in execution.groups(batches, self.steps_per_execution):
             cbs.on_train_batch_begin(step)
             program, outs = self._run_group("train", group)
             step += len(group)

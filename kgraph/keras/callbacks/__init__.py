@@ -2,6 +2,8 @@
 
 Logs reach callbacks with keys sorted alphabetically and values as Python floats, as Keras 3
 does (`pythonify_logs`)."""
+from kgraph.keras.callbacks.backup_and_restore import (BackupAndRestore,  # noqa: F401
+                                                       resume_point)
 from kgraph.keras.callbacks.callback import (Callback, CallbackList, History,  # noqa: F401
                                              ProgbarLogger, pythonify_logs)
 from kgraph.keras.callbacks.csv_logger import CSVLogger  # noqa: F401

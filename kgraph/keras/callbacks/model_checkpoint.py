@@ -1,13 +1,13 @@
 """`keras.callbacks.ModelCheckpoint`."""
 from __future__ import annotations
 
-import numbers
 import os
 import warnings
 
 import numpy as np
 
-from kgraph.keras.callbacks.monitor import MonitorCallback, check_float
+from kgraph.keras.callbacks.monitor import (BatchCounter, MonitorCallback, check_float,
+                                            check_save_freq)
 
 
 class ModelCheckpoint(MonitorCallback):
@@ -62,13 +62,9 @@ class ModelCheckpoint(MonitorCallback):
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
         self.save_freq = save_freq
-        self._batches_seen_since_last_saving = 0
-        self._last_batch_seen = 0
+        check_save_freq(save_freq)
+        self._batches = BatchCounter(save_freq)
         self._current_epoch = 0
-        if save_freq != "epoch" and not (isinstance(save_freq, numbers.Integral)
-                                         and not isinstance(save_freq, bool) and save_freq > 0):
-            raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are "
-                             "'epoch' or positive integer values")
         if save_weights_only and self.filepath.endswith(".keras"):
             raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the "
                              "filepath must not end in `.keras` (use `.weights.h5`). "
@@ -76,30 +72,15 @@ class ModelCheckpoint(MonitorCallback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._current_epoch = epoch
+        self._batches.new_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._should_save_on_batch(batch):
+        if self._batches.due(batch):
             self._save_model(self._current_epoch, batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.save_freq == "epoch":
             self._save_model(epoch, None, logs)
-
-    def _should_save_on_batch(self, batch):
-        """Count the batches run since the last save (batch indices restart every epoch and
-        skip with `steps_per_execution`)."""
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:  # a new epoch
-            added = batch + 1
-        else:
-            added = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += added
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _should_save_model(self, epoch, logs, filepath):
         if not self.save_best_only:

@@ -124,3 +124,37 @@ class MonitorCallback(Callback):
                           f"available. Available metrics are: {','.join(logs)}",
                           stacklevel=3)
         return value
+
+
+def check_save_freq(save_freq):
+    """Raise ValueError unless `save_freq` is "epoch" or a positive integer."""
+    if save_freq != "epoch" and not (isinstance(save_freq, numbers.Integral)
+                                     and not isinstance(save_freq, bool) and save_freq > 0):
+        raise ValueError(f"Unrecognized save_freq: {save_freq!r}. Expected save_freq are "
+                         "'epoch' or positive integer values")
+
+
+class BatchCounter:
+    """Tells when `save_freq` training batches have run since the last save. Batch indices
+    restart every epoch and skip with `steps_per_execution` (and start past 0 in an epoch
+    resumed by BackupAndRestore), so the count adds up the distance between indices."""
+
+    def __init__(self, save_freq):
+        self.save_freq = save_freq
+        self.since_save = 0
+        self.last_batch = -1
+
+    def new_epoch(self):
+        self.last_batch = -1
+
+    def due(self, batch) -> bool:
+        """Count the batches up to index `batch`; True (and restart the count) when a save
+        is due."""
+        if self.save_freq == "epoch":
+            return False
+        self.since_save += batch - self.last_batch if batch > self.last_batch else batch + 1
+        self.last_batch = batch
+        if self.since_save >= self.save_freq:
+            self.since_save = 0
+            return True
+        return False
