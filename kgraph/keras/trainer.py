@@ -51,6 +51,9 @@ class Trainer:
 
         if backend is None and isinstance(jit_compile, str) and jit_compile != "auto":
             backend = jit_compile
+        from kgraph.distribute import strategy as kstrategy  # the scope decides (issue 12)
+
+        backend = kstrategy.on_compile(self, backend)
         self._backend = resolve_target(backend) if backend is not None else None
         self.optimizer = koptimizers.loss_scale_optimizer.for_policy(
             koptimizers.get(optimizer), self.dtype_policy, auto_scale_loss)
@@ -144,7 +147,11 @@ class Trainer:
 
     def _build_program(self, kind, x, y, sw, steps=1):
         from kgraph.compiler.program import program_of
+        from kgraph.distribute.strategy import train_step_for
 
+        replicated = train_step_for(self, x, y, sw, steps) if kind == "train" else None
+        if replicated is not None:  # a mirrored strategy: split step + all-reduce
+            return replicated
         graph = self.trace_step(kind, x, y, sw, steps=steps, static=self._is_static())
         return program_of(graph, getattr(self, "_backend", None))
 
