@@ -221,10 +221,16 @@ def caffe_preprocess_input(x, data_format=None):
 
 
 def _flip_channels(x, axis):
+    """RGB <-> BGR for numpy arrays, traced tensors and Keras tensors (the last as an op layer,
+    as arithmetic on Keras tensors makes one)."""
     if isinstance(x, np.ndarray):
         return np.flip(x, axis=axis)
     from kgraph import ops
+    from kgraph.keras.layers.base import KerasTensor
+    from kgraph.keras.layers.core import _op_layer
 
+    if isinstance(x, KerasTensor):
+        return _op_layer(lambda t: ops.flip(t, axis=axis), x)
     return ops.flip(x, axis=axis)
 
 
