@@ -13,3 +13,4 @@ from kgraph.keras.callbacks.learning_rate import (LearningRateScheduler,  # noqa
 from kgraph.keras.callbacks.model_checkpoint import ModelCheckpoint  # noqa: F401
 from kgraph.keras.callbacks.monitor import MonitorCallback  # noqa: F401
 from kgraph.keras.callbacks.simple import LambdaCallback, TerminateOnNaN  # noqa: F401
+from kgraph.keras.callbacks.tensorboard import TensorBoard  # noqa: F401
