@@ -370,6 +370,9 @@ def build_parser():
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(fn=_demo)
     _add_deploy_commands(sub)
+    from kgraph.distribute import launch  # `kgraph launch -n N script.py` (issue 12)
+
+    launch.add_parser(sub)
     return parser
 
 
