@@ -14,81 +14,13 @@ import itertools
 
 import numpy as np
 
-AUTOTUNE = -1
+from kgraph.data import parallel
+from kgraph.data.structure import (TensorSpec, call, conform, leaves, map_structure,
+                                   normalize, spec_of, stack, to_numpy)
+
+AUTOTUNE = parallel.AUTOTUNE
 INFINITE_CARDINALITY = -1
 UNKNOWN_CARDINALITY = -2
-
-
-class TensorSpec:
-    """The shape (`None` dims unknown; `None` shape: unknown rank) and dtype of an element."""
-
-    def __init__(self, shape, dtype="float32", name=None):
-        self.shape = None if shape is None else tuple(None if d is None else int(d) for d in shape)
-        self.dtype, self.name = np.dtype(getattr(dtype, "name", dtype)), name
-
-    def __eq__(self, other):
-        return isinstance(other, TensorSpec) and (self.shape, self.dtype) == (other.shape,
-                                                                             other.dtype)
-
-    def __repr__(self):
-        return f"TensorSpec(shape={self.shape}, dtype={self.dtype.name}, name={self.name!r})"
-
-
-def _rebuild(like, values):
-    return type(like)(*values) if hasattr(like, "_fields") else tuple(values)
-
-
-def _map(fn, *structures):
-    """Apply `fn` leaf-wise to structures (tuples, namedtuples, dicts) shaped like the first."""
-    s = structures[0]
-    if isinstance(s, tuple):
-        return _rebuild(s, [_map(fn, *(t[i] for t in structures)) for i in range(len(s))])
-    if isinstance(s, dict):
-        return {k: _map(fn, *(t[k] for t in structures)) for k in s}
-    return fn(*structures)
-
-
-def _leaves(s):
-    if isinstance(s, (tuple, dict)):
-        return [leaf for v in (s.values() if isinstance(s, dict) else s) for leaf in _leaves(v)]
-    return [s]
-
-
-def _to_numpy(a, dtype=None):
-    if hasattr(a, "numpy") and not isinstance(a, np.ndarray):
-        a = a.numpy()
-    arr = np.asarray(a, dtype=dtype)
-    if dtype is None and arr.dtype == np.float64 and not isinstance(a, (np.ndarray, np.generic)):
-        arr = arr.astype(np.float32)  # Python floats become float32, as in TensorFlow
-    return arr
-
-
-def _normalize(s, lists_are_tuples=False):
-    """Leaves become numpy arrays; lists are arrays, or tuples for `map` outputs (as in TF)."""
-    if isinstance(s, tuple) or isinstance(s, list) and lists_are_tuples:
-        return _rebuild(s, [_normalize(v, lists_are_tuples) for v in s])
-    if isinstance(s, dict):
-        return {k: _normalize(v, lists_are_tuples) for k, v in s.items()}
-    return _to_numpy(s)
-
-
-def _call(fn, element):
-    """Call `fn` like tf.data: a (non-named) tuple element is unpacked as positional args."""
-    if isinstance(element, tuple) and not hasattr(element, "_fields"):
-        return fn(*element)
-    return fn(element)
-
-
-def _stack(*leaves):
-    shapes = {np.shape(a) for a in leaves}
-    if len(shapes) > 1:
-        raise ValueError(f"Cannot batch tensors with different shapes: {sorted(shapes)}. "
-                         f"Use `map` to give every element the same shape first.")
-    return np.stack(leaves)
-
-
-def _spec_of(element):
-    return _map(lambda a: TensorSpec(np.shape(a), np.asarray(a).dtype), element)
 
 
 class Dataset:
@@ -120,23 +52,23 @@ class Dataset:
 
         `from_tensor_slices((x, y))` yields `(x[i], y[i])` pairs; lists are treated as arrays.
         """
-        arrays = _normalize(tensors)
-        sizes = {a.shape[0] if a.ndim else None for a in _leaves(arrays)}
+        arrays = normalize(tensors)
+        sizes = {a.shape[0] if a.ndim else None for a in leaves(arrays)}
         if None in sizes:
             raise ValueError("from_tensor_slices() needs arrays of rank >= 1; got a scalar.")
         if len(sizes) != 1:
             raise ValueError(f"All arrays given to from_tensor_slices() must have the same "
                              f"first dimension. Received sizes: {sorted(sizes)}")
         n = sizes.pop()
-        spec = _map(lambda a: TensorSpec(a.shape[1:], a.dtype), arrays)
-        return Dataset._new(lambda: (_map(lambda a: a[i], arrays) for i in range(n)),
+        spec = map_structure(lambda a: TensorSpec(a.shape[1:], a.dtype), arrays)
+        return Dataset._new(lambda: (map_structure(lambda a: a[i], arrays) for i in range(n)),
                             n, lambda: spec)
 
     @staticmethod
     def from_tensors(tensors, name=None):
         """A dataset with the single element `tensors`."""
-        element = _normalize(tensors)
-        return Dataset._new(lambda: iter([element]), 1, lambda: _spec_of(element))
+        element = normalize(tensors)
+        return Dataset._new(lambda: iter([element]), 1, lambda: spec_of(element))
 
     @staticmethod
     def range(*args, dtype="int64", name=None):
@@ -159,14 +91,14 @@ class Dataset:
         if not callable(generator):
             raise TypeError("`generator` must be a Python callable.")
         if output_signature is None and output_types is not None:
-            output_signature = _map(lambda t: TensorSpec(None, t), output_types)
-        signature = None if output_signature is None else _map(
+            output_signature = map_structure(lambda t: TensorSpec(None, t), output_types)
+        signature = None if output_signature is None else map_structure(
             lambda s: TensorSpec(getattr(s, "shape", None), s.dtype), output_signature)
 
         def make():
-            for item in generator(*(args or ())):
-                item = _normalize(item)
-                yield item if signature is None else _conform(item, signature)
+            for index, item in enumerate(generator(*(args or ()))):
+                item = normalize(item)
+                yield item if signature is None else conform(item, signature, index)
 
         return Dataset._new(make, UNKNOWN_CARDINALITY,
                             None if signature is None else (lambda: signature))
@@ -176,20 +108,20 @@ class Dataset:
         """Zip a tuple (or dict) of datasets; stops at the shortest."""
         structure = datasets[0] if len(datasets) == 1 and isinstance(
             datasets[0], (tuple, dict)) else tuple(datasets)
-        cards = [d._cardinality for d in _leaves(structure)]
+        cards = [d._cardinality for d in leaves(structure)]
         finite = [c for c in cards if c >= 0]
         card = UNKNOWN_CARDINALITY if UNKNOWN_CARDINALITY in cards else (
             min(finite) if finite else INFINITE_CARDINALITY)
 
         def make():
-            iterators = _map(iter, structure)
+            iterators = map_structure(iter, structure)
             while True:
                 try:
-                    yield _map(next, iterators)
+                    yield map_structure(next, iterators)
                 except StopIteration:
                     return
 
-        return Dataset._new(make, card, lambda: _map(lambda d: d.element_spec, structure))
+        return Dataset._new(make, card, lambda: map_structure(lambda d: d.element_spec, structure))
 
     # -- transformations -------------------------------------------------------------------
     def _derive(self, make, cardinality=None, spec="same"):
@@ -210,24 +142,24 @@ class Dataset:
                 chunk = list(itertools.islice(iterator, batch_size))
                 if not chunk or (drop_remainder and len(chunk) < batch_size):
                     return
-                yield _map(_stack, *chunk)
+                yield map_structure(stack, *chunk)
 
         card = self._cardinality
         if card >= 0:
             card = card // batch_size if drop_remainder else -(-card // batch_size)
         lead = batch_size if drop_remainder else None
-        return self._derive(make, card, lambda: _map(lambda s: TensorSpec(
+        return self._derive(make, card, lambda: map_structure(lambda s: TensorSpec(
             None if s.shape is None else (lead,) + s.shape, s.dtype), self.element_spec))
 
     def unbatch(self, name=None):
         """Split every element along its first dimension (the inverse of `batch`)."""
         def make():
             for element in self:
-                for i in range(len(_leaves(element)[0])):
-                    yield _map(lambda a: a[i], element)
+                for i in range(len(leaves(element)[0])):
+                    yield map_structure(lambda a: a[i], element)
 
         card = self._cardinality if self._cardinality in (0, INFINITE_CARDINALITY) else -2
-        return self._derive(make, card, lambda: _map(lambda s: TensorSpec(
+        return self._derive(make, card, lambda: map_structure(lambda s: TensorSpec(
             None if s.shape is None else s.shape[1:], s.dtype), self.element_spec))
 
     def shuffle(self, buffer_size, seed=None, reshuffle_each_iteration=True, name=None):
@@ -264,12 +196,24 @@ class Dataset:
         return self._derive(make)
 
     def map(self, map_func, num_parallel_calls=None, deterministic=None, name=None):
-        """Apply `map_func` to every element (tuple elements are unpacked into arguments)."""
-        return self._derive(lambda: (_normalize(_call(map_func, e), True) for e in self), spec=None)
+        """Apply `map_func` to every element (tuple elements are unpacked into arguments).
+
+        With `num_parallel_calls=N` (or `AUTOTUNE`: one per CPU), N threads call `map_func`
+        on consecutive elements; the order is kept unless `deterministic=False`, which yields
+        results as they complete. numpy, file reads and image decoding release the GIL, so
+        such functions run in parallel."""
+        def apply(element):
+            return normalize(call(map_func, element), True)
+
+        workers = _parallel_calls(num_parallel_calls)
+        if workers <= 1:
+            return self._derive(lambda: (apply(e) for e in self), spec=None)
+        return self._derive(lambda: parallel.pooled_map(
+            apply, self, workers, ordered=deterministic is not False), spec=None)
 
     def filter(self, predicate, name=None):
         """Keep the elements for which `predicate` (called like `map`'s function) is true."""
-        return self._derive(lambda: (e for e in self if bool(np.asarray(_call(predicate, e)))),
+        return self._derive(lambda: (e for e in self if bool(np.asarray(call(predicate, e)))),
                             0 if self._cardinality == 0 else UNKNOWN_CARDINALITY)
 
     def repeat(self, count=None, name=None):
@@ -310,8 +254,14 @@ class Dataset:
         return self._derive(lambda: itertools.islice(iter(self), count, None), card)
 
     def prefetch(self, buffer_size, name=None):
-        """Overlap producing and consuming elements in TensorFlow; a no-op here."""
-        return self
+        """Produce up to `buffer_size` elements ahead, on a background thread, while the
+        consumer works on the current one (`AUTOTUNE`: a depth that grows while the consumer
+        waits, at most `parallel.AUTOTUNE_MAX_DEPTH`). Errors of the pipeline reach the
+        consumer unchanged; abandoning the iteration stops and joins the thread."""
+        depth = int(buffer_size)
+        if depth == 0:
+            return self._derive(self._make)
+        return self._derive(lambda: parallel.prefetched(self._make, depth))
 
     def cache(self, filename="", name=None):
         """Keep the elements in memory after the first complete iteration (`filename` is
@@ -363,7 +313,7 @@ class Dataset:
         if self._spec is not None:
             return self._spec()
         first = next(iter(self), None)
-        return None if first is None else _spec_of(first)
+        return None if first is None else spec_of(first)
 
     def __bool__(self):
         return True
@@ -380,20 +330,13 @@ class _SizedDataset(Dataset):
         return self._cardinality
 
 
-def _conform(values, specs):
-    """Cast a yielded structure to the signature's dtypes, checking structure and shapes."""
-    try:
-        if len(_leaves(values)) != len(_leaves(specs)):
-            raise TypeError
-        return _map(lambda spec, v: _check_shape(_to_numpy(v, spec.dtype), spec), specs, values)
-    except (TypeError, KeyError, IndexError):
-        raise TypeError(f"`generator` yielded {values!r}, which does not match the structure "
-                        f"of `output_signature` {specs!r}.") from None
-
-
-def _check_shape(arr, spec):
-    if spec.shape is not None and (arr.ndim != len(spec.shape) or any(
-            d is not None and d != a for d, a in zip(spec.shape, arr.shape))):
-        raise ValueError(f"`generator` yielded an element of shape {arr.shape} where an "
-                         f"element of shape {spec.shape} was expected.")
-    return arr
+def _parallel_calls(num_parallel_calls):
+    if num_parallel_calls is None:
+        return 1
+    n = int(num_parallel_calls)
+    if n == AUTOTUNE:
+        return parallel.autotune_workers()
+    if n <= 0:
+        raise ValueError(f"`num_parallel_calls` must be a positive integer or AUTOTUNE (-1). "
+                         f"Received: num_parallel_calls={num_parallel_calls!r}")
+    return n

@@ -120,6 +120,9 @@ class ArrayAdapter:
                    None if self.sample_weight is None else pack_like(
                        self.sample_weight, [take(a) for a in flatten(self.sample_weight)]))
 
+    def close(self):
+        """Nothing to stop: arrays are sliced in the training loop's thread."""
+
 
 def _class_weights_to_sample_weights(y, class_weight, sample_weight):
     ys = flatten(y)
@@ -144,49 +147,101 @@ def _class_weights_to_sample_weights(y, class_weight, sample_weight):
 class IterableAdapter:
     """Batches come from an iterable: tuples (x,), (x, y) or (x, y, sample_weight). With
     `steps`, each epoch takes the next `steps` batches and carries on from there (as tf.data
-    does), restarting the iterable only when it is exhausted."""
+    does), restarting the iterable only when it is exhausted.
+
+    Nothing is read ahead here beyond what the source itself prefetches (`Dataset.prefetch`,
+    PyDataset workers), and nothing is kept: memory holds a bounded number of batches. An
+    unsized source is not counted: `num_batches` is None (the progress bar shows no total)."""
 
     def __init__(self, data, steps=None):
         self.data, self.steps = data, steps
-        try:
-            n = len(data)
-        except TypeError:  # infinite or unknown length
-            n = None
+        n = _length(data)
         self.num_batches = min(n, steps) if (n is not None and steps) else (n or steps)
         self._iterator = None
 
     def _source(self):
+        """A fresh pass over the data (a PyDataset's epoch, read by its workers)."""
         source = self.data
-        if hasattr(source, "__getitem__") and hasattr(source, "__len__") and \
-                not hasattr(source, "__iter__"):
-            return (source[i] for i in range(len(source)))
+        if _is_indexed(source):
+            from kgraph.keras.utils.py_dataset import iterate_batches
+
+            getattr(source, "on_epoch_begin", lambda: None)()
+            return _with_epoch_end(source, iterate_batches(source))
         return iter(source)
 
     def batches(self):
-        if self.steps is None:
-            yield from (_unpack(item) for item in self._source())
-            return
+        stream = self._source() if self.steps is None else self._continued()
+        self._open = stream
+        try:
+            for index, item in enumerate(stream):
+                yield _unpack(item, index)
+        finally:
+            if self.steps is None:
+                _close(stream)
+
+    def _continued(self):
         for _ in range(self.steps):
             item = next(self._iterator, _END) if self._iterator is not None else _END
             if item is _END:
+                _close(self._iterator)
                 self._iterator = self._source()
                 item = next(self._iterator, _END)
                 if item is _END:
                     return
-            yield _unpack(item)
+            yield item
+
+    def close(self):
+        """Stop the workers of the pass in progress (an epoch ended by an exception) and of a
+        source kept open across epochs (`steps_per_epoch`): threads and processes joined."""
+        for stream in (getattr(self, "_open", None), self._iterator):
+            _close(stream)
+        self._open = self._iterator = None
 
 
 _END = object()
 
 
-def _unpack(item):
+def _length(data):
+    try:
+        n = len(data)
+    except (TypeError, NotImplementedError):  # infinite or unknown length
+        return None
+    return n if n >= 0 else None
+
+
+def _is_indexed(source):
+    """A PyDataset / Sequence: batches by index."""
+    from kgraph.keras.utils.py_dataset import PyDataset
+
+    return isinstance(source, PyDataset) or (hasattr(source, "__getitem__") and
+                                             hasattr(source, "__len__") and
+                                             not hasattr(source, "__iter__"))
+
+
+def _with_epoch_end(source, batches):
+    yield from batches
+    getattr(source, "on_epoch_end", lambda: None)()
+
+
+def _close(iterator):
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+def _unpack(item, index=None):
+    where = "" if index is None else f" (batch {index} of the dataset)"
+    if isinstance(item, list) and 1 <= len(item) <= 3 and not _nested_numbers(item):
+        item = tuple(item)  # Keras accepts [x, y] batches from a generator
     if not isinstance(item, tuple):
         item = (item,)
+    if len(item) > 3:
+        raise DataError(f"A dataset or generator must yield (x,), (x, y) or (x, y, "
+                        f"sample_weight); it yielded a tuple of {len(item)} items{where}.")
     x, y, sw = (tuple(item) + (None, None))[:3]
-    return (pack_like(x, [_as_array(a, "x") for a in flatten(x)]),
-            None if y is None else pack_like(y, [_as_array(a, "y") for a in flatten(y)]),
-            None if sw is None else pack_like(sw, [_as_array(a, "sample_weight")
-                                                   for a in flatten(sw)]))
+    return tuple(None if part is None else
+                 pack_like(part, [_as_array(a, name + where) for a in flatten(part)])
+                 for part, name in ((x, "x"), (y, "y"), (sw, "sample_weight")))
 
 
 def make_adapter(x, y=None, sample_weight=None, batch_size=None, shuffle=False,
@@ -207,8 +262,10 @@ def split_validation(x, y, sample_weight, validation_split):
         raise DataError(f"`validation_split` must be between 0 and 1. Received: "
                         f"validation_split={validation_split}")
     if _is_iterable_dataset(x):
-        raise DataError("`validation_split` is only supported for numpy arrays, not for "
-                        "datasets or generators.")
+        raise DataError(f"`validation_split` is only supported for data passed as numpy "
+                        f"arrays, not for datasets, generators or PyDatasets (received "
+                        f"{type(x).__name__}), which are not indexable. Pass a separate "
+                        f"`validation_data` instead, e.g. from `keras.utils.split_dataset`.")
     n = len(flatten(x)[0])
     split_at = int(math.floor(n * (1.0 - validation_split)))
     if split_at == 0 or split_at == n:

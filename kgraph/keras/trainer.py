@@ -369,6 +369,7 @@ class Trainer:
             cbs.on_train_end(logs)
         finally:
             self._in_fit = False
+            adapter.close()  # a dataset's workers end with fit, whatever ended it
         return cbs.history
 
     def _fit_epoch(self, adapter, cbs, skip=0, logs=None):
@@ -400,11 +401,12 @@ class Trainer:
         self.reset_metrics()
         cbs.on_test_begin()
         logs, program, outs = {}, None, None
-        for step, batch in enumerate(adapter.batches()):
-            cbs.on_test_batch_begin(step)
-            program, outs = self._run("test", batch)
-            logs = self._logs(program, outs)
-            cbs.on_test_batch_end(step, kcallbacks.pythonify_logs(logs))
+        with contextlib.closing(adapter):  # a dataset's workers end with evaluate
+            for step, batch in enumerate(adapter.batches()):
+                cbs.on_test_batch_begin(step)
+                program, outs = self._run("test", batch)
+                logs = self._logs(program, outs)
+                cbs.on_test_batch_end(step, kcallbacks.pythonify_logs(logs))
         logs = kcallbacks.pythonify_logs(logs)
         cbs.on_test_end(logs)
         return self._format(logs, return_dict) if logs else None
@@ -416,14 +418,15 @@ class Trainer:
                                       verbose=verbose, epochs=1, steps=adapter.num_batches)
         cbs.on_predict_begin()
         chunks = []
-        for step, (bx, _, _) in enumerate(adapter.batches()):
-            cbs.on_predict_batch_begin(step)
-            size = len(flatten(bx)[0])
-            if self._is_static() and hasattr(adapter, "batch_size"):
-                bx = execution.pad_batch(bx, adapter.batch_size)
-            program, outs = self._run("predict", (bx, None, None))
-            chunks.append([program.to_numpy(o)[:size] for o in outs])
-            cbs.on_predict_batch_end(step, {"outputs": chunks[-1]})
+        with contextlib.closing(adapter):  # a dataset's workers end with predict
+            for step, (bx, _, _) in enumerate(adapter.batches()):
+                cbs.on_predict_batch_begin(step)
+                size = len(flatten(bx)[0])
+                if self._is_static() and hasattr(adapter, "batch_size"):
+                    bx = execution.pad_batch(bx, adapter.batch_size)
+                program, outs = self._run("predict", (bx, None, None))
+                chunks.append([program.to_numpy(o)[:size] for o in outs])
+                cbs.on_predict_batch_end(step, {"outputs": chunks[-1]})
         cbs.on_predict_end()
         if not chunks:
             raise ValueError("predict() received no data: the input is empty.")

@@ -5,6 +5,7 @@ import numpy as _np
 
 from kgraph.keras.serialization import CustomObjectScope, custom_object_scope  # noqa: F401
 from kgraph.keras.utils.progbar import Progbar  # noqa: F401
+from kgraph.keras.utils.py_dataset import PyDataset, Sequence  # noqa: F401
 
 
 def set_random_seed(seed):
