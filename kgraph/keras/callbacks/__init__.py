@@ -12,5 +12,6 @@ from kgraph.keras.callbacks.learning_rate import (LearningRateScheduler,  # noqa
                                                   ReduceLROnPlateau)
 from kgraph.keras.callbacks.model_checkpoint import ModelCheckpoint  # noqa: F401
 from kgraph.keras.callbacks.monitor import MonitorCallback  # noqa: F401
+from kgraph.keras.callbacks.remote import RemoteMonitor, SwapEMAWeights  # noqa: F401
 from kgraph.keras.callbacks.simple import LambdaCallback, TerminateOnNaN  # noqa: F401
 from kgraph.keras.callbacks.tensorboard import TensorBoard  # noqa: F401
