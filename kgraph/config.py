@@ -237,3 +237,13 @@ def save_config():
             json.dump(_config, f, indent=4)
 
     atomic_write(config_path(), write)
+
+
+def experimental_connect_to_cluster(cluster_spec_or_resolver, job_name="localhost",
+                                    task_index=0, protocol=None, make_master_device_default=True):
+    """Connect to the cluster a resolver found (`TPUClusterResolver`: the static target);
+    see kgraph.distribute.cluster_resolver."""
+    from kgraph.distribute.cluster_resolver import connect_to_cluster
+
+    return connect_to_cluster(cluster_spec_or_resolver, job_name, task_index, protocol,
+                              make_master_device_default)
