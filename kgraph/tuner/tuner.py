@@ -1,0 +1,207 @@
+"""`Tuner`: runs trials of a hypermodel with Optuna as the search engine.
+
+Each trial builds a model from `HyperParameters` bound to an Optuna trial, fits it with a
+`PruningCallback` (which reports the objective after every epoch and stops the trial when the
+study's pruner says so), records the best epoch's objective, the hyperparameter values and the
+final weights. The study lives in `directory/project_name/study.db` (SQLite), so a search that
+is stopped resumes where it was: finished trials are kept and only the remaining ones run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+from kgraph.tuner.callback import PruningCallback, objective_value
+from kgraph.tuner.hyperparameters import HyperParameters
+
+_MAXIMIZED = ("acc", "accuracy", "auc", "precision", "recall")
+
+
+class Objective:
+    """The metric to optimise and its direction.
+
+    Args:
+        name: a key of the `fit` logs, e.g. "val_loss" or "val_accuracy".
+        direction: "min" or "max".
+    """
+
+    def __init__(self, name, direction):
+        if direction not in ("min", "max"):
+            raise ValueError(f"Objective {name!r}: `direction` must be 'min' or 'max'. "
+                             f"Received: direction={direction!r}")
+        self.name, self.direction = name, direction
+
+    @classmethod
+    def get(cls, objective):
+        """An `Objective` from a metric name (accuracy-like names are maximised) or itself."""
+        if isinstance(objective, Objective):
+            return objective
+        if not isinstance(objective, str) or not objective:
+            raise ValueError(f"`objective` must be a metric name or an Objective. Received: "
+                             f"objective={objective!r}")
+        bare = objective[4:] if objective.startswith("val_") else objective
+        return cls(objective, "max" if bare in _MAXIMIZED else "min")
+
+    def __repr__(self):
+        return f"Objective(name={self.name!r}, direction={self.direction!r})"
+
+
+class HyperModel:
+    """A buildable model family: subclass and define `build(hp)` (and optionally `fit`).
+
+    Args:
+        name: optional name.
+        tunable: whether the hypermodel declares hyperparameters.
+    """
+
+    def __init__(self, name=None, tunable=True):
+        self.name, self.tunable = name, tunable
+
+    def build(self, hp):
+        raise NotImplementedError(f"{type(self).__name__} must define build(hp) and return a "
+                                  f"compiled model")
+
+    def fit(self, hp, model, *args, **kwargs):
+        """Train `model`; override to tune arguments of `fit` (batch size, epochs ...)."""
+        return model.fit(*args, **kwargs)
+
+
+class _FunctionHyperModel(HyperModel):
+    def __init__(self, build):
+        super().__init__(name=getattr(build, "__name__", None))
+        self._build = build
+
+    def build(self, hp):
+        return self._build(hp)
+
+
+class Tuner:
+    """Base class of the tuners: `search`, `get_best_models`, `get_best_hyperparameters`,
+    `results_summary`. Subclasses choose the Optuna sampler and pruner.
+
+    Args:
+        hypermodel: a `HyperModel` or a function `build(hp) -> compiled model`.
+        objective: metric name or `Objective` (default "val_loss").
+        max_trials: number of trials of the whole search (resumed searches count the trials
+            already finished).
+        executions_per_trial: fits per trial, whose objectives are averaged.
+        directory, project_name: where the study and the trials' weights are kept.
+        overwrite: start over, deleting `directory/project_name`.
+        seed: seed of the sampler.
+        sampler, pruner: Optuna objects replacing the tuner's own.
+    """
+
+    def __init__(self, hypermodel, objective="val_loss", max_trials=10, executions_per_trial=1,
+                 directory=None, project_name="untitled_project", overwrite=False, seed=None,
+                 sampler=None, pruner=None):
+        import optuna
+
+        if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
+            raise ValueError(f"`max_trials` must be a positive integer. Received: "
+                             f"max_trials={max_trials!r}")
+        self.hypermodel = hypermodel if isinstance(hypermodel, HyperModel) else \
+            _FunctionHyperModel(hypermodel)
+        self.objective = Objective.get(objective)
+        self.max_trials, self.executions_per_trial = max_trials, executions_per_trial
+        self.project_dir = os.path.join(directory or os.getcwd(), project_name)
+        if overwrite and os.path.isdir(self.project_dir):
+            shutil.rmtree(self.project_dir)
+        os.makedirs(self.project_dir, exist_ok=True)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = optuna.create_study(
+            study_name=project_name, load_if_exists=True,
+            storage=f"sqlite:///{os.path.join(self.project_dir, 'study.db')}",
+            direction="maximize" if self.objective.direction == "max" else "minimize",
+            sampler=sampler or self._sampler(seed), pruner=pruner or self._pruner())
+
+    def _sampler(self, seed):
+        import optuna
+
+        return optuna.samplers.RandomSampler(seed=seed)
+
+    def _pruner(self):
+        import optuna
+
+        return optuna.pruners.NopPruner()
+
+    # -- searching ----------------------------------------------------------------------
+    def _finished(self):
+        import optuna
+
+        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        return [t for t in self.study.trials if t.state in done]
+
+    def search(self, *fit_args, **fit_kwargs):
+        """Run the remaining trials; arguments are those of `model.fit` (x, y, epochs,
+        validation_data or validation_split, callbacks ...)."""
+        remaining = self.max_trials - len(self._finished())
+        if remaining > 0:
+            self.study.optimize(lambda trial: self.run_trial(trial, *fit_args, **fit_kwargs),
+                                n_trials=remaining, gc_after_trial=False)
+
+    def run_trial(self, trial, *fit_args, **fit_kwargs):
+        """Build, fit and score one trial (the objective Optuna optimises)."""
+        import optuna
+
+        hp = HyperParameters(trial)
+        scores, model = [], None
+        for _ in range(self.executions_per_trial):
+            model = self.hypermodel.build(hp)
+            trial.set_user_attr("values", dict(hp.values))
+            pruning = PruningCallback(trial, self.objective.name)
+            kwargs = dict(fit_kwargs, callbacks=list(fit_kwargs.get("callbacks") or []) +
+                          [pruning])
+            history = self.hypermodel.fit(hp, model, *fit_args, **kwargs)
+            if pruning.pruned:
+                raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
+            scores.append(objective_value(history.history, self.objective))
+        model.save_weights(self._weights_path(trial.number))
+        return sum(scores) / len(scores)
+
+    def _weights_path(self, number):
+        folder = os.path.join(self.project_dir, f"trial_{number:04d}")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, "checkpoint.h5")  # model weights only, no optimizer
+
+    # -- results ------------------------------------------------------------------------
+    def _best_trials(self, count):
+        import optuna
+
+        complete = [t for t in self.study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        complete.sort(key=lambda t: t.value, reverse=self.objective.direction == "max")
+        return complete[:count]
+
+    def get_best_hyperparameters(self, num_trials=1):
+        """The `HyperParameters` of the best `num_trials` completed trials, best first."""
+        return [HyperParameters(values=t.user_attrs.get("values", t.params)) for t in
+                self._best_trials(num_trials)]
+
+    def get_best_models(self, num_models=1):
+        """The best `num_models` models, rebuilt from their hyperparameters with the weights
+        they had at the end of their trial, best first."""
+        models = []
+        for trial in self._best_trials(num_models):
+            hp = HyperParameters(values=trial.user_attrs.get("values", trial.params))
+            model = self.hypermodel.build(hp)
+            model.load_weights(self._weights_path(trial.number))
+            models.append(model)
+        return models
+
+    def results_summary(self, num_trials=10, print_fn=print):
+        """Print the best `num_trials` trials: hyperparameter values and score."""
+        print_fn(f"Results summary\nResults in {self.project_dir}\n"
+                 f"Showing {num_trials} best trials\n{self.objective}")
+        for trial in self._best_trials(num_trials):
+            print_fn(f"\nTrial {trial.number:04d} summary\nHyperparameters:")
+            for name, value in trial.user_attrs.get("values", trial.params).items():
+                print_fn(f"{name}: {value}")
+            print_fn(f"Score: {trial.value}")
+
+    def search_space_summary(self, print_fn=print):
+        """Print the hyperparameters the trials declared so far."""
+        names = {}
+        for trial in self.study.trials:
+            names.update(trial.distributions)
+        print_fn(f"Search space summary\nDefault search space size: {len(names)}")
+        for name, distribution in names.items():
+            print_fn(f"{name}: {distribution!r}")

@@ -1,0 +1,223 @@
+"""kgraph.tuner (issue 13, part 3): the KerasTuner API on Optuna. HyperParameters (ranges,
+log sampling, conditional scopes), RandomSearch/BayesianOptimization/Hyperband, best models
+and hyperparameters, resumable projects and the pruning callback."""
+import numpy as np
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from kgraph import keras, tuner  # noqa: E402
+from kgraph.tuner.tuners import hyperband_trials  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _trials(n, seed=0):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    return [study.ask() for _ in range(n)]
+
+
+def test_defaults_outside_a_trial():
+    hp = tuner.HyperParameters()
+    assert hp.Int("units", 8, 64, step=8) == 8
+    assert hp.Float("lr", 1e-4, 1e-2, sampling="log", default=1e-3) == 1e-3
+    assert hp.Choice("act", ["tanh", "relu"]) == "tanh"
+    assert hp.Boolean("bn") is False and hp.Fixed("depth", 3) == 3
+    assert hp.values == {"units": 8, "lr": 1e-3, "act": "tanh", "bn": False, "depth": 3}
+    assert hp["units"] == 8 and "act" in hp
+
+
+@pytest.mark.parametrize("declare, text", [
+    (lambda hp: hp.Int("n", 5, 1), "min_value=5, max_value=1"),
+    (lambda hp: hp.Int("n", 1.5, 4), "min_value=1.5"),
+    (lambda hp: hp.Float("lr", 0.0, 1.0, sampling="log"), "min_value=0.0"),
+    (lambda hp: hp.Float("lr", 0.1, 1.0, sampling="reverse_log"), "sampling='reverse_log'"),
+    (lambda hp: hp.Choice("c", []), "values=[]"),
+    (lambda hp: hp.Choice("c", ["a"], default="b"), "default='b'"),
+    (lambda hp: hp.get("missing"), "'missing'"),
+])
+def test_bad_declarations_quote_the_value(declare, text):
+    with pytest.raises((ValueError, KeyError)) as info:
+        declare(tuner.HyperParameters())
+    assert text in str(info.value)
+
+
+def test_values_come_from_the_optuna_trial_within_their_ranges():
+    seen = set()
+    for trial in _trials(40):
+        hp = tuner.HyperParameters(trial)
+        units = hp.Int("units", 8, 64, step=8)
+        assert units % 8 == 0 and 8 <= units <= 64 and hp.Int("units", 8, 64, step=8) == units
+        assert 0.1 <= hp.Float("rate", 0.1, 0.5, step=0.1) <= 0.5
+        seen.add(hp.Choice("act", ["relu", "tanh", "gelu"]))
+        assert isinstance(hp.Boolean("bn"), bool)
+        assert trial.params["units"] == units
+    assert seen == {"relu", "tanh", "gelu"}
+
+
+def test_log_sampling_is_uniform_in_the_exponent():
+    values = [tuner.HyperParameters(t).Float("lr", 1e-5, 1e-1, sampling="log")
+              for t in _trials(400, seed=1)]
+    exponents = np.log10(values)
+    assert exponents.min() >= -5 and exponents.max() <= -1
+    assert abs(np.median(exponents) + 3) < 0.3  # linear sampling would put it near -1.3
+    assert abs(np.mean(exponents < -4) - 0.25) < 0.07
+    ints = [tuner.HyperParameters(t).Int("n", 1, 1000, sampling="log") for t in _trials(400)]
+    assert abs(np.median(np.log10(ints)) - 1.5) < 0.3
+
+
+def test_conditional_scopes_sample_only_the_active_branch():
+    branches = {}
+    for trial in _trials(30, seed=2):
+        hp = tuner.HyperParameters(trial)
+        kind = hp.Choice("kind", ["mlp", "cnn"])
+        with hp.conditional_scope("kind", ["mlp"]):
+            units = hp.Int("units", 16, 32, default=16)
+        with hp.conditional_scope("kind", "cnn"):
+            filters = hp.Int("filters", 4, 8, default=4)
+        branches.setdefault(kind, []).append((units, filters))
+        assert set(trial.params) == {"kind", "units" if kind == "mlp" else "filters"}
+        assert set(hp.values) == set(trial.params)
+    assert all(f == 4 for _, f in branches["mlp"]) and all(u == 16 for u, _ in branches["cnn"])
+    with pytest.raises(ValueError, match="'undeclared'"):
+        with tuner.HyperParameters().conditional_scope("undeclared", [1]):
+            pass
+
+
+def test_objective_directions():
+    assert tuner.Objective.get("val_accuracy").direction == "max"
+    assert tuner.Objective.get("val_loss").direction == "min"
+    assert tuner.Objective.get(tuner.Objective("score", "max")).name == "score"
+    with pytest.raises(ValueError, match="direction='up'"):
+        tuner.Objective("score", "up")
+
+
+# -- searches with real training (tiny models) ---------------------------------------------
+RNG = np.random.default_rng(0)
+X = RNG.random((96, 4)).astype("float32")
+Y = (X @ np.array([[1.0], [-2.0], [0.5], [3.0]])).astype("float32")
+X_VAL, Y_VAL = X[:32], Y[:32]
+
+
+def build_regressor(hp):
+    model = keras.Sequential([keras.Input((4,)),
+                              keras.layers.Dense(hp.Int("units", 2, 16, step=2),
+                                                 activation=hp.Choice("act", ["relu", "tanh"])),
+                              keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-3, 1e-1, sampling="log")), "mse")
+    return model
+
+
+def test_random_search_finds_reloads_and_summarises_the_best(tmp_path, capsys):
+    search = tuner.RandomSearch(build_regressor, objective="val_loss", max_trials=3,
+                                directory=str(tmp_path), project_name="mlp", seed=0)
+    search.search(X, Y, epochs=3, batch_size=32, validation_data=(X_VAL, Y_VAL), verbose=0)
+    trials = search.study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 3
+    best = min(trials, key=lambda t: t.value)
+    assert best.value == min(best.intermediate_values.values())  # best epoch's val_loss
+    hp = search.get_best_hyperparameters()[0]
+    assert hp.values == best.params
+    model = search.get_best_models(1)[0]
+    assert model.layers[0].units == best.params["units"]
+    last_epoch = best.intermediate_values[max(best.intermediate_values)]
+    np.testing.assert_allclose(model.evaluate(X_VAL, Y_VAL, verbose=0), last_epoch, rtol=1e-4)
+    search.results_summary(num_trials=2)
+    out = capsys.readouterr().out
+    assert f"Trial {best.number:04d} summary" in out and f"Score: {best.value}" in out
+    assert out.count("Score:") == 2
+
+
+def test_a_search_resumes_from_its_directory(tmp_path):
+    builds = []
+
+    def counted(hp):
+        builds.append(hp.values)
+        return build_regressor(hp)
+
+    kwargs = dict(directory=str(tmp_path), project_name="resume", seed=1)
+    fit = dict(epochs=1, validation_split=0.25, verbose=0)
+    tuner.RandomSearch(counted, max_trials=2, **kwargs).search(X, Y, **fit)
+    resumed = tuner.RandomSearch(counted, max_trials=3, **kwargs)
+    assert len(resumed.study.trials) == 2
+    resumed.search(X, Y, **fit)
+    assert len(builds) == 3 and len(resumed.study.trials) == 3
+    resumed.search(X, Y, **fit)  # nothing left to do
+    assert len(builds) == 3
+    fresh = tuner.RandomSearch(counted, max_trials=1, overwrite=True, **kwargs)
+    assert fresh.study.trials == []
+
+
+def test_hyperband_prunes_with_real_fits(tmp_path):
+    assert hyperband_trials(3, 3, 1) == 5 and hyperband_trials(9, 3, 1) == 17
+    search = tuner.Hyperband(build_regressor, max_epochs=3, factor=3,
+                             directory=str(tmp_path), project_name="hb", seed=0)
+    assert search.max_trials == 5
+    search.search(X, Y, validation_data=(X_VAL, Y_VAL), batch_size=32, verbose=0)
+    states = [t.state.name for t in search.study.trials]
+    assert len(states) == 5 and set(states) <= {"COMPLETE", "PRUNED"}
+    for trial in search.study.trials:
+        assert len(trial.intermediate_values) == (3 if trial.state.name == "COMPLETE" else
+                                                  max(trial.intermediate_values) + 1)
+
+
+# -- the search engines on an objective with a known optimum (no training) ----------------
+class Quadratic(tuner.HyperModel):
+    """A hypermodel whose "training" reports (x - 3)^2 + 1/(epoch+1): the sampler and pruner
+    logic without the cost of fitting."""
+
+    def build(self, hp):
+        self.x = hp.Float("x", -10.0, 10.0)
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        return model
+
+    def fit(self, hp, model, epochs=1, callbacks=()):
+        history = keras.callbacks.History()
+        history.history = {"score": []}
+        for callback in callbacks:
+            callback.set_model(model)
+        model.stop_training = False
+        for epoch in range(epochs):
+            value = (self.x - 3.0) ** 2 + 1.0 / (epoch + 1)
+            history.history["score"].append(value)
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, {"score": value})
+            if model.stop_training:
+                break
+        return history
+
+
+def test_bayesian_optimization_beats_random_search(tmp_path):
+    results = {}
+    for cls in (tuner.RandomSearch, tuner.BayesianOptimization):
+        errors = []
+        for seed in range(3):
+            search = cls(Quadratic(), objective=tuner.Objective("score", "min"), max_trials=25,
+                         directory=str(tmp_path), project_name=f"{cls.__name__}{seed}",
+                         seed=seed)
+            search.search(epochs=1)
+            errors.append(abs(search.get_best_hyperparameters()[0]["x"] - 3.0))
+        results[cls.__name__] = np.mean(errors)
+    assert results["BayesianOptimization"] < 0.35
+    assert results["BayesianOptimization"] < results["RandomSearch"]
+
+
+def test_pruning_callback_stops_unpromising_trials(tmp_path):
+    search = tuner.Hyperband(Quadratic(), objective=tuner.Objective("score", "min"),
+                             max_epochs=9, factor=3, directory=str(tmp_path),
+                             project_name="quadratic", seed=0)
+    search.search()
+    pruned = [t for t in search.study.trials if t.state.name == "PRUNED"]
+    complete = [t for t in search.study.trials if t.state.name == "COMPLETE"]
+    assert len(search.study.trials) == 17 and pruned and complete
+    assert all(len(t.intermediate_values) < 9 for t in pruned)
+    best_pruned = min(abs(t.params["x"] - 3) for t in pruned)
+    assert min(abs(t.params["x"] - 3) for t in complete) <= best_pruned
+
+
+def test_missing_objective_names_the_logged_metrics(tmp_path):
+    search = tuner.RandomSearch(build_regressor, objective="val_accuracy", max_trials=1,
+                                directory=str(tmp_path), project_name="bad")
+    with pytest.raises(KeyError, match="'val_accuracy'.*'loss'"):
+        search.search(X, Y, epochs=1, verbose=0)
