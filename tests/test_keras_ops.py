@@ -148,3 +148,16 @@ def test_to_categorical_and_normalize():
     np.testing.assert_allclose(keras.utils.normalize(x), [[0.6, 0.8], [0.0, 0.0]])
     np.testing.assert_allclose(keras.utils.normalize(x, axis=0, order=1),
                                [[1.0, 1.0], [0.0, 0.0]])
+
+
+def test_any_and_all_trace_into_a_graph():
+    from kgraph import ops
+    from kgraph.compiler.program import build_program
+
+    program = build_program("any_all", [("x", (None, 3), "float32")],
+                            lambda x: {"any": ops.any(ops.greater(x, 0.5), axis=-1),
+                                       "all": ops.all(x, axis=-1)})
+    x = np.array([[0, 1, 0], [0.1, 3, 0.2]], "float32")
+    got = [program.to_numpy(o) for o in program(x)]
+    np.testing.assert_array_equal(got[0], [True, True])
+    np.testing.assert_array_equal(got[1], [False, True])

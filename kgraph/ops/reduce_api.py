@@ -50,7 +50,7 @@ amax, amin = max, min
 def _bool_reduce(x, axis, keepdims, reducer):
     as_int = ew.cast(ew.not_equal(x, ew.cast(0, dtype_of(x))) if dtype_of(x) != "bool" else x,
                      "int32")
-    return ew.greater(reducer(as_int, axis, keepdims), np.int32(0))
+    return ew.greater(reducer(as_int, axis, keepdims), 0)  # a weakly typed python 0
 
 
 def any(x, axis=None, keepdims=False):  # noqa: A001
