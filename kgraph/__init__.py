@@ -21,7 +21,7 @@ bool = "bool"  # noqa: A001
 
 _SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables",
                "datasets", "ir", "compiler", "runtime", "applications", "cli",
-               "demo", "distribute", "tpu")
+               "demo", "distribute", "tpu", "utils")
 # public name -> (module, attribute)
 _ATTRIBUTES = {
     "GradientTape": ("kgraph.tape", "GradientTape"),

@@ -373,6 +373,9 @@ def build_parser():
     from kgraph.distribute import launch  # `kgraph launch -n N script.py` (issue 12)
 
     launch.add_parser(sub)
+    from kgraph.keras.utils import plotting  # `kgraph plot MODEL --output model.svg`
+
+    plotting.add_parser(sub)
     return parser
 
 

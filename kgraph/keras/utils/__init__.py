@@ -4,6 +4,7 @@ import random as _python_random
 import numpy as _np
 
 from kgraph.keras.serialization import CustomObjectScope, custom_object_scope  # noqa: F401
+from kgraph.keras.utils.plotting import model_to_dot, plot_model  # noqa: F401
 from kgraph.keras.utils.progbar import Progbar  # noqa: F401
 from kgraph.keras.utils.py_dataset import PyDataset, Sequence  # noqa: F401
 
