@@ -1,4 +1,4 @@
-"""`tf.data`: lazy input pipelines over numpy arrays.
+"""`tf.data`: lazy input pipelines over numpy arrays and files.
 
     import kgraph as tf
 
@@ -8,3 +8,6 @@
 from kgraph.data import experimental  # noqa: F401
 from kgraph.data.dataset import (AUTOTUNE, INFINITE_CARDINALITY, UNKNOWN_CARDINALITY,  # noqa: F401
                                  Dataset, TensorSpec)
+from kgraph.data.sources import TextLineDataset  # noqa: F401
+from kgraph.data.storage import DatasetFileError  # noqa: F401
+from kgraph.data.transforms import Options  # noqa: F401

@@ -11,10 +11,12 @@ test `hasattr(ds, "__len__")` see an unsized iterable.
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 
-from kgraph.data import parallel
+from kgraph.data import parallel, sources, storage
+from kgraph.data.transforms import Transformations
 from kgraph.data.structure import (TensorSpec, call, conform, leaves, map_structure,
                                    normalize, spec_of, stack, to_numpy)
 
@@ -23,7 +25,7 @@ INFINITE_CARDINALITY = -1
 UNKNOWN_CARDINALITY = -2
 
 
-class Dataset:
+class Dataset(Transformations):
     """A lazy pipeline of elements, the `tf.data.Dataset` API over numpy arrays.
 
     Build one with `from_tensor_slices`, `from_generator`, `from_tensors` or `range`, chain
@@ -264,8 +266,11 @@ class Dataset:
         return self._derive(lambda: parallel.prefetched(self._make, depth))
 
     def cache(self, filename="", name=None):
-        """Keep the elements in memory after the first complete iteration (`filename` is
-        ignored: the cache is always in memory)."""
+        """Keep the elements after the first complete iteration: in memory, or with a
+        `filename`, in that directory on disk (written atomically; later iterations, and
+        later processes, read it instead of running the pipeline)."""
+        if filename:
+            return storage.cached_on_disk(self, os.fspath(filename))
         store = {}
 
         def make():
@@ -277,6 +282,25 @@ class Dataset:
             store["elements"] = seen
 
         return self._derive(make)
+
+    def snapshot(self, path, compression="AUTO", reader_func=None, shard_func=None, name=None):
+        """Persist the pipeline's output under `path` on its first complete run (as
+        `cache(path)`); later runs read the files."""
+        return storage.cached_on_disk(self, os.fspath(path))
+
+    def save(self, path, compression=None, shard_func=None, checkpoint_args=None):
+        """Write the elements under the directory `path`; `Dataset.load(path)` reads them."""
+        storage.save(self, os.fspath(path))
+
+    @staticmethod
+    def load(path, element_spec=None, compression=None, reader_func=None):
+        """The dataset `Dataset.save` wrote to `path`, read one shard at a time."""
+        return storage.load(os.fspath(path))
+
+    list_files = staticmethod(sources.list_files)
+    from_hdf5 = staticmethod(sources.from_hdf5)
+    sample_from_datasets = staticmethod(sources.sample_from_datasets)
+    choose_from_datasets = staticmethod(sources.choose_from_datasets)
 
     def enumerate(self, start=0, name=None):
         """Pair every element with its index: `(i, element)`."""
