@@ -25,3 +25,25 @@ def load_digits(test_fraction=0.2, seed=0):
     n_test = int(round(len(x) * test_fraction))
     test, train = order[:n_test], order[n_test:]
     return (x[train], y[train]), (x[test], y[test])
+
+
+def _register_keras_datasets():
+    """`keras.datasets.<name>.load_data()` modules (also importable as
+    `kgraph.keras.datasets.<name>`), backed by `keras_datasets`."""
+    import sys
+    import types
+
+    from kgraph.datasets import keras_datasets as loaders
+
+    this = sys.modules[__name__]
+    sys.modules.setdefault("kgraph.keras.datasets", this)
+    for name in ("mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters",
+                 "boston_housing", "california_housing"):
+        module = types.ModuleType(f"{__name__}.{name}", f"`keras.datasets.{name}`.")
+        module.load_data = getattr(loaders, f"load_{name}")
+        setattr(this, name, module)
+        sys.modules[module.__name__] = module
+        sys.modules.setdefault(f"kgraph.keras.datasets.{name}", module)
+
+
+_register_keras_datasets()

@@ -5,6 +5,7 @@ from kgraph.keras.layers import Input, Layer  # noqa: F401
 from kgraph.keras.models import Model, Sequential  # noqa: F401
 from kgraph.variables import Variable  # noqa: F401
 from kgraph.keras import utils  # noqa: F401,E402
+from kgraph import datasets  # noqa: F401,E402  (keras.datasets)
 from kgraph.keras import config  # noqa: F401,E402
 from kgraph.keras import backend  # noqa: F401,E402
 from kgraph.keras import saving  # noqa: F401,E402

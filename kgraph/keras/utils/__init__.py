@@ -7,6 +7,13 @@ from kgraph.keras.serialization import CustomObjectScope, custom_object_scope  #
 from kgraph.keras.utils.plotting import model_to_dot, plot_model  # noqa: F401
 from kgraph.keras.utils.progbar import Progbar  # noqa: F401
 from kgraph.keras.utils.py_dataset import PyDataset, Sequence  # noqa: F401
+from kgraph.keras.utils.dataset_utils import (audio_dataset_from_directory,  # noqa: F401
+                                              pack_x_y_sample_weight, split_dataset,
+                                              text_dataset_from_directory,
+                                              timeseries_dataset_from_array,
+                                              unpack_x_y_sample_weight)
+from kgraph.keras.utils.file_utils import get_file  # noqa: F401
+from kgraph.keras.utils.image_dataset import image_dataset_from_directory  # noqa: F401
 
 
 def set_random_seed(seed):

@@ -1,0 +1,232 @@
+"""Loaders: *_dataset_from_directory, timeseries windows, get_file (local and file:// only,
+safe extraction), keras.datasets from the cache, split_dataset. Never reaches the network."""
+import io
+import os
+import tarfile
+import wave
+import zipfile
+
+import numpy as np
+import pytest
+
+from kgraph import keras
+from kgraph.datasets.keras_datasets import DatasetNotFoundError
+from kgraph.keras.utils.dataset_utils import FileDecodeError
+from kgraph.keras.utils.file_utils import ArchiveError, FileHashError, hash_file
+
+PIL = pytest.importorskip("PIL.Image")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("KGRAPH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KGRAPH_OFFLINE", "1")
+    return tmp_path / "home"
+
+
+def _images(root, counts=(3, 2), size=(10, 6)):
+    for c, n in enumerate(counts):
+        folder = root / f"class_{'ab'[c]}"
+        folder.mkdir(parents=True)
+        for i in range(n):
+            pixels = np.full(size + (3,), 40 * c + i, np.uint8)
+            PIL.fromarray(pixels).save(folder / f"{i}.png")
+    return root
+
+
+def test_image_dataset_labels_sizes_split_and_modes(tmp_path):
+    root = _images(tmp_path / "imgs")
+    ds = keras.utils.image_dataset_from_directory(root, image_size=(4, 5), batch_size=2,
+                                                  shuffle=False)
+    assert ds.class_names == ["class_a", "class_b"]
+    batches = list(ds)
+    images = np.concatenate([b[0] for b in batches])
+    labels = np.concatenate([b[1] for b in batches])
+    assert images.shape == (5, 4, 5, 3) and images.dtype == np.float32
+    assert labels.tolist() == [0, 0, 0, 1, 1]
+    # Pixel values survive decoding (flat colour images resize to the same colour).
+    assert [float(im[0, 0, 0]) for im in images] == [0, 1, 2, 40, 41]
+    gray = keras.utils.image_dataset_from_directory(root, image_size=(3, 3), color_mode=
+                                                    "grayscale", label_mode="categorical",
+                                                    batch_size=8, shuffle=False)
+    x, y = next(iter(gray))
+    assert x.shape == (5, 3, 3, 1) and y.shape == (5, 2) and y[4].tolist() == [0, 1]
+    cropped = keras.utils.image_dataset_from_directory(root, image_size=(2, 2), batch_size=8,
+                                                       crop_to_aspect_ratio=True, seed=1)
+    assert next(iter(cropped))[0].shape == (5, 2, 2, 3)
+    train, val = keras.utils.image_dataset_from_directory(
+        root, image_size=(2, 2), validation_split=0.4, subset="both", seed=7)
+    assert set(train.file_paths).isdisjoint(val.file_paths)
+    assert len(train.file_paths) == 3 and len(val.file_paths) == 2
+    again = keras.utils.image_dataset_from_directory(root, image_size=(2, 2),
+                                                     validation_split=0.4,
+                                                     subset="validation", seed=7)
+    assert again.file_paths == val.file_paths
+    with pytest.raises(ValueError, match="seed"):
+        keras.utils.image_dataset_from_directory(root, validation_split=0.2, subset="training")
+
+
+def test_image_dataset_trains_and_names_broken_files(tmp_path):
+    root = _images(tmp_path / "imgs")
+    ds = keras.utils.image_dataset_from_directory(root, image_size=(4, 4), batch_size=2)
+    model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert len(model.fit(ds, epochs=2, verbose=0).history["loss"]) == 2
+    (root / "class_a" / "broken.png").write_bytes(b"not a png")
+    ds = keras.utils.image_dataset_from_directory(root, image_size=(4, 4), shuffle=False)
+    with pytest.raises(FileDecodeError, match="broken.png"):
+        list(ds)
+
+
+def test_text_and_audio_datasets(tmp_path):
+    for c, words in enumerate([["good", "fine"], ["bad"]]):
+        folder = tmp_path / "text" / ("pos", "neg")[c]
+        folder.mkdir(parents=True)
+        for i, w in enumerate(words):
+            (folder / f"{i}.txt").write_text(w)
+    ds = keras.utils.text_dataset_from_directory(tmp_path / "text", shuffle=False, batch_size=8)
+    texts, labels = next(iter(ds))
+    assert ds.class_names == ["neg", "pos"]
+    assert texts.tolist() == [b"bad", b"good", b"fine"] and labels.tolist() == [0, 1, 1]
+
+    for c, lengths in enumerate([[5, 8], [3]]):
+        folder = tmp_path / "audio" / f"c{c}"
+        folder.mkdir(parents=True)
+        for i, n in enumerate(lengths):
+            with wave.open(str(folder / f"{i}.wav"), "wb") as w:
+                w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+                w.writeframes((np.arange(n, dtype=np.int16) * 1000).tobytes())
+    audio = keras.utils.audio_dataset_from_directory(tmp_path / "audio", shuffle=False)
+    clips, labels = next(iter(audio))
+    assert clips.shape == (3, 8, 1) and labels.tolist() == [0, 0, 1]
+    np.testing.assert_allclose(clips[0, :5, 0], np.arange(5) * 1000 / 32767, rtol=1e-6)
+    assert clips[0, 5:, 0].tolist() == [0, 0, 0]
+    fixed = keras.utils.audio_dataset_from_directory(tmp_path / "audio",
+                                                     output_sequence_length=4)
+    assert next(iter(fixed))[0].shape == (3, 4, 1)
+
+
+def test_timeseries_windows_match_a_python_reference():
+    data, targets = np.arange(100).reshape(50, 2), np.arange(50) * 10
+    ds = keras.utils.timeseries_dataset_from_array(data, targets, sequence_length=4,
+                                                   sequence_stride=3, sampling_rate=2,
+                                                   batch_size=5, start_index=2, end_index=40)
+    xs = np.concatenate([x for x, _ in ds])
+    ys = np.concatenate([y for _, y in ds])
+    starts = list(range(2, 40 - 7 + 1, 3))
+    np.testing.assert_array_equal(xs, [[data[s + 2 * k] for k in range(4)] for s in starts])
+    np.testing.assert_array_equal(ys, [targets[s] for s in starts])
+    shuffled = keras.utils.timeseries_dataset_from_array(data, None, 4, shuffle=True, seed=0,
+                                                         batch_size=None)
+    assert sorted(int(w[0, 0]) for w in shuffled) == [2 * s for s in range(47)]
+
+
+def test_split_dataset_and_packing():
+    x, y = np.arange(10), np.arange(10) * 2
+    left, right = keras.utils.split_dataset((x, y), left_size=0.7)
+    assert [int(a) for a, _ in left] == list(range(7)) and len(list(right)) == 3
+    a, b = keras.utils.split_dataset(keras.utils.split_dataset(x, right_size=4)[0],
+                                     left_size=2, shuffle=True, seed=1)
+    assert len(list(a)) == 2 and len(list(b)) == 4
+    assert keras.utils.pack_x_y_sample_weight(1, 2) == (1, 2)
+    assert keras.utils.unpack_x_y_sample_weight((1,)) == (1, None, None)
+
+
+def test_get_file_local_file_url_hash_and_cache(home, tmp_path):
+    source = tmp_path / "blob.bin"
+    source.write_bytes(b"payload")
+    digest = hash_file(source)
+    path = keras.utils.get_file(origin=source.as_uri(), file_hash=digest)
+    assert path == str(home / "datasets" / "blob.bin") and open(path, "rb").read() == b"payload"
+    source.write_bytes(b"changed")  # cached: not fetched again
+    assert open(keras.utils.get_file("blob.bin", str(source)), "rb").read() == b"payload"
+    with pytest.raises(FileHashError, match="blob2"):
+        keras.utils.get_file("blob2.bin", str(source), file_hash=digest)
+    assert not (home / "datasets" / "blob2.bin").exists()
+    with pytest.raises(FileNotFoundError, match="missing"):
+        keras.utils.get_file(origin=str(tmp_path / "missing"))
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w:gz") as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+
+
+def test_get_file_extracts_and_refuses_escapes(home, tmp_path):
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as z:
+        z.writestr("data/a.txt", "A")
+    out = keras.utils.get_file(origin=str(good), extract=True)
+    assert open(os.path.join(out, "data", "a.txt")).read() == "A"
+
+    evil_zip = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil_zip, "w") as z:
+        z.writestr("../escaped.txt", "x")
+    with pytest.raises(ArchiveError, match="escaped"):
+        keras.utils.get_file(origin=str(evil_zip), extract=True)
+    assert not (home / "escaped.txt").exists()
+
+    for name, make in {
+        "dots": lambda: [(tarfile.TarInfo("../../dots.txt"), b"")],
+        "link": lambda: [(_link("ln", "/etc/passwd"), None)],
+        "relink": lambda: [(_link("d/ln", "../../outside"), None)],
+    }.items():
+        archive = tmp_path / f"{name}.tar.gz"
+        _tar(archive, make())
+        with pytest.raises(ArchiveError, match="outside"):
+            keras.utils.get_file(origin=str(archive), extract=True)
+    assert not list((home / "datasets").glob("dots*")) or \
+        not (home / "datasets" / "dots").exists()
+
+
+def _link(name, target):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    return info
+
+
+def test_keras_datasets_read_the_cache_or_name_the_file(home):
+    from kgraph.keras.datasets import boston_housing, cifar10, mnist
+
+    with pytest.raises(DatasetNotFoundError, match="mnist.npz.*" + str(home / "datasets")):
+        mnist.load_data()
+    cache = home / "datasets"
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 255, (6, 28, 28), dtype=np.uint8),
+              "y_train": np.arange(6), "x_test": np.zeros((2, 28, 28), np.uint8),
+              "y_test": np.arange(2)}
+    np.savez(cache / "mnist.npz", **arrays)
+    (xt, yt), (xv, yv) = keras.datasets.mnist.load_data()
+    np.testing.assert_array_equal(xt, arrays["x_train"])
+    assert yv.tolist() == [0, 1]
+
+    x, y = rng.random((20, 13)), rng.random(20)
+    np.savez(cache / "boston_housing.npz", x=x, y=y)
+    (bx, by), (tx, ty) = boston_housing.load_data()
+    order = np.arange(20)
+    np.random.RandomState(113).shuffle(order)  # Keras' split
+    np.testing.assert_array_equal(bx, x[order][:16])
+    assert len(tx) == 4
+
+    records = [bytes([i % 10]) + bytes(range(256)) * 12 for i in range(4)]
+    with tarfile.open(cache / "cifar-10-binary.tar.gz", "w:gz") as archive:
+        for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+            data = b"".join(records)
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    (cx, cy), (ex, ey) = cifar10.load_data()
+    assert cx.shape == (20, 32, 32, 3) and cy[:4, 0].tolist() == [0, 1, 2, 3]
+    assert cx[0, 0, 0].tolist() == [0, 0, 0] and cx[0, 0, 1].tolist() == [1, 1, 1]
+
+    seqs = np.empty(3, dtype=object)
+    seqs[:] = [[1, 2], [3], [4, 5, 6]]
+    np.savez(cache / "reuters.npz", x=seqs, y=np.arange(3))
+    (rx, ry), (vx, vy) = keras.datasets.reuters.load_data(test_split=0.3)
+    assert len(rx) == 2 and len(vx) == 1
+    originals = {tuple(s) for s in seqs}
+    for s, label in zip(list(rx) + list(vx), list(ry) + list(vy)):
+        assert s[0] == 1 and tuple(w - 3 for w in s[1:]) == tuple(seqs[label])  # start, +3
+    assert len(originals) == 3
