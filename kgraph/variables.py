@@ -74,6 +74,9 @@ class Variable:
         self._host = value
         self._device = None  # backend buffer, authoritative when _host is None
         self._device_upload = None  # the upload of the executor whose buffer _device is
+        from kgraph.distribute.strategy import note_variable
+
+        note_variable(self)  # a strategy's scope remembers the variables made inside it
 
     # -- identity ---------------------------------------------------------------------------
     @property

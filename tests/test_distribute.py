@@ -169,3 +169,20 @@ def test_nccl_is_a_marked_stub():
 def test_replica_slices_split_evenly():
     assert split_step.replica_slices(10, 3) == [(0, 4), (4, 7), (7, 10)]
     assert split_step.replica_slices(1, 2) == [(0, 1), (1, 1)]
+
+
+def test_variables_created_outside_the_scope_are_refused():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="outside")])
+    strategy = tf.distribute.MirroredStrategy(CPUS)
+    with strategy.scope():
+        with pytest.raises(tf.distribute.DistributionScopeError,
+                           match=r"'outside/kernel'.*created outside that scope"):
+            model.compile(optimizer="sgd", loss="mse")
+
+
+def test_fewer_samples_than_replicas():
+    x, y = data(n=2)
+    single, mirrored = mlp(None, "sgd"), mlp(tf.distribute.MirroredStrategy(CPUS), "sgd")
+    single.train_on_batch(x, y)
+    mirrored.train_on_batch(x, y)  # the third replica has no rows and sends zeros
+    assert_same_weights(single, mirrored)

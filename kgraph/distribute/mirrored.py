@@ -70,7 +70,6 @@ class MirroredStrategy(Strategy):
                 raise ValueError(f"MirroredStrategy: invalid device {d!r}; expected strings "
                                  f"like '/cpu:0' or '/gpu:1'. Received: devices={devices!r}")
         self.devices = tuple(d.strip().lower() for d in devices)
-        self._made_in_scope = None
 
     @property
     def num_replicas_in_sync(self):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 
 _scopes = threading.local()
 
@@ -26,6 +27,13 @@ def get_strategy():
 def has_strategy():
     """Whether a (non-default) strategy's scope is active in this thread."""
     return bool(getattr(_scopes, "stack", None))
+
+
+def note_variable(variable):
+    """Called for every new Variable: the strategy whose scope is active remembers it."""
+    stack = getattr(_scopes, "stack", None)
+    if stack:
+        stack[-1].variables_made_in_scope().add(variable)
 
 
 def in_cross_replica_context():
@@ -50,6 +58,13 @@ class Strategy:
             yield self
         finally:
             stack.pop()
+
+    def variables_made_in_scope(self):
+        """The (weakly held) variables created while this strategy's scope was active."""
+        made = self.__dict__.get("_made_in_scope")
+        if made is None:
+            made = self._made_in_scope = weakref.WeakSet()
+        return made
 
     def default_backend(self):
         """The executor a model compiled in this scope uses when `compile()` names none."""
@@ -94,11 +109,8 @@ def check_variables_in_scope(model, strategy):
     scope of the strategy it is compiled under (the FAQ: create all state inside it)."""
     if strategy is _DEFAULT:
         return
-    weights = list(getattr(model, "weights", []) or [])
-    made = getattr(strategy, "_made_in_scope", None)
-    if made is None or not weights:
-        return
-    outside = [w for w in weights if id(w) not in made]
+    made = strategy.variables_made_in_scope()
+    outside = [w for w in getattr(model, "weights", []) or [] if w not in made]
     if outside:
         raise DistributionScopeError(
             f"Model {model.name!r} is compiled under {type(strategy).__name__}.scope(), but "
