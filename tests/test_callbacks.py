@@ -415,3 +415,22 @@ def test_import_paths():
     assert tf.keras.callbacks.EarlyStopping is EarlyStopping
     assert keras.callbacks.ModelCheckpoint is ModelCheckpoint
     assert issubclass(callbacks.ReduceLROnPlateau, callbacks.Callback)
+
+
+def test_progress_bar_learns_an_unsized_input_length_after_the_first_epoch(capsys):
+    import kgraph as tf
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 3), dtype=np.float32), rng.random((40, 1), dtype=np.float32)
+
+    def batches():
+        for i in range(0, 40, 10):
+            yield x[i:i + 10], y[i:i + 10]
+
+    dataset = tf.data.Dataset.from_generator(batches)  # no length: unknown on epoch 1
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(dataset, epochs=2, verbose=1)
+    out = capsys.readouterr().out
+    second = out.split("Epoch 2/2")[1]
+    assert "4/4" in second  # the first epoch counted 4 batches; the second shows N/4

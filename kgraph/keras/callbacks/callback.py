@@ -83,6 +83,8 @@ class ProgbarLogger(Callback):
         self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.target is None:  # an unsized input: later epochs know their length (Keras)
+            self.target = self.progbar.target = self.seen
         self.progbar.update(self.seen, list((logs or {}).items()), finalize=True)
 
     def on_test_begin(self, logs=None):
