@@ -230,3 +230,12 @@ def test_keras_datasets_read_the_cache_or_name_the_file(home):
     for s, label in zip(list(rx) + list(vx), list(ry) + list(vy)):
         assert s[0] == 1 and tuple(w - 3 for w in s[1:]) == tuple(seqs[label])  # start, +3
     assert len(originals) == 3
+
+
+def test_keras_preprocessing_names_the_faq_uses():
+    import kgraph as tf
+
+    assert tf.keras.preprocessing.image_dataset_from_directory is \
+        tf.keras.utils.image_dataset_from_directory
+    assert tf.keras.preprocessing.timeseries_dataset_from_array is \
+        tf.keras.utils.timeseries_dataset_from_array

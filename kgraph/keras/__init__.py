@@ -10,6 +10,7 @@ from kgraph.keras import config  # noqa: F401,E402
 from kgraph.keras import backend  # noqa: F401,E402
 from kgraph.keras import saving  # noqa: F401,E402
 from kgraph.keras import mixed_precision  # noqa: F401,E402
+from kgraph.keras import preprocessing  # noqa: F401,E402  (keras.preprocessing loaders)
 from kgraph import ops  # noqa: F401,E402
 from kgraph import random  # noqa: F401,E402
 from kgraph import applications  # noqa: F401,E402  (keras.applications)
