@@ -11,6 +11,7 @@ from __future__ import annotations
 from kgraph.compiler.build import compile_graph, count, lookup, remember, resolve_target
 from kgraph.compiler.graph_key import graph_key, variable_input_name
 from kgraph.compiler.passes import optimize
+from kgraph.compiler.passes.split_variable_prologue import split_variable_prologue
 from kgraph.ir.graph import Graph, tracing
 from kgraph.runtime.program import Program
 
@@ -40,6 +41,7 @@ class Plan:
         self.result_names = list(result_names)
         self.applies_updates = applies_updates  # False: the graph's updates were left out
         self.missing = []  # result positions the caller fills with None (GradientTape)
+        self.prologue = None  # (compiled, its variable input names, its result names)
         self._program = None
 
     def bind(self, graph: Graph, feed_names, reuse: bool = False) -> Program:
@@ -60,8 +62,13 @@ class Plan:
             return last
         from kgraph.random import next_key  # the process's rng stream (seeded by the user)
 
+        prologue = None
+        if self.prologue is not None:
+            compiled, inputs, results = self.prologue
+            prologue = Program(compiled, [], [(n, v) for n, v in variables if n in inputs], [],
+                               results)
         program = Program(self.compiled, feed_names, variables, updated, self.result_names,
-                          key_name=key_name, next_key=next_key)
+                          key_name=key_name, next_key=next_key, prologue=prologue)
         program.plan = self  # the compile cache finds this plan while a Program of it lives
         if reuse:
             self._program = program
@@ -84,15 +91,34 @@ def _same(a, b) -> bool:
 def plan_key(graph: Graph, target: str, *extra) -> tuple:
     """The compile-cache key of a plan for `graph` (variable names left out); `extra` are
     further parts (what a GradientTape differentiates)."""
-    return ("plan", target, graph_key(graph, variable_names=False)) + extra
+    from kgraph.compiler.passes.partition_by_device import placement_key
+
+    return ("plan", target, graph_key(graph, variable_names=False)) + placement_key(graph) + extra
 
 
 def make_plan(graph: Graph, target: str) -> Plan:
-    """Optimise and compile a copy of `graph` whose variable inputs are named by position."""
+    """Optimise and compile a copy of `graph` whose variable inputs are named by position;
+    what it computes from variables it does not update becomes a prologue compiled apart
+    (`split_variable_prologue`), rerun only when those variables change."""
     count("optimizations")
     optimized = optimize(canonical_copy(graph))  # the copy is ours: passes may rewrite it
-    return Plan(compile_graph(optimized, target, optimized=True, cache=False),
+    if getattr(optimized, "placement", None):  # layers placed by `kgraph.device`
+        return _placed_plan(optimized, target)
+    prologue, optimized = split_variable_prologue(optimized)
+    plan = Plan(compile_graph(optimized, target, optimized=True, cache=False),
                 graph.output_names, applies_updates=bool(graph.updates))
+    if prologue is not None:
+        plan.prologue = (compile_graph(prologue, target, optimized=True, cache=False),
+                         set(prologue.input_names), list(prologue.output_names))
+    return plan
+
+
+def _placed_plan(optimized: Graph, target: str) -> Plan:
+    """A plan running one subgraph per device and stage (compiler/passes/partition_by_device)."""
+    from kgraph.compiler.passes.partition_by_device import compile_partition, partition_by_device
+
+    return Plan(compile_partition(partition_by_device(optimized), target),
+                optimized.output_names, applies_updates=bool(optimized.updates))
 
 
 def canonical_copy(graph: Graph) -> Graph:

@@ -82,6 +82,22 @@ def providers():
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
+class _Uploader:
+    """numpy -> OrtValue on one device."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def __call__(self, array):
+        array = np.asarray(array)
+        if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
+            array = array.copy(order="C")
+        return ort.OrtValue.ortvalue_from_numpy(array, self.device, 0)
+
+
+_UPLOADERS: dict = {}
+
+
 class OrtCompiled:
     """One onnxruntime session. Buffers live on the session's device: the first CUDA device
     when the CUDA execution provider runs it (onnxruntime-gpu), else the host; parameters
@@ -93,6 +109,9 @@ class OrtCompiled:
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
         on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"
         self.device = "cuda" if on_gpu else "cpu"
+        # one uploader per device, shared by every session on it: a variable's buffer made for
+        # one session is then fed to the others as it is (Variable.device_buffer compares them)
+        self.upload = _UPLOADERS.setdefault(self.device, _Uploader(self.device))
 
     def binder(self):
         return OrtBinder(self)
@@ -105,11 +124,6 @@ class OrtCompiled:
     def run_numpy(self, feeds: dict) -> list:
         return self.session.run(self.output_names, {k: np.asarray(v) for k, v in feeds.items()})
 
-    def upload(self, array):
-        array = np.asarray(array)
-        if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
-            array = array.copy(order="C")
-        return ort.OrtValue.ortvalue_from_numpy(array, self.device, 0)
 
     @staticmethod
     def to_numpy(buffer):

@@ -19,12 +19,16 @@ class Program:
     caller supplies the generator, so the runtime imports nothing above it)."""
 
     def __init__(self, compiled, feed_names, variables, updated, result_names, key_name=None,
-                 next_key=None):
+                 next_key=None, prologue=None):
         if key_name is not None and next_key is None:
             raise ValueError(f"Program: the graph reads an rng key ({key_name!r}); pass "
                              f"`next_key`, the function that makes a fresh one per call")
         self.compiled = compiled
         self.key_name, self.next_key = key_name, next_key
+        # A Program over what the graph computes from variables alone (no feeds, no updates),
+        # whose results feed this one: rerun only when one of its variables' buffers changed.
+        self.prologue = prologue
+        self._prologue_cache = None  # (the variables' buffers, the prologue's results)
         self.feed_names = list(feed_names)
         self.variables = list(variables)  # (input name, Variable) read by the graph
         self.updated = list(updated)  # Variables whose new value follows the results
@@ -49,11 +53,24 @@ class Program:
             feeds[name] = var.device_buffer(upload)
         if self.key_name is not None:
             feeds[self.key_name] = self.next_key()
+        if self.prologue is not None:
+            feeds.update(zip(self.prologue.result_names, self._prologue_results()))
         outs = self._runner().run(feeds)
         n = len(self.result_names)
         for var, buf in zip(self.updated, outs[n:]):
             var.set_device_buffer(buf, upload)  # the executor that made it
         return outs[:n]
+
+    def _prologue_results(self) -> list:
+        prologue = self.prologue
+        upload = prologue.compiled.upload
+        buffers = [var.device_buffer(upload) for _, var in prologue.variables]
+        cached = self._prologue_cache  # read once: another thread may replace it meanwhile
+        if cached is not None and all(a is b for a, b in zip(cached[0], buffers)):
+            return cached[1]
+        results = prologue()
+        self._prologue_cache = (buffers, results)
+        return results
 
     def to_numpy(self, buffer):
         return self.compiled.to_numpy(buffer)

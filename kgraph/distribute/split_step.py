@@ -100,7 +100,8 @@ class ReplicaProgram:
         self.program = Program(bound.compiled, bound.feed_names, bound.variables, [],
                                bound.result_names + [f"__state_{i}"
                                                      for i in range(len(self.state))],
-                               key_name=bound.key_name, next_key=bound.next_key)
+                               key_name=bound.key_name, next_key=bound.next_key,
+                               prologue=bound.prologue)
         self.grad_positions = [bound.result_names.index(f"{GRAD_PREFIX}{i}")
                                for i in range(self.n_grads)]
         self.log_positions = [bound.result_names.index(n) for n in names]

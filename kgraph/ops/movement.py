@@ -245,14 +245,59 @@ def _concat_infer(types, axis):
 
 
 def _concat_grad(g, y, *xs, axis):
+    """Each input's part of `g`: a static slice while the offsets are known, a
+    `DynamicSlice` from the run-time sizes once one is not (a batch of real and fake images)."""
     out, start = [], 0
     for x in xs:
         size = x.shape[axis]
-        if size is None:
-            raise NotImplementedError(f"Gradient of concat along unknown axis {axis}")
-        out.append(apply("Slice", g, starts=(start,), ends=(start + size,), axes=(axis,)))
-        start += size
+        if size is not None and isinstance(start, int):
+            out.append(apply("Slice", g, starts=(start,), ends=(start + size,), axes=(axis,)))
+            start += size
+            continue
+        start = np.asarray(start, np.int64) if isinstance(start, int) else start
+        end = apply("Add", start, count(x, (axis,)))
+        out.append(dynamic_slice(g, start, end, axis))
+        start = end
     return tuple(out)
+
+
+# -- DynamicSlice: [start, end) along one axis, bounds computed at run time ------------------
+def _dynamic_slice_infer(types, axis):
+    for t in types[1:]:
+        if t.shape != () or t.dtype != "int64":
+            raise TypeError(f"DynamicSlice: start and end must be int64 scalars, got {t}")
+    shape = list(types[0].shape)
+    shape[axis] = None
+    return [TensorType(tuple(shape), types[0].dtype)]
+
+
+def _dynamic_slice_ref(x, start, end, axis):
+    return _slice_ref(x, (int(start),), (int(end),), (axis,))
+
+
+def _dynamic_slice_grad(g, y, x, start, end, axis):
+    """`g` put back at [start, end) between zeros: a concat whose own gradient slices again."""
+    from kgraph.ops.numpy_api import zeros_like
+
+    zeros = zeros_like(x)
+    front = dynamic_slice(zeros, np.asarray(0, np.int64), start, axis)
+    back = dynamic_slice(zeros, end, count(x, (axis,)), axis)
+    return (concatenate([front, g, back], axis), None, None)
+
+
+def _dynamic_slice_onnx(ctx, node, ins, outs):
+    # Gather over a Range, not Slice with computed bounds: TVM's VM cannot lower the latter
+    index = ctx.node("Range", [ins[1], ins[2], ctx.const(np.int64(1))])
+    ctx.node("Gather", [ins[0], index], outs, axis=node.attrs["axis"])
+
+
+defop("DynamicSlice", _dynamic_slice_infer, _dynamic_slice_ref, grad=_dynamic_slice_grad,
+      attrs=("axis",), onnx=_dynamic_slice_onnx)
+
+
+def dynamic_slice(x, start, end, axis):
+    """`x[start:end]` along `axis`, with `start`/`end` int64 scalars known only at run time."""
+    return apply("DynamicSlice", x, start, end, axis=axis % len(x.shape))
 
 
 defop("Concat", _concat_infer, lambda *xs, axis: np.concatenate(xs, axis), grad=_concat_grad,
