@@ -90,10 +90,47 @@ def set_state(state: dict) -> None:
 
 
 class SeedGenerator:
-    """`keras.random.SeedGenerator`: a seed for one layer's random ops."""
+    """`keras.random.SeedGenerator`: a seed plus a counter that every draw advances.
 
-    def __init__(self, seed=None):
+    Random functions given a `SeedGenerator` read its counter and increment it, eagerly and
+    inside traced graphs alike (there the counter is a non-trainable uint32 variable the step
+    updates), so a model's noise is reproducible from `seed` alone, step after step.
+
+    Args:
+        seed: int, the generator's seed; None draws one from `kgraph.random.set_seed`'s stream.
+        name: str, the name of the counter variable.
+
+    Example:
+
+    >>> gen = SeedGenerator(1337)
+    >>> a, b = normal((2,), seed=gen), normal((2,), seed=gen)   # two different draws
+    """
+
+    def __init__(self, seed=None, name=None, **kwargs):
+        if seed is not None and not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"SeedGenerator: `seed` must be an int or None. Received: "
+                             f"seed={seed!r}")
         self.seed = draw_seed() if seed is None else int(seed)
+        self.name = name or "seed_generator_state"
+        self._state = None  # made on first draw: layers that only read `.seed` stay light
+
+    @property
+    def state(self):
+        if self._state is None:
+            from kgraph.variables import Variable
+
+            self._state = Variable(np.uint32(0), shape=(), dtype="uint32", trainable=False,
+                                   name=self.name)
+        return self._state
+
+    def next(self):
+        """The key of the next draw (a uint32 scalar); advances the counter."""
+        key = self.state.value
+        self.state.assign(key + np.uint32(1))
+        return key
+
+    def get_config(self):
+        return {"seed": self.seed, "name": self.name}
 
 
 def graph_key():
@@ -115,11 +152,130 @@ def graph_key():
     return key
 
 
-def uniform(shape, minval=0.0, maxval=1.0, dtype="float32", seed=None):
-    rng = np.random.default_rng(seed) if seed is not None else generator()
-    return rng.uniform(minval, maxval, size=shape).astype(dtype)
+# -- keras.random: eager on arrays, in-graph while tracing -----------------------------------
+def _key_and_seed(seed):
+    """(key, op seed) for one draw: an int seed gives the same draw every time, a
+    `SeedGenerator` the next draw of its stream, None the global stream (`set_seed`)."""
+    from kgraph.ir.graph import current_graph
+
+    if isinstance(seed, SeedGenerator):
+        return seed.next(), seed.seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.uint32(0), int(seed)
+    if seed is not None:
+        raise ValueError(f"`seed` must be an int, a keras.random.SeedGenerator or None. "
+                         f"Received: seed={seed!r}")
+    if current_graph() is not None:
+        return graph_key(), draw_seed()
+    return np.uint32(generator().integers(0, 2**32)), 0
 
 
-def normal(shape, mean=0.0, stddev=1.0, dtype="float32", seed=None):
-    rng = np.random.default_rng(seed) if seed is not None else generator()
-    return rng.normal(mean, stddev, size=shape).astype(dtype)
+def _like(shape):
+    """A float32 zeros tensor of `shape`; a None dimension (`ops.shape(x)[0]` of a batch while
+    tracing) takes its size from the traced graph's input with an unknown dimension."""
+    from kgraph import ops
+    from kgraph.ir.graph import current_graph
+
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    graph = current_graph()
+    if None not in shape:
+        zeros = np.zeros([int(d) for d in shape], np.float32)
+        return graph.constant(zeros) if graph is not None else zeros
+    if graph is None or shape.count(None) > 1:
+        raise ValueError(f"keras.random: every dimension must be known outside a traced step, "
+                         f"and at most one unknown inside one. Received: shape={shape}")
+    ref = next((v for v in graph.inputs if None in tuple(v.shape)), None)
+    if ref is None:
+        raise ValueError(f"keras.random: shape={shape} has an unknown dimension but the traced "
+                         f"graph has no input of unknown size to take it from.")
+    axis = tuple(ref.shape).index(None)
+    column = ops.cast(ref, "float32") * np.float32(0.0)
+    for other in reversed(range(len(ref.shape))):
+        if other != axis:
+            column = ops.squeeze(ops.slice_axis(column, 0, 1, other), other)
+    position = shape.index(None)
+    column = ops.reshape(column, (-1,) + (1,) * (len(shape) - position - 1))
+    return column + np.zeros([1 if d is None else int(d) for d in shape], np.float32)
+
+
+def _as(x, dtype):
+    from kgraph import ops
+
+    return x if dtype in (None, "float32") else ops.cast(x, dtype)
+
+
+def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    """Uniform draws in [minval, maxval) (`keras.random.uniform`).
+
+    Args:
+        shape: tuple of ints; one None (a batch while tracing) follows the traced batch.
+        minval, maxval: floats, the bounds.
+        dtype: float dtype of the result (default float32).
+        seed: int, `SeedGenerator` or None.
+
+    Returns:
+        An array eagerly, a graph tensor while tracing.
+    """
+    from kgraph.ops.random import uniform_like
+
+    key, op_seed = _key_and_seed(seed)
+    u = uniform_like(_like(shape), key, op_seed)
+    return _as(u * np.float32(maxval - minval) + np.float32(minval), dtype)
+
+
+def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normal draws (`keras.random.normal`); arguments as `uniform`."""
+    from kgraph.ops.nn import random_normal_like
+
+    key, op_seed = _key_and_seed(seed)
+    return _as(random_normal_like(_like(shape), key, op_seed, mean, stddev), dtype)
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """Normal draws beyond two standard deviations drawn again (`keras.random.truncated_normal`)."""
+    from kgraph.ops.random import truncated_normal_like
+
+    key, op_seed = _key_and_seed(seed)
+    return _as(truncated_normal_like(_like(shape), key, op_seed, mean, stddev), dtype)
+
+
+def randint(shape, minval, maxval, dtype="int32", seed=None):
+    """Integers in [minval, maxval) (`keras.random.randint`)."""
+    from kgraph import ops
+
+    u = uniform(shape, float(minval), float(maxval), seed=seed)
+    return ops.cast(ops.minimum(ops.floor(u), np.float32(maxval - 1)), dtype)
+
+
+def dropout(inputs, rate, noise_shape=None, seed=None):
+    """Zero entries with probability `rate` and scale the rest by 1/(1-rate)
+    (`keras.random.dropout`); `noise_shape` (None entries follow `inputs`) shares the mask."""
+    from kgraph import ops
+
+    if not 0 <= rate < 1:
+        raise ValueError(f"dropout: `rate` must be in [0, 1). Received: rate={rate!r}")
+    shape = tuple(ops.shape(inputs)) if noise_shape is None else tuple(
+        d if d is not None else s for d, s in zip(noise_shape, ops.shape(inputs)))
+    keep = ops.greater_equal(uniform(shape, seed=seed), np.float32(rate))
+    return inputs * ops.cast(keep, inputs.dtype) * np.asarray(1.0 / (1.0 - rate), inputs.dtype)
+
+
+def shuffle(x, axis=0, seed=None):
+    """`x` permuted along `axis` (`keras.random.shuffle`)."""
+    from kgraph import ops
+
+    keys = uniform((ops.shape(x)[axis],), seed=seed)
+    return ops.take(x, ops.argsort(keys), axis=axis)
+
+
+def categorical(logits, num_samples, dtype="int32", seed=None):
+    """`num_samples` class indices per row of `logits` (batch, classes), drawn with the
+    Gumbel-max trick (`keras.random.categorical`); returns (batch, num_samples)."""
+    from kgraph import ops
+    from kgraph.ops.random import gumbel_like
+
+    batch, classes = ops.shape(logits)
+    key, op_seed = _key_and_seed(seed)
+    noise = gumbel_like(_like((batch, num_samples, classes)), key, op_seed)
+    scores = ops.expand_dims(ops.cast(logits, "float32"), 1) + noise
+    return ops.cast(ops.argmax(scores, axis=-1), dtype)

@@ -227,6 +227,9 @@ ROWS = [
     Row("Concat", lambda a, b, c: ops.concatenate([a, b, c], axis=1),
         (normal(2, 1, 4), normal(2, 3, 4), normal(2, 2, 4)),
         lambda a, b, c: np.concatenate([a, b, c], axis=1), op="Concat"),
+    Row("DynamicSlice", lambda x, s, e: ops.movement.dynamic_slice(x, s, e, 1),
+        (normal(*A234), fixed(np.int64(1)), fixed(np.int64(3))), lambda x, s, e: x[:, 1:3],
+        op="DynamicSlice", wrt=(0,)),
     # reductions
     Row("ReduceSum", lambda x: ops.sum(x, axis=(0, 2)), (normal(*A234),),
         lambda x: x.sum(axis=(0, 2)), op="ReduceSum",
@@ -460,9 +463,16 @@ def test_onnxruntime_matches_numpy_reference(row):
 
 
 # -- TVM column ------------------------------------------------------------------------------
+# TVM's default schedules cannot split a concat of pieces whose sizes are separate run-time
+# symbols (DynamicSlice's gradient): "padding factor ... is not divisible".
+TVM_KNOWN_FAILURES = {"DynamicSlice": "TVM cannot schedule a concat of dynamically sized parts"}
+
+
 @pytest.mark.tvm
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_tvm_matches_numpy_reference(row):
+def test_tvm_matches_numpy_reference(row, request):
+    if row.id in TVM_KNOWN_FAILURES:
+        request.applymarker(pytest.mark.xfail(reason=TVM_KNOWN_FAILURES[row.id], strict=True))
     arrays = make_inputs(row, "float32")
     graph = forward_and_backward_graph(row, arrays, "tvm")
     want = compile_graph(graph, "numpy").run(feeds_of(arrays))

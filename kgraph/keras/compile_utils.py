@@ -37,6 +37,35 @@ def expand_1d(y_true, y_pred):
     return y_true
 
 
+def total_loss(compiled, extra):
+    """The compiled loss (None when `compile()` had none) plus the `add_loss`/regularization
+    terms in `extra`; as Keras 3, an error only when there is no loss at all."""
+    from kgraph import ops
+
+    if compiled is None and not extra:
+        raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`, or add "
+                         "one with `add_loss()` in a layer, or override `compute_loss`.")
+    dtype = compiled.dtype if compiled is not None else "float32"
+    terms = ([compiled] if compiled is not None else []) + [
+        ops.cast(ops.sum(e) if len(getattr(e, "shape", ())) else e, dtype) for e in extra]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def call_compute_loss(model, x, y, y_pred, sample_weight, training):
+    """`model.compute_loss(...)`, passing `training` only to an override that takes it (a
+    Keras 2 style `compute_loss(x, y, y_pred, sample_weight)` is called without it)."""
+    import inspect
+
+    params = inspect.signature(model.compute_loss).parameters
+    if "training" in params or any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                  training=training)
+    return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+
+
 class CompiledLoss:
     def __init__(self, loss, loss_weights=None):
         self.spec, self.weights_spec = loss, loss_weights
@@ -55,11 +84,10 @@ class CompiledLoss:
     def __call__(self, y, y_pred, sample_weight, output_names):
         preds = flatten(y_pred)
         names = output_names or [f"output_{i}" for i in range(len(preds))]
+        if self.spec is None:  # losses may come from add_loss (Keras 3)
+            return None, {}
         if self._losses is None:
             self._build(names)
-        if self.spec is None:
-            raise ValueError("compile() was called without a `loss`; the model cannot be "
-                             "trained or evaluated.")
         ys = flatten(y)
         if len(ys) != len(preds):
             raise ValueError(f"The model has {len(preds)} outputs but {len(ys)} target arrays "

@@ -20,7 +20,8 @@ from kgraph.keras import data_adapter
 from kgraph.keras import execution
 from kgraph.keras import metrics as kmetrics
 from kgraph.keras import optimizers as koptimizers
-from kgraph.keras.compile_utils import CompiledLoss, CompiledMetrics
+from kgraph.keras.compile_utils import (CompiledLoss, CompiledMetrics, call_compute_loss,
+                                        total_loss)
 from kgraph.keras.tree import flatten, pack_like
 
 
@@ -195,11 +196,10 @@ class Trainer:
         """The compiled loss of one batch, plus regularization losses when training."""
         loss, self._loss_parts = self._compiled_loss(y, y_pred, sample_weight,
                                                      self._output_names())
-        if training:
+        extra = []
+        if training or loss is None:  # validation reports the compiled loss alone
             extra = list(getattr(current_graph(), "losses", [])) + self.losses
-            if extra:
-                loss = loss + sum(ops.cast(e, loss.dtype) for e in extra)
-        return loss
+        return total_loss(loss, extra)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None, loss=None):
         """Update the loss tracker and compiled metrics; return their results by name."""
@@ -221,7 +221,7 @@ class Trainer:
         x, y, sw = unpack_x_y_sample_weight(data)
         with GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self.compute_loss(x, y, y_pred, sw)
+            loss = call_compute_loss(self, x, y, y_pred, sw, training=True)
         trainable = self.trainable_weights
         if trainable:
             scaled = self.optimizer.scale_loss(loss)  # LossScaleOptimizer: x dynamic scale
@@ -231,7 +231,7 @@ class Trainer:
     def test_step(self, data):
         x, y, sw = unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
-        loss = self.compute_loss(x, y, y_pred, sw, training=False)
+        loss = call_compute_loss(self, x, y, y_pred, sw, training=False)
         return self.compute_metrics(x, y, y_pred, sw, loss=loss)
 
     def _train_graph(self, x, y, sw):
@@ -253,8 +253,6 @@ class Trainer:
     # -- running steps --------------------------------------------------------------------
     def _run(self, kind, batch, steps=1):
         x, y, sw = batch
-        if kind == "train" and y is None:
-            raise ValueError("fit() needs targets: pass `y`, or a dataset that yields (x, y).")
         if self._is_static() and kind != "predict":  # predict pads (see predict())
             seen = self.__dict__.setdefault("_static_batches", {})
             first = execution.leaves(x)[0]
@@ -451,8 +449,8 @@ def unpack_x_y_sample_weight(data):
 
 
 def pack_x_y_sample_weight(x, y=None, sample_weight=None):
-    if y is None:
-        return (x,)
+    if y is None:  # as Keras 3: fit(x) hands train_step the inputs themselves
+        return (x,) if isinstance(x, (tuple, list)) else x
     return (x, y) if sample_weight is None else (x, y, sample_weight)
 
 

@@ -70,3 +70,30 @@ defop("RandomUniformLike", _uniform_infer, _uniform_ref, differentiable=False,
 def uniform_like(x, key, seed):
     """Uniform [0, 1) float32 noise shaped like `x`; `key` is a uint32 scalar input."""
     return apply("RandomUniformLike", x, key, seed=int(seed) & 0xFFFFFFFF)
+
+
+# -- distributions over uniform bits: each a function of (like, key, seed) ------------------
+# `like` is any tensor (or array) of the output's shape; its values are never read.
+_STREAMS = (0x68E31DA4, 0xB5297A4D, 0x1B56C4E9, 0x2545F491)  # decorrelated candidate draws
+
+
+def truncated_normal_like(like, key, seed, mean=0.0, stddev=1.0):
+    """Normal noise with draws beyond two standard deviations drawn again (as Keras): the
+    first of four candidate draws that lands inside is kept (all four outside: p < 5e-6,
+    clipped)."""
+    from kgraph.ops import elementwise as ew
+    from kgraph.ops.nn import clip, random_normal_like
+
+    out = None
+    for stream in reversed(_STREAMS):
+        z = random_normal_like(like, key, seed ^ stream)
+        out = clip(z, -2.0, 2.0) if out is None else ew.where(ew.abs(z) <= 2.0, z, out)
+    return out * np.float32(stddev) + np.float32(mean)
+
+
+def gumbel_like(like, key, seed):
+    """Gumbel(0, 1) noise: argmax(logits + noise) samples the categorical of `logits`."""
+    from kgraph.ops import elementwise as ew
+
+    u = uniform_like(like, key, seed) * np.float32(1.0 - 2.0 ** -24) + np.float32(2.0 ** -25)
+    return -ew.log(-ew.log(u))

@@ -1,0 +1,180 @@
+"""Trainer and model semantics Keras 3 users rely on (issue 7, part 3), each written the way
+the keras.io guides and examples use it: endpoint layers, VAE sampling, GAN train steps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kgraph import GradientTape, keras
+from kgraph.keras import layers, ops
+
+
+def _data(n=16, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)).astype("float32"), rng.normal(size=(n, 1)).astype("float32")
+
+
+# -- fit(x) without targets; compile() without a loss -------------------------------------------
+def test_endpoint_layer_loss_from_add_loss_trains_with_fit_x_only():
+    """keras.io examples/keras_recipes/endpoint_layer_pattern: compile(optimizer) only."""
+    class LogisticEndpoint(layers.Layer):
+        def call(self, targets, logits):
+            self.add_loss(ops.mean(ops.square(targets - logits)))
+            return ops.sigmoid(logits)
+
+    x, y = _data()
+    inputs = keras.Input((4,), name="inputs")
+    targets = keras.Input((1,), name="targets")
+    predictions = LogisticEndpoint()(targets, layers.Dense(1)(inputs))
+    model = keras.Model([inputs, targets], predictions)
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    history = model.fit({"inputs": x, "targets": y}, epochs=5, batch_size=8, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < losses[0]
+
+
+def test_compile_without_loss_and_no_add_loss_fails_when_training():
+    x, y = _data()
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd")  # accepted, as in Keras 3
+    with pytest.raises(ValueError, match="No loss to compute"):
+        model.fit(x, y, verbose=0)
+
+
+def test_custom_train_step_gan_concatenates_real_and_fake_along_the_batch():
+    """keras.io examples/generative/dcgan_overriding_train_step, in small: fit(real) with no
+    targets, noise drawn in the step from a SeedGenerator, real and fake concatenated along
+    the unknown batch axis and differentiated."""
+    generator = keras.Sequential([keras.Input((2,)), layers.Dense(4)])
+    discriminator = keras.Sequential([keras.Input((4,)), layers.Dense(1)])
+
+    class GAN(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.generator, self.discriminator = generator, discriminator
+            self.seed_generator = keras.random.SeedGenerator(1337)
+
+        def train_step(self, real):
+            batch = ops.shape(real)[0]
+            noise = keras.random.normal((batch, 2), seed=self.seed_generator)
+            combined = ops.concatenate([self.generator(noise), real], axis=0)
+            labels = ops.concatenate([ops.ones_like(real[:, :1]), ops.zeros_like(real[:, :1])],
+                                     axis=0)
+            with GradientTape() as tape:
+                d_loss = ops.mean(ops.square(self.discriminator(combined) - labels))
+            weights = self.discriminator.trainable_weights
+            self.optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
+            with GradientTape() as tape:
+                g_loss = ops.mean(ops.square(self.discriminator(self.generator(noise))))
+            weights = self.generator.trainable_weights
+            self.optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
+            return {"d_loss": d_loss, "g_loss": g_loss}
+
+    x, _ = _data(12)
+    gan = GAN()
+    gan.compile(optimizer=keras.optimizers.SGD(0.05))
+    before = discriminator.get_weights()[0].copy()
+    history = gan.fit(x, epochs=2, batch_size=5, verbose=0)  # a last partial batch of 2
+    assert set(history.history) == {"d_loss", "g_loss"}
+    assert not np.allclose(discriminator.get_weights()[0], before)
+
+
+def test_concat_gradient_along_unknown_axis_matches_numpy():
+    from kgraph.compiler.autodiff import gradients
+    from kgraph.compiler.build import compile_graph
+    from kgraph.ir.graph import Graph, tracing
+
+    weights = np.random.default_rng(1).normal(size=(5, 3)).astype("float32")
+    graph = Graph("concat_grad")
+    with tracing(graph):
+        a = graph.placeholder("a", (None, 3), "float32")
+        b = graph.placeholder("b", (None, 3), "float32")
+        w = graph.placeholder("w", (None, 3), "float32")
+        loss = ops.sum(ops.concatenate([a * 2.0, b], axis=0) * w)
+        ga, gb = gradients(graph, loss, [a, b])
+        graph.set_outputs({"ga": ga, "gb": gb})
+    feeds = {"a": np.ones((2, 3), "float32"), "b": np.ones((3, 3), "float32"), "w": weights}
+    program = compile_graph(graph)
+    got_a, got_b = (program.to_numpy(o) for o in program.run(feeds))
+    np.testing.assert_allclose(got_a, 2.0 * weights[:2], rtol=1e-6)
+    np.testing.assert_allclose(got_b, weights[2:], rtol=1e-6)
+
+
+def test_compute_loss_override_without_training_argument():
+    class Model(keras.Model):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None):
+            return ops.mean(ops.abs(y - y_pred))
+
+    x, y = _data()
+    inputs = keras.Input((4,))
+    model = Model(inputs, layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd")
+    model.fit(x, y, verbose=0)
+    expected = np.mean(np.abs(y - model.predict(x, verbose=0)))
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-5)
+
+
+# -- keras.random ----------------------------------------------------------------------------
+def test_random_eager_int_seed_repeats_and_seed_generator_advances():
+    rnd = keras.random
+    np.testing.assert_array_equal(rnd.uniform((3, 2), seed=7), rnd.uniform((3, 2), seed=7))
+    gen = rnd.SeedGenerator(1)
+    first, second = rnd.normal((50,), seed=gen), rnd.normal((50,), seed=gen)
+    assert first.dtype == np.float32 and not np.allclose(first, second)
+    again = rnd.SeedGenerator(1)
+    np.testing.assert_array_equal(rnd.normal((50,), seed=again), first)
+
+
+def test_random_distributions_have_keras_statistics():
+    rnd = keras.random
+    normal = rnd.normal((20000,), mean=1.0, stddev=2.0, seed=1)
+    assert normal.mean() == pytest.approx(1.0, abs=0.05) and normal.std() == pytest.approx(
+        2.0, abs=0.05)
+    truncated = rnd.truncated_normal((20000,), seed=2)
+    assert np.abs(truncated).max() <= 2.0 and truncated.std() == pytest.approx(0.88, abs=0.02)
+    uniform = rnd.uniform((20000,), minval=-1.0, maxval=3.0, seed=3)
+    assert uniform.min() >= -1.0 and uniform.max() < 3.0
+    ints = rnd.randint((20000,), 2, 5, seed=4)
+    assert ints.dtype == np.int32 and set(np.unique(ints)) == {2, 3, 4}
+    dropped = rnd.dropout(np.ones((100, 100), "float32"), 0.25, seed=5)
+    assert set(np.unique(dropped)) <= {0.0, np.float32(1 / 0.75)}
+    assert (dropped == 0).mean() == pytest.approx(0.25, abs=0.02)
+    assert sorted(rnd.shuffle(np.arange(10), seed=6)) == list(range(10))
+    draws = rnd.categorical(np.log(np.array([[0.2, 0.8], [0.9, 0.1]], "float32")), 4000, seed=7)
+    assert draws.shape == (2, 4000)
+    np.testing.assert_allclose(draws.mean(axis=1), [0.8, 0.1], atol=0.03)
+
+
+class Sampling(layers.Layer):
+    """keras.io examples/generative/vae: z = mean + exp(log_var / 2) * epsilon."""
+
+    def __init__(self, seed=1337, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        batch, dim = ops.shape(z_mean)[0], ops.shape(z_mean)[1]
+        epsilon = keras.random.normal(shape=(batch, dim), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+
+def _vae(seed=1337):
+    inputs = keras.Input((4,))
+    z_mean, z_log_var = layers.Dense(2)(inputs), layers.Dense(2)(inputs)
+    z = Sampling(seed)([z_mean, z_log_var])
+    return keras.Model(inputs, [z_mean, z])
+
+
+def test_random_inside_call_follows_the_unknown_batch_and_is_reproducible_from_the_seed():
+    x, _ = _data(7)
+    one, two = _vae(), _vae()
+    two.set_weights(one.get_weights())
+    mean_1, z_1 = one.predict(x, verbose=0)
+    mean_2, z_2 = two.predict(x, verbose=0)
+    assert z_1.shape == (7, 2)
+    np.testing.assert_array_equal(z_1, z_2)  # same seed, same draws
+    assert not np.allclose(z_1, mean_1)
+    _, z_3 = one.predict(x, verbose=0)
+    assert not np.allclose(z_3, z_1)  # the generator advanced
