@@ -8,6 +8,7 @@ emitted and optimised along the same path as the forward one.
 from __future__ import annotations
 
 from kgraph import ops
+from kgraph.device import labelling, placement_of
 from kgraph.ir.graph import Graph, Value, tracing
 from kgraph.ops.registry import get_op
 
@@ -17,6 +18,7 @@ def gradients(graph: Graph, loss: Value, wrt: list[Value]) -> list[Value | None]
     if loss.shape != ():
         raise ValueError(f"gradients() needs a scalar loss. Received: shape {loss.shape}")
     live = _on_some_path(graph, loss, wrt)
+    placement = placement_of(graph)
     grads: dict[Value, Value] = {}
     with tracing(graph):
         grads[loss] = _ones_scalar(graph, loss.dtype)
@@ -30,18 +32,25 @@ def gradients(graph: Graph, loss: Value, wrt: list[Value]) -> list[Value | None]
             op = get_op(node.op)
             if op.grad is None:
                 continue
-            g = outs[0] if op.num_outputs == 1 else tuple(outs)
-            y = node.outputs[0] if op.num_outputs == 1 else tuple(node.outputs)
-            in_grads = op.grad(g, y, *node.inputs, **node.attrs)
-            if len(in_grads) != len(node.inputs):
-                raise RuntimeError(f"Gradient rule of {node.op} returned {len(in_grads)} "
-                                   f"gradients for {len(node.inputs)} inputs")
-            for x, gx in zip(node.inputs, in_grads):
-                if gx is None or x.node.id not in live:
-                    continue
-                gx = unbroadcast(gx, x)
-                grads[x] = grads[x] + gx if x in grads else gx
+            with labelling(graph, placement.get(node.id)):  # follow the forward's device
+                _add_input_gradients(graph, node, outs, grads, live)
     return [grads.get(w) for w in wrt]
+
+
+def _add_input_gradients(graph, node, outs, grads, live):
+    """Apply `node`'s gradient rule to its output gradients `outs`; sum into `grads`."""
+    op = get_op(node.op)
+    g = outs[0] if op.num_outputs == 1 else tuple(outs)
+    y = node.outputs[0] if op.num_outputs == 1 else tuple(node.outputs)
+    in_grads = op.grad(g, y, *node.inputs, **node.attrs)
+    if len(in_grads) != len(node.inputs):
+        raise RuntimeError(f"Gradient rule of {node.op} returned {len(in_grads)} "
+                           f"gradients for {len(node.inputs)} inputs")
+    for x, gx in zip(node.inputs, in_grads):
+        if gx is None or x.node.id not in live:
+            continue
+        gx = unbroadcast(gx, x)
+        grads[x] = grads[x] + gx if x in grads else gx
 
 
 def _ones_scalar(graph, dtype):

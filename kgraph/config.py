@@ -247,3 +247,17 @@ def experimental_connect_to_cluster(cluster_spec_or_resolver, job_name="localhos
 
     return connect_to_cluster(cluster_spec_or_resolver, job_name, task_index, protocol,
                               make_master_device_default)
+
+
+def set_soft_device_placement(enabled):
+    """Whether layers placed on a missing device (`kgraph.device('/gpu:1')`) run on the CPU
+    with one warning (True, the default) or make compiling fail (False); see kgraph.device."""
+    from kgraph.device import set_soft_device_placement as set_soft
+
+    set_soft(enabled)
+
+
+def get_soft_device_placement() -> bool:
+    from kgraph.device import get_soft_device_placement as get_soft
+
+    return get_soft()

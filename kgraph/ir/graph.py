@@ -170,6 +170,8 @@ class Graph:
         new.updates = {var: vmap[v] for var, v in self.updates.items()}
         if getattr(self, "rng_key", None) is not None:
             new.rng_key = vmap[self.rng_key]
+        if getattr(self, "placement", None):  # node id -> device (kgraph.device); ids kept
+            new.placement = dict(self.placement)
         return new, vmap
 
     # -- reading --------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import threading
 import numpy as np
 
 from kgraph import config as kconfig
+from kgraph.device import current_device, labelling
 from kgraph.ir.graph import Graph, Value, current_graph, tracing
 from kgraph.keras import constraints as kconstraints
 from kgraph.keras import initializers as kinitializers
@@ -165,6 +166,7 @@ class CallNode:
         self.serial = next(CallNode._serials)  # creation order, for a stable topological sort
         self.layer, self.args, self.kwargs, self.outputs = layer, args, kwargs, outputs
         self.inputs = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
+        self.device = current_device()  # a `kgraph.device` scope around this call
 
 
 def _dtype_from(dtype):
@@ -205,6 +207,7 @@ class Layer:
         self._batch_input_shape = tuple(batch_shape) if batch_shape is not None else None
         self._call_signature = inspect.signature(self.call)
         self._eager_programs: dict = {}
+        self._device = current_device()  # placed where created unless a call says otherwise
 
     # -- attribute tracking ---------------------------------------------------------------
     def __setattr__(self, name, value):
@@ -399,7 +402,8 @@ class Layer:
             mask = _mask_of(args[0])
         if mask is not None and self._accepts("mask"):
             kwargs["mask"] = mask
-        with _training_scope(training), kautocast.layer_scope(self):
+        with _training_scope(training), kautocast.layer_scope(self), \
+                labelling(current_graph(), current_device() or self._device):
             if self._accepts("training"):
                 kwargs["training"] = in_training_mode()
             outputs = self.call(*args, **kwargs)

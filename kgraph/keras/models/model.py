@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from kgraph.device import placed_on
 from kgraph.keras.layers.base import KerasTensor, Layer
 from kgraph.keras.trainer import Trainer
 from kgraph.keras.tree import flatten, map_structure, pack_like
@@ -210,7 +211,8 @@ def run_layer_graph(order, inputs_struct, outputs_struct, inputs):
         swap = lambda x: env[id(x)] if isinstance(x, KerasTensor) else x  # noqa: E731
         args = map_structure(swap, node.args)
         kwargs = map_structure(swap, node.kwargs)
-        out = node.layer(*args, **kwargs)
+        with placed_on(getattr(node, "device", None)):  # the call's `kgraph.device` scope
+            out = node.layer(*args, **kwargs)
         for kt, v in zip(node.outputs, flatten(out)):
             env[id(kt)] = v
     return pack_like(outputs_struct, [env[id(t)] for t in flatten(outputs_struct)])
