@@ -8,6 +8,8 @@ indices that appear in one operand and nowhere else are summed first. The pair t
 """
 from __future__ import annotations
 
+import numpy as np
+
 from kgraph.ops import elementwise as ew
 from kgraph.ops import movement as mv
 from kgraph.ops.api_util import rank, shape_of
@@ -49,11 +51,42 @@ def _sum_out(x, term, keep):
 
 def _merged(dims):
     if None in dims:
-        return None if len(dims) == 1 else "dynamic"
+        return None
     out = 1
     for d in dims:
         out *= d
     return out
+
+
+def _dim_pieces(x, axes):
+    """The product of dims `axes` of `x` as a one-element int64 tensor (a constant when
+    static, else slices of Shape(x) multiplied at run time)."""
+    from kgraph.ir.graph import current_graph
+    from kgraph.ops.registry import apply
+
+    static = _merged([x.shape[i] for i in axes])
+    if static is not None:
+        return current_graph().constant(np.asarray([static], np.int64))
+    runtime, out = apply("Shape", x), None
+    for i in axes:
+        piece = apply("Slice", runtime, starts=(i,), ends=(i + 1,), axes=(0,))
+        out = piece if out is None else apply("Mul", out, piece)
+    return out
+
+
+def _reshape_groups(x, groups, shape):
+    """Reshape `x` to `shape`, dim j being the product of the dims `groups[j] = (source,
+    axes)`. With several unknown dims the run-time target is built from Shape slices of the
+    sources (see `_dim_pieces`)."""
+    from kgraph.ops.registry import apply
+
+    shape = tuple(shape)
+    if shape.count(None) <= 1:
+        return mv.reshape_to(x, shape)
+    if shape == tuple(x.shape) and all(len(axes) == 1 for _, axes in groups):
+        return x
+    target = apply("Concat", *[_dim_pieces(src, axes) for src, axes in groups], axis=0)
+    return apply("Reshape", x, target, shape=shape)
 
 
 def _contract(a, ta, b, tb, needed):
@@ -68,16 +101,24 @@ def _contract(a, ta, b, tb, needed):
     sb = dict(zip(tb, shape_of(b)))
     a = mv.transpose(a, [ta.index(c) for c in batch + free_a + summed])
     b = mv.transpose(b, [tb.index(c) for c in batch + summed + free_b])
+    nb, nfa, nk = len(batch), len(free_a), len(summed)
+    span = lambda start, n: tuple(range(start, start + n))  # noqa: E731
     merged = [_merged([sa[c] for c in free_a]), _merged([sa[c] for c in summed]),
               _merged([sb[c] for c in free_b])]
-    if "dynamic" in merged:
-        raise ValueError("einsum: several unknown dims in one contracted or free group")
     bshape = [sa[c] if sa[c] is not None else sb[c] for c in batch]
-    a = mv.reshape_to(a, bshape + merged[:2], like=None)
-    b = mv.reshape_to(b, bshape + merged[1:], like=None)
-    out = matmul(a, b)
+    batch_groups = [(a if sa[c] is not None or sb[c] is None else b, (i,))
+                    for i, c in enumerate(batch)]
+    a2 = _reshape_groups(a, [(a, (i,)) for i in range(nb)] + [(a, span(nb, nfa)),
+                                                           (a, span(nb + nfa, nk))],
+                         bshape + merged[:2])
+    b2 = _reshape_groups(b, [(b, (i,)) for i in range(nb)] + [(b, span(nb, nk)),
+                                                           (b, span(nb + nk, len(free_b)))],
+                         bshape + merged[1:])
+    out = matmul(a2, b2)
     shape = bshape + [sa[c] for c in free_a] + [sb[c] for c in free_b]
-    return mv.reshape_to(out, shape, like=None), "".join(batch + free_a + free_b)
+    groups = batch_groups + [(a, (nb + i,)) for i in range(nfa)] + \
+        [(b, (nb + nk + i,)) for i in range(len(free_b))]
+    return _reshape_groups(out, groups, shape), "".join(batch + free_a + free_b)
 
 
 def einsum(subscripts, *operands):

@@ -147,20 +147,32 @@ def swapaxes(x, a, b):
 
 
 def expand_dims(x, axis):
-    shape = list(x.shape)
-    shape.insert(axis % (len(shape) + 1), 1)
-    return _reshape_known(x, shape)
+    shape, sources = list(x.shape), list(range(len(x.shape)))
+    axis = axis % (len(shape) + 1)
+    shape.insert(axis, 1)
+    sources.insert(axis, None)
+    return _reshape_known(x, shape, sources)
 
 
 def squeeze(x, axis):
     axis = axis % len(x.shape)
-    return _reshape_known(x, [d for i, d in enumerate(x.shape) if i != axis])
+    keep = [i for i in range(len(x.shape)) if i != axis]
+    return _reshape_known(x, [x.shape[i] for i in keep], keep)
 
 
-def _reshape_known(x, shape):
-    if shape.count(None) > 1:
-        raise NotImplementedError(f"Reshape of {x.shape} to {tuple(shape)}: several unknown dims")
-    return reshape_to(x, shape)
+def _reshape_known(x, shape, sources):
+    """Reshape to `shape`, whose dim j is dim `sources[j]` of `x` (None: a new static dim).
+    Several unknown dims: the run-time target is a concat of constants and one-dim slices of
+    Shape(x), a form TVM's importer keeps as a shape expression."""
+    if shape.count(None) <= 1:
+        return reshape_to(x, shape)
+    from kgraph.ir.graph import current_graph
+
+    runtime = apply("Shape", x)
+    pieces = [current_graph().constant(np.asarray([d], np.int64)) if d is not None else
+              apply("Slice", runtime, starts=(src,), ends=(src + 1,), axes=(0,))
+              for d, src in zip(shape, sources)]
+    return apply("Reshape", x, apply("Concat", *pieces, axis=0), shape=tuple(shape))
 
 
 # -- Slice / Pad / Concat ----------------------------------------------------------------------

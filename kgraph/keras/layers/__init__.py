@@ -13,3 +13,5 @@ from kgraph.keras.layers.regularization import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.reshaping import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.spatial import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.preprocessing import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.einsum_dense import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.multi_head_attention import *  # noqa: F401,F403,E402
