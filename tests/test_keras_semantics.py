@@ -178,3 +178,92 @@ def test_random_inside_call_follows_the_unknown_batch_and_is_reproducible_from_t
     assert not np.allclose(z_1, mean_1)
     _, z_3 = one.predict(x, verbose=0)
     assert not np.allclose(z_3, z_1)  # the generator advanced
+
+
+# -- inputs: dtypes and dicts --------------------------------------------------------------------
+def test_bool_and_int_inputs_to_dense_compute_in_float32():
+    x = np.random.default_rng(2).random((8, 4)) > 0.5
+    for dtype in ("bool", "int32"):
+        inputs = keras.Input((4,), dtype=dtype)
+        dense = layers.Dense(1)
+        model = keras.Model(inputs, dense(inputs))
+        kernel, bias = dense.get_weights()
+        got = model.predict(x.astype(dtype), verbose=0)
+        np.testing.assert_allclose(got, x.astype("float32") @ kernel + bias, rtol=1e-6)
+
+
+def test_dict_inputs_are_matched_by_input_name_not_sorted_key():
+    zeta, alpha = keras.Input((1,), name="zeta"), keras.Input((2,), name="alpha")
+    model = keras.Model([zeta, alpha], layers.Concatenate()([zeta, alpha]))
+    data = {"zeta": np.full((3, 1), 5.0, "float32"), "alpha": np.zeros((3, 2), "float32")}
+    np.testing.assert_array_equal(model.predict(data, verbose=0)[:, 0], [5.0] * 3)
+    np.testing.assert_array_equal(np.asarray(model(data))[:, 0], [5.0] * 3)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(data, np.zeros((3, 3), "float32"), verbose=0)
+    with pytest.raises(ValueError, match="alpha"):
+        model.predict({"zeta": data["zeta"], "other": data["alpha"]}, verbose=0)
+
+
+# -- callbacks ---------------------------------------------------------------------------------
+def test_callbacks_receive_empty_dict_logs_where_keras_passes_them():
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(logs)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(logs)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(logs)
+
+        def on_predict_begin(self, logs=None):
+            seen.append(logs)
+
+    x, y = _data(4)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, layers.Dense(1)(inputs))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[Recorder()])
+    model.predict(x, verbose=0, callbacks=[Recorder()])
+    assert seen == [{}, {}, {}, {}]
+
+
+# -- layers: eager add_loss, masks -----------------------------------------------------------------
+def test_layer_losses_hold_add_loss_values_after_an_eager_call():
+    class ActivityPenalty(layers.Layer):
+        def call(self, inputs):
+            self.add_loss(0.5 * ops.sum(ops.square(inputs)))
+            return inputs
+
+    layer = ActivityPenalty()
+    x, _ = _data(3)
+    layer(x)
+    assert len(layer.losses) == 1
+    assert float(layer.losses[0]) == pytest.approx(0.5 * np.sum(x ** 2), rel=1e-5)
+    layer(x[:1])  # the next call replaces them, as in Keras
+    assert float(layer.losses[0]) == pytest.approx(0.5 * np.sum(x[:1] ** 2), rel=1e-5)
+
+
+def test_embedding_mask_reaches_a_mask_consuming_layer_through_dense():
+    """keras.io guides/understanding_masking_and_padding: a custom layer after Dense."""
+    class MaskedMean(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.supports_masking = True
+
+        def call(self, inputs, mask=None):
+            weights = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+            return ops.sum(inputs * weights, axis=1) / ops.sum(weights, axis=1)
+
+        def compute_mask(self, inputs, mask=None):
+            return None
+
+    tokens = keras.Input((5,), dtype="int32")
+    hidden = layers.Dense(3)(layers.Embedding(10, 3, mask_zero=True)(tokens))
+    model = keras.Model(tokens, MaskedMean()(hidden))
+    ids = np.array([[1, 2, 0, 0, 0], [3, 0, 0, 0, 0]], "int32")
+    full = keras.Model(tokens, hidden).predict(ids, verbose=0)
+    np.testing.assert_allclose(model.predict(ids, verbose=0),
+                               [full[0, :2].mean(0), full[1, :1].mean(0)], rtol=1e-5)

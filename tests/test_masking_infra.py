@@ -37,8 +37,12 @@ def test_mask_reaches_a_layer_that_takes_it_through_a_masking_layer():
 
 
 def test_a_layer_without_masking_support_drops_the_mask():
+    class Doubles(keras.layers.Layer):  # supports_masking stays False (Dense passes masks)
+        def call(self, x):
+            return x * 2.0
+
     inputs = keras.Input((4, 2))
-    dropped = keras.layers.Dense(2, kernel_initializer="ones")(MakeMask()(inputs))
+    dropped = Doubles()(MakeMask()(inputs))
 
     class NeedsMask(keras.layers.Layer):
         def call(self, x, mask=None):

@@ -496,7 +496,7 @@ class _Dispatch:
 
     def __getattr__(self, name):
         def call(*args):
-            args = args + (None,) * (2 - len(args)) if "batch" in name else args or (None,)
+            args = args + ({},) * (2 - len(args)) if "batch" in name else args or ({},)
             for c in self.callbacks:
                 getattr(c, name)(*args)
         return call

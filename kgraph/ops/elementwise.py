@@ -171,10 +171,11 @@ def _pair(a, b):
     elif db is None and da is not None:
         b = weak(b, da, a)
     elif da != db and da is not None:
-        # integer data meeting float data computes in the float type (Keras' result_type)
-        if is_float(db) and not is_float(da) and da != "bool":
+        # integer or bool data meeting float data computes in the float type (Keras'
+        # result_type: a bool Input feeding Dense multiplies as float32)
+        if is_float(db) and not is_float(da):
             a = cast(a, db)
-        elif is_float(da) and not is_float(db) and db != "bool":
+        elif is_float(da) and not is_float(db):
             b = cast(b, da)
         elif is_float(da) and is_float(db):  # mixed precision meets float32 data
             a, b = _promote_floats(a, da, b, db)

@@ -128,12 +128,13 @@ class CallbackList:
         if not name.startswith("on_"):
             raise AttributeError(name)
 
-        # Keras passes `logs` to every hook, `None` when there are none: user hooks written
-        # as `def on_epoch_begin(self, epoch, logs)` (no default) rely on it.
+        # Keras 3 passes `logs` to every hook, `{}` when there are none: user hooks written
+        # as `def on_epoch_begin(self, epoch, logs)` (no default) or `logs.get(...)` rely on it.
         arity = 2 if ("batch" in name or "epoch" in name) else 1
 
         def call(*args):
             args = args + (None,) * (arity - len(args))
+            args = args[:-1] + ({} if args[-1] is None else args[-1],)
             for c in self.callbacks:
                 getattr(c, name)(*args)
                 if name == "on_train_batch_begin":

@@ -359,6 +359,8 @@ class Layer:
         """Weight-regularization penalties (and losses added by `add_loss`) of this layer and
         its sublayers, evaluated in the graph being traced."""
         out = list(self._losses)
+        if current_graph() is None:
+            out += self.__dict__.get("_eager_losses", [])
         for layer in [self] + self._flat_layers():
             for var, reg in layer._regularized:
                 out.append(reg(var.value))
@@ -483,13 +485,17 @@ class Layer:
                 out = self._traced_call(pack_like(args, placeholders[:len(positional)]),
                                         {**call_kwargs, "training": training})
                 self._eager_structure = out
-                return {f"output_{i}": v for i, v in enumerate(flatten(out))}
+                added = list(getattr(current_graph(), "losses", []))  # add_loss in the call
+                return {**{f"output_{i}": v for i, v in enumerate(flatten(out))},
+                        **{f"added_loss_{i}": v for i, v in enumerate(added)}}
 
             program = build_program(f"{self.name}_call", specs, fn)
             program.structure = self._eager_structure
             self._eager_programs[key] = program
         outs = [_eager(program.to_numpy(b)) for b in program(*arrays)]
-        return pack_like(program.structure, outs)
+        count = len(flatten(program.structure))
+        self._eager_losses = outs[count:]  # `layer.losses` after an eager call, as Keras
+        return pack_like(program.structure, outs[:count])
 
     def compute_output_shape(self, input_shape):
         kt = map_structure(lambda s: KerasTensor(s), input_shape) if isinstance(

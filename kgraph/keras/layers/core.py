@@ -72,6 +72,7 @@ class Dense(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.input_spec_ndim = 2
+        self.supports_masking = True  # as Keras: a mask passes through Dense
 
     def build(self, input_shape):
         in_dim = input_shape[-1]
@@ -125,6 +126,7 @@ class Activation(Layer):
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
+        self.supports_masking = True
 
     def call(self, inputs):
         return self.activation(inputs)
@@ -158,6 +160,10 @@ class Dropout(Layer):
 
 
 class Identity(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
     def call(self, inputs):
         return inputs
 

@@ -198,7 +198,7 @@ def run_layer_graph(order, inputs_struct, outputs_struct, inputs):
     """Evaluate a layer graph on IR values (or anything layers accept)."""
     env = {}
     flat_in = flatten(inputs_struct)
-    given = flatten(inputs) if isinstance(inputs, (list, tuple, dict)) else [inputs]
+    given = _given_inputs(flat_in, inputs_struct, inputs)
     if len(given) != len(flat_in):
         raise ValueError(f"Model expects {len(flat_in)} input(s), but it received "
                          f"{len(given)} input tensors.")
@@ -216,6 +216,19 @@ def run_layer_graph(order, inputs_struct, outputs_struct, inputs):
         for kt, v in zip(node.outputs, flatten(out)):
             env[id(kt)] = v
     return pack_like(outputs_struct, [env[id(t)] for t in flatten(outputs_struct)])
+
+
+def _given_inputs(flat_in, inputs_struct, inputs):
+    """The tensors fed to each of the model's inputs. A dict given to a model whose inputs are
+    not a dict is matched by `Input` name, as Keras does (not by sorted key)."""
+    if isinstance(inputs, dict) and not isinstance(inputs_struct, dict):
+        names = [kt._keras_history[0].name for kt in flat_in]
+        missing = [name for name in names if name not in inputs]
+        if missing or len(inputs) != len(names):
+            raise ValueError(f"The model's inputs are named {names}; a dict of inputs must "
+                             f"have exactly these keys. Received keys: {sorted(inputs)}")
+        return [inputs[name] for name in names]
+    return flatten(inputs) if isinstance(inputs, (list, tuple, dict)) else [inputs]
 
 
 def _check_input(kt, value):
