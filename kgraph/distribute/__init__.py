@@ -22,7 +22,7 @@ _ATTRIBUTES = {
     "Communicator": ("kgraph.distribute.collectives", "Communicator"),
 }
 _SUBMODULES = ("cluster_resolver", "experimental", "collectives", "strategy", "mirrored",
-               "launch", "placement")
+               "launch")
 
 
 def __getattr__(name):

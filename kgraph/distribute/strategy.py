@@ -119,6 +119,14 @@ def check_variables_in_scope(model, strategy):
             f"as well, then compile it there.")
 
 
+def is_chief(model) -> bool:
+    """Whether this process writes files for `model` (checkpoints, backups, logs): True but
+    on the non-chief workers of the multi-worker strategy `model` was compiled under (Keras
+    writes on worker 0 only)."""
+    strategy = getattr(model, "__dict__", {}).get("_distribute_strategy")
+    return strategy is None or bool(strategy.should_checkpoint)
+
+
 def train_step_for(model, x, y, sw, steps):
     """The trainer's hook: the strategy's train step for `model`, or None."""
     strategy = model.__dict__.get("_distribute_strategy")

@@ -5,6 +5,7 @@ import contextlib
 import os
 
 from kgraph import random as krandom
+from kgraph.distribute.strategy import is_chief
 from kgraph.keras.callbacks import training_state
 from kgraph.keras.callbacks.callback import Callback
 from kgraph.keras.callbacks.monitor import BatchCounter, check_save_freq
@@ -77,7 +78,8 @@ class BackupAndRestore(Callback):
             raise ValueError("To use the BackupAndRestore callback, your model must be built "
                              "before you call `fit()`. Call it on data, `build()` it, or give "
                              f"it an `Input`. Model {self.model.name!r} is not built.")
-        os.makedirs(self.backup_dir, exist_ok=True)
+        if is_chief(self.model):  # every worker restores the chief's backup; it alone writes
+            os.makedirs(self.backup_dir, exist_ok=True)
         state = self._read_backup()
         if state is None:
             return
@@ -139,6 +141,8 @@ class BackupAndRestore(Callback):
             self._save(epoch + 1, 0, {}, krandom.get_state())
 
     def _save(self, epoch, step, logs, random):
+        if not is_chief(self.model):
+            return
         meta = {"epoch": epoch, "step": step, "logs": dict(logs or {}), "random": random}
         latest, previous = self._paths
         if self.double_checkpoint and os.path.exists(latest):
@@ -146,7 +150,7 @@ class BackupAndRestore(Callback):
         training_state.write_state(latest, self.model, meta)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint:
+        if self.delete_checkpoint and is_chief(self.model):
             for path in self._paths:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)

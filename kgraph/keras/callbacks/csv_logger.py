@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from kgraph.distribute.strategy import is_chief
 from kgraph.keras.callbacks.callback import Callback
 
 
@@ -57,7 +58,8 @@ class CSVLogger(Callback):
             mode = "w"
         if self.csv_file and not self.csv_file.closed:
             self.csv_file.close()
-        self.csv_file = open(self.filename, mode)
+        # only the chief of a multi-worker job writes: the others write nowhere
+        self.csv_file = open(self.filename if is_chief(self.model) else os.devnull, mode)
         self.writer = None
         self.keys = None
 

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 
+from kgraph.distribute.strategy import is_chief
 from kgraph.keras.callbacks.monitor import (BatchCounter, MonitorCallback, check_float,
                                             check_save_freq)
 
@@ -115,8 +116,8 @@ class ModelCheckpoint(MonitorCallback):
     def _save_model(self, epoch, batch, logs):
         logs = logs or {}
         filepath = self._get_file_path(epoch, batch, logs)
-        if not self._should_save_model(epoch, logs, filepath):
-            return
+        if not self._should_save_model(epoch, logs, filepath) or not is_chief(self.model):
+            return  # (only the chief of a multi-worker job writes)
         dirname = os.path.dirname(filepath)
         if dirname:
             os.makedirs(dirname, exist_ok=True)

@@ -4,8 +4,11 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import shutil
+import tempfile
 import time
 
+from kgraph.distribute.strategy import is_chief
 from kgraph.keras.callbacks.callback import Callback
 
 
@@ -97,10 +100,19 @@ class TensorBoard(Callback):
         from kgraph.keras.callbacks.summaries import EventWriter
 
         if run not in self._writers:
-            self._writers[run] = EventWriter(os.path.join(self.log_dir, run))
+            self._writers[run] = EventWriter(os.path.join(self._write_dir(), run))
         return self._writers[run]
 
     # -- hooks ----------------------------------------------------------------------------
+    def _write_dir(self):
+        """`log_dir`; on a non-chief worker of a multi-worker job a temporary folder that
+        `on_train_end` removes (Keras writes on worker 0 only)."""
+        if is_chief(self.model):
+            return self.log_dir
+        if getattr(self, "_worker_dir", None) is None:
+            self._worker_dir = tempfile.mkdtemp(prefix="kgraph-tensorboard-worker-")
+        return self._worker_dir
+
     def on_train_begin(self, logs=None):
         self._global_train_batch = 0
         self._graph_written = False
@@ -155,6 +167,9 @@ class TensorBoard(Callback):
         for writer in self._writers.values():
             writer.close()
         self._writers = {}
+        if getattr(self, "_worker_dir", None) is not None:
+            shutil.rmtree(self._worker_dir, ignore_errors=True)
+            self._worker_dir = None
 
     # -- helpers --------------------------------------------------------------------------
     def _steps_per_second(self):
@@ -183,7 +198,7 @@ class TensorBoard(Callback):
 
     def _write_trace(self):
         run = time.strftime("%Y_%m_%d_%H_%M_%S")
-        folder = os.path.join(self.log_dir, "plugins", "profile", run)
+        folder = os.path.join(self._write_dir(), "plugins", "profile", run)
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "steps.trace.json"), "w") as fh:
             json.dump({"traceEvents": self._trace}, fh)
