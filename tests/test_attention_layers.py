@@ -23,15 +23,18 @@ def np_softmax(x, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def np_masked_softmax(scores, mask):
+def np_masked_softmax(scores, mask, fused=False):
     """Keras' Softmax layer with a mask: masked logits become -1e9, outputs are multiplied by
-    the mask (a fully masked row is all zeros)."""
+    the mask (a fully masked row is all zeros). Keras' fused path (`dot_product_attention`,
+    taken without scores to return or dropout to apply) does not multiply: a fully masked
+    row is uniform."""
     if mask is None:
         return np_softmax(scores)
-    return np_softmax(np.where(mask, scores, NEG)) * mask
+    probs = np_softmax(np.where(mask, scores, NEG))
+    return probs if fused else probs * mask
 
 
-def np_mha(layer, query, value, key=None, mask=None):
+def np_mha(layer, query, value, key=None, mask=None, fused=False):
     """Keras MultiHeadAttention on rank-3 inputs with numpy: returns (output, scores)."""
     key = value if key is None else key
     wq, bq, wk, bk, wv, bv, wo, bo = [w.astype(np.float64) for w in layer.get_weights()]
@@ -39,7 +42,7 @@ def np_mha(layer, query, value, key=None, mask=None):
     k = np.einsum("bsd,dnh->bsnh", key, wk) + bk
     v = np.einsum("bsd,dnh->bsnh", value, wv) + bv
     scores = np.einsum("bsnh,btnh->bnts", k, q / np.sqrt(wq.shape[-1]))
-    probs = np_masked_softmax(scores, None if mask is None else mask[:, None])
+    probs = np_masked_softmax(scores, None if mask is None else mask[:, None], fused)
     heads = np.einsum("bnts,bsnh->btnh", probs, v)
     return np.einsum("btnh,nhd->btd", heads, wo) + bo, probs
 
@@ -143,7 +146,8 @@ def test_mha_uses_embedding_masks_with_unknown_sequence_length(causal):
     mask = keep[:, :, None] & keep[:, None, :]
     if causal:
         mask = mask & np.tril(np.ones((5, 5), bool))[None]
-    np.testing.assert_allclose(out, np_mha(mha, emb, emb, mask=mask)[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out, np_mha(mha, emb, emb, mask=mask, fused=True)[0], rtol=1e-5,
+                               atol=1e-5)
     # padding changes nothing at the kept positions
     longer = np.pad(ids, ((0, 0), (0, 3)))
     np.testing.assert_allclose(inner.predict(longer, verbose=0)[1][:, :5][keep], out[keep],
@@ -214,3 +218,161 @@ def test_mha_model_trains_and_round_trips_keras_file(tmp_path):
                                model.predict(x_data, verbose=0), rtol=1e-5, atol=1e-6)
     assert [w.path for w in loaded.get_layer("mha").weights] == \
         [w.path for w in model.get_layer("mha").weights]
+
+
+def test_mha_fully_masked_query_rows():
+    """With scores returned Keras takes the explicit path: a query row with nothing to attend
+    gets zero weights; without, the fused path averages the values (uniform weights)."""
+    layer = L.MultiHeadAttention(num_heads=2, key_dim=3)
+    x = _data(1, 3, 4)
+    mask = np.ones((1, 3, 3), bool)
+    mask[0, 1] = False
+    out, scores = layer(x, x, attention_mask=mask, return_attention_scores=True)
+    assert np.all(scores[0, :, 1] == 0)
+    np.testing.assert_allclose(out, np_mha(layer, x, x, mask=mask)[0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(layer(x, x, attention_mask=mask),
+                               np_mha(layer, x, x, mask=mask, fused=True)[0], rtol=1e-5,
+                               atol=1e-5)
+
+
+# -- GroupQueryAttention ------------------------------------------------------------------------
+def np_gqa(layer, query, value, mask=None, fused=False):
+    wq, bq, wk, bk, wv, bv, wo, bo = [w.astype(np.float64) for w in layer.get_weights()]
+    repeats = layer.num_repeats
+    q = np.einsum("bqm,muh->bquh", query, wq) + bq
+    k = np.repeat(np.einsum("bkm,mvh->bkvh", value, wk) + bk, repeats, axis=2)
+    v = np.repeat(np.einsum("bkm,mvh->bkvh", value, wv) + bv, repeats, axis=2)
+    scores = np.einsum("bquh,bkuh->buqk", q / np.sqrt(layer.head_dim), k)
+    probs = np_masked_softmax(scores, None if mask is None else mask[:, None], fused)
+    return np.einsum("bquh,uhm->bqm", np.einsum("buqk,bkuh->bquh", probs, v), wo) + bo, probs
+
+
+def test_group_query_attention_matches_numpy_reference():
+    assert L.GroupQueryAttention is L.GroupedQueryAttention
+    layer = L.GroupQueryAttention(head_dim=3, num_query_heads=4, num_key_value_heads=2)
+    q, v = _data(2, 4, 6, seed=1), _data(2, 5, 6, seed=2)
+    out, scores = layer(q, v, return_attention_scores=True)
+    assert [w.path for w in layer.weights] == [
+        f"{n}/{w}" for n in ("query", "key", "value", "attention_output")
+        for w in ("kernel", "bias")]
+    assert [tuple(w.shape) for w in layer.weights] == [
+        (6, 4, 3), (4, 3), (6, 2, 3), (2, 3), (6, 2, 3), (2, 3), (4, 3, 6), (6,)]
+    want, want_scores = np_gqa(layer, q, v)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-6)
+    causal = np.tril(np.ones((4, 5), bool))[None].repeat(2, 0)
+    np.testing.assert_allclose(layer(q, v, use_causal_mask=True),
+                               np_gqa(layer, q, v, mask=causal, fused=True)[0], rtol=1e-5,
+                               atol=1e-5)
+    config = layer.get_config()
+    assert (config["head_dim"], config["num_query_heads"], config["num_key_value_heads"]) == \
+        (3, 4, 2)
+    assert L.GroupQueryAttention.from_config(config).get_config()["seed"] is None
+    with pytest.raises(ValueError, match="divisible"):
+        L.GroupQueryAttention(head_dim=2, num_query_heads=3, num_key_value_heads=2)
+
+
+# -- Attention / AdditiveAttention --------------------------------------------------------------
+def np_attention(query, value, key=None, scores_fn=None, q_mask=None, v_mask=None,
+                 causal=False):
+    key = value if key is None else key
+    scores = scores_fn(query, key)
+    keep = np.ones(scores.shape, bool)
+    if v_mask is not None:
+        keep &= v_mask[:, None, :]
+    if causal:
+        keep &= np.tril(np.ones(scores.shape[1:], bool))[None]
+    weights = np_softmax(scores - 1e9 * (~keep))
+    out = weights @ value
+    return (out * q_mask[..., None] if q_mask is not None else out), weights
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"use_scale": True}, {"score_mode": "concat"},
+                                    {"score_mode": "concat", "use_scale": True}])
+def test_attention_matches_numpy_reference(kwargs):
+    layer = L.Attention(**kwargs)
+    q, v, k = _data(2, 3, 4, seed=1), _data(2, 5, 4, seed=2), _data(2, 5, 4, seed=3)
+    out, weights = layer([q, v, k], return_attention_scores=True)
+    names = [w.name for w in layer.weights]
+    assert names == (["scale"] if kwargs.get("use_scale") else []) + \
+        (["concat_score_weight"] if kwargs.get("score_mode") == "concat" else [])
+    layer.set_weights([np.float32(1.5)] * len(names))
+    out, weights = layer([q, v, k], return_attention_scores=True)
+    s = 1.5 if names else 1.0
+
+    def scores(a, b):
+        if kwargs.get("score_mode") == "concat":
+            inner = a[:, :, None] + b[:, None]
+            inner = inner * (1.5 if kwargs.get("use_scale") else 1.0)
+            return 1.5 * np.tanh(inner).sum(-1)
+        return (a @ b.transpose(0, 2, 1)) * s
+
+    want, want_w = np_attention(q, v, k, scores)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(weights, want_w, rtol=1e-5, atol=1e-6)
+
+
+def test_attention_masks_and_causal():
+    layer = L.Attention()
+    q, v = _data(2, 4, 3, seed=1), _data(2, 4, 3, seed=2)
+    q_mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], bool)
+    v_mask = np.array([[1, 1, 0, 0], [1, 1, 1, 1]], bool)
+    dot = lambda a, b: a @ b.transpose(0, 2, 1)  # noqa: E731
+    out = layer([q, v], mask=[q_mask, v_mask], use_causal_mask=True)
+    want, _ = np_attention(q, v, None, dot, q_mask, v_mask, causal=True)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    # masks from Embedding(mask_zero=True) through a functional model
+    ids_q, ids_v = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
+    emb = L.Embedding(7, 3, mask_zero=True)
+    eq, ev = emb(ids_q), emb(ids_v)
+    model = keras.Model([ids_q, ids_v], [eq, ev, L.Attention()([eq, ev])])
+    a = np.array([[1, 2, 3, 0], [4, 5, 0, 0]], "int32")
+    b = np.array([[6, 1, 0, 0], [2, 3, 4, 5]], "int32")
+    eq_v, ev_v, got = model.predict([a, b], verbose=0)
+    want, _ = np_attention(eq_v, ev_v, None, dot, a != 0, b != 0)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="list of inputs"):
+        L.Attention()(q)
+
+
+def test_additive_attention_matches_numpy_reference():
+    layer = L.AdditiveAttention()
+    q, v = _data(2, 3, 4, seed=1), _data(2, 5, 4, seed=2)
+    out, weights = layer([q, v], return_attention_scores=True)
+    (scale,) = layer.get_weights()
+    assert scale.shape == (4,) and [w.name for w in layer.weights] == ["scale"]
+    fn = lambda a, b: (np.tanh(a[:, :, None] + b[:, None]) * scale).sum(-1)  # noqa: E731
+    want, want_w = np_attention(q, v, None, fn)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(weights, want_w, rtol=1e-5, atol=1e-6)
+    assert "score_mode" not in layer.get_config()
+    assert L.AdditiveAttention(use_scale=False)([q, v]).shape == (2, 3, 4)
+
+
+@pytest.mark.parametrize("cls, kwargs", [(L.Attention, {"use_scale": True}),
+                                         (L.AdditiveAttention, {})])
+def test_attention_layers_harness_and_dropout(cls, kwargs):
+    run_layer_test(cls, kwargs, [(2, 3, 4), (2, 5, 4)], expected_output_shape=(2, 3, 4),
+                   expected_num_trainable_weights=1)
+    layer = cls(dropout=0.5, seed=2, **kwargs)
+    q, v = _data(4, 3, 4), _data(4, 6, 4, seed=1)
+    inference = layer([q, v])
+    np.testing.assert_allclose(layer([q, v], training=False), inference, rtol=0, atol=0)
+    assert not np.allclose(layer([q, v], training=True), inference, atol=1e-4)
+
+
+# -- RMSNormalization ---------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, shape", [({}, (3, 5)), ({"axis": [1, 2]}, (2, 3, 4)),
+                                           ({"epsilon": 1e-2}, (2, 3, 4))])
+def test_rms_normalization(kwargs, shape):
+    layer = run_layer_test(L.RMSNormalization, kwargs, shape, expected_output_shape=shape,
+                           expected_num_trainable_weights=1)
+    assert [w.name for w in layer.weights] == ["scale"]
+    scale = np.random.default_rng(3).uniform(0.5, 2, size=layer.scale.shape).astype("float32")
+    layer.set_weights([scale])
+    x = _data(*shape, seed=4)
+    axes = tuple(kwargs.get("axis", [-1]))
+    eps = kwargs.get("epsilon", 1e-6)
+    want = x / np.sqrt(np.mean(x.astype(np.float64) ** 2, axis=axes, keepdims=True) + eps) * scale
+    np.testing.assert_allclose(layer(x), want, rtol=1e-5, atol=1e-6)
+    assert layer.get_config()["axis"] == list(kwargs.get("axis", [-1]))

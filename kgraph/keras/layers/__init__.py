@@ -15,3 +15,6 @@ from kgraph.keras.layers.spatial import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.preprocessing import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.einsum_dense import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.multi_head_attention import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.grouped_query_attention import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.attention import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.rms_normalization import *  # noqa: F401,F403,E402

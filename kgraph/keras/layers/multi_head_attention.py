@@ -20,7 +20,7 @@ from kgraph.keras.layers.base import Layer
 from kgraph.keras.layers.core import Dropout
 from kgraph.keras.layers.einsum_dense import EinsumDense
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["MultiHeadAttention"]  # ProjectedAttention: shared with GroupedQueryAttention
 
 _CALL_TENSORS = ("query", "value", "key")
 
@@ -97,7 +97,135 @@ def _positions(x):
                                   np.asarray(0, np.int64), movement.count(x, (1,)), 0)
 
 
-class MultiHeadAttention(Layer):
+class ProjectedAttention(Layer):
+    """What `MultiHeadAttention` and `GroupedQueryAttention` share: query/value/key given
+    by keyword, build from the three shapes, projection sublayers, masks (explicit, the
+    inputs' Keras masks, causal), masked softmax, dropout on the scores. Subclasses set
+    `_dot_product_equation`, `_combine_equation`, `_scores_operands` and `_scale`."""
+
+    def _store_projection_args(self, kernel_initializer, bias_initializer, kernel_regularizer,
+                               bias_regularizer, activity_regularizer, kernel_constraint,
+                               bias_constraint):
+        self._kernel_initializer = initializers.get(kernel_initializer)
+        self._bias_initializer = initializers.get(bias_initializer)
+        self._kernel_regularizer = regularizers.get(kernel_regularizer)
+        self._bias_regularizer = regularizers.get(bias_regularizer)
+        self._activity_regularizer = regularizers.get(activity_regularizer)
+        self._kernel_constraint = constraints.get(kernel_constraint)
+        self._bias_constraint = constraints.get(bias_constraint)
+
+    def _projection_config(self):
+        return {"kernel_initializer": initializers.serialize(self._kernel_initializer),
+                "bias_initializer": initializers.serialize(self._bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self._kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self._bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self._activity_regularizer),
+                "kernel_constraint": constraints.serialize(self._kernel_constraint),
+                "bias_constraint": constraints.serialize(self._bias_constraint)}
+
+    def __call__(self, *args, **kwargs):
+        args = list(args)  # query/value/key given by keyword become positional (for build)
+        for name in _CALL_TENSORS[len(args):]:
+            if name not in kwargs:
+                break
+            args.append(kwargs.pop(name))
+        return super().__call__(*args, **kwargs)
+
+    def _maybe_build(self, args):
+        if not self.built:
+            shapes = [tuple(a.shape) for a in args[:3] if a is not None]
+            self._build_input_shape = shapes[0]
+            self.build(*shapes)
+            self.built = True
+
+    def _sublayer_kwargs(self):
+        # fresh initializer objects per sublayer, so each projection draws its own values
+        return dict(kernel_initializer=type(self._kernel_initializer).from_config(
+                        self._kernel_initializer.get_config()),
+                    bias_initializer=type(self._bias_initializer).from_config(
+                        self._bias_initializer.get_config()),
+                    kernel_regularizer=self._kernel_regularizer,
+                    bias_regularizer=self._bias_regularizer,
+                    activity_regularizer=self._activity_regularizer,
+                    kernel_constraint=self._kernel_constraint,
+                    bias_constraint=self._bias_constraint, dtype=self.dtype_policy)
+
+    def _build_softmax_and_dropout(self, axis, rate, seed):
+        self._softmax = Softmax(axis=axis, dtype=self.dtype_policy)
+        self._dropout_layer = Dropout(rate=rate, dtype=self.dtype_policy, seed=seed)
+
+    def _masked_softmax(self, scores, attention_mask=None):
+        if attention_mask is not None:
+            axis = -len(self._attention_axes) * 2 - 1  # the heads axis
+            for _ in range(len(scores.shape) - len(attention_mask.shape)):
+                attention_mask = ops.expand_dims(attention_mask, axis)
+        return self._softmax(scores, mask=attention_mask)
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False):
+        """Scaled dot-product attention on projected `(B, T, N, H)` tensors: returns the
+        `(B, T, N, H)` output and the `(B, N, T, S)` scores (before dropout). Without scores
+        to return or dropout to apply, rank-4 tensors take `dot_product_attention` as Keras'
+        fused path does (a fully masked row then averages the values instead of giving 0)."""
+        dropping = self._dropout_rate > 0 and bool(training)
+        if not (dropping or return_attention_scores or len(query.shape) != 4):
+            mask = attention_mask
+            while mask is not None and len(mask.shape) < 4:
+                mask = ops.expand_dims(mask, -3)
+            return ops.dot_product_attention(query, key, value, mask=mask,
+                                             scale=self._scale), None
+        query = query * self._scale
+        scores = ops.einsum(self._dot_product_equation,
+                            *((key, query) if self._key_first else (query, key)))
+        scores = self._masked_softmax(scores, attention_mask)
+        dropped = self._dropout_layer(scores, training=training) if self._dropout_rate > 0 \
+            else scores
+        return ops.einsum(self._combine_equation, dropped, value), scores
+
+    def compute_attention_mask(self, query, value, query_mask=None, value_mask=None,
+                               key_mask=None, attention_mask=None, use_causal_mask=False):
+        """The boolean `(B, T, S)` mask that the inputs' Keras masks, the causal mask and
+        `attention_mask` make together (None when there is none)."""
+        expand = lambda m, axis: None if m is None else ops.expand_dims(  # noqa: E731
+            ops.cast(m, "bool"), axis)
+        causal = causal_mask(query, value) if use_causal_mask else None
+        auto = and_masks(expand(query_mask, -1), expand(value_mask, -2), expand(key_mask, -2),
+                         causal)
+        return and_masks(attention_mask, auto)
+
+    def _input_masks(self, query, value, key, query_mask, value_mask, key_mask):
+        """The masks given, else the Keras masks the tensors carry (a key's only when it is
+        a tensor of its own)."""
+        query_mask = query_mask if query_mask is not None else getattr(query, "_keras_mask",
+                                                                       None)
+        value_mask = value_mask if value_mask is not None else getattr(value, "_keras_mask",
+                                                                       None)
+        if key_mask is None and key is not None and key is not value:
+            key_mask = getattr(key, "_keras_mask", None)
+        return query_mask, value_mask, key_mask
+
+    def _project(self, query, value, key):
+        """Projected (query, key, value) heads."""
+        return self.query_dense(query), self.key_dense(key), self.value_dense(value)
+
+    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
+             attention_mask=None, return_attention_scores=False, training=None,
+             use_causal_mask=False):
+        masks = self._input_masks(query, value, key, query_mask, value_mask, key_mask)
+        key = value if key is None else key
+        attention_mask = self.compute_attention_mask(query, value, *masks, attention_mask,
+                                                     use_causal_mask)
+        output, scores = self._compute_attention(*self._project(query, value, key),
+                                                 attention_mask, training,
+                                                 return_attention_scores)
+        output = self.output_dense(output)
+        return (output, scores) if return_attention_scores else output
+
+    def compute_mask(self, inputs, mask=None):
+        return mask  # the query's mask (Keras sets it on the output)
+
+
+class MultiHeadAttention(ProjectedAttention):
     """Multi-head attention as in "Attention is all you need" (Vaswani et al., 2017).
 
     Projects `query`, `key` and `value` into `num_heads` heads, takes the scaled dot product
@@ -149,13 +277,9 @@ class MultiHeadAttention(Layer):
             output_shape = tuple(output_shape)
         self._output_shape = output_shape
         self._flash_attention = flash_attention
-        self._kernel_initializer = initializers.get(kernel_initializer)
-        self._bias_initializer = initializers.get(bias_initializer)
-        self._kernel_regularizer = regularizers.get(kernel_regularizer)
-        self._bias_regularizer = regularizers.get(bias_regularizer)
-        self._activity_regularizer = regularizers.get(activity_regularizer)
-        self._kernel_constraint = constraints.get(kernel_constraint)
-        self._bias_constraint = constraints.get(bias_constraint)
+        self._store_projection_args(kernel_initializer, bias_initializer, kernel_regularizer,
+                                    bias_regularizer, activity_regularizer, kernel_constraint,
+                                    bias_constraint)
         if isinstance(attention_axes, int):
             attention_axes = (attention_axes,)
         elif attention_axes and not isinstance(attention_axes, (list, tuple)):
@@ -164,6 +288,8 @@ class MultiHeadAttention(Layer):
         self._attention_axes = attention_axes
         self.seed = seed
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self._key_dim))
+        self._scale, self._dropout_rate, self._key_first = \
+            self._inverse_sqrt_key_dim, dropout, True
 
     num_heads = property(lambda self: self._num_heads)
     key_dim = property(lambda self: self._key_dim)
@@ -182,43 +308,9 @@ class MultiHeadAttention(Layer):
                 "key_dim": self._key_dim, "value_dim": self._value_dim,
                 "dropout": self._dropout, "use_bias": self._use_bias,
                 "output_shape": self._output_shape, "attention_axes": self._attention_axes,
-                "kernel_initializer": initializers.serialize(self._kernel_initializer),
-                "bias_initializer": initializers.serialize(self._bias_initializer),
-                "kernel_regularizer": regularizers.serialize(self._kernel_regularizer),
-                "bias_regularizer": regularizers.serialize(self._bias_regularizer),
-                "activity_regularizer": regularizers.serialize(self._activity_regularizer),
-                "kernel_constraint": constraints.serialize(self._kernel_constraint),
-                "bias_constraint": constraints.serialize(self._bias_constraint),
-                "seed": self.seed}
+                **self._projection_config(), "seed": self.seed}
 
     # -- building ---------------------------------------------------------------------------
-    def __call__(self, *args, **kwargs):
-        args = list(args)  # query/value/key given by keyword become positional (for build)
-        for name in _CALL_TENSORS[len(args):]:
-            if name not in kwargs:
-                break
-            args.append(kwargs.pop(name))
-        return super().__call__(*args, **kwargs)
-
-    def _maybe_build(self, args):
-        if not self.built:
-            shapes = [tuple(a.shape) for a in args[:3] if a is not None]
-            self._build_input_shape = shapes[0]
-            self.build(*shapes)
-            self.built = True
-
-    def _sublayer_kwargs(self):
-        # fresh initializer objects per sublayer, so each projection draws its own values
-        return dict(kernel_initializer=type(self._kernel_initializer).from_config(
-                        self._kernel_initializer.get_config()),
-                    bias_initializer=type(self._bias_initializer).from_config(
-                        self._bias_initializer.get_config()),
-                    kernel_regularizer=self._kernel_regularizer,
-                    bias_regularizer=self._bias_regularizer,
-                    activity_regularizer=self._activity_regularizer,
-                    kernel_constraint=self._kernel_constraint,
-                    bias_constraint=self._bias_constraint, dtype=self.dtype_policy)
-
     def _projection(self, name, input_shape, last_dims, bound_dims=1):
         equation, bias_axes, output_rank = build_projection_equation(
             len(input_shape) - bound_dims, bound_dims, len(last_dims))
@@ -256,57 +348,4 @@ class MultiHeadAttention(Layer):
         self._dot_product_equation, self._combine_equation, scores_rank = \
             build_attention_equation(rank, self._attention_axes)
         norm_axes = tuple(range(scores_rank - len(self._attention_axes), scores_rank))
-        self._softmax = Softmax(axis=norm_axes, dtype=self.dtype_policy)
-        self._dropout_layer = Dropout(rate=self._dropout, dtype=self.dtype_policy,
-                                      seed=self.seed)
-
-    # -- calling ----------------------------------------------------------------------------
-    def _masked_softmax(self, scores, attention_mask=None):
-        if attention_mask is not None:
-            axis = -len(self._attention_axes) * 2 - 1  # the heads axis
-            for _ in range(len(scores.shape) - len(attention_mask.shape)):
-                attention_mask = ops.expand_dims(attention_mask, axis)
-        return self._softmax(scores, mask=attention_mask)
-
-    def _compute_attention(self, query, key, value, attention_mask=None, training=None):
-        """Scaled dot-product attention on projected `(B, T, N, H)` tensors: returns the
-        `(B, T, N, H)` output and the `(B, N, T, S)` scores (before dropout)."""
-        query = query * self._inverse_sqrt_key_dim
-        scores = ops.einsum(self._dot_product_equation, key, query)
-        scores = self._masked_softmax(scores, attention_mask)
-        dropped = self._dropout_layer(scores, training=training) if self._dropout > 0 \
-            else scores
-        return ops.einsum(self._combine_equation, dropped, value), scores
-
-    def compute_attention_mask(self, query, value, query_mask=None, value_mask=None,
-                               key_mask=None, attention_mask=None, use_causal_mask=False):
-        """The boolean `(B, T, S)` mask that the inputs' Keras masks, the causal mask and
-        `attention_mask` make together (None when there is none)."""
-        expand = lambda m, axis: None if m is None else ops.expand_dims(  # noqa: E731
-            ops.cast(m, "bool"), axis)
-        causal = causal_mask(query, value) if use_causal_mask else None
-        auto = and_masks(expand(query_mask, -1), expand(value_mask, -2), expand(key_mask, -2),
-                         causal)
-        return and_masks(attention_mask, auto)
-
-    def call(self, query, value, key=None, query_mask=None, value_mask=None, key_mask=None,
-             attention_mask=None, return_attention_scores=False, training=None,
-             use_causal_mask=False):
-        explicit_key = key is not None
-        key = value if key is None else key
-        query_mask = query_mask if query_mask is not None else getattr(query, "_keras_mask",
-                                                                       None)
-        value_mask = value_mask if value_mask is not None else getattr(value, "_keras_mask",
-                                                                       None)
-        if key_mask is None and explicit_key and key is not value:
-            key_mask = getattr(key, "_keras_mask", None)
-        attention_mask = self.compute_attention_mask(
-            query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask)
-        output, scores = self._compute_attention(
-            self.query_dense(query), self.key_dense(key), self.value_dense(value),
-            attention_mask, training)
-        output = self.output_dense(output)
-        return (output, scores) if return_attention_scores else output
-
-    def compute_mask(self, inputs, mask=None):
-        return mask  # the query's mask (Keras sets it on the output)
+        self._build_softmax_and_dropout(norm_axes, self._dropout, self.seed)
