@@ -103,7 +103,9 @@ def make_plan(graph: Graph, target: str) -> Plan:
     count("optimizations")
     optimized = optimize(canonical_copy(graph))  # the copy is ours: passes may rewrite it
     if getattr(optimized, "placement", None):  # layers placed by `kgraph.device`
-        return _placed_plan(optimized, target)
+        plan = _placed_plan(optimized, target)
+        if plan is not None:
+            return plan
     prologue, optimized = split_variable_prologue(optimized)
     plan = Plan(compile_graph(optimized, target, optimized=True, cache=False),
                 graph.output_names, applies_updates=bool(graph.updates))
@@ -113,10 +115,15 @@ def make_plan(graph: Graph, target: str) -> Plan:
     return plan
 
 
-def _placed_plan(optimized: Graph, target: str) -> Plan:
-    """A plan running one subgraph per device and stage (compiler/passes/partition_by_device)."""
-    from kgraph.compiler.passes.partition_by_device import compile_partition, partition_by_device
+def _placed_plan(optimized: Graph, target: str) -> Plan | None:
+    """A plan running one subgraph per device and stage (compiler/passes/partition_by_device),
+    or None when every device runs on `target` itself (no cut needed)."""
+    from kgraph.compiler.passes.partition_by_device import (compile_partition,
+                                                            partition_by_device,
+                                                            runs_on_one_executor)
 
+    if runs_on_one_executor(optimized, target):
+        return None
     return Plan(compile_partition(partition_by_device(optimized), target),
                 optimized.output_names, applies_updates=bool(optimized.updates))
 

@@ -171,6 +171,8 @@ def test_missing_gpu_falls_back_to_cpu_with_one_warning(monkeypatch):
         out = placed.predict(x, verbose=0)
     ours = [w for w in caught if issubclass(w.category, DevicePlacementWarning)]
     assert len(ours) == 1 and "'/gpu:" in str(ours[0].message)
+    # every device fell back to the one CPU executor: the step is compiled whole
+    assert not isinstance(_train_program(placed).compiled, PartitionedCompiled)
     np.testing.assert_allclose(out, plain.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
 
 
