@@ -267,3 +267,127 @@ def test_embedding_mask_reaches_a_mask_consuming_layer_through_dense():
     full = keras.Model(tokens, hidden).predict(ids, verbose=0)
     np.testing.assert_allclose(model.predict(ids, verbose=0),
                                [full[0, :2].mean(0), full[1, :1].mean(0)], rtol=1e-5)
+
+
+# -- serialization ------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="semantics_test")
+def doubled_relu(x):
+    return ops.relu(x) * 2.0
+
+
+def test_registered_function_works_as_an_activation_by_name_and_survives_a_keras_file(tmp_path):
+    x, _ = _data(3)
+    inputs = keras.Input((4,))
+    dense = layers.Dense(2, activation="doubled_relu")
+    model = keras.Model(inputs, dense(inputs))
+    kernel, bias = dense.get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0),
+                               2.0 * np.maximum(x @ kernel + bias, 0), rtol=1e-5)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("obj", [
+    keras.regularizers.L1(0.3), keras.regularizers.L2(0.2), keras.regularizers.L1L2(0.1, 0.2),
+    keras.initializers.GlorotUniform(seed=1), keras.constraints.MaxNorm(2.0),
+    keras.optimizers.Adam(0.01), keras.losses.MeanSquaredError(), keras.metrics.MeanSquaredError()],
+    ids=lambda o: type(o).__module__.split(".")[2] + "." + type(o).__name__)
+def test_builtin_objects_round_trip_through_keras_configs(obj):
+    config = keras.saving.serialize_keras_object(obj)
+    assert config["module"].startswith("keras.") and config["class_name"] == type(obj).__name__
+    back = keras.saving.deserialize_keras_object(config)
+    assert type(back) is type(obj) and back.get_config() == obj.get_config()
+
+
+def test_functions_serialize_in_keras_3_form():
+    config = keras.saving.serialize_keras_object(doubled_relu)
+    assert config == {"module": __name__, "class_name": "function", "config": "doubled_relu",
+                      "registered_name": "semantics_test>doubled_relu"}
+    assert keras.saving.deserialize_keras_object(config) is doubled_relu
+    relu = keras.saving.serialize_keras_object(keras.activations.relu)
+    assert keras.saving.deserialize_keras_object(relu) is keras.activations.relu
+
+
+def test_layers_serialize_deserialize_keeps_regularizers():
+    dense = layers.Dense(3, activation="tanh", kernel_regularizer=keras.regularizers.L1(0.01))
+    config = keras.layers.serialize(dense)
+    assert config["class_name"] == "Dense" and config["module"] == "keras.layers"
+    back = keras.layers.deserialize(config)
+    assert isinstance(back, layers.Dense) and back.get_config() == dense.get_config()
+    assert isinstance(back.kernel_regularizer, keras.regularizers.L1)
+
+
+def test_clone_model_functional_with_clone_function_and_input_tensors():
+    inputs = keras.Input((4,), name="features")
+    hidden = layers.Dense(3, activation="relu", name="hidden")(inputs)
+    model = keras.Model(inputs, layers.Dense(1, name="head")(hidden))
+    seen = []
+
+    def clone_function(layer):
+        seen.append(layer.name)
+        return layers.Dense.from_config({**layer.get_config(), "name": layer.name + "_c"})
+
+    new_inputs = keras.Input((4,), name="new_features")
+    clone = keras.models.clone_model(model, input_tensors=new_inputs,
+                                     clone_function=clone_function)
+    assert seen == ["hidden", "head"]
+    assert [layer.name for layer in clone.layers] == ["new_features", "hidden_c", "head_c"]
+    assert clone.inputs[0] is new_inputs
+    assert all(a is not b for a, b in zip(clone.weights, model.weights))
+    clone.set_weights(model.get_weights())
+    x, _ = _data(5)
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_clone_model_sequential_and_shared_layers():
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(2), layers.Dense(1)])
+    clone = keras.models.clone_model(model)
+    assert isinstance(clone, keras.Sequential) and len(clone.layers) == 2
+    clone.set_weights(model.get_weights())
+    x, _ = _data(3)
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+
+    shared = layers.Dense(4)
+    inputs = keras.Input((4,))
+    twice = keras.Model(inputs, shared(shared(inputs)))
+    clone = keras.models.clone_model(twice)
+    assert len(clone.weights) == 2  # the shared layer is cloned once
+
+
+def test_wrapper_and_input_spec():
+    class Twice(keras.layers.Wrapper):
+        def call(self, inputs):
+            return self.layer(self.layer(inputs))
+
+    wrapper = Twice(layers.Dense(4, kernel_initializer="identity"))
+    x, _ = _data(2)
+    np.testing.assert_allclose(wrapper(x), x, rtol=1e-6)
+    config = wrapper.get_config()
+    assert config["layer"]["class_name"] == "Dense"
+    assert isinstance(Twice.from_config(config).layer, layers.Dense)
+
+    class Needs3D(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.input_spec = keras.layers.InputSpec(ndim=3, axes={-1: 2})
+
+    with pytest.raises(ValueError, match="ndim=3"):
+        Needs3D()(keras.Input((4,)))
+    with pytest.raises(ValueError, match="axis -1"):
+        Needs3D()(keras.Input((4, 3)))
+    assert Needs3D()(keras.Input((4, 2))).shape == (None, 4, 2)
+
+
+def test_top_level_names():
+    assert keras.version() == keras.__version__
+    for name in ("Loss", "Metric", "Optimizer", "Initializer", "Regularizer", "Constraint"):
+        assert isinstance(getattr(keras, name), type)
+    assert isinstance(keras.Input((2,)), keras.KerasTensor)
+    assert issubclass(keras.layers.Identity, keras.layers.Layer)
+    from kgraph.keras.name_scope import current_path
+
+    with keras.name_scope("outer"):
+        with keras.name_scope("inner"):
+            assert current_path() == "outer/inner"
+    assert current_path() == ""

@@ -15,4 +15,18 @@ from kgraph import ops  # noqa: F401,E402
 from kgraph import random  # noqa: F401,E402
 from kgraph import applications  # noqa: F401,E402  (keras.applications)
 
+from kgraph.keras.layers.base import KerasTensor  # noqa: F401,E402
+from kgraph.keras.losses import Loss  # noqa: F401,E402
+from kgraph.keras.metrics import Metric  # noqa: F401,E402
+from kgraph.keras.optimizers import Optimizer  # noqa: F401,E402
+from kgraph.keras.initializers import Initializer  # noqa: F401,E402
+from kgraph.keras.regularizers import Regularizer  # noqa: F401,E402
+from kgraph.keras.constraints import Constraint  # noqa: F401,E402
+from kgraph.keras.name_scope import name_scope  # noqa: F401,E402
+
 __version__ = "3.15.1"  # the Keras API level this mirrors
+
+
+def version() -> str:
+    """The Keras API version kgraph implements (`keras.version()`)."""
+    return __version__

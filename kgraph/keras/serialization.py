@@ -57,9 +57,21 @@ def lookup(kind: str, identifier, table: dict, extra: dict | None = None):
     target = objects.get(name)
     if target is None and isinstance(name, str):
         target = objects.get(snake_case(name))
+    if target is None and isinstance(identifier, dict):  # Keras 3 function configs
+        target = objects.get(identifier.get("registered_name"))
+    if target is None and isinstance(name, str):  # a registered "package>name" by its name
+        target = _registered_by_short_name(name)
     if target is None:
         raise ValueError(f"Unknown {kind}: {identifier!r}. Known: {sorted(k for k in table if not k.startswith('_'))}. "
                          f"Pass custom objects with custom_objects= or CustomObjectScope.")
     if config is not None and isinstance(target, type):
         return target.from_config(config) if hasattr(target, "from_config") else target(**config)
     return target
+
+
+def _registered_by_short_name(name: str):
+    """The object `register_keras_serializable` stored as "package>`name`", when exactly one
+    package registered that name (an activation given by name: `Dense(activation="fn")`)."""
+    found = [obj for key, obj in custom_objects().items() if key.rpartition(">")[2] == name
+             and ">" in key]
+    return found[0] if len(found) == 1 else None

@@ -445,6 +445,14 @@ class Layer:
         return pack_like(out, outputs)
 
     def _check_input_compat(self, args):
+        specs = getattr(self, "input_spec", None)  # a keras.layers.InputSpec (or a list)
+        if specs is not None and args:
+            for i, (spec, t) in enumerate(zip(flatten(specs), flatten(args[0]))):
+                problem = spec.problem(tuple(t.shape)) if isinstance(t, KerasTensor) and \
+                    hasattr(spec, "problem") else None
+                if problem:
+                    raise ValueError(f"Input {i} of layer {self.name!r} is incompatible with "
+                                     f"the layer: {problem}. Full shape received: {t.shape}")
         spec = getattr(self, "input_spec_ndim", None)
         if spec is None or not args:
             return

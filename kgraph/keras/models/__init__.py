@@ -1,4 +1,5 @@
 """`keras.models`."""
+from kgraph.keras.models.cloning import clone_model  # noqa: F401
 from kgraph.keras.models.config import model_from_json  # noqa: F401
 from kgraph.keras.models.model import Functional, Model  # noqa: F401
 from kgraph.keras.models.sequential import Sequential  # noqa: F401

@@ -89,6 +89,9 @@ def class_identity(obj):
         return FUNCTIONAL_MODULE, "Functional", "Functional"
     if getattr(klayers, cls.__name__, None) is cls:
         return "keras.layers", cls.__name__, None
+    public = _public_module(cls)
+    if public is not None:
+        return public, cls.__name__, None
     if cls.__name__.startswith("_"):
         raise NotSerializableError(
             f"Layer {getattr(obj, 'name', obj)!r} of internal class {cls.__name__} cannot be "
@@ -98,8 +101,61 @@ def class_identity(obj):
     return module, cls.__name__, get_registered_name(cls)
 
 
+_OBJECT_PACKAGES = ("regularizers", "initializers", "constraints", "losses", "metrics",
+                    "optimizers")
+
+
+def _object_classes() -> dict:
+    """kgraph's public non-layer classes: {package: {name: class}} (`L1L2`, `Adam` ...)."""
+    import importlib
+
+    table = {}
+    for package in _OBJECT_PACKAGES:
+        module = importlib.import_module(f"kgraph.keras.{package}")
+        table[package] = {name: obj for name, obj in vars(module).items()
+                          if inspect.isclass(obj) and not name.startswith("_") and
+                          obj.__module__.startswith("kgraph.keras.")}
+    return table
+
+
+def _object_class(module, class_name):
+    """The class a non-layer config names, in the package its module names ("keras.losses"
+    and "keras.metrics" both have `MeanSquaredError`); any package when there is no module."""
+    parts = (module or "").split(".")
+    package = next((p for p in parts if p in _OBJECT_PACKAGES), None)
+    for name, classes in _object_classes().items():
+        if package in (None, name) and class_name in classes:
+            return classes[class_name]
+    return None
+
+
+def _public_module(cls):
+    """"keras.regularizers" for kgraph.keras.regularizers.L1L2 (Keras' public module)."""
+    parts = cls.__module__.split(".")
+    if parts[:2] == ["kgraph", "keras"] and len(parts) > 2 and parts[2] in _OBJECT_PACKAGES \
+            and _object_classes()[parts[2]].get(cls.__name__) is cls:
+        return f"keras.{parts[2]}"
+    return None
+
+
+def _serialize_function(fn) -> dict:
+    """Keras 3's config of a function (an activation, a registered custom function)."""
+    from kgraph.keras import activations
+
+    registered = get_registered_name(fn)
+    builtin = activations.ALL.get(fn.__name__) is fn
+    return {"module": "keras.activations" if builtin else fn.__module__,
+            "class_name": "function", "config": fn.__name__, "registered_name": registered}
+
+
 def serialize_keras_object(obj, config=None) -> dict:
-    """`{module, class_name, config, registered_name[, build_config]}` of a layer/model."""
+    """`{module, class_name, config, registered_name[, build_config]}` of a layer, model or
+    other Keras object (regularizer, initializer, optimizer ...); a function gives Keras 3's
+    `class_name: "function"` form, None and plain values stay as they are."""
+    if obj is None or isinstance(obj, (str, int, float, bool, list, dict)):
+        return obj
+    if inspect.isfunction(obj):
+        return _serialize_function(obj)
     module, class_name, registered = class_identity(obj)
     out = {"module": module, "class_name": class_name,
            "config": obj.get_config() if config is None else config,
@@ -160,7 +216,7 @@ def check_config_safety(config, safe_mode=True) -> None:
 
 def _is_keras_module(module) -> bool:
     return module is None or any(module == p or module.startswith(p + ".")
-                                 for p in KERAS_PACKAGES)
+                                 for p in KERAS_PACKAGES + ("kgraph.keras",))
 
 
 from kgraph.keras.layers.op_nodes import OP_MODULES, OP_NODES  # noqa: E402
@@ -193,7 +249,7 @@ def resolve_class(class_name, module=None, registered_name=None, what="layer"):
             f"named in a file. If {class_name!r} is your own class, pass it with "
             f"custom_objects={{{class_name!r}: {class_name}}} or inside "
             f"keras.utils.CustomObjectScope.")
-    found = _builtin_classes().get(class_name)
+    found = _builtin_classes().get(class_name) or _object_class(module, class_name)
     if module in OP_MODULES:  # Keras op nodes (masks fed to layers): a fixed table
         found = OP_NODES.get(class_name)
     if found is None:
@@ -245,6 +301,8 @@ def deserialize_keras_object(config, custom_objects=None, what="layer"):
 
 
 def _deserialize(config, custom_objects, what):
+    if isinstance(config, dict) and config.get("class_name") == "function":
+        return _deserialize_function(config, custom_objects)
     if not isinstance(config, dict) or "class_name" not in config:
         raise InvalidConfigError(f"Invalid {what} config (expected a dict with 'class_name'): "
                                  f"{str(config)[:200]}")
@@ -294,9 +352,19 @@ def _drop_unset_unknown_keys(entry):
     return {**entry, "config": inner}
 
 
+def _deserialize_function(config, custom_objects):
+    """A function by registered name or name: custom objects, then kgraph's activations."""
+    from kgraph.keras import activations
+
+    with CustomObjectScope(custom_objects or {}):
+        return kserialization.lookup("function", config, activations.ALL)
+
+
 def _from_config(cls, config, custom_objects, class_name):
     from kgraph.keras.layers.base import Layer
 
+    if inspect.isclass(cls) and any(cls in c.values() for c in _object_classes().values()):
+        return cls.from_config(config) if hasattr(cls, "from_config") else cls(**config)
     if not (inspect.isclass(cls) and issubclass(cls, Layer)):
         raise UnknownObjectError(f"{class_name!r} resolves to {cls!r}, which is not a Layer "
                                  f"or Model class")
