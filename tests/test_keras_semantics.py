@@ -391,3 +391,28 @@ def test_top_level_names():
         with keras.name_scope("inner"):
             assert current_path() == "outer/inner"
     assert current_path() == ""
+
+
+def test_seed_generator_draws_do_not_depend_on_steps_per_execution(tmp_path):
+    class Noise(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(5)
+
+        def call(self, inputs, training=False):
+            if not training:
+                return inputs
+            return inputs + 0.1 * keras.random.normal(ops.shape(inputs), seed=self.seed_generator)
+
+    x, y = np.ones((16, 4), "float32"), np.zeros((16, 1), "float32")
+    kernels = []
+    for steps in (1, 4):
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, layers.Dense(1, kernel_initializer="ones")(Noise()(inputs)))
+        model.compile(keras.optimizers.SGD(0.01), "mse", steps_per_execution=steps)
+        model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+        assert len(model.weights) == 2  # the generator's counter is not a weight
+        kernels.append(model.get_weights()[0])
+    np.testing.assert_array_equal(kernels[0], kernels[1])
+    assert np.ptp(kernels[0]) > 0  # the noise differed per feature
+    model.save(tmp_path / "noise.keras")
