@@ -12,6 +12,7 @@ import numpy as np
 from kgraph import config as kconfig
 from kgraph import ops
 from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.preprocessing.adapt_data import iterate_batches
 
 __all__ = ["Normalization", "Rescaling"]
 
@@ -114,14 +115,28 @@ class Normalization(Layer):
         self.built = True
 
     def adapt(self, data):
-        """Set `mean` and `variance` from `data` (a numpy array holding the whole sample)."""
-        data = np.asarray(data, dtype=np.float64)
-        if not self.built:
-            self.build(data.shape)
-        self.mean.assign(np.mean(data, axis=self._reduce).astype(self.mean.dtype))
-        self.variance.assign(np.var(data, axis=self._reduce).astype(self.variance.dtype))
-        self.count.assign(np.array(int(np.prod([data.shape[d] for d in self._reduce])),
-                                   dtype="int64"))
+        """Set `mean` and `variance` from `data`: a numpy array, a Dataset (or PyDataset, or
+        any iterable) of batches. Batch statistics are merged exactly (Chan et al.), so a
+        Dataset gives the statistics of the whole sample, as Keras' adapt does."""
+        count, mean, var = 0, 0.0, 0.0
+        for batch in iterate_batches(data):
+            batch = np.asarray(batch, dtype=np.float64)
+            if not self.built:
+                self.build(batch.shape)
+            n = int(np.prod([batch.shape[d] for d in self._reduce]))
+            if n == 0:
+                continue
+            b_mean, b_var = np.mean(batch, axis=self._reduce), np.var(batch, axis=self._reduce)
+            total = count + n
+            delta = b_mean - mean
+            var = (var * count + b_var * n + delta ** 2 * count * n / total) / total
+            mean, count = mean + delta * n / total, total
+        if count == 0:
+            raise ValueError(f"Normalization.adapt() received no data. Received: data={data!r}")
+        self.mean.assign(np.broadcast_to(mean, self.mean.shape).astype(self.mean.dtype))
+        self.variance.assign(np.broadcast_to(var, self.variance.shape).astype(
+            self.variance.dtype))
+        self.count.assign(np.array(count, dtype="int64"))
 
     def _statistics(self):
         if self.input_mean is not None:

@@ -1,0 +1,255 @@
+"""Preprocessing layers: Normalization.adapt on arrays and Datasets, Resizing/CenterCrop
+against numpy implementations of Keras' definitions (jax.image.resize half-pixel sampling,
+Keras' crop/pad boxes), random augmentation (identity outside training, each transform
+checked against its definition given the drawn parameters, the affine sampler against a
+numpy version of Keras' map_coordinates rules), categorical and lookup layers, configs and
+`.keras` round trips."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kgraph as tf
+from harness import run_layer_test
+from kgraph import keras
+from kgraph.keras.layers.preprocessing.affine import affine_transform
+
+L = keras.layers
+
+
+def _images(*shape, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, size=shape).astype("float32")
+
+
+def _round_trip(layer, x, **kwargs):
+    clone = type(layer).from_config(layer.get_config())
+    np.testing.assert_allclose(clone(x, **kwargs), layer(x, **kwargs), rtol=1e-6, atol=1e-5)
+    return clone
+
+
+# -- Normalization ------------------------------------------------------------------------------
+@pytest.mark.parametrize("axis, shape", [(-1, (40, 3)), (None, (40, 3)), ((1, 2), (40, 2, 3))])
+def test_normalization_adapt_array_and_dataset(axis, shape):
+    data = np.random.default_rng(1).normal(3.0, 2.0, size=shape).astype("float32")
+    from_array, from_dataset = L.Normalization(axis=axis), L.Normalization(axis=axis)
+    from_array.adapt(data)
+    from_dataset.adapt(tf.data.Dataset.from_tensor_slices(data).batch(7))
+    reduce = tuple(i for i in range(len(shape)) if axis is not None and
+                   i not in [a % len(shape) for a in np.atleast_1d(axis)]) if axis is not None \
+        else None
+    mean = data.astype(np.float64).mean(axis=reduce)
+    var = data.astype(np.float64).var(axis=reduce)
+    for layer in (from_array, from_dataset):
+        np.testing.assert_allclose(layer.mean.numpy().reshape(np.shape(mean)), mean, rtol=1e-5)
+        np.testing.assert_allclose(layer.variance.numpy().reshape(np.shape(var)), var,
+                                   rtol=1e-5)
+        keep = tuple(np.shape(mean)) if axis is not None else ()
+        bshape = [1] * len(shape)
+        for a, d in zip([a % len(shape) for a in np.atleast_1d(axis)] if axis is not None
+                        else [], keep):
+            bshape[a] = d
+        want = (data - mean.reshape(bshape)) / np.sqrt(var.reshape(bshape))
+        np.testing.assert_allclose(layer(data), want, rtol=1e-4, atol=1e-4)
+    assert int(from_dataset.count.numpy()) == int(from_array.count.numpy())
+
+
+def test_normalization_invert_and_list_batches():
+    layer = L.Normalization(axis=None, invert=True)
+    layer.adapt(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    np.testing.assert_allclose(layer(np.array([[0.0, 1.0]], "float32")),
+                               [[3.0, 3.0 + np.sqrt(2.0)]], rtol=1e-5)
+    generator_layer = L.Normalization(axis=None)
+    generator_layer.adapt(iter([np.array([1.0, 2.0]), np.array([3.0, 4.0, 5.0])]))
+    np.testing.assert_allclose(generator_layer.mean.numpy(), 3.0)
+    np.testing.assert_allclose(generator_layer.variance.numpy(), 2.0)
+    with pytest.raises(ValueError, match="no data"):
+        L.Normalization().adapt(iter([]))
+
+
+# -- Resizing / CenterCrop ----------------------------------------------------------------------
+def np_resize(x, height, width, method="bilinear"):
+    """Half-pixel resize of (batch, h, w, c) images, sample by sample (jax.image.resize)."""
+    def axis_weights(n_in, n_out):
+        w = np.zeros((n_out, n_in))
+        for i in range(n_out):
+            centre = (i + 0.5) * n_in / n_out - 0.5
+            if method == "nearest":
+                w[i, min(int(np.floor((i + 0.5) * n_in / n_out)), n_in - 1)] = 1
+                continue
+            for j in range(n_in):  # triangle kernel, renormalized over the valid samples
+                w[i, j] = max(0.0, 1 - abs(centre - j))
+            w[i] /= w[i].sum()
+        return w
+    wh, ww = axis_weights(x.shape[1], height), axis_weights(x.shape[2], width)
+    return np.einsum("ih,bhwc,jw->bijc", wh, x.astype(np.float64), ww)
+
+
+@pytest.mark.parametrize("size, method", [((3, 7), "bilinear"), ((8, 2), "bilinear"),
+                                          ((3, 7), "nearest")])
+def test_resizing_matches_half_pixel_reference(size, method):
+    x = _images(2, 5, 4, 3)
+    layer = L.Resizing(*size, interpolation=method)
+    np.testing.assert_allclose(layer(x), np_resize(x, *size, method), rtol=1e-5, atol=1e-3)
+    _round_trip(layer, x)
+    inputs = keras.Input((5, 4, 3))
+    assert keras.Model(inputs, layer(inputs)).output_shape == (None, size[0], size[1], 3)
+
+
+def test_resizing_crop_and_pad_to_aspect_ratio():
+    x = _images(1, 6, 4, 1)
+    cropped = L.Resizing(2, 4, crop_to_aspect_ratio=True)(x)
+    # target aspect 2: box 2 x 4 from row int((6 - 2) / 2) = 2
+    np.testing.assert_allclose(cropped, np_resize(x[:, 2:4], 2, 4), rtol=1e-5, atol=1e-3)
+    padded = L.Resizing(6, 6, pad_to_aspect_ratio=True, fill_value=7.0)(x)
+    box = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)), constant_values=7.0)
+    np.testing.assert_allclose(padded, box, rtol=1e-6)
+
+
+def test_center_crop():
+    x = _images(2, 6, 5, 3)
+    np.testing.assert_array_equal(L.CenterCrop(4, 2)(x), x[:, 1:5, 1:3])
+    small = L.CenterCrop(8, 10)(x)  # larger than the image: crop to aspect, then resize
+    # aspect 10/8: box of int(5 / 1.25) = 4 rows from row int((6 - 4) / 2) = 1, all 5 columns
+    np.testing.assert_allclose(small, np_resize(x[:, 1:5], 8, 10), rtol=1e-5, atol=1e-3)
+    first = L.CenterCrop(4, 2, data_format="channels_first")(x.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(first, x[:, 1:5, 1:3].transpose(0, 3, 1, 2))
+
+
+# -- random augmentation ------------------------------------------------------------------------
+AUGMENTATIONS = [(L.RandomFlip, {}), (L.RandomContrast, {"factor": 0.5}),
+                 (L.RandomBrightness, {"factor": 0.2}), (L.RandomRotation, {"factor": 0.2}),
+                 (L.RandomZoom, {"height_factor": 0.3}),
+                 (L.RandomTranslation, {"height_factor": 0.2, "width_factor": 0.3})]
+
+
+@pytest.mark.parametrize("cls, kwargs", AUGMENTATIONS + [(L.RandomCrop, {"height": 6,
+                                                                        "width": 5})])
+def test_augmentation_only_in_training(cls, kwargs):
+    x = _images(4, 6, 5, 3)
+    layer = cls(seed=3, **kwargs)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    assert not np.allclose(layer(x), x) or cls is L.RandomCrop  # a direct call augments
+    inputs = keras.Input((6, 5, 3))
+    model = keras.Model(inputs, L.Dense(1)(L.Flatten()(cls(seed=1, **kwargs)(inputs))))
+    model.compile("sgd", "mse")
+    dense = model.layers[-1]
+    np.testing.assert_allclose(model.predict(x, verbose=0),
+                               x.reshape(4, -1) @ dense.kernel.numpy() + dense.bias.numpy(),
+                               rtol=1e-4, atol=1e-2)
+    model.fit(x, np.zeros((4, 1), "float32"), epochs=1, verbose=0)
+    assert set(layer.get_config()) >= set(kwargs) | {"seed", "name"}
+    _round_trip(layer, x, training=False)
+
+
+def test_random_flip_flips_whole_images():
+    x = _images(16, 4, 3, 2)
+    for mode, options in (("horizontal", lambda a: [a, a[:, ::-1]]),
+                          ("vertical", lambda a: [a, a[::-1]]),
+                          ("horizontal_and_vertical",
+                           lambda a: [a, a[::-1], a[:, ::-1], a[::-1, ::-1]])):
+        y = L.RandomFlip(mode, seed=2)(x)
+        seen = set()
+        for xi, yi in zip(x, y):
+            matches = [i for i, o in enumerate(options(xi)) if np.array_equal(o, yi)]
+            assert matches, mode
+            seen.add(matches[0])
+        assert len(seen) > 1, f"{mode}: every image got the same flip"
+    with pytest.raises(ValueError, match="invalid mode"):
+        L.RandomFlip("diagonal")
+
+
+def test_random_contrast_and_brightness_follow_their_formulas():
+    x = _images(8, 5, 4, 3, seed=1) * 0.2 + 100  # stays inside (0, 255) after the change
+    y = L.RandomContrast(0.4, seed=5)(x)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    factors = ((y - mean) / (x - mean)).reshape(8, -1)
+    np.testing.assert_allclose(factors, factors[:, :1].repeat(factors.shape[1], 1), rtol=1e-3)
+    assert np.all((factors >= 0.6 - 1e-4) & (factors <= 1.4 + 1e-4))
+    y = L.RandomBrightness((-0.1, 0.2), seed=5)(x)
+    deltas = (y - x).reshape(8, -1)
+    np.testing.assert_allclose(deltas, deltas[:, :1].repeat(deltas.shape[1], 1), atol=1e-3)
+    assert np.all((deltas >= -25.5 - 1e-3) & (deltas <= 51 + 1e-3))
+    clipped = L.RandomBrightness((1.0, 1.0), value_range=(0, 1))(np.full((1, 2, 2, 1), 0.5))
+    np.testing.assert_allclose(clipped, 1.0)
+
+
+def test_random_crop_box():
+    x = _images(3, 7, 6, 2)
+    y = L.RandomCrop(4, 3, seed=9)(x)
+    offsets = [(i, j) for i in range(4) for j in range(4) if np.array_equal(x[:, i:i + 4, j:j + 3], y)]
+    assert len(offsets) == 1  # one box for the whole batch
+    np.testing.assert_array_equal(L.RandomCrop(4, 3)(x, training=False), x[:, 1:5, 1:4])
+
+
+def np_map_coordinates(image, src_y, src_x, fill_mode, fill_value, order=1):
+    """Keras' map_coordinates (order 0 or 1) for one (H, W, C) image, pixel by pixel."""
+    h, w, _ = image.shape
+
+    def fix(i, n):
+        if fill_mode == "reflect":
+            i = i % (2 * n)
+            return i if i < n else 2 * n - 1 - i
+        if fill_mode == "wrap":
+            return i % n
+        return min(max(i, 0), n - 1)
+
+    def value(i, j):
+        if fill_mode == "constant" and not (0 <= i <= h - 1 and 0 <= j <= w - 1):
+            return np.full(image.shape[-1], fill_value)
+        return image[fix(i, h), fix(j, w)]
+
+    if order == 0:
+        return value(int(np.round(src_y)), int(np.round(src_x)))
+    y0, x0 = int(np.floor(src_y)), int(np.floor(src_x))
+    fy, fx = src_y - y0, src_x - x0
+    return ((1 - fy) * (1 - fx) * value(y0, x0) + (1 - fy) * fx * value(y0, x0 + 1)
+            + fy * (1 - fx) * value(y0 + 1, x0) + fy * fx * value(y0 + 1, x0 + 1))
+
+
+@pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "constant", "nearest"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_affine_transform_matches_map_coordinates(fill_mode, interpolation):
+    x = _images(2, 5, 4, 2, seed=2)
+    transforms = np.array([[0.83, -0.57, 1.31, 0.61, 0.79, -0.93],
+                           [1.33, 0.0, -2.21, 0.13, 0.71, 1.64]], "float32")
+
+    got = L.Lambda(lambda a: affine_transform(a, transforms, interpolation, fill_mode, 3.0))(x)
+    want = np.zeros_like(x, dtype=np.float64)
+    for b in range(2):
+        a0, a1, a2, b0, b1, b2 = transforms[b].astype(np.float64)
+        for i in range(5):
+            for j in range(4):
+                want[b, i, j] = np_map_coordinates(x[b].astype(np.float64), b0 * j + b1 * i + b2,
+                                                   a0 * j + a1 * i + a2, fill_mode, 3.0,
+                                                   order=int(interpolation == "bilinear"))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-2)
+
+
+def test_affine_layers_exact_cases():
+    x = _images(2, 6, 4, 3)
+    np.testing.assert_allclose(L.RandomRotation((0.5, 0.5))(x), x[:, ::-1, ::-1], atol=1e-2)
+    np.testing.assert_allclose(L.RandomZoom((0.0, 0.0))(x), x, atol=1e-3)
+    shifted = L.RandomTranslation((0.5, 0.5), (0.0, 0.0), fill_mode="constant")(x)
+    np.testing.assert_allclose(shifted[:, 3:], x[:, :3], atol=1e-3)
+    np.testing.assert_allclose(shifted[:, :3], 0.0, atol=1e-3)
+    zoomed_in = L.RandomZoom((-0.5, -0.5), interpolation="nearest")(x)  # zoom 0.5: centre x2
+    assert zoomed_in.shape == x.shape
+    with pytest.raises(NotImplementedError, match="fill_mode"):
+        L.RandomRotation(0.1, fill_mode="mirror")
+
+
+def test_augmentation_model_round_trips_keras_file(tmp_path):
+    inputs = keras.Input((6, 5, 3))
+    x = L.Rescaling(1 / 255.0)(inputs)
+    x = L.RandomFlip("horizontal", seed=1)(x)
+    x = L.RandomRotation(0.1, seed=2)(x)
+    x = L.Resizing(4, 4)(x)
+    model = keras.Model(inputs, L.Dense(2)(L.Flatten()(x)))
+    path = str(tmp_path / "aug.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    data = _images(3, 6, 5, 3)
+    np.testing.assert_allclose(loaded.predict(data, verbose=0), model.predict(data, verbose=0),
+                               rtol=1e-5, atol=1e-5)
+    assert [type(la).__name__ for la in loaded.layers][2:5] == ["RandomFlip", "RandomRotation",
+                                                               "Resizing"]
