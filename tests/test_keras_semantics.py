@@ -416,3 +416,34 @@ def test_seed_generator_draws_do_not_depend_on_steps_per_execution(tmp_path):
     np.testing.assert_array_equal(kernels[0], kernels[1])
     assert np.ptp(kernels[0]) > 0  # the noise differed per feature
     model.save(tmp_path / "noise.keras")
+
+
+@pytest.mark.parametrize("name, draw, check", [
+    ("uniform", lambda x, g: keras.random.uniform(ops.shape(x), 2.0, 3.0, seed=g),
+     lambda out, x: (out >= 2).all() and (out < 3).all()),
+    ("truncated_normal", lambda x, g: keras.random.truncated_normal(ops.shape(x), seed=g),
+     lambda out, x: (np.abs(out) <= 2).all()),
+    ("randint", lambda x, g: keras.random.randint(ops.shape(x), 0, 3, seed=g),
+     lambda out, x: set(np.unique(out)) <= {0, 1, 2} and out.dtype == np.int32),
+    ("dropout_noise_shape", lambda x, g: keras.random.dropout(x, 0.5, (None, 1), seed=g),
+     lambda out, x: all(np.array_equal(r, 2 * xr) or not r.any() for r, xr in zip(out, x))),
+    ("shuffle_axis_1", lambda x, g: keras.random.shuffle(x, axis=1, seed=g),
+     lambda out, x: np.array_equal(np.sort(out, axis=1), x)),
+    ("categorical", lambda x, g: keras.random.categorical(x * 10.0, 3, seed=g),
+     lambda out, x: out.shape == (len(x), 3) and (out == 3).mean() > 0.9),
+    ("global_stream", lambda x, g: keras.random.normal(ops.shape(x)),
+     lambda out, x: np.isfinite(out).all() and out.std() > 0.1),
+])
+def test_random_functions_inside_call_with_an_unknown_batch(name, draw, check):
+    class Draw(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.seed_generator = keras.random.SeedGenerator(11)
+
+        def call(self, inputs):
+            return draw(inputs, self.seed_generator)
+
+    x = np.arange(1.0, 41.0, dtype="float32").reshape(10, 4)
+    inputs = keras.Input((4,))
+    out = keras.Model(inputs, Draw()(inputs)).predict(x, verbose=0)
+    assert out.shape[0] == 10 and check(out, x)
