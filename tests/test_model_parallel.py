@@ -17,6 +17,7 @@ from kgraph.compiler.passes.partition_by_device import assign_devices, partition
 from kgraph.device import (DevicePlacementError, DevicePlacementWarning, canonical,
                            current_device, placement_of, set_device_executors,
                            set_soft_device_placement)
+from kgraph.ir.verify import verify
 from kgraph.runtime.partitioned import PartitionedCompiled
 
 kdevice = sys.modules["kgraph.device"]  # `kgraph.device` is the scope function
@@ -102,8 +103,13 @@ def test_the_cut_nodes_devices_and_transfers():
     # no stage reads a value computed later: each input is a graph input or made earlier
     made = set(partition.input_names)
     for stage in partition.stages:
+        verify(stage.graph, after="partition_by_device")
         assert set(stage.input_names) <= made
         made |= set(stage.output_names)
+    # every computed node of the graph lands in exactly one stage
+    computed = [n for n in graph.nodes if n.op not in ("Input", "Constant")]
+    staged = [n for s in partition.stages for n in s.graph.nodes if n.op not in ("Input", "Constant")]
+    assert sorted(n.op for n in staged) == sorted(n.op for n in computed)
 
 
 def test_training_equals_the_unplaced_model():

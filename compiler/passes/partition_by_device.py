@@ -85,8 +85,8 @@ def runs_on_one_executor(graph: Graph, target: str) -> bool:
     """Whether every device of `graph` runs on `target` itself (missing GPUs fallen back to
     the CPU, or `/cpu:0` with a CPU target) and none was mapped by `set_device_executors`:
     then the graph is compiled whole, as if unplaced."""
-    devices = set(assign_devices(graph).values())
-    if devices & set(device_executors()):
+    devices = list(dict.fromkeys(assign_devices(graph).values()))  # in graph order
+    if set(devices) & set(device_executors()):
         return False
     return all(executor_for(d, target) == target for d in devices)
 
