@@ -96,17 +96,21 @@ def plan_key(graph: Graph, target: str, *extra) -> tuple:
     return ("plan", target, graph_key(graph, variable_names=False)) + placement_key(graph) + extra
 
 
-def make_plan(graph: Graph, target: str) -> Plan:
-    """Optimise and compile a copy of `graph` whose variable inputs are named by position;
-    what it computes from variables it does not update becomes a prologue compiled apart
-    (`split_variable_prologue`), rerun only when those variables change."""
+def make_plan(graph: Graph, target: str, prologue: bool = True) -> Plan:
+    """Optimise and compile a copy of `graph` whose variable inputs are named by position.
+
+    With `prologue`, what it computes from variables it does not update becomes a prologue
+    compiled apart (`split_variable_prologue`), rerun only when those variables change: right
+    for inference and evaluation; callers whose variables change between every two calls (a
+    GradientTape step, whose update runs apart) pass False."""
     count("optimizations")
     optimized = optimize(canonical_copy(graph))  # the copy is ours: passes may rewrite it
     if getattr(optimized, "placement", None):  # layers placed by `kgraph.device`
         plan = _placed_plan(optimized, target)
         if plan is not None:
             return plan
-    prologue, optimized = split_variable_prologue(optimized)
+    prologue, optimized = (split_variable_prologue(optimized) if prologue
+                           else (None, optimized))
     plan = Plan(compile_graph(optimized, target, optimized=True, cache=False),
                 graph.output_names, applies_updates=bool(graph.updates))
     if prologue is not None:
@@ -143,15 +147,16 @@ def canonical_copy(graph: Graph) -> Graph:
     return copy
 
 
-def program_of(graph: Graph, target=None) -> Program:
+def program_of(graph: Graph, target=None, prologue: bool = True) -> Program:
     """Compile a traced graph (from the cache when one of the same structure was compiled)
     and bind it to its variables. The cache finds the compiled graph while a Program of it
-    lives: whoever keeps the Program (a model, a layer, an optimizer) keeps the session."""
+    lives: whoever keeps the Program (a model, a layer, an optimizer) keeps the session.
+    `prologue`: see `make_plan`."""
     target = resolve_target(target)
-    key = plan_key(graph, target)
+    key = plan_key(graph, target, prologue)
     plan = lookup(key)
     if plan is None:
-        plan = remember(key, make_plan(graph, target), hold=False)
+        plan = remember(key, make_plan(graph, target, prologue), hold=False)
     return plan.bind(graph, graph.feed_names)
 
 

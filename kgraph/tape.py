@@ -133,7 +133,9 @@ def _run(graph: Graph, what: tuple, make_values) -> list:
     plan = lookup(key)
     if plan is None:
         values = make_values()
-        plan = remember(key, make_plan(_subgraph(graph, values, applied), target))
+        # no prologue: the user's optimizer changes the weights between every two steps
+        plan = remember(key, make_plan(_subgraph(graph, values, applied), target,
+                                       prologue=False))
         plan.missing = [i for i, v in enumerate(values) if v is None]
     graph._updates_applied = True
     feeds = list(graph.captures)

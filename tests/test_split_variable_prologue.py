@@ -94,3 +94,25 @@ def test_sessions_on_one_device_share_variable_buffers():
     model.evaluate(x, np.zeros((3, 2), "float32"), verbose=0)  # another session
     model.predict_on_batch(x)
     assert kernel._device is before  # no round trip through the host between sessions
+
+
+def test_a_gradient_tape_step_runs_no_prologue(monkeypatch):
+    """The user's optimizer changes the weights between every two tape steps: a prologue
+    would rerun each time, as one more executor call."""
+    import kgraph as tf
+
+    model = _cnn()
+    optimizer = keras.optimizers.SGD(0.01)
+    calls = []
+    original = Program.__call__
+
+    def counted(program, *arrays):
+        calls.append(program)
+        return original(program, *arrays)
+    monkeypatch.setattr(Program, "__call__", counted)
+    for seed in range(3):
+        with tf.GradientTape() as tape:
+            loss = tf.ops.mean(model(_x(seed=seed), training=True) ** 2)
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply_gradients(zip(grads, model.trainable_weights))
+    assert len(calls) == 6 and all(p.prologue is None for p in calls)

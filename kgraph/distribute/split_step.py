@@ -91,7 +91,7 @@ class ReplicaProgram:
         from kgraph.compiler.program import program_of
         from kgraph.runtime.program import Program
 
-        bound = program_of(graph, target)
+        bound = program_of(graph, target, prologue=False)  # the weights change every step
         self.keep = bound  # the compile cache holds the plan while this lives
         self.state = list(bound.updated)
         names = [n for n in bound.result_names if not n.startswith(GRAD_PREFIX)]
