@@ -253,3 +253,156 @@ def test_augmentation_model_round_trips_keras_file(tmp_path):
                                rtol=1e-5, atol=1e-5)
     assert [type(la).__name__ for la in loaded.layers][2:5] == ["RandomFlip", "RandomRotation",
                                                                "Resizing"]
+
+
+# -- CategoryEncoding / Discretization ----------------------------------------------------------
+def test_category_encoding_modes_match_keras_examples():
+    one_hot = L.CategoryEncoding(num_tokens=4, output_mode="one_hot")
+    np.testing.assert_array_equal(one_hot(np.array([3, 2, 0, 1])), np.eye(4)[[3, 2, 0, 1]])
+    np.testing.assert_array_equal(one_hot(np.array([[3], [2]])), np.eye(4)[[3, 2]])
+    multi = L.CategoryEncoding(num_tokens=4, output_mode="multi_hot")
+    np.testing.assert_array_equal(multi(np.array([[0, 1], [0, 0], [1, 2], [3, 1]])),
+                                  [[1, 1, 0, 0], [1, 0, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1]])
+    count = L.CategoryEncoding(num_tokens=4, output_mode="count")
+    weights = np.array([[0.1, 0.2], [0.1, 0.1], [0.2, 0.3], [0.4, 0.2]], "float32")
+    np.testing.assert_allclose(count(np.array([[0, 1], [0, 0], [1, 2], [3, 1]]),
+                                     count_weights=weights),
+                               [[0.1, 0.2, 0, 0], [0.2, 0, 0, 0], [0, 0.2, 0.3, 0],
+                                [0, 0.2, 0, 0.4]], rtol=1e-6)
+    inputs = keras.Input((2,), dtype="int32")
+    assert keras.Model(inputs, multi(inputs)).output_shape == (None, 4)
+    assert _round_trip(multi, np.array([[0, 1]])).get_config()["num_tokens"] == 4
+    with pytest.raises(ValueError, match="num_tokens"):
+        L.CategoryEncoding()
+
+
+def test_discretization_bins_adapt_and_config():
+    layer = L.Discretization(bin_boundaries=[0.0, 1.0, 2.0])
+    x = np.array([[-1.5, 1.0, 3.4, 0.5], [0.0, 3.0, 1.3, 0.0]], "float32")
+    np.testing.assert_array_equal(layer(x), [[0, 2, 3, 1], [1, 3, 2, 1]])
+    np.testing.assert_array_equal(layer(x), np.digitize(x, [0.0, 1.0, 2.0]))
+    hot = L.Discretization(bin_boundaries=[0.0, 1.0], output_mode="one_hot")
+    np.testing.assert_array_equal(hot(np.array([-1.0, 0.5, 7.0])), np.eye(3))
+    adapted = L.Discretization(num_bins=4)
+    data = np.random.default_rng(0).normal(size=(1000,))
+    adapted.adapt(data)
+    np.testing.assert_allclose(adapted.bin_boundaries, np.quantile(data, [0.25, 0.5, 0.75]))
+    assert np.bincount(adapted(data)).tolist() == [250, 250, 250, 250]
+    _round_trip(layer, x)
+    with pytest.raises(ValueError, match="Both `num_bins` and `bin_boundaries`"):
+        L.Discretization(bin_boundaries=[0.0], num_bins=3)
+
+
+# -- Hashing ------------------------------------------------------------------------------------
+# FarmHash Fingerprint64 values from the reference C++ implementation (pyfarmhash 0.5.1)
+FINGERPRINTS = {"hello": 13009744463427800296, "a" * 20: 15065261471293997870,
+                "The quick brown fox jumps over the lazy dog": 12375473906752639284,
+                "x" * 70: 5457250325824655745, "y" * 300: 18365502380739032300}
+
+
+def test_hashing_is_farmhash_fingerprint64_as_keras():
+    from kgraph.keras.layers.preprocessing.hashing import fingerprint64
+
+    for text, value in FINGERPRINTS.items():
+        assert fingerprint64(text.encode()) == value, text
+    # the examples of Keras' Hashing docstring
+    letters = np.array([["A"], ["B"], ["C"], ["D"], ["E"]])
+    np.testing.assert_array_equal(L.Hashing(num_bins=3)(letters).ravel(), [1, 0, 1, 1, 2])
+    masked = np.array([["A"], ["B"], [""], ["C"], ["D"]])
+    np.testing.assert_array_equal(L.Hashing(num_bins=3, mask_value="")(masked).ravel(),
+                                  [1, 1, 0, 2, 2])
+    ints = L.Hashing(num_bins=5)(np.array([[12], [7]]))  # integers hash as decimal strings
+    np.testing.assert_array_equal(ints.ravel(), [FINGERPRINTS_OF(b"12") % 5,
+                                                 FINGERPRINTS_OF(b"7") % 5])
+    hot = L.Hashing(num_bins=3, output_mode="one_hot")(np.array(["A", "B"]))
+    np.testing.assert_array_equal(hot, np.eye(3)[[1, 0]])
+    with pytest.raises(NotImplementedError, match="salt"):
+        L.Hashing(num_bins=3, salt=133)
+    with pytest.raises(TypeError, match="runs on the host"):
+        L.Hashing(num_bins=3)(keras.Input((1,), dtype="int64"))
+
+
+def FINGERPRINTS_OF(data):
+    from kgraph.keras.layers.preprocessing.hashing import fingerprint64
+
+    return fingerprint64(data)
+
+
+# -- StringLookup / IntegerLookup / TextVectorization -------------------------------------------
+def test_string_lookup_matches_keras_examples():
+    vocab = ["a", "b", "c", "d"]
+    data = np.array([["a", "c", "d"], ["d", "z", "b"]])
+    np.testing.assert_array_equal(L.StringLookup(vocabulary=vocab)(data), [[1, 3, 4], [4, 0, 2]])
+    adapted = L.StringLookup()
+    adapted.adapt(data)
+    assert adapted.get_vocabulary() == ["[UNK]", "d", "z", "c", "b", "a"]
+    two_oov = L.StringLookup(vocabulary=vocab, num_oov_indices=2)
+    got = two_oov(data)
+    assert got[0].tolist() == [2, 4, 5] and got[1, 1] in (0, 1)
+    masked = L.StringLookup(vocabulary=vocab, mask_token="")
+    np.testing.assert_array_equal(masked(np.array([["a", "", "z"]])), [[2, 0, 1]])
+    hot_data = np.array([["a", "c", "d", "d"], ["d", "z", "b", "z"]])
+    np.testing.assert_array_equal(L.StringLookup(vocabulary=vocab, output_mode="multi_hot")(
+        hot_data), [[0, 1, 0, 1, 1], [1, 0, 1, 0, 1]])
+    np.testing.assert_array_equal(L.StringLookup(vocabulary=vocab, output_mode="count")(
+        hot_data), [[0, 1, 0, 1, 2], [2, 0, 1, 0, 1]])
+    tf_idf = L.StringLookup(output_mode="tf_idf", vocabulary=vocab,
+                            idf_weights=[0.25, 0.75, 0.6, 0.4])
+    np.testing.assert_allclose(tf_idf(hot_data), [[0, 0.25, 0, 0.6, 0.8],
+                                                  [1.0, 0, 0.75, 0, 0.4]], rtol=1e-6)
+    inverse = L.StringLookup(vocabulary=vocab, invert=True)
+    assert inverse(np.array([[1, 3, 4], [4, 0, 2]])).tolist() == \
+        [["a", "c", "d"], ["d", "[UNK]", "b"]]
+    clone = L.StringLookup.from_config(adapted.get_config())
+    np.testing.assert_array_equal(clone(data), adapted(data))
+    with pytest.raises(ValueError, match="repeated"):
+        L.StringLookup(vocabulary=["a", "a"])
+
+
+def test_integer_lookup_host_and_in_graph():
+    vocab = [12, 36, 1138, 42]
+    data = np.array([[12, 1138, 42], [42, 1000, 36]])
+    layer = L.IntegerLookup(vocabulary=vocab)
+    np.testing.assert_array_equal(layer(data), [[1, 3, 4], [4, 0, 2]])
+    inputs = keras.Input((3,), dtype="int64")
+    model = keras.Model(inputs, layer(inputs))
+    np.testing.assert_array_equal(model.predict(data, verbose=0), [[1, 3, 4], [4, 0, 2]])
+    masked = L.IntegerLookup(vocabulary=vocab, mask_token=0)
+    hot = L.IntegerLookup(vocabulary=vocab, output_mode="multi_hot")
+    model = keras.Model(inputs, [masked(inputs), hot(inputs)])
+    data0 = np.array([[12, 0, 7], [36, 36, 42]])
+    got_masked, got_hot = model.predict(data0, verbose=0)
+    np.testing.assert_array_equal(got_masked, masked(data0))
+    np.testing.assert_array_equal(got_masked, [[2, 0, 1], [3, 3, 5]])
+    np.testing.assert_array_equal(got_hot, hot(data0))
+    adapted = L.IntegerLookup(max_tokens=3)
+    adapted.adapt(np.array([5, 5, 5, 7, 7, 9, 1]))
+    assert adapted.get_vocabulary() == [-1, 5, 7]
+    np.testing.assert_array_equal(L.IntegerLookup(vocabulary=vocab, invert=True)(
+        np.array([[1, 0]])), [[12, -1]])
+
+
+def test_text_vectorization_int_and_bag_of_words():
+    layer = L.TextVectorization(output_sequence_length=4)
+    layer.adapt(np.array(["The cat sat.", "the dog!", "The cat"]))
+    assert layer.get_vocabulary() == ["", "[UNK]", "the", "cat", "sat", "dog"]
+    np.testing.assert_array_equal(layer(np.array(["the cat", "a DOG, sat on it"])),
+                                  [[2, 3, 0, 0], [1, 5, 4, 1]])
+    ragged = L.TextVectorization(vocabulary=["the", "cat"])
+    assert ragged(["the cat the", "cat"]).tolist() == [[2, 3, 2], [3, 0, 0]]
+    bigrams = L.TextVectorization(ngrams=2, output_mode="multi_hot",
+                                  vocabulary=["the", "cat", "the cat"])
+    np.testing.assert_array_equal(bigrams(["the cat", "cat dog"]),
+                                  [[0, 0, 1, 1, 1], [0, 1, 0, 1, 0]])
+    tf_idf = L.TextVectorization(output_mode="tf_idf")
+    docs = ["a b", "a c", "a a"]
+    tf_idf.adapt(docs)
+    vocab = tf_idf.get_vocabulary()
+    idf = {t: np.log(1 + 3 / (1 + df)) for t, df in (("a", 3), ("b", 1), ("c", 1))}
+    row = tf_idf(["a a b"])[0]
+    assert row[vocab.index("a")] == pytest.approx(2 * idf["a"], rel=1e-5)
+    assert row[vocab.index("b")] == pytest.approx(idf["b"], rel=1e-5)
+    clone = L.TextVectorization.from_config(layer.get_config())
+    np.testing.assert_array_equal(clone(["the cat"]), layer(["the cat"]))
+    with pytest.raises(TypeError, match="runs on the host"):
+        layer(keras.Input((1,), dtype="int64"))

@@ -6,3 +6,7 @@ from kgraph.keras.layers.preprocessing.normalization import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.image import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.augmentation import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.affine import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.categorical import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.hashing import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.lookup import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.text_vectorization import *  # noqa: F401,F403

@@ -1,0 +1,161 @@
+"""Integer-category layers inside the graph: `CategoryEncoding` and `Discretization` (Keras 3
+names, arguments, output modes and shapes)."""
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph import ops
+from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.preprocessing.adapt_data import iterate_batches
+
+__all__ = ["CategoryEncoding", "Discretization"]
+
+OUTPUT_MODES = ("int", "one_hot", "multi_hot", "count")
+
+
+def encode_categorical(inputs, output_mode, depth, dtype="float32", count_weights=None):
+    """Keras' `encode_categorical_inputs`: integer ids to `one_hot` / `multi_hot` / `count`
+    vectors of length `depth` (a rank-1 input is one sample for multi_hot and count)."""
+    if output_mode == "int":
+        return ops.cast(inputs, dtype)
+    if len(inputs.shape) == 0:
+        inputs = ops.expand_dims(inputs, -1)
+    if output_mode == "one_hot":
+        if len(inputs.shape) > 1 and inputs.shape[-1] == 1:
+            inputs = ops.squeeze(inputs, -1)
+        return ops.one_hot(ops.cast(inputs, "int64"), depth, dtype=dtype)
+    encoded = ops.one_hot(ops.cast(inputs, "int64"), depth, dtype=dtype)
+    axis = 1 if len(inputs.shape) > 1 else 0
+    if output_mode == "multi_hot":
+        return ops.max(encoded, axis=axis)
+    if count_weights is not None:
+        encoded = encoded * ops.expand_dims(ops.cast(count_weights, dtype), -1)
+    return ops.sum(encoded, axis=axis)
+
+
+def encoded_shape(input_shape, output_mode, depth):
+    """The output shape of `encode_categorical` (Keras' `compute_output_shape`)."""
+    input_shape = tuple(input_shape)
+    if output_mode == "int":
+        return input_shape
+    if not input_shape:
+        return (depth,)
+    if output_mode == "one_hot" and (input_shape[-1] != 1 or len(input_shape) == 1):
+        return input_shape + (depth,)
+    return input_shape[:-1] + (depth,)
+
+
+class CategoryEncoding(Layer):
+    """Encodes integer features as one-hot, multi-hot or count vectors.
+
+    Args:
+        num_tokens: the number of categories (inputs lie in `[0, num_tokens)`).
+        output_mode: `"multi_hot"` (default), `"one_hot"` or `"count"`.
+        sparse: must be False (kgraph has no sparse tensors).
+
+    Call arguments:
+        inputs: integer tensor, rank 1 or 2.
+        count_weights: weights of each input in `"count"` mode.
+
+    Example:
+        >>> CategoryEncoding(num_tokens=4, output_mode="one_hot")(np.array([3, 2, 0, 1]))
+    """
+
+    def __init__(self, num_tokens=None, output_mode="multi_hot", sparse=False, **kwargs):
+        super().__init__(**kwargs)
+        if output_mode == "binary":
+            output_mode = "multi_hot"
+        if output_mode not in ("count", "one_hot", "multi_hot"):
+            raise ValueError(f"Unknown arg for output_mode: {output_mode}")
+        if num_tokens is None:
+            raise ValueError("num_tokens must be set to use this layer. If the number of "
+                             "tokens is not known beforehand, use the IntegerLookup layer "
+                             "instead.")
+        if num_tokens < 1:
+            raise ValueError(f"`num_tokens` must be >= 1. Received: num_tokens={num_tokens}.")
+        if sparse:
+            raise ValueError("CategoryEncoding: sparse=True is not supported by kgraph.")
+        self.num_tokens, self.output_mode, self.sparse = int(num_tokens), output_mode, sparse
+
+    def call(self, inputs, count_weights=None):
+        if count_weights is not None and self.output_mode != "count":
+            raise ValueError(f"`count_weights` is not used when `output_mode` is not "
+                             f"`'count'`. Received `count_weights={count_weights}`.")
+        return encode_categorical(inputs, self.output_mode, self.num_tokens,
+                                  self.compute_dtype, count_weights)
+
+    def compute_output_shape(self, input_shape):
+        return encoded_shape(input_shape, self.output_mode, self.num_tokens)
+
+    def get_config(self):
+        return {**super().get_config(), "num_tokens": self.num_tokens,
+                "output_mode": self.output_mode}
+
+
+class Discretization(Layer):
+    """Buckets continuous values into integer bins: `bin_boundaries=[0., 1., 2.]` makes bins
+    `(-inf, 0)`, `[0, 1)`, `[1, 2)`, `[2, inf)`.
+
+    Args:
+        bin_boundaries: sorted boundaries (or None, to `adapt` `num_bins` quantile bins).
+        num_bins: number of bins that `adapt()` computes.
+        epsilon: accepted for compatibility (kgraph's adapt takes exact quantiles; Keras'
+            are approximate within `epsilon`).
+        output_mode: `"int"` (default), `"one_hot"`, `"multi_hot"` or `"count"`.
+        sparse: must be False.
+
+    Example:
+        >>> Discretization(bin_boundaries=[0.0, 1.0])(np.array([[-1.5, 0.5, 3.0]]))
+        [[0, 1, 2]]
+    """
+
+    def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01, output_mode="int",
+                 sparse=False, dtype=None, name=None, **kwargs):
+        if dtype is None:
+            dtype = "int64" if output_mode == "int" else "float32"
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        if output_mode not in OUTPUT_MODES:
+            raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
+                             f"{list(OUTPUT_MODES)}. Received: output_mode={output_mode}")
+        if sparse:
+            raise ValueError("Discretization: sparse=True is not supported by kgraph.")
+        if num_bins is not None and num_bins < 0:
+            raise ValueError(f"`num_bins` must be greater than or equal to 0. "
+                             f"Received: `num_bins={num_bins}`")
+        if num_bins is not None and bin_boundaries is not None:
+            raise ValueError(f"Both `num_bins` and `bin_boundaries` should not be set. "
+                             f"Received: `num_bins={num_bins}` and "
+                             f"`bin_boundaries={bin_boundaries}`")
+        self.bin_boundaries = None if bin_boundaries is None else list(bin_boundaries)
+        self.num_bins, self.epsilon, self.output_mode, self.sparse = \
+            num_bins, epsilon, output_mode, sparse
+
+    def adapt(self, data, steps=None):
+        """Set `bin_boundaries` to the `num_bins`-quantiles of `data` (arrays or batches)."""
+        if self.num_bins is None:
+            raise ValueError("Cannot adapt a Discretization layer that has been initialized "
+                             "with `bin_boundaries`, use `num_bins` instead.")
+        values = np.concatenate([np.asarray(b, np.float64).ravel()
+                                 for b in iterate_batches(data)])
+        quantiles = np.arange(1, self.num_bins) / self.num_bins
+        self.bin_boundaries = [float(v) for v in np.quantile(values, quantiles)]
+
+    def call(self, inputs):
+        if self.bin_boundaries is None:
+            raise ValueError("You need to either pass the `bin_boundaries` argument at "
+                             "construction time or call `adapt(dataset)` before you can "
+                             "start using the `Discretization` layer.")
+        x = ops.expand_dims(ops.cast(inputs, "float32"), -1)
+        boundaries = np.asarray(self.bin_boundaries, np.float32)
+        indices = ops.sum(ops.cast(ops.greater_equal(x, boundaries), "int64"), axis=-1)
+        return encode_categorical(indices, self.output_mode, len(boundaries) + 1,
+                                  self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        depth = len(self.bin_boundaries or []) + 1
+        return encoded_shape(input_shape, self.output_mode, depth)
+
+    def get_config(self):
+        return {**super().get_config(), "bin_boundaries": self.bin_boundaries,
+                "num_bins": self.num_bins, "epsilon": self.epsilon,
+                "output_mode": self.output_mode, "sparse": self.sparse}
