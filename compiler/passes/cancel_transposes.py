@@ -274,7 +274,8 @@ def _sink_shape(rw, t, op) -> bool:
         if x.shape[axis] is not None:
             pieces.append(rw._add_constant(np.asarray([x.shape[axis]], np.int64), op))
             continue
-        source = source or rw._add("Shape", [x], {}, op)
+        if source is None:  # a Value has no truth value: `or` would raise
+            source = rw._add("Shape", [x], {}, op)
         pieces.append(rw._add("Slice", [source], {"starts": (axis,), "ends": (axis + 1,),
                                                   "axes": (0,)}, op))
     shape = pieces[0] if len(pieces) == 1 else rw._add("Concat", pieces, {"axis": 0}, op)
