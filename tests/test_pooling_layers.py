@@ -36,6 +36,9 @@ def input_gradient_graph(layer, shape, dtype, mask_shape=None):
     d loss / d input, for a layer called on a placeholder."""
     graph = Graph(f"grad_{layer.name}_{dtype}")
     x = graph.placeholder("x", (None,) + tuple(shape[1:]), dtype)
+    # as Keras, a layer casts float inputs to its compute dtype (float32); the float64
+    # finite-difference check needs the layer's math in float64, so no input cast here
+    layer._convert_input_args = False
     kwargs = {}
     if mask_shape is not None:
         kwargs["mask"] = graph.placeholder("mask", (None,) + tuple(mask_shape[1:]), "bool")
