@@ -42,12 +42,13 @@ def test_compile_without_loss_and_no_add_loss_fails_when_training():
         model.fit(x, y, verbose=0)
 
 
-def test_custom_train_step_gan_concatenates_real_and_fake_along_the_batch():
+def _gan(backend=None):
     """keras.io examples/generative/dcgan_overriding_train_step, in small: fit(real) with no
     targets, noise drawn in the step from a SeedGenerator, real and fake concatenated along
     the unknown batch axis and differentiated."""
-    generator = keras.Sequential([keras.Input((2,)), layers.Dense(4)])
-    discriminator = keras.Sequential([keras.Input((4,)), layers.Dense(1)])
+    generator = keras.Sequential([keras.Input((2,)), layers.Dense(4, kernel_initializer="ones")])
+    discriminator = keras.Sequential([keras.Input((4,)),
+                                      layers.Dense(1, kernel_initializer="ones")])
 
     class GAN(keras.Model):
         def __init__(self):
@@ -71,13 +72,28 @@ def test_custom_train_step_gan_concatenates_real_and_fake_along_the_batch():
             self.optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
             return {"d_loss": d_loss, "g_loss": g_loss}
 
-    x, _ = _data(12)
     gan = GAN()
-    gan.compile(optimizer=keras.optimizers.SGD(0.05))
-    before = discriminator.get_weights()[0].copy()
+    gan.compile(optimizer=keras.optimizers.SGD(0.05), jit_compile=backend or "auto")
+    return gan
+
+
+def test_custom_train_step_gan_concatenates_real_and_fake_along_the_batch():
+    x, _ = _data(12)
+    gan = _gan()
+    before = gan.discriminator.get_weights()[0].copy()
     history = gan.fit(x, epochs=2, batch_size=5, verbose=0)  # a last partial batch of 2
     assert set(history.history) == {"d_loss", "g_loss"}
-    assert not np.allclose(discriminator.get_weights()[0], before)
+    assert not np.allclose(gan.discriminator.get_weights()[0], before)
+
+
+@pytest.mark.tvm
+def test_gan_step_on_tvm_matches_onnxruntime():
+    pytest.importorskip("tvm")
+    x, _ = _data(12)
+    histories = [_gan(backend).fit(x, epochs=2, batch_size=6, shuffle=False,
+                                   verbose=0).history for backend in (None, "tvm")]
+    for key in ("d_loss", "g_loss"):
+        np.testing.assert_allclose(histories[1][key], histories[0][key], rtol=1e-4)
 
 
 def test_concat_gradient_along_unknown_axis_matches_numpy():
