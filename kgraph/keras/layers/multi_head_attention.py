@@ -135,6 +135,10 @@ class ProjectedAttention(Layer):
         if not self.built:
             shapes = [tuple(a.shape) for a in args[:3] if a is not None]
             self._build_input_shape = shapes[0]
+            # Keras' build_config of a layer built from several shapes (real Keras calls
+            # build(**shapes_dict) when it loads the file)
+            self._build_shapes_dict = dict(zip(("query_shape", "value_shape", "key_shape"),
+                                               shapes))
             self.build(*shapes)
             self.built = True
 

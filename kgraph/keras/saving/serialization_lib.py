@@ -176,6 +176,9 @@ def build_config(obj):
         return {"input_shape": shape} if shape is not None else None
     if isinstance(obj, Model) and obj._graph is not None:
         return {"input_shape": None}
+    shapes = getattr(obj, "_build_shapes_dict", None)  # layers built from several shapes
+    if shapes is not None:
+        return {"shapes_dict": _jsonable_shape(shapes)}
     shape = getattr(obj, "_build_input_shape", None)
     return {"input_shape": _jsonable_shape(shape)} if shape is not None else None
 
