@@ -406,3 +406,18 @@ def test_text_vectorization_int_and_bag_of_words():
     np.testing.assert_array_equal(clone(["the cat"]), layer(["the cat"]))
     with pytest.raises(TypeError, match="runs on the host"):
         layer(keras.Input((1,), dtype="int64"))
+
+
+def test_lookup_and_encoding_model_round_trips_keras_file(tmp_path):
+    inputs = keras.Input((3,), dtype="int64")
+    ids = L.IntegerLookup(vocabulary=[12, 36, 1138, 42], name="lookup")(inputs)
+    encoded = L.CategoryEncoding(num_tokens=5, output_mode="multi_hot")(ids)
+    bins = L.Discretization(bin_boundaries=[20.0, 100.0])(inputs)
+    model = keras.Model(inputs, [encoded, bins])
+    path = str(tmp_path / "lookup.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    data = np.array([[12, 1138, 7], [42, 36, 36]])
+    for got, want in zip(loaded.predict(data, verbose=0), model.predict(data, verbose=0)):
+        np.testing.assert_array_equal(got, want)
+    assert loaded.get_layer("lookup").get_vocabulary() == [-1, 12, 36, 1138, 42]

@@ -127,9 +127,10 @@ class RandomRotation(_AffineLayer):
     """
 
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
-                 fill_value=0.0, value_range=(0, 255), data_format=None, **kwargs):
+                 fill_value=0.0, data_format=None, **kwargs):
+        kwargs.pop("value_range", None)  # written by some Keras versions; no effect here
         super().__init__(fill_mode, interpolation, seed, fill_value, data_format, **kwargs)
-        self.factor, self.value_range = factor, tuple(value_range)
+        self.factor = factor
         self._lower, self._upper = factor_range(factor, "factor", "RandomRotation")
 
     def transform(self, x, h, w):
@@ -141,8 +142,7 @@ class RandomRotation(_AffineLayer):
         return _columns(cos, -sin, x_offset, sin, cos, y_offset)
 
     def get_config(self):
-        return {**super().get_config(), "factor": self.factor,
-                "value_range": list(self.value_range)}
+        return {**super().get_config(), "factor": self.factor}
 
 
 class RandomZoom(_AffineLayer):

@@ -214,8 +214,7 @@ class StringLookup(IndexLookup):
         return token.decode(self.encoding) if isinstance(token, bytes) else str(token)
 
     def get_config(self):
-        return {**super().get_config(), "encoding": self.encoding,
-                "vocabulary_dtype": "string"}
+        return {**super().get_config(), "encoding": self.encoding}
 
 
 class IntegerLookup(IndexLookup):
