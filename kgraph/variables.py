@@ -150,6 +150,13 @@ class Variable:
             self._device, self._device_upload = upload(self._host), upload
         return self._device
 
+    def snapshot(self):
+        """The current value as an object that later steps leave unchanged (steps write new
+        buffers, never into old ones): the executor's buffer, or a copy of the host array.
+        `snapshot_to_numpy` turns it into an array, from any thread."""
+        host = self._host
+        return host.copy() if host is not None else self._device
+
     def set_device_buffer(self, buffer, upload=None):
         """Make `buffer` the value. `upload` names the executor that made it; by default the
         one that last asked for this variable's buffer (a step's outputs come from the
@@ -157,6 +164,11 @@ class Variable:
         self._device, self._host = buffer, None
         if upload is not None:
             self._device_upload = upload
+
+
+def snapshot_to_numpy(snapshot) -> np.ndarray:
+    """The array a `Variable.snapshot()` holds."""
+    return _to_host(snapshot)
 
 
 def _to_host(buffer) -> np.ndarray:

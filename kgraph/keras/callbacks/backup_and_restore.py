@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 from kgraph import random as krandom
 from kgraph.distribute.strategy import is_chief
@@ -23,7 +24,10 @@ class BackupAndRestore(Callback):
     `kgraph.data` pipelines). A process killed at any moment, SIGKILL included, and started
     again with the same script (same seed, same data, same callbacks) ends with final
     weights bit-identical to a run that was never interrupted. Backups are atomic: the
-    previous one stays valid until the new one is complete.
+    previous one stays valid until the new one is complete. A backup takes a snapshot of the
+    state (references to the executor's buffers, which later steps never write into) and is
+    written by a background thread while training goes on; the next backup, and the end of
+    `fit`, wait for it. A run killed before a write completes resumes from the backup before.
 
     The model must be built before `fit()`, and the callback is best placed last in the
     list, so that an epoch-end backup sees what other callbacks changed (a learning rate).
@@ -67,6 +71,8 @@ class BackupAndRestore(Callback):
         self._epoch = 0
         self._epoch_random = None  # kgraph.random's state as the current epoch began
         self._pending_metrics = {}  # metric name -> saved accumulators, until restored
+        self._writer = None  # the thread writing the latest backup
+        self._write_error = None
 
     @property
     def _paths(self):
@@ -144,12 +150,32 @@ class BackupAndRestore(Callback):
         if not is_chief(self.model):
             return
         meta = {"epoch": epoch, "step": step, "logs": dict(logs or {}), "random": random}
-        latest, previous = self._paths
-        if self.double_checkpoint and os.path.exists(latest):
-            os.replace(latest, previous)
-        training_state.write_state(latest, self.model, meta)
+        snapshot = training_state.snapshot_state(self.model)
+        self._wait()
+        self._writer = threading.Thread(target=self._write, args=(snapshot, meta),
+                                        name="kgraph-backup", daemon=False)
+        self._writer.start()
+
+    def _write(self, snapshot, meta):
+        try:
+            latest, previous = self._paths
+            if self.double_checkpoint and os.path.exists(latest):
+                os.replace(latest, previous)
+            training_state.write_snapshot(latest, snapshot, meta)
+        except BaseException as error:  # noqa: BLE001  (re-raised in the training thread)
+            self._write_error = error
+
+    def _wait(self):
+        """Wait for the backup being written; raise its error, if it failed."""
+        if self._writer is not None:
+            self._writer.join()
+            self._writer = None
+        error, self._write_error = self._write_error, None
+        if error is not None:
+            raise error
 
     def on_train_end(self, logs=None):
+        self._wait()
         if self.delete_checkpoint and is_chief(self.model):
             for path in self._paths:
                 with contextlib.suppress(FileNotFoundError):

@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 
 from kgraph.runtime.atomic_file import atomic_write
+from kgraph.variables import snapshot_to_numpy
 
 FORMAT = "kgraph-training-state"
 VERSION = 1
@@ -44,10 +45,23 @@ def variable_groups(model) -> dict:
     return groups
 
 
+def snapshot_state(model) -> dict:
+    """The state of `model` as it is now, in a form later steps leave unchanged (references
+    to executor buffers, no copy): what `write_snapshot` writes, possibly from another
+    thread while training goes on."""
+    return {name: [v.snapshot() for v in variables]
+            for name, variables in variable_groups(model).items()}
+
+
 def write_state(path, model, meta: dict) -> None:
     """Write the state of `model` and the JSON-ready `meta` to `path`, atomically."""
-    arrays = {name: [np.asarray(v.numpy()) for v in variables]
-              for name, variables in variable_groups(model).items()}
+    write_snapshot(path, snapshot_state(model), meta)
+
+
+def write_snapshot(path, snapshot: dict, meta: dict) -> None:
+    """Write a `snapshot_state` and `meta` to `path`, atomically."""
+    arrays = {name: [np.asarray(snapshot_to_numpy(b)) for b in buffers]
+              for name, buffers in snapshot.items()}
 
     def write(tmp):
         with h5py.File(tmp, "w") as f:
