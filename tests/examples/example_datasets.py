@@ -1,0 +1,35 @@
+"""Stand-ins for the `keras.datasets` downloads the keras.io examples make.
+
+Each returns random arrays of the real dataset's shapes and dtypes, small
+sizes, from a fixed seed, so the example tests run offline in seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mnist_load_data(n_train=256, n_test=64, seed=0):
+    """Like `keras.datasets.mnist.load_data()`: uint8 (N, 28, 28) images and labels."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        return images, rng.integers(0, 10, (n,), dtype=np.uint8)
+
+    return split(n_train), split(n_test)
+
+
+def imdb_load_data(num_words, n_train=64, n_val=32, max_len=260, seed=0):
+    """Like `keras.datasets.imdb.load_data(num_words=...)`: object arrays of
+    int lists of varied length (some longer than 200, as IMDB's) and 0/1 labels."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        reviews = np.empty(n, dtype=object)
+        for i in range(n):
+            length = int(rng.integers(10, max_len))
+            reviews[i] = [1] + rng.integers(2, num_words, length - 1).tolist()
+        return reviews, rng.integers(0, 2, (n,)).astype(np.int64)
+
+    return split(n_train), split(n_val)
