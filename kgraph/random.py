@@ -176,6 +176,9 @@ def _like(shape):
     from kgraph import ops
     from kgraph.ir.graph import current_graph
 
+    source = getattr(shape, "source", None)  # ops.shape(x) of a traced x: follow x itself
+    if source is not None and current_graph() is source.graph:
+        return ops.zeros_like(source, "float32")
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     graph = current_graph()
     if None not in shape:

@@ -58,7 +58,9 @@ from kgraph.ops.reduce_api import logdet  # noqa: F401,E402
 
 
 def shape(x):
-    return tuple(x.shape)
+    from kgraph.ops.api_util import static_shape
+
+    return static_shape(x)
 
 
 def _install_operators():

@@ -29,8 +29,27 @@ def _check_shape(shape, op):
     return tuple(int(d) for d in shape)
 
 
+def _follows_batch(shape):
+    """True while tracing for a shape with a None dimension (`ops.shape(x)[0]` of a batch)."""
+    from kgraph.ir.graph import current_graph
+
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    return current_graph() is not None and None in shape
+
+
+def _full_following_batch(shape, fill_value, dtype):
+    """`full` of a shape with one None dimension while tracing: the traced graph's input of
+    unknown size gives that dimension, as for `keras.random` (`ops.ones((batch, 1))` in a
+    `train_step`)."""
+    from kgraph.random import _like
+
+    return ew.cast(_like(shape) + np.float32(fill_value), dtype)
+
+
 def full(shape, fill_value, dtype=None):
     """An array of `shape` filled with `fill_value` (`keras.ops.full`)."""
+    if _follows_batch(shape) and not is_symbolic(fill_value):
+        return _full_following_batch(shape, fill_value, dtype or floatx())
     shape = _check_shape(shape, "full")
     if is_symbolic(fill_value):
         from kgraph.ops.movement import broadcast_to
@@ -44,10 +63,14 @@ def full(shape, fill_value, dtype=None):
 
 
 def ones(shape, dtype=None):
+    if _follows_batch(shape):
+        return _full_following_batch(shape, 1, dtype or floatx())
     return np.ones(_check_shape(shape, "ones"), dtype=_np_dtype(dtype, floatx()))
 
 
 def zeros(shape, dtype=None):
+    if _follows_batch(shape):
+        return _full_following_batch(shape, 0, dtype or floatx())
     return np.zeros(_check_shape(shape, "zeros"), dtype=_np_dtype(dtype, floatx()))
 
 

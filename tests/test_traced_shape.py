@@ -1,0 +1,51 @@
+"""`ops.shape(x)` of a traced tensor with an unknown batch feeds `ops.ones/zeros/full` and
+`keras.random.*` with x's runtime size (the DCGAN train step of the keras.io examples)."""
+
+import numpy as np
+
+from kgraph import keras
+from kgraph.keras import ops
+
+
+class _ShapeProbe(keras.Model):
+    """A train step that builds tensors from `ops.shape` of a batch and of a doubled batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(1)
+        self.seed_generator = keras.random.SeedGenerator(3)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def train_step(self, x):
+        batch = ops.shape(x)[0]
+        both = ops.concatenate([x, x], axis=0)
+        labels = ops.concatenate([ops.ones((batch, 1)), ops.zeros((batch, 1))], axis=0)
+        noise = keras.random.uniform(ops.shape(both), seed=self.seed_generator)
+        filled = ops.full(ops.shape(both), 2.0)
+        return {
+            "ones": ops.sum(labels),
+            "labels_rows": ops.sum(ops.ones_like(labels)),
+            "noise_size": ops.sum(ops.ones_like(noise)),
+            "noise_max": ops.max(noise),
+            "filled": ops.sum(filled),
+        }
+
+
+def test_shape_of_traced_batch_sizes_creation_and_random_ops():
+    model = _ShapeProbe()
+    model.compile(optimizer="sgd")
+    x = np.random.default_rng(0).normal(size=(12, 3)).astype("float32")
+    logs = model.fit(x, batch_size=4, epochs=1, verbose=0).history
+    assert logs["ones"][-1] == 4.0
+    assert logs["labels_rows"][-1] == 8.0
+    assert logs["noise_size"][-1] == 8 * 3
+    assert 0.0 <= logs["noise_max"][-1] < 1.0
+    assert logs["filled"][-1] == 2.0 * 8 * 3
+
+
+def test_shape_outside_tracing_is_a_plain_tuple():
+    shape = ops.shape(np.zeros((2, 5)))
+    assert shape == (2, 5) and type(shape) is tuple
+    np.testing.assert_array_equal(ops.ones(shape), np.ones((2, 5), np.float32))
