@@ -49,3 +49,30 @@ def test_shape_outside_tracing_is_a_plain_tuple():
     shape = ops.shape(np.zeros((2, 5)))
     assert shape == (2, 5) and type(shape) is tuple
     np.testing.assert_array_equal(ops.ones(shape), np.ones((2, 5), np.float32))
+
+
+class _Tensordot(keras.layers.Layer):
+    def __init__(self, axes, **kwargs):
+        super().__init__(**kwargs)
+        self.axes = axes
+
+    def call(self, a, b):
+        return ops.expand_dims(ops.tensordot(a, b, self.axes), 0)
+
+
+def test_tensordot_contracts_the_unknown_batch_axis():
+    """`ops.tensordot` over axes that include the traced batch (the collaborative-filtering
+    example's `tensordot(user_vector, movie_vector, 2)`), against numpy."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(6, 5)).astype("float32")
+    b = rng.normal(size=(6, 5)).astype("float32")
+    c = rng.normal(size=(6, 4)).astype("float32")
+    for axes, second, expected in [
+        (2, b, np.tensordot(a, b, 2)),
+        (([0], [0]), c, np.tensordot(a, c, ([0], [0]))),
+    ]:
+        x1 = keras.Input((5,))
+        x2 = keras.Input(second.shape[1:])
+        model = keras.Model([x1, x2], _Tensordot(axes)(x1, x2))
+        out = model.predict([a, second], batch_size=6, verbose=0)
+        np.testing.assert_allclose(out[0], expected, rtol=1e-5, atol=1e-5)

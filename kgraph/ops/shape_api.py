@@ -312,7 +312,9 @@ def tensordot(x1, x2, axes=2):
     free1 = [i for i in range(rank(x1)) if i not in a1]
     free2 = [i for i in range(rank(x2)) if i not in a2]
     s1, s2 = shape_of(x1), shape_of(x2)
-    k = int(np.prod([static_dim(x1, a, "tensordot") for a in a1], dtype=np.int64))
+    k = _prod(s1, a1) if _prod(s1, a1) is not None else _prod(s2, a2)
+    if k is None and None in (_prod(s1, free1), _prod(s2, free2)):
+        static_dim(x1, next(a for a in a1 if s1[a] is None), "tensordot")  # raises: 2 unknowns
     left = mv.reshape_to(mv.transpose(x1, free1 + a1), [_prod(s1, free1), k])
     right = mv.reshape_to(mv.transpose(x2, a2 + free2), [k, _prod(s2, free2)])
     out_shape = [s1[i] for i in free1] + [s2[i] for i in free2]
