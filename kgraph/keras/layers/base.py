@@ -494,15 +494,22 @@ class Layer:
                                         {**call_kwargs, "training": training})
                 self._eager_structure = out
                 added = list(getattr(current_graph(), "losses", []))  # add_loss in the call
+                masks = {i: v._keras_mask for i, v in enumerate(flatten(out))
+                         if getattr(v, "_keras_mask", None) is not None}
+                self._eager_mask_slots = list(masks)
                 return {**{f"output_{i}": v for i, v in enumerate(flatten(out))},
-                        **{f"added_loss_{i}": v for i, v in enumerate(added)}}
+                        **{f"added_loss_{i}": v for i, v in enumerate(added)},
+                        **{f"output_mask_{i}": m for i, m in masks.items()}}
 
             program = build_program(f"{self.name}_call", specs, fn)
             program.structure = self._eager_structure
+            program.mask_slots = self._eager_mask_slots
             self._eager_programs[key] = program
         outs = [_eager(program.to_numpy(b)) for b in program(*arrays)]
-        count = len(flatten(program.structure))
-        self._eager_losses = outs[count:]  # `layer.losses` after an eager call, as Keras
+        count, n_masks = len(flatten(program.structure)), len(program.mask_slots)
+        self._eager_losses = outs[count:len(outs) - n_masks]  # `layer.losses`, as Keras
+        for slot, mask in zip(program.mask_slots, outs[len(outs) - n_masks:]):
+            outs[slot]._keras_mask = mask  # the output mask, as Keras 3 sets it
         return pack_like(program.structure, outs[:count])
 
     def compute_output_shape(self, input_shape):
