@@ -33,3 +33,11 @@ def imdb_load_data(num_words, n_train=64, n_val=32, max_len=260, seed=0):
         return reviews, rng.integers(0, 2, (n,)).astype(np.int64)
 
     return split(n_train), split(n_val)
+
+
+def forda_readucr(n, seed=0):
+    """Like the timeseries examples' `readucr(FordA url)`: (n, 500) float series, labels -1/1."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 500)).astype("float32")
+    y = rng.choice([-1, 1], size=n).astype(np.int64)
+    return x, y

@@ -10,8 +10,10 @@ GANMonitor callback generates its images as written but does not write PNGs
 """
 
 import numpy as np
+import pytest
 
 
+@pytest.mark.slow
 def test_dcgan_overriding_train_step():
     import kgraph as tf
     from kgraph import keras

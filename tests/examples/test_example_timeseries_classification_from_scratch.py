@@ -7,14 +7,7 @@ replaced by random series of its shape (500 steps, labels -1/1; 64 train,
 """
 
 import numpy as np
-
-
-def readucr(n, seed):
-    """Stands for the example's `readucr(url)`: (n, 500) floats, labels in {-1, 1}."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 500)).astype("float32")
-    y = rng.choice([-1, 1], size=n).astype(np.int64)
-    return x, y
+from example_datasets import forda_readucr as readucr
 
 
 def test_timeseries_classification_from_scratch(tmp_path, monkeypatch):
