@@ -76,3 +76,18 @@ def test_tensordot_contracts_the_unknown_batch_axis():
         model = keras.Model([x1, x2], _Tensordot(axes)(x1, x2))
         out = model.predict([a, second], batch_size=6, verbose=0)
         np.testing.assert_allclose(out[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_bool_data_into_a_float_input_is_cast_as_keras():
+    """Bool one-hot arrays fed to a float32 `Input` (the char-LSTM example) train and predict
+    as the same data in float32."""
+    x = np.zeros((8, 5, 3), bool)
+    x[np.arange(8), np.arange(8) % 5, np.arange(8) % 3] = True
+    y = np.eye(3, dtype=bool)[np.arange(8) % 3]
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.compile(loss="categorical_crossentropy", optimizer="rmsprop")
+    history = model.fit(x, y, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    np.testing.assert_allclose(model.predict(x, verbose=0),
+                               model.predict(x.astype("float32"), verbose=0), rtol=1e-6)

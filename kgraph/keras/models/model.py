@@ -204,7 +204,7 @@ def run_layer_graph(order, inputs_struct, outputs_struct, inputs):
                          f"{len(given)} input tensors.")
     for kt, v in zip(flat_in, given):
         _check_input(kt, v)
-        env[id(kt)] = v
+        env[id(kt)] = _bool_as_input_dtype(kt, v)
     for node in order:
         if all(id(o) in env for o in node.outputs):
             continue
@@ -229,6 +229,19 @@ def _given_inputs(flat_in, inputs_struct, inputs):
                              f"have exactly these keys. Received keys: {sorted(inputs)}")
         return [inputs[name] for name in names]
     return flatten(inputs) if isinstance(inputs, (list, tuple, dict)) else [inputs]
+
+
+def _bool_as_input_dtype(kt, value):
+    """A traced bool tensor fed to a non-bool `Input` is cast to the Input's dtype, as Keras
+    converts inputs to their `Input` dtype (bool one-hot arrays into a float32 model)."""
+    from kgraph.ops.api_util import dtype_of, is_symbolic
+
+    want = getattr(kt, "dtype", None)
+    if is_symbolic(value) and dtype_of(value) == "bool" and want not in (None, "bool"):
+        from kgraph.ops import cast
+
+        return cast(value, want)
+    return value
 
 
 def _check_input(kt, value):
