@@ -91,3 +91,23 @@ def test_bool_data_into_a_float_input_is_cast_as_keras():
     assert np.isfinite(history.history["loss"][0])
     np.testing.assert_allclose(model.predict(x, verbose=0),
                                model.predict(x.astype("float32"), verbose=0), rtol=1e-6)
+
+
+class _Repeat(keras.layers.Layer):
+    def __init__(self, repeats, axis, **kwargs):
+        super().__init__(**kwargs)
+        self.repeats, self.axis = repeats, axis
+
+    def call(self, x):
+        return ops.reshape(ops.repeat(x, self.repeats, axis=self.axis), (1, -1))
+
+
+def test_repeat_along_the_unknown_batch_axis():
+    """`ops.repeat` by one count along an axis of unknown size (the conditional-GAN example's
+    `ops.repeat(labels[:, :, None, None], repeats=[784])`), against numpy."""
+    x = np.arange(12, dtype="float32").reshape(3, 4)
+    for repeats, axis in [([2], None), (3, 0)]:
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, _Repeat(repeats, axis)(inputs))
+        out = model.predict(x, batch_size=3, verbose=0)
+        np.testing.assert_array_equal(out[0], np.repeat(x, repeats, axis=axis).ravel())

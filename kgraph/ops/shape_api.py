@@ -198,10 +198,24 @@ def repeat(x, repeats, axis=None):
     if axis is None:
         x, axis = ravel(x), 0
     axis = axis_index(axis, rank(x), "repeat")
+    if (shape_of(x)[axis] is None and np.size(repeats) == 1 and shape_of(x).count(None) == 1
+            and dtype_of(x) != "bool"):
+        return _repeat_each(x, int(np.ravel(repeats)[0]), axis)
     n = static_dim(x, axis, "repeat")
     counts = np.broadcast_to(np.asarray(repeats, np.int64), (n,))
     indices = np.repeat(np.arange(n, dtype=np.int64), counts)
     return mv.apply("Gather", x, indices, axis=axis)
+
+
+def _repeat_each(x, count, axis):
+    """`repeat` by one count along an axis of unknown size (the traced batch): each element
+    tiled on a new axis after it, then the two axes merged."""
+    shape = list(shape_of(x))
+    ones = [1] * (len(shape) + 1)
+    ones[axis + 1] = count
+    ones = np.ones(ones, ew._np_dtype(dtype_of(x)))
+    tiled = ew.multiply(mv.expand_dims(x, axis + 1), ones)  # broadcasts along the unknown axis
+    return mv.reshape_to(tiled, shape)
 
 
 # -- triangles, diagonals -----------------------------------------------------------------------
