@@ -2,7 +2,7 @@
 (examples/generative/dcgan_overriding_train_step.py).
 
 The Keras 3 code as written; only the imports changed (`import kgraph as tf`
-serves the example's `tf.GradientTape`), the CelebA download replaced by 8
+serves the example's `tf.GradientTape`), the CelebA download replaced by 4
 random 64x64x3 images in [0, 1] (the example's `dataset.map(x / 255.0)`),
 given to `fit` as an array with the example's batch size cut to 4; the
 GANMonitor callback generates its images as written but does not write PNGs
@@ -19,7 +19,7 @@ def test_dcgan_overriding_train_step():
     from kgraph import keras
     from kgraph.keras import layers, ops
 
-    dataset = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3))
+    dataset = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3))
     dataset = dataset.astype("float32") / 255.0
 
     discriminator = keras.Sequential(
