@@ -13,8 +13,11 @@ from kgraph.ir.graph import Graph, Value, tracing
 from kgraph.ops.registry import get_op
 
 
-def gradients(graph: Graph, loss: Value, wrt: list[Value]) -> list[Value | None]:
-    """d(loss)/d(w) for each w in `wrt`, added to `graph`. `loss` must be a scalar."""
+def gradients(graph: Graph, loss: Value, wrt: list[Value],
+              start: int = 0) -> list[Value | None]:
+    """d(loss)/d(w) for each w in `wrt`, added to `graph`. `loss` must be a scalar.
+    Nodes before `graph.nodes[start]` are constants (a `GradientTape` entered mid-graph
+    records only what runs inside it, as TensorFlow's)."""
     if loss.shape != ():
         raise ValueError(f"gradients() needs a scalar loss. Received: shape {loss.shape}")
     live = _on_some_path(graph, loss, wrt)
@@ -23,7 +26,7 @@ def gradients(graph: Graph, loss: Value, wrt: list[Value]) -> list[Value | None]
     with tracing(graph):
         grads[loss] = _ones_scalar(graph, loss.dtype)
         stop = graph.nodes.index(loss.node)
-        for node in reversed(graph.nodes[:stop + 1]):
+        for node in reversed(graph.nodes[start:stop + 1]):
             if node.id not in live:
                 continue
             outs = [grads.get(v) for v in node.outputs]

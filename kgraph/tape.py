@@ -1,7 +1,9 @@
 """`GradientTape` for custom training loops and custom `train_step`s.
 
 Inside a training step that is being traced (a custom `train_step` run by `fit`), the tape
-simply differentiates the step's graph: `tape.gradient` appends backward ops and
+differentiates the step's graph from the node where it was entered (earlier ops, such as
+another tape's optimizer update, are constants, as in TensorFlow): `tape.gradient` appends
+backward ops and
 `optimizer.apply_gradients` appends the update, so the whole step still compiles to ONE graph.
 
 Used eagerly (a hand-written loop over numpy batches), the tape records the forward
@@ -25,11 +27,12 @@ class GradientTape:
         self._tracing = None
         self._used = False
         self._watched = []
+        self._start = 0  # first node of the outer graph recorded by this tape
 
     def __enter__(self):
         outer = current_graph()
-        if outer is not None:  # inside a traced step: differentiate that graph
-            self._graph = outer
+        if outer is not None:  # inside a traced step: differentiate what runs from here on
+            self._graph, self._start = outer, len(outer.nodes)
             return self
         self._graph = Graph("gradient_tape")
         self._graph.captures = {}
@@ -64,7 +67,8 @@ class GradientTape:
         graph = self._graph
         target, wrt = _symbolic(graph, target, sources, output_gradients)
         if self._tracing is None and graph.captures is None:  # inside a traced step
-            grads = _differentiate(graph, target, wrt, unconnected_gradients)
+            grads = _differentiate(graph, target, wrt, unconnected_gradients,
+                                   start=self._start)
             return grads[0] if single else grads
         out = _run(graph, ("gradient", value_refs(graph, [target] + wrt), unconnected_gradients),
                    lambda: _differentiate(graph, target, wrt, unconnected_gradients, True))
@@ -87,7 +91,7 @@ def _symbolic(graph, target, sources, output_gradients):
     return target, wrt
 
 
-def _differentiate(graph, target, wrt, unconnected, with_loss=False):
+def _differentiate(graph, target, wrt, unconnected, with_loss=False, start=0):
     """Append the backward ops to `graph` and return the gradients (None where unconnected,
     unless `unconnected` is "zero"), preceded by the scalar loss when `with_loss`."""
     from kgraph import ops
@@ -101,7 +105,7 @@ def _differentiate(graph, target, wrt, unconnected, with_loss=False):
     try:
         with tracing(graph):
             loss = target if target.shape == () else ops.sum(target)
-            grads = gradients(graph, loss, wrt)
+            grads = gradients(graph, loss, wrt, start)
             if unconnected == "zero":
                 grads = [g if g is not None else ops.multiply(w, 0.0) for g, w in zip(grads, wrt)]
     finally:
