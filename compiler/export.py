@@ -120,13 +120,13 @@ def export(model, filepath, format="onnx", batch_size=None, verbose=False):
     model.export("model.onnx", format="onnx")
     ```
     """
-    from kgraph.runtime.artifact import atomic_write
+    from kgraph.runtime.atomic_file import atomic_write_bytes
 
     if format not in FORMATS:
         raise ExportError(f"Unsupported export format. Received: format={format!r}; kgraph "
                           f"exports {FORMATS}. Use model.save() for .keras files.")
     data = export_onnx_model(model, batch_size).SerializeToString()
-    atomic_write(filepath, data)
+    atomic_write_bytes(filepath, data)
     if verbose:
         print(f"Saved an ONNX inference model of {model.name!r} at {filepath}")
     return filepath

@@ -14,11 +14,9 @@ loaded; a tampered, truncated or incomplete artifact raises `ArtifactError` nami
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import tempfile
 
 import numpy as np
 
@@ -37,24 +35,6 @@ class InputError(ValueError):
 
 
 # -- files ----------------------------------------------------------------------------------
-def atomic_write(path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and a rename, so a
-    reader never sees a half-written file."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
-                               prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -131,3 +131,11 @@ def atomic_write(path, write) -> None:
             if not received:
                 raise
     _redeliver(received)
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """`atomic_write` of a bytes object."""
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+    atomic_write(path, write)

@@ -17,7 +17,8 @@ import os
 import numpy as np
 
 from kgraph.runtime.artifact import (MANIFEST, Artifact, ArtifactError, _batch_sizes,
-                                     _ort_executor, atomic_write, named_feeds, sha256_bytes)
+                                     _ort_executor, named_feeds, sha256_bytes)
+from kgraph.runtime.atomic_file import atomic_write_bytes
 
 _MASK64 = (1 << 64) - 1
 
@@ -168,13 +169,13 @@ class TrainableArtifact(Artifact):
         manifest = json.loads(json.dumps(self.manifest))
         old = [manifest["graph"], manifest["train"]["state"]]
         for key, (name, data) in new.items():
-            atomic_write(os.path.join(self.path, name), data)
+            atomic_write_bytes(os.path.join(self.path, name), data)
             manifest["files"][name] = sha256_bytes(data)
         manifest["graph"], manifest["train"]["state"] = new["graph"][0], new["state"][0]
         manifest["train"]["revision"] = revision
         for name in old:
             manifest["files"].pop(name, None)
-        atomic_write(os.path.join(self.path, MANIFEST),
+        atomic_write_bytes(os.path.join(self.path, MANIFEST),
                      json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
         for name in old:
             os.remove(os.path.join(self.path, name))

@@ -1,4 +1,5 @@
-"""The golden CNN trained by real Keras 3 (../shared/golden/cnn.*, see its README):
+"""The golden CNN trained by real Keras 3 (tests/golden/cnn.*, copied unedited from the
+project's shared/golden; see its README):
 Conv2D -> BatchNormalization -> ReLU -> MaxPooling2D -> Flatten -> Dense with the saved
 weights must reproduce Keras' outputs in inference (moving statistics) and in training mode
 (batch statistics) within 1e-5.
