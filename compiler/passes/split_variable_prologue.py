@@ -23,52 +23,43 @@ def split_variable_prologue(graph: Graph) -> tuple:
     """(prologue, main): `prologue` is None when nothing is worth hoisting (then `main` is
     `graph` untouched); otherwise `main` is `graph`, rewritten in place, reading the
     prologue's outputs through inputs named like them (`prologue_0`, ...)."""
-    static = _static_values(graph)
-    frontier = _frontier(graph, static)
+    static, derived = _static_values(graph)
+    frontier = _frontier(graph, static, derived)
     if not frontier:
         return None, graph
     names = [f"{PREFIX}{i}" for i in range(len(frontier))]
     return _prologue(graph, frontier, names), _main(graph, frontier, names)
 
 
-def _static_values(graph: Graph) -> set:
-    """Values computed from constants and variables the graph does not update."""
+def _static_values(graph: Graph) -> tuple:
+    """(static, derived): the values computed from constants and variables the graph does not
+    update, and those of them an op computed from at least one such variable."""
     frozen = {v for var, v in graph.variables.items() if var not in graph.updates}
-    static = set(frozen)
+    static, derived = set(frozen), set()
     for node in graph.nodes:
-        if node.op == "Constant" or (node.op != "Input" and node.inputs and
-                                     all(v in static for v in node.inputs)):
+        if node.op == "Constant":
             static.update(node.outputs)
-    return static
+        elif node.op != "Input" and node.inputs and all(v in static for v in node.inputs):
+            static.update(node.outputs)
+            if any(v in frozen or v in derived for v in node.inputs):
+                derived.update(node.outputs)
+    return static, derived
 
 
-def _frontier(graph: Graph, static: set) -> list:
-    """Static values made by an op (not a bare variable or constant) that a non-static node,
-    an output or an update reads; only those that depend on a variable (the rest is folded)."""
-    def computed(v):
-        return v in static and v.node.op not in ("Input", "Constant")
-
+def _frontier(graph: Graph, static: set, derived: set) -> list:
+    """Derived values (made by an op from a variable; the rest is folded as constants) that
+    a non-static node, an output or an update reads."""
     seen, frontier = set(), []
     readers = [n for n in graph.nodes if n.op != "Input" and not set(n.outputs) <= static]
     reads = [v for n in readers for v in n.inputs]
     reads += list(graph.outputs) + list(graph.updates.values())
-    reads_variables = _reads_variables(graph, static)
     for v in reads:
         # bfloat16 stays put: onnxruntime's graphs return bfloat16 results as float32
         # (compute_bfloat16_in_float32), which the main graph's input would not accept
-        if computed(v) and v not in seen and v in reads_variables and v.dtype != "bfloat16":
+        if v in derived and v not in seen and v.dtype != "bfloat16":
             seen.add(v)
             frontier.append(v)
     return frontier
-
-
-def _reads_variables(graph: Graph, static: set) -> set:
-    variables = set(graph.variables.values())
-    out = set()
-    for node in graph.nodes:
-        if node.op != "Input" and any(v in variables or v in out for v in node.inputs):
-            out.update(v for v in node.outputs if v in static)
-    return out
 
 
 def _prologue(graph: Graph, frontier: list, names: list) -> Graph:
