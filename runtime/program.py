@@ -46,11 +46,14 @@ class Program:
             self._per_thread.runner = runner
             return runner
 
-    def __call__(self, *arrays) -> list:
+    def __call__(self, *arrays, pinned=None) -> list:
+        """`pinned`: {Variable: buffer} fed instead of those variables' current buffers (the
+        values a GradientTape recorded against, read after the weights moved on)."""
         upload = self.compiled.upload
         feeds = dict(zip(self.feed_names, arrays))
         for name, var in self.variables:
-            feeds[name] = var.device_buffer(upload)
+            buffer = pinned.get(var) if pinned else None
+            feeds[name] = buffer if buffer is not None else var.device_buffer(upload)
         if self.key_name is not None:
             feeds[self.key_name] = self.next_key()
         if self.prologue is not None:
@@ -60,6 +63,12 @@ class Program:
         for var, buf in zip(self.updated, outs[n:]):
             var.set_device_buffer(buf, upload)  # the executor that made it
         return outs[:n]
+
+    def pin(self) -> dict:
+        """{Variable: its current buffer} for every variable this Program reads: buffers are
+        never written in place, so holding them keeps these values."""
+        upload = self.compiled.upload
+        return {var: var.device_buffer(upload) for _, var in self.variables}
 
     def _prologue_results(self) -> list:
         prologue = self.prologue

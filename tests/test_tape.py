@@ -125,3 +125,25 @@ def test_array_times_variable_is_recorded_like_variable_times_array():
         loss = tf.ops.sum(scale * v)  # the array on the left
     np.testing.assert_allclose(tape.gradient(loss, v), scale)
     np.testing.assert_allclose(scale * v, [3.0, 10.0])  # eagerly, still a product
+
+
+def test_values_read_after_apply_gradients_are_those_of_the_recorded_forward_pass():
+    """The Keras guide's loop updates its metric with the logits AFTER apply_gradients: they
+    must be the logits the forward pass computed (as in eager TensorFlow), not a rerun with
+    the updated weights; a persistent tape's second gradient also uses the recorded ones."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = keras.optimizers.SGD(1.0)
+    x, y = np.ones((4, 3), "f4"), np.zeros((4, 2), "f4")
+    before = model.predict_on_batch(x)
+    with tf.GradientTape(persistent=True) as tape:
+        logits = model(x, training=True)
+        loss = keras.losses.MeanSquaredError()(y, logits)
+    first = tape.gradient(loss, model.trainable_weights)
+    first = [np.array(g) for g in first]
+    optimizer.apply_gradients(zip(first, model.trainable_weights))
+    assert not np.allclose(model.predict_on_batch(x), before)  # the weights did move
+    np.testing.assert_array_equal(np.asarray(logits), before)
+    second = tape.gradient(loss, model.trainable_weights)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(np.asarray(b), a)
