@@ -157,4 +157,9 @@ class OrtBinder:
         for name in self.output_names:  # fresh output buffers: earlier results stay valid
             binding.bind_output(name, self.device)
         self.session._sess.run_with_iobinding(binding._iobinding, self._run_options)
-        return [ort.OrtValue(v) for v in binding._iobinding.get_outputs()]
+        # Indexing copies each OrtValue (a new reference to its tensor); iterating the
+        # vector would yield references INTO the binding's output slots, which the next run
+        # on this binding re-points at its new results (a held weight, snapshot or pinned
+        # buffer would silently change to a later step's value).
+        outputs = binding._iobinding.get_outputs()
+        return [ort.OrtValue(outputs[i]) for i in range(len(outputs))]

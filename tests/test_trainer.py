@@ -280,3 +280,22 @@ def test_subclassed_model_trains_and_rejects_non_numeric_data():
     assert len(model.trainable_weights) == 4 and model(x[:2]).shape == (2, 1)
     with pytest.raises(DataError, match="numeric.*<U1"):
         model.fit(np.array([["a"] * 4] * 64), y, verbose=0)
+
+
+def test_a_weight_snapshot_keeps_its_value_while_training_goes_on():
+    """Variable.snapshot() holds the executor's buffer of that step: later steps write new
+    buffers and must not re-point it (onnxruntime's IOBinding output vector, iterated,
+    yields references into its slots, which the next run overwrites)."""
+    from kgraph.variables import snapshot_to_numpy
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("f4")
+    y = np.random.default_rng(1).normal(size=(32, 3)).astype("f4")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    kernel = model.trainable_weights[0]
+    held, copied = kernel.snapshot(), kernel.numpy().copy()
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert not np.array_equal(kernel.numpy(), copied)
+    np.testing.assert_array_equal(snapshot_to_numpy(held), copied)
