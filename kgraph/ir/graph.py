@@ -80,7 +80,11 @@ class Graph:
 
     # -- building -------------------------------------------------------------------------
     def add_node(self, op: str, inputs, attrs, types) -> list[Value]:
-        node = Node(next(self._ids), op, list(inputs), dict(attrs))
+        return self.append_node(op, list(inputs), dict(attrs), types)
+
+    def append_node(self, op: str, inputs: list, attrs: dict, types) -> list[Value]:
+        """`add_node` for a caller that hands over `inputs` and `attrs` (not copied)."""
+        node = Node(next(self._ids), op, inputs, attrs)
         node.outputs = [Value(self, node, i, t) for i, t in enumerate(types)]
         self.nodes.append(node)
         return node.outputs

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from kgraph.ir.graph import Value, current_graph
 from kgraph.ir.types import TensorType, broadcast_shapes, dtype_name, is_float
 from kgraph.ops.registry import apply, defop, same_as_input
 
@@ -147,24 +148,28 @@ def _np_dtype(name):
 
 
 # -- public functions --------------------------------------------------------------------------
+def _dtype_of(x):
+    if type(x) is Value:
+        return x.dtype
+    from kgraph.variables import Variable  # (kgraph.variables imports kgraph.ops)
+
+    if isinstance(x, (Value, Variable)):
+        return x.dtype
+    if isinstance(x, (np.ndarray, np.generic)):  # numpy data has a dtype, even 0-d
+        return x.dtype.name
+    return None  # python scalars are weakly typed
+
+
+def _weak(x, dtype, other):
+    array = np.asarray(x, dtype=_np_dtype(dtype))
+    graph = current_graph() or getattr(other, "graph", None)
+    # a constant node keeps the dtype; `to_value` would turn a float64 array into floatx
+    return graph.constant(array) if graph is not None else array
+
+
 def _pair(a, b):
     """Give python scalars the dtype of the tensor they meet (Keras' weak typing)."""
-    from kgraph.ir.graph import Value, current_graph
-    from kgraph.variables import Variable
-
-    def dtype_of(x):
-        if isinstance(x, (Value, Variable)):
-            return x.dtype
-        if isinstance(x, (np.ndarray, np.generic)):  # numpy data has a dtype, even 0-d
-            return x.dtype.name
-        return None  # python scalars are weakly typed
-
-    def weak(x, dtype, other):
-        array = np.asarray(x, dtype=_np_dtype(dtype))
-        graph = current_graph() or getattr(other, "graph", None)
-        # a constant node keeps the dtype; `to_value` would turn a float64 array into floatx
-        return graph.constant(array) if graph is not None else array
-
+    dtype_of, weak = _dtype_of, _weak
     da, db = dtype_of(a), dtype_of(b)
     if da is None and db is not None:
         a = weak(a, db, b)

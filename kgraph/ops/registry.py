@@ -56,9 +56,15 @@ def _is_symbolic(x) -> bool:
 
 def to_value(x, dtype=None) -> Value:
     """Turn a Value, Variable or array-like into a Value of the graph being traced."""
-    from kgraph.variables import Variable
-
     graph = current_graph()
+    if type(x) is Value:  # the common case first: ops recorded in a loop pay per call
+        if graph is not None and x.graph is not graph:
+            raise ValueError(
+                f"Tensor {x!r} belongs to graph {x.graph.name!r}, not to the graph being "
+                f"traced ({graph.name!r}); symbolic tensors cannot cross graphs")
+        return x
+    from kgraph.variables import Variable  # (kgraph.variables imports kgraph.ops)
+
     if isinstance(x, Value):
         if graph is not None and x.graph is not graph:
             raise ValueError(
@@ -97,7 +103,7 @@ def apply(name: str, *inputs, **attrs):
             return apply(name, *inputs, **attrs)
     values = [to_value(x) for x in inputs]
     types = op.infer([v.type for v in values], **attrs)
-    outs = graph.add_node(name, values, attrs, types)
+    outs = graph.append_node(name, values, attrs, types)  # both ours: no copies needed
     return outs[0] if op.num_outputs == 1 else tuple(outs)
 
 
