@@ -22,11 +22,13 @@ bool = "bool"  # noqa: A001
 _SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables",
                "datasets", "ir", "compiler", "runtime", "applications", "cli",
                "demo", "distribute", "tpu", "utils")
+# (`function` the decorator shadows the submodule kgraph.function of the same name)
 # public name -> (module, attribute)
 _ATTRIBUTES = {
     "GradientTape": ("kgraph.tape", "GradientTape"),
     "Variable": ("kgraph.variables", "Variable"),
     "TensorSpec": ("kgraph.data", "TensorSpec"),
+    "function": ("kgraph.function", "function"),
 }
 
 

@@ -10,7 +10,8 @@ slow down several-fold, which would measure the data, not the loop); the table s
 median over repeats, the spread (min-max), the ratio of medians and the median of the
 per-repeat ratios (each repeat's pair ran back to back, so it is the steadier figure). `fit` is timed per epoch
 of `--steps` batches (a first, compiling block is left out for both); the tape loop is the Keras
-guide's custom loop (forward under the tape, `tape.gradient`, `optimizer.apply_gradients`).
+guide's custom loop (forward under the tape, `tape.gradient`, `optimizer.apply_gradients`),
+eagerly and with its step under `kgraph.function` (the guide's `@tf.function` section).
 A phase breakdown of the tape step follows (record / gradient / apply, median ms), and
 `--profile` prints a cProfile of the tape loop. Do not run it while tests run.
 """
@@ -64,6 +65,31 @@ class TapeLoop:
         return (time.perf_counter() - t) / len(batches)
 
 
+class FunctionLoop:
+    """The same loop with its step under `kgraph.function` (the guide's `@tf.function`
+    section): traced once, then one executor call per step."""
+
+    def __init__(self, tf, keras):
+        self.model = build_model(keras)
+        self.optimizer = keras.optimizers.Adam()
+        self.loss_fn = keras.losses.SparseCategoricalCrossentropy()
+        self.step = tf.function(self._step)
+        self.tf = tf
+
+    def _step(self, x, y):
+        with self.tf.GradientTape() as tape:
+            loss = self.loss_fn(y, self.model(x, training=True))
+        grads = tape.gradient(loss, self.model.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_weights))
+        return loss
+
+    def run(self, batches):
+        t = time.perf_counter()
+        for x, y in batches:
+            self.step(x, y)
+        return (time.perf_counter() - t) / len(batches)
+
+
 class FitLoop:
     def __init__(self, keras, batch):
         self.model = build_model(keras)
@@ -86,14 +112,16 @@ def measure(repeats, steps, batch):
     x, y = make_data((repeats + 1) * steps * batch)
     blocks = [(x[i:i + steps * batch], y[i:i + steps * batch])
               for i in range(0, len(x), steps * batch)]
-    fit, tape = FitLoop(keras, batch), TapeLoop(tf, keras)
-    fit.run(*blocks[0])  # the first block compiles both loops' programs
+    fit, tape, function = FitLoop(keras, batch), TapeLoop(tf, keras), FunctionLoop(tf, keras)
+    fit.run(*blocks[0])  # the first block compiles the loops' programs
     tape.run(_batches(*blocks[0], batch))
+    function.run(_batches(*blocks[0], batch))
     before = build.stats()
-    times = {"fit": [], "tape": []}
+    times = {"fit": [], "tape": [], "tape in kgraph.function": []}
     for bx, by in blocks[1:]:  # fresh samples each repeat: no loop sees a batch twice
         times["fit"].append(fit.run(bx, by))
         times["tape"].append(tape.run(_batches(bx, by, batch)))
+        times["tape in kgraph.function"].append(function.run(_batches(bx, by, batch)))
     after = build.stats()
     work = {k: after.get(k, 0) - before.get(k, 0) for k in
             ("traces", "autodiffs", "optimizations", "emissions", "compilations")}
@@ -117,9 +145,10 @@ def report(times, tape, work, args):
     print("|---|---|---|")
     for k, v in times.items():
         print(f"| {k} | {med[k]:.3f} | {min(v) * 1e3:.3f}-{max(v) * 1e3:.3f} |")
-    paired = statistics.median(t / f for t, f in zip(times["tape"], times["fit"]))
-    print(f"\ntape / fit: {med['tape'] / med['fit']:.2f}x as a ratio of medians, {paired:.2f}x as "
-          f"the median of each repeat's ratio (target <= 1.3x)")
+    for loop in ("tape", "tape in kgraph.function"):
+        paired = statistics.median(t / f for t, f in zip(times[loop], times["fit"]))
+        print(f"\n{loop} / fit: {med[loop] / med['fit']:.2f}x as a ratio of medians, "
+              f"{paired:.2f}x as the median of each repeat's ratio (target <= 1.3x)")
     phases = ", ".join(f"{k} {statistics.median(v) * 1e3:.3f}" for k, v in tape.phases.items())
     print(f"tape phases, median ms: {phases}")
     print(f"compiler work during the timed steps (must be 0): {work}")
