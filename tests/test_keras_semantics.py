@@ -463,3 +463,33 @@ def test_random_functions_inside_call_with_an_unknown_batch(name, draw, check):
     inputs = keras.Input((4,))
     out = keras.Model(inputs, Draw()(inputs)).predict(x, verbose=0)
     assert out.shape[0] == 10 and check(out, x)
+
+
+def test_add_loss_terms_are_in_layer_losses_while_traced_and_counted_once_by_fit():
+    """Keras: `model.losses` inside a train step holds the add_loss terms of that call (the
+    guide's `loss_value += sum(model.losses)`); fit adds them to the compiled loss once."""
+    import kgraph as tf
+
+    class Activity(keras.layers.Layer):
+        def call(self, inputs):
+            self.add_loss(1e-2 * keras.ops.sum(inputs))
+            return inputs
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(1)(Activity()(inputs))
+    model = keras.Model(inputs, outputs)
+    x = np.arange(12, dtype="float32").reshape(4, 3) / 10
+    y = np.zeros((4, 1), "float32")
+    activity = 1e-2 * x.sum()
+    mse = float(np.mean((model.predict_on_batch(x) - y) ** 2))
+
+    @tf.function
+    def traced_losses(x):
+        model(x, training=True)
+        return sum(model.losses)
+
+    np.testing.assert_allclose(traced_losses(x), activity, rtol=1e-6)
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0).history
+    np.testing.assert_allclose(history["loss"][0], mse + activity, rtol=1e-5)

@@ -198,7 +198,9 @@ class Trainer:
                                                      self._output_names())
         extra = []
         if training or loss is None:  # validation reports the compiled loss alone
-            extra = list(getattr(current_graph(), "losses", [])) + self.losses
+            own = self.losses  # regularizers and this model's layers' add_loss terms
+            extra = own + [added for added in getattr(current_graph(), "losses", [])
+                           if not any(added is o for o in own)]
         return total_loss(loss, extra)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None, loss=None):

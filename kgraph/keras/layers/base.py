@@ -349,8 +349,9 @@ class Layer:
         graph = current_graph()
         if graph is not None:
             if not hasattr(graph, "losses"):
-                graph.losses = []
+                graph.losses, graph.layer_losses = [], {}
             graph.losses.append(loss)
+            graph.layer_losses.setdefault(id(self), []).append(loss)  # for `self.losses`
         else:
             self._losses.append(loss)
 
@@ -359,9 +360,12 @@ class Layer:
         """Weight-regularization penalties (and losses added by `add_loss`) of this layer and
         its sublayers, evaluated in the graph being traced."""
         out = list(self._losses)
-        if current_graph() is None:
+        graph = current_graph()
+        if graph is None:
             out += self.__dict__.get("_eager_losses", [])
+        added = getattr(graph, "layer_losses", {})  # add_loss calls in the graph being traced
         for layer in [self] + self._flat_layers():
+            out += added.get(id(layer), [])
             for var, reg in layer._regularized:
                 out.append(reg(var.value))
         return out
