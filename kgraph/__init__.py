@@ -30,6 +30,14 @@ _ATTRIBUTES = {
     "TensorSpec": ("kgraph.data", "TensorSpec"),
     "function": ("kgraph.function", "function"),
 }
+# TensorFlow's top-level tensor functions (tf.concat, tf.ones, tf.reduce_sum, ...): kgraph/tf_names.py
+_TF_NAMES = ("abs", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
+             "convert_to_tensor", "exp", "expand_dims", "gather", "log", "matmul", "maximum",
+             "minimum", "one_hot", "ones", "ones_like", "range", "reduce_max", "reduce_mean",
+             "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape", "sigmoid", "sqrt",
+             "square", "squeeze", "stack", "tanh", "tile", "transpose", "where", "zeros",
+             "zeros_like")
+_ATTRIBUTES.update({name: ("kgraph.tf_names", name) for name in _TF_NAMES})
 
 
 def __getattr__(name):

@@ -112,11 +112,25 @@ def exponential(x):
     return ew.exp(x)
 
 
-def one_hot(indices, num_classes, dtype="float32"):
-    """One-hot by comparison with a range (TVM mis-types ONNX OneHot)."""
+def one_hot(indices, num_classes, axis=-1, dtype="float32", sparse=False):
+    """One-hot by comparison with a range (TVM mis-types ONNX OneHot); the class axis is
+    `axis` of the result (Keras' signature; `sparse=True` is refused: kgraph has no sparse
+    tensors)."""
+    if sparse:
+        raise ValueError("one_hot(sparse=True): kgraph has no sparse tensors. "
+                         "Received: sparse=True")
     classes = np.arange(num_classes, dtype=np.int64)
     indices = ew.cast(indices, "int64")
-    return ew.cast(ew.equal(mv.expand_dims(indices, -1), classes), dtype)
+    hot = ew.cast(ew.equal(mv.expand_dims(indices, -1), classes), dtype or "float32")
+    rank = len(hot.shape)
+    if axis in (-1, rank - 1):
+        return hot
+    if not -rank <= axis < rank:
+        raise ValueError(f"one_hot: axis must be in [-{rank}, {rank}) for {rank - 1}-D "
+                         f"indices. Received: axis={axis}")
+    order = list(range(rank - 1))
+    order.insert(axis % rank, rank - 1)
+    return mv.transpose(hot, tuple(order))
 
 
 def dropout(x, rate, key, seed):

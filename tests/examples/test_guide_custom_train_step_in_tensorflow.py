@@ -3,8 +3,8 @@
 backend-agnostic version: it uses `tf.GradientTape` and a few `tf.*` ops).
 
 `import kgraph as tf` gives `GradientTape`; the guide's train/test steps run
-with it. The end-to-end GAN runs twice: as written (xfail: kgraph's top level
-has no `tf.concat`/`tf.ones`/`tf.zeros`/`tf.shape`) and with those four calls
+with it. The end-to-end GAN runs twice: as written (`tf.concat`/`tf.ones`/
+`tf.zeros`/`tf.shape` from kgraph/tf_names.py) and with those four calls
 spelled `keras.ops.*`, as the JAX and PyTorch versions of the guide spell them.
 It needs a tape entered mid-step to record only what runs inside it, as
 TensorFlow's: `test_tape_records_only_inside_its_block` checks that alone.
@@ -249,9 +249,6 @@ def test_gan_end_to_end_with_keras_ops():
     _run_gan(_OpsAsTf)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="kgraph's top level (`import kgraph as tf`) has no tf.concat, "
-                   "tf.ones, tf.zeros, tf.shape: TensorFlow ops outside Keras")
 def test_gan_end_to_end_as_written():
     _run_gan(tf)
 

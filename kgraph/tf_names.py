@@ -1,0 +1,161 @@
+"""TensorFlow's most used top-level tensor functions, for code written against
+`import tensorflow as tf` that reaches past Keras (the keras.io TensorFlow guides' GAN steps:
+`tf.concat`, `tf.ones`, `tf.shape`, `tf.reduce_sum`, ...).
+
+Each is the `keras.ops` function of the same meaning under TensorFlow's name, argument names
+and defaults (`tf.argmax` reduces axis 0 by default; `name=` is accepted and unused). They
+run eagerly on arrays and record ops inside traced steps, like `keras.ops`. `tf.shape`
+returns the dims as a tuple (a symbolic scalar for an unknown batch dim), which indexes as
+TensorFlow's shape tensor does.
+"""
+from __future__ import annotations
+
+from kgraph.keras import ops
+
+__all__ = ["abs", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
+           "convert_to_tensor", "exp", "expand_dims", "gather", "log", "matmul", "maximum",
+           "minimum", "one_hot", "ones", "ones_like", "range", "reduce_max", "reduce_mean",
+           "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape", "sigmoid", "sqrt",
+           "square", "squeeze", "stack", "tanh", "tile", "transpose", "where", "zeros",
+           "zeros_like"]
+
+
+def concat(values, axis, name=None):
+    return ops.concatenate(list(values), axis=axis)
+
+
+def stack(values, axis=0, name=None):
+    return ops.stack(list(values), axis=axis)
+
+
+def ones(shape, dtype="float32", name=None):
+    return ops.ones(shape, dtype=dtype)
+
+
+def zeros(shape, dtype="float32", name=None):
+    return ops.zeros(shape, dtype=dtype)
+
+
+def ones_like(input, dtype=None, name=None):  # noqa: A002 - TensorFlow's argument name
+    return ops.ones_like(input, dtype=dtype)
+
+
+def zeros_like(input, dtype=None, name=None):  # noqa: A002
+    return ops.zeros_like(input, dtype=dtype)
+
+
+def shape(input, out_type=None, name=None):  # noqa: A002
+    return ops.shape(input)
+
+
+def constant(value, dtype=None, shape=None, name=None):
+    out = ops.convert_to_tensor(value, dtype=dtype)
+    return ops.broadcast_to(out, shape) if shape is not None else out
+
+
+def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
+    return ops.convert_to_tensor(value, dtype=dtype or dtype_hint)
+
+
+def cast(x, dtype, name=None):
+    return ops.cast(x, dtype)
+
+
+def reshape(tensor, shape, name=None):
+    return ops.reshape(tensor, shape)
+
+
+def expand_dims(input, axis, name=None):  # noqa: A002
+    return ops.expand_dims(input, axis)
+
+
+def squeeze(input, axis=None, name=None):  # noqa: A002
+    return ops.squeeze(input, axis=axis)
+
+
+def transpose(a, perm=None, conjugate=False, name=None):
+    return ops.transpose(a, axes=perm)
+
+
+def tile(input, multiples, name=None):  # noqa: A002
+    return ops.tile(input, multiples)
+
+
+def gather(params, indices, axis=None, batch_dims=0, name=None):
+    if batch_dims:
+        raise NotImplementedError(f"tf.gather with batch_dims: use keras.ops.take_along_axis. "
+                                  f"Received: batch_dims={batch_dims!r}")
+    return ops.take(params, indices, axis=0 if axis is None else axis)
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
+           name=None):
+    if transpose_a or adjoint_a:
+        a = ops.swapaxes(a, -1, -2)
+    if transpose_b or adjoint_b:
+        b = ops.swapaxes(b, -1, -2)
+    return ops.matmul(a, b)
+
+
+def _reduction(fn):
+    def reduce(input_tensor, axis=None, keepdims=False, name=None):
+        return fn(input_tensor, axis=axis, keepdims=keepdims)
+    reduce.__name__ = f"reduce_{fn.__name__}"
+    reduce.__doc__ = f"tf.{reduce.__name__}: keras.ops.{fn.__name__}."
+    return reduce
+
+
+reduce_sum, reduce_mean = _reduction(ops.sum), _reduction(ops.mean)
+reduce_max, reduce_min, reduce_prod = _reduction(ops.max), _reduction(ops.min), _reduction(ops.prod)
+
+
+def argmax(input, axis=None, output_type="int64", name=None):  # noqa: A002
+    return ops.cast(ops.argmax(input, axis=0 if axis is None else axis), output_type)
+
+
+def argmin(input, axis=None, output_type="int64", name=None):  # noqa: A002
+    return ops.cast(ops.argmin(input, axis=0 if axis is None else axis), output_type)
+
+
+def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype="float32",
+            name=None):
+    out = ops.one_hot(indices, depth, axis=-1 if axis is None else axis, dtype=dtype)
+    if on_value is not None or off_value is not None:
+        on = 1.0 if on_value is None else on_value
+        off = 0.0 if off_value is None else off_value
+        out = out * (on - off) + off
+    return out
+
+
+def clip_by_value(t, clip_value_min, clip_value_max, name=None):
+    return ops.clip(t, clip_value_min, clip_value_max)
+
+
+def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001
+    return ops.arange(start, limit, delta, dtype=dtype)
+
+
+def where(condition, x=None, y=None, name=None):
+    return ops.where(condition, x, y)
+
+
+def _unary(fn, tf_name):
+    def unary(x, name=None):
+        return fn(x)
+    unary.__name__ = tf_name
+    unary.__doc__ = f"tf.{tf_name}: keras.ops.{fn.__name__}."
+    return unary
+
+
+abs, exp, log = _unary(ops.abs, "abs"), _unary(ops.exp, "exp"), _unary(ops.log, "log")  # noqa: A001
+sqrt, square = _unary(ops.sqrt, "sqrt"), _unary(ops.square, "square")
+sigmoid, tanh = _unary(ops.sigmoid, "sigmoid"), _unary(ops.tanh, "tanh")
+
+
+def maximum(x, y, name=None):
+    return ops.maximum(x, y)
+
+
+def minimum(x, y, name=None):
+    return ops.minimum(x, y)
+

@@ -1,0 +1,74 @@
+"""TensorFlow's top-level tensor functions under `import kgraph as tf` (kgraph/tf_names.py):
+TensorFlow's names, argument names and defaults, checked against numpy, eagerly and traced."""
+import numpy as np
+import pytest
+
+import kgraph as tf
+from kgraph.tf_names import __all__ as NAMES
+
+X = np.arange(12, dtype="float32").reshape(3, 4) - 5.0
+
+
+CASES = {
+    "concat": (lambda: tf.concat([X, X], 1), np.concatenate([X, X], 1)),
+    "stack": (lambda: tf.stack([X, X]), np.stack([X, X])),
+    "ones": (lambda: tf.ones((2, 1)), np.ones((2, 1), "float32")),
+    "zeros": (lambda: tf.zeros((2,), "int64"), np.zeros(2, "int64")),
+    "ones_like": (lambda: tf.ones_like(X), np.ones_like(X)),
+    "zeros_like": (lambda: tf.zeros_like(X), np.zeros_like(X)),
+    "shape": (lambda: tuple(tf.shape(X)), (3, 4)),
+    "constant": (lambda: tf.constant(2.0, shape=(2, 2)), np.full((2, 2), 2.0, "float32")),
+    "convert_to_tensor": (lambda: tf.convert_to_tensor([1, 2], dtype="float32"),
+                          np.float32([1, 2])),
+    "cast": (lambda: tf.cast(X, "int64"), X.astype("int64")),
+    "reshape": (lambda: tf.reshape(X, (4, 3)), X.reshape(4, 3)),
+    "expand_dims": (lambda: tf.expand_dims(X, 0), X[None]),
+    "squeeze": (lambda: tf.squeeze(X[None]), X),
+    "transpose": (lambda: tf.transpose(X), X.T),
+    "tile": (lambda: tf.tile(X, (2, 1)), np.tile(X, (2, 1))),
+    "gather": (lambda: tf.gather(X, [2, 0]), X[[2, 0]]),
+    "matmul": (lambda: tf.matmul(X, X, transpose_b=True), X @ X.T),
+    "reduce_sum": (lambda: tf.reduce_sum(X, axis=1, keepdims=True), X.sum(1, keepdims=True)),
+    "reduce_mean": (lambda: tf.reduce_mean(X), X.mean()),
+    "reduce_max": (lambda: tf.reduce_max(X, 0), X.max(0)),
+    "reduce_min": (lambda: tf.reduce_min(X, 1), X.min(1)),
+    "reduce_prod": (lambda: tf.reduce_prod(X[:, :2], 1), X[:, :2].prod(1)),
+    "argmax": (lambda: tf.argmax(X), X.argmax(0)),  # TensorFlow's default axis is 0
+    "argmin": (lambda: tf.argmin(X, 1), X.argmin(1)),
+    "one_hot": (lambda: tf.one_hot([0, 2], 3, on_value=5.0, off_value=-1.0),
+                np.float32([[5, -1, -1], [-1, -1, 5]])),
+    "clip_by_value": (lambda: tf.clip_by_value(X, -1.0, 2.0), np.clip(X, -1, 2)),
+    "range": (lambda: tf.range(2, 8, 3), np.arange(2, 8, 3)),
+    "where": (lambda: tf.where(X > 0, X, 0.0), np.where(X > 0, X, 0)),
+    "abs": (lambda: tf.abs(X), np.abs(X)),
+    "exp": (lambda: tf.exp(X / 10), np.exp(X / 10)),
+    "log": (lambda: tf.log(X + 6), np.log(X + 6)),
+    "sqrt": (lambda: tf.sqrt(X + 5), np.sqrt(X + 5)),
+    "square": (lambda: tf.square(X), X * X),
+    "sigmoid": (lambda: tf.sigmoid(X), 1 / (1 + np.exp(-X))),
+    "tanh": (lambda: tf.tanh(X), np.tanh(X)),
+    "maximum": (lambda: tf.maximum(X, 0.0), np.maximum(X, 0)),
+    "minimum": (lambda: tf.minimum(X, 0.0), np.minimum(X, 0)),
+}
+
+
+def test_every_name_has_a_case():
+    assert sorted(CASES) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_eager_result_matches_numpy(name):
+    make, want = CASES[name]
+    np.testing.assert_allclose(np.asarray(make()), want, rtol=1e-6, atol=1e-6)
+
+
+def test_inside_a_traced_function_with_an_open_batch_dim():
+    @tf.function(input_signature=[tf.TensorSpec((None, 4), "float32")])
+    def labels_for(images):
+        n = tf.shape(images)[0]
+        return tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0) + tf.reduce_sum(images)
+
+    out = labels_for(X)
+    np.testing.assert_allclose(out, np.concatenate([np.ones((3, 1)), np.zeros((3, 1))]) + X.sum(),
+                               rtol=1e-6)
+    assert labels_for(X[:1]).shape == (2, 1)
