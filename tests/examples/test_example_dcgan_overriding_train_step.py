@@ -5,8 +5,8 @@ The Keras 3 code as written; only the imports changed (`import kgraph as tf`
 serves the example's `tf.GradientTape`), the CelebA download replaced by 4
 random 64x64x3 images in [0, 1] (the example's `dataset.map(x / 255.0)`),
 given to `fit` as an array with the example's batch size cut to 4; the
-GANMonitor callback generates its images as written but does not write PNGs
-(`keras.utils.array_to_img` needs PIL).
+GANMonitor callback writes its PNGs as written (`keras.utils.array_to_img`,
+Pillow), into a temporary working directory.
 """
 
 import numpy as np
@@ -14,7 +14,8 @@ import pytest
 
 
 @pytest.mark.slow
-def test_dcgan_overriding_train_step():
+def test_dcgan_overriding_train_step(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     import kgraph as tf
     from kgraph import keras
     from kgraph.keras import layers, ops
@@ -147,6 +148,10 @@ def test_dcgan_overriding_train_step():
             )
             generated_images = self.model.generator(random_latent_vectors)
             generated_images *= 255
+            generated_images.numpy()
+            for i in range(self.num_img):
+                img = keras.utils.array_to_img(generated_images[i])
+                img.save("generated_img_%03d_%d.png" % (epoch, i))
             generated.append(np.asarray(generated_images))
 
     epochs = 1  # In practice, use ~100 epochs
@@ -175,3 +180,8 @@ def test_dcgan_overriding_train_step():
     assert changed(g_before, generator) and changed(d_before, discriminator)
     assert len(generated) == 1 and generated[0].shape == (2, 64, 64, 3)
     assert ((generated[0] >= 0) & (generated[0] <= 255)).all()
+    from PIL import Image
+
+    for i in range(2):
+        with Image.open(tmp_path / f"generated_img_000_{i}.png") as png:
+            assert png.size == (64, 64) and png.mode == "RGB"

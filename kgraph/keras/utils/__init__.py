@@ -14,6 +14,8 @@ from kgraph.keras.utils.dataset_utils import (audio_dataset_from_directory,  # n
                                               unpack_x_y_sample_weight)
 from kgraph.keras.utils.file_utils import get_file  # noqa: F401
 from kgraph.keras.utils.image_dataset import image_dataset_from_directory  # noqa: F401
+from kgraph.keras.utils.image_utils import (array_to_img, img_to_array, load_img,  # noqa: F401
+                                            save_img)
 
 
 def set_random_seed(seed):
