@@ -493,3 +493,41 @@ def test_add_loss_terms_are_in_layer_losses_while_traced_and_counted_once_by_fit
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0).history
     np.testing.assert_allclose(history["loss"][0], mse + activity, rtol=1e-5)
+
+
+def test_metrics_lists_compile_metrics_and_a_custom_train_step_reports_them_as_fit_does():
+    """Keras 3: `model.metrics` is [loss tracker, "compile_metrics"] from compile() on; the
+    guide's custom train_step updating `for m in self.metrics` logs the same values as the
+    built-in step."""
+    import kgraph as tf
+
+    class Custom(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(y=y, y_pred=y_pred)
+            self.optimizer.apply(tape.gradient(loss, self.trainable_variables),
+                                 self.trainable_variables)
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("f4"), rng.normal(size=(64, 1)).astype("f4")
+    histories = []
+    for cls in (keras.Model, Custom):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((4,))
+        model = cls(inputs, keras.layers.Dense(1)(inputs))
+        model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        assert [m.name for m in model.metrics] == ["loss", "compile_metrics"]
+        histories.append(model.fit(x, y, batch_size=16, epochs=2, verbose=0).history)
+        assert model.metrics_names == ["loss", "compile_metrics"]
+    plain, custom = histories
+    assert set(custom) == set(plain) == {"loss", "mae"}
+    for name in plain:
+        np.testing.assert_allclose(custom[name], plain[name], rtol=1e-5)

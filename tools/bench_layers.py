@@ -17,19 +17,31 @@ from bench import (FRAMEWORKS, KerasBench, TorchBench, _epoch_timer, _try, cell,
                    machine_info, speedup)
 
 BATCH, SEED = 64, 0
-MODELS = {"cnn": "CNN conv32-pool-conv64-pool-dense10", "lstm": "LSTM(64) on 50x32 -> Dense(1)"}
-FULL = dict(n={"cnn": 10000, "lstm": 5000}, epochs=3, floor_steps=20, floor_blocks=25,
-            timeout_s=3600)
-QUICK = dict(n={"cnn": 1024, "lstm": 512}, epochs=3, floor_steps=5, floor_blocks=5, timeout_s=120)
+MODELS = {"cnn": "CNN conv32-pool-conv64-pool-dense10",
+          "cnn_full": "the CNN + Dropout(0.25) + accuracy metric + validation_split=0.1",
+          "lstm": "LSTM(64) on 50x32 -> Dense(1)",
+          "bilstm": "2x Bidirectional(LSTM(32)) on 200x16 -> Dense(1)",
+          "transformer": "encoder block (Embedding 1000x64, 4-head attention, FFN 128, "
+                         "post-norm) on 64 tokens -> 2 classes"}
+FULL = dict(n={"cnn": 10000, "cnn_full": 10000, "lstm": 5000, "bilstm": 1024,
+               "transformer": 4096}, epochs=3, floor_steps=20, floor_blocks=25, timeout_s=3600)
+QUICK = dict(n={"cnn": 1024, "cnn_full": 1024, "lstm": 512, "bilstm": 128, "transformer": 512},
+             epochs=3, floor_steps=5, floor_blocks=5, timeout_s=300)
+CLASSIFIERS = ("cnn", "cnn_full", "transformer")  # sparse categorical crossentropy; others mse
 PROFILE_STEPS, PROFILE_WARMUP, PROFILE_TOP = 20, 3, 12
 
 
 def make_data(model, n, seed=SEED):
-    """float32 x in [0, 1); CNN: NHWC images + int64 labels 0-9, LSTM: (n, 50, 32) + float32 y."""
+    """CNN: NHWC float32 images in [0, 1) + int64 labels 0-9; LSTM: (n, 50, 32), BiLSTM:
+    (n, 200, 16) float32 + float32 y; transformer: int32 tokens (n, 64) + labels 0-1."""
     rng = np.random.default_rng(seed)
-    if model == "cnn":
+    if model in ("cnn", "cnn_full"):
         return rng.random((n, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, size=n)
-    return rng.random((n, 50, 32), dtype=np.float32), rng.random((n, 1), dtype=np.float32)
+    if model == "transformer":
+        return rng.integers(0, 1000, (n, 64)).astype(np.int32), rng.integers(0, 2, size=n)
+    steps, features = (50, 32) if model == "lstm" else (200, 16)
+    return (rng.random((n, steps, features), dtype=np.float32),
+            rng.random((n, 1), dtype=np.float32))
 
 
 # --------------------------------------------------------------------------- frameworks
@@ -42,21 +54,47 @@ class KerasLayers(KerasBench):
 
     def build(self):
         keras, L = self.keras, self.keras.layers
-        if self.kind == "cnn":
+        if self.kind == "transformer":
+            self.model = self._transformer()
+            return
+        if self.kind in ("cnn", "cnn_full"):
             layers = [keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"),
                       L.MaxPooling2D(2), L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2),
-                      L.Flatten(), L.Dense(10, activation="softmax")]
+                      L.Flatten()]
+            layers += [L.Dropout(0.25)] if self.kind == "cnn_full" else []
+            layers += [L.Dense(10, activation="softmax")]
+        elif self.kind == "bilstm":
+            layers = [keras.Input((200, 16)), L.Bidirectional(L.LSTM(32, return_sequences=True)),
+                      L.Bidirectional(L.LSTM(32)), L.Dense(1)]
         else:
             layers = [keras.Input((50, 32)), L.LSTM(64), L.Dense(1)]
         self.model = keras.Sequential(layers)
 
+    def _transformer(self):
+        keras, L = self.keras, self.keras.layers
+        tokens = keras.Input((64,), dtype="int32")
+        x = L.Embedding(1000, 64)(tokens)
+        x = L.LayerNormalization()(L.Add()([x, L.MultiHeadAttention(4, 16)(x, x)]))
+        ffn = L.Dense(64)(L.Dense(128, activation="relu")(x))
+        x = L.LayerNormalization()(L.Add()([x, ffn]))
+        out = L.Dense(2, activation="softmax")(L.GlobalAveragePooling1D()(x))
+        return keras.Model(tokens, out)
+
     def compile(self):
         self.model.compile(optimizer=self.keras.optimizers.Adam(),
-                           loss="sparse_categorical_crossentropy" if self.kind == "cnn" else "mse")
+                           loss="sparse_categorical_crossentropy" if self.kind in CLASSIFIERS
+                           else "mse", metrics=["accuracy"] if self.kind == "cnn_full" else None)
+
+    def first_step(self, x, y):
+        """Seconds from a compiled model to its first trained batch (tracing, compiling)."""
+        t = time.perf_counter()
+        self.model.train_on_batch(x[:BATCH], y[:BATCH])
+        return time.perf_counter() - t
 
     def fit_epochs(self, x, y, epochs):  # bench.KerasBench.fit_epochs has batch 128 built in
         times = []
         self.model.fit(x, y, batch_size=BATCH, epochs=epochs, verbose=0,
+                       validation_split=0.1 if self.kind == "cnn_full" else 0.0,
                        callbacks=[_epoch_timer(self.keras, times)])
         return times
 
@@ -71,10 +109,37 @@ class TorchLayers(TorchBench):
     def build(self):
         torch, nn = self.torch, self.torch.nn
         torch.manual_seed(SEED)
-        if self.kind == "cnn":  # 28 -> 26 -> 13 -> 11 -> 5
+        if self.kind in ("cnn", "cnn_full"):  # 28 -> 26 -> 13 -> 11 -> 5
+            drop = [nn.Dropout(0.25)] if self.kind == "cnn_full" else []
             self.model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
                                        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-                                       nn.Flatten(), nn.Linear(64 * 5 * 5, 10))
+                                       nn.Flatten(), *drop, nn.Linear(64 * 5 * 5, 10))
+            return
+        if self.kind == "bilstm":
+            class BiLSTM(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.one = nn.LSTM(16, 32, batch_first=True, bidirectional=True)
+                    self.two = nn.LSTM(64, 32, batch_first=True, bidirectional=True)
+                    self.head = nn.Linear(64, 1)
+
+                def forward(self, x):
+                    _, (h, _) = self.two(self.one(x)[0])
+                    return self.head(torch.cat([h[0], h[1]], dim=1))
+            self.model = BiLSTM()
+            return
+        if self.kind == "transformer":
+            class Encoder(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.embed = nn.Embedding(1000, 64)
+                    self.block = nn.TransformerEncoderLayer(64, 4, 128, dropout=0.0,
+                                                            batch_first=True)
+                    self.head = nn.Linear(64, 2)
+
+                def forward(self, x):
+                    return self.head(self.block(self.embed(x)).mean(dim=1))
+            self.model = Encoder()
             return
 
         class LSTMRegressor(nn.Module):
@@ -87,21 +152,56 @@ class TorchLayers(TorchBench):
                 return self.head(h[-1])
         self.model = LSTMRegressor()
 
-    def compile(self):  # Adam(eps=1e-7) as in bench.py; the LSTM trains on mse
+    def compile(self):  # Adam(eps=1e-7) as in bench.py; the LSTMs train on mse
         super().compile()
-        if self.kind == "lstm":
+        if self.kind not in CLASSIFIERS:
             self.loss_fn = self.torch.nn.MSELoss()
 
+    def _tensors(self, x, y):
+        if self.kind in ("cnn", "cnn_full"):  # NHWC -> NCHW, outside the timing
+            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        if self.kind == "transformer":
+            x = x.astype(np.int64)
+        return self.torch.from_numpy(x), self.torch.from_numpy(y)
+
+    def first_step(self, x, y):
+        X, Y = self._tensors(x[:BATCH], y[:BATCH])
+        t = time.perf_counter()
+        self.step(X, Y)
+        return time.perf_counter() - t
+
     def fit_epochs(self, x, y, epochs):  # bench.TorchBench.fit_epochs has batch 128 built in
+        """cnn_full as Keras runs it: 10% held out, train accuracy tracked every step,
+        a validation pass (loss and accuracy) after each epoch."""
         torch, times = self.torch, []
-        if self.kind == "cnn":
-            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # NHWC -> NCHW, outside the timing
-        X, Y, gen = torch.from_numpy(x), torch.from_numpy(y), torch.Generator().manual_seed(SEED)
+        X, Y = self._tensors(x, y)
+        full = self.kind == "cnn_full"
+        if full:
+            split = int(len(X) * 0.9)
+            X, Y, VX, VY = X[:split], Y[:split], X[split:], Y[split:]
+        gen = torch.Generator().manual_seed(SEED)
         for _ in range(epochs):
             t = time.perf_counter()
             perm = torch.randperm(len(X), generator=gen)
+            self.model.train()
+            correct = 0
             for i in range(0, len(X), BATCH):
-                self.step(X[perm[i:i + BATCH]], Y[perm[i:i + BATCH]])
+                xb, yb = X[perm[i:i + BATCH]], Y[perm[i:i + BATCH]]
+                if full:
+                    self.opt.zero_grad()
+                    out = self.model(xb)
+                    self.loss_fn(out, yb).backward()
+                    self.opt.step()
+                    correct += int((out.argmax(1) == yb).sum())
+                else:
+                    self.step(xb, yb)
+            if full:
+                self.model.eval()
+                with torch.no_grad():
+                    for i in range(0, len(VX), BATCH):
+                        out = self.model(VX[i:i + BATCH])
+                        self.loss_fn(out, VY[i:i + BATCH])
+                        correct += int((out.argmax(1) == VY[i:i + BATCH]).sum())
             times.append(time.perf_counter() - t)
         return times
 
@@ -121,10 +221,15 @@ def worker(fw, model, cfg):
         return emit(res)
     x, y = make_data(model, cfg["n"][model])
     if _try(res, "build", b.build) and _try(res, "compile", b.compile):
+        def first():
+            res["first_step_s"] = b.first_step(x, y)
+
         def epochs():
             res["epoch_all_s"] = times = b.fit_epochs(x, y, cfg["epochs"])
             res["epoch_s"] = float(np.mean(times[1:]))
-        _try(res, "epoch", epochs)
+        _try(res, "first_step", first) and _try(res, "epoch", epochs)
+    import resource
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     emit(res)
 
 
@@ -160,7 +265,17 @@ GEMMS = {
             (BATCH, 1600, 10, 1, 1600)],            # dense
     "lstm": [(BATCH, 32 + 64, 256, 50, 64),         # gates, 50 steps; input grad to h only
              (BATCH, 64, 1, 1, 64)],                # dense
+    "bilstm": [(BATCH, 16 + 32, 128, 400, 32),      # layer 1, 200 steps x 2 directions
+               (BATCH, 64 + 32, 128, 400, 96),      # layer 2: input grad to x and h
+               (BATCH, 64, 1, 1, 64)],              # dense
+    "transformer": [(BATCH * 64, 64, 64, 4, 64),    # q, k, v, output projections
+                    (64, 16, 64, 4 * BATCH, 16),    # scores q k^T per head and sample
+                    (64, 64, 16, 4 * BATCH, 64),    # attention-weighted values
+                    (BATCH * 64, 64, 128, 1, 64),   # FFN up
+                    (BATCH * 64, 128, 64, 1, 128),  # FFN down
+                    (BATCH, 64, 2, 1, 64)],         # head
 }
+GEMMS["cnn_full"] = GEMMS["cnn"]  # dropout and metrics add no matrix products
 
 
 def step_flops(model):
@@ -198,15 +313,15 @@ def targets(kg, to, tf):
 
 
 def print_report(info, cfg, floors, results):
-    print("# kgraph layer benchmark: CNN and LSTM, Adam, batch %d\n" % BATCH)
+    print("# kgraph layer benchmark: CNN, LSTM, BiLSTM, transformer, Adam, batch %d\n" % BATCH)
     print("date %s | CPU %s | cores %d (usable %d) | 1-min load average at start %.1f" % (
         info["date"], info["cpu"], info["cores"], info["cores_usable"], info["load_1min"]))
     print("versions: " + ", ".join("%s %s" % kv for kv in info["versions"].items()))
-    print("samples: CNN %d, LSTM %d; epochs %d (first excluded); floor = the epoch's GEMM FLOPs "
-          "(forward + weight grads + input grads except the first layer's; convs as im2col "
-          "GEMMs, LSTM gates as (64, 32+64) x (96, 256) per step) / np.matmul float32 "
+    print("samples: %s; epochs %d (first excluded); floor = the epoch's GEMM FLOPs (forward + "
+          "weight grads + input grads except the first layer's; convs as im2col GEMMs, "
+          "recurrent gates as one [x, h] product per step and direction) / np.matmul float32 "
           "throughput at one step's shapes (best block):" % (
-              cfg["n"]["cnn"], cfg["n"]["lstm"], cfg["epochs"]))
+              ", ".join("%s %d" % kv for kv in cfg["n"].items()), cfg["epochs"]))
     for model, fl in floors.items():
         print("- %s: %.2f GFLOP per epoch / %.1f GFLOP/s = %.4g s" % (
             MODELS[model], fl["epoch_gflop"], fl["gflops"], fl["epoch_s"]))
@@ -217,9 +332,15 @@ def print_report(info, cfg, floors, results):
         kg, to, tf = ((res.get(fw) or {}).get("epoch_s") for fw in ("kgraph", "torch", "tf"))
         fl = floors[model]["epoch_s"]
         print("| %s |" % " | ".join([
-            "%s: s/epoch" % model.upper(), *(cell(res.get(fw), "epoch_s") for fw in FRAMEWORKS),
+            "%s: s/epoch" % model, *(cell(res.get(fw), "epoch_s") for fw in FRAMEWORKS),
             "%.4g" % fl, "%.2fx" % (kg / fl) if kg else "-", speedup(kg, tf, False),
             speedup(kg, to, False), targets(kg, to, tf)]))
+        for key, label in (("first_step_s", "first train step, s (trace + compile)"),
+                           ("peak_rss_mb", "peak RSS, MB")):
+            kg, to, tf = ((res.get(fw) or {}).get(key) for fw in ("kgraph", "torch", "tf"))
+            print("| %s |" % " | ".join([
+                "%s: %s" % (model, label), *(cell(res.get(fw), key) for fw in FRAMEWORKS),
+                "-", "-", speedup(kg, tf, False), speedup(kg, to, False), ""]))
     print("\nnotes:\n- models: %s; %s. Keras (kgraph, TF): channels_last, softmax layer + sparse "
           "CE; PyTorch: eager, NCHW, logits + CrossEntropyLoss, nn.LSTM(32, 64, batch_first=True)"
           " + Linear, Adam(eps=1e-7), shuffled index batches." % tuple(MODELS.values()))

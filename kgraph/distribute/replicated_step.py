@@ -116,8 +116,10 @@ def _results_program(model):
     metrics = list(model.metrics)
     if not metrics:
         return None
+    from kgraph.keras.compile_utils import flatten_logs
+
     program = build_program(f"{model.name}_metric_results", [],
-                            lambda: {m.name: m.result() for m in metrics})
+                            lambda: flatten_logs({m.name: m.result() for m in metrics}))
 
     def results():
         return {name: program.to_numpy(o) for name, o in zip(program.result_names, program())}

@@ -165,3 +165,46 @@ class CompiledMetrics:
 
     def results(self):
         return {m.name: m.result() for m in self.metrics}
+
+
+class CompileMetrics(kmetrics.Metric):
+    """The metrics given to `compile()`, as ONE entry of `model.metrics` named
+    "compile_metrics" (Keras 3): listed from `compile()` on, built by its first
+    `update_state(y_true, y_pred, sample_weight)` once the outputs are known; its result is
+    a dict {metric name: value}, which `flatten_logs` spreads into the logs. A custom
+    `train_step` that loops `for m in self.metrics` thus updates and reports them."""
+
+    def __init__(self, model):
+        super().__init__(name="compile_metrics")
+        self._model = model
+
+    @property
+    def metrics(self):
+        return self._model._compiled_metrics.metrics
+
+    @property
+    def variables(self):
+        return [v for m in self.metrics for v in m.variables]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        model = self._model
+        model._compiled_metrics.update_state(y_true, y_pred, sample_weight,
+                                             model._output_names(), model._compiled_loss)
+
+    def result(self):
+        return {m.name: m.result() for m in self.metrics}
+
+    def reset_state(self):
+        for m in self.metrics:
+            m.reset_state()
+
+
+def flatten_logs(logs: dict) -> dict:
+    """Logs with each dict value (a `compile_metrics` result) spread into its entries."""
+    out = {}
+    for name, value in logs.items():
+        if isinstance(value, dict):
+            out.update(flatten_logs(value))
+        else:
+            out[name] = value
+    return out

@@ -20,7 +20,8 @@ from kgraph.keras import data_adapter
 from kgraph.keras import execution
 from kgraph.keras import metrics as kmetrics
 from kgraph.keras import optimizers as koptimizers
-from kgraph.keras.compile_utils import (CompiledLoss, CompiledMetrics, call_compute_loss,
+from kgraph.keras.compile_utils import (CompiledLoss, CompiledMetrics, CompileMetrics,
+                                        call_compute_loss, flatten_logs,
                                         total_loss)
 from kgraph.keras.tree import flatten, pack_like
 
@@ -60,6 +61,7 @@ class Trainer:
             koptimizers.get(optimizer), self.dtype_policy, auto_scale_loss)
         self._compiled_loss = CompiledLoss(loss, loss_weights)
         self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
+        self._compile_metrics = CompileMetrics(self)
         self.compiled_loss = LegacyCompiledLoss(self)
         self.compiled_metrics = LegacyCompiledMetrics(self)
         if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
@@ -78,7 +80,10 @@ class Trainer:
     @property
     def metrics(self):
         out = [self._loss_tracker] if self._loss_tracker is not None else []
-        return out + (self._compiled_metrics.metrics if self.compiled else [])
+        compiled = self._compiled_metrics if self.compiled else None
+        if compiled is not None and (compiled.spec or compiled.weighted_spec):
+            out.append(self._compile_metrics)  # one entry, as Keras 3: "compile_metrics"
+        return out
 
     @property
     def metrics_names(self):
@@ -211,7 +216,7 @@ class Trainer:
         if y is not None:
             self._compiled_metrics.update_state(y, y_pred, sample_weight, self._output_names(),
                                                 self._compiled_loss)
-        logs = {m.name: m.result() for m in self.metrics}
+        logs = flatten_logs({m.name: m.result() for m in self.metrics})
         logs.update(getattr(self, "_loss_parts", {}))
         return logs
 
@@ -238,11 +243,11 @@ class Trainer:
 
     def _train_graph(self, x, y, sw):
         self._loss_parts = {}
-        return dict(self.train_step(pack_x_y_sample_weight(x, y, sw)))
+        return flatten_logs(dict(self.train_step(pack_x_y_sample_weight(x, y, sw))))
 
     def _test_graph(self, x, y, sw):
         self._loss_parts = {}
-        return dict(self.test_step(pack_x_y_sample_weight(x, y, sw)))
+        return flatten_logs(dict(self.test_step(pack_x_y_sample_weight(x, y, sw))))
 
     def _predict_graph(self, x, y=None, sw=None):
         out = self(x, training=False)

@@ -41,7 +41,8 @@ def variable_groups(model) -> dict:
     groups = {"weights": list(model.weights),
               "optimizer": list(getattr(optimizer, "variables", []))}
     for metric in model.metrics:
-        groups[f"metrics/{metric.name}"] = list(metric.variables)
+        if metric.variables:  # "compile_metrics" has none until the step's first trace
+            groups[f"metrics/{metric.name}"] = list(metric.variables)
     return groups
 
 
