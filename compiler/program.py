@@ -8,7 +8,8 @@ architecture (`dense/kernel` vs `dense_1/kernel`) share one compiled session.
 """
 from __future__ import annotations
 
-from kgraph.compiler.build import compile_graph, count, lookup, remember, resolve_target
+from kgraph.compiler.build import (compile_graph, count, gc_paused, lookup, remember,
+                                   resolve_target)
 from kgraph.compiler.graph_key import graph_key, variable_input_name
 from kgraph.compiler.passes import optimize
 from kgraph.compiler.passes.split_variable_prologue import split_variable_prologue
@@ -24,7 +25,7 @@ def trace_graph(name, feed_specs, fn) -> Graph:
     count("traces")
     graph = Graph(name)
     placeholders = [graph.placeholder(n, s, d) for n, s, d in feed_specs]
-    with tracing(graph):
+    with gc_paused(), tracing(graph):
         results = fn(*placeholders)
         results = {k: to_value(v) for k, v in results.items()}
     graph.set_outputs(results)
@@ -103,6 +104,11 @@ def make_plan(graph: Graph, target: str, prologue: bool = True) -> Plan:
     compiled apart (`split_variable_prologue`), rerun only when those variables change: right
     for inference and evaluation; callers whose variables change between every two calls (a
     GradientTape step, whose update runs apart) pass False."""
+    with gc_paused():
+        return _make_plan(graph, target, prologue)
+
+
+def _make_plan(graph: Graph, target: str, prologue: bool) -> Plan:
     count("optimizations")
     optimized = optimize(canonical_copy(graph))  # the copy is ours: passes may rewrite it
     if getattr(optimized, "placement", None):  # layers placed by `kgraph.device`

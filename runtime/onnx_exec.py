@@ -59,9 +59,41 @@ def _size_global_pool():
             _pool_sized = True
 
 
-def _session_options():
+_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED",
+           "basic": "ORT_ENABLE_BASIC", "disable": "ORT_DISABLE_ALL"}
+# Above this many nodes onnxruntime's own graph optimisation costs seconds per compile
+# (measured: 49k nodes of an unrolled 200-step BiLSTM, 1.7 s with none, 5.7 s basic, 9.7 s
+# all) and the step ran no faster for it (105 / 104 / 147 ms).
+LARGE_GRAPH_NODES = 20000
+# Unrolled recurrences (thousands of small kernels) ran fastest at "basic" (LSTM(64) x 50
+# steps: 8.6 ms against 10.1 ms at "all"); convolution and dense steps at "all" (NCHWc
+# layouts, fused GEMMs: CNN 12.9 against 14.6 ms, MLP 1.66 against 2.44 ms). docs/benchmarks.md.
+RECURRENT_GRAPH_NODES = 1000
+_CONVOLUTIONS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool"})
+
+
+def optimization_level(op_types) -> str:
+    """The onnxruntime graph optimisation level for a graph with these node op types:
+    `KGRAPH_ORT_OPTIMIZATION` (all, extended, basic, disable) when set, else by the graph's
+    size and content (see the measured constants above)."""
+    wanted = os.environ.get("KGRAPH_ORT_OPTIMIZATION")
+    if wanted:
+        if wanted not in _LEVELS:
+            warnings.warn(f"KGRAPH_ORT_OPTIMIZATION={wanted!r} is not one of {sorted(_LEVELS)}; "
+                          f"choosing by the graph", ConfigWarning, stacklevel=2)
+        else:
+            return wanted
+    op_types = list(op_types)
+    if len(op_types) > LARGE_GRAPH_NODES:
+        return "disable"
+    if len(op_types) > RECURRENT_GRAPH_NODES and not _CONVOLUTIONS.intersection(op_types):
+        return "basic"
+    return "all"
+
+
+def _session_options(level="all"):
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
     opts.log_severity_level = 3
     if os.environ.get("KGRAPH_ORT_GLOBAL_THREADS") == "1":
         _size_global_pool()
@@ -103,8 +135,9 @@ class OrtCompiled:
     when the CUDA execution provider runs it (onnxruntime-gpu), else the host; parameters
     and results stay there between steps."""
 
-    def __init__(self, model_bytes: bytes, output_names=None):
-        self.session = ort.InferenceSession(model_bytes, _session_options(), providers=providers())
+    def __init__(self, model_bytes: bytes, output_names=None, optimization="all"):
+        self.session = ort.InferenceSession(model_bytes, _session_options(optimization),
+                                            providers=providers())
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
         on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"

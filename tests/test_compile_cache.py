@@ -295,3 +295,47 @@ def test_a_discarded_model_frees_its_sessions_and_a_plain_session_still_opens(tm
     # kgraph leaves onnxruntime usable as users use it (no process-wide pool forced on them)
     plain = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     assert plain.run(None, {plain.get_inputs()[0].name: x})[0].shape == (2, 3)
+
+
+def test_gc_is_paused_while_compiling_and_restored_after(monkeypatch):
+    import gc
+
+    from kgraph.compiler import build as cbuild
+
+    seen = []
+    original = cbuild.compile_graph
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("kgraph.compiler.program.compile_graph", spy)
+    assert gc.isenabled()
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="gc_probe")])
+    model.predict_on_batch(np.ones((1, 3), "f4"))
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        with cbuild.gc_paused():
+            with cbuild.gc_paused():
+                pass
+        assert not gc.isenabled()  # was off before: stays off
+    finally:
+        gc.enable()
+
+
+def test_onnxruntime_optimization_level_policy_and_override(monkeypatch):
+    from kgraph.config import ConfigWarning
+    from kgraph.runtime.onnx_exec import (LARGE_GRAPH_NODES, RECURRENT_GRAPH_NODES,
+                                          optimization_level)
+
+    monkeypatch.delenv("KGRAPH_ORT_OPTIMIZATION", raising=False)
+    assert optimization_level(["MatMul", "Add"] * 10) == "all"
+    assert optimization_level(["Conv"] + ["Add"] * RECURRENT_GRAPH_NODES) == "all"
+    assert optimization_level(["Gemm"] * (RECURRENT_GRAPH_NODES + 1)) == "basic"
+    assert optimization_level(["Gemm"] * (LARGE_GRAPH_NODES + 1)) == "disable"
+    monkeypatch.setenv("KGRAPH_ORT_OPTIMIZATION", "extended")
+    assert optimization_level(["Gemm"]) == "extended"
+    monkeypatch.setenv("KGRAPH_ORT_OPTIMIZATION", "fastest")
+    with pytest.warns(ConfigWarning, match="KGRAPH_ORT_OPTIMIZATION='fastest'"):
+        assert optimization_level(["Gemm"]) == "all"

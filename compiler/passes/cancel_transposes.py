@@ -45,6 +45,12 @@ MAX_SWEEPS = 1000  # a guard only: every sweep moves transposes down, so it ends
 
 
 def cancel_transposes(graph: Graph) -> Graph:
+    transposes = [node.outputs[0] for node in graph.nodes if node.op == "Transpose"]
+    if not transposes:
+        return graph
+    users = graph.users()
+    if all(len(users.get(t, ())) <= 1 for t in transposes):  # copying below users: moot
+        return _Rewriter(graph).run()
     trial, _ = graph.clone()
     with_copies = _transposes(_Rewriter(trial, fan_out=True).run())
     without = _transposes(_Rewriter(graph.clone()[0]).run())
