@@ -25,6 +25,8 @@ COUNTS = [
     (apps.EfficientNetB0, {}, 5_330_571, 5_288_548),
     (apps.EfficientNetB0, {"include_top": False}, 4_049_571, 4_007_548),
     (apps.VGG16, {"include_top": False}, 14_714_688, 14_714_688),
+    (apps.Xception, {}, 22_910_480, 22_855_952),
+    (apps.Xception, {"include_top": False}, 20_861_480, 20_806_952),
 ]
 
 
@@ -58,6 +60,10 @@ KERAS_NAMES = {
                           "predictions"],
     apps.VGG16: ["block1_conv1", "block3_conv3", "block5_pool", "flatten", "fc1", "fc2",
                  "predictions"],
+    apps.Xception: ["block1_conv1", "block1_conv1_bn", "block1_conv2_act", "block2_sepconv1",
+                    "block2_sepconv2_act", "block2_pool", "block4_sepconv1_act",
+                    "block12_sepconv3_bn", "block13_pool", "block14_sepconv2_act", "avg_pool",
+                    "predictions"],
 }
 
 

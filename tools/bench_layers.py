@@ -341,9 +341,11 @@ def print_report(info, cfg, floors, results):
             print("| %s |" % " | ".join([
                 "%s: %s" % (model, label), *(cell(res.get(fw), key) for fw in FRAMEWORKS),
                 "-", "-", speedup(kg, tf, False), speedup(kg, to, False), ""]))
-    print("\nnotes:\n- models: %s; %s. Keras (kgraph, TF): channels_last, softmax layer + sparse "
-          "CE; PyTorch: eager, NCHW, logits + CrossEntropyLoss, nn.LSTM(32, 64, batch_first=True)"
-          " + Linear, Adam(eps=1e-7), shuffled index batches." % tuple(MODELS.values()))
+    print("\nnotes:\n- models: %s. Keras (kgraph, TF): channels_last, softmax layer + sparse "
+          "CE (mse for the LSTMs); PyTorch: eager, NCHW, logits + CrossEntropyLoss, nn.LSTM("
+          "batch_first=True[, bidirectional=True]) + Linear, nn.TransformerEncoderLayer("
+          "dropout=0), Adam(eps=1e-7), shuffled index batches; cnn_full's accuracy and "
+          "validation pass computed in the loop." % "; ".join(MODELS.values()))
     for model, res in results.items():
         for fw, r in res.items():
             if r.get("skipped"):
