@@ -41,6 +41,12 @@ from tvm_helper import run_tvm, tvm_compiled
 
 
 # -- independent numpy formulas --------------------------------------------------------------
+def _reordered(pieces):
+    """Split's pieces put back in another order, one scaled: every piece's gradient differs."""
+    first, second, third = pieces
+    return ops.concatenate([third, first, second * 3.0], axis=1)
+
+
 def np_softmax(x, axis=-1):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -227,6 +233,11 @@ ROWS = [
     Row("Concat", lambda a, b, c: ops.concatenate([a, b, c], axis=1),
         (normal(2, 1, 4), normal(2, 3, 4), normal(2, 2, 4)),
         lambda a, b, c: np.concatenate([a, b, c], axis=1), op="Concat"),
+    Row("Split", lambda x: _reordered(ops.movement.split(x, (1, 2, 3), 1)),
+        (normal(2, 6, 3),), lambda x: np.concatenate([x[:, 3:], x[:, :1], 3 * x[:, 1:3]], 1),
+        op="Split"),
+    Row("Split_unused_piece", lambda x: ops.movement.split(x, (2, 4), 0)[1], (normal(6, 3),),
+        lambda x: x[2:]),
     Row("DynamicSlice", lambda x, s, e: ops.movement.dynamic_slice(x, s, e, 1),
         (normal(*A234), fixed(np.int64(1)), fixed(np.int64(3))), lambda x, s, e: x[:, 1:3],
         op="DynamicSlice", wrt=(0,)),

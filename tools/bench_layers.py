@@ -242,10 +242,10 @@ def run_child(args, timeout_s):
         bench.__file__ = saved
 
 
-def run_all(only, cfg):
+def run_all(only, cfg, models=tuple(MODELS)):
     import json
-    results = {m: {} for m in MODELS}
-    for model in MODELS:
+    results = {m: {} for m in models}
+    for model in models:
         for fw in only:
             print("[bench_layers] %s %s ..." % (fw, model), file=sys.stderr, flush=True)
             results[model][fw] = run_child(["--worker", fw, "--model", model, "--worker-cfg",
@@ -442,8 +442,10 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="smoke run: fewer samples/epochs (<90 s)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--only", default="kgraph,torch,tf", help="comma list of kgraph,torch,tf")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help="comma list of " + ",".join(MODELS))
     p.add_argument("--profile", action="store_true",
-                   help="profile kgraph's CNN and LSTM train steps with onnxruntime instead")
+                   help="profile kgraph's train steps of --models with onnxruntime instead")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--model", choices=list(MODELS), help=argparse.SUPPRESS)
     p.add_argument("--worker-cfg", help=argparse.SUPPRESS)
@@ -451,6 +453,9 @@ def parse_args(argv):
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
     if not args.only or set(args.only) - set(FRAMEWORKS):
         p.error("--only takes a comma list of " + ",".join(FRAMEWORKS))
+    args.models = [s.strip() for s in args.models.split(",") if s.strip()]
+    if not args.models or set(args.models) - set(MODELS):
+        p.error("--models takes a comma list of " + ",".join(MODELS))
     return args
 
 
@@ -460,14 +465,14 @@ def main(argv):
     if args.worker:
         return worker(args.worker, args.model, json.loads(args.worker_cfg))
     if args.profile:
-        for model in MODELS:
+        for model in args.models:
             profile_model(model)
         return
     cfg = dict(QUICK if args.quick else FULL)
     info = machine_info()
     floors = {m: measure_floor(m, cfg["n"][m], cfg["floor_steps"], cfg["floor_blocks"])
-              for m in MODELS}
-    results = run_all(args.only, cfg)
+              for m in args.models}
+    results = run_all(args.only, cfg, args.models)
     print_report(info, cfg, floors, results)
     if args.json:
         with open(args.json, "w") as f:

@@ -257,8 +257,12 @@ def _concat_infer(types, axis):
 
 
 def _concat_grad(g, y, *xs, axis):
-    """Each input's part of `g`: a static slice while the offsets are known, a
-    `DynamicSlice` from the run-time sizes once one is not (a batch of real and fake images)."""
+    """Each input's part of `g`: one `Split` when every size is known, else a static slice
+    while the offsets are known and a `DynamicSlice` from the run-time sizes once one is not
+    (a batch of real and fake images)."""
+    sizes = tuple(x.shape[axis] for x in xs)
+    if len(xs) > 1 and None not in sizes:
+        return split(g, sizes, axis)
     out, start = [], 0
     for x in xs:
         size = x.shape[axis]
@@ -314,6 +318,42 @@ def dynamic_slice(x, start, end, axis):
 
 defop("Concat", _concat_infer, lambda *xs, axis: np.concatenate(xs, axis), grad=_concat_grad,
       attrs=("axis",))
+
+
+# -- Split: consecutive pieces of static sizes along one axis (Concat's inverse) -------------
+def _split_infer(types, axis, sizes):
+    (t,) = types
+    if t.shape[axis] is not None and t.shape[axis] != sum(sizes):
+        raise ValueError(f"Split: sizes {sizes} do not add up to dim {axis} of {t.shape}")
+    if any(n < 1 for n in sizes):
+        raise ValueError(f"Split: every piece needs a positive size. Received: sizes={sizes}")
+    return [TensorType(t.shape[:axis] + (n,) + t.shape[axis + 1:], t.dtype) for n in sizes]
+
+
+def _split_grad(gs, ys, x, axis, sizes):
+    """One Concat of the pieces' gradients (zeros for a piece that has none): a sequence
+    split into its time steps gets its gradient back in one node, not a pad per step."""
+    from kgraph.ops.numpy_api import zeros_like
+
+    return (concatenate([g if g is not None else zeros_like(y) for g, y in zip(gs, ys)], axis),)
+
+
+def _split_onnx(ctx, node, ins, outs):
+    ctx.node("Split", [ins[0], ctx.const(np.asarray(node.attrs["sizes"], np.int64))], outs,
+             axis=node.attrs["axis"])
+
+
+defop("Split", _split_infer,
+      lambda x, axis, sizes: tuple(np.split(x, np.cumsum(sizes)[:-1], axis)),
+      grad=_split_grad, num_outputs=0, attrs=("axis", "sizes"), onnx=_split_onnx)
+
+
+def split(x, sizes, axis):
+    """`x` cut along `axis` into consecutive pieces of the static `sizes` (a tuple of them)."""
+    sizes = tuple(int(n) for n in sizes)
+    if len(sizes) == 1:
+        return (x,)
+    return apply("Split", x, axis=axis % len(x.shape), sizes=sizes)
 
 
 def concatenate(xs, axis=-1):

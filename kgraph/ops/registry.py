@@ -23,7 +23,7 @@ class OpDef:
     ref: Callable  # (*arrays, **attrs) -> array | tuple of arrays
     grad: Callable | None = None  # (g, y, *inputs, **attrs) -> tuple, one entry per input
     onnx: str | Callable | None = None
-    num_outputs: int = 1
+    num_outputs: int = 1  # 0: as many as the shape rule gives (Split)
     differentiable: bool = True
     attrs: tuple = field(default_factory=tuple)  # names of allowed attributes
 

@@ -11,6 +11,7 @@ from kgraph import ops
 from kgraph.keras import activations
 from kgraph.keras.layers.rnn.cell_base import RecurrentCell, first_state, like_states
 from kgraph.keras.layers.rnn.cell_layer import CellLayer
+from kgraph.keras.layers.rnn.utils import gate_blocks
 
 
 class GRUCell(RecurrentCell):
@@ -55,12 +56,12 @@ class GRUCell(RecurrentCell):
         u, kernel = self.units, self.recurrent_kernel
         masks = self.recurrent_masks(h_tm1, training)
         h_z, h_r, h_h = masks_applied(h_tm1, masks)
-        x_z, x_r, x_h = projected[:, :u], projected[:, u:2 * u], projected[:, 2 * u:]
+        x_z, x_r, x_h = gate_blocks(projected, 3)
         if self.reset_after:
             inner = self.masked_product(h_tm1, masks, kernel)
             if self.bias is not None:
                 inner = inner + self.bias[1]
-            r_z, r_r, r_h = inner[:, :u], inner[:, u:2 * u], inner[:, 2 * u:]
+            r_z, r_r, r_h = gate_blocks(inner, 3)
         else:
             r_z, r_r = ops.matmul(h_z, kernel[:, :u]), ops.matmul(h_r, kernel[:, u:2 * u])
         z = self.recurrent_activation(x_z + r_z)

@@ -11,6 +11,7 @@ import numpy as np
 from kgraph.keras import activations, initializers
 from kgraph.keras.layers.rnn.cell_base import RecurrentCell
 from kgraph.keras.layers.rnn.cell_layer import CellLayer
+from kgraph.keras.layers.rnn.utils import gate_blocks
 
 
 class LSTMCell(RecurrentCell):
@@ -57,11 +58,11 @@ class LSTMCell(RecurrentCell):
     def recur(self, projected, states, training=False):
         h_tm1, c_tm1 = states[0], states[1]
         z = projected + _recurrent_product(self, h_tm1, training)
-        u = self.units
-        i = self.recurrent_activation(z[:, :u])
-        f = self.recurrent_activation(z[:, u:2 * u])
-        c = f * c_tm1 + i * self.activation(z[:, 2 * u:3 * u])
-        o = self.recurrent_activation(z[:, 3 * u:])
+        z_i, z_f, z_c, z_o = gate_blocks(z, 4)
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c = f * c_tm1 + i * self.activation(z_c)
+        o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, [h, c]
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from kgraph import ops
 from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.rnn.cell_base import RecurrentCell
 from kgraph.keras.layers.rnn.stacked_rnn_cells import StackedRNNCells
 from kgraph.keras.layers.rnn.utils import (EagerCallMixin, batch_reference, batch_zeros,
                                            call_cell, is_shape_only_trace, scope_weights,
@@ -185,14 +186,25 @@ class RNN(EagerCallMixin, Layer):
         return self._state_template(lambda d: batch_zeros(reference, d, sequences.dtype))
 
     def _unroll(self, sequences, states, mask, training):
-        steps = split_time(sequences)
+        cell = self.cell
+        if self._projects_once(sequences, training):
+            # the input part of every step's gates as ONE product over the whole sequence
+            # (and its gradients as one product each), split into steps: the cell's `recur`
+            # then adds the recurrent part step by step
+            steps = split_time(cell.project(sequences, training))
+
+            def step(inputs, states):
+                return cell.recur(inputs, states, training)
+        else:
+            steps = split_time(sequences)
+
+            def step(inputs, states):
+                return call_cell(cell, inputs, states, training)
         order = range(len(steps) - 1, -1, -1) if self.go_backwards else range(len(steps))
         mask = None if mask is None else ops.cast(flatten(mask)[0], "bool")
         outputs, output = [], None
         for t in order:
-            # one step at a time, input projection included: projecting the whole sequence
-            # at once would make the backward pass O(time²) (see cell_base.py)
-            new_output, new_states = call_cell(self.cell, steps[t], states, training)
+            new_output, new_states = step(steps[t], states)
             new_states = list(new_states) if isinstance(new_states, (list, tuple)) \
                 else [new_states]
             if mask is not None:
@@ -202,6 +214,19 @@ class RNN(EagerCallMixin, Layer):
             if self.return_sequences:
                 outputs.append(output)
         return output, stack_steps(outputs) if outputs else None, states
+
+    def _projects_once(self, sequences, training):
+        """Whether the whole sequence's input projection can be one product: a built-in cell
+        (LSTM, GRU, SimpleRNN: `project` then `recur`), computing in this layer's dtype,
+        without input dropout (whose masks apply per step)."""
+        cell = self.cell
+        if not isinstance(cell, RecurrentCell) or cell.compute_dtype != self.compute_dtype:
+            return False
+        if training and 0.0 < cell.dropout < 1.0:
+            return False
+        if not cell.built:
+            cell._maybe_build((time_step(sequences, 0),))
+        return True
 
     def _masked(self, mask_t, output, states, prev_output, prev_states):
         """Where the step is masked, keep the previous states and output (or zeros)."""

@@ -7,6 +7,7 @@ import numpy as np
 
 from kgraph import ops
 from kgraph.ir.graph import current_graph
+from kgraph.ops.movement import split
 from kgraph.keras.layers.base import Layer
 
 
@@ -16,14 +17,21 @@ def time_step(sequences, t):
 
 
 def split_time(sequences):
-    """`[sequences[:, t] for t in range(time)]`. A sequence that was stacked from steps (the
-    output of another recurrent layer) gives back its pieces: slicing it would make the
-    backward pass pad every step's gradient to the whole sequence, O(time²)."""
+    """`[sequences[:, t] for t in range(time)]`, as one `Split` (whose gradient is one
+    Concat: a slice per step would pad every step's gradient to the whole sequence, O(time²)).
+    A sequence that was stacked from steps (the output of another recurrent layer) gives back
+    its pieces."""
     node = getattr(sequences, "node", None)
     if node is not None and node.op == "Concat" and node.attrs["axis"] == 1 and \
             all(piece.shape[1] == 1 for piece in node.inputs):
         return [ops.squeeze(piece, 1) for piece in node.inputs]
-    return [time_step(sequences, t) for t in range(sequences.shape[1])]
+    return [ops.squeeze(piece, 1) for piece in split(sequences, (1,) * sequences.shape[1], 1)]
+
+
+def gate_blocks(z, count):
+    """The `count` equal blocks of the last axis of `z` (the gates of an LSTM or GRU step),
+    as one `Split`: their gradients come back as one Concat, not a pad and an add each."""
+    return split(z, (z.shape[-1] // count,) * count, -1)
 
 
 def stack_steps(steps):
