@@ -225,3 +225,64 @@ def test_verifier_rejects_an_unknown_op():
     next(n for n in g.nodes if n.op == "Exp").op = "Exponential"
     with pytest.raises(KeyError, match="Unknown op 'Exponential'"):
         verify(g)
+
+
+def _sum_of_products(graph, pairs, extra=None):
+    """Σ aᵢᵀ bᵢ (+ extra) traced into `graph`, left-deep as autodiff accumulates it."""
+    total = None
+    for a, b in pairs:
+        term = ops.matmul(ops.transpose(a, (1, 0)), b)
+        total = term if total is None else total + term
+    return total + extra if extra is not None else total
+
+
+def test_batch_weight_gradients_stacks_a_sum_of_products_into_one():
+    from kgraph.compiler.passes import batch_weight_gradients
+
+    rng = np.random.default_rng(0)
+    graph = Graph("sum_of_products")
+    names = [f"{side}{i}" for i in range(4) for side in "ab"]
+    shapes = {"a": (None, 3), "b": (None, 5)}
+    phs = {n: graph.placeholder(n, shapes[n[0]], "float32") for n in names}
+    with tracing(graph):
+        out = _sum_of_products(graph, [(phs[f"a{i}"], phs[f"b{i}"]) for i in range(4)])
+    graph.set_outputs({"out": out})
+    feeds = {n: rng.normal(size=(7, shapes[n[0]][1])).astype("float32") for n in names}
+    want = compile_graph(graph, "numpy").run(feeds)[0]
+    rewritten = eliminate_dead_code(batch_weight_gradients(graph.clone()[0]))
+    counts = [sum(n.op == op for n in rewritten.nodes) for op in ("MatMul", "Add", "Concat")]
+    assert counts == [1, 0, 2]
+    np.testing.assert_allclose(compile_graph(rewritten, "numpy").run(feeds)[0], want,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(compile_graph(rewritten, "onnxruntime").run(feeds)[0], want,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_batch_weight_gradients_leaves_mixed_or_short_sums_alone():
+    from kgraph.compiler.passes import batch_weight_gradients
+
+    graph = Graph("mixed")
+    a = [graph.placeholder(f"a{i}", (4, 3), "float32") for i in range(3)]
+    b = [graph.placeholder(f"b{i}", (4, 5), "float32") for i in range(3)]
+    c = graph.placeholder("c", (3, 5), "float32")
+    with tracing(graph):
+        mixed = _sum_of_products(graph, list(zip(a, b)), extra=c)  # a leaf is no product
+        short = _sum_of_products(graph, list(zip(a[:2], b[:2])))  # two terms: not worth it
+    graph.set_outputs({"mixed": mixed, "short": short})
+    before = [n.op for n in graph.nodes]
+    assert [n.op for n in batch_weight_gradients(graph).nodes] == before
+
+
+def test_an_lstm_train_step_has_one_recurrent_kernel_gradient_product():
+    from kgraph import keras
+    from kgraph.compiler.passes import optimize
+
+    model = keras.Sequential([keras.Input((20, 4)), keras.layers.LSTM(8), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((2, 20, 4), "float32"), np.ones((2, 1), "float32")
+    graph = optimize(model.trace_step("train", x, y))
+    # per step a recurrent product forward and its input gradient backward (40), the input
+    # projection and its kernel gradient, the Dense's three, and ONE product for the recurrent
+    # kernel's gradient: 45 (64 without batch_weight_gradients: one more per step)
+    matmuls = sum(n.op == "MatMul" for n in graph.nodes)
+    assert matmuls < 2 * 20 + 6, matmuls

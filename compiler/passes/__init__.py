@@ -1,9 +1,10 @@
 """Graph passes: small single-purpose functions `Graph -> Graph`, one file each."""
+from kgraph.compiler.passes.batch_weight_gradients import batch_weight_gradients
 from kgraph.compiler.passes.cancel_transposes import cancel_transposes
 from kgraph.compiler.passes.eliminate_common_subexpressions import eliminate_common_subexpressions
 from kgraph.compiler.passes.eliminate_dead_code import eliminate_dead_code
 from kgraph.compiler.passes.fold_constants import fold_constants
 from kgraph.compiler.passes.manager import optimize, run_passes
 
-__all__ = ["cancel_transposes", "eliminate_common_subexpressions", "eliminate_dead_code",
+__all__ = ["batch_weight_gradients", "cancel_transposes", "eliminate_common_subexpressions", "eliminate_dead_code",
            "fold_constants", "optimize", "run_passes"]

@@ -21,8 +21,10 @@ def run_passes(graph: Graph, passes, check: bool | None = None) -> Graph:
 
 
 def optimize(graph: Graph, check: bool | None = None) -> Graph:
-    from kgraph.compiler.passes import (cancel_transposes, eliminate_common_subexpressions,
-                                        eliminate_dead_code, fold_constants)
+    from kgraph.compiler.passes import (batch_weight_gradients, cancel_transposes,
+                                        eliminate_common_subexpressions, eliminate_dead_code,
+                                        fold_constants)
 
     return run_passes(graph, [fold_constants, eliminate_common_subexpressions,
-                              cancel_transposes, eliminate_dead_code], check)
+                              batch_weight_gradients, cancel_transposes, eliminate_dead_code],
+                      check)
