@@ -248,6 +248,12 @@ ROWS = [
     Row("ReduceSum_keepdims", lambda x: ops.sum(x, axis=-1, keepdims=True), (normal(*A234),),
         lambda x: x.sum(axis=-1, keepdims=True)),
     Row("ReduceSum_all", lambda x: ops.sum(x), (normal(*A234),), lambda x: x.sum()),
+    # batch + space of a feature map, both layouts: emitted as a product with ones
+    Row("ReduceSum_batch_and_space_channels_last", lambda x: ops.sum(x, axis=(0, 1, 2)),
+        (normal(3, 8, 9, 4),), lambda x: x.sum(axis=(0, 1, 2)), tol=1e-5),
+    Row("ReduceSum_batch_and_space_channels_first",
+        lambda x: ops.sum(x, axis=(0, 2, 3), keepdims=True), (normal(3, 4, 8, 9),),
+        lambda x: x.sum(axis=(0, 2, 3), keepdims=True), tol=1e-5),
     Row("mean", lambda x: ops.mean(x, axis=1), (normal(*A234),), lambda x: x.mean(axis=1)),
     Row("ReduceMax", lambda x: ops.max(x, axis=1), (grid(*A234),), lambda x: x.max(axis=1),
         op="ReduceMax", spots=(spot([F32([[1, 5], [7, 2]])], [5, 7]),)),
