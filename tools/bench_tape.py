@@ -65,29 +65,14 @@ class TapeLoop:
         return (time.perf_counter() - t) / len(batches)
 
 
-class FunctionLoop:
+class FunctionLoop(TapeLoop):
     """The same loop with its step under `kgraph.function` (the guide's `@tf.function`
-    section): traced once, then one executor call per step."""
+    section): traced once, then one executor call per step (its phase timers run while
+    tracing only, so they are not reported)."""
 
     def __init__(self, tf, keras):
-        self.model = build_model(keras)
-        self.optimizer = keras.optimizers.Adam()
-        self.loss_fn = keras.losses.SparseCategoricalCrossentropy()
-        self.step = tf.function(self._step)
-        self.tf = tf
-
-    def _step(self, x, y):
-        with self.tf.GradientTape() as tape:
-            loss = self.loss_fn(y, self.model(x, training=True))
-        grads = tape.gradient(loss, self.model.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_weights))
-        return loss
-
-    def run(self, batches):
-        t = time.perf_counter()
-        for x, y in batches:
-            self.step(x, y)
-        return (time.perf_counter() - t) / len(batches)
+        super().__init__(tf, keras)
+        self.step = tf.function(super().step)
 
 
 class FitLoop:
