@@ -205,3 +205,36 @@ def test_upsampling_1d_size_must_be_an_int_as_in_keras():
 def test_tvm_runs_forward_and_backward(case):
     _, cls, kwargs, shape, _ = case
     check_tvm(cls(**kwargs), distinct(shape))
+
+
+def test_second_order_gradient_through_zero_padding_with_an_open_batch_dim():
+    """ZeroPadding2D's gradient is a slice over every axis, the batch one whole; a gradient
+    penalty (WGAN-GP) differentiates that slice again, in a step whose batch is open: its
+    gradient must not need the batch size. Checked against the same penalty on a fixed batch."""
+    import kgraph as tf
+    from kgraph import keras as k
+
+    model = k.Sequential([k.Input((6, 6, 1)), k.layers.ZeroPadding2D(2),
+                          k.layers.Conv2D(2, 3, activation="tanh"), k.layers.Flatten(),
+                          k.layers.Dense(1)])
+    x = np.random.default_rng(0).normal(size=(4, 6, 6, 1)).astype("float32")
+
+    def penalty_grads(x):
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                pred = model(x)
+            grads = inner.gradient(pred, x)
+            penalty = k.ops.sum(grads * grads)
+        return outer.gradient(penalty, model.trainable_weights)
+
+    open_batch = tf.function(penalty_grads,
+                             input_signature=[tf.TensorSpec((None, 6, 6, 1), "float32")])
+    fixed_batch = tf.function(penalty_grads)
+    got_all, want_all = open_batch(x), fixed_batch(x)
+    # the Dense bias does not reach the input gradient: no gradient, as in TensorFlow
+    assert [g is None for g in got_all] == [g is None for g in want_all] == [
+        False, False, False, True]
+    for got, want in zip(got_all[:3], want_all[:3]):
+        assert np.abs(want).max() > 0
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

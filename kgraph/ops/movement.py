@@ -195,6 +195,8 @@ def _slice_grad(g, y, x, starts, ends, axes):
     pads = [(0, 0)] * len(x.shape)
     for s, e, a in zip(starts, ends, axes):
         d = x.shape[a]
+        if d is None and s == 0 and e >= 2**31:  # the whole axis (Cropping2D's batch axis)
+            continue
         if d is None:
             raise NotImplementedError(f"Gradient of a slice along unknown dim {a} of {x.shape}")
         lo, hi, _ = slice(s, e).indices(d)
