@@ -12,7 +12,6 @@ Data: random arrays of the guide's shapes, small sizes, one epoch.
 """
 
 import numpy as np
-import pytest
 
 import kgraph as tf
 from kgraph import keras
