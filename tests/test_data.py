@@ -290,3 +290,17 @@ def test_fit_with_generator_and_infinite_datasets():
     history = model.fit(endless, epochs=3, steps_per_epoch=5, verbose=0, callbacks=[steps],
                         validation_data=Dataset.from_tensor_slices((x, y)).batch(32))
     assert steps.batches == 15 and len(history.history["val_loss"]) == 3
+
+
+def test_iteration_yields_eager_tensors_and_as_numpy_iterator_plain_arrays():
+    """As tf.data: `for images, labels in ds.take(1): images[0].numpy()`; as_numpy_iterator
+    gives plain numpy arrays. Both are views of the same data (no copy)."""
+    from kgraph.keras.layers.base import EagerTensor
+
+    x, y = np.arange(12.0).reshape(6, 2), np.arange(6)
+    ds = tf.data.Dataset.from_tensor_slices({"x": x, "y": y}).batch(4)
+    first = next(iter(ds.take(1)))
+    assert isinstance(first["x"], EagerTensor)
+    np.testing.assert_array_equal(first["x"][0].numpy(), x[0])
+    plain = next(ds.as_numpy_iterator())
+    assert type(plain["x"]) is np.ndarray and type(plain["y"]) is np.ndarray

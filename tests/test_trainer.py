@@ -299,3 +299,16 @@ def test_a_weight_snapshot_keeps_its_value_while_training_goes_on():
     model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert not np.array_equal(kernel.numpy(), copied)
     np.testing.assert_array_equal(snapshot_to_numpy(held), copied)
+
+
+def test_validation_data_that_yields_no_batches_is_a_typed_error():
+    """A timeseries dataset whose windows are longer than its rows yields nothing: fit says
+    so instead of failing inside its logs."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.ones((8, 3), "f4"), np.ones((8, 1), "f4")
+    empty = keras.utils.timeseries_dataset_from_array(np.ones((4, 3), "f4"), None,
+                                                      sequence_length=10, batch_size=2)
+    assert list(empty) == []
+    with pytest.raises(ValueError, match="validation data yielded no batches"):
+        model.fit(x, y, epochs=1, verbose=0, validation_data=empty.map(lambda s: (s, s)))

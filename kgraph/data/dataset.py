@@ -351,11 +351,13 @@ class Dataset(Transformations):
 
     # -- iteration and introspection -------------------------------------------------------
     def __iter__(self):
-        return iter(self._make())
+        """The elements, their arrays as eager tensors (numpy arrays with `.numpy()`, as
+        `tf.data` yields: `for images, labels in ds.take(1): images[0].numpy()`)."""
+        return _eager_elements(self._make())
 
     def as_numpy_iterator(self):
-        """An iterator over the elements (already numpy arrays)."""
-        return iter(self)
+        """An iterator over the elements as plain numpy arrays."""
+        return iter(self._make())
 
     def cardinality(self):
         """The number of elements, or `INFINITE_CARDINALITY` (-1) / `UNKNOWN_CARDINALITY` (-2)."""
@@ -420,3 +422,30 @@ def _parallel_calls(num_parallel_calls):
         raise ValueError(f"`num_parallel_calls` must be a positive integer or AUTOTUNE (-1). "
                          f"Received: num_parallel_calls={num_parallel_calls!r}")
     return n
+
+
+def _eager_elements(elements):
+    """Yield `elements` as eager tensors; closing this generator closes `elements` (a
+    prefetching pipeline's threads end with it)."""
+    try:
+        for element in elements:
+            yield _as_eager(element)
+    finally:
+        close = getattr(elements, "close", None)
+        if close is not None:
+            close()
+
+
+def _as_eager(element):
+    """`element` with every numpy array viewed as an eager tensor (no copy)."""
+    from kgraph.keras.layers.base import EagerTensor
+
+    if isinstance(element, np.ndarray):
+        return element if isinstance(element, EagerTensor) else element.view(EagerTensor)
+    if isinstance(element, tuple):
+        return tuple(_as_eager(e) for e in element)
+    if isinstance(element, list):
+        return [_as_eager(e) for e in element]
+    if isinstance(element, dict):
+        return {k: _as_eager(v) for k, v in element.items()}
+    return element

@@ -364,6 +364,10 @@ class Trainer:
                                              steps=validation_steps, verbose=0,
                                              callbacks=_Dispatch(cbs.callbacks),
                                              return_dict=True)
+                    if val_logs is None:
+                        raise ValueError("fit(): the validation data yielded no batches (an "
+                                         "empty array or dataset: a timeseries dataset whose "
+                                         "windows are longer than its rows yields none).")
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 logs = kcallbacks.pythonify_logs(logs)
                 cbs.on_epoch_end(epoch, logs)
