@@ -81,3 +81,20 @@ def test_conv_lstm_harness_config_and_training():
         L.ConvLSTM2D(2, 3, dropout=0.1)
     with pytest.raises(ValueError, match="rank 5"):
         L.ConvLSTM2D(2, 3)(np.zeros((2, 3, 4, 1), "float32"))
+
+
+def test_a_functional_model_with_an_open_number_of_frames_runs_each_length():
+    """`Input(shape=(None, h, w, c))` (the keras.io next-frame example): building the model
+    needs only types; each call unrolls the length it is given, and a ConvLSTM called eagerly
+    on an open length still says why it cannot."""
+    from kgraph import keras as k
+
+    inputs = k.Input((None, 6, 6, 1))
+    outputs = k.layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True)(inputs)
+    model = k.Model(inputs, outputs)
+    assert tuple(outputs.shape) == (None, None, 6, 6, 2)
+    video = np.random.default_rng(0).normal(size=(1, 4, 6, 6, 1)).astype("float32")
+    short, long = (model.predict(video[:, :frames], verbose=0) for frames in (2, 4))
+    assert short.shape == (1, 2, 6, 6, 2) and long.shape == (1, 4, 6, 6, 2)
+    # the first two outputs of the longer run are the shorter run's (a causal recurrence)
+    np.testing.assert_allclose(long[:, :2], short, rtol=1e-5, atol=1e-6)

@@ -11,10 +11,13 @@ length must be known.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from kgraph import ops
 from kgraph.keras import activations, constraints, initializers, regularizers
 from kgraph.keras.layers.base import Layer
 from kgraph.keras.layers.rnn.lstm import _ForgetBiasInitializer
+from kgraph.keras.layers.rnn.utils import is_shape_only_trace
 from kgraph.ops.conv import conv, normalize_data_format, normalize_padding, normalize_tuple
 
 __all__ = ["ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"]
@@ -130,10 +133,16 @@ class ConvLSTM(Layer):
 
     def call(self, sequences, initial_state=None, training=False):
         steps = sequences.shape[1]
-        if steps is None:
+        if steps is None and is_shape_only_trace():
+            # a functional model being built: one step gives the types; the compiled step
+            # sees the real length and unrolls it (as RNN does)
+            steps, unknown_length = 1, True
+        elif steps is None:
             raise ValueError(f"{type(self).__name__}: the time axis is unrolled in the graph, "
                              f"so its length must be known. Received: shape "
                              f"{tuple(sequences.shape)}")
+        else:
+            unknown_length = False
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         h = c = None
         if initial_state is not None:
@@ -146,6 +155,9 @@ class ConvLSTM(Layer):
             h, c = self.cell.step(projected, h, c)
             outputs.append(h)
         output = ops.stack(outputs, axis=1) if self.return_sequences else h
+        if unknown_length and self.return_sequences:
+            shape = (output.shape[0], None) + tuple(output.shape[2:])
+            output = ops.apply("Expand", output, np.ones(len(shape), np.int64), shape=shape)
         return [output, h, c] if self.return_state else output
 
     def get_config(self):
