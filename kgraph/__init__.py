@@ -19,7 +19,7 @@ float16, bfloat16, float32, float64 = "float16", "bfloat16", "float32", "float64
 int8, int16, int32, int64, uint8 = "int8", "int16", "int32", "int64", "uint8"
 bool = "bool"  # noqa: A001
 
-_SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables", "compat",
+_SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables", "compat", "math",
                "datasets", "ir", "compiler", "runtime", "applications", "cli",
                "demo", "distribute", "tpu", "utils")
 # (`function` the decorator shadows the submodule kgraph.function of the same name)

@@ -531,3 +531,19 @@ def test_metrics_lists_compile_metrics_and_a_custom_train_step_reports_them_as_f
     assert set(custom) == set(plain) == {"loss", "mae"}
     for name in plain:
         np.testing.assert_allclose(custom[name], plain[name], rtol=1e-5)
+
+
+def test_functional_inputs_gain_or_lose_a_trailing_unit_axis_as_keras():
+    """Keras 3 adjusts a functional model's input rank by one trailing axis of size 1:
+    (N, 28, 28) data fits `Input((28, 28, 1))` (the siamese-network example), (N, 3, 1) data
+    fits `Input((3,))`; any other rank difference is still an error."""
+    inputs = keras.Input((4, 4, 1))
+    model = keras.Model(inputs, keras.layers.Flatten()(inputs))
+    x = np.arange(32, dtype="float32").reshape(2, 4, 4)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x.reshape(2, 16))
+    flat = keras.Input((3,))
+    dense = keras.Model(flat, keras.layers.Dense(2)(flat))
+    y = np.ones((5, 3, 1), "float32")
+    np.testing.assert_allclose(dense.predict(y, verbose=0), dense.predict(y[..., 0], verbose=0))
+    with pytest.raises(ValueError, match="expects rank 4"):
+        model.predict(x.reshape(2, 16), verbose=0)

@@ -203,6 +203,7 @@ def run_layer_graph(order, inputs_struct, outputs_struct, inputs):
         raise ValueError(f"Model expects {len(flat_in)} input(s), but it received "
                          f"{len(given)} input tensors.")
     for kt, v in zip(flat_in, given):
+        v = _adjust_input_rank(kt, v)
         _check_input(kt, v)
         env[id(kt)] = _bool_as_input_dtype(kt, v)
     for node in order:
@@ -241,6 +242,22 @@ def _bool_as_input_dtype(kt, value):
         from kgraph.ops import cast
 
         return cast(value, want)
+    return value
+
+
+def _adjust_input_rank(kt, value):
+    """Keras 3's rank adjustment of a functional model's inputs: data one rank short of an
+    `Input` whose last dim is 1 gets that axis ((N, 28, 28) into `Input((28, 28, 1))`), data
+    one rank over with a trailing 1 loses it."""
+    shape = getattr(value, "shape", None)
+    if shape is None or not len(kt.shape):
+        return value
+    from kgraph import ops
+
+    if len(shape) == len(kt.shape) - 1 and kt.shape[-1] == 1:
+        return ops.expand_dims(value, -1)
+    if len(shape) == len(kt.shape) + 1 and shape[-1] == 1:
+        return ops.squeeze(value, -1)
     return value
 
 
