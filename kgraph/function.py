@@ -29,6 +29,10 @@ import weakref
 
 import numpy as np
 
+from kgraph.ir.graph import Value, current_graph
+from kgraph.keras.tree import flatten, pack_like
+from kgraph.variables import Variable
+
 _OPTIONS = frozenset({"autograph", "jit_compile", "reduce_retracing",
                       "experimental_implements", "experimental_autograph_options",
                       "experimental_attributes", "experimental_relax_shapes",
@@ -74,12 +78,10 @@ class Function:
         return self._fn
 
     def __call__(self, *args, **kwargs):
-        from kgraph.ir.graph import current_graph
-
         if current_graph() is not None:  # called while a step or another function traces
             return self._fn(*args, **kwargs)
         structure = (args, kwargs)
-        leaves = _flatten(structure)
+        leaves = flatten(structure)
         feeds, key = self._feeds_and_key(structure, leaves)
         with self._lock:
             trace = self._traces.get(key)
@@ -112,8 +114,6 @@ class _Trace:
 
     def __init__(self, function, structure, leaves, feeds):
         from kgraph.compiler.program import program_of, trace_graph
-        from kgraph.ir.graph import Value
-        from kgraph.keras.tree import flatten, pack_like
 
         signature = function._signature
         self.keep = [leaf for leaf in leaves if not _is_array(leaf)]  # ids stay unique
@@ -121,7 +121,7 @@ class _Trace:
         for i, feed in enumerate(feeds):
             shape = feed.shape if signature is None else _spec_shape(signature[i], feed)
             specs.append((f"arg_{i}", tuple(shape), feed.dtype.name))
-        self.symbolic, self.constants, self.returned = [], {}, None
+        self.count, self.constants, self.returned = 0, {}, None
 
         def traced(*placeholders):
             it = iter(placeholders)
@@ -131,38 +131,29 @@ class _Trace:
             self.returned = out
             results = {}
             for i, leaf in enumerate(flatten(out)):
-                if isinstance(leaf, Value) or hasattr(leaf, "path"):  # a tensor or Variable
-                    self.symbolic.append(i)
+                if isinstance(leaf, (Value, Variable)):
                     results[f"result_{i}"] = leaf
                 else:
                     self.constants[i] = leaf
+                self.count += 1
             return results
 
         graph = trace_graph(getattr(function, "__name__", "function"), specs, traced)
         # a function with no tensor results and no assignments has nothing to run
         self.program = program_of(graph) if graph.outputs or graph.updates else None
-        self.pack_like = pack_like
-        self.flatten = flatten
 
     def __call__(self, feeds):
         from kgraph.keras.layers.base import _eager
 
         results = iter(self.program(*feeds) if self.program is not None else ())
-        count = len(self.symbolic) + len(self.constants)
         leaves = [self.constants[i] if i in self.constants
-                  else _eager(self.program.to_numpy(next(results))) for i in range(count)]
+                  else _eager(self.program.to_numpy(next(results))) for i in range(self.count)]
         if self.returned is None:
             return None
-        return self.pack_like(self.returned, leaves) if count else self.returned
+        return pack_like(self.returned, leaves) if self.count else self.returned
 
 
 # -- argument handling -----------------------------------------------------------------------
-def _flatten(structure):
-    from kgraph.keras.tree import flatten
-
-    return flatten(structure)
-
-
 def _is_array(x) -> bool:
     return isinstance(x, np.ndarray)
 

@@ -147,8 +147,9 @@ def _run(graph: Graph, what: tuple, make_values) -> list:
     # Every run over this recording sees the weights of its first run, as an eager forward
     # pass would: a value read after `apply_gradients` is not recomputed with the new ones.
     pinned = graph.__dict__.setdefault("_pinned", {})
-    for var, buffer in program.pin().items():
-        pinned.setdefault(var, buffer)
+    if any(var not in pinned for _, var in program.variables):  # the first run reading them
+        for var, buffer in program.pin().items():
+            pinned.setdefault(var, buffer)
     outs = iter(program(*[graph.captures[name][0] for name in feeds], pinned=pinned))
     return [None if i in plan.missing else _eager(program.to_numpy(next(outs)))
             for i in range(len(plan.missing) + len(program.result_names))]

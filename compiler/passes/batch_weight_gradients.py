@@ -28,19 +28,19 @@ def batch_weight_gradients(graph: Graph) -> Graph:
             rewrites[node.id] = terms
     if not rewrites:
         return graph
-    replaced, nodes = {}, []
-    for node in graph.nodes:
+    replaced, old = {}, graph.nodes
+    graph.nodes = []  # rebuilt in order: the new nodes go where each sum's root was
+    for node in old:
         node.inputs = [replaced.get(v, v) for v in node.inputs]
         terms = rewrites.get(node.id)
         if terms is None:
-            nodes.append(node)
+            graph.nodes.append(node)
             continue
-        stacked_a = _add(graph, nodes, "Concat", [a for a, _ in terms], axis=0)
-        stacked_b = _add(graph, nodes, "Concat", [b for _, b in terms], axis=0)
-        product = _add(graph, nodes, "MatMul",
-                       [_add(graph, nodes, "Transpose", [stacked_a], perm=(1, 0)), stacked_b])
+        stacked_a = _add(graph, "Concat", [a for a, _ in terms], axis=0)
+        stacked_b = _add(graph, "Concat", [b for _, b in terms], axis=0)
+        product = _add(graph, "MatMul",
+                       [_add(graph, "Transpose", [stacked_a], perm=(1, 0)), stacked_b])
         replaced[node.outputs[0]] = product
-    graph.nodes = nodes
     graph.outputs = [replaced.get(v, v) for v in graph.outputs]
     graph.updates = {var: replaced.get(v, v) for var, v in graph.updates.items()}
     return graph
@@ -75,9 +75,6 @@ def _terms(root: Node, users):
     return terms[::-1] if len(shapes) == 1 else None
 
 
-def _add(graph, nodes, op, inputs, **attrs) -> Value:
+def _add(graph, op, inputs, **attrs) -> Value:
     types = get_op(op).infer([v.type for v in inputs], **attrs)
-    node = Node(next(graph._ids), op, list(inputs), attrs)
-    node.outputs = [Value(graph, node, i, t) for i, t in enumerate(types)]
-    nodes.append(node)
-    return node.outputs[0]
+    return graph.append_node(op, list(inputs), attrs, types)[0]

@@ -149,11 +149,11 @@ def _np_dtype(name):
 
 # -- public functions --------------------------------------------------------------------------
 def _dtype_of(x):
-    if type(x) is Value:
+    if isinstance(x, Value):  # the common case, before the import below
         return x.dtype
     from kgraph.variables import Variable  # (kgraph.variables imports kgraph.ops)
 
-    if isinstance(x, (Value, Variable)):
+    if isinstance(x, Variable):
         return x.dtype
     if isinstance(x, (np.ndarray, np.generic)):  # numpy data has a dtype, even 0-d
         return x.dtype.name
@@ -169,12 +169,11 @@ def _weak(x, dtype, other):
 
 def _pair(a, b):
     """Give python scalars the dtype of the tensor they meet (Keras' weak typing)."""
-    dtype_of, weak = _dtype_of, _weak
-    da, db = dtype_of(a), dtype_of(b)
+    da, db = _dtype_of(a), _dtype_of(b)
     if da is None and db is not None:
-        a = weak(a, db, b)
+        a = _weak(a, db, b)
     elif db is None and da is not None:
-        b = weak(b, da, a)
+        b = _weak(b, da, a)
     elif da != db and da is not None:
         # integer or bool data meeting float data computes in the float type (Keras'
         # result_type: a bool Input feeding Dense multiplies as float32)

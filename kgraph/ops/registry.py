@@ -57,7 +57,7 @@ def _is_symbolic(x) -> bool:
 def to_value(x, dtype=None) -> Value:
     """Turn a Value, Variable or array-like into a Value of the graph being traced."""
     graph = current_graph()
-    if type(x) is Value:  # the common case first: ops recorded in a loop pay per call
+    if isinstance(x, Value):  # the common case first: ops recorded in a loop pay per call
         if graph is not None and x.graph is not graph:
             raise ValueError(
                 f"Tensor {x!r} belongs to graph {x.graph.name!r}, not to the graph being "
@@ -65,12 +65,6 @@ def to_value(x, dtype=None) -> Value:
         return x
     from kgraph.variables import Variable  # (kgraph.variables imports kgraph.ops)
 
-    if isinstance(x, Value):
-        if graph is not None and x.graph is not graph:
-            raise ValueError(
-                f"Tensor {x!r} belongs to graph {x.graph.name!r}, not to the graph being "
-                f"traced ({graph.name!r}); symbolic tensors cannot cross graphs")
-        return x
     if isinstance(x, Variable):
         return x.value  # cast to the compute dtype inside a mixed-precision layer
     if isinstance(x, np.ndarray) and x.ndim and getattr(graph, "captures", None) is not None:
