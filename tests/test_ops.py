@@ -241,6 +241,8 @@ ROWS = [
     Row("DynamicSlice", lambda x, s, e: ops.movement.dynamic_slice(x, s, e, 1),
         (normal(*A234), fixed(np.int64(1)), fixed(np.int64(3))), lambda x, s, e: x[:, 1:3],
         op="DynamicSlice", wrt=(0,)),
+    Row("Range", lambda s, e: apply("Range", s, e), (fixed(np.int64(2)), fixed(np.int64(6))),
+        lambda s, e: np.arange(2, 6), op="Range", grad="none", exact=True),
     # reductions
     Row("ReduceSum", lambda x: ops.sum(x, axis=(0, 2)), (normal(*A234),),
         lambda x: x.sum(axis=(0, 2)), op="ReduceSum",
@@ -480,16 +482,9 @@ def test_onnxruntime_matches_numpy_reference(row):
 
 
 # -- TVM column ------------------------------------------------------------------------------
-# TVM's default schedules cannot split a concat of pieces whose sizes are separate run-time
-# symbols (DynamicSlice's gradient): "padding factor ... is not divisible".
-TVM_KNOWN_FAILURES = {"DynamicSlice": "TVM cannot schedule a concat of dynamically sized parts"}
-
-
 @pytest.mark.tvm
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_tvm_matches_numpy_reference(row, request):
-    if row.id in TVM_KNOWN_FAILURES:
-        request.applymarker(pytest.mark.xfail(reason=TVM_KNOWN_FAILURES[row.id], strict=True))
+def test_tvm_matches_numpy_reference(row):
     arrays = make_inputs(row, "float32")
     graph = forward_and_backward_graph(row, arrays, "tvm")
     want = compile_graph(graph, "numpy").run(feeds_of(arrays))

@@ -413,3 +413,31 @@ def test_compiling_for_a_missing_cuda_device_raises_a_typed_error_first(monkeypa
     monkeypatch.setattr(tvm_build, "build_executable", lambda *a, **k: pytest.fail("built"))
     with pytest.raises(TvmDeviceError, match="cuda"):
         compile_onnx(_small_onnx()[0], device="cuda")
+
+
+def test_concat_gradient_along_an_unknown_batch_axis_runs_on_tvm():
+    """A batch of real and fake images (DCGAN): concat along the batch axis, whose sizes are
+    known only at run time, differentiated and compiled once for every batch size (the two
+    inputs share one batch symbol, as every graph input's first dim does)."""
+    from kgraph import ops
+    from kgraph.compiler.autodiff import gradients
+    from kgraph.compiler.build import compile_graph
+    from kgraph.ir.graph import Graph, tracing
+
+    graph = Graph("concat_unknown_batch")
+    real, fake = (graph.placeholder(n, (None, 3), "float32") for n in ("real", "fake"))
+    with tracing(graph):
+        both = ops.concatenate([real, fake], axis=0)
+        loss = ops.sum(both * both * graph.constant(np.float32([1.0, 2.0, 3.0])))
+        g_real, g_fake = gradients(graph, loss, [real, fake])
+    graph.set_outputs({"loss": loss, "g_real": g_real, "g_fake": g_fake})
+    compiled = tvm_compiled(graph)
+    reference = compile_graph(graph, "numpy")
+    rng = np.random.default_rng(0)
+    for n in (2, 5):
+        feeds = {"real": rng.normal(size=(n, 3)).astype(np.float32),
+                 "fake": rng.normal(size=(n, 3)).astype(np.float32)}
+        got = [np.asarray(compiled.to_numpy(o)) for o in compiled.run(feeds)]
+        for g, w in zip(got, reference.run(feeds)):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got[2], 2 * feeds["fake"] * [1.0, 2.0, 3.0], rtol=1e-6)

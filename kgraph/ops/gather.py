@@ -54,6 +54,13 @@ def _gather_ref(data, indices, axis):
 
 
 def _gather_grad(g, y, data, indices, axis):
+    return gather_grad(g, data, indices, axis)
+
+
+def gather_grad(g, data, indices, axis):
+    """The gradient of `Gather(data, indices, axis)` for its output gradient `g`: `g` summed
+    into zeros shaped as `data` at `indices` (one ScatterAdd, the gathered axis moved first),
+    and None for the indices."""
     from kgraph.ops.movement import transpose
 
     k, rank = len(indices.shape), len(data.shape)

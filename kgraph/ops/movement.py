@@ -279,6 +279,22 @@ def _concat_grad(g, y, *xs, axis):
     return tuple(out)
 
 
+# -- Range: the int64 indices [start, end), bounds computed at run time -------------------------
+def _range_infer(types):
+    for t in types:
+        if t.shape != () or t.dtype != "int64":
+            raise TypeError(f"Range: start and end must be int64 scalars, got {t}")
+    return [TensorType((None,), "int64")]
+
+
+def _range_onnx(ctx, node, ins, outs):
+    ctx.node("Range", [ins[0], ins[1], ctx.const(np.int64(1))], outs)
+
+
+defop("Range", _range_infer, lambda start, end: np.arange(int(start), int(end), dtype=np.int64),
+      differentiable=False, onnx=_range_onnx)
+
+
 # -- DynamicSlice: [start, end) along one axis, bounds computed at run time ------------------
 def _dynamic_slice_infer(types, axis):
     for t in types[1:]:
@@ -294,13 +310,18 @@ def _dynamic_slice_ref(x, start, end, axis):
 
 
 def _dynamic_slice_grad(g, y, x, start, end, axis):
-    """`g` put back at [start, end) between zeros: a concat whose own gradient slices again."""
-    from kgraph.ops.numpy_api import zeros_like
+    """`g` scattered back to rows [start, end) of zeros shaped as `x`: the adjoint of the
+    Gather over a range that DynamicSlice is (a concat of zeros around `g` has dynamically
+    sized parts, which TVM cannot schedule)."""
+    from kgraph.ops.gather import gather_grad
 
-    zeros = zeros_like(x)
-    front = dynamic_slice(zeros, np.asarray(0, np.int64), start, axis)
-    back = dynamic_slice(zeros, end, count(x, (axis,)), axis)
-    return (concatenate([front, g, back], axis), None, None)
+    index = apply("Range", start, end)
+    # shaped by `g` itself, so that TVM sees the scatter's indices and updates agree
+    size = g.shape[axis]
+    index = (apply("Reshape", index, shape=(size,)) if size is not None else
+             apply("Reshape", index, apply("Slice", apply("Shape", g), starts=(axis,),
+                                           ends=(axis + 1,), axes=(0,)), shape=(None,)))
+    return gather_grad(g, x, index, axis) + (None,)
 
 
 def _dynamic_slice_onnx(ctx, node, ins, outs):
