@@ -3,7 +3,6 @@ overlaps with the consumer, parallel `map`, and worker threads that always end."
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 
@@ -15,72 +14,18 @@ from kgraph.data import parallel
 
 Dataset = tf.data.Dataset
 
-_PEAK_RSS_SCRIPT = textwrap.dedent("""
-    import math, os, resource, sys
-    import numpy as np
-    import kgraph as tf
-    from kgraph import keras
-
-    FEATURES, BATCH = 256, 1024
-
-
-    def peak_mb():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-
-
-    def write(path, megabytes):  # in chunks: the file never is in memory
-        with open(path, "wb") as f:
-            for _ in range(0, megabytes * 2**20 // (4 * FEATURES), BATCH):
-                f.write(np.random.rand(BATCH, FEATURES).astype("f4").tobytes())
-        return os.path.getsize(path) // (4 * FEATURES)
-
-
-    def train_on(path, rows, model):
-        def read(lo):
-            with open(path, "rb") as f:  # file I/O, no memmap
-                f.seek(lo * FEATURES * 4)
-                x = np.frombuffer(f.read(BATCH * FEATURES * 4), "f4").reshape(-1, FEATURES)
-            return x, x[:, :1]
-
-        def batches():
-            for lo in range(0, rows, BATCH):
-                yield read(lo)
-
-        class Batches(keras.utils.PyDataset):
-            def __len__(self):
-                return math.ceil(rows / BATCH)
-
-            def __getitem__(self, i):
-                return read(i * BATCH)
-
-        model.fit(batches(), verbose=0)
-        pipeline = tf.data.Dataset.from_generator(batches).map(
-            lambda x, y: (x * 2, y), num_parallel_calls=2).prefetch(tf.data.AUTOTUNE)
-        model.fit(pipeline, verbose=0)
-        model.fit(Batches(workers=2, max_queue_size=4), verbose=0)
-        model.evaluate(pipeline, verbose=0)
-
-
-    model = keras.Sequential([keras.Input((FEATURES,)), keras.layers.Dense(32, "relu"),
-                              keras.layers.Dense(1)])
-    model.compile("adam", "mse")
-    for megabytes in map(int, sys.argv[2:]):
-        rows = write(sys.argv[1], megabytes)
-        train_on(sys.argv[1], rows, model)
-        os.remove(sys.argv[1])
-        print(peak_mb())
-""")
+# The child that streams one epoch per feed over an on-disk file and prints its peak RSS: shared
+# with the benchmark (`tools/bench_data.py --rss`), which runs it over a 4 GB file.
+_BENCH_DATA = os.path.join(os.path.dirname(__file__), "..", "tools", "bench_data.py")
 
 
 @pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_file(tmp_path):
-    script = tmp_path / "peak.py"
-    script.write_text(_PEAK_RSS_SCRIPT)
     # A first, smaller file warms up the allocator and the executors (their pools rise over the
     # first few hundred steps, then stay flat); then a file 4x larger may not move the peak by
     # more than a few batches (1 MB each).
-    out = subprocess.run([sys.executable, str(script), str(tmp_path / "data.bin"), "128", "512"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, _BENCH_DATA, "--rss-child", str(tmp_path / "data.bin"),
+                          "--sizes", "128", "512"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     small, large = map(int, out.stdout.split()[-2:])
     assert large - small < 16, (small, large)
