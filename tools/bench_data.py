@@ -157,9 +157,10 @@ def rss_child(path, feeds, sizes):
 
 def peak_rss(sizes, directory):
     """The peak RSS of each feed, in its own process, over a file of each size in `sizes`."""
-    feeds = {"one train_on_batch (baseline)": ["one batch"], "generator": ["generator"], "PyDataset(workers=2)":
-             ["pydataset"], "map+prefetch pipeline (fit, evaluate)":
-             ["pipeline", "evaluate"], "map+prefetch pipeline, predict": ["predict"]}
+    feeds = {"one train_on_batch (baseline)": ["one batch"], "generator": ["generator"],
+             "PyDataset(workers=2)": ["pydataset"],
+             "map+prefetch pipeline (fit, evaluate)": ["pipeline", "evaluate"],
+             "map+prefetch pipeline, predict": ["predict"]}
     for megabytes in sizes:
         free = shutil.disk_usage(directory).free // 2**20
         if free < megabytes + 1024:
