@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from kgraph import keras
+from kgraph.data import Dataset
 from kgraph.keras.data_adapter import DataError
 
 
@@ -138,3 +139,35 @@ def test_bad_batches_are_typed_errors_naming_the_batch():
         Batches(x, y, workers=0)
     with pytest.raises(DataError, match="not indexable"):
         _model().fit(Batches(x, y), validation_split=0.2, verbose=0)
+
+
+class Wide(Batches):  # batch 2 has 7 features where the model takes 3
+    def __getitem__(self, index):
+        batch = super().__getitem__(index)
+        return batch if index != 2 else (np.ones((8, 7), "f4"),) + batch[1:]
+
+
+def _wide(with_y, **kwargs):
+    x, y = _data(32)
+    return Wide(x, y if with_y else None, **kwargs)
+
+
+_WIDE_FEEDS = {
+    "generator": lambda with_y: (b for b in map(_wide(with_y).__getitem__, range(4))),
+    "pydataset": lambda with_y: _wide(with_y),
+    "pydataset_workers": lambda with_y: _wide(with_y, workers=2),
+    "dataset": lambda with_y: Dataset.from_generator(
+        lambda: map(_wide(with_y).__getitem__, range(4))).prefetch(2),
+}
+
+
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict"])
+@pytest.mark.parametrize("feed", sorted(_WIDE_FEEDS))
+def test_a_batch_the_model_rejects_is_named(feed, method):
+    before = _worker_threads()
+    data = _WIDE_FEEDS[feed](method != "predict")
+    with pytest.raises(DataError, match=r"expected shape \(None, 3\), but received an input of "
+                                        r"shape \(None, 7\) \(batch 2 of the dataset\)$") as info:
+        getattr(_model(), method)(data, verbose=0)
+    assert type(info.value.__cause__) is ValueError  # the model's own error, kept as the cause
+    assert _worker_threads() <= before

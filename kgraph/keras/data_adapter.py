@@ -6,6 +6,8 @@ objects) yield whole batches."""
 from __future__ import annotations
 
 import math
+import re
+import sys
 
 import numpy as np
 
@@ -158,6 +160,7 @@ class IterableAdapter:
         n = _length(data)
         self.num_batches = min(n, steps) if (n is not None and steps) else (n or steps)
         self._iterator = None
+        self._current = None  # (index, error already in flight) of the batch being run
 
     def _source(self):
         """A fresh pass over the data (a PyDataset's epoch, read by its workers)."""
@@ -171,10 +174,13 @@ class IterableAdapter:
 
     def batches(self):
         stream = self._source() if self.steps is None else self._continued()
-        self._open = stream
+        self._open, self._current = stream, None
         try:
             for index, item in enumerate(stream):
-                yield _unpack(item, index)
+                batch = _unpack(item, index)
+                self._current = (index, sys.exc_info()[1])
+                yield batch
+            self._current = None
         finally:
             if self.steps is None:
                 _close(stream)
@@ -196,6 +202,8 @@ class IterableAdapter:
         for stream in (getattr(self, "_open", None), self._iterator):
             _close(stream)
         self._open = self._iterator = None
+        current, self._current = self._current, None
+        _name_the_rejected_batch(current)
 
 
 _END = object()
@@ -227,6 +235,24 @@ def _close(iterator):
     close = getattr(iterator, "close", None)
     if close is not None:
         close()
+
+
+# The messages of the model's and the layers' input checks (shape or rank does not fit).
+_REJECTED_INPUT = re.compile(r"^Input .* (is incompatible|expects rank)")
+
+
+def _name_the_rejected_batch(current):
+    """Re-raise as a DataError naming the batch the ValueError of a model that rejects a
+    streamed batch (shape or rank), which is raised deep in the step, where the batch's index
+    is unknown. Called by `close`, which fit/evaluate/predict run while that error propagates;
+    `current` is (index of the batch being run, the error already in flight when it was
+    yielded, which is not the batch's)."""
+    error = sys.exc_info()[1]
+    if current is None or error is None or error is current[1]:
+        return
+    if isinstance(error, ValueError) and not isinstance(error, DataError) and \
+            _REJECTED_INPUT.match(str(error)):
+        raise DataError(f"{error} (batch {current[0]} of the dataset)") from error
 
 
 def _unpack(item, index=None):
