@@ -102,6 +102,39 @@ def test_shard_window_scan_rebatch_unique():
         list(Dataset.from_tensor_slices(np.ones((2, 2))).unique())
 
 
+def _reference_windows(n, size, shift, stride, drop_remainder):
+    """TensorFlow's window semantics in plain Python: a window starts every `shift` elements
+    and takes `size` of them `stride` apart; the short ones at the end are kept unless
+    `drop_remainder`."""
+    out = []
+    for start in range(0, n, shift):
+        window = list(range(n))[start:start + (size - 1) * stride + 1:stride]
+        if len(window) == size or not drop_remainder:
+            out.append(window)
+    return out
+
+
+@pytest.mark.parametrize("n, size, shift, stride", [(10, 3, None, 1), (10, 3, 2, 1),
+                                                    (10, 3, 1, 2), (7, 3, 3, 1), (2, 3, 1, 1),
+                                                    (9, 4, 5, 2), (0, 2, None, 1)])
+@pytest.mark.parametrize("drop_remainder", [False, True])
+def test_window_elements_and_cardinality_match_a_python_reference(n, size, shift, stride,
+                                                                  drop_remainder):
+    windows = Dataset.range(n).window(size, shift, stride, drop_remainder)
+    expected = _reference_windows(n, size, shift or size, stride, drop_remainder)
+    assert [_ints(w) for w in windows] == expected
+    assert windows.cardinality() == len(expected)  # known, as TensorFlow's (-2 before)
+    assert len(windows) == len(expected)
+
+
+def test_window_cardinality_of_unknown_and_infinite_inputs():
+    assert Dataset.range(10).window(3).cardinality() == 4  # TensorFlow: ceil(10 / 3)
+    assert Dataset.range(10).window(3, drop_remainder=True).cardinality() == 3
+    assert Dataset.range(10).filter(lambda x: x > 2).window(3).cardinality() == \
+        tf.data.UNKNOWN_CARDINALITY
+    assert Dataset.range(10).repeat().window(3).cardinality() == tf.data.INFINITE_CARDINALITY
+
+
 def test_reduce_single_element_options_and_cardinality():
     ds = Dataset.range(5)
     assert int(ds.reduce(np.int64(0), lambda s, x: s + x)) == 10

@@ -187,7 +187,7 @@ class Transformations:
                 yield as_datasets([e for p, e in buffer if (p - start) % stride == 0][:size])
                 start += shift
 
-        return self._derive(make, UNKNOWN if self._cardinality != INFINITE else INFINITE,
+        return self._derive(make, _windowed(self._cardinality, span, shift, drop_remainder),
                             spec=None)
 
     def scan(self, initial_state, scan_func, name=None):
@@ -271,6 +271,16 @@ def _positive(value, name):
     if value is None or int(value) <= 0:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
     return int(value)
+
+
+def _windowed(card, span, shift, drop_remainder):
+    """`window`'s cardinality, as TensorFlow's: a window starts every `shift` elements; with
+    `drop_remainder` only the windows whose `span` fits do."""
+    if card < 0:
+        return card
+    if drop_remainder:
+        return 0 if card < span else (card - span) // shift + 1
+    return -(-card // shift)
 
 
 def _batched(card, batch_size, drop_remainder):
