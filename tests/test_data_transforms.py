@@ -135,6 +135,57 @@ def test_window_cardinality_of_unknown_and_infinite_inputs():
     assert Dataset.range(10).repeat().window(3).cardinality() == tf.data.INFINITE_CARDINALITY
 
 
+def _csv_rows(ds, count=None):
+    """The (a, b, name, y) rows of `count` batches (all when None) of a make_csv_dataset."""
+    rows = []
+    for features, label in ds.take(-1 if count is None else count):
+        rows += zip(features["a"].tolist(), features["b"].tolist(), features["name"].tolist(),
+                    label.tolist())
+    return rows
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    rows = [(i, i / 4, b"n%d" % (i % 3), i % 2) for i in range(20)]
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b,name,y\n" + "".join(f"{a},{b},{n.decode()},{y}\n"
+                                             for a, b, n, y in rows))
+    return str(path), rows
+
+
+@pytest.mark.parametrize("buffer_size", [10000, 4])
+def test_make_csv_dataset_shuffles_each_epoch_reproducibly(csv_file, buffer_size):
+    path, rows = csv_file
+
+    def csv(seed, num_epochs=1, shuffle=True):
+        return tf.data.experimental.make_csv_dataset(
+            path, batch_size=5, label_name="y", shuffle=shuffle, shuffle_seed=seed,
+            shuffle_buffer_size=buffer_size, num_epochs=num_epochs)
+
+    epoch = _csv_rows(csv(7))
+    assert sorted(epoch) == rows and epoch != rows  # the same rows, in another order
+    assert _csv_rows(csv(7)) == epoch  # the seed reproduces the order
+    assert _csv_rows(csv(8)) != epoch
+    # Three epochs: each a permutation of the rows (shuffled before repeating, as TensorFlow),
+    # each in its own order.
+    three = _csv_rows(csv(7, num_epochs=3))
+    blocks = [three[i:i + len(rows)] for i in range(0, 3 * len(rows), len(rows))]
+    assert len(three) == 3 * len(rows) and all(sorted(b) == rows for b in blocks)
+    assert blocks[0] == epoch and len({tuple(b) for b in blocks}) == 3
+
+
+def test_make_csv_dataset_num_epochs_none_repeats_forever(csv_file):
+    path, rows = csv_file
+    ordered = tf.data.experimental.make_csv_dataset(path, batch_size=6, label_name="y",
+                                                    shuffle=False, num_epochs=None)
+    assert ordered.cardinality() == tf.data.INFINITE_CARDINALITY
+    assert _csv_rows(ordered, 10) == (rows * 3)[:60]  # batches run across the epoch ends
+    shuffled = tf.data.experimental.make_csv_dataset(path, batch_size=4, label_name="y",
+                                                     shuffle_seed=1)  # TensorFlow's defaults
+    endless = _csv_rows(shuffled, 25)  # five epochs of 20 rows
+    assert all(sorted(endless[i:i + 20]) == rows for i in range(0, 100, 20))
+
+
 def test_reduce_single_element_options_and_cardinality():
     ds = Dataset.range(5)
     assert int(ds.reduce(np.int64(0), lambda s, x: s + x)) == 10

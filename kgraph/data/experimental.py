@@ -57,7 +57,9 @@ def make_csv_dataset(file_pattern, batch_size, column_names=None, column_default
     """Batches of `(features, label)` read from CSV files, as `tf.data.experimental` does:
     `features` is a dict of column name -> array; column types are inferred from the first
     `num_rows_for_inference` rows (int32, float32 or bytes) unless `column_defaults` gives
-    them. `num_epochs=None` repeats forever (TensorFlow's default).
+    them. `num_epochs=None` repeats forever (TensorFlow's default); `shuffle` shuffles the rows
+    of each epoch with a buffer of `shuffle_buffer_size` (reshuffled every epoch, reproducibly
+    with `shuffle_seed`).
 
     Example:
         >>> ds = make_csv_dataset("train.csv", batch_size=32, label_name="y", num_epochs=1)
@@ -96,8 +98,8 @@ def make_csv_dataset(file_pattern, batch_size, column_names=None, column_default
                         raise
 
     dataset = Dataset.from_generator(elements)
+    if shuffle:  # before repeat, as TensorFlow: each epoch is a new order of the same rows
+        dataset = dataset.shuffle(shuffle_buffer_size, seed=shuffle_seed)
     if num_epochs != 1:
         dataset = dataset.repeat(num_epochs)
-    if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer_size, seed=shuffle_seed)
     return dataset.batch(batch_size).prefetch(prefetch_buffer_size or AUTOTUNE)
