@@ -1,7 +1,9 @@
 """Loaders: *_dataset_from_directory, timeseries windows, get_file (local and file:// only,
 safe extraction), keras.datasets from the cache, split_dataset. Never reaches the network."""
+import gzip
 import io
 import os
+import struct
 import tarfile
 import wave
 import zipfile
@@ -187,49 +189,154 @@ def _link(name, target):
     return info
 
 
-def test_keras_datasets_read_the_cache_or_name_the_file(home):
-    from kgraph.keras.datasets import boston_housing, cifar10, mnist
+# -- keras.datasets: each loader reads fake files in the standard formats from the cache --------
+def _objects(sequences):
+    out = np.empty(len(sequences), dtype=object)
+    out[:] = sequences
+    return out
 
-    with pytest.raises(DatasetNotFoundError, match="mnist.npz.*" + str(home / "datasets")):
-        mnist.load_data()
-    cache = home / "datasets"
-    rng = np.random.default_rng(0)
+
+def _fake_mnist(cache, rng):
     arrays = {"x_train": rng.integers(0, 255, (6, 28, 28), dtype=np.uint8),
               "y_train": np.arange(6), "x_test": np.zeros((2, 28, 28), np.uint8),
               "y_test": np.arange(2)}
     np.savez(cache / "mnist.npz", **arrays)
-    (xt, yt), (xv, yv) = keras.datasets.mnist.load_data()
-    np.testing.assert_array_equal(xt, arrays["x_train"])
-    assert yv.tolist() == [0, 1]
 
-    x, y = rng.random((20, 13)), rng.random(20)
-    np.savez(cache / "boston_housing.npz", x=x, y=y)
-    (bx, by), (tx, ty) = boston_housing.load_data()
-    order = np.arange(20)
-    np.random.RandomState(113).shuffle(order)  # Keras' split
-    np.testing.assert_array_equal(bx, x[order][:16])
-    assert len(tx) == 4
+    def check(data):
+        (xt, yt), (xv, yv) = data
+        np.testing.assert_array_equal(xt, arrays["x_train"])
+        assert yt.tolist() == list(range(6)) and xv.shape == (2, 28, 28) and yv.tolist() == [0, 1]
+    return check
 
-    records = [bytes([i % 10]) + bytes(range(256)) * 12 for i in range(4)]
-    with tarfile.open(cache / "cifar-10-binary.tar.gz", "w:gz") as archive:
-        for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-            data = b"".join(records)
-            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    (cx, cy), (ex, ey) = cifar10.load_data()
-    assert cx.shape == (20, 32, 32, 3) and cy[:4, 0].tolist() == [0, 1, 2, 3]
-    assert cx[0, 0, 0].tolist() == [0, 0, 0] and cx[0, 0, 1].tolist() == [1, 1, 1]
 
-    seqs = np.empty(3, dtype=object)
-    seqs[:] = [[1, 2], [3], [4, 5, 6]]
-    np.savez(cache / "reuters.npz", x=seqs, y=np.arange(3))
-    (rx, ry), (vx, vy) = keras.datasets.reuters.load_data(test_split=0.3)
-    assert len(rx) == 2 and len(vx) == 1
-    originals = {tuple(s) for s in seqs}
-    for s, label in zip(list(rx) + list(vx), list(ry) + list(vy)):
-        assert s[0] == 1 and tuple(w - 3 for w in s[1:]) == tuple(seqs[label])  # start, +3
-    assert len(originals) == 3
+def _fake_fashion_mnist(cache, rng):
+    (cache / "fashion-mnist").mkdir()
+    parts = []
+    for prefix, n in (("train", 5), ("t10k", 3)):  # gzipped IDX files: big-endian header
+        images = rng.integers(0, 255, (n, 28, 28), dtype=np.uint8)
+        labels = np.arange(n, dtype=np.uint8)[::-1].copy()
+        with gzip.open(cache / "fashion-mnist" / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">II", 2049, n) + labels.tobytes())
+        with gzip.open(cache / "fashion-mnist" / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+        parts.append((images, labels))
+
+    def check(data):
+        for (x, y), (images, labels) in zip(data, parts):
+            np.testing.assert_array_equal(x, images)
+            assert y.tolist() == labels.tolist()
+    return check
+
+
+def _cifar_archive(path, folder, names, labels):
+    """A CIFAR binary release: records of label byte(s) then 3072 channel-major pixels."""
+    records = b"".join(bytes(label) + bytes(range(256)) * 12 for label in labels)
+    with tarfile.open(path, "w:gz") as archive:
+        for name in names:
+            info = tarfile.TarInfo(f"{folder}/{name}")
+            info.size = len(records)
+            archive.addfile(info, io.BytesIO(records))
+
+
+def _check_cifar_pixels(x):
+    assert x.shape[1:] == (32, 32, 3)  # HWC, from the channel-major records
+    assert x[0, 0, 0].tolist() == [0, 0, 0] and x[0, 0, 1].tolist() == [1, 1, 1]
+
+
+def _fake_cifar10(cache, rng):
+    _cifar_archive(cache / "cifar-10-binary.tar.gz", "cifar-10-batches-bin",
+                   [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"],
+                   [[i] for i in range(4)])
+
+    def check(data):
+        (cx, cy), (ex, ey) = data
+        assert len(cx) == 20 and cy[:4, 0].tolist() == [0, 1, 2, 3] and len(ex) == 4
+        _check_cifar_pixels(cx)
+        _check_cifar_pixels(ex)
+    return check
+
+
+def _fake_cifar100(label_mode):
+    def fake(cache, rng):
+        _cifar_archive(cache / "cifar-100-binary.tar.gz", "cifar-100-binary",
+                       ["train.bin", "test.bin"], [[i, 50 + i] for i in range(3)])  # coarse, fine
+
+        def check(data):
+            (cx, cy), (ex, ey) = data
+            first = 50 if label_mode == "fine" else 0
+            assert cy[:, 0].tolist() == ey[:, 0].tolist() == [first, first + 1, first + 2]
+            _check_cifar_pixels(cx)
+        return check
+    return fake
+
+
+def _check_sequences(data, splits, order_of):
+    """Each sequence is its source shifted by index_from=3 after start_char=1, its label the
+    index of its source; `order_of(split)` is the order Keras' seeded shuffle gives."""
+    for (x, y), source, order in zip(data, splits, map(order_of, range(len(splits)))):
+        assert y.tolist() == order
+        for s, label in zip(x, y):
+            assert s[0] == 1 and [w - 3 for w in s[1:]] == list(source[label])
+
+
+def _fake_imdb(cache, rng):
+    splits = [[[1, 2], [3], [4, 5, 6], [7]], [[8, 9], [10]]]
+    np.savez(cache / "imdb.npz", x_train=_objects(splits[0]), y_train=np.arange(4),
+             x_test=_objects(splits[1]), y_test=np.arange(2))
+    shuffle = np.random.RandomState(113)  # one generator for both splits, as Keras
+    orders = [shuffle.permutation(len(split)).tolist() for split in splits]
+    return lambda data: _check_sequences(data, splits, orders.__getitem__)
+
+
+def _fake_reuters(cache, rng):
+    sequences = [[1, 2], [3], [4, 5, 6]]
+    np.savez(cache / "reuters.npz", x=_objects(sequences), y=np.arange(3))
+    order = np.random.RandomState(113).permutation(3).tolist()  # Keras' split: 2 train, 1 test
+    return lambda data: _check_sequences(data, [sequences] * 2,
+                                         lambda split: order[:2] if split == 0 else order[2:])
+
+
+def _fake_housing(fname, features):
+    def fake(cache, rng):
+        x, y = rng.random((20, features)), rng.random(20)
+        np.savez(cache / fname, x=x, y=y)
+        order = np.random.RandomState(113).permutation(20)  # Keras' split: 80% train
+
+        def check(data):
+            (bx, by), (tx, ty) = data
+            np.testing.assert_array_equal(bx, x[order][:16])
+            np.testing.assert_array_equal(ty, y[order][16:])
+        return check
+    return fake
+
+
+KERAS_DATASETS = [  # module, load_data arguments, the file it reads first, fake files + check
+    ("mnist", {}, "mnist.npz", _fake_mnist),
+    ("fashion_mnist", {}, "fashion-mnist/train-labels-idx1-ubyte.gz", _fake_fashion_mnist),
+    ("cifar10", {}, "cifar-10-binary.tar.gz", _fake_cifar10),
+    ("cifar100", {"label_mode": "fine"}, "cifar-100-binary.tar.gz", _fake_cifar100("fine")),
+    ("cifar100", {"label_mode": "coarse"}, "cifar-100-binary.tar.gz", _fake_cifar100("coarse")),
+    ("imdb", {}, "imdb.npz", _fake_imdb),
+    ("reuters", {"test_split": 1 / 3}, "reuters.npz", _fake_reuters),
+    ("boston_housing", {}, "boston_housing.npz", _fake_housing("boston_housing.npz", 13)),
+    ("california_housing", {}, "california_housing.npz",
+     _fake_housing("california_housing.npz", 8)),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, fname, fake", KERAS_DATASETS,
+                         ids=[f"{row[0]}-{row[1].get('label_mode', '')}".rstrip("-")
+                              for row in KERAS_DATASETS])
+def test_keras_datasets_read_the_cache_or_name_the_file(home, name, kwargs, fname, fake):
+    load_data = getattr(keras.datasets, name).load_data
+    cache = home / "datasets"
+    with pytest.raises(DatasetNotFoundError) as info:  # offline, empty cache
+        load_data(**kwargs)
+    assert str(info.value).startswith(f"{fname} is not in the dataset cache")
+    assert f"place it at {str(cache / fname)!r}" in str(info.value)
+    cache.mkdir(parents=True, exist_ok=True)
+    check = fake(cache, np.random.default_rng(0))
+    check(load_data(**kwargs))
 
 
 def test_keras_preprocessing_names_the_faq_uses():
