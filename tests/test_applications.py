@@ -123,6 +123,53 @@ def test_keras_weight_file_loads_by_layer_name(tmp_path):
         apps.MobileNetV2(weights=path, include_top=False, input_shape=(32, 32, 3))
 
 
+# -- weight files written by real Keras (its legacy HDF5 writer, as Keras Applications' files) --
+def _real_keras_model(real_keras, name, kwargs, seed=0):
+    """Real Keras' application with deterministic random weights: kernels scaled by their fan-in
+    (activations stay near 1 through the depth), batch-norm statistics and biases non-trivial.
+    The model is built in a StatelessScope and its variables initialized from these values:
+    Keras on JAX would otherwise compile one XLA random kernel per weight shape (~17 s per model
+    on two cores)."""
+    with real_keras.StatelessScope(initialize_variables=False):
+        model = getattr(real_keras.applications, name)(weights=None, **kwargs)
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if variable.name in ("gamma", "moving_variance"):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif len(shape) == 1:
+            value = rng.normal(0.0, 0.1, shape)
+        else:
+            fan_in = np.prod(shape[:2] if "depthwise" in variable.name else shape[:-1])
+            value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+        value = value.astype("float32")
+        variable._initializer = lambda shape, dtype, value=value: value
+    with real_keras.StatelessScope():  # leaving it initializes the deferred variables
+        pass
+    return model
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # Keras' writer
+@pytest.mark.parametrize("name, kwargs", [
+    ("MobileNetV2", {"input_shape": (32, 32, 3), "alpha": 0.35, "classes": 10,
+                     "classifier_activation": None}),
+    ("ResNet50", {"input_shape": (32, 32, 3), "include_top": False, "pooling": "avg"}),
+])
+def test_weight_file_written_by_real_keras_loads_by_name(tmp_path, name, kwargs):
+    real_keras = pytest.importorskip("keras")
+    legacy_h5 = pytest.importorskip("keras.src.legacy.saving.legacy_h5_format")
+    theirs = _real_keras_model(real_keras, name, kwargs)
+    path = str(tmp_path / f"{name.lower()}.h5")
+    with h5py.File(path, "w") as f:  # Keras 3's save_weights only writes '.weights.h5'
+        legacy_h5.save_weights_to_hdf5_group(f, theirs)
+    ours = getattr(apps, name)(weights=path, **kwargs)
+    x = np.random.default_rng(8).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    want = np.asarray(theirs.predict(x, verbose=0))
+    assert want.std() > 0.05  # outputs that tell weights apart
+    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-5,
+                               atol=1e-5 * np.abs(want).max())
+
+
 def test_efficientnet_normalization_statistics_come_from_the_file(tmp_path):
     source = apps.EfficientNetB0(weights=None, include_top=False, input_shape=(32, 32, 3))
     normalization = source.get_layer("normalization")
