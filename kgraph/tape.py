@@ -70,9 +70,26 @@ class GradientTape:
             grads = _differentiate(graph, target, wrt, unconnected_gradients,
                                    start=self._start)
             return grads[0] if single else grads
-        out = _run(graph, ("gradient", value_refs(graph, [target] + wrt), unconnected_gradients),
-                   lambda: _differentiate(graph, target, wrt, unconnected_gradients, True))
+        from kgraph import tape_step
+
+        key, applied = _key(graph, ("gradient", value_refs(graph, [target] + wrt),
+                                    unconnected_gradients))
+        fused = tape_step.follower(key, sources)
+        if fused is not None and fused.fits(graph):  # gradients and the update in one call
+            out, pending = _run_fused(graph, fused)
+        else:
+            pending = None
+            out = _run(graph, key, applied,
+                       lambda: differentiated_copy(graph, target, wrt, unconnected_gradients,
+                                                   key))
         loss, grads = out[0], out[1:]
+        for g in grads:
+            if g is not None:
+                g.flags.writeable = False  # a tensor: `apply_gradients` may already hold it
+        if pending is not None:
+            pending.grads, pending.sources = tuple(grads), tuple(sources)
+        tape_step.note_gradients(graph, key, target, wrt, unconnected_gradients, applied,
+                                 sources, grads)
         if target.shape == ():
             graph.__dict__.setdefault("_evaluated", {})[target] = loss
         return grads[0] if single else grads
@@ -113,46 +130,84 @@ def _differentiate(graph, target, wrt, unconnected, with_loss=False, start=0):
     return [loss] + grads if with_loss else grads
 
 
+def differentiated_copy(graph, target, wrt, unconnected, key) -> tuple:
+    """A copy of an eager recording with its backward ops appended, and its values [loss,
+    gradients...]: the recording itself stays as recorded, so values read from it later
+    are keyed (and compiled) alike on every step. Made once per recording and `key` (the
+    tape program's; the fused step reuses it)."""
+    made = graph.__dict__.setdefault("_differentiated", {})
+    if key not in made:
+        copy, vmap = graph.clone()
+        made[key] = copy, _differentiate(copy, vmap[target], [vmap[w] for w in wrt],
+                                         unconnected, True)
+    return made[key]
+
+
 def evaluate(graph: Graph, values: list) -> list:
     """Run `graph` for `values` (compiled and cached by structure), feeding its captured
     arrays and its variables; variable updates recorded in the graph are applied once."""
     cache = graph.__dict__.setdefault("_evaluated", {})
     missing = [v for v in values if v not in cache]
     if missing:
-        outs = _run(graph, ("values", value_refs(graph, missing)), lambda: missing)
+        outs = _run(graph, *_key(graph, ("values", value_refs(graph, missing))),
+                    lambda: (graph, missing))
         cache.update(zip(missing, outs))
     return [cache[v] for v in values]
 
 
-def _run(graph: Graph, what: tuple, make_values) -> list:
-    """Run the program computing `make_values()` (a list of values of `graph`, None entries
-    allowed) and return their arrays. The program is cached under the structure of `graph`
-    as it is NOW plus `what`, so `make_values` (autodiff) runs on a cache miss only."""
-    from kgraph.compiler.build import lookup, remember, resolve_target
-    from kgraph.compiler.program import make_plan, plan_key
+def _key(graph: Graph, what: tuple) -> tuple:
+    """The compile-cache key of the program computing `what` over `graph` as it is NOW, and
+    whether the graph's variable updates were applied by an earlier run."""
+    from kgraph.compiler.build import resolve_target
+    from kgraph.compiler.program import plan_key
 
-    target = resolve_target(None)
     applied = bool(graph.__dict__.get("_updates_applied"))
-    key = plan_key(graph, target, what, applied)
+    return plan_key(graph, resolve_target(None), what, applied), applied
+
+
+def _run(graph: Graph, key: tuple, applied: bool, make_values) -> list:
+    """Run the program computing the values `make_values()` returns (with the graph holding
+    them: `graph` or a copy of it; None entries allowed) and return their arrays. The program
+    is cached under `key` (`_key`), so `make_values` (autodiff) runs on a cache miss only."""
+    from kgraph.compiler.build import lookup, remember, resolve_target
+    from kgraph.compiler.program import make_plan
+
     plan = lookup(key)
     if plan is None:
-        values = make_values()
+        holder, values = make_values()
         # no prologue: the user's optimizer changes the weights between every two steps
-        plan = remember(key, make_plan(_subgraph(graph, values, applied), target,
+        plan = remember(key, make_plan(_subgraph(holder, values, applied), resolve_target(None),
                                        prologue=False))
         plan.missing = [i for i, v in enumerate(values) if v is None]
     graph._updates_applied = True
     feeds = list(graph.captures)
     program = plan.bind(graph, feeds, reuse=True)
-    # Every run over this recording sees the weights of its first run, as an eager forward
-    # pass would: a value read after `apply_gradients` is not recomputed with the new ones.
+    pinned = _pin(graph, program)
+    outs = iter(program(*[graph.captures[name][0] for name in feeds], pinned=pinned))
+    return [None if i in plan.missing else _eager(program.to_numpy(next(outs)))
+            for i in range(len(plan.missing) + len(program.result_names))]
+
+
+def _run_fused(graph: Graph, fused) -> tuple:
+    """Run a tape program fused with its optimizer's update (kgraph/tape_step.py): the
+    arrays of the loss and the gradients, and the update waiting for `apply_gradients`."""
+    from kgraph import tape_step
+
+    graph._updates_applied = True
+    program = fused.program
+    results, pending = tape_step.run(fused, graph, _pin(graph, program))
+    return [_eager(program.to_numpy(r)) for r in results], pending
+
+
+def _pin(graph: Graph, program) -> dict:
+    """The weights every run over this recording sees: those of its first run, as an eager
+    forward pass would (a value read after `apply_gradients` is not recomputed with the new
+    ones)."""
     pinned = graph.__dict__.setdefault("_pinned", {})
     if any(var not in pinned for _, var in program.variables):  # the first run reading them
         for var, buffer in program.pin().items():
             pinned.setdefault(var, buffer)
-    outs = iter(program(*[graph.captures[name][0] for name in feeds], pinned=pinned))
-    return [None if i in plan.missing else _eager(program.to_numpy(next(outs)))
-            for i in range(len(plan.missing) + len(program.result_names))]
+    return pinned
 
 
 def _subgraph(graph, values, updates_applied):

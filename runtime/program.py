@@ -46,9 +46,11 @@ class Program:
             self._per_thread.runner = runner
             return runner
 
-    def __call__(self, *arrays, pinned=None) -> list:
+    def __call__(self, *arrays, pinned=None, defer=None):
         """`pinned`: {Variable: buffer} fed instead of those variables' current buffers (the
-        values a GradientTape recorded against, read after the weights moved on)."""
+        values a GradientTape recorded against, read after the weights moved on). `defer`: a
+        set of updated Variables whose new buffers are returned, as {Variable: buffer} after
+        the results, instead of stored (the caller commits or drops them)."""
         upload = self.compiled.upload
         feeds = dict(zip(self.feed_names, arrays))
         for name, var in self.variables:
@@ -60,9 +62,13 @@ class Program:
             feeds.update(zip(self.prologue.result_names, self._prologue_results()))
         outs = self._runner().run(feeds)
         n = len(self.result_names)
+        held = {}
         for var, buf in zip(self.updated, outs[n:]):
-            var.set_device_buffer(buf, upload)  # the executor that made it
-        return outs[:n]
+            if defer and var in defer:
+                held[var] = buf
+            else:
+                var.set_device_buffer(buf, upload)  # the executor that made it
+        return (outs[:n], held) if defer is not None else outs[:n]
 
     def pin(self) -> dict:
         """{Variable: its current buffer} for every variable this Program reads: buffers are

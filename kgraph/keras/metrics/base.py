@@ -6,7 +6,10 @@ compiled step, becomes part of the step's graph (the variables become its inputs
 """
 from __future__ import annotations
 
+import functools
+
 from kgraph import config, ops
+from kgraph.ir.graph import Value, current_graph
 from kgraph.keras.losses import convert, div_no_nan, squeeze_or_expand_to_same_rank
 from kgraph.keras.serialization import snake_case
 from kgraph.variables import Variable
@@ -22,6 +25,11 @@ class Metric:
         name: Name of the metric instance.
         dtype: Dtype of the metric state and result. Defaults to `kgraph.config.floatx()`.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "update_state" in cls.__dict__:
+            cls.update_state = _eager_values_first(cls.__dict__["update_state"])
 
     def __init__(self, name=None, dtype=None):
         self.name = name or snake_case(type(self).__name__)
@@ -69,6 +77,26 @@ class Metric:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}>"
+
+
+def _eager_values_first(update_state):
+    """`update_state` that, called eagerly with values recorded under a GradientTape (the
+    guide's `metric.update_state(y, logits)`), reads their arrays first: the update then runs
+    eagerly on them, as in TensorFlow, instead of being recorded into the tape's graph around
+    the state read as a constant (a new program every step)."""
+    @functools.wraps(update_state)
+    def update(self, *args, **kwargs):
+        if current_graph() is None:
+            args = [_eager(a) for a in args]
+            kwargs = {k: _eager(v) for k, v in kwargs.items()}
+        return update_state(self, *args, **kwargs)
+    return update
+
+
+def _eager(x):
+    if isinstance(x, Value) and x.graph.captures is not None:
+        return x.numpy()
+    return x
 
 
 def reduce_to_samplewise_values(values, sample_weight, reduce_fn, dtype):

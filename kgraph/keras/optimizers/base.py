@@ -299,8 +299,11 @@ class Optimizer:
 
     # -- eager ----------------------------------------------------------------------------
     def _apply_eager(self, grads, variables):
+        from kgraph import tape_step
         from kgraph.compiler.program import build_program
 
+        if tape_step.commit_or_learn(self, grads, variables):  # computed with the gradients
+            return self.iterations
         grads = [np.asarray(g, dtype=v.dtype) for g, v in zip(grads, variables)]
         key = tuple(id(v) for v in variables)
         program = self._apply_programs.get(key)
