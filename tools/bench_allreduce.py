@@ -1,11 +1,14 @@
 """All-reduce bandwidth on this machine and the cost of per-call overhead (issue 12).
 
-Usage: python tools/bench_allreduce.py [--ranks 2] [--max-mb 64] [--json PATH]
+Usage: python tools/bench_allreduce.py [--ranks 2] [--max-mb 64] [--transport shm|tcp] [--json PATH]
        python tools/bench_allreduce.py --steps-per-execution   (core MLP, K=1 vs K=32)
 
-1. MPI over loopback: the script relaunches itself as `--ranks` ranks with mpiexec
-   (`kgraph launch`) and times `MPICommunicator.allreduce` of float32 buffers from 4 KiB to
-   `--max-mb` MiB (median of repeats). Bus bandwidth is the NCCL-tests convention:
+1. MPI: the script relaunches itself as `--ranks` ranks with mpiexec (`kgraph launch`) and
+   times `MPICommunicator.allreduce` of float32 buffers from 4 KiB to `--max-mb` MiB (median
+   of repeats). `--transport shm` (default) lets MPICH pick, which on one host is shared
+   memory; `--transport tcp` makes ranks on one host talk as if remote, through the network
+   module over TCP on the loopback interface (MPIR_CVAR_NOLOCAL=1, ofi netmod, FI_PROVIDER=tcp,
+   FI_TCP_IFACE=lo). Bus bandwidth is the NCCL-tests convention:
    algbw = bytes / time, busbw = algbw * 2 (n - 1) / n (what each link carries in a ring).
 2. In-process: the same sizes through an `InProcessGroup` of `--ranks` threads.
 3. `--steps-per-execution`: the benchmark MLP 784-256-256-10 (tools/bench.py), Adam, on
@@ -50,6 +53,11 @@ def row(kind, ranks, nbytes, seconds):
     algbw = nbytes / seconds / 1e9
     return {"backend": kind, "ranks": ranks, "bytes": nbytes, "ms": seconds * 1e3,
             "algbw_GBps": algbw, "busbw_GBps": algbw * 2 * (ranks - 1) / ranks}
+
+
+# what --transport tcp sets for the ranks (MPICH's ch4 device as the mpich wheel builds it)
+TCP_LOOPBACK = {"MPIR_CVAR_NOLOCAL": "1", "MPIR_CVAR_CH4_NETMOD": "ofi", "FI_PROVIDER": "tcp",
+                "FI_TCP_IFACE": "lo"}
 
 
 def mpi_worker(max_mb, out):
@@ -124,6 +132,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--max-mb", type=int, default=64)
+    parser.add_argument("--transport", choices=("shm", "tcp"), default="shm")
     parser.add_argument("--json")
     parser.add_argument("--steps-per-execution", action="store_true")
     parser.add_argument("--mpi-worker", help=argparse.SUPPRESS)
@@ -138,12 +147,15 @@ def main():
         from kgraph.distribute import launch
 
         out = os.path.join(tempfile.mkdtemp(), "mpi.json")
+        if args.transport == "tcp":
+            os.environ.update(TCP_LOOPBACK)  # inherited by mpiexec and the ranks
         status = launch.launch(args.ranks, os.path.abspath(__file__),
                                ["--max-mb", str(args.max_mb), "--mpi-worker", out])
         if status:
             sys.exit(f"mpiexec failed with status {status}")
         with open(out) as f:
-            rows = json.load(f) + in_process(args.ranks, args.max_mb)
+            rows = [dict(r, backend=f"mpi-{args.transport}") for r in json.load(f)]
+        rows += in_process(args.ranks, args.max_mb)
     for r in rows:
         print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in r.items()))
