@@ -218,6 +218,24 @@ def test_pooling_switches_to_its_channels_first_form():
     assert counts(after)["Transpose"] == 0 and pool.attrs["channels_last"] is False
 
 
+def test_pooling_takes_the_untransposed_input_when_the_transpose_has_other_users():
+    """A training step's channels-last relu output feeds the pooling and its gradient's
+    comparisons: the Transpose stays for those, and the pooling reads the channels-first
+    value (one Transpose after it instead of the two its channels-last kernel would emit)."""
+    def build():
+        def fn(x):
+            t = ops.transpose(ops.relu(x), TO_LAST)
+            pooled = apply("MaxPool", t, kernel=(2, 2), strides=(2, 2), pads=((0, 0), (0, 0)),
+                           channels_last=True)
+            return pooled, ops.greater(t, 0.0)
+        return graph_of(fn, **NCHW)
+
+    before, after = rewrite(build, feeds_for(**NCHW))
+    (pool,) = [n for n in after.nodes if n.op == "MaxPool"]
+    assert pool.attrs["channels_last"] is False and pool.inputs[0].node.op == "Relu"
+    assert counts(after)["Transpose"] == 2  # one for the comparison, one after the pooling
+
+
 def test_normalisation_with_reductions_and_counts_in_channels_last_cancels():
     """Batch-norm arithmetic on T(x): the Transpose is copied below each of its users (the
     reductions renumber their axes, the Count of the unknown batch reads x) and the copies

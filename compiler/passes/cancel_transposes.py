@@ -58,7 +58,11 @@ def cancel_transposes(graph: Graph) -> Graph:
 
 
 def _transposes(graph):
-    return sum(node.op == "Transpose" for node in graph.nodes)
+    """Transposes the graph will run: its own, and the two that a channels-last pooling op
+    emits around its (channels-first) ONNX kernel."""
+    return sum(node.op == "Transpose" or 2 * (node.op in LAYOUT_AWARE
+                                               and node.attrs.get("channels_last") is True)
+               for node in graph.nodes)
 
 
 def _is_identity(perm):
@@ -127,8 +131,16 @@ class _Rewriter:
     def _sink(self, t) -> bool:
         out = t.outputs[0]
         consumers = list({n.id: n for n in self.users.get(out, [])}.values())
-        if not consumers or (not self.fan_out and (len(consumers) > 1 or out in self.results)):
+        if not consumers:
             return False
+        if not self.fan_out and (len(consumers) > 1 or out in self.results):
+            # a pooling op still takes the untransposed input: in its other layout it runs
+            # with one Transpose after it instead of the two its ONNX kernel would need
+            changed = False
+            for op in consumers:
+                if op.op in LAYOUT_AWARE and op.id not in self.dead:
+                    changed = _sink_layout_aware(self, t, op) or changed
+            return changed
         changed = False
         for op in sorted(consumers, key=lambda n: (self.position[n.id], n.id)):
             rule = RULES.get(op.op) or (_sink_elementwise if op.op in ELEMENTWISE else None)
