@@ -55,6 +55,7 @@ from kgraph.ops.shape_api import extract_sequences  # noqa: F401,E402
 from kgraph.ops.numpy_api import rsqrt  # noqa: F401,E402
 from kgraph.ops.sort import in_top_k, top_k  # noqa: F401,E402
 from kgraph.ops.reduce_api import logdet  # noqa: F401,E402
+from kgraph.ops.fft import fft, fft2, ifft2, irfft, rfft  # noqa: F401,E402
 
 
 def shape(x):

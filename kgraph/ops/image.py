@@ -1,7 +1,7 @@
 """`keras.ops.image`: resize (nearest/bilinear as interpolation matmuls along height and
-width), rgb_to_grayscale, pad_images and crop_images. Images are `(batch, h, w, c)`
-(`channels_last`) or `(batch, c, h, w)`; a 3-D input is one image. Spatial sizes must be known
-while tracing; the batch may be unknown."""
+width), rgb_to_grayscale, pad_images, crop_images and extract_patches (an identity-kernel
+convolution). Images are `(batch, h, w, c)` (`channels_last`) or `(batch, c, h, w)`; a 3-D
+input is one image. Spatial sizes must be known while tracing; the batch may be unknown."""
 from __future__ import annotations
 
 import numpy as np
@@ -110,3 +110,54 @@ def crop_images(images, top_cropping=None, left_cropping=None, bottom_cropping=N
     left, right = _pair(left_cropping, right_cropping, target_width, w, "width", False)
     out = mv.slice_axis(images, top, h - bottom, h_axis)
     return mv.slice_axis(out, left, w - right, w_axis)
+
+
+def extract_patches(images, size, strides=None, dilation_rate=1, padding="valid",
+                    data_format=None):
+    """Patches of images (or volumes, `size` of length 3) as channels
+    (`keras.ops.image.extract_patches`): a convolution with an identity kernel, as Keras,
+    so each output position holds its window's `patch_h * patch_w * channels` values
+    (row-major over the window, channels fastest).
+
+    Args:
+        images: `(batch, h, w, c)` or one `(h, w, c)` image (volumes: one more axis).
+        size: int or tuple `(patch_h, patch_w)` (or `(patch_d, patch_h, patch_w)`).
+        strides: default `size` (non-overlapping patches).
+        dilation_rate, padding, data_format: as `keras.ops.conv`.
+
+    Returns:
+        `(batch, rows, cols, patch_h * patch_w * c)` (channels last).
+
+    Example:
+    >>> extract_patches(np.zeros((2, 20, 20, 3), "float32"), (5, 5)).shape
+    (2, 4, 4, 75)
+    """
+    from kgraph.ops.conv import conv
+
+    volumes = not isinstance(size, int) and len(size) == 3
+    spatial = 3 if volumes else 2
+    if isinstance(size, int):
+        size = (size,) * spatial
+    if len(size) != spatial:
+        raise TypeError(f"extract_patches: expected an int or a tuple of length 2 or 3. "
+                        f"Received: size={size}")
+    data_format = data_format or "channels_last"
+    unbatched = rank(images) == spatial + 1
+    if unbatched:
+        images = mv.expand_dims(images, 0)
+    channels = static_dim(images, -1 if data_format == "channels_last" else 1,
+                          "extract_patches")
+    out_dim = int(np.prod(size)) * channels
+    kernel = np.eye(out_dim, dtype=ew._np_dtype(dtype_of(images))).reshape(
+        (*size, channels, out_dim))
+    patches = conv(images, constant(kernel, images), strides=strides or tuple(size),
+                   padding=padding, data_format=data_format, dilation_rate=dilation_rate)
+    return mv.squeeze(patches, 0) if unbatched else patches
+
+
+def extract_patches_3d(volumes, size, strides=None, dilation_rate=1, padding="valid",
+                       data_format=None):
+    """`keras.ops.image.extract_patches_3d`: `extract_patches` over `(d, h, w)` windows."""
+    if isinstance(size, int):
+        size = (size,) * 3
+    return extract_patches(volumes, tuple(size), strides, dilation_rate, padding, data_format)

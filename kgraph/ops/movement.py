@@ -124,6 +124,11 @@ def broadcast_like(x, like):
 
 
 def broadcast_to(x, shape):
+    if None in tuple(shape):
+        # `ops.shape(t)` of a traced t with an unknown batch: expand to t's runtime shape
+        from kgraph.random import _like
+
+        return broadcast_like(x, _like(shape))
     shape = tuple(shape)
     return apply("Expand", x, np.asarray(shape, np.int64), shape=shape)
 

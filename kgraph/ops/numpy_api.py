@@ -13,7 +13,7 @@ import numpy as np
 
 from kgraph.ir.types import dtype_name, is_float
 from kgraph.ops import elementwise as ew
-from kgraph.ops.api_util import dtype_of, eager_only, floatx, is_symbolic, to_float
+from kgraph.ops.api_util import constant, dtype_of, eager_only, floatx, is_symbolic, to_float
 
 
 def _np_dtype(dtype, default):
@@ -86,7 +86,7 @@ def full_like(x, fill_value, dtype=None):
     from kgraph.ops.movement import broadcast_like
 
     value = ew.cast(fill_value, dtype) if is_symbolic(fill_value) else \
-        x.graph.constant(np.asarray(fill_value, dtype=ew._np_dtype(dtype)))
+        constant(np.asarray(fill_value, dtype=ew._np_dtype(dtype)), x)  # x may be a Variable
     return broadcast_like(value, x)
 
 
