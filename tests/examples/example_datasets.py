@@ -20,6 +20,18 @@ def mnist_load_data(n_train=256, n_test=64, seed=0):
     return split(n_train), split(n_test)
 
 
+def cifar100_load_data(n_train=96, n_test=32, seed=0):
+    """Like `keras.datasets.cifar100.load_data()`: uint8 (N, 32, 32, 3) images and
+    (N, 1) int64 labels in [0, 100)."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        return images, rng.integers(0, 100, (n, 1)).astype(np.int64)
+
+    return split(n_train), split(n_test)
+
+
 def imdb_load_data(num_words, n_train=64, n_val=32, max_len=260, seed=0):
     """Like `keras.datasets.imdb.load_data(num_words=...)`: object arrays of
     int lists of varied length (some longer than 200, as IMDB's) and 0/1 labels."""

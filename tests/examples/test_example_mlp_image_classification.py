@@ -9,6 +9,7 @@ num_blocks 4 -> 2, batch_size 128 -> 32, num_epochs 50 -> 1. All three models
 """
 
 import numpy as np
+from example_datasets import cifar100_load_data
 
 
 def test_mlp_image_classification():
@@ -18,11 +19,7 @@ def test_mlp_image_classification():
     num_classes = 100
     input_shape = (32, 32, 3)
 
-    rng = np.random.default_rng(0)
-    x_train = rng.integers(0, 256, (96, 32, 32, 3), dtype=np.uint8)
-    y_train = rng.integers(0, 100, (96, 1)).astype(np.int64)
-    x_test = rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
-    y_test = rng.integers(0, 100, (32, 1)).astype(np.int64)
+    (x_train, y_train), (x_test, y_test) = cifar100_load_data(n_train=96, n_test=32)
 
     print(f"x_train shape: {x_train.shape} - y_train shape: {y_train.shape}")
     print(f"x_test shape: {x_test.shape} - y_test shape: {y_test.shape}")
