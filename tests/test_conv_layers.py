@@ -312,3 +312,46 @@ def test_outputs_and_config_match_real_keras(cls, kwargs, shape, out_shape, n_we
     want = real.ops.convert_to_numpy(last(moved))
     np.testing.assert_allclose(ours(x), np.moveaxis(want, -1, 1) if first else want,
                                rtol=1e-4, atol=1e-4)
+
+
+# -- convolution_op: the Keras hook for a custom convolution ---------------------------------------
+def _standardized_conv_class(base, ops):
+    class StandardizedConv(base):
+        def convolution_op(self, inputs, kernel):
+            kernel = ops.convert_to_tensor(kernel)  # Keras' jax moments reject a Variable
+            mean, var = ops.moments(kernel, axes=[0, 1, 2], keepdims=True)
+            return super().convolution_op(inputs, (kernel - mean) / ops.sqrt(var + 1e-10))
+
+    return StandardizedConv
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_overridden_convolution_op_keeps_bias_and_activation(data_format):
+    layer = _standardized_conv_class(layers.Conv2D, keras.ops)(
+        4, 3, padding="same", activation="relu", data_format=data_format)
+    x = RNG.normal(size=(2, 3, 6, 6) if data_format == "channels_first" else (2, 6, 6, 3))
+    kernel, bias = _with_random_weights(layer, x.astype("float32"))
+    standardized = (kernel - kernel.mean((0, 1, 2))) / np.sqrt(kernel.var((0, 1, 2)) + 1e-10)
+    want = np.maximum(np_keras_conv(x, standardized, padding="same", data_format=data_format,
+                                    bias=bias), 0)
+    np.testing.assert_allclose(layer(x.astype("float32")), want, rtol=1e-4, atol=1e-4)
+    # the base op is the layer's convolution without bias or activation
+    plain = layers.Conv2D(4, 3, data_format=data_format)
+    plain(x.astype("float32"))
+    np.testing.assert_allclose(plain.convolution_op(x.astype("float32"), plain.kernel),
+                               np_keras_conv(x, plain.get_weights()[0].astype("float64"),
+                                             data_format=data_format), rtol=1e-4, atol=1e-4)
+
+
+def test_overridden_convolution_op_matches_real_keras():
+    """Conv2D (Keras 3's Conv1D.call does not go through `convolution_op`, a Keras quirk kgraph
+    does not copy: its Conv1D/2D/3D all call the override, as tf.keras 2 did)."""
+    real = pytest.importorskip("keras")
+    ours = _standardized_conv_class(layers.Conv2D, keras.ops)(5, 3, activation="tanh")
+    theirs = _standardized_conv_class(real.layers.Conv2D, real.ops)(5, 3, activation="tanh")
+    x = RNG.normal(size=(2, 7, 6, 3)).astype("float32")
+    _with_random_weights(ours, x)
+    theirs.build(x.shape)
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours(x), real.ops.convert_to_numpy(theirs(x)), rtol=1e-4,
+                               atol=1e-5)

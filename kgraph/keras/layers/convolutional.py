@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from kgraph.keras import activations, constraints, initializers, regularizers
 from kgraph.keras.layers.base import Layer
+from kgraph.ops import reshape
 from kgraph.ops.conv import (conv, conv_transpose, depthwise_conv, normalize_data_format,
                               normalize_padding, normalize_tuple, separable_conv)
 
@@ -158,10 +159,24 @@ class _Conv(_BaseConv):
         self.bias = self._add_bias(self.filters)
         self.built = True
 
+    def convolution_op(self, inputs, kernel):
+        """The layer's convolution without bias or activation, as Keras' `convolution_op`:
+        a subclass overrides it (e.g. to standardize `kernel`) and keeps `call`'s bias and
+        activation, or calls it from its own `call`."""
+        return conv(inputs, kernel, self.strides, self.padding, self.data_format,
+                    self.dilation_rate)
+
     def call(self, inputs):
         self._check_channels(inputs)
-        outputs = conv(inputs, self.kernel, self.strides, self.padding, self.data_format,
-                       self.dilation_rate, bias=self.bias)
+        if type(self).convolution_op is _Conv.convolution_op:
+            # the bias goes inside the ONNX Conv; an overridden op gets it added after, as Keras
+            outputs = conv(inputs, self.kernel, self.strides, self.padding, self.data_format,
+                           self.dilation_rate, bias=self.bias)
+        else:
+            outputs = self.convolution_op(inputs, self.kernel)
+            if self.bias is not None:
+                outputs = outputs + (self.bias if self.data_format == "channels_last" else
+                                     reshape(self.bias, (self.filters,) + (1,) * self.rank))
         return self.activation(outputs)
 
 
