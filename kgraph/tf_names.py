@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from kgraph.keras import ops
 
-__all__ = ["abs", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
-           "convert_to_tensor", "exp", "expand_dims", "gather", "log", "matmul", "maximum",
-           "minimum", "one_hot", "ones", "ones_like", "range", "reduce_max", "reduce_mean",
-           "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape", "sigmoid", "sqrt",
-           "square", "squeeze", "stack", "tanh", "tile", "transpose", "where", "zeros",
-           "zeros_like"]
+__all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
+           "convert_to_tensor", "divide", "exp", "expand_dims", "gather", "identity", "log",
+           "matmul", "maximum", "minimum", "multiply", "one_hot", "ones", "ones_like", "range",
+           "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape",
+           "shape", "sigmoid", "sqrt", "square", "squeeze", "stack", "subtract", "tanh", "tile",
+           "transpose", "where", "zeros", "zeros_like"]
 
 
 def concat(values, axis, name=None):
@@ -154,6 +154,23 @@ sigmoid, tanh = _unary(ops.sigmoid, "sigmoid"), _unary(ops.tanh, "tanh")
 
 def maximum(x, y, name=None):
     return ops.maximum(x, y)
+
+
+def identity(input, name=None):  # noqa: A002
+    """tf.identity: the tensor itself (a traced value needs no copy node)."""
+    return input
+
+
+def _binary(fn, tf_name):
+    def binary(x, y, name=None):
+        return fn(x, y)
+    binary.__name__ = tf_name
+    binary.__doc__ = f"tf.{tf_name}: keras.ops.{fn.__name__}."
+    return binary
+
+
+add, subtract = _binary(ops.add, "add"), _binary(ops.subtract, "subtract")
+multiply, divide = _binary(ops.multiply, "multiply"), _binary(ops.true_divide, "divide")
 
 
 def minimum(x, y, name=None):

@@ -49,6 +49,11 @@ CASES = {
     "tanh": (lambda: tf.tanh(X), np.tanh(X)),
     "maximum": (lambda: tf.maximum(X, 0.0), np.maximum(X, 0)),
     "minimum": (lambda: tf.minimum(X, 0.0), np.minimum(X, 0)),
+    "identity": (lambda: tf.identity(X), X),
+    "add": (lambda: tf.add(X, 1.0), X + 1),
+    "subtract": (lambda: tf.subtract(X, 1.0), X - 1),
+    "multiply": (lambda: tf.multiply(X, X), X * X),
+    "divide": (lambda: tf.divide(np.int32([3, 4]), np.int32([2, 8])), np.float64([1.5, 0.5])),
 }
 
 
@@ -72,3 +77,43 @@ def test_inside_a_traced_function_with_an_open_batch_dim():
     np.testing.assert_allclose(out, np.concatenate([np.ones((3, 1)), np.zeros((3, 1))]) + X.sum(),
                                rtol=1e-6)
     assert labels_for(X[:1]).shape == (2, 1)
+
+
+def tf_extract_patches_reference(images, size, stride, rate, padding):
+    """TensorFlow's extract_patches in numpy: SAME pads (k_eff - 1) - ... with the odd element
+    after, as its convolutions; each window flattened rows, cols, channels."""
+    k = [(s - 1) * r + 1 for s, r in zip(size, rate)]
+    spatial = images.shape[1:3]
+    if padding == "SAME":
+        out = [-(-n // s) for n, s in zip(spatial, stride)]
+        total = [max((o - 1) * s + kk - n, 0) for o, s, kk, n in zip(out, stride, k, spatial)]
+        images = np.pad(images, [(0, 0), (total[0] // 2, total[0] - total[0] // 2),
+                                 (total[1] // 2, total[1] - total[1] // 2), (0, 0)])
+    else:
+        out = [(n - kk) // s + 1 for n, s, kk in zip(spatial, stride, k)]
+    rows = []
+    for i in range(out[0]):
+        cols = []
+        for j in range(out[1]):
+            window = images[:, i * stride[0]:i * stride[0] + k[0]:rate[0],
+                            j * stride[1]:j * stride[1] + k[1]:rate[1], :]
+            cols.append(window.reshape(len(images), -1))
+        rows.append(np.stack(cols, 1))
+    return np.stack(rows, 1)
+
+
+@pytest.mark.parametrize("size, stride, rate, padding", [
+    ((3, 3), (1, 1), (1, 1), "SAME"), ((2, 3), (2, 2), (1, 1), "VALID"),
+    ((3, 2), (2, 3), (1, 1), "SAME"), ((2, 2), (1, 1), (2, 1), "VALID")])
+def test_image_extract_patches_matches_tensorflows_layout(size, stride, rate, padding):
+    images = np.random.default_rng(0).normal(size=(2, 7, 6, 3)).astype("float32")
+    got = tf.image.extract_patches(images=images, sizes=[1, *size, 1], strides=[1, *stride, 1],
+                                   rates=[1, *rate, 1], padding=padding)
+    np.testing.assert_allclose(got, tf_extract_patches_reference(images, size, stride, rate,
+                                                                 padding), rtol=1e-6)
+
+
+def test_image_extract_patches_names_a_bad_window():
+    with pytest.raises(ValueError, match=r"sizes must be \[1, rows, cols, 1\]"):
+        tf.image.extract_patches(np.zeros((1, 4, 4, 1)), [2, 2], [1, 1, 1, 1], [1, 1, 1, 1],
+                                 "VALID")
