@@ -242,6 +242,45 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     return _as(truncated_normal_like(_like(shape), key, op_seed, mean, stddev), dtype)
 
 
+def gamma(shape, alpha, dtype=None, seed=None):
+    """Gamma(alpha, 1) draws (`keras.random.gamma`; `tf.random.gamma(shape=..., alpha=...)`).
+
+    Args:
+        shape: tuple of ints; one None (a batch while tracing) follows the traced batch.
+        alpha: float (or array broadcasting to `shape`), the concentration, > 0.
+        dtype: float dtype of the result (default float32).
+        seed: int, `SeedGenerator` or None.
+
+    Returns:
+        An array eagerly, a graph tensor while tracing.
+
+    Example:
+
+    >>> draws = gamma((10000,), alpha=2.0, seed=1)   # mean ~ 2, variance ~ 2
+    """
+    from kgraph.ops.random import gamma_like
+
+    if np.any(np.asarray(alpha) <= 0):
+        raise ValueError(f"gamma: `alpha` must be > 0. Received: alpha={alpha!r}")
+    key, op_seed = _key_and_seed(seed)
+    return _as(gamma_like(_like(shape), key, op_seed, alpha), dtype)
+
+
+def beta(shape, alpha, beta, dtype=None, seed=None):  # noqa: A002 - Keras' argument name
+    """Beta(alpha, beta) draws (`keras.random.beta`): `g1 / (g1 + g2)` of two independent gamma
+    draws; arguments as `gamma`."""
+    from kgraph.ops.random import _STREAMS, gamma_like
+
+    if np.any(np.asarray(alpha) <= 0) or np.any(np.asarray(beta) <= 0):
+        raise ValueError(f"beta: `alpha` and `beta` must be > 0. Received: alpha={alpha!r}, "
+                         f"beta={beta!r}")
+    key, op_seed = _key_and_seed(seed)
+    like = _like(shape)
+    first = gamma_like(like, key, op_seed, alpha)
+    second = gamma_like(like, key, op_seed ^ _STREAMS[2], beta)
+    return _as(first / (first + second), dtype)
+
+
 def randint(shape, minval, maxval, dtype="int32", seed=None):
     """Integers in [minval, maxval) (`keras.random.randint`)."""
     from kgraph import ops

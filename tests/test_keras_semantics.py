@@ -162,6 +162,19 @@ def test_random_distributions_have_keras_statistics():
     np.testing.assert_allclose(draws.mean(axis=1), [0.8, 0.1], atol=0.03)
 
 
+@pytest.mark.parametrize("alpha", [0.2, 0.7, 1.0, 3.5])
+def test_random_gamma_and_beta_follow_their_distributions(alpha):
+    stats = pytest.importorskip("scipy.stats")
+    draws = keras.random.gamma((20000,), alpha=alpha, seed=3)
+    assert draws.dtype == np.float32 and (draws >= 0).all()
+    assert stats.kstest(draws, stats.gamma(alpha).cdf).pvalue > 1e-3
+    np.testing.assert_array_equal(draws, keras.random.gamma((20000,), alpha=alpha, seed=3))
+    mixed = keras.random.beta((20000,), alpha, 0.5, seed=4)
+    assert stats.kstest(mixed, stats.beta(alpha, 0.5).cdf).pvalue > 1e-3
+    with pytest.raises(ValueError, match="alpha"):
+        keras.random.gamma((2,), alpha=0.0)
+
+
 class Sampling(layers.Layer):
     """keras.io examples/generative/vae: z = mean + exp(log_var / 2) * epsilon."""
 
@@ -449,6 +462,10 @@ def test_seed_generator_draws_do_not_depend_on_steps_per_execution(tmp_path):
      lambda out, x: out.shape == (len(x), 3) and (out == 3).mean() > 0.9),
     ("global_stream", lambda x, g: keras.random.normal(ops.shape(x)),
      lambda out, x: np.isfinite(out).all() and out.std() > 0.1),
+    ("gamma", lambda x, g: keras.random.gamma(ops.shape(x), 0.5, seed=g),
+     lambda out, x: (out >= 0).all() and len(np.unique(out)) == out.size),
+    ("beta", lambda x, g: keras.random.beta(ops.shape(x), 0.2, 0.3, seed=g),
+     lambda out, x: ((out >= 0) & (out <= 1)).all() and out.std() > 0.1),
 ])
 def test_random_functions_inside_call_with_an_unknown_batch(name, draw, check):
     class Draw(layers.Layer):
