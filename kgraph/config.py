@@ -24,6 +24,7 @@ import numbers
 import os
 import stat
 import tempfile
+import types
 import warnings
 
 BACKENDS = ("onnxruntime", "numpy", "tvm", "tvm:cuda")
@@ -261,3 +262,26 @@ def get_soft_device_placement() -> bool:
     from kgraph.device import get_soft_device_placement as get_soft
 
     return get_soft()
+
+
+_op_determinism = False
+
+
+def enable_op_determinism():
+    """`tf.config.experimental.enable_op_determinism()`: ask that the same program on the same
+    inputs give bit-identical results. On the CPU kgraph already does (onnxruntime's CPU
+    kernels, seeded initializers/shuffles/dropout, `tf.data` `map` keeping the order:
+    tests/test_reproducibility.py); the request is recorded (`op_determinism_enabled()`) for
+    executors with nondeterministic kernels (onnxruntime's CUDA provider). Call it at the start
+    of the program, as TensorFlow asks."""
+    global _op_determinism
+    _op_determinism = True
+
+
+def op_determinism_enabled() -> bool:
+    """Whether `enable_op_determinism()` was called."""
+    return _op_determinism
+
+
+# `tf.config.experimental.*`
+experimental = types.SimpleNamespace(enable_op_determinism=enable_op_determinism)

@@ -66,3 +66,28 @@ def test_keras_utils_set_random_seed_fixes_initial_weights():
     np.testing.assert_array_equal(w1.get_weights()[0], w2.get_weights()[0])
     limit = np.sqrt(6 / (4 + 3))
     assert np.abs(w1.get_weights()[0]).max() <= limit
+
+
+def test_tf_config_experimental_enable_op_determinism_is_recorded(monkeypatch):
+    from kgraph import config
+
+    monkeypatch.setattr(config, "_op_determinism", False)
+    assert not config.op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
+    assert config.op_determinism_enabled()
+
+
+def test_a_one_element_tensor_converts_to_a_python_number():
+    """`float(initializer(seed=42)(shape=(1, 1)))` as in TensorFlow and JAX (numpy 2 converts
+    only 0-d arrays); a larger tensor is refused with its shape quoted."""
+    value = keras.initializers.GlorotNormal(seed=42)(shape=(1, 1))
+    assert float(value) == float(np.asarray(value)[0, 0])
+    layer_output = keras.layers.Dense(1, kernel_initializer="ones")(np.full((1, 2), 1.5))
+    assert int(layer_output) == 3
+    assert isinstance(value.numpy(), np.ndarray)
+    try:
+        float(keras.initializers.Ones()(shape=(2, 1)))
+    except TypeError as error:
+        assert "shape=(2, 1)" in str(error)
+    else:
+        raise AssertionError("a two-element tensor converted to a scalar")

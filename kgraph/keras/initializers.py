@@ -1,4 +1,5 @@
-"""`keras.initializers`: callables `(shape, dtype) -> numpy array`, Keras 3 defaults and fans.
+"""`keras.initializers`: callables `(shape, dtype) -> tensor` (an eager numpy array), Keras 3
+defaults and fans.
 
 Unseeded initializers draw from kgraph.random's generator, so `set_seed` fixes them; seeded
 ones give the same values on every call.
@@ -42,9 +43,10 @@ class Initializer:
 
 
 def _cast(x, dtype):
+    from kgraph.keras.layers.base import _eager
     from kgraph.variables import _np
 
-    return np.asarray(x).astype(_np(dtype or "float32"))
+    return _eager(np.asarray(x).astype(_np(dtype or "float32")))
 
 
 class Constant(Initializer):

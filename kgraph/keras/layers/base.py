@@ -82,6 +82,20 @@ class EagerTensor(np.ndarray):
     def numpy(self):
         return np.asarray(self)
 
+    # A one-element tensor of any rank converts to a Python number, as TensorFlow's and JAX's
+    # do (`float(initializer(shape=(1, 1)))`); numpy 2 converts only 0-d arrays.
+    def __float__(self):
+        return float(self._one_element())
+
+    def __int__(self):
+        return int(self._one_element())
+
+    def _one_element(self):
+        if self.size != 1:
+            raise TypeError(f"Only a tensor of one element converts to a Python scalar. "
+                            f"Received: shape={self.shape}")
+        return np.asarray(self).reshape(())
+
 
 def _eager(x):
     return np.asarray(x).view(EagerTensor)
