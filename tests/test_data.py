@@ -32,6 +32,15 @@ def test_from_tensor_slices_array_tuple_dict_and_lists():
     assert as_list[0].dtype == np.float32
 
 
+def test_from_tensor_slices_of_a_string_column():
+    """Unicode numpy columns (a dataframe's string column as `dict(dataframe)` gives it)."""
+    ds = tf.data.Dataset.from_tensor_slices(({"thal": np.array(["fixed", "normal", "fixed"]),
+                                              "sex": np.array([1, 0, 1])}, np.array([0, 1, 1])))
+    assert ds.element_spec[0]["thal"].dtype == np.dtype("<U6")
+    features, labels = next(iter(ds.batch(2)))
+    assert features["thal"].tolist() == ["fixed", "normal"] and labels.tolist() == [0, 1]
+
+
 def test_from_tensor_slices_errors_and_element_spec():
     with pytest.raises(ValueError, match="same"):
         Dataset.from_tensor_slices((np.zeros(3), np.zeros(4)))

@@ -161,3 +161,17 @@ def test_any_and_all_trace_into_a_graph():
     got = [program.to_numpy(o) for o in program(x)]
     np.testing.assert_array_equal(got[0], [True, True])
     np.testing.assert_array_equal(got[1], [False, True])
+
+
+def test_concatenate_promotes_mixed_dtypes_as_keras():
+    """int64 one-hot features next to float32 ones concatenate as float32 (Keras' result_type),
+    eagerly and in a functional model (the keras.io structured-data example)."""
+    import numpy as np
+    from kgraph import keras
+
+    out = keras.ops.concatenate([np.ones((2, 1), "float32"), np.ones((2, 4), "int64")], axis=-1)
+    assert out.dtype == np.float32 and out.shape == (2, 5)
+    a, b = keras.Input((1,), dtype="float32"), keras.Input((4,), dtype="int64")
+    model = keras.Model([a, b], keras.layers.concatenate([a, b]))
+    got = model.predict([np.full((3, 1), 0.5, "float32"), np.ones((3, 4), "int64")], verbose=0)
+    np.testing.assert_array_equal(got, np.hstack([np.full((3, 1), 0.5), np.ones((3, 4))]))

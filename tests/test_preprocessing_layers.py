@@ -359,6 +359,17 @@ def test_string_lookup_matches_keras_examples():
         L.StringLookup(vocabulary=["a", "a"])
 
 
+def test_lookup_accepts_keras_deprecated_output_mode_names():
+    """Keras maps `"binary"` to `"multi_hot"` and `"tf-idf"` to `"tf_idf"` (the keras.io
+    structured-data example passes `output_mode="binary"`)."""
+    binary = L.StringLookup(vocabulary=["fixed", "normal"], mask_token=None, num_oov_indices=0,
+                            output_mode="binary")
+    assert binary.get_config()["output_mode"] == "multi_hot"
+    np.testing.assert_array_equal(binary(np.array(["normal"])), [0, 1])
+    tf_idf = L.IntegerLookup(vocabulary=[1, 2], output_mode="tf-idf", idf_weights=[0.5, 2.0])
+    assert tf_idf.get_config()["output_mode"] == "tf_idf"
+
+
 def test_integer_lookup_host_and_in_graph():
     vocab = [12, 36, 1138, 42]
     data = np.array([[12, 1138, 42], [42, 1000, 36]])

@@ -10,7 +10,9 @@ class TensorSpec:
 
     def __init__(self, shape, dtype="float32", name=None):
         self.shape = None if shape is None else tuple(None if d is None else int(d) for d in shape)
-        self.dtype, self.name = np.dtype(getattr(dtype, "name", dtype)), name
+        # a numpy dtype as is: the name of a string dtype ("str192") does not parse back
+        dtype = dtype if isinstance(dtype, np.dtype) else np.dtype(getattr(dtype, "name", dtype))
+        self.dtype, self.name = dtype, name
 
     def __eq__(self, other):
         return isinstance(other, TensorSpec) and (self.shape, self.dtype) == (other.shape,

@@ -385,5 +385,21 @@ def split(x, sizes, axis):
 
 
 def concatenate(xs, axis=-1):
+    xs = _in_common_dtype(list(xs))
     axis = axis % len(xs[0].shape) if hasattr(xs[0], "shape") else axis
     return apply("Concat", *xs, axis=axis)
+
+
+def _in_common_dtype(xs):
+    """Pieces of different dtypes in the one the element-wise ops promote to, as Keras'
+    result_type (int64 features with float32 ones concatenate as float32)."""
+    from kgraph.ops.elementwise import _dtype_of, _pair, cast
+
+    dtypes = [_dtype_of(x) for x in xs]
+    if len(set(dtypes)) <= 1 or None in dtypes:
+        return xs
+    widest = xs[0]
+    for x in xs[1:]:
+        widest, _ = _pair(widest, x)
+    target = _dtype_of(widest)
+    return [x if dtype == target else cast(x, target) for x, dtype in zip(xs, dtypes)]

@@ -34,6 +34,8 @@ class IndexLookup(HostLayer):
                  idf_weights=None, invert=False, output_mode="int", sparse=False,
                  pad_to_max_tokens=False, **kwargs):
         super().__init__(**kwargs)
+        # Keras' deprecated names, still accepted (the keras.io structured-data example)
+        output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
         if output_mode not in LOOKUP_MODES:
             raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
                              f"{list(LOOKUP_MODES)}. Received: output_mode={output_mode}")
