@@ -13,11 +13,12 @@ from __future__ import annotations
 from kgraph.keras import ops
 
 __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
-           "convert_to_tensor", "divide", "exp", "expand_dims", "gather", "identity", "log",
-           "matmul", "maximum", "minimum", "multiply", "one_hot", "ones", "ones_like", "range",
-           "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape",
-           "shape", "sigmoid", "sqrt", "square", "squeeze", "stack", "subtract", "tanh", "tile",
-           "transpose", "where", "zeros", "zeros_like"]
+           "convert_to_tensor", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
+           "gather", "greater", "identity", "less", "log", "matmul", "maximum", "minimum",
+           "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max", "reduce_mean",
+           "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape", "sigmoid", "sqrt",
+           "square", "squeeze", "stack", "subtract", "tanh", "tile", "transpose", "unstack",
+           "where", "zeros", "zeros_like"]
 
 
 def concat(values, axis, name=None):
@@ -171,6 +172,27 @@ def _binary(fn, tf_name):
 
 add, subtract = _binary(ops.add, "add"), _binary(ops.subtract, "subtract")
 multiply, divide = _binary(ops.multiply, "multiply"), _binary(ops.true_divide, "divide")
+less, greater, equal = (_binary(ops.less, "less"), _binary(ops.greater, "greater"),
+                        _binary(ops.equal, "equal"))
+
+
+def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
+    """tf.cumsum (tf.math.cumsum): running sums along `axis`; `exclusive` leaves each element
+    out of its own sum, `reverse` sums from the end."""
+    if reverse:
+        x = ops.flip(x, axis=axis)
+    out = ops.cumsum(x, axis=axis)
+    if exclusive:
+        out = out - x
+    return ops.flip(out, axis=axis) if reverse else out
+
+
+def einsum(equation, *inputs, name=None, **kwargs):
+    return ops.einsum(equation, *inputs)
+
+
+def unstack(value, num=None, axis=0, name=None):
+    return ops.unstack(value, num=num, axis=axis)
 
 
 def minimum(x, y, name=None):

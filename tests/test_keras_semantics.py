@@ -260,6 +260,29 @@ def test_callbacks_receive_empty_dict_logs_where_keras_passes_them():
 
 
 # -- layers: eager add_loss, masks -----------------------------------------------------------------
+def test_sublayers_and_variables_set_before_super_init_are_tracked_in_keras_order():
+    """Keras tracks what a subclass assigns before calling `super().__init__()` (the Switch
+    Transformer example's experts and router): weights in assignment order."""
+    class Switch(layers.Layer):
+        def __init__(self):
+            self.experts = [keras.Sequential([layers.Dense(3, name=f"e{i}")]) for i in range(2)]
+            self.route = layers.Dense(2, name="route")
+            super().__init__()
+            self.scale = keras.Variable(np.float32(2.0), name="scale")
+
+        def call(self, x):
+            return self.route(x) * self.scale + sum(e(x)[:, :2] for e in self.experts)
+
+    switch = Switch()
+    out = switch(np.ones((1, 4), "float32"))
+    assert out.shape == (1, 2)
+    # Keras 3: the layer's own variables, then its sublayers' in assignment order
+    assert [w.path.split("/")[-2:] for w in switch.weights] == [
+        ["scale"], ["e0", "kernel"], ["e0", "bias"], ["e1", "kernel"], ["e1", "bias"],
+        ["route", "kernel"], ["route", "bias"]]
+    assert len(switch.trainable_weights) == 7
+
+
 def test_layer_losses_hold_add_loss_values_after_an_eager_call():
     class ActivityPenalty(layers.Layer):
         def call(self, inputs):

@@ -54,6 +54,13 @@ CASES = {
     "subtract": (lambda: tf.subtract(X, 1.0), X - 1),
     "multiply": (lambda: tf.multiply(X, X), X * X),
     "divide": (lambda: tf.divide(np.int32([3, 4]), np.int32([2, 8])), np.float64([1.5, 0.5])),
+    "less": (lambda: tf.less(X, 0.0), X < 0),
+    "greater": (lambda: tf.greater(X, 0.0), X > 0),
+    "equal": (lambda: tf.equal(X, 1.0), X == 1),
+    "cumsum": (lambda: tf.cumsum(X, axis=1, exclusive=True, reverse=True),
+               np.cumsum(X[:, ::-1], 1)[:, ::-1] - X),
+    "einsum": (lambda: tf.einsum("ab,cb->ac", X, X), X @ X.T),
+    "unstack": (lambda: tf.unstack(X, axis=1)[2], X[:, 2]),
 }
 
 
@@ -117,3 +124,11 @@ def test_image_extract_patches_names_a_bad_window():
     with pytest.raises(ValueError, match=r"sizes must be \[1, rows, cols, 1\]"):
         tf.image.extract_patches(np.zeros((1, 4, 4, 1)), [2, 2], [1, 1, 1, 1], [1, 1, 1, 1],
                                  "VALID")
+
+
+def test_math_top_k_and_dtypes():
+    values, indices = tf.math.top_k(X, k=2)
+    np.testing.assert_array_equal(values, np.sort(X, 1)[:, ::-1][:, :2])
+    assert indices.dtype == np.int32 and (indices == 3 - np.arange(2)).all()
+    np.testing.assert_array_equal(tf.math.cumsum(X, axis=0), np.cumsum(X, 0))
+    assert tf.dtypes.float32 == tf.float32 == "float32" and tf.dtypes.int32 == "int32"

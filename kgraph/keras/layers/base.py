@@ -200,6 +200,7 @@ class Layer:
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unrecognized keyword arguments: "
                             f"{sorted(kwargs)}")
+        preset = dict(self.__dict__)  # set by a subclass before super().__init__()
         object.__setattr__(self, "_layers", [])
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = bool(trainable)
@@ -222,6 +223,8 @@ class Layer:
         self._call_signature = inspect.signature(self.call)
         self._eager_programs: dict = {}
         self._device = current_device()  # placed where created unless a call says otherwise
+        for attr, value in preset.items():  # tracked as Keras does (the Switch Transformer's
+            self.__setattr__(attr, value)   # experts and router are set before __init__)
 
     # -- attribute tracking ---------------------------------------------------------------
     def __setattr__(self, name, value):
