@@ -5,7 +5,9 @@ The data goes to a temporary file in the target's directory, named
 reader never sees a half-written file. The temporary file is removed on every exit path:
 an exception, Ctrl-C (SIGINT) and SIGTERM (in the main thread the handlers are wrapped for
 the duration of the write: the signal is recorded, the file removed, then the signal acts as
-it would have, even when a C library such as h5py swallowed the KeyboardInterrupt). A save
+it would have, even when a C library such as h5py swallowed the KeyboardInterrupt). An
+ignored signal stays ignored, and a handler of the process' own runs once the save has
+finished (see `_deferred_signals`). A save
 killed outright (SIGKILL, power loss) leaves its temporary file; the next save to the same
 path removes the temporary files of processes that no longer exist. A target that is a
 symbolic link is written through: the link stays and the file it points to is replaced.
@@ -67,39 +69,63 @@ def remove_stale_temp_files(path) -> list:
     return removed
 
 
+class _SaveSignals:
+    """SIGINT/SIGTERM seen during one write: `interrupted` stop it (their handler was the
+    default one); `deferred` are (handler, signum) of the process' own handlers, run after
+    the write."""
+
+    def __init__(self):
+        self.interrupted: list = []
+        self.deferred: list = []
+        self.previous: dict = {}
+
+
 @contextlib.contextmanager
 def _deferred_signals():
-    """Record SIGINT/SIGTERM while the body runs (main thread only); yields the list of the
-    signals received. Either signal raises KeyboardInterrupt at once to stop the write."""
-    received: list = []
+    """Watch SIGINT/SIGTERM while the body runs (main thread only); yields a `_SaveSignals`.
+
+    A signal whose handler is the default (Python's KeyboardInterrupt, or SIG_DFL) raises
+    KeyboardInterrupt at once to stop the write; it acts after the cleanup. A signal that is
+    ignored stays ignored. A handler of the process' own (a graceful-shutdown flag) lets the
+    write finish and runs after it, with the handlers restored."""
+    signals = _SaveSignals()
     if threading.current_thread() is not threading.main_thread():
-        yield received
+        yield signals
         return
-    previous = {}
 
     def handler(signum, frame):
-        received.append(signum)
-        raise KeyboardInterrupt  # stop writing now; the signal is acted on after cleanup
+        old = signals.previous[signum]
+        if old in (signal.SIG_DFL, signal.default_int_handler):
+            signals.interrupted.append(signum)
+            raise KeyboardInterrupt  # stop writing now; the signal is acted on after cleanup
+        signals.deferred.append((old, signum))
 
     for signum in (signal.SIGINT, signal.SIGTERM):
+        old = signal.getsignal(signum)
+        if old is signal.SIG_IGN or old is None:  # ignored, or set outside Python: leave it
+            continue
         with contextlib.suppress(ValueError, OSError):
-            previous[signum] = signal.signal(signum, handler)
+            signal.signal(signum, handler)
+            signals.previous[signum] = old
     try:
-        yield received
+        yield signals
     finally:
-        for signum, old in previous.items():
+        for signum, old in signals.previous.items():
             signal.signal(signum, old)
+        for old, signum in signals.deferred:
+            old(signum, None)
 
 
-def _redeliver(received):
-    """Act on the signals recorded during a write, now that its temporary file is gone."""
-    if signal.SIGTERM in received:
-        os.kill(os.getpid(), signal.SIGTERM)  # the restored handler (or the default) acts
-    if signal.SIGINT in received:
+def _redeliver(signals):
+    """Act on the signals that stopped a write, now that its temporary file is gone."""
+    for signum in signals.interrupted:
+        if signals.previous[signum] is signal.SIG_DFL:
+            os.kill(os.getpid(), signum)  # the restored default acts (ends the process)
+    if signal.SIGINT in signals.interrupted:
         raise KeyboardInterrupt
-    if received:  # a SIGTERM handler that returned: the save did not happen, say so
-        raise InterruptedError(f"The save was interrupted by signal {received[0]}; nothing "
-                               f"was written.")
+    if signals.interrupted:  # a default action that returned: say the save did not happen
+        raise InterruptedError(f"The save was interrupted by signal "
+                               f"{signals.interrupted[0]}; nothing was written.")
 
 
 def atomic_write(path, write) -> None:
@@ -116,10 +142,10 @@ def atomic_write(path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.{os.getpid()}.",
                                suffix=".tmp")
     os.close(fd)
-    with _deferred_signals() as received:
+    with _deferred_signals() as signals:
         try:
             write(tmp)
-            if received:
+            if signals.interrupted:
                 raise KeyboardInterrupt  # swallowed inside `write` (h5py): stop here
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
@@ -128,9 +154,9 @@ def atomic_write(path, write) -> None:
         except BaseException:
             with contextlib.suppress(OSError):
                 os.remove(tmp)
-            if not received:
+            if not signals.interrupted:
                 raise
-    _redeliver(received)
+    _redeliver(signals)
 
 
 def atomic_write_bytes(path, data: bytes) -> None:

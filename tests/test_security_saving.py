@@ -116,3 +116,63 @@ def test_temp_files_of_killed_saves_are_removed_by_the_next_save(tmp_path):
     _model().save(path)
     assert _leftovers(tmp_path) == sorted([live.name, other.name])
     assert remove_stale_temp_files(path) == []
+
+
+def _self_signalling_write(signum):
+    def write(tmp):
+        open(tmp, "wb").write(b"new")
+        os.kill(os.getpid(), signum)
+        time.sleep(0.2)  # the signal arrives during the write
+    return write
+
+
+def _save_under_signal(path, signum):
+    try:
+        atomic_write(path, _self_signalling_write(signum))
+    except KeyboardInterrupt:  # (would stop the whole pytest run)
+        pytest.fail(f"signal {signum} during the save raised KeyboardInterrupt")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_ignored_signal_stays_ignored_during_a_save(tmp_path, signum):
+    """A process ignoring SIGINT got a KeyboardInterrupt and a failed save."""
+    path = tmp_path / "f.bin"
+    old = signal.signal(signum, signal.SIG_IGN)
+    try:
+        _save_under_signal(path, signum)
+        assert signal.getsignal(signum) is signal.SIG_IGN
+    finally:
+        signal.signal(signum, old)
+    assert path.read_bytes() == b"new" and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_handler_of_the_process_runs_after_the_save_finished(tmp_path, signum):
+    path = tmp_path / "f.bin"
+    calls = []
+
+    def graceful(got, frame):
+        calls.append((got, path.exists() and path.read_bytes()))
+
+    old = signal.signal(signum, graceful)
+    try:
+        _save_under_signal(path, signum)
+        assert signal.getsignal(signum) is graceful
+    finally:
+        signal.signal(signum, old)
+    assert calls == [(signum, b"new")] and _leftovers(tmp_path) == []
+
+
+def test_a_handler_that_raises_runs_after_the_save(tmp_path):
+    path = tmp_path / "f.bin"
+
+    def stop(got, frame):
+        raise SystemExit(3)
+
+    old = signal.signal(signal.SIGTERM, stop)
+    try:
+        with pytest.raises(SystemExit):
+            atomic_write(path, _self_signalling_write(signal.SIGTERM))
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert path.read_bytes() == b"new" and _leftovers(tmp_path) == []
