@@ -1,13 +1,17 @@
 """onnxruntime executor: an InferenceSession over serialized ONNX, fed and answered with
 OrtValues so that parameters and optimizer state stay inside onnxruntime between steps.
 
-Each session owns its thread pool (`KGRAPH_NUM_THREADS` threads, default one per core), and
-sessions live only as long as a model, layer, optimizer or the compile cache's few most
-recent entries hold them (compiler/build.py), so threads stay bounded however many models a
-process builds and discards. `KGRAPH_ORT_GLOBAL_THREADS=1` makes every kgraph session share
-onnxruntime's process-wide pool instead; onnxruntime then refuses, in that process, any other
-session that does not set `use_per_session_threads = False` (which is why it is not the
-default: a user checking an exported model with a plain `InferenceSession` would fail). onnxruntime's telemetry store (`~/.cache/Microsoft/DeveloperTools/`)
+Each session owns its thread pool (`KGRAPH_NUM_THREADS` threads, default one per physical
+core), drawn from a process-wide budget of pool threads (`KGRAPH_MAX_THREADS`, default
+3 x (cores - 1): one model's train, evaluate and predict steps at full width); a session made
+when the budget is spent runs on its calling thread only, and a session that goes away gives
+its threads back. Sessions live only as long as a model, layer, optimizer or the compile
+cache's few most recent entries hold them (compiler/build.py), so threads stay bounded however
+many models a process builds, keeps or discards. `KGRAPH_ORT_GLOBAL_THREADS=1` makes every
+kgraph session share onnxruntime's process-wide pool instead; onnxruntime then refuses, in that
+process, any other session that does not set `use_per_session_threads = False` (which is why it
+is not the default: a user checking an exported model with a plain `InferenceSession` would
+fail). onnxruntime's telemetry store (`~/.cache/Microsoft/DeveloperTools/`)
 is switched off before onnxruntime loads unless `KGRAPH_ORT_TELEMETRY=1` (docs/security.md).
 """
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+import weakref
 
 import numpy as np
 
@@ -31,23 +36,76 @@ _POOL_LOCK = threading.Lock()
 _pool_sized = False
 
 
-def num_threads() -> int:
-    """`KGRAPH_NUM_THREADS` as a thread count (0 = onnxruntime's default, one per core).
-
-    An invalid value warns (naming the variable and the value) and falls back to 0."""
-    raw = os.environ.get("KGRAPH_NUM_THREADS", "").strip()
+def _count_variable(name: str, default_text: str) -> int:
+    """Environment variable `name` as a non-negative count, -1 when unset or invalid (an
+    invalid value warns naming the variable and the value)."""
+    raw = os.environ.get(name, "").strip()
     if not raw:
-        return 0
+        return -1
     try:
         value = int(raw)
     except ValueError:
         value = -1
     if value < 0:
-        warnings.warn(f"KGRAPH_NUM_THREADS must be a non-negative integer; using the default "
-                      f"(one thread per core). Received: KGRAPH_NUM_THREADS={raw!r}",
-                      ConfigWarning, stacklevel=3)
-        return 0
+        warnings.warn(f"{name} must be a non-negative integer; using the default "
+                      f"({default_text}). Received: {name}={raw!r}", ConfigWarning,
+                      stacklevel=4)
     return value
+
+
+def num_threads() -> int:
+    """`KGRAPH_NUM_THREADS` as a thread count (0 = onnxruntime's default, one per core).
+
+    An invalid value warns (naming the variable and the value) and falls back to 0."""
+    return max(_count_variable("KGRAPH_NUM_THREADS", "one thread per core"), 0)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on: onnxruntime's default pool width."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in cpus:
+        try:
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/core_id") as f:
+                core = f.read().strip()
+            with open(f"/sys/devices/system/cpu/cpu{cpu}/topology/physical_package_id") as f:
+                cores.add((f.read().strip(), core))
+        except OSError:
+            cores.add(("cpu", cpu))
+    return max(len(cores), 1)
+
+
+def thread_budget() -> int:
+    """Pool threads all of kgraph's sessions may hold together: `KGRAPH_MAX_THREADS`, default
+    3 x (cores - 1), enough for one model's train, evaluate and predict steps at full width."""
+    value = _count_variable("KGRAPH_MAX_THREADS", "3 x (cores - 1)")
+    return value if value >= 0 else 3 * (physical_cores() - 1)
+
+
+class _ThreadBudget:
+    """Pool threads held by live sessions, counted so that their sum stays within
+    `thread_budget()` whatever the number of live models (per-session pools keep the
+    per-step speed of onnxruntime's default; a global pool would refuse other sessions)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.held = 0
+
+    def take(self, wanted: int) -> int:
+        with self._lock:
+            granted = max(0, min(wanted, thread_budget() - self.held))
+            self.held += granted
+            return granted
+
+    def give_back(self, count: int):
+        with self._lock:
+            self.held -= count
+
+
+_BUDGET = _ThreadBudget()
 
 
 def _size_global_pool():
@@ -91,19 +149,45 @@ def optimization_level(op_types) -> str:
     return "all"
 
 
-def _session_options(level="all"):
+def _session_options(level="all", threads=None):
+    """Options of a kgraph session; `threads` (intra-op threads, the caller included) overrides
+    `KGRAPH_NUM_THREADS` (0 = onnxruntime's default)."""
     opts = ort.SessionOptions()
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
     opts.log_severity_level = 3
-    if os.environ.get("KGRAPH_ORT_GLOBAL_THREADS") == "1":
+    if _global_threads():
         _size_global_pool()
         opts.use_per_session_threads = False
     else:
-        threads = num_threads()
+        threads = num_threads() if threads is None else threads
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     return opts
+
+
+def _global_threads() -> bool:
+    return os.environ.get("KGRAPH_ORT_GLOBAL_THREADS") == "1"
+
+
+def _budgeted_session(model_bytes: bytes, level: str):
+    """An InferenceSession whose pool threads come from the process-wide budget and go back
+    to it when the session is freed."""
+    if _global_threads():
+        return ort.InferenceSession(model_bytes, _session_options(level), providers=providers())
+    wanted = num_threads()
+    workers = _BUDGET.take((wanted or physical_cores()) - 1)  # the caller runs work too
+    # all granted and no explicit count: onnxruntime's default (it also pins its threads)
+    threads = wanted if workers == (wanted or physical_cores()) - 1 else 1 + workers
+    try:
+        session = ort.InferenceSession(model_bytes, _session_options(level, threads),
+                                       providers=providers())
+    except BaseException:
+        _BUDGET.give_back(workers)
+        raise
+    if workers:
+        weakref.finalize(session, _BUDGET.give_back, workers)
+    return session
 
 
 def providers():
@@ -136,8 +220,7 @@ class OrtCompiled:
     and results stay there between steps."""
 
     def __init__(self, model_bytes: bytes, output_names=None, optimization="all"):
-        self.session = ort.InferenceSession(model_bytes, _session_options(optimization),
-                                            providers=providers())
+        self.session = _budgeted_session(model_bytes, optimization)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
         on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"

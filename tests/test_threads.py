@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -14,9 +15,9 @@ from kgraph import keras
 BATCH_SIZES = (1, 2, 3, 5, 8, 13)
 
 
-def _mlp(seed=0):
+def _mlp(seed=0, width=16):
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="tanh"),
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(width, activation="tanh"),
                               keras.layers.Dense(4)])
     model.compile("sgd", "mse", metrics=["mae"])
     return model
@@ -80,9 +81,25 @@ def test_fit_from_two_threads_serialises():
     for _ in range(2):
         reference.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0)
     model = _mlp()
+    running, log = [], []
+
+    class Watch(keras.callbacks.Callback):
+        """Counts batches of the two fits that run at the same time."""
+
+        def on_train_batch_begin(self, batch, logs=None):
+            running.append(threading.get_ident())
+            log.append((threading.get_ident(), len(running)))
+            time.sleep(0.002)  # room for the other thread to step in, were it allowed
+
+        def on_train_batch_end(self, batch, logs=None):
+            running.remove(threading.get_ident())
+
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda _: model.fit(x, y, epochs=2, batch_size=16, shuffle=False,
-                                          verbose=0), range(2)))
+                                          verbose=0, callbacks=[Watch()]), range(2)))
+    assert len(log) == 16 and max(n for _, n in log) == 1, "batches of two fits overlapped"
+    order = [thread for thread, _ in log]
+    assert order == sorted(order, key=order.index), "the two fits interleaved"
     for a, b in zip(model.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -103,9 +120,10 @@ def rss_kib():
 x = np.ones((3, 6), "f4")
 
 def one_model(i):
-    model = _mlp(seed=i)
+    model = _mlp(seed=i, width=8 + i)  # no two alike: sharing sessions cannot bound threads
     model.predict_on_batch(x)
     model.fit(x, np.zeros((3, 4), "f4"), epochs=1, verbose=0)
+    return model
 
 for i in range(20):  # warm up: imports, allocator arenas
     one_model(i)
@@ -127,3 +145,67 @@ def test_200_models_built_and_discarded_keep_threads_and_rss_bounded():
     assert warm <= os.cpu_count() + 6, f"{warm} threads after 20 models"
     assert after <= os.cpu_count() + 6, f"{after} threads after 220 models"
     assert grown_kib < 64 * 1024, f"RSS grew by {grown_kib} KiB over 200 models"
+
+
+_LIVE = """
+import os, sys
+import numpy as np
+sys.path.insert(0, {tests!r})
+from test_threads import _mlp
+
+x = np.ones((3, 6), "f4")
+live = []
+for i in range(30):  # all kept alive, no two alike
+    model = _mlp(seed=i, width=8 + i)
+    model.predict_on_batch(x)
+    model.fit(x, np.zeros((3, 4), "f4"), epochs=1, verbose=0)
+    live.append(model)
+print(len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", ["", "16"])
+def test_30_live_models_keep_threads_bounded(threads):
+    """Each session's pool comes from a process-wide budget (3 x (cores - 1) by default), so
+    live models do not add threads: 30 of them with KGRAPH_NUM_THREADS=16 made 900+."""
+    code = _LIVE.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, KGRAPH_NUM_THREADS=threads)
+    env.pop("KGRAPH_MAX_THREADS", None)
+    env.pop("KGRAPH_ORT_GLOBAL_THREADS", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    count = int(out.stdout.split()[-1])
+    assert count <= 3 * os.cpu_count() + 4, f"{count} threads with 30 live models"
+
+
+def test_thread_budget_is_given_back_when_a_session_goes(monkeypatch):
+    """A session made when the budget is spent runs on the calling thread; freeing a session
+    gives its threads to the next one."""
+    import gc
+
+    from kgraph.runtime import onnx_exec
+
+    monkeypatch.setenv("KGRAPH_NUM_THREADS", "3")
+    monkeypatch.delenv("KGRAPH_ORT_GLOBAL_THREADS", raising=False)
+    gc.collect()
+    monkeypatch.setenv("KGRAPH_MAX_THREADS", str(onnx_exec._BUDGET.held + 2))
+    first = _mlp(width=9)
+    first.predict_on_batch(np.ones((2, 6), "f4"))
+    assert onnx_exec.thread_budget() - onnx_exec._BUDGET.held == 0
+    second = _mlp(width=10)
+    expected = second.predict_on_batch(np.ones((2, 6), "f4"))  # no threads left: still runs
+    del first
+    gc.collect()
+    assert onnx_exec.thread_budget() - onnx_exec._BUDGET.held == 2
+    np.testing.assert_array_equal(second.predict_on_batch(np.ones((2, 6), "f4")), expected)
+
+
+def test_invalid_thread_budget_warns_and_keeps_the_default(monkeypatch):
+    from kgraph.config import ConfigWarning
+    from kgraph.runtime import onnx_exec
+
+    monkeypatch.setenv("KGRAPH_MAX_THREADS", "lots")
+    with pytest.warns(ConfigWarning, match="KGRAPH_MAX_THREADS='lots'"):
+        assert onnx_exec.thread_budget() == 3 * (onnx_exec.physical_cores() - 1)
