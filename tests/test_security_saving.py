@@ -120,7 +120,8 @@ def test_temp_files_of_killed_saves_are_removed_by_the_next_save(tmp_path):
 
 def _self_signalling_write(signum):
     def write(tmp):
-        open(tmp, "wb").write(b"new")
+        with open(tmp, "wb") as fh:
+            fh.write(b"new")
         os.kill(os.getpid(), signum)
         time.sleep(0.2)  # the signal arrives during the write
     return write

@@ -174,7 +174,7 @@ def test_30_live_models_keep_threads_bounded(threads):
     env.pop("KGRAPH_MAX_THREADS", None)
     env.pop("KGRAPH_ORT_GLOBAL_THREADS", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, env=env)
+                         timeout=300, env=env, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     count = int(out.stdout.split()[-1])
     assert count <= 3 * os.cpu_count() + 4, f"{count} threads with 30 live models"
