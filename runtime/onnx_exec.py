@@ -16,6 +16,7 @@ is switched off before onnxruntime loads unless `KGRAPH_ORT_TELEMETRY=1` (docs/s
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import warnings
@@ -60,6 +61,7 @@ def num_threads() -> int:
     return max(_count_variable("KGRAPH_NUM_THREADS", "one thread per core"), 0)
 
 
+@functools.lru_cache(maxsize=1)
 def physical_cores() -> int:
     """Physical cores this process may run on: onnxruntime's default pool width."""
     try:
@@ -176,9 +178,10 @@ def _budgeted_session(model_bytes: bytes, level: str):
     if _global_threads():
         return ort.InferenceSession(model_bytes, _session_options(level), providers=providers())
     wanted = num_threads()
-    workers = _BUDGET.take((wanted or physical_cores()) - 1)  # the caller runs work too
+    width = wanted or physical_cores()
+    workers = _BUDGET.take(width - 1)  # the calling thread runs work too
     # all granted and no explicit count: onnxruntime's default (it also pins its threads)
-    threads = wanted if workers == (wanted or physical_cores()) - 1 else 1 + workers
+    threads = wanted if workers == width - 1 else 1 + workers
     try:
         session = ort.InferenceSession(model_bytes, _session_options(level, threads),
                                        providers=providers())
