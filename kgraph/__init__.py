@@ -29,6 +29,9 @@ _ATTRIBUTES = {
     "Variable": ("kgraph.variables", "Variable"),
     "TensorSpec": ("kgraph.data", "TensorSpec"),
     "function": ("kgraph.function", "function"),
+    # TensorFlow's initializer names: the Keras initializers (same arguments and defaults)
+    "random_uniform_initializer": ("kgraph.keras.initializers", "RandomUniform"),
+    "random_normal_initializer": ("kgraph.keras.initializers", "RandomNormal"),
 }
 # TensorFlow's top-level tensor functions (tf.concat, tf.ones, tf.reduce_sum, ...): kgraph/tf_names.py
 _TF_NAMES = ("abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
@@ -36,8 +39,8 @@ _TF_NAMES = ("abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat"
              "gather", "greater", "identity", "less", "log", "matmul", "maximum", "minimum",
              "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max", "reduce_mean",
              "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape", "sigmoid", "sqrt",
-             "square", "squeeze", "stack", "subtract", "tanh", "tile", "transpose", "unstack",
-             "where", "zeros", "zeros_like")
+             "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile",
+             "transpose", "unstack", "where", "zeros", "zeros_like")
 _ATTRIBUTES.update({name: ("kgraph.tf_names", name) for name in _TF_NAMES})
 
 

@@ -3,15 +3,17 @@ path code written against TensorFlow reaches them by (`tf.math.reduce_sum`, `tf.
 the keras.io siamese-network example). Each is the `keras.ops` function of the same meaning,
 with TensorFlow's argument names and defaults."""
 from kgraph.keras import ops
-from kgraph.tf_names import (abs, argmax, argmin, cumsum, equal, exp, greater,  # noqa: F401,A004
-                             less, log, maximum, minimum, reduce_max, reduce_mean, reduce_min,
-                             reduce_prod, reduce_sum, sigmoid, sqrt, square, tanh)
+from kgraph.tf_names import (abs, argmax, argmin, cumsum, eager_tensors, equal,  # noqa: F401,A004
+                             exp, greater, less, log, maximum, minimum, reduce_max,
+                             reduce_mean, reduce_min, reduce_prod, reduce_sum, sigmoid, sqrt,
+                             square, tanh)
 
 __all__ = ["abs", "argmax", "argmin", "cumsum", "equal", "exp", "greater", "less", "log",
            "maximum", "minimum", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
            "reduce_sum", "sigmoid", "sqrt", "square", "tanh", "top_k"]
 
 
+@eager_tensors
 def top_k(input, k=1, sorted=True, index_type="int32", name=None):  # noqa: A002
     """tf.math.top_k: the `k` largest values along the last axis and their int32 indices."""
     values, indices = ops.top_k(input, k=k, sorted=sorted)

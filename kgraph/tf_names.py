@@ -10,6 +10,8 @@ TensorFlow's shape tensor does.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from kgraph.keras import ops
 
 __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
@@ -17,8 +19,8 @@ __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", 
            "gather", "greater", "identity", "less", "log", "matmul", "maximum", "minimum",
            "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max", "reduce_mean",
            "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape", "sigmoid", "sqrt",
-           "square", "squeeze", "stack", "subtract", "tanh", "tile", "transpose", "unstack",
-           "where", "zeros", "zeros_like"]
+           "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile",
+           "transpose", "unstack", "where", "zeros", "zeros_like"]
 
 
 def concat(values, axis, name=None):
@@ -198,3 +200,32 @@ def unstack(value, num=None, axis=0, name=None):
 def minimum(x, y, name=None):
     return ops.minimum(x, y)
 
+
+def stop_gradient(input, name=None):  # noqa: A002
+    return ops.stop_gradient(input)
+
+
+def eager_tensors(fn):
+    """`fn` with its eager array results as TensorFlow's eager tensors (numpy arrays with
+    `.numpy()`: `tf.argmin(d, axis=1).numpy()` in the keras.io VQ-VAE example); traced values
+    and Python numbers pass through."""
+    import functools
+
+    from kgraph.keras.layers.base import EagerTensor
+
+    def wrap(value):
+        if isinstance(value, (np.ndarray, np.generic)) and not isinstance(value, EagerTensor):
+            return np.asarray(value).view(EagerTensor)
+        if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+            return type(value)(wrap(v) for v in value)
+        return value
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        return wrap(fn(*args, **kwargs))
+    return run
+
+
+for _name in __all__:
+    if _name != "shape":  # tf.shape stays a tuple of dims (it indexes as a shape tensor)
+        globals()[_name] = eager_tensors(globals()[_name])

@@ -49,9 +49,18 @@ class Variable:
     # differentiated) as `variable * ndarray` is, not computed eagerly on a copy
     __array_priority__ = 1000
 
-    def __init__(self, initializer, shape=None, dtype=None, trainable=True, name=None,
-                 path=None, aggregation="none", autocast=True):
+    def __init__(self, initializer=None, shape=None, dtype=None, trainable=True, name=None,
+                 path=None, aggregation="none", autocast=True, *, initial_value=None):
         from kgraph import config
+
+        if initial_value is not None:  # tf.Variable(initial_value=...)
+            if initializer is not None:
+                raise ValueError(f"Variable {name!r}: pass `initializer` or `initial_value`, "
+                                 f"not both")
+            initializer = initial_value
+        if initializer is None:
+            raise ValueError(f"Variable {name!r}: an `initializer` (or TensorFlow's "
+                             f"`initial_value`) is required")
 
         dtype = dtype_name(dtype or config.floatx())
         if callable(initializer):
@@ -81,6 +90,10 @@ class Variable:
     # -- identity ---------------------------------------------------------------------------
     @property
     def shape(self):
+        return self._shape
+
+    def get_shape(self):
+        """TensorFlow's name for `shape` (`self.conv.kernel.get_shape()`)."""
         return self._shape
 
     @property

@@ -283,6 +283,35 @@ def test_sublayers_and_variables_set_before_super_init_are_tracked_in_keras_orde
     assert len(switch.trainable_weights) == 7
 
 
+def test_keras_ops_on_keras_tensors_build_functional_model_nodes():
+    """Keras 3 applies any keras.ops function to a functional model's symbolic tensors (the
+    VQ-VAE example's `tf.one_hot(keras.Input(..., dtype=tf.int32), 128)`)."""
+    codes = keras.Input((3, 3), dtype="int32")
+    images = keras.Input((4, 4, 2))
+    one_hot = ops.one_hot(codes, 5)
+    joined = ops.concatenate([one_hot, one_hot * 2.0], axis=-1)
+    small = ops.image.resize(images, (2, 2), interpolation="nearest")
+    out = ops.sum(joined, axis=-1) + ops.mean(small, axis=(1, 2, 3))[:, None, None]
+    assert one_hot.shape == (None, 3, 3, 5) and joined.shape == (None, 3, 3, 10)
+    model = keras.Model([codes, images], out)
+    c = np.arange(18).reshape(2, 3, 3) % 5
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 2)).astype("float32")
+    eager_small = ops.image.resize(x, (2, 2), interpolation="nearest")
+    want = 3.0 + np.asarray(eager_small).mean(axis=(1, 2, 3))[:, None, None]
+    np.testing.assert_allclose(model.predict([c, x], verbose=0), np.broadcast_to(want, (2, 3, 3)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(ops.one_hot(np.array([1]), 3), [[0.0, 1.0, 0.0]])  # eager
+
+
+def test_variable_takes_tensorflows_initial_value_and_get_shape():
+    import kgraph as tf
+
+    var = tf.Variable(initial_value=np.ones((2, 3), "float32"), trainable=False, name="v")
+    assert var.get_shape() == (2, 3) and not var.trainable
+    with pytest.raises(ValueError, match="initial_value"):
+        tf.Variable(name="nothing")
+
+
 def test_layer_losses_hold_add_loss_values_after_an_eager_call():
     class ActivityPenalty(layers.Layer):
         def call(self, inputs):

@@ -61,6 +61,7 @@ CASES = {
                np.cumsum(X[:, ::-1], 1)[:, ::-1] - X),
     "einsum": (lambda: tf.einsum("ab,cb->ac", X, X), X @ X.T),
     "unstack": (lambda: tf.unstack(X, axis=1)[2], X[:, 2]),
+    "stop_gradient": (lambda: tf.stop_gradient(X), X),
 }
 
 
@@ -132,3 +133,14 @@ def test_math_top_k_and_dtypes():
     assert indices.dtype == np.int32 and (indices == 3 - np.arange(2)).all()
     np.testing.assert_array_equal(tf.math.cumsum(X, axis=0), np.cumsum(X, 0))
     assert tf.dtypes.float32 == tf.float32 == "float32" and tf.dtypes.int32 == "int32"
+
+
+def test_eager_results_are_tensorflow_eager_tensors():
+    # the keras.io VQ-VAE example: `tf.argmin(distances, axis=1)` ... `.numpy()`
+    indices = tf.argmin(X, axis=1)
+    np.testing.assert_array_equal(indices.numpy(), X.argmin(1))
+    values, _ = tf.math.top_k(X, k=1)
+    assert isinstance(values.numpy(), np.ndarray) and float(tf.reduce_sum(X)) == X.sum()
+    assert tf.unstack(X)[0].numpy().shape == (4,) and tf.shape(X) == (3, 4)
+    init = tf.random_uniform_initializer()(shape=(50, 50), dtype="float32")
+    assert init.shape == (50, 50) and np.abs(init).max() <= 0.05  # TensorFlow's defaults

@@ -1,6 +1,7 @@
 """`kgraph.ops`: the op API. Each function adds a node to the graph being traced, or runs the
 numpy reference when called on concrete arrays outside any graph."""
 import builtins as _builtins
+import sys as _sys
 
 from kgraph.ir.graph import Value
 from kgraph.ops import elementwise as _ew
@@ -120,3 +121,44 @@ def _getitem(x, index):
 
 
 _install_operators()
+
+
+# -- keras.ops on a functional model's symbolic inputs --------------------------------------
+# Keras 3 applies any keras.ops function to KerasTensors while a functional model is built
+# (`ops.one_hot(keras.Input((7, 7), dtype="int32"), 128)`): such a call becomes an op layer.
+# kgraph.keras.layers.core fills this in (the ops package does not import the Keras layers).
+FUNCTIONAL_OPS: dict = {}
+_NOT_FUNCTIONAL = {"shape", "is_tensor", "dtype", "convert_to_numpy", "apply", "get_op",
+                   "cond", "while_loop", "fori_loop", "scan", "map", "switch", "vectorized_map",
+                   "associative_scan", "custom_gradient"}
+
+
+def _takes_keras_tensors(values):
+    kind = FUNCTIONAL_OPS["tensor"]  # (this module's `any` is keras.ops.any)
+    return _builtins.any(isinstance(v, kind) or (isinstance(v, (list, tuple)) and _builtins.any(
+        isinstance(i, kind) for i in v)) for v in values)
+
+
+def _functional(fn):
+    def run(*args, **kwargs):
+        if FUNCTIONAL_OPS and (_takes_keras_tensors(args) or
+                               _takes_keras_tensors(kwargs.values())):
+            return FUNCTIONAL_OPS["call"](fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+    run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    run.__module__, run.__wrapped__, run._functional = fn.__module__, fn, True
+    return run
+
+
+def _install_functional(module):
+    import types
+
+    for name, fn in _builtins.list(vars(module).items()):
+        if (name.startswith("_") or name in _NOT_FUNCTIONAL or not isinstance(
+                fn, types.FunctionType) or getattr(fn, "_functional", False)):
+            continue
+        setattr(module, name, _functional(fn))
+
+
+for _module in (nn, _la, image, numpy, _sys.modules[__name__]):
+    _install_functional(_module)

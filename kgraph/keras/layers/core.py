@@ -199,22 +199,45 @@ class Lambda(Layer):
 
 
 class _OpLayer(Layer):
-    """A layer made by arithmetic on KerasTensors (`x * 2`, `x[:, 0]`)."""
+    """A layer made by an op on KerasTensors (`x * 2`, `x[:, 0]`, `ops.one_hot(inputs, 10)`):
+    `template` holds the call's arguments with a marker where each tensor goes."""
 
-    def __init__(self, fn, constants, **kwargs):
+    def __init__(self, fn, template, **kwargs):
         super().__init__(name=unique_name("op_lambda"), **kwargs)
-        self.fn, self.constants = fn, constants
+        self.fn, self.template = fn, template
 
     def call(self, *tensors):
         it = iter(tensors)
-        args = [next(it) if c is _TENSOR else c for c in self.constants]
-        return self.fn(*args)
+
+        def fill(value):
+            if value is _TENSOR:
+                return next(it)
+            if isinstance(value, (list, tuple)):
+                return type(value)(fill(v) for v in value)
+            return value
+
+        args, kwargs = self.template
+        return self.fn(*[fill(a) for a in args], **{k: fill(v) for k, v in kwargs.items()})
 
 
 _TENSOR = object()
 
 
-def _op_layer(fn, *operands):
-    constants = [_TENSOR if isinstance(o, KerasTensor) else o for o in operands]
-    tensors = [o for o in operands if isinstance(o, KerasTensor)]
-    return _OpLayer(fn, constants)(*tensors)
+def _op_layer(fn, *operands, **kwargs):
+    """`fn(*operands, **kwargs)` on KerasTensors (also inside a list argument, as
+    `ops.concatenate([a, b])`) as a node of the functional model being built."""
+    tensors = []
+
+    def mark(value):
+        if isinstance(value, KerasTensor):
+            tensors.append(value)
+            return _TENSOR
+        if isinstance(value, (list, tuple)) and any(isinstance(v, KerasTensor) for v in value):
+            return type(value)(mark(v) for v in value)
+        return value
+
+    template = ([mark(o) for o in operands], {k: mark(v) for k, v in kwargs.items()})
+    return _OpLayer(fn, template)(*tensors)
+
+
+ops.FUNCTIONAL_OPS.update(tensor=KerasTensor, call=_op_layer)  # keras.ops on KerasTensors
