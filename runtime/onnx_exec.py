@@ -3,8 +3,9 @@ OrtValues so that parameters and optimizer state stay inside onnxruntime between
 
 Each session owns its thread pool (`KGRAPH_NUM_THREADS` threads, default one per physical
 core), drawn from a process-wide budget of pool threads (`KGRAPH_MAX_THREADS`, default
-3 x (cores - 1): one model's train, evaluate and predict steps at full width); a session made
-when the budget is spent runs on its calling thread only, and a session that goes away gives
+16 per core: the dozens of sessions one script's models, eager layer calls, tape steps and
+optimizer updates make all run at full width); a session made when the budget is spent runs
+on its calling thread only, and a session that goes away gives
 its threads back. Sessions live only as long as a model, layer, optimizer or the compile
 cache's few most recent entries hold them (compiler/build.py), so threads stay bounded however
 many models a process builds, keeps or discards. `KGRAPH_ORT_GLOBAL_THREADS=1` makes every
@@ -82,9 +83,12 @@ def physical_cores() -> int:
 
 def thread_budget() -> int:
     """Pool threads all of kgraph's sessions may hold together: `KGRAPH_MAX_THREADS`, default
-    3 x (cores - 1), enough for one model's train, evaluate and predict steps at full width."""
-    value = _count_variable("KGRAPH_MAX_THREADS", "3 x (cores - 1)")
-    return value if value >= 0 else 3 * (physical_cores() - 1)
+    16 per core. A typical script holds dozens of sessions (each model's train, evaluate and
+    predict steps, eager layer calls, a tape's programs, optimizer updates); a budget of one
+    model's three steps left the rest single-threaded (the benchmark MLP's tape loop ran 3x
+    slower), while 16 per core still bounds a process whatever the number of live models."""
+    value = _count_variable("KGRAPH_MAX_THREADS", "16 per core")
+    return value if value >= 0 else 16 * physical_cores()
 
 
 class _ThreadBudget:
@@ -180,6 +184,14 @@ def _budgeted_session(model_bytes: bytes, level: str):
     wanted = num_threads()
     width = wanted or physical_cores()
     workers = _BUDGET.take(width - 1)  # the calling thread runs work too
+    if workers < width - 1:
+        # Discarded models in reference cycles hold their sessions until the cyclic collector
+        # runs: collect them before running this session short of threads.
+        import gc
+
+        _BUDGET.give_back(workers)
+        gc.collect()
+        workers = _BUDGET.take(width - 1)
     # all granted and no explicit count: onnxruntime's default (it also pins its threads)
     threads = wanted if workers == width - 1 else 1 + workers
     try:

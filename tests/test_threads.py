@@ -130,7 +130,10 @@ for i in range(20):  # warm up: imports, allocator arenas
 threads, rss = thread_count(), rss_kib()
 for i in range(200):
     one_model(i)
-print(threads, thread_count(), rss_kib() - rss)
+after = thread_count()
+import gc
+gc.collect()  # the discarded models still in reference cycles, and their sessions, go
+print(threads, after, thread_count(), rss_kib() - rss)
 """
 
 
@@ -141,9 +144,12 @@ def test_200_models_built_and_discarded_keep_threads_and_rss_bounded():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    warm, after, grown_kib = map(int, out.stdout.split()[-3:])
-    assert warm <= os.cpu_count() + 6, f"{warm} threads after 20 models"
-    assert after <= os.cpu_count() + 6, f"{after} threads after 220 models"
+    warm, after, collected, grown_kib = map(int, out.stdout.split()[-4:])
+    # sessions of discarded models wait for the cyclic collector, within the thread budget
+    budget = 16 * os.cpu_count()
+    assert warm <= budget + os.cpu_count() + 6, f"{warm} threads after 20 models"
+    assert after <= budget + os.cpu_count() + 6, f"{after} threads after 220 models"
+    assert collected <= os.cpu_count() + 6, f"{collected} threads once collected"
     assert grown_kib < 64 * 1024, f"RSS grew by {grown_kib} KiB over 200 models"
 
 
@@ -167,8 +173,9 @@ print(len(os.listdir("/proc/self/task")))
 @pytest.mark.slow
 @pytest.mark.parametrize("threads", ["", "16"])
 def test_30_live_models_keep_threads_bounded(threads):
-    """Each session's pool comes from a process-wide budget (3 x (cores - 1) by default), so
-    live models do not add threads: 30 of them with KGRAPH_NUM_THREADS=16 made 900+."""
+    """Each session's pool comes from a process-wide budget (16 per core by default), so
+    live models do not add threads beyond it: 30 of them with KGRAPH_NUM_THREADS=16 made
+    900+."""
     code = _LIVE.format(tests=os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, KGRAPH_NUM_THREADS=threads)
     env.pop("KGRAPH_MAX_THREADS", None)
@@ -177,7 +184,7 @@ def test_30_live_models_keep_threads_bounded(threads):
                          timeout=300, env=env, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     count = int(out.stdout.split()[-1])
-    assert count <= 3 * os.cpu_count() + 4, f"{count} threads with 30 live models"
+    assert count <= 16 * os.cpu_count() + 8, f"{count} threads with 30 live models"
 
 
 def test_thread_budget_is_given_back_when_a_session_goes(monkeypatch):
@@ -208,4 +215,4 @@ def test_invalid_thread_budget_warns_and_keeps_the_default(monkeypatch):
 
     monkeypatch.setenv("KGRAPH_MAX_THREADS", "lots")
     with pytest.warns(ConfigWarning, match="KGRAPH_MAX_THREADS='lots'"):
-        assert onnx_exec.thread_budget() == 3 * (onnx_exec.physical_cores() - 1)
+        assert onnx_exec.thread_budget() == 16 * onnx_exec.physical_cores()
