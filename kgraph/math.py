@@ -4,12 +4,12 @@ the keras.io siamese-network example). Each is the `keras.ops` function of the s
 with TensorFlow's argument names and defaults."""
 from kgraph.keras import ops
 from kgraph.tf_names import (abs, argmax, argmin, cumsum, eager_tensors, equal,  # noqa: F401,A004
-                             exp, greater, less, log, maximum, minimum, reduce_max,
+                             exp, floor, greater, less, log, maximum, minimum, reduce_max,
                              reduce_mean, reduce_min, reduce_prod, reduce_sum, sigmoid, sqrt,
                              square, tanh)
 
-__all__ = ["abs", "argmax", "argmin", "cumsum", "equal", "exp", "greater", "less", "log",
-           "maximum", "minimum", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
+__all__ = ["abs", "argmax", "argmin", "cumsum", "equal", "exp", "floor", "greater", "less",
+           "log", "maximum", "minimum", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
            "reduce_sum", "sigmoid", "sqrt", "square", "tanh", "top_k"]
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.keras import ops
+from kgraph.ops.api_util import TracedShape
 
 __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
            "convert_to_tensor", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
-           "gather", "greater", "identity", "less", "log", "matmul", "maximum", "minimum",
-           "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max", "reduce_mean",
-           "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape", "sigmoid", "sqrt",
-           "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile",
+           "floor", "gather", "greater", "identity", "less", "log", "matmul", "maximum",
+           "minimum", "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max",
+           "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape",
+           "sigmoid", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile",
            "transpose", "unstack", "where", "zeros", "zeros_like"]
 
 
@@ -47,8 +48,21 @@ def zeros_like(input, dtype=None, name=None):  # noqa: A002
     return ops.zeros_like(input, dtype=dtype)
 
 
+class ShapeTensor(TracedShape):
+    """`tf.shape(x)`: x's dims as a tuple (None for an unknown batch while tracing, remembering
+    x as `ops.shape` does) that also answers `.shape` as TensorFlow's 1-D shape tensor does:
+    `tf.shape(x).shape[0]` is the rank (the keras.io CCT example's stochastic depth)."""
+
+    @property
+    def shape(self):
+        return (len(self),)
+
+
 def shape(input, out_type=None, name=None):  # noqa: A002
-    return ops.shape(input)
+    static = ops.shape(input)
+    dims = ShapeTensor(static)
+    dims.source = getattr(static, "source", None)
+    return dims
 
 
 def constant(value, dtype=None, shape=None, name=None):
@@ -152,6 +166,7 @@ def _unary(fn, tf_name):
 
 abs, exp, log = _unary(ops.abs, "abs"), _unary(ops.exp, "exp"), _unary(ops.log, "log")  # noqa: A001
 sqrt, square = _unary(ops.sqrt, "sqrt"), _unary(ops.square, "square")
+floor = _unary(ops.floor, "floor")
 sigmoid, tanh = _unary(ops.sigmoid, "sigmoid"), _unary(ops.tanh, "tanh")
 
 

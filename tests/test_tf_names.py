@@ -42,6 +42,7 @@ CASES = {
     "where": (lambda: tf.where(X > 0, X, 0.0), np.where(X > 0, X, 0)),
     "abs": (lambda: tf.abs(X), np.abs(X)),
     "exp": (lambda: tf.exp(X / 10), np.exp(X / 10)),
+    "floor": (lambda: tf.floor(X / 3), np.floor(X / 3)),
     "log": (lambda: tf.log(X + 6), np.log(X + 6)),
     "sqrt": (lambda: tf.sqrt(X + 5), np.sqrt(X + 5)),
     "square": (lambda: tf.square(X), X * X),
@@ -80,6 +81,15 @@ def test_inside_a_traced_function_with_an_open_batch_dim():
     def labels_for(images):
         n = tf.shape(images)[0]
         return tf.concat([tf.ones((n, 1)), tf.zeros((n, 1))], axis=0) + tf.reduce_sum(images)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 2, 4), "float32")])
+    def keep_per_example(x):  # the keras.io CCT example's stochastic depth
+        shape = (tf.shape(x)[0],) + (1,) * (tf.shape(x).shape[0] - 1)
+        return x * tf.floor(0.5 + tf.random.uniform(shape, 0, 1))
+
+    kept = keep_per_example(np.ones((5, 2, 4), "float32"))
+    assert kept.shape == (5, 2, 4) and (kept == kept[:, :1, :1]).all()
+    assert tf.shape(X).shape == (2,) and tf.shape(X) == (3, 4)
 
     out = labels_for(X)
     np.testing.assert_allclose(out, np.concatenate([np.ones((3, 1)), np.zeros((3, 1))]) + X.sum(),
@@ -144,3 +154,32 @@ def test_eager_results_are_tensorflow_eager_tensors():
     assert tf.unstack(X)[0].numpy().shape == (4,) and tf.shape(X) == (3, 4)
     init = tf.random_uniform_initializer()(shape=(50, 50), dtype="float32")
     assert init.shape == (50, 50) and np.abs(init).max() <= 0.05  # TensorFlow's defaults
+
+
+def test_nn_functions_take_tensorflows_arguments():
+    # tf.nn.gelu is exact by default; tf.nn.softmax(axis=None) is the last axis
+    from scipy.special import erf
+
+    np.testing.assert_allclose(tf.nn.gelu(X), 0.5 * X * (1 + erf(X / np.sqrt(2))), rtol=1e-5,
+                               atol=1e-6)
+    e = np.exp(X - X.max(0))
+    np.testing.assert_allclose(tf.nn.softmax(X, axis=0), e / e.sum(0), rtol=1e-6)
+    e = np.exp(X - X.max(1, keepdims=True))
+    np.testing.assert_allclose(tf.nn.softmax(X), e / e.sum(1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(tf.nn.log_softmax(X), np.log(e / e.sum(1, keepdims=True)),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tf.nn.relu(X), np.maximum(X, 0))
+    np.testing.assert_allclose(tf.nn.relu6(X + 4), np.clip(X + 4, 0, 6))
+    np.testing.assert_allclose(tf.nn.silu(X, beta=2.0), X / (1 + np.exp(-2 * X)), atol=1e-6)
+    assert tf.nn.swish is tf.nn.silu and tf.nn.tanh(X).numpy().shape == (3, 4)
+    np.testing.assert_allclose(tf.math.floor(X / 4), np.floor(X / 4))
+
+
+def test_nn_gelu_as_a_dense_activation_trains():
+    from kgraph import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation=tf.nn.gelu),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(X, np.ones((3, 1)), epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]

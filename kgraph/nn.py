@@ -1,0 +1,38 @@
+"""`tf.nn`: TensorFlow's neural-network functions under the module path code written against
+TensorFlow reaches them by (`layers.Dense(units, activation=tf.nn.gelu)`,
+`tf.nn.softmax(scores, axis=1)`; the keras.io CCT and Perceiver examples). Each is the
+`keras.ops` function of the same meaning, with TensorFlow's argument names and defaults
+(`tf.nn.gelu` is exact unless `approximate=True`; `axis=None` is the last axis)."""
+from kgraph.keras import ops
+from kgraph.tf_names import _unary, eager_tensors, sigmoid, tanh  # noqa: F401
+
+__all__ = ["gelu", "log_softmax", "relu", "relu6", "sigmoid", "silu", "softmax", "swish",
+           "tanh"]
+
+
+@eager_tensors
+def gelu(features, approximate=False, name=None):
+    return ops.gelu(features, approximate=approximate)
+
+
+@eager_tensors
+def softmax(logits, axis=None, name=None):
+    return ops.softmax(logits, axis=-1 if axis is None else axis)
+
+
+@eager_tensors
+def log_softmax(logits, axis=None, name=None):
+    return ops.log_softmax(logits, axis=-1 if axis is None else axis)
+
+
+# one-argument functions: TensorFlow's and keras.ops' meanings agree
+relu = eager_tensors(_unary(ops.relu, "relu"))
+relu6 = eager_tensors(_unary(ops.relu6, "relu6"))
+
+
+@eager_tensors
+def silu(features, beta=1.0, name=None):
+    return features * ops.sigmoid(beta * features) if beta != 1.0 else ops.silu(features)
+
+
+swish = silu
