@@ -6,8 +6,8 @@ TensorFlow reaches them by (`layers.Dense(units, activation=tf.nn.gelu)`,
 from kgraph.keras import ops
 from kgraph.tf_names import _unary, eager_tensors, sigmoid, tanh  # noqa: F401
 
-__all__ = ["gelu", "log_softmax", "relu", "relu6", "sigmoid", "silu", "softmax", "swish",
-           "tanh"]
+__all__ = ["gelu", "l2_normalize", "log_softmax", "relu", "relu6", "sigmoid", "silu", "softmax",
+           "swish", "tanh"]
 
 
 @eager_tensors
@@ -28,6 +28,15 @@ def log_softmax(logits, axis=None, name=None):
 # one-argument functions: TensorFlow's and keras.ops' meanings agree
 relu = eager_tensors(_unary(ops.relu, "relu"))
 relu6 = eager_tensors(_unary(ops.relu6, "relu6"))
+
+
+@eager_tensors
+def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
+    """`x * rsqrt(max(sum(x**2, axis), epsilon))`; TensorFlow's `axis=None` is every axis
+    (`dim` its old name); the keras.io metric-learning example's embedding normalization."""
+    axis = dim if axis is None else axis
+    # keras.ops.normalize clamps the norm at epsilon; TensorFlow clamps the squared norm
+    return ops.normalize(x, axis=axis, order=2, epsilon=float(epsilon) ** 0.5)
 
 
 @eager_tensors

@@ -175,6 +175,21 @@ def test_nn_functions_take_tensorflows_arguments():
     np.testing.assert_allclose(tf.math.floor(X / 4), np.floor(X / 4))
 
 
+def test_nn_l2_normalize_clamps_the_squared_norm_and_takes_keras_tensors():
+    # TensorFlow's axis=None normalizes over every axis; epsilon bounds the sum of squares
+    from kgraph import keras
+
+    np.testing.assert_allclose(tf.nn.l2_normalize(X, axis=1),
+                               X / np.linalg.norm(X, axis=1, keepdims=True), atol=1e-6)
+    np.testing.assert_allclose(tf.nn.l2_normalize(X), X / np.linalg.norm(X), atol=1e-6)
+    small = np.full((2,), 1e-4, "float32")
+    np.testing.assert_allclose(tf.nn.l2_normalize(small, epsilon=1.0), small, rtol=1e-6)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, tf.nn.l2_normalize(keras.layers.Dense(3)(inputs), axis=-1))
+    np.testing.assert_allclose(np.linalg.norm(model.predict(X, verbose=0), axis=1), 1.0,
+                               rtol=1e-6)
+
+
 def test_nn_gelu_as_a_dense_activation_trains():
     from kgraph import keras
 
