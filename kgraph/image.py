@@ -3,9 +3,11 @@ example's `tf.image.extract_patches`), each the `keras.ops.image` function of th
 meaning under TensorFlow's argument names and conventions."""
 from __future__ import annotations
 
+import numpy as np
+
 from kgraph.keras import ops
 
-__all__ = ["extract_patches"]
+__all__ = ["extract_patches", "random_crop", "random_flip_left_right", "resize"]
 
 
 def _spatial(values, what):
@@ -38,3 +40,55 @@ def extract_patches(images, sizes, strides, rates, padding, name=None):
         images, _spatial(sizes, "sizes"), strides=_spatial(strides, "strides"),
         dilation_rate=_spatial(rates, "rates"), padding=str(padding).lower(),
         data_format="channels_last")
+
+
+def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antialias=False,
+           name=None):
+    """`tf.image.resize`: `(h, w, c)` or `(batch, h, w, c)` images to `size`, as float32
+    whatever the input dtype (TensorFlow's rule; the keras.io MobileViT example's uint8
+    images). `method` is "bilinear" or "nearest"."""
+    if preserve_aspect_ratio:
+        raise ValueError("tf.image.resize: preserve_aspect_ratio=True is not supported by "
+                         "kgraph; resize to the size you want. Received: "
+                         "preserve_aspect_ratio=True")
+    return ops.image.resize(ops.cast(images, "float32"), tuple(size), interpolation=method,
+                            antialias=antialias, data_format="channels_last")
+
+
+def random_crop(value, size, seed=None, name=None):
+    """`tf.image.random_crop`: a `size` block of `value` at a random offset (uniform on each
+    axis that `size` shortens); eagerly or traced, a fresh offset each call or step.
+
+    Args:
+        value: a tensor, e.g. one `(h, w, c)` image.
+        size: one int per axis of `value`, each at most that axis' size.
+        seed: int, `keras.random.SeedGenerator` or None.
+    """
+    from kgraph import random
+    from kgraph.ops import movement
+
+    size = [int(s) for s in size]
+    dims = ops.shape(value)
+    if len(size) != len(dims) or any(d is not None and s > d for s, d in zip(size, dims)):
+        raise ValueError(f"tf.image.random_crop: size must have one entry per axis of the "
+                         f"value, each at most its size. Received: size={size} for a value "
+                         f"of shape {tuple(dims)}")
+    # an unknown (batch) axis is kept whole: size names its full runtime length there
+    for axis, (extra, keep) in enumerate((0 if d is None else d - s, s)
+                                         for s, d in zip(size, dims)):
+        if extra > 0:
+            u = random.uniform((), seed=seed)
+            start = ops.cast(ops.floor(u * np.float32(extra + 1)), "int64")
+            value = movement.dynamic_slice(value, start, start + np.int64(keep), axis)
+            value = movement.reshape_to(value, [*ops.shape(value)[:axis], keep,
+                                                *ops.shape(value)[axis + 1:]])
+    return value
+
+
+def random_flip_left_right(image, seed=None):
+    """`tf.image.random_flip_left_right`: `(h, w, c)` or `(batch, h, w, c)` images mirrored
+    along the width with probability 1/2 (each image of a batch on its own draw)."""
+    from kgraph import random
+
+    coin = random.uniform(ops.shape(image)[:-3] + (1, 1, 1), seed=seed)
+    return ops.where(coin < np.float32(0.5), ops.flip(image, axis=-2), image)

@@ -474,6 +474,17 @@ def test_top_level_names():
     assert current_path() == ""
 
 
+def test_reexported_packages_import_by_their_keras_paths():
+    # `from keras.applications import imagenet_utils` (the keras.io MobileViT example)
+    from kgraph.keras.applications import imagenet_utils
+    from kgraph.keras.ops import image
+    import kgraph.keras.random
+
+    assert imagenet_utils is keras.applications.imagenet_utils
+    assert image is keras.ops.image and kgraph.keras.random is keras.random
+    assert imagenet_utils.correct_pad(keras.Input((8, 8, 3)), 3) == ((0, 1), (0, 1))
+
+
 def test_seed_generator_draws_do_not_depend_on_steps_per_execution(tmp_path):
     class Noise(layers.Layer):
         def __init__(self, **kwargs):

@@ -198,3 +198,34 @@ def test_nn_gelu_as_a_dense_activation_trains():
     model.compile(optimizer="sgd", loss="mse")
     history = model.fit(X, np.ones((3, 1)), epochs=3, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_image_resize_random_crop_and_flip_as_tensorflow():
+    # the keras.io MobileViT example's tf.data preprocessing of one uint8 image
+    image = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    resized = tf.image.resize(image, (10, 12))
+    assert resized.dtype == np.float32 and resized.shape == (10, 12, 3)
+    np.testing.assert_allclose(tf.image.resize(image, (5, 6)), image)
+    offsets = set()
+    for _ in range(40):
+        crop = tf.image.random_crop(image, (4, 4, 3))
+        found = [(i, j) for i in range(2) for j in range(3)
+                 if (image[i:i + 4, j:j + 4] == crop).all()]
+        assert crop.dtype == np.uint8 and found
+        offsets.add(found[0])
+    assert len(offsets) == 6  # every offset is drawn
+    flips = {tf.image.random_flip_left_right(image)[:, ::-1].tobytes() == image.tobytes()
+             for _ in range(20)}
+    assert flips == {True, False}
+    with pytest.raises(ValueError, match="one entry per axis"):
+        tf.image.random_crop(image, (6, 4, 3))
+
+
+def test_image_random_crop_and_flip_traced_draw_per_step():
+    @tf.function(input_signature=[tf.TensorSpec((None, 5, 6, 1), "float32")])
+    def augment(images):
+        return tf.image.random_flip_left_right(tf.image.random_crop(images, (3, 3, 3, 1)))
+
+    images = np.arange(90, dtype="float32").reshape(3, 5, 6, 1)
+    seen = {augment(images).tobytes() for _ in range(6)}
+    assert len(seen) > 1 and augment(images).shape == (3, 3, 3, 1)

@@ -30,3 +30,19 @@ __version__ = "3.15.1"  # the Keras API level this mirrors
 def version() -> str:
     """The Keras API version kgraph implements (`keras.version()`)."""
     return __version__
+
+
+def _register_keras_module_paths():
+    """The packages re-exported here from elsewhere in kgraph are importable under their
+    Keras module paths too (`from keras.applications import imagenet_utils` in the keras.io
+    MobileViT example, `from keras.ops import image`), as the same module objects."""
+    import sys
+
+    for name, package in (("ops", ops), ("random", random), ("applications", applications)):
+        prefix = package.__name__
+        for loaded in [n for n in sys.modules if n == prefix or n.startswith(prefix + ".")]:
+            sys.modules.setdefault(f"{__name__}.{name}{loaded[len(prefix):]}",
+                                   sys.modules[loaded])
+
+
+_register_keras_module_paths()
