@@ -17,11 +17,11 @@ from kgraph.ops.api_util import TracedShape
 
 __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
            "convert_to_tensor", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
-           "floor", "gather", "greater", "identity", "less", "log", "matmul", "maximum",
-           "minimum", "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max",
-           "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape", "shape",
-           "sigmoid", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile",
-           "transpose", "unstack", "where", "zeros", "zeros_like"]
+           "floor", "gather", "greater", "identity", "less", "linspace", "log", "matmul",
+           "maximum", "minimum", "multiply", "one_hot", "ones", "ones_like", "range",
+           "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape",
+           "shape", "sigmoid", "sqrt", "square", "squeeze", "stack", "stop_gradient",
+           "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros", "zeros_like"]
 
 
 def concat(values, axis, name=None):
@@ -150,6 +150,11 @@ def clip_by_value(t, clip_value_min, clip_value_max, name=None):
 
 def range(start, limit=None, delta=1, dtype=None, name="range"):  # noqa: A001
     return ops.arange(start, limit, delta, dtype=dtype)
+
+
+def linspace(start, stop, num, name=None, axis=0):
+    """tf.linspace: `num` evenly spaced values from `start` to `stop` inclusive, float32."""
+    return ops.linspace(start, stop, num, axis=axis)
 
 
 def where(condition, x=None, y=None, name=None):

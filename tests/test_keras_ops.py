@@ -175,3 +175,49 @@ def test_concatenate_promotes_mixed_dtypes_as_keras():
     model = keras.Model([a, b], keras.layers.concatenate([a, b]))
     got = model.predict([np.full((3, 1), 0.5, "float32"), np.ones((3, 4), "int64")], verbose=0)
     np.testing.assert_array_equal(got, np.hstack([np.full((3, 1), 0.5), np.ones((3, 4))]))
+
+
+def test_division_of_integers_is_true_division_as_keras():
+    """`/` and `ops.divide` on int/uint8 tensors divide as floats, the float scalar not cast to
+    the int dtype first (`uint8_images / 255.0` in the keras.io DeiT example; `u8 / 0.5` divided
+    by 0 before), eagerly, traced and in a functional model."""
+    import kgraph as tf
+
+    u8 = np.array([[1, 3, 255]], np.uint8)
+    assert keras.ops.divide(u8, 255.0).dtype == np.float32
+    np.testing.assert_allclose(keras.ops.true_divide(u8, 0.5), [[2, 6, 510]])
+    np.testing.assert_allclose(keras.ops.divide(np.int32([7]), np.int32([2])), [3.5])
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3), "uint8")])
+    def scale(images):
+        return images / 255.0, 2.0 / images, keras.ops.divide(images, 2)
+
+    scaled, inverse, halves = scale(u8)
+    assert scaled.dtype == inverse.dtype == halves.dtype == np.float32
+    np.testing.assert_allclose(scaled, u8 / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(inverse, 2.0 / u8.astype("float32"), rtol=1e-6)
+    np.testing.assert_allclose(halves, u8 / 2.0)
+    inputs = keras.Input((3,), dtype="uint8")
+    model = keras.Model(inputs, inputs / 255.0)
+    np.testing.assert_allclose(model.predict(u8, verbose=0), u8 / 255.0, rtol=1e-6)
+
+
+def test_tile_by_the_traced_batch_size():
+    """`tile(token, (ops.shape(x)[0], 1, 1))` with an unknown batch (a class token in a ViT
+    `call`, the keras.io DeiT example): the None repeat follows the traced batch."""
+    import kgraph as tf
+
+    token = np.float32([[[1.0, 2.0]]])
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3, 2), "float32")])
+    def prepend(x):
+        n = keras.ops.shape(x)[0]
+        return keras.ops.concatenate([keras.ops.tile(token, (n, 1, 1)), x], axis=1)
+
+    x = np.zeros((4, 3, 2), "float32")
+    out = prepend(x)
+    assert out.shape == (4, 4, 2)
+    np.testing.assert_array_equal(out[:, 0], np.tile(token[0], (4, 1)))
+    assert prepend(x[:1]).shape == (1, 4, 2)
+    with pytest.raises(ValueError, match="None repeat"):
+        keras.ops.tile(token, (None, 1, 1))

@@ -143,11 +143,12 @@ ROWS = [
         spots=(spot([F32([1, 2]), F32([3, 5])], [-2, -3]),)),
     Row("Mul", ops.multiply, (normal(*A234), normal(3, 1)), np.multiply, op="Mul",
         spots=(spot([F32([2, 3]), F32([4, -1])], [8, -3]),)),
-    Row("Div", ops.divide, (normal(*A34), away(4, gap=0.5)), np.divide, op="Div",
+    # the Div primitive (keras.ops.divide and `/` are true division over it: ints as floats)
+    Row("Div", ops.elementwise.divide, (normal(*A34), away(4, gap=0.5)), np.divide, op="Div",
         spots=(spot([F32([1, 3]), F32([2, -4])], [0.5, -0.75]),
                # integers divide toward zero, as ONNX and TVM do
                spot([np.array([7, -7, 7, -7]), np.array([2, 2, -2, -2])], [3, -3, -3, 3]))),
-    Row("Div_int", ops.divide, (ints(-20, 20, *A34), ints(-5, 5, *A34, nonzero=True)),
+    Row("Div_int", ops.elementwise.divide, (ints(-20, 20, *A34), ints(-5, 5, *A34, nonzero=True)),
         lambda a, b: np.trunc(a / b).astype(np.int64), grad="none"),
     Row("Pow", ops.power, (uniform(0.5, 2, *A34), normal(*A34)), np.power, op="Pow",
         spots=(spot([F32([2, 9]), F32([3, 0.5])], [8, 3]),)),

@@ -39,6 +39,7 @@ CASES = {
                 np.float32([[5, -1, -1], [-1, -1, 5]])),
     "clip_by_value": (lambda: tf.clip_by_value(X, -1.0, 2.0), np.clip(X, -1, 2)),
     "range": (lambda: tf.range(2, 8, 3), np.arange(2, 8, 3)),
+    "linspace": (lambda: tf.linspace(0.0, 0.1, 3), np.float32([0.0, 0.05, 0.1])),
     "where": (lambda: tf.where(X > 0, X, 0.0), np.where(X > 0, X, 0)),
     "abs": (lambda: tf.abs(X), np.abs(X)),
     "exp": (lambda: tf.exp(X / 10), np.exp(X / 10)),

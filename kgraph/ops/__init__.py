@@ -72,7 +72,7 @@ def _install_operators():
     ops = {
         "__add__": _ew.add, "__radd__": rev(_ew.add), "__sub__": _ew.subtract,
         "__rsub__": rev(_ew.subtract), "__mul__": _ew.multiply, "__rmul__": rev(_ew.multiply),
-        "__truediv__": _ew.divide, "__rtruediv__": rev(_ew.divide), "__pow__": _ew.power,
+        "__truediv__": true_divide, "__rtruediv__": rev(true_divide), "__pow__": _ew.power,
         "__rpow__": rev(_ew.power), "__matmul__": _la.matmul, "__rmatmul__": rev(_la.matmul),
         "__gt__": _ew.greater, "__ge__": _ew.greater_equal, "__lt__": _ew.less,
         "__le__": _ew.less_equal, "__and__": _ew.logical_and, "__or__": _ew.logical_or,

@@ -326,8 +326,9 @@ def divide_no_nan(x1, x2):
 
 
 def true_divide(x1, x2):
-    x1, x2 = ew._pair(x1, x2)
-    return ew.divide(to_float(x1), to_float(x2))
+    """`x1 / x2` as Keras and TensorFlow's `/`: integer and bool operands are divided as
+    floats (`uint8_images / 255.0`), the float scalar not cast to their dtype first."""
+    return ew.divide(*ew._pair(to_float(x1), to_float(x2)))
 
 
 def floor_divide(x1, x2):

@@ -2,7 +2,7 @@
 implement them (also re-exported at the top of `kgraph.ops`)."""
 # flake8: noqa: F401
 from kgraph.ops.core_api import get_item, vectorize, view
-from kgraph.ops.elementwise import (abs, add, cos, divide, equal, exp, floor, greater,
+from kgraph.ops.elementwise import (abs, add, cos, equal, exp, floor, greater,
                                     greater_equal, isnan, less, less_equal, log, logical_and,
                                     logical_not, logical_or, maximum, minimum, mod, multiply,
                                     negative, not_equal, power, reciprocal, sign, sin, sqrt,
@@ -26,6 +26,7 @@ from kgraph.ops.numpy_api import (absolute, angle, arange, arccosh, arcsinh, arc
                                   logical_xor, logspace, nan_to_num, nextafter, ones, ones_like,
                                   real, right_shift, round, signbit, sinh, tan, tri,
                                   true_divide, trunc, zeros, zeros_like)
+from kgraph.ops.numpy_api import true_divide as divide  # Keras' divide: ints give floats
 from kgraph.ops.reduce_api import (all, amax, amin, any, argmax, argmin, average,
                                    count_nonzero, cumprod, cumsum, diff, logdet, max, mean, min,
                                    nanmax, nanmean, nanmin, nanprod, nansum, prod, ptp, std,

@@ -189,8 +189,19 @@ def tile(x, repeats):
         if r != 1:
             static_dim(x, i, "tile")
     interleaved = mv.reshape_to(x, [d for s in shape for d in (1, s)], like=None)
-    big = mv.broadcast_to(interleaved, [d for r, s in zip(reps, shape) for d in (r, s)])
-    return mv.reshape_to(big, [r * s for r, s in zip(reps, shape)])
+    big = mv.broadcast_to(interleaved, [d for r, s in zip(reps, shape)
+                                        for d in (1 if r is None else r, s)])
+    if None in reps:
+        # a repeat of `ops.shape(x)[0]` while tracing (`tile(token, (batch, 1, 1))` in a ViT
+        # `call`): that count follows the traced batch, as `ops.ones((batch, 1))` does
+        from kgraph.ops.numpy_api import _follows_batch, _full_following_batch
+
+        ones_shape = [d for r in reps for d in (None if r is None else 1, 1)]
+        if not _follows_batch(ones_shape) or reps.count(None) > 1:
+            raise ValueError(f"tile: a None repeat (an unknown batch size) is only possible "
+                             f"once and while tracing. Received: repeats={reps}")
+        big = big * _full_following_batch(ones_shape, 1, dtype_of(big))
+    return mv.reshape_to(big, [None if r is None else r * s for r, s in zip(reps, shape)])
 
 
 def repeat(x, repeats, axis=None):
