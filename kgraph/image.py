@@ -7,7 +7,8 @@ import numpy as np
 
 from kgraph.keras import ops
 
-__all__ = ["extract_patches", "random_crop", "random_flip_left_right", "resize"]
+__all__ = ["extract_patches", "flip_left_right", "psnr", "random_crop", "random_flip_left_right",
+           "resize", "rot90"]
 
 
 def _spatial(values, what):
@@ -92,3 +93,38 @@ def random_flip_left_right(image, seed=None):
 
     coin = random.uniform(ops.shape(image)[:-3] + (1, 1, 1), seed=seed)
     return ops.where(coin < np.float32(0.5), ops.flip(image, axis=-2), image)
+
+
+def flip_left_right(image):
+    """`tf.image.flip_left_right`: `(h, w, c)` or `(batch, h, w, c)` images mirrored along
+    the width."""
+    return ops.flip(image, axis=-2)
+
+
+def rot90(image, k=1, name=None):
+    """`tf.image.rot90`: `(h, w, c)` or `(batch, h, w, c)` images rotated counter-clockwise
+    by `k` quarter turns. `k` may be an int or a concrete integer tensor (the keras.io EDSR
+    example's `tf.random.uniform(..., dtype=tf.int32)` count inside `Dataset.map`); a
+    traced `k` would change the output shape with its value, so it is refused."""
+    from kgraph.ir.graph import Value
+
+    if isinstance(k, Value):
+        raise TypeError("tf.image.rot90: `k` must be known when the image is rotated (an int "
+                        "or an eager tensor); a traced k would give the result a shape that "
+                        f"depends on its value. Received: k={k!r}")
+    rank = len(ops.shape(image))
+    if rank not in (3, 4):
+        raise ValueError(f"tf.image.rot90: image must have rank 3 or 4. Received: "
+                         f"shape={tuple(ops.shape(image))}")
+    return ops.rot90(image, int(k), axes=(rank - 3, rank - 2))
+
+
+def psnr(a, b, max_val, name=None):
+    """`tf.image.psnr`: the peak signal-to-noise ratio of each image of `a` against `b`,
+    `20 log10(max_val) - 10 log10(mse)` over the last three axes. TensorFlow scales
+    integer images and `max_val` into [0, 1] first; the ratio does not change under that
+    common scale, so all three are taken as float32."""
+    a, b = ops.cast(a, "float32"), ops.cast(b, "float32")
+    mse = ops.mean(ops.square(a - b), axis=(-3, -2, -1))
+    peak = np.float32(20.0 * np.log10(float(max_val)))
+    return peak - np.float32(10.0 / np.log(10.0)) * ops.log(mse)

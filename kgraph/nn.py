@@ -6,8 +6,20 @@ TensorFlow reaches them by (`layers.Dense(units, activation=tf.nn.gelu)`,
 from kgraph.keras import ops
 from kgraph.tf_names import _unary, eager_tensors, sigmoid, tanh  # noqa: F401
 
-__all__ = ["gelu", "l2_normalize", "log_softmax", "relu", "relu6", "sigmoid", "silu", "softmax",
-           "swish", "tanh"]
+__all__ = ["depth_to_space", "gelu", "l2_normalize", "log_softmax", "relu", "relu6", "sigmoid",
+           "silu", "softmax", "swish", "tanh"]
+
+
+@eager_tensors
+def depth_to_space(input, block_size, data_format="NHWC", name=None):  # noqa: A002
+    """`tf.nn.depth_to_space`: each pixel's channels spread over a `block_size` square
+    (TensorFlow's "DCR" order); height and width may be unknown (the keras.io EDSR example's
+    upsampling of `(None, None, 3)` images)."""
+    formats = {"NHWC": "channels_last", "NCHW": "channels_first"}
+    if data_format not in formats:
+        raise ValueError(f"tf.nn.depth_to_space: data_format must be 'NHWC' or 'NCHW'. "
+                         f"Received: data_format={data_format!r}")
+    return ops.depth_to_space(input, block_size, data_format=formats[data_format])
 
 
 @eager_tensors

@@ -16,11 +16,11 @@ from kgraph.keras import ops
 from kgraph.ops.api_util import TracedShape
 
 __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
-           "convert_to_tensor", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
+           "cond", "convert_to_tensor", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
            "floor", "gather", "greater", "identity", "less", "linspace", "log", "matmul",
            "maximum", "minimum", "multiply", "one_hot", "ones", "ones_like", "range",
            "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape",
-           "shape", "sigmoid", "sqrt", "square", "squeeze", "stack", "stop_gradient",
+           "round", "shape", "sigmoid", "sqrt", "square", "squeeze", "stack", "stop_gradient",
            "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros", "zeros_like"]
 
 
@@ -161,6 +161,12 @@ def where(condition, x=None, y=None, name=None):
     return ops.where(condition, x, y)
 
 
+def cond(pred, true_fn=None, false_fn=None, name=None):
+    """tf.cond: the results of `true_fn()` or `false_fn()` by the scalar `pred`
+    (keras.ops.cond: a Python branch on a concrete `pred`, an If in a traced graph)."""
+    return ops.cond(pred, true_fn, false_fn)
+
+
 def _unary(fn, tf_name):
     def unary(x, name=None):
         return fn(x)
@@ -172,6 +178,7 @@ def _unary(fn, tf_name):
 abs, exp, log = _unary(ops.abs, "abs"), _unary(ops.exp, "exp"), _unary(ops.log, "log")  # noqa: A001
 sqrt, square = _unary(ops.sqrt, "sqrt"), _unary(ops.square, "square")
 floor = _unary(ops.floor, "floor")
+round = _unary(ops.round, "round")  # noqa: A001 - halves to even, as TensorFlow
 sigmoid, tanh = _unary(ops.sigmoid, "sigmoid"), _unary(ops.tanh, "tanh")
 
 

@@ -44,6 +44,8 @@ CASES = {
     "abs": (lambda: tf.abs(X), np.abs(X)),
     "exp": (lambda: tf.exp(X / 10), np.exp(X / 10)),
     "floor": (lambda: tf.floor(X / 3), np.floor(X / 3)),
+    "round": (lambda: tf.round(X / 2), np.round(X / 2)),  # halves to even
+    "cond": (lambda: tf.cond(X[0, 0] < 0, lambda: X + 1, lambda: X - 1), X + 1),
     "log": (lambda: tf.log(X + 6), np.log(X + 6)),
     "sqrt": (lambda: tf.sqrt(X + 5), np.sqrt(X + 5)),
     "square": (lambda: tf.square(X), X * X),

@@ -223,10 +223,34 @@ def depth_to_space(x, block_size, data_format="channels_last"):
     if c is None or c % (b * b):
         raise ValueError(f"depth_to_space: channels must divide by block_size**2. Received: "
                          f"shape={shape_of(x)}, block_size={b}")
-    hh, ww = static_dim(x, 1, "depth_to_space"), static_dim(x, 2, "depth_to_space")
-    y = mv.reshape_to(x, (None, hh, ww, b, b, c // (b * b)))
+    depth = c // (b * b)
+    y = _reshape_scaled(x, x, ((0, 1), (1, 1), (2, 1), b, b, depth))
     y = mv.transpose(y, (0, 1, 3, 2, 4, 5))
-    return mv.reshape_to(y, (None, hh * b, ww * b, c // (b * b)))
+    return _reshape_scaled(y, x, ((0, 1), (1, b), (2, b), depth))
+
+
+def _reshape_scaled(x, like, dims):
+    """Reshape `x` to `dims`, each an int or `(axis, factor)`: dim `axis` of `like` times
+    `factor`. With several unknown dims (an image of any height and width, the keras.io EDSR
+    example) the run-time target is built from slices of Shape(like)."""
+    from kgraph.ir.graph import current_graph
+    from kgraph.ops.registry import apply
+
+    like_shape = shape_of(like)
+    shape = tuple(d if isinstance(d, int) else
+                  None if like_shape[d[0]] is None else like_shape[d[0]] * d[1] for d in dims)
+    if shape.count(None) <= 1:
+        return mv.reshape_to(x, shape)
+    graph, runtime = current_graph(), apply("Shape", like)
+    pieces = []
+    for d in dims:
+        if isinstance(d, int):
+            pieces.append(graph.constant(np.asarray([d], np.int64)))
+            continue
+        piece = apply("Slice", runtime, starts=(d[0],), ends=(d[0] + 1,), axes=(0,))
+        pieces.append(piece if d[1] == 1 else
+                      apply("Mul", piece, graph.constant(np.asarray([d[1]], np.int64))))
+    return apply("Reshape", x, apply("Concat", *pieces, axis=0), shape=shape)
 
 
 def space_to_depth(x, block_size, data_format="channels_last"):

@@ -1,0 +1,66 @@
+"""tf.image.flip_left_right / rot90 / psnr against numpy, and depth_to_space on images of
+unknown height and width (tf.nn and keras.ops), traced and differentiated."""
+import numpy as np
+import pytest
+
+import kgraph as tf
+from kgraph import keras
+
+IMAGE = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+
+
+def _depth_to_space_reference(x, b):
+    n, h, w, c = x.shape
+    y = x.reshape(n, h, w, b, b, c // (b * b)).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, h * b, w * b, c // (b * b))
+
+
+def test_flip_left_right_and_rot90_as_numpy():
+    np.testing.assert_array_equal(tf.image.flip_left_right(IMAGE), IMAGE[:, ::-1])
+    batch = np.stack([IMAGE, IMAGE[::-1]])
+    for k in range(5):
+        np.testing.assert_array_equal(tf.image.rot90(IMAGE, k), np.rot90(IMAGE, k))
+        np.testing.assert_array_equal(tf.image.rot90(batch, np.int32(k)),
+                                      np.rot90(batch, k, axes=(1, 2)))
+    with pytest.raises(ValueError, match="rank 3 or 4"):
+        tf.image.rot90(IMAGE[0], 1)
+
+
+def test_psnr_per_image_as_tensorflow():
+    other = np.clip(IMAGE.astype(np.int64) + 3, 0, 255).astype(np.uint8)
+    mse = np.mean((IMAGE.astype(np.float64) - other) ** 2)
+    expected = 20 * np.log10(255.0) - 10 * np.log10(mse)
+    np.testing.assert_allclose(tf.image.psnr(IMAGE, other, max_val=255), expected, rtol=1e-5)
+    batch = tf.image.psnr(np.stack([IMAGE, IMAGE]), np.stack([other, other]), 255)
+    assert batch.shape == (2,)
+    # integer images and max_val scaled into [0, 1] (TensorFlow's convert_image_dtype) agree
+    np.testing.assert_allclose(tf.image.psnr(IMAGE / 255.0, other / 255.0, max_val=1.0),
+                               expected, rtol=1e-5)
+
+
+def test_cond_and_round_as_tensorflow():
+    # the EDSR example's eager tf.cond over a tf.random.uniform draw, returning a pair
+    pair = tf.cond(np.float32(0.7) < 0.5, lambda: (IMAGE, IMAGE),
+                   lambda: (tf.image.flip_left_right(IMAGE), IMAGE))
+    np.testing.assert_array_equal(pair[0], IMAGE[:, ::-1])
+    np.testing.assert_array_equal(tf.round(np.float32([0.5, 1.5, 2.5, -0.5, 2.6])),
+                                  [0.0, 2.0, 2.0, -0.0, 3.0])  # halves to even
+
+
+def test_depth_to_space_with_unknown_height_and_width_traces_and_trains():
+    x = np.arange(2 * 2 * 3 * 8, dtype="float32").reshape(2, 2, 3, 8)
+    np.testing.assert_array_equal(tf.nn.depth_to_space(x, 2), _depth_to_space_reference(x, 2))
+    inputs = keras.Input((None, None, 8))
+    outputs = tf.nn.depth_to_space(keras.layers.Conv2D(8, 1)(inputs), block_size=2)
+    model = keras.Model(inputs, outputs)
+    assert model.output_shape == (None, None, None, 2)
+    conv = model.layers[1]
+    expected = _depth_to_space_reference(
+        np.einsum("nhwc,cd->nhwd", x, conv.kernel.numpy()[0, 0]) + conv.bias.numpy(), 2)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-4)
+    small = x[:, :1, :2] / 100.0  # another height and width through the same model
+    assert model.predict(small, verbose=0).shape == (2, 2, 4, 2)
+    model.compile(optimizer="adam", loss="mse")
+    target = _depth_to_space_reference(small, 2)
+    losses = model.fit(small, target, epochs=5, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
