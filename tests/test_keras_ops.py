@@ -221,3 +221,25 @@ def test_tile_by_the_traced_batch_size():
     assert prepend(x[:1]).shape == (1, 4, 2)
     with pytest.raises(ValueError, match="None repeat"):
         keras.ops.tile(token, (None, 1, 1))
+
+
+def test_reshape_by_the_traced_batch_and_minus_one():
+    """`reshape(x, (ops.shape(x)[0], -1, d))` with an unknown batch (the keras.io Perceiver
+    example's patches): the None is x's batch, so the -1 is known."""
+    import kgraph as tf
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4, 2, 3), "float32")])
+    def rows(x):
+        out = keras.ops.reshape(x, (keras.ops.shape(x)[0], -1, 6))
+        assert tuple(out.shape) == (None, 4, 6)
+        return out
+
+    x = np.arange(48, dtype="float32").reshape(2, 4, 2, 3)
+    np.testing.assert_array_equal(rows(x), x.reshape(2, -1, 6))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 5), "float32")])
+    def bad(x):
+        return keras.ops.reshape(x, (keras.ops.shape(x)[0], -1, 2))
+
+    with pytest.raises(ValueError, match="do not divide"):
+        bad(np.zeros((1, 5), "float32"))

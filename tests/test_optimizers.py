@@ -102,6 +102,18 @@ def ref_adamax(b1=0.9, b2=0.999, eps=1e-7):
     return step
 
 
+def ref_lamb(b1=0.9, b2=0.999, eps=1e-7):
+    def step(w, g, s, t, lr):
+        s["momentum"] = s.get("momentum", 0 * w) + (g - s.get("momentum", 0 * w)) * (1 - b1)
+        s["velocity"] = s.get("velocity", 0 * w) + (g * g - s.get("velocity", 0 * w)) * (1 - b2)
+        u = (s["momentum"] / (1 - f32(b1) ** t)) / (np.sqrt(s["velocity"] / (1 - f32(b2) ** t))
+                                                     + eps)
+        w_norm, u_norm = np.linalg.norm(w), np.linalg.norm(u)
+        ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else 1.0
+        return w - ratio * lr * u
+    return step
+
+
 def ref_nadam(b1=0.9, b2=0.999, eps=1e-7):
     def step(w, g, s, t, lr):
         u_t, u_next = b1 * (1 - 0.5 * f32(0.96) ** t), b1 * (1 - 0.5 * f32(0.96) ** (t + 1))
@@ -156,6 +168,9 @@ CASES = {  # id: (optimizer factory, reference step, learning rate, weight decay
     "adamax_default": (lambda: O.Adamax(), ref_adamax(), 0.001, None),
     "adamax_custom": (lambda: O.Adamax(0.1, beta_1=0.7, beta_2=0.5, epsilon=0.2),
                       ref_adamax(0.7, 0.5, 0.2), 0.1, None),
+    "lamb_default": (lambda: O.Lamb(), ref_lamb(), 0.001, None),
+    "lamb_custom": (lambda: O.Lamb(0.1, beta_1=0.7, beta_2=0.8, epsilon=0.1, weight_decay=0.2),
+                    ref_lamb(0.7, 0.8, 0.1), 0.1, 0.2),
     "nadam_default": (lambda: O.Nadam(), ref_nadam(), 0.001, None),
     "nadam_custom": (lambda: O.Nadam(0.1, beta_1=0.7, beta_2=0.8, epsilon=0.1),
                      ref_nadam(0.7, 0.8, 0.1), 0.1, None),
@@ -193,7 +208,7 @@ def test_defaults_and_names():
     expected = {"SGD": ("SGD", 0.01), "Adam": ("adam", 0.001), "AdamW": ("adamw", 0.001),
                 "RMSprop": ("rmsprop", 0.001), "Adagrad": ("adagrad", 0.001),
                 "Adadelta": ("adadelta", 0.001), "Adamax": ("adamax", 0.001),
-                "Nadam": ("nadam", 0.001)}
+                "Nadam": ("nadam", 0.001), "Lamb": ("lamb", 0.001)}
     for class_name, (name, lr) in expected.items():
         opt = O.ALL[class_name]()
         assert (opt.name, opt.get_config()["learning_rate"]) == (name, pytest.approx(lr))
@@ -411,6 +426,7 @@ CONFIGS = {
     "Adadelta": dict(learning_rate=1.0, rho=0.9, gradient_accumulation_steps=3),
     "Adamax": dict(beta_2=0.99, name="my_adamax"),
     "Nadam": dict(beta_1=0.85, weight_decay=0.001),
+    "Lamb": dict(beta_2=0.9, epsilon=1e-6, weight_decay=1e-4),
 }
 
 
@@ -477,3 +493,11 @@ def test_decay_argument_is_ignored_with_a_warning():
         warnings.simplefilter("always")
         O.SGD(decay=0.1)
     assert any("decay" in str(w.message) for w in caught)
+
+
+def test_lamb_trust_ratio_is_one_on_zero_weights():
+    # ||w|| = 0: LAMB's first step is Adam's (up to where epsilon sits)
+    _, lamb = _run(O.Lamb(0.1), grads=GRADS[:1], w0=np.zeros_like(W0))
+    _, adam = _run(O.Adam(0.1), grads=GRADS[:1], w0=np.zeros_like(W0))
+    np.testing.assert_allclose(lamb, adam, rtol=1e-5)
+    assert optimizers.get("lamb").name == "lamb"

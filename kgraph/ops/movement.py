@@ -86,8 +86,25 @@ def reshape_to(x, shape, like=None):
 
 
 def reshape(x, newshape):
-    newshape = tuple(None if d == -1 else d for d in (newshape if isinstance(newshape, (tuple, list)) else (newshape,)))
-    return reshape_to(x, newshape)
+    newshape = tuple(newshape) if isinstance(newshape, (tuple, list)) else (newshape,)
+    if None in newshape and -1 in newshape:
+        newshape = _infer_beside_batch(x, newshape)
+    return reshape_to(x, tuple(None if d == -1 else d for d in newshape))
+
+
+def _infer_beside_batch(x, newshape):
+    """A None target dim (`tf.shape(x)[0]` of an unknown batch, `tf.reshape(x, [batch, -1,
+    d])` in the keras.io Perceiver example) stands for x's one unknown dim, so the -1 is
+    x's other dims over the target's known ones."""
+    unknown = [d for d in x.shape if d is None]
+    known = [int(d) for d in newshape if d is not None and d != -1]
+    if len(unknown) != 1 or newshape.count(None) != 1 or newshape.count(-1) != 1:
+        return newshape  # reshape_to needs a runtime reference for these
+    size, rest = int(np.prod([d for d in x.shape if d is not None])), int(np.prod(known))
+    if rest == 0 or size % rest:
+        raise ValueError(f"reshape: cannot reshape {tuple(x.shape)} to {newshape}: "
+                         f"{size} values per batch entry do not divide into {rest}")
+    return tuple(size // rest if d == -1 else d for d in newshape)
 
 
 # -- Expand (broadcast) ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from kgraph.keras.optimizers.adam import Adam
 from kgraph.keras.optimizers.adamax import Adamax
 from kgraph.keras.optimizers.adamw import AdamW
 from kgraph.keras.optimizers.base import Optimizer
+from kgraph.keras.optimizers.lamb import Lamb
 from kgraph.keras.optimizers.loss_scale_optimizer import LossScaleOptimizer
 from kgraph.keras.optimizers.nadam import Nadam
 from kgraph.keras.optimizers.rmsprop import RMSprop
@@ -13,7 +14,7 @@ from kgraph.keras.optimizers.sgd import SGD
 from kgraph.keras.serialization import CustomObjectScope, lookup
 
 ALL = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
-                                     Nadam, LossScaleOptimizer)}
+                                     Nadam, Lamb, LossScaleOptimizer)}
 # Keras 3 resolves built-in names case-insensitively ("rmsprop", "RMSprop", "RMSPROP").
 _BY_LOWER_NAME = {name.lower(): name for name in ALL}
 
