@@ -7,8 +7,8 @@ import numpy as np
 
 from kgraph.keras import ops
 
-__all__ = ["extract_patches", "flip_left_right", "psnr", "random_crop", "random_flip_left_right",
-           "resize", "rot90"]
+__all__ = ["crop_to_bounding_box", "extract_patches", "flip_left_right", "pad_to_bounding_box",
+           "psnr", "random_crop", "random_flip_left_right", "resize", "rot90"]
 
 
 def _spatial(values, what):
@@ -128,3 +128,39 @@ def psnr(a, b, max_val, name=None):
     mse = ops.mean(ops.square(a - b), axis=(-3, -2, -1))
     peak = np.float32(20.0 * np.log10(float(max_val)))
     return peak - np.float32(10.0 / np.log(10.0)) * ops.log(mse)
+
+
+def _height_width(image, what):
+    dims = ops.shape(image)
+    if len(dims) not in (3, 4) or None in dims[-3:-1]:
+        raise ValueError(f"tf.image.{what}: image must be (h, w, c) or (batch, h, w, c) with "
+                         f"known h and w. Received: shape={tuple(dims)}")
+    return int(dims[-3]), int(dims[-2])
+
+
+def crop_to_bounding_box(image, offset_height, offset_width, target_height, target_width):
+    """`tf.image.crop_to_bounding_box`: the `target_height x target_width` window of
+    `(h, w, c)` or `(batch, h, w, c)` images whose top-left corner is at the offsets (the
+    keras.io ShiftViT example's shift: crop, then pad back)."""
+    height, width = _height_width(image, "crop_to_bounding_box")
+    if (min(offset_height, offset_width) < 0 or offset_height + target_height > height
+            or offset_width + target_width > width or min(target_height, target_width) < 1):
+        raise ValueError(f"tf.image.crop_to_bounding_box: the box must lie inside the "
+                         f"{height}x{width} image. Received: offset=({offset_height}, "
+                         f"{offset_width}), target=({target_height}, {target_width})")
+    return image[..., offset_height:offset_height + target_height,
+                 offset_width:offset_width + target_width, :]
+
+
+def pad_to_bounding_box(image, offset_height, offset_width, target_height, target_width):
+    """`tf.image.pad_to_bounding_box`: `(h, w, c)` or `(batch, h, w, c)` images placed at the
+    offsets in zeros of `target_height x target_width`."""
+    height, width = _height_width(image, "pad_to_bounding_box")
+    below, right = target_height - offset_height - height, target_width - offset_width - width
+    if min(offset_height, offset_width, below, right) < 0:
+        raise ValueError(f"tf.image.pad_to_bounding_box: the {height}x{width} image at offset "
+                         f"({offset_height}, {offset_width}) must fit in the target. Received: "
+                         f"target=({target_height}, {target_width})")
+    pads = [(0, 0)] * (len(ops.shape(image)) - 3) + [(offset_height, below),
+                                                     (offset_width, right), (0, 0)]
+    return ops.pad(image, pads)

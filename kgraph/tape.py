@@ -61,6 +61,15 @@ class GradientTape:
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError(f"unconnected_gradients must be 'none' or 'zero'. Received: "
                              f"unconnected_gradients={unconnected_gradients!r}")
+        if isinstance(sources, dict) or (isinstance(sources, (list, tuple)) and any(
+                isinstance(s, (list, tuple, dict)) for s in sources)):
+            # nested sources (a list of per-layer variable lists in the keras.io ShiftViT
+            # example) give gradients in the same structure, as TensorFlow's tape
+            from kgraph.keras import tree
+
+            flat = self.gradient(target, tree.flatten(sources), output_gradients,
+                                 unconnected_gradients)
+            return tree.pack_like(sources, flat)
         self._used = True
         single = not isinstance(sources, (list, tuple))
         sources = [sources] if single else list(sources)

@@ -15,12 +15,12 @@ import numpy as np
 from kgraph.keras import ops
 from kgraph.ops.api_util import TracedShape
 
-__all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant",
-           "cond", "convert_to_tensor", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
-           "floor", "gather", "greater", "identity", "less", "linspace", "log", "matmul",
-           "maximum", "minimum", "multiply", "one_hot", "ones", "ones_like", "range",
-           "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape",
-           "round", "shape", "sigmoid", "sqrt", "square", "squeeze", "stack", "stop_gradient",
+__all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant", "cond",
+           "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
+           "floor", "gather", "greater", "identity", "less", "linspace", "log", "matmul", "maximum",
+           "minimum", "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max",
+           "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape", "round", "shape",
+           "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
            "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros", "zeros_like"]
 
 
@@ -178,6 +178,7 @@ def _unary(fn, tf_name):
 abs, exp, log = _unary(ops.abs, "abs"), _unary(ops.exp, "exp"), _unary(ops.log, "log")  # noqa: A001
 sqrt, square = _unary(ops.sqrt, "sqrt"), _unary(ops.square, "square")
 floor = _unary(ops.floor, "floor")
+cos, sin = _unary(ops.cos, "cos"), _unary(ops.sin, "sin")
 round = _unary(ops.round, "round")  # noqa: A001 - halves to even, as TensorFlow
 sigmoid, tanh = _unary(ops.sigmoid, "sigmoid"), _unary(ops.tanh, "tanh")
 
@@ -218,6 +219,17 @@ def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
 
 def einsum(equation, *inputs, name=None, **kwargs):
     return ops.einsum(equation, *inputs)
+
+
+def split(value, num_or_size_splits, axis=0, num=None, name=None):
+    """tf.split: `num_or_size_splits` equal parts along `axis`, or parts of the listed sizes
+    (one may be -1, the rest); a list, as TensorFlow returns."""
+    if isinstance(num_or_size_splits, (int, np.integer)):
+        return list(ops.split(value, int(num_or_size_splits), axis=axis))
+    sizes = [int(s) for s in num_or_size_splits]
+    if sizes.count(-1) == 1:
+        sizes[sizes.index(-1)] = ops.shape(value)[axis] - (sum(sizes) + 1)
+    return list(ops.split(value, [int(i) for i in np.cumsum(sizes)[:-1]], axis=axis))
 
 
 def unstack(value, num=None, axis=0, name=None):

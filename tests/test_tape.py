@@ -16,6 +16,22 @@ def test_gradient_of_a_variable_matches_calculus():
     np.testing.assert_allclose(float(y), np.sum((w.numpy() * x) ** 2), rtol=1e-6)
 
 
+def test_gradient_of_nested_sources_keeps_their_structure():
+    # TensorFlow's tape: a list of per-layer variable lists (the keras.io ShiftViT example),
+    # an empty list among them, or a dict
+    a, b = tf.Variable(np.float32([1.0, 2.0])), tf.Variable(np.float32(3.0))
+    with tf.GradientTape(persistent=True) as tape:
+        y = keras.ops.sum(a * a) * b
+    nested = tape.gradient(y, [[a], [], [b]])
+    assert [len(g) for g in nested] == [1, 0, 1]
+    np.testing.assert_allclose(nested[0][0], [6.0, 12.0])
+    np.testing.assert_allclose(nested[2][0], 5.0)
+    by_name = tape.gradient(y, {"b": b, "a": a})
+    assert set(by_name) == {"a", "b"}
+    np.testing.assert_allclose(by_name["b"], 5.0)
+    np.testing.assert_allclose(by_name["a"], [6.0, 12.0])
+
+
 def test_dense_gradients_match_finite_differences():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"),

@@ -65,6 +65,10 @@ CASES = {
                np.cumsum(X[:, ::-1], 1)[:, ::-1] - X),
     "einsum": (lambda: tf.einsum("ab,cb->ac", X, X), X @ X.T),
     "unstack": (lambda: tf.unstack(X, axis=1)[2], X[:, 2]),
+    "split": (lambda: np.concatenate(tf.split(X, [1, -1, 1], axis=1)[::-1], 1),
+              np.concatenate([X[:, 3:], X[:, 1:3], X[:, :1]], 1)),
+    "cos": (lambda: tf.cos(X), np.cos(X)),
+    "sin": (lambda: tf.sin(X), np.sin(X)),
     "stop_gradient": (lambda: tf.stop_gradient(X), X),
 }
 
@@ -232,3 +236,29 @@ def test_image_random_crop_and_flip_traced_draw_per_step():
     images = np.arange(90, dtype="float32").reshape(3, 5, 6, 1)
     seen = {augment(images).tobytes() for _ in range(6)}
     assert len(seen) > 1 and augment(images).shape == (3, 3, 3, 1)
+
+
+def test_image_crop_and_pad_to_bounding_box():
+    # the keras.io ShiftViT example's shift: crop a window, pad it back into zeros
+    images = np.arange(2 * 4 * 5 * 3, dtype="float32").reshape(2, 4, 5, 3) + 1
+    crop = tf.image.crop_to_bounding_box(images, 1, 2, 3, 2)
+    np.testing.assert_array_equal(crop, images[:, 1:4, 2:4])
+    np.testing.assert_array_equal(tf.image.crop_to_bounding_box(images[0], 0, 0, 4, 5),
+                                  images[0])
+    padded = tf.image.pad_to_bounding_box(crop, 1, 2, 4, 5)
+    assert padded.shape == images.shape
+    np.testing.assert_array_equal(padded[:, 1:4, 2:4], crop)
+    assert padded.sum() == crop.sum()
+    with pytest.raises(ValueError, match="must lie inside"):
+        tf.image.crop_to_bounding_box(images, 2, 0, 3, 5)
+    with pytest.raises(ValueError, match="must fit"):
+        tf.image.pad_to_bounding_box(images, 1, 0, 4, 5)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4, 5, 3), "float32")])
+    def shift_down(x):
+        return tf.image.pad_to_bounding_box(tf.image.crop_to_bounding_box(x, 1, 0, 3, 5),
+                                            1, 0, 4, 5)
+
+    out = shift_down(images)
+    np.testing.assert_array_equal(out[:, 1:], images[:, 1:])
+    assert (out[:, 0] == 0).all()
