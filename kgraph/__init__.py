@@ -18,6 +18,7 @@ from kgraph.device import device, device_scope  # noqa: E402,F401
 float16, bfloat16, float32, float64 = "float16", "bfloat16", "float32", "float64"
 int8, int16, int32, int64, uint8 = "int8", "int16", "int32", "int64", "uint8"
 bool = "bool"  # noqa: A001
+newaxis = None  # tf.newaxis: `image[tf.newaxis, ...]`
 
 _SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables", "compat", "math",
                "image", "dtypes", "datasets", "ir", "compiler", "runtime", "applications", "cli",
@@ -38,10 +39,10 @@ _TF_NAMES = ("abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat"
              "cond", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp",
              "expand_dims", "floor", "gather", "greater", "identity", "less", "linspace", "log",
              "matmul", "maximum", "minimum", "multiply", "one_hot", "ones", "ones_like", "range",
-             "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape",
-             "round", "shape", "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack",
-             "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
-             "zeros_like")
+             "reduce_max", "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "repeat",
+             "reshape", "round", "shape", "sigmoid", "sin", "split", "sqrt", "square", "squeeze",
+             "stack", "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where",
+             "zeros", "zeros_like")
 _ATTRIBUTES.update({name: ("kgraph.tf_names", name) for name in _TF_NAMES})
 
 

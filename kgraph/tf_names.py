@@ -19,9 +19,10 @@ __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", 
            "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
            "floor", "gather", "greater", "identity", "less", "linspace", "log", "matmul", "maximum",
            "minimum", "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max",
-           "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "reshape", "round", "shape",
-           "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
-           "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros", "zeros_like"]
+           "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape",
+           "round", "shape", "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack",
+           "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
+           "zeros_like"]
 
 
 def concat(values, axis, name=None):
@@ -219,6 +220,12 @@ def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
 
 def einsum(equation, *inputs, name=None, **kwargs):
     return ops.einsum(equation, *inputs)
+
+
+def repeat(input, repeats, axis=None, name=None):  # noqa: A002
+    """tf.repeat: each element `repeats` times along `axis` (flattened when None); a
+    traced batch size (`tf.shape(x)[0]`) repeats a size-1 axis once per example."""
+    return ops.repeat(input, repeats, axis=axis)
 
 
 def split(value, num_or_size_splits, axis=0, num=None, name=None):

@@ -243,3 +243,20 @@ def test_reshape_by_the_traced_batch_and_minus_one():
 
     with pytest.raises(ValueError, match="do not divide"):
         bad(np.zeros((1, 5), "float32"))
+
+
+def test_repeat_by_the_traced_batch_size():
+    """`repeat(token, ops.shape(x)[0], axis=0)` of a (1, ...) token with an unknown batch (the
+    keras.io PatchConvNet example's class token): one copy per example."""
+    import kgraph as tf
+
+    token = np.float32([[[1.0, 2.0]]])
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3, 2), "float32")])
+    def prepend(x):
+        tokens = keras.ops.repeat(token, keras.ops.shape(x)[0], axis=0)
+        return keras.ops.concatenate([tokens, x], axis=1)
+
+    out = prepend(np.zeros((3, 3, 2), "float32"))
+    assert out.shape == (3, 4, 2)
+    np.testing.assert_array_equal(out[:, 0], np.tile(token[0], (3, 1)))

@@ -65,6 +65,7 @@ CASES = {
                np.cumsum(X[:, ::-1], 1)[:, ::-1] - X),
     "einsum": (lambda: tf.einsum("ab,cb->ac", X, X), X @ X.T),
     "unstack": (lambda: tf.unstack(X, axis=1)[2], X[:, 2]),
+    "repeat": (lambda: tf.repeat(X[tf.newaxis, :2], 2, axis=1), np.repeat(X[None, :2], 2, 1)),
     "split": (lambda: np.concatenate(tf.split(X, [1, -1, 1], axis=1)[::-1], 1),
               np.concatenate([X[:, 3:], X[:, 1:3], X[:, :1]], 1)),
     "cos": (lambda: tf.cos(X), np.cos(X)),

@@ -209,6 +209,10 @@ def repeat(x, repeats, axis=None):
     if axis is None:
         x, axis = ravel(x), 0
     axis = axis_index(axis, rank(x), "repeat")
+    if repeats is None and shape_of(x)[axis] == 1:
+        # `ops.shape(x)[0]` of a traced batch: a (1, ...) token repeated per example (the
+        # keras.io PatchConvNet example's class token) is that tile
+        return tile(x, [None if i == axis else 1 for i in range(rank(x))])
     if (shape_of(x)[axis] is None and np.size(repeats) == 1 and shape_of(x).count(None) == 1
             and dtype_of(x) != "bool"):
         return _repeat_each(x, int(np.ravel(repeats)[0]), axis)
