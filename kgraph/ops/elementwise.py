@@ -168,37 +168,46 @@ def _weak(x, dtype, other):
 
 
 def _pair(a, b):
-    """Give python scalars the dtype of the tensor they meet (Keras' weak typing)."""
+    """Give python scalars the dtype of the tensor they meet (Keras' weak typing), and bring
+    operands of different dtypes to the one they compute in (`promoted_dtype`)."""
     da, db = _dtype_of(a), _dtype_of(b)
     if da is None and db is not None:
         a = _weak(a, db, b)
     elif db is None and da is not None:
         b = _weak(b, da, a)
     elif da != db and da is not None:
-        # integer or bool data meeting float data computes in the float type (Keras'
-        # result_type: a bool Input feeding Dense multiplies as float32)
-        if is_float(db) and not is_float(da):
-            a = cast(a, db)
-        elif is_float(da) and not is_float(db):
-            b = cast(b, da)
-        elif is_float(da) and is_float(db):  # mixed precision meets float32 data
-            a, b = _promote_floats(a, da, b, db)
+        # a numpy float scalar takes the float tensor's dtype (a constant written in a layer
+        # keeps a float16 layer in float16)
+        if is_float(da) and is_float(db) and _numpy_scalar(a):
+            return cast(a, db), b
+        if is_float(da) and is_float(db) and _numpy_scalar(b):
+            return a, cast(b, da)
+        wide = promoted_dtype(da, db)
+        if wide is not None:
+            a = a if da == wide else cast(a, wide)
+            b = b if db == wide else cast(b, wide)
     return a, b
 
 
-def _promote_floats(a, da, b, db):
-    """Two float operands of different widths. A numpy float scalar takes the tensor's
-    dtype (a constant written in a layer keeps a float16 layer in float16); tensors compute
-    in the wider dtype, float16 with bfloat16 in float32 (Keras' result_type)."""
-    if isinstance(a, (np.ndarray, np.generic)) and np.ndim(a) == 0:
-        return cast(a, db), b
-    if isinstance(b, (np.ndarray, np.generic)) and np.ndim(b) == 0:
-        return a, cast(b, da)
-    order = ("float16", "bfloat16", "float32", "float64")
-    wide = max(da, db, key=order.index)
+def promoted_dtype(da, db):
+    """The dtype tensors of dtypes `da` and `db` compute in (Keras' result_type, where kgraph
+    promotes): integer or bool data meeting float data computes in the float type (a bool
+    Input feeding Dense multiplies as float32); two floats in the wider one, float16 with
+    bfloat16 in float32 (mixed precision meeting float32 data). None for two integer types."""
+    if da == db:
+        return da
+    if is_float(da) != is_float(db):
+        return da if is_float(da) else db
+    if not is_float(da):
+        return None
     if {da, db} == {"float16", "bfloat16"}:
-        wide = "float32"
-    return cast(a, wide), cast(b, wide)
+        return "float32"
+    order = ("float16", "bfloat16", "float32", "float64")
+    return max(da, db, key=order.index)
+
+
+def _numpy_scalar(x):
+    return isinstance(x, (np.ndarray, np.generic)) and np.ndim(x) == 0
 
 
 def _binary(name):

@@ -410,13 +410,12 @@ def concatenate(xs, axis=-1):
 def _in_common_dtype(xs):
     """Pieces of different dtypes in the one the element-wise ops promote to, as Keras'
     result_type (int64 features with float32 ones concatenate as float32)."""
-    from kgraph.ops.elementwise import _dtype_of, _pair, cast
+    from kgraph.ops.elementwise import _dtype_of, cast, promoted_dtype
 
     dtypes = [_dtype_of(x) for x in xs]
     if len(set(dtypes)) <= 1 or None in dtypes:
         return xs
-    widest = xs[0]
-    for x in xs[1:]:
-        widest, _ = _pair(widest, x)
-    target = _dtype_of(widest)
+    target = dtypes[0]
+    for dtype in dtypes[1:]:
+        target = promoted_dtype(target, dtype) or target
     return [x if dtype == target else cast(x, target) for x, dtype in zip(xs, dtypes)]
