@@ -44,8 +44,8 @@ class _Follower:
     def fits(self, graph) -> bool:
         """Whether the fused program, bound once, runs for this recording (same variables,
         same feeds: a key of structure and source ids leaves other variables open)."""
-        return (list(graph.captures) == self.feed_names
-                and _same(graph.variables, self.reads) and _same(graph.updates, self.recorded_updates))
+        return (list(graph.captures) == self.feed_names and _identical(self.reads, graph.variables)
+                and _identical(self.recorded_updates, graph.updates))
 
 
 class _Pending:
@@ -65,7 +65,7 @@ def follower(key, sources):
 
 
 def note_gradients(graph, key, target, wrt, unconnected, applied, sources, grads):
-    """Remember what this thread's last `tape.gradient` returned, for `learn`."""
+    """Remember what this thread's last `tape.gradient` returned, for `commit_or_learn`."""
     _last.info = (weakref.ref(graph), key, target, wrt, unconnected, applied, tuple(sources),
                   tuple(grads))
 
@@ -150,11 +150,8 @@ def _miss(entry):
 
 
 def _identical(a, b) -> bool:
+    """The same objects in the same order (`a` None: nothing to match)."""
     return a is not None and len(a) == len(b) and all(x is y for x, y in zip(a, b))
-
-
-def _same(a, b) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
 def _ids(sources) -> tuple:
