@@ -10,6 +10,7 @@ import pytest
 from kgraph import keras
 from kgraph.data import Dataset
 from kgraph.keras.data_adapter import DataError
+from kgraph.keras.layers.base import IncompatibleInputError
 
 
 class Batches(keras.utils.PyDataset):
@@ -169,5 +170,6 @@ def test_a_batch_the_model_rejects_is_named(feed, method):
     with pytest.raises(DataError, match=r"expected shape \(None, 3\), but received an input of "
                                         r"shape \(None, 7\) \(batch 2 of the dataset\)$") as info:
         getattr(_model(), method)(data, verbose=0)
-    assert type(info.value.__cause__) is ValueError  # the model's own error, kept as the cause
+    # the model's own error (a ValueError, as in Keras), kept as the cause
+    assert type(info.value.__cause__) is IncompatibleInputError
     assert _worker_threads() <= before

@@ -6,7 +6,6 @@ objects) yield whole batches."""
 from __future__ import annotations
 
 import math
-import re
 import sys
 
 import numpy as np
@@ -237,21 +236,18 @@ def _close(iterator):
         close()
 
 
-# The messages of the model's and the layers' input checks (shape or rank does not fit).
-_REJECTED_INPUT = re.compile(r"^Input .* (is incompatible|expects rank)")
-
-
 def _name_the_rejected_batch(current):
-    """Re-raise as a DataError naming the batch the ValueError of a model that rejects a
-    streamed batch (shape or rank), which is raised deep in the step, where the batch's index
-    is unknown. Called by `close`, which fit/evaluate/predict run while that error propagates;
+    """Re-raise as a DataError naming the batch the IncompatibleInputError of a model that
+    rejects a streamed batch (shape or rank), raised deep in the step, where the batch's
+    index is unknown. Called by `close`, which fit/evaluate/predict run while that error propagates;
     `current` is (index of the batch being run, the error already in flight when it was
     yielded, which is not the batch's)."""
     error = sys.exc_info()[1]
     if current is None or error is None or error is current[1]:
         return
-    if isinstance(error, ValueError) and not isinstance(error, DataError) and \
-            _REJECTED_INPUT.match(str(error)):
+    from kgraph.keras.layers.base import IncompatibleInputError
+
+    if isinstance(error, IncompatibleInputError):
         raise DataError(f"{error} (batch {current[0]} of the dataset)") from error
 
 

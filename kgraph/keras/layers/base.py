@@ -101,6 +101,11 @@ def _eager(x):
     return np.asarray(x).view(EagerTensor)
 
 
+class IncompatibleInputError(ValueError):
+    """A layer or model was given an input whose shape or rank it cannot take (Keras raises a
+    ValueError; fit names the streamed batch that caused it)."""
+
+
 class KerasTensor:
     """A symbolic tensor of a functional model: shape (batch dim None), dtype, history."""
 
@@ -472,16 +477,18 @@ class Layer:
                 problem = spec.problem(tuple(t.shape)) if isinstance(t, KerasTensor) and \
                     hasattr(spec, "problem") else None
                 if problem:
-                    raise ValueError(f"Input {i} of layer {self.name!r} is incompatible with "
-                                     f"the layer: {problem}. Full shape received: {t.shape}")
+                    raise IncompatibleInputError(
+                        f"Input {i} of layer {self.name!r} is incompatible with "
+                        f"the layer: {problem}. Full shape received: {t.shape}")
         spec = getattr(self, "input_spec_ndim", None)
         if spec is None or not args:
             return
         for t in flatten(args[0]):
             if isinstance(t, KerasTensor) and t.ndim < spec:
-                raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the "
-                                 f"layer: expected min_ndim={spec}, found ndim={t.ndim}. "
-                                 f"Full shape received: {t.shape}")
+                raise IncompatibleInputError(
+                    f"Input 0 of layer {self.name!r} is incompatible with the "
+                    f"layer: expected min_ndim={spec}, found ndim={t.ndim}. "
+                    f"Full shape received: {t.shape}")
 
     def _eager_call(self, args, kwargs):
         """Run the layer on numpy data through a compiled program, cached per input

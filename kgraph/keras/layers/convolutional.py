@@ -10,7 +10,7 @@ transposes that the `cancel_transposes` pass removes between consecutive layers.
 from __future__ import annotations
 
 from kgraph.keras import activations, constraints, initializers, regularizers
-from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.base import IncompatibleInputError, Layer
 from kgraph.ops import reshape
 from kgraph.ops.conv import (conv, conv_transpose, depthwise_conv, normalize_data_format,
                               normalize_padding, normalize_tuple, separable_conv)
@@ -80,10 +80,11 @@ class _BaseConv(Layer):
     def _check_channels(self, inputs):
         channels = inputs.shape[-1 if self.data_format == "channels_last" else 1]
         if channels != self.input_channels or len(inputs.shape) != self.rank + 2:
-            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: "
-                             f"expected rank {self.rank + 2} with {self.input_channels} "
-                             f"channels ({self.data_format}). Received: shape "
-                             f"{tuple(inputs.shape)}")
+            raise IncompatibleInputError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                f"expected rank {self.rank + 2} with {self.input_channels} "
+                f"channels ({self.data_format}). Received: shape "
+                f"{tuple(inputs.shape)}")
 
     def _add_bias(self, size, name="bias"):
         if not self.use_bias:

@@ -7,7 +7,7 @@ import numpy as np
 from kgraph import ops
 from kgraph import random as krandom
 from kgraph.keras import activations, constraints, initializers, regularizers
-from kgraph.keras.layers.base import KerasTensor, Layer, unique_name
+from kgraph.keras.layers.base import IncompatibleInputError, KerasTensor, Layer, unique_name
 
 
 class InputLayer(Layer):
@@ -90,10 +90,11 @@ class Dense(Layer):
 
     def call(self, inputs):
         if inputs.shape[-1] != self.kernel.shape[0]:
-            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: "
-                             f"expected axis -1 of input shape to have value "
-                             f"{self.kernel.shape[0]}, but received input with shape "
-                             f"{tuple(inputs.shape)}")
+            raise IncompatibleInputError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                f"expected axis -1 of input shape to have value "
+                f"{self.kernel.shape[0]}, but received input with shape "
+                f"{tuple(inputs.shape)}")
         x = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             x = x + self.bias

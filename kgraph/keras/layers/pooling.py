@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph import ops
-from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.base import IncompatibleInputError, Layer
 from kgraph.keras.layers.reshaping import standardize_data_format
 from kgraph.ops.pool import average_pool, max_pool
 
@@ -41,9 +41,10 @@ def standardize_tuple(value, n, name, allow_zero=False):
 
 def check_ndim(layer, inputs, ndim):
     if len(inputs.shape) != ndim:
-        raise ValueError(f"Input 0 of layer {layer.name!r} is incompatible with the layer: "
-                         f"expected ndim={ndim}, found ndim={len(inputs.shape)}. Full shape "
-                         f"received: {tuple(inputs.shape)}")
+        raise IncompatibleInputError(
+            f"Input 0 of layer {layer.name!r} is incompatible with the layer: "
+            f"expected ndim={ndim}, found ndim={len(inputs.shape)}. Full shape "
+            f"received: {tuple(inputs.shape)}")
 
 
 class BasePooling(Layer):

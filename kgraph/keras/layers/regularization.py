@@ -15,7 +15,7 @@ from kgraph import config as kconfig
 from kgraph import ops
 from kgraph import random as krandom
 from kgraph.keras import regularizers
-from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.base import IncompatibleInputError, Layer
 from kgraph.keras.layers.core import Dropout
 from kgraph.ops import nn as ops_nn
 from kgraph.ops.random import uniform_like
@@ -51,9 +51,10 @@ class _SpatialDropout(Dropout):
 
     def build(self, input_shape):
         if len(input_shape) != self.rank + 2:
-            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: "
-                             f"expected ndim={self.rank + 2}, found ndim={len(input_shape)}. "
-                             f"Full shape received: {tuple(input_shape)}")
+            raise IncompatibleInputError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                f"expected ndim={self.rank + 2}, found ndim={len(input_shape)}. "
+                f"Full shape received: {tuple(input_shape)}")
         self.built = True
 
     def call(self, inputs, training=False):

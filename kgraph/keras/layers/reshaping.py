@@ -6,7 +6,7 @@ import numpy as np
 
 from kgraph import config as kconfig
 from kgraph import ops
-from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.base import IncompatibleInputError, Layer
 
 __all__ = ["Flatten", "Permute", "RepeatVector", "Reshape"]
 
@@ -132,10 +132,11 @@ class Permute(Layer):
 
     def call(self, inputs):
         if len(inputs.shape) != len(self.dims) + 1:
-            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: "
-                             f"expected ndim={len(self.dims) + 1} for dims={self.dims}, found "
-                             f"ndim={len(inputs.shape)}. Full shape received: "
-                             f"{tuple(inputs.shape)}")
+            raise IncompatibleInputError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                f"expected ndim={len(self.dims) + 1} for dims={self.dims}, found "
+                f"ndim={len(inputs.shape)}. Full shape received: "
+                f"{tuple(inputs.shape)}")
         return ops.transpose(inputs, (0,) + self.dims)
 
     def get_config(self):
@@ -163,9 +164,10 @@ class RepeatVector(Layer):
 
     def call(self, inputs):
         if len(inputs.shape) != 2:
-            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: "
-                             f"expected ndim=2, found ndim={len(inputs.shape)}. Full shape "
-                             f"received: {tuple(inputs.shape)}")
+            raise IncompatibleInputError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                f"expected ndim=2, found ndim={len(inputs.shape)}. Full shape "
+                f"received: {tuple(inputs.shape)}")
         batch, features = inputs.shape
         column = ops.expand_dims(inputs, 1)  # (batch, 1, features)
         # Expand broadcasts both ways, as numpy does: (batch, 1, f) with (1, n, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import networkx as nx
 
 from kgraph.device import placed_on
-from kgraph.keras.layers.base import KerasTensor, Layer
+from kgraph.keras.layers.base import IncompatibleInputError, KerasTensor, Layer
 from kgraph.keras.trainer import Trainer
 from kgraph.keras.tree import flatten, map_structure, pack_like
 
@@ -266,9 +266,11 @@ def _check_input(kt, value):
     if shape is None:
         return
     if len(shape) != len(kt.shape):
-        raise ValueError(f"Input {kt.name!r} of the model expects rank {len(kt.shape)} "
-                         f"(shape {kt.shape}), but received an input of shape {tuple(shape)}")
+        raise IncompatibleInputError(
+            f"Input {kt.name!r} of the model expects rank {len(kt.shape)} "
+            f"(shape {kt.shape}), but received an input of shape {tuple(shape)}")
     for want, got in zip(kt.shape[1:], shape[1:]):
         if want is not None and got is not None and want != got:
-            raise ValueError(f"Input {kt.name!r} of the model is incompatible: expected shape "
-                             f"{kt.shape}, but received an input of shape {tuple(shape)}")
+            raise IncompatibleInputError(
+                f"Input {kt.name!r} of the model is incompatible: expected shape "
+                f"{kt.shape}, but received an input of shape {tuple(shape)}")

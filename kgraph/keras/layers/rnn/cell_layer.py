@@ -4,6 +4,7 @@ the layer forwards the cell's attributes and merges both configs into one."""
 from __future__ import annotations
 
 from kgraph.keras import regularizers
+from kgraph.keras.layers.base import IncompatibleInputError
 from kgraph.keras.layers.rnn.rnn import RNN
 
 # cell arguments a layer accepts and hands to its cell
@@ -36,9 +37,10 @@ class CellLayer(RNN):
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if sequences.ndim != 3:
-            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: "
-                             f"expected ndim=3, found ndim={sequences.ndim}. Full shape "
-                             f"received: {tuple(sequences.shape)}")
+            raise IncompatibleInputError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                f"expected ndim=3, found ndim={sequences.ndim}. Full shape "
+                f"received: {tuple(sequences.shape)}")
         return super().call(sequences, initial_state=initial_state, mask=mask,
                             training=training)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph import ops
-from kgraph.keras.layers.base import Layer
+from kgraph.keras.layers.base import IncompatibleInputError, Layer
 from kgraph.keras.layers.rnn.cell_base import RecurrentCell
 from kgraph.keras.layers.rnn.stacked_rnn_cells import StackedRNNCells
 from kgraph.keras.layers.rnn.utils import (EagerCallMixin, batch_reference, batch_zeros,
@@ -89,9 +89,10 @@ class RNN(EagerCallMixin, Layer):
     def build(self, sequences_shape, initial_state_shape=None):
         shape = tuple(sequences_shape)
         if len(shape) < 3:
-            raise ValueError(f"Input 0 of layer {self.name!r} is incompatible with the layer: "
-                             f"expected ndim=3, found ndim={len(shape)}. Full shape "
-                             f"received: {shape}")
+            raise IncompatibleInputError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                f"expected ndim=3, found ndim={len(shape)}. Full shape "
+                f"received: {shape}")
         if isinstance(self.cell, Layer) and not self.cell.built:
             step_shape = (shape[0],) + shape[2:]
             self.cell._build_input_shape = step_shape
