@@ -183,7 +183,11 @@ def _pair(a, b):
         if is_float(da) and is_float(db) and _numpy_scalar(b):
             return a, cast(b, da)
         wide = promoted_dtype(da, db)
-        if wide is not None:
+        if wide is not None and is_float(da) and is_float(db):
+            # both, even the one already wide: a bare float64 array would enter the graph
+            # as floatx (`to_value`), a Cast keeps it float64
+            a, b = cast(a, wide), cast(b, wide)
+        elif wide is not None:
             a = a if da == wide else cast(a, wide)
             b = b if db == wide else cast(b, wide)
     return a, b
