@@ -156,9 +156,30 @@ def test_activity_regularization_adds_its_penalty_to_the_training_loss():
     x, y = _data(4, 3), np.zeros((4, 2), "float32")
     h = x @ np.ones((3, 2))
     loss = model.fit(x, y, batch_size=4, verbose=0).history["loss"][0]
-    expected = np.mean(h ** 2) + 0.1 * np.abs(h).sum() + 0.01 * (h ** 2).sum()
+    # the penalty is divided by the batch size (4), as Keras 3
+    expected = np.mean(h ** 2) + (0.1 * np.abs(h).sum() + 0.01 * (h ** 2).sum()) / 4
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     np.testing.assert_allclose(model.evaluate(x, y, verbose=0), np.mean(h ** 2), rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [5, 2])
+def test_activity_regularizer_penalty_per_example_equals_real_keras(batch_size):
+    """A layer's `activity_regularizer` adds its penalty divided by the output's batch size
+    (Keras 3), so a custom regularizer (the keras.io PointNet's) weighs the same per example
+    whatever the batch; the training loss equals real Keras' for full and partial batches."""
+    real_keras = pytest.importorskip("keras")
+    x, y = _data(5, 3), np.zeros((5, 4), "float32")
+
+    def train_loss(k):
+        def penalty(t):
+            return k.ops.sum(0.1 * k.ops.square(t))
+
+        model = k.Sequential([k.Input((3,)), k.layers.Dense(
+            4, kernel_initializer="ones", activity_regularizer=penalty)])
+        model.compile(k.optimizers.SGD(0.0), "mse")
+        return model.fit(x, y, batch_size=batch_size, verbose=0).history["loss"][0]
+
+    np.testing.assert_allclose(train_loss(keras), train_loss(real_keras), rtol=1e-5)
 
 
 @pytest.mark.parametrize("make, match", [

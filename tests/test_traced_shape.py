@@ -111,3 +111,31 @@ def test_repeat_along_the_unknown_batch_axis():
         model = keras.Model(inputs, _Repeat(repeats, axis)(inputs))
         out = model.predict(x, batch_size=3, verbose=0)
         np.testing.assert_array_equal(out[0], np.repeat(x, repeats, axis=axis).ravel())
+
+
+def test_tensordot_keeps_unknown_free_dims_of_both_operands():
+    """`ops.tensordot(x, x, axes=(2, 2))` of a traced (batch, k, k) tensor has two unknown
+    free dims, (batch, k, batch, k) (the keras.io PointNet OrthogonalRegularizer): forward
+    against numpy, and as an activity regularizer whose loss a training step differentiates."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(4, 3, 3)).astype("float32")
+    inp = keras.Input((3, 3))
+    model = keras.Model(inp, _Tensordot(([2], [2]))(inp, inp))
+    out = model.predict(x, batch_size=4, verbose=0)
+    np.testing.assert_allclose(out[0], np.tensordot(x, x, ([2], [2])), rtol=1e-5, atol=1e-5)
+
+    def orthogonal(t):
+        t = ops.reshape(t, (-1, 2, 2))
+        xxt = ops.reshape(ops.tensordot(t, t, axes=(2, 2)), (-1, 2, 2))
+        return ops.sum(0.1 * ops.square(xxt - ops.eye(2)))
+
+    dense = keras.layers.Dense(4, kernel_initializer="ones", activity_regularizer=orthogonal)
+    model = keras.Sequential([keras.Input((3,)), dense])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+    features = rng.normal(size=(5, 3)).astype("float32") * 0.1
+    t = (features @ np.ones((3, 4), np.float32)).reshape(-1, 2, 2)
+    xxt = np.einsum("aij,bkj->aibk", t, t).reshape(-1, 2, 2)
+    penalty = 0.1 * np.sum(np.square(xxt - np.eye(2)))
+    loss = model.fit(features, np.zeros((5, 4)), batch_size=5, verbose=0).history["loss"][0]
+    # the activity penalty is divided by the batch size, as Keras 3
+    np.testing.assert_allclose(loss, penalty / 5 + np.mean(np.square(t)), rtol=1e-4)

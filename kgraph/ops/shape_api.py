@@ -328,6 +328,7 @@ def kron(x1, x2):
 
 def tensordot(x1, x2, axes=2):
     """Sum products over `axes` (`keras.ops.tensordot`): transposes, reshapes and a matmul."""
+    from kgraph.ops.einsum import _reshape_groups
     from kgraph.ops.linalg import matmul
 
     x1, x2 = ew._pair(x1, x2)
@@ -347,7 +348,10 @@ def tensordot(x1, x2, axes=2):
     left = mv.reshape_to(mv.transpose(x1, free1 + a1), [_prod(s1, free1), k])
     right = mv.reshape_to(mv.transpose(x2, a2 + free2), [k, _prod(s2, free2)])
     out_shape = [s1[i] for i in free1] + [s2[i] for i in free2]
-    return mv.reshape_to(matmul(left, right), out_shape, like=None)
+    # free dims of both operands may be unknown (x with itself over a traced batch, the
+    # keras.io PointNet regularizer): the run-time target comes from each operand's Shape
+    groups = [(x1, (i,)) for i in free1] + [(x2, (i,)) for i in free2]
+    return _reshape_groups(matmul(left, right), groups, out_shape)
 
 
 def _prod(shape, axes):

@@ -101,6 +101,18 @@ def _eager(x):
     return np.asarray(x).view(EagerTensor)
 
 
+def _activity_loss(regularizer, output):
+    """The activity penalty of one output, divided by its batch size as Keras 3 does, so the
+    regularization strength does not change with the batch size."""
+    from kgraph import ops
+
+    loss = regularizer(output)
+    if not getattr(output, "shape", ()):
+        return loss
+    batch = ops.cast(ops.count(output, (0,)), str(getattr(loss, "dtype", "float32")))
+    return ops.divide_no_nan(loss, batch)
+
+
 class IncompatibleInputError(ValueError):
     """A layer or model was given an input whose shape or rank it cannot take (Keras raises a
     ValueError; fit names the streamed batch that caused it)."""
@@ -437,7 +449,7 @@ class Layer:
             outputs = self.call(*args, **kwargs)
         if self.activity_regularizer is not None:
             for out in flatten(outputs):
-                self.add_loss(self.activity_regularizer(out))
+                self.add_loss(_activity_loss(self.activity_regularizer, out))
         if self.supports_masking or type(self).compute_mask is not Layer.compute_mask:
             _set_mask(outputs, self.compute_mask(args[0] if args else None, mask))
         return outputs
