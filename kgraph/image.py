@@ -8,7 +8,7 @@ import numpy as np
 from kgraph.keras import ops
 
 __all__ = ["crop_to_bounding_box", "extract_patches", "flip_left_right", "pad_to_bounding_box",
-           "psnr", "random_crop", "random_flip_left_right", "resize", "rot90"]
+           "psnr", "random_crop", "random_flip_left_right", "resize", "rgb_to_yuv", "rot90"]
 
 
 def _spatial(values, what):
@@ -47,13 +47,30 @@ def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antiali
            name=None):
     """`tf.image.resize`: `(h, w, c)` or `(batch, h, w, c)` images to `size`, as float32
     whatever the input dtype (TensorFlow's rule; the keras.io MobileViT example's uint8
-    images). `method` is "bilinear" or "nearest"."""
+    images). `method` is "bilinear", "nearest" or "area" (the mean of the input pixels each
+    output pixel covers, by overlap)."""
     if preserve_aspect_ratio:
         raise ValueError("tf.image.resize: preserve_aspect_ratio=True is not supported by "
                          "kgraph; resize to the size you want. Received: "
                          "preserve_aspect_ratio=True")
     return ops.image.resize(ops.cast(images, "float32"), tuple(size), interpolation=method,
                             antialias=antialias, data_format="channels_last")
+
+
+# TensorFlow's RGB -> YUV matrix (BT.601: Y = 0.299 R + 0.587 G + 0.114 B, U and V the
+# scaled B - Y and R - Y), applied as `rgb @ matrix` over the channel axis
+_RGB_TO_YUV = np.asarray([[0.299, -0.14714119, 0.61497538],
+                          [0.587, -0.28886916, -0.51496512],
+                          [0.114, 0.43601035, -0.10001026]], np.float32)
+
+
+def rgb_to_yuv(images):
+    """`tf.image.rgb_to_yuv`: `(..., 3)` RGB values in [0, 1] to YUV (Y in [0, 1], U and V
+    centred on 0), keeping a float input's dtype (integer images are taken as float32)."""
+    dtype = str(getattr(images, "dtype", "float32"))
+    dtype = dtype if dtype.startswith(("float", "bfloat")) else "float32"
+    images = ops.cast(images, dtype)
+    return ops.matmul(images, ops.cast(_RGB_TO_YUV, dtype))
 
 
 def random_crop(value, size, seed=None, name=None):

@@ -64,3 +64,37 @@ def test_depth_to_space_with_unknown_height_and_width_traces_and_trains():
     target = _depth_to_space_reference(small, 2)
     losses = model.fit(small, target, epochs=5, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
+
+
+def test_rgb_to_yuv_is_bt601_luma_and_scaled_colour_differences():
+    """`tf.image.rgb_to_yuv` (the keras.io sub-pixel super-resolution example's input): Y is
+    the BT.601 luma, U and V the scaled B - Y and R - Y; grey pixels have U = V = 0; traced
+    on a functional tensor with unknown height and width it gives the same values."""
+    rgb = IMAGE / 255.0
+    yuv = tf.image.rgb_to_yuv(rgb)
+    luma = rgb @ np.asarray([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(yuv[..., 0], luma, rtol=1e-5)
+    np.testing.assert_allclose(yuv[..., 1], 0.492111 * (rgb[..., 2] - luma), atol=1e-5)
+    np.testing.assert_allclose(yuv[..., 2], 0.877283 * (rgb[..., 0] - luma), atol=1e-5)
+    grey = tf.image.rgb_to_yuv(np.full((2, 2, 3), 0.5, np.float32))
+    np.testing.assert_allclose(grey, [[[0.5, 0.0, 0.0]] * 2] * 2, atol=1e-6)
+    assert grey.dtype == np.float32
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Lambda(tf.image.rgb_to_yuv)(inputs))
+    np.testing.assert_allclose(model.predict(rgb[None].astype("float32"), verbose=0)[0], yuv,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(2, 3), (4, 5), (10, 12)])
+def test_resize_area_averages_the_covered_pixels(size):
+    """`method="area"` (TensorFlow's): each output pixel is the mean of the input it covers,
+    weighted by overlap. Reference: repeat every pixel by the output size (nearest), then
+    average blocks of the input size, which integrates exactly over the covered area."""
+    images = np.random.default_rng(1).normal(size=(2, 4, 6, 3)).astype("float32")
+    h, w = size
+    fine = images.repeat(h, axis=1).repeat(w, axis=2)  # (2, 4h, 6w, 3)
+    expected = fine.reshape(2, h, 4, w, 6, 3).mean(axis=(2, 4))
+    got = tf.image.resize(images, size, method="area")
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.image.resize(images, size, interpolation="area"),
+                               expected, rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""`keras.ops.image`: resize (nearest/bilinear as interpolation matmuls along height and
+"""`keras.ops.image`: resize (nearest/bilinear/area as interpolation matmuls along height and
 width), rgb_to_grayscale, pad_images, crop_images and extract_patches (an identity-kernel
 convolution). Images are `(batch, h, w, c)` (`channels_last`) or `(batch, c, h, w)`; a 3-D
 input is one image. Spatial sizes must be known while tracing; the batch may be unknown."""
@@ -18,8 +18,11 @@ def _spatial_axes(x, data_format):
 
 
 def _weights(in_size, out_size, method):
-    """The (out, in) interpolation matrix of jax.image.resize (half-pixel centres)."""
+    """The (out, in) interpolation matrix of jax.image.resize (half-pixel centres); "area"
+    (TensorFlow's) averages the input pixels each output pixel covers, by overlap."""
     scale = in_size / out_size
+    if method == "area":
+        return _area_weights(in_size, out_size)
     centres = (np.arange(out_size) + 0.5) * scale - 0.5
     w = np.zeros((out_size, in_size))
     if method == "nearest":
@@ -27,13 +30,25 @@ def _weights(in_size, out_size, method):
                                        0, in_size - 1).astype(int)] = 1.0
         return w
     if method != "bilinear":
-        raise ValueError(f"resize: interpolation must be 'bilinear' or 'nearest' in kgraph. "
-                         f"Received: interpolation={method!r}")
+        raise ValueError(f"resize: interpolation must be 'bilinear', 'nearest' or 'area' in "
+                         f"kgraph. Received: interpolation={method!r}")
     lo = np.floor(centres).astype(int)
     frac = centres - lo
     for i in range(out_size):
         for j, wt in ((lo[i], 1 - frac[i]), (lo[i] + 1, frac[i])):
             w[i, int(np.clip(j, 0, in_size - 1))] += wt
+    return w
+
+
+def _area_weights(in_size, out_size):
+    """Output pixel i covers input [i * scale, (i + 1) * scale); each input pixel weighs the
+    length of its overlap with that span, over the span's length."""
+    scale = in_size / out_size
+    w = np.zeros((out_size, in_size))
+    for i in range(out_size):
+        start, end = i * scale, (i + 1) * scale
+        for j in range(int(np.floor(start)), min(int(np.ceil(end)), in_size)):
+            w[i, j] = (min(end, j + 1) - max(start, j)) / scale
     return w
 
 
