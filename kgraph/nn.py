@@ -6,8 +6,69 @@ TensorFlow reaches them by (`layers.Dense(units, activation=tf.nn.gelu)`,
 from kgraph.keras import ops
 from kgraph.tf_names import _unary, eager_tensors, sigmoid, tanh  # noqa: F401
 
-__all__ = ["depth_to_space", "gelu", "l2_normalize", "log_softmax", "relu", "relu6", "sigmoid",
-           "silu", "softmax", "swish", "tanh"]
+__all__ = ["avg_pool2d", "conv2d", "depth_to_space", "gelu", "l2_normalize", "log_softmax",
+           "max_pool2d", "relu", "relu6", "sigmoid", "silu", "softmax", "swish", "tanh"]
+
+_FORMATS_2D = {"NHWC": "channels_last", "NCHW": "channels_first"}
+
+
+def _data_format(data_format, what):
+    if data_format not in _FORMATS_2D:
+        raise ValueError(f"tf.nn.{what}: data_format must be 'NHWC' or 'NCHW'. "
+                         f"Received: data_format={data_format!r}")
+    return _FORMATS_2D[data_format]
+
+
+def _spatial_2d(value, data_format, what, name):
+    """TensorFlow's window arguments (`strides`, `ksize`, `dilations`): an int, 1 or 2 spatial
+    sizes, or 4 entries whose batch and channel entries are 1."""
+    values = [int(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    if len(values) == 4:
+        spatial = [1, 2] if data_format == "NHWC" else [2, 3]
+        if [v for i, v in enumerate(values) if i not in spatial] != [1, 1]:
+            raise ValueError(f"tf.nn.{what}: {name} over the batch or channel axis is not "
+                             f"supported. Received: {name}={value}")
+        values = [values[i] for i in spatial]
+    if len(values) not in (1, 2):
+        raise ValueError(f"tf.nn.{what}: {name} must be an int or have 1, 2 or 4 entries. "
+                         f"Received: {name}={value}")
+    return tuple(values * 2 if len(values) == 1 else values)
+
+
+def _padding(padding, what):
+    if not isinstance(padding, str) or padding.upper() not in ("SAME", "VALID"):
+        raise ValueError(f"tf.nn.{what}: padding must be 'SAME' or 'VALID' (explicit paddings "
+                         f"are not supported; pad with tf.pad first). Received: "
+                         f"padding={padding!r}")
+    return padding.lower()
+
+
+@eager_tensors
+def conv2d(input, filters, strides, padding, data_format="NHWC", dilations=None,  # noqa: A002
+           name=None):
+    """`tf.nn.conv2d`: `filters` of shape `(height, width, in, out)` slid over 4-D images (the
+    keras.io Zero-DCE example's fixed difference kernels); `padding` "SAME" or "VALID"."""
+    return ops.conv(input, filters, strides=_spatial_2d(strides, data_format, "conv2d", "strides"),
+                    padding=_padding(padding, "conv2d"),
+                    data_format=_data_format(data_format, "conv2d"),
+                    dilation_rate=_spatial_2d(1 if dilations is None else dilations,
+                                              data_format, "conv2d", "dilations"))
+
+
+def _pool_2d(pool, what):
+    @eager_tensors
+    def run(input, ksize, strides, padding, data_format="NHWC", name=None):  # noqa: A002
+        return pool(input, _spatial_2d(ksize, data_format, what, "ksize"),
+                    strides=_spatial_2d(strides, data_format, what, "strides"),
+                    padding=_padding(padding, what), data_format=_data_format(data_format, what))
+    run.__name__ = run.__qualname__ = what
+    run.__doc__ = (f"`tf.nn.{what}`: `ksize` windows every `strides` over 4-D images; "
+                   f"`padding` \"SAME\" or \"VALID\".")
+    return run
+
+
+avg_pool2d = _pool_2d(ops.average_pool, "avg_pool2d")
+max_pool2d = _pool_2d(ops.max_pool, "max_pool2d")
 
 
 @eager_tensors

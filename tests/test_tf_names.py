@@ -263,3 +263,57 @@ def test_image_crop_and_pad_to_bounding_box():
     out = shift_down(images)
     np.testing.assert_array_equal(out[:, 1:], images[:, 1:])
     assert (out[:, 0] == 0).all()
+
+
+def _same_pads(size, window, stride):
+    total = max((-(-size // stride) - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2  # TensorFlow's SAME: the extra pixel after
+
+
+def _windows(x, window, stride, padding, fill):
+    """numpy (n, h_out, w_out, kh, kw, c) windows of NHWC `x`, TensorFlow's padding rule."""
+    (kh, kw), (sh, sw) = window, stride
+    if padding == "SAME":
+        pads = [(0, 0), _same_pads(x.shape[1], kh, sh), _same_pads(x.shape[2], kw, sw), (0, 0)]
+        x = np.pad(x, pads, constant_values=fill)
+    rows = range(0, x.shape[1] - kh + 1, sh)
+    cols = range(0, x.shape[2] - kw + 1, sw)
+    return np.stack([np.stack([x[:, i:i + kh, j:j + kw] for j in cols], 1) for i in rows], 1)
+
+
+@pytest.mark.parametrize("strides, padding", [([1, 1, 1, 1], "SAME"), (2, "VALID"),
+                                              ([2, 1], "SAME")])
+def test_nn_conv2d_and_pools_take_tensorflows_window_arguments(strides, padding):
+    """`tf.nn.conv2d` (HWIO filters) and `tf.nn.avg_pool2d`/`max_pool2d` (the keras.io
+    Zero-DCE losses) against numpy windows, with TensorFlow's int / 2 / 4-entry strides and
+    upper-case padding; NCHW gives the transposed result."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 7, 6, 3)).astype("float32")
+    filters = rng.normal(size=(1, 3, 3, 4)).astype("float32")
+    step = (strides, strides) if isinstance(strides, int) else tuple(strides[-3:-1]
+                                                                      if len(strides) == 4
+                                                                      else strides)
+    got = tf.nn.conv2d(x, filters, strides=strides, padding=padding)
+    windows = _windows(x, (1, 3), step, padding, 0.0)
+    np.testing.assert_allclose(got, np.einsum("nhwijc,ijco->nhwo", windows, filters),
+                               rtol=1e-4, atol=1e-5)
+    avg = tf.nn.avg_pool2d(x, ksize=2, strides=strides, padding="VALID")
+    np.testing.assert_allclose(avg, _windows(x, (2, 2), step, "VALID", 0).mean((3, 4)),
+                               rtol=1e-5, atol=1e-6)
+    top = tf.nn.max_pool2d(x, ksize=[1, 2, 2, 1], strides=strides, padding=padding)
+    np.testing.assert_allclose(top, _windows(x, (2, 2), step, padding, -np.inf).max((3, 4)))
+    first = tf.nn.conv2d(x.transpose(0, 3, 1, 2), filters, strides=1, padding="SAME",
+                         data_format="NCHW")
+    np.testing.assert_allclose(first.transpose(0, 2, 3, 1),
+                               tf.nn.conv2d(x, filters, strides=1, padding="SAME"),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_nn_conv2d_names_a_bad_argument():
+    x, filters = np.zeros((1, 4, 4, 1), "float32"), np.zeros((3, 3, 1, 1), "float32")
+    with pytest.raises(ValueError, match=r"padding=\[\[0, 0\]"):
+        tf.nn.conv2d(x, filters, 1, padding=[[0, 0], [1, 1], [1, 1], [0, 0]])
+    with pytest.raises(ValueError, match=r"strides=\[2, 1, 1, 1\]"):
+        tf.nn.conv2d(x, filters, strides=[2, 1, 1, 1], padding="SAME")
+    with pytest.raises(ValueError, match="data_format='NWC'"):
+        tf.nn.avg_pool2d(x, 2, 2, "VALID", data_format="NWC")

@@ -15,8 +15,8 @@ Replaced: the MosMedData download and its nibabel reading (`read_nifti_file` ret
 HU volume of a small raw shape); the rotation's `tf.numpy_function(scipy_rotate, [volume],
 tf.float32)` (a TensorFlow-only facility) calls `scipy_rotate` on the volume's array. Sizes
 cut: 128x128x64 volumes -> 46x46x46 (the smallest the four conv/pool blocks take; the weights do
-not depend on it), 200 scans -> 4 (2 train, 2 validation: one batch each), epochs 100 -> 1, files under
-pytest's tmp_path. The matplotlib slices and curves are left out (the arrays they show are
+not depend on it), 200 scans -> 4 (2 train, 2 validation: one batch each), epochs 100 -> 1,
+files under pytest's tmp_path. The matplotlib slices and curves are left out (the arrays they show are
 checked). Marked slow (~4 s: three 3D convolutions over 44^3 voxels per scan).
 """
 
