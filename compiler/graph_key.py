@@ -53,10 +53,16 @@ def graph_key(graph, variable_names: bool = True) -> tuple:
             parts.append(("Input", node.attrs["name"] if named else None,
                           value.type.shape, value.type.dtype))
         elif node.op == "Constant":
-            parts.append(("Constant", _array_key(node.attrs["value"])))
+            attrs = node.attrs
+            parts.append(("Constant", attrs.key if type(attrs) is KeyedAttrs
+                          else _array_key(attrs["value"])))
         else:
             inputs = tuple((positions[v.node.id], v.index) for v in node.inputs)
-            attrs = tuple((k, _attr_key(a)) for k, a in node.attrs.items()) if node.attrs else ()
+            attrs = node.attrs
+            if type(attrs) is KeyedAttrs:
+                attrs = attrs.key
+            else:
+                attrs = tuple((k, _attr_key(a)) for k, a in attrs.items()) if attrs else ()
             parts.append((node.op, inputs, attrs))
     ref = lambda v: (positions[v.node.id], v.index)  # noqa: E731
     rng = getattr(graph, "rng_key", None)
@@ -65,6 +71,19 @@ def graph_key(graph, variable_names: bool = True) -> tuple:
                                    for var, v in graph.updates.items())))
     parts.append(("rng_key", ref(rng) if rng is not None else None))
     return tuple(parts)
+
+
+class KeyedAttrs(dict):
+    """A node's attributes with their part of the key computed once: for attributes shared,
+    unchanged, by the nodes of many graphs (kgraph/replay.py splices a recorded call's nodes
+    into every step's graph). Nothing may change it after it is made."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, op: str, attrs: dict):
+        super().__init__(attrs)
+        self.key = _array_key(attrs["value"]) if op == "Constant" else \
+            tuple((k, _attr_key(a)) for k, a in attrs.items()) if attrs else ()
 
 
 def value_refs(graph, values) -> tuple:

@@ -40,10 +40,19 @@ def dtype_name(dtype) -> str:
         return "int64"
     if dtype is bool:
         return "bool"
+    if isinstance(dtype, np.dtype):  # numpy builds `.name` anew on every read: remember it
+        name = _NUMPY_NAMES.get(dtype)
+        if name is not None:
+            return name
     name = np.dtype(dtype).name
     if name not in DTYPES:
         raise TypeError(f"Unsupported dtype. Received: dtype={dtype!r}")
+    if isinstance(dtype, np.dtype):
+        _NUMPY_NAMES[dtype] = name
     return name
+
+
+_NUMPY_NAMES: dict = {}  # np.dtype -> kgraph name (a few dozen at most)
 
 
 def is_float(dtype: str) -> bool:

@@ -16,6 +16,7 @@ import threading
 import numpy as np
 
 from kgraph import config as kconfig
+from kgraph import replay
 from kgraph.device import current_device, labelling
 from kgraph.ir.graph import Graph, Value, current_graph, tracing
 from kgraph.keras import constraints as kconstraints
@@ -424,7 +425,10 @@ class Layer:
         leaves = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(args, kwargs)
-        if current_graph() is not None or any(isinstance(t, Value) for t in leaves):
+        graph = current_graph()
+        if graph is not None and graph.captures is not None:  # an eager GradientTape
+            return replay.layer_call(self, graph, args, kwargs, self._traced_call)
+        if graph is not None or any(isinstance(t, Value) for t in leaves):
             return self._traced_call(args, kwargs)
         return self._eager_call(args, kwargs)
 

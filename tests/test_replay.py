@@ -1,0 +1,176 @@
+"""Built-in layer and loss calls replayed from a template inside eager GradientTapes
+(kgraph/replay.py): the same graph and the same numbers as recording every call, and
+recording kept wherever a call has effects beyond its nodes."""
+import numpy as np
+import pytest
+
+import kgraph as tf
+from kgraph import keras, replay
+from kgraph.compiler.graph_key import graph_key
+from kgraph.keras import layers
+
+
+@pytest.fixture
+def no_replay(monkeypatch):
+    def off():
+        monkeypatch.setattr(replay, "call", lambda owner, graph, key, inputs, record: record())
+    return off
+
+
+def _data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 12), dtype=np.float32), rng.integers(0, 4, n)
+
+
+def _mlp(seed, extra=()):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((12,)), layers.Dense(16, activation="relu"), *extra,
+                             layers.Dense(4, activation="softmax")])
+
+
+def _train(model, steps, batch=16, loss_fn=None):
+    """The Keras guide's loop; returns the losses, the gradients of the last step and the
+    tapes' graph keys."""
+    x, y = _data(steps * batch)
+    opt = keras.optimizers.Adam(0.01)
+    loss_fn = loss_fn or keras.losses.SparseCategoricalCrossentropy()
+    losses, keys = [], []
+    for i in range(steps):
+        xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+        keys.append(graph_key(tape._graph, variable_names=False))
+        grads = tape.gradient(loss, model.trainable_weights)
+        opt.apply_gradients(zip(grads, model.trainable_weights))
+        losses.append(float(loss))
+    return losses, grads, keys
+
+
+def test_replayed_steps_record_the_same_graph_and_numbers(no_replay):
+    model = _mlp(1)
+    losses, grads, keys = _train(model, 5)
+    assert len(model.__dict__["_replay_templates"]) == 1  # one input signature and mode
+    assert all(k == keys[0] for k in keys)  # replayed graphs equal the first, recorded one
+    no_replay()
+    reference = _mlp(1)
+    ref_losses, ref_grads, ref_keys = _train(reference, 5)
+    assert keys[0] == ref_keys[0]
+    assert losses == ref_losses  # bit for bit
+    for g, r in zip(grads, ref_grads):
+        np.testing.assert_array_equal(g, r)
+    for w, r in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(w, r)
+
+
+def test_a_new_input_signature_gets_its_own_template():
+    model = _mlp(2)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    x, y = _data(40)
+    for xb, yb in ((x[:16], y[:16]), (x[16:32], y[16:32]), (x[32:], y[32:])):  # 16, 16, 8
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, model(xb, training=True))
+        grads = tape.gradient(loss, model.trainable_weights)
+    assert len(model.__dict__["_replay_templates"]) == 2
+    assert grads[0].shape == (12, 16)
+    # eagerly, outside the tape, the same model agrees with the last replayed step's loss
+    expected = keras.losses.SparseCategoricalCrossentropy()(y[32:], model.predict(x[32:],
+                                                                                 verbose=0))
+    np.testing.assert_allclose(float(loss), float(expected), rtol=1e-6)
+
+
+def test_a_model_called_twice_on_one_tape(no_replay):
+    def run(model):
+        x, _ = _data(16)
+        out = []
+        for step in range(3):
+            with tf.GradientTape() as tape:
+                a, b = model(x[:8]), model(x[8:])  # the second call reads variables read already
+                loss = keras.ops.mean(keras.ops.square(a - b))
+            out.append([np.array(g) for g in tape.gradient(loss, model.trainable_weights)])
+        return out
+
+    replayed = run(_mlp(3))
+    no_replay()
+    for got, want in zip(replayed, run(_mlp(3))):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_dropout_is_recorded_every_step():
+    model = _mlp(4, extra=(layers.Dropout(0.5),))
+    x, _ = _data(16)
+    outs = []
+    for step in range(3):
+        with tf.GradientTape():
+            outs.append(np.array(model(x, training=True)))
+    assert not np.array_equal(outs[1], outs[2])  # a fresh mask each step, not a replayed one
+    assert all(t is replay._INELIGIBLE for t in model.__dict__["_replay_templates"].values())
+
+
+def test_batch_normalization_updates_every_step(no_replay):
+    def moving_means(model):
+        x, _ = _data(16)
+        means = []
+        for step in range(3):
+            with tf.GradientTape() as tape:
+                loss = keras.ops.mean(model(x, training=True))
+            tape.gradient(loss, model.trainable_weights)
+            means.append(np.array(model.layers[1].moving_mean))
+        return means
+
+    replayed = moving_means(_mlp(5, extra=(layers.BatchNormalization(),)))
+    assert not np.array_equal(replayed[1], replayed[2])
+    no_replay()
+    for got, want in zip(replayed, moving_means(_mlp(5, extra=(layers.BatchNormalization(),)))):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_user_layers_user_losses_and_lambdas_run_their_python_every_step():
+    calls = {"layer": 0, "lambda": 0, "loss": 0}
+
+    class Counting(layers.Layer):
+        def call(self, x):
+            calls["layer"] += 1
+            return x * 2.0
+
+    def counted(x):
+        calls["lambda"] += 1
+        return x + 1.0
+
+    def user_loss(y_true, y_pred):
+        calls["loss"] += 1
+        return keras.ops.mean(keras.ops.square(y_pred), axis=-1)
+
+    model = _mlp(6, extra=(Counting(), layers.Lambda(counted)))
+    loss_fn = keras.losses.LossFunctionWrapper(user_loss)
+    calls.update(layer=0, **{"lambda": 0})  # building the Sequential called them once
+    x, y = _data(16)
+    for step in range(3):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
+        tape.gradient(loss, model.trainable_weights)
+    assert calls == {"layer": 3, "lambda": 3, "loss": 3}
+
+
+def test_activity_regularizer_losses_are_added_every_step():
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([keras.Input((12,)),
+                              layers.Dense(4, activity_regularizer=keras.regularizers.L2(0.1))])
+    x, _ = _data(8)
+    for step in range(3):
+        with tf.GradientTape():
+            out = model(x)
+            penalties = model.losses
+        assert len(penalties) == 1
+        np.testing.assert_allclose(float(penalties[0]),
+                                   0.1 * float(np.sum(np.square(np.array(out)))) / 8, rtol=1e-5)
+
+
+def test_masked_outputs_are_recorded_every_step():
+    keras.utils.set_random_seed(8)
+    embed = layers.Embedding(10, 3, mask_zero=True)
+    tokens = np.array([[1, 2, 0, 0], [3, 0, 0, 0]])
+    for step in range(3):
+        with tf.GradientTape():
+            out = embed(tokens)
+            np.testing.assert_array_equal(np.array(out._keras_mask), tokens != 0)
