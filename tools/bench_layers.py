@@ -1,6 +1,6 @@
 """kgraph layer benchmark: a small CNN and an LSTM with Adam vs PyTorch eager, Keras/TF and numpy.
 
-Usage: tools/bench_layers [--quick] [--json PATH] [--only kgraph,torch,tf] [--profile]
+Usage: tools/bench_layers [--quick] [--rounds R] [--json PATH] [--only kgraph,torch,tf] [--profile]
 (see tools/README.md). Reuses tools/bench.py's machinery: every (framework, model) pair runs in
 its own child process (`--worker FW --model M`); `--profile` runs kgraph's compiled train steps
 under onnxruntime's profiler in this process and prints the ops that take the time.
@@ -242,15 +242,39 @@ def run_child(args, timeout_s):
         bench.__file__ = saved
 
 
-def run_all(only, cfg, models=tuple(MODELS)):
+def run_all(only, cfg, models=tuple(MODELS), rounds=1):
+    """Each (framework, model) in its own child process, `rounds` times, interleaved: round r
+    runs every model's frameworks in an order rotated by r, so load on the machine hits each
+    alike. A result keeps its median round (by epoch time) and every round's epoch time."""
     import json
-    results = {m: {} for m in models}
-    for model in models:
-        for fw in only:
-            print("[bench_layers] %s %s ..." % (fw, model), file=sys.stderr, flush=True)
-            results[model][fw] = run_child(["--worker", fw, "--model", model, "--worker-cfg",
-                                            json.dumps(cfg)], cfg["timeout_s"])
-    return results
+    runs = {m: {fw: [] for fw in only} for m in models}
+    for r in range(rounds):
+        for model in models:
+            order = only[r % len(only):] + only[:r % len(only)]
+            for fw in order:
+                print("[bench_layers] round %d/%d: %s %s ..." % (r + 1, rounds, fw, model),
+                      file=sys.stderr, flush=True)
+                runs[model][fw].append(run_child(["--worker", fw, "--model", model,
+                                                  "--worker-cfg", json.dumps(cfg)],
+                                                 cfg["timeout_s"]))
+    return {m: {fw: _median_round(rs) for fw, rs in per.items()} for m, per in runs.items()}
+
+
+def _median_round(rounds):
+    timed = sorted((r for r in rounds if r.get("epoch_s")), key=lambda r: r["epoch_s"])
+    if not timed:
+        return rounds[-1]
+    result = dict(timed[(len(timed) - 1) // 2])
+    result["rounds_epoch_s"] = [r.get("epoch_s") for r in rounds]
+    return result
+
+
+def paired_ratio(res, fw):
+    """The median over rounds of (fw's epoch / kgraph's epoch) of the same round, or None."""
+    kg = (res.get("kgraph") or {}).get("rounds_epoch_s") or []
+    other = (res.get(fw) or {}).get("rounds_epoch_s") or []
+    pairs = [o / k for k, o in zip(kg, other) if k and o]
+    return float(np.median(pairs)) if pairs else None
 
 
 # --------------------------------------------------------------------------- numpy floor
@@ -347,7 +371,16 @@ def print_report(info, cfg, floors, results):
           "dropout=0), Adam(eps=1e-7), shuffled index batches; cnn_full's accuracy and "
           "validation pass computed in the loop." % "; ".join(MODELS.values()))
     for model, res in results.items():
+        paired = {fw: paired_ratio(res, fw) for fw in ("tf", "torch")}
+        rounds = len((res.get("kgraph") or {}).get("rounds_epoch_s") or [])
+        if rounds > 1:
+            print("- %s: %d interleaved rounds; median of the per-round ratios (x faster): "
+                  "vs TF %s, vs PyTorch %s" % (model, rounds, *(
+                      "%.2fx" % paired[fw] if paired[fw] else "-" for fw in ("tf", "torch"))))
         for fw, r in res.items():
+            if r.get("rounds_epoch_s") and len(r["rounds_epoch_s"]) > 1:
+                print("- %s %s epoch s per round: %s" % (FRAMEWORKS[fw], model, ", ".join(
+                    "%.3g" % t if t else "-" for t in r["rounds_epoch_s"])))
             if r.get("skipped"):
                 print("- %s %s skipped: %s" % (FRAMEWORKS[fw], model, r["skipped"]))
             if r.get("epoch_all_s"):
@@ -444,6 +477,9 @@ def parse_args(argv):
     p.add_argument("--only", default="kgraph,torch,tf", help="comma list of kgraph,torch,tf")
     p.add_argument("--models", default=",".join(MODELS),
                    help="comma list of " + ",".join(MODELS))
+    p.add_argument("--rounds", type=int, default=1,
+                   help="repeat every (framework, model) run this many times, interleaved; "
+                        "report the median round and the median of per-round ratios")
     p.add_argument("--profile", action="store_true",
                    help="profile kgraph's train steps of --models with onnxruntime instead")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -472,7 +508,7 @@ def main(argv):
     info = machine_info()
     floors = {m: measure_floor(m, cfg["n"][m], cfg["floor_steps"], cfg["floor_blocks"])
               for m in args.models}
-    results = run_all(args.only, cfg, args.models)
+    results = run_all(args.only, cfg, args.models, args.rounds)
     print_report(info, cfg, floors, results)
     if args.json:
         with open(args.json, "w") as f:
