@@ -53,3 +53,15 @@ def forda_readucr(n, seed=0):
     x = rng.normal(size=(n, 500)).astype("float32")
     y = rng.choice([-1, 1], size=n).astype(np.int64)
     return x, y
+
+
+def cifar10_load_data(n_train=96, n_test=32, seed=0):
+    """Like `keras.datasets.cifar10.load_data()`: uint8 (N, 32, 32, 3) images and
+    (N, 1) uint8 labels in [0, 10)."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        return images, rng.integers(0, 10, (n, 1)).astype(np.uint8)
+
+    return split(n_train), split(n_test)
