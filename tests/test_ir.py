@@ -113,6 +113,24 @@ def test_binary_primitives_reject_mixed_dtypes_and_the_api_promotes():
     assert z.dtype == "float32"
 
 
+def test_integer_operands_meet_in_the_integer_type_holding_both():
+    """int32 with int64 computes in int64 (it was left mixed: the ONNX op refused it), and a
+    concatenation of int32 and int64 pieces is int64, never narrowed to the first piece's."""
+    from kgraph import keras
+
+    g = Graph("ints")
+    a = g.placeholder("a", (3,), "int32")
+    b = g.placeholder("b", (3,), "int64")
+    u = g.placeholder("u", (3,), "uint8")
+    s = g.placeholder("s", (3,), "int8")
+    with tracing(g):
+        assert ops.add(a, b).dtype == "int64" and ops.add(b, a).dtype == "int64"
+        assert ops.multiply(u, s).dtype == "int16"
+        assert keras.ops.concatenate([a, b]).dtype == "int64"
+    got = keras.ops.concatenate([np.array([2**31 - 1], np.int32), np.array([2**40], np.int64)])
+    assert got.dtype == np.int64 and got.tolist() == [2**31 - 1, 2**40]
+
+
 # -- the broadcasting shape rule ---------------------------------------------------------------
 @pytest.mark.parametrize("a, b, out", [
     ((3, 1), (4,), (3, 4)),

@@ -197,13 +197,15 @@ def promoted_dtype(da, db):
     """The dtype tensors of dtypes `da` and `db` compute in (Keras' result_type, where kgraph
     promotes): integer or bool data meeting float data computes in the float type (a bool
     Input feeding Dense multiplies as float32); two floats in the wider one, float16 with
-    bfloat16 in float32 (mixed precision meeting float32 data). None for two integer types."""
+    bfloat16 in float32 (mixed precision meeting float32 data); integer and bool types in the
+    integer type holding both (int32 with int64: int64; uint8 with int8: int16), as numpy."""
     if da == db:
         return da
     if is_float(da) != is_float(db):
         return da if is_float(da) else db
     if not is_float(da):
-        return None
+        wide = np.promote_types(da, db).name
+        return None if is_float(wide) else wide  # (uint64 with int64 is float64 in numpy)
     if {da, db} == {"float16", "bfloat16"}:
         return "float32"
     order = ("float16", "bfloat16", "float32", "float64")
