@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.keras import ops
+from kgraph.ops.api_util import shape_of
 
-__all__ = ["crop_to_bounding_box", "extract_patches", "flip_left_right", "pad_to_bounding_box",
-           "psnr", "random_crop", "random_flip_left_right", "resize", "rgb_to_yuv", "rot90"]
+__all__ = ["convert_image_dtype", "crop_to_bounding_box", "extract_patches", "flip_left_right",
+           "pad_to_bounding_box", "psnr", "random_crop", "random_flip_left_right", "resize",
+           "rgb_to_grayscale", "rgb_to_yuv", "rot90"]
 
 
 def _spatial(values, what):
@@ -73,6 +75,66 @@ def rgb_to_yuv(images):
     return ops.matmul(images, ops.cast(_RGB_TO_YUV, dtype))
 
 
+def _image_dtype(dtype, what):
+    dtype = np.dtype(str(dtype))
+    if dtype.kind not in "uif":
+        raise ValueError(f"tf.image.{what}: images must be of an integer or floating dtype. "
+                         f"Received: dtype={dtype.name}")
+    return dtype
+
+
+def convert_image_dtype(image, dtype, saturate=False, name=None):
+    """`tf.image.convert_image_dtype`: `image` as `dtype`, its values rescaled to the range
+    images of that dtype use: [0, 1] for floats, [0, MAX] for integers (a uint8 255 is a
+    float 1.0 and back). Floats to integers multiply by `MAX + 0.5` and truncate (values
+    are expected in [0, 1); `saturate=True` clips to the integer range first); integers to
+    integers rescale by the power of two between their ranges; floats to floats only cast.
+
+    Args:
+        image: an image tensor of an integer or floating dtype.
+        dtype: the dtype to convert to (`tf.float32`, `"uint8"`, ...).
+        saturate: clip before a float-to-integer cast (no wrap-around).
+
+    Returns:
+        `image` as `dtype`; `image` itself when it already has that dtype.
+
+    Example:
+    >>> convert_image_dtype(np.uint8([0, 255]), "float32")
+    array([0., 1.], dtype=float32)
+    """
+    source = _image_dtype(getattr(image, "dtype", np.asarray(image).dtype),
+                          "convert_image_dtype")
+    target = _image_dtype(dtype, "convert_image_dtype")
+    if source == target:
+        return image
+    if source.kind == "f" and target.kind == "f":
+        return ops.cast(image, target.name)
+    if target.kind == "f":  # integer -> float: 0..MAX onto 0..1
+        return ops.cast(image, target.name) * np.asarray(1.0 / np.iinfo(source).max, target)
+    if source.kind == "f":  # float -> integer: 0..1 onto 0..MAX, truncated
+        info = np.iinfo(target)
+        scaled = image * np.asarray(info.max + 0.5, source)
+        if saturate:
+            scaled = ops.clip(scaled, np.asarray(info.min, source), np.asarray(info.max, source))
+        return ops.cast(scaled, target.name)
+    # integer -> integer: ranges differ by a power of two (2^8 between uint8 and uint16)
+    source_range, target_range = np.iinfo(source).max + 1, np.iinfo(target).max + 1
+    if source_range > target_range:
+        return ops.cast(ops.floor_divide(image, np.asarray(source_range // target_range,
+                                                           source)), target.name)
+    return ops.cast(image, target.name) * np.asarray(target_range // source_range, target)
+
+
+def rgb_to_grayscale(images, name=None):
+    """`tf.image.rgb_to_grayscale`: `(..., 3)` RGB images to `(..., 1)` luma
+    (`0.2989 R + 0.587 G + 0.114 B`), computed on float32 values in [0, 1] and converted back
+    to the images' dtype (`convert_image_dtype`: a uint8 image stays uint8, 0..255)."""
+    dtype = _image_dtype(getattr(images, "dtype", np.asarray(images).dtype), "rgb_to_grayscale")
+    gray = ops.image.rgb_to_grayscale(convert_image_dtype(images, "float32"),
+                                      data_format="channels_last")
+    return convert_image_dtype(gray, dtype.name)
+
+
 def random_crop(value, size, seed=None, name=None):
     """`tf.image.random_crop`: a `size` block of `value` at a random offset (uniform on each
     axis that `size` shortens); eagerly or traced, a fresh offset each call or step.
@@ -86,7 +148,7 @@ def random_crop(value, size, seed=None, name=None):
     from kgraph.ops import movement
 
     size = [int(s) for s in size]
-    dims = ops.shape(value)
+    dims = shape_of(value)  # static: an unknown (batch) axis is kept whole
     if len(size) != len(dims) or any(d is not None and s > d for s, d in zip(size, dims)):
         raise ValueError(f"tf.image.random_crop: size must have one entry per axis of the "
                          f"value, each at most its size. Received: size={size} for a value "
@@ -98,8 +160,8 @@ def random_crop(value, size, seed=None, name=None):
             u = random.uniform((), seed=seed)
             start = ops.cast(ops.floor(u * np.float32(extra + 1)), "int64")
             value = movement.dynamic_slice(value, start, start + np.int64(keep), axis)
-            value = movement.reshape_to(value, [*ops.shape(value)[:axis], keep,
-                                                *ops.shape(value)[axis + 1:]])
+            value = movement.reshape_to(value, [*shape_of(value)[:axis], keep,
+                                                *shape_of(value)[axis + 1:]])
     return value
 
 
@@ -148,7 +210,7 @@ def psnr(a, b, max_val, name=None):
 
 
 def _height_width(image, what):
-    dims = ops.shape(image)
+    dims = shape_of(image)
     if len(dims) not in (3, 4) or None in dims[-3:-1]:
         raise ValueError(f"tf.image.{what}: image must be (h, w, c) or (batch, h, w, c) with "
                          f"known h and w. Received: shape={tuple(dims)}")

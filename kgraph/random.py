@@ -171,34 +171,22 @@ def _key_and_seed(seed):
 
 
 def _like(shape):
-    """A float32 zeros tensor of `shape`; a None dimension (`ops.shape(x)[0]` of a batch while
-    tracing) takes its size from the traced graph's input with an unknown dimension."""
+    """A float32 zeros tensor of `shape` for a draw to fill: an array eagerly, a constant of the
+    graph while tracing, and a tensor that follows their run-time sizes when `shape` holds dims
+    of traced tensors (`keras.random.normal((ops.shape(z)[0], dim))`)."""
     from kgraph import ops
     from kgraph.ir.graph import current_graph
+    from kgraph.ops.symbolic_shape import as_dims, fill_open_dim, has_dims
 
-    source = getattr(shape, "source", None)  # ops.shape(x) of a traced x: follow x itself
-    if source is not None and current_graph() is source.graph:
-        return ops.zeros_like(source, "float32")
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    dims = fill_open_dim(as_dims(shape, "keras.random"))
+    if None in dims:
+        raise ValueError(f"keras.random: every dimension must be a known int or a dim of a "
+                         f"traced tensor (`ops.shape(x)[0]`). Received: shape={shape}")
+    if has_dims(dims):
+        return ops.zeros(dims, "float32")
     graph = current_graph()
-    if None not in shape:
-        zeros = np.zeros([int(d) for d in shape], np.float32)
-        return graph.constant(zeros) if graph is not None else zeros
-    if graph is None or shape.count(None) > 1:
-        raise ValueError(f"keras.random: every dimension must be known outside a traced step, "
-                         f"and at most one unknown inside one. Received: shape={shape}")
-    ref = next((v for v in graph.inputs if None in tuple(v.shape)), None)
-    if ref is None:
-        raise ValueError(f"keras.random: shape={shape} has an unknown dimension but the traced "
-                         f"graph has no input of unknown size to take it from.")
-    axis = tuple(ref.shape).index(None)
-    column = ops.cast(ref, "float32") * np.float32(0.0)
-    for other in reversed(range(len(ref.shape))):
-        if other != axis:
-            column = ops.squeeze(ops.slice_axis(column, 0, 1, other), other)
-    position = shape.index(None)
-    column = ops.reshape(column, (-1,) + (1,) * (len(shape) - position - 1))
-    return column + np.zeros([1 if d is None else int(d) for d in shape], np.float32)
+    zeros = np.zeros(dims, np.float32)
+    return graph.constant(zeros) if graph is not None else zeros
 
 
 def _as(x, dtype):
@@ -211,7 +199,8 @@ def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
     """Uniform draws in [minval, maxval) (`keras.random.uniform`).
 
     Args:
-        shape: tuple of ints; one None (a batch while tracing) follows the traced batch.
+        shape: tuple of ints and dims of traced tensors (`ops.shape(x)[0]`), whose run-time
+            sizes the draw follows.
         minval, maxval: floats, the bounds.
         dtype: float dtype of the result (default float32).
         seed: int, `SeedGenerator` or None.
@@ -246,7 +235,8 @@ def gamma(shape, alpha, dtype=None, seed=None):
     """Gamma(alpha, 1) draws (`keras.random.gamma`; `tf.random.gamma(shape=..., alpha=...)`).
 
     Args:
-        shape: tuple of ints; one None (a batch while tracing) follows the traced batch.
+        shape: tuple of ints and dims of traced tensors (`ops.shape(x)[0]`), whose run-time
+            sizes the draw follows.
         alpha: float (or array broadcasting to `shape`), the concentration, > 0.
         dtype: float dtype of the result (default float32).
         seed: int, `SeedGenerator` or None.

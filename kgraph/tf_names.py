@@ -5,15 +5,14 @@
 Each is the `keras.ops` function of the same meaning under TensorFlow's name, argument names
 and defaults (`tf.argmax` reduces axis 0 by default; `name=` is accepted and unused). They
 run eagerly on arrays and record ops inside traced steps, like `keras.ops`. `tf.shape`
-returns the dims as a tuple (a symbolic scalar for an unknown batch dim), which indexes as
-TensorFlow's shape tensor does.
+returns the dims as a tuple (an int32 scalar of the graph for a dim unknown while tracing),
+which indexes as TensorFlow's shape tensor does.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from kgraph.keras import ops
-from kgraph.ops.api_util import TracedShape
 
 __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant", "cond",
            "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
@@ -49,10 +48,11 @@ def zeros_like(input, dtype=None, name=None):  # noqa: A002
     return ops.zeros_like(input, dtype=dtype)
 
 
-class ShapeTensor(TracedShape):
-    """`tf.shape(x)`: x's dims as a tuple (None for an unknown batch while tracing, remembering
-    x as `ops.shape` does) that also answers `.shape` as TensorFlow's 1-D shape tensor does:
-    `tf.shape(x).shape[0]` is the rank (the keras.io CCT example's stochastic depth)."""
+class ShapeTensor(tuple):
+    """`tf.shape(x)`: x's dims as `ops.shape` gives them (an int32 scalar of the graph for a
+    dim unknown while tracing) in a tuple that also answers `.shape` as TensorFlow's 1-D shape
+    tensor does: `tf.shape(x).shape[0]` is the rank (the keras.io CCT example's stochastic
+    depth)."""
 
     @property
     def shape(self):
@@ -60,10 +60,7 @@ class ShapeTensor(TracedShape):
 
 
 def shape(input, out_type=None, name=None):  # noqa: A002
-    static = ops.shape(input)
-    dims = ShapeTensor(static)
-    dims.source = getattr(static, "source", None)
-    return dims
+    return ShapeTensor(ops.shape(input))
 
 
 def constant(value, dtype=None, shape=None, name=None):

@@ -3,6 +3,8 @@ numpy reference when called on concrete arrays outside any graph."""
 import builtins as _builtins
 import sys as _sys
 
+import numpy as _np
+
 from kgraph.ir.graph import Value
 from kgraph.ops import elementwise as _ew
 from kgraph.ops import linalg as _la
@@ -59,10 +61,7 @@ from kgraph.ops.reduce_api import logdet  # noqa: F401,E402
 from kgraph.ops.fft import fft, fft2, ifft2, irfft, rfft  # noqa: F401,E402
 
 
-def shape(x):
-    from kgraph.ops.api_util import static_shape
-
-    return static_shape(x)
+from kgraph.ops.symbolic_shape import shape  # noqa: F401,E402 - unknown dims as int32 scalars
 
 
 def _install_operators():
@@ -76,6 +75,8 @@ def _install_operators():
         "__rpow__": rev(_ew.power), "__matmul__": _la.matmul, "__rmatmul__": rev(_la.matmul),
         "__gt__": _ew.greater, "__ge__": _ew.greater_equal, "__lt__": _ew.less,
         "__le__": _ew.less_equal, "__and__": _ew.logical_and, "__or__": _ew.logical_or,
+        "__floordiv__": floor_divide, "__rfloordiv__": rev(floor_divide), "__mod__": _ew.mod,
+        "__rmod__": rev(_ew.mod),
     }
     for name, fn in ops.items():
         setattr(Value, name, fn)
@@ -103,6 +104,13 @@ def _getitem(x, index):
         if isinstance(item, int):
             out = _mv.slice_axis(out, item, item + 1 if item != -1 else 2**62, axis)
             squeeze_axes.append(axis)
+        elif _is_dim(item):  # a run-time index: `x[ops.shape(x)[0] - 1]`
+            out = _index_at_run_time(out, item, axis)
+            squeeze_axes.append(axis)
+        elif isinstance(item, _builtins.slice) and (_is_dim(item.start) or _is_dim(item.stop)):
+            if item.step not in (None, 1):
+                raise NotImplementedError(f"Slicing with a step is not supported: {item}")
+            out = _slice_at_run_time(out, item.start, item.stop, axis)  # `x[:, :n]`
         elif isinstance(item, _builtins.slice):
             if item.step not in (None, 1):
                 raise NotImplementedError(f"Slicing with a step is not supported: {item}")
@@ -118,6 +126,37 @@ def _getitem(x, index):
     for a in new_axes:
         out = _mv.expand_dims(out, a)
     return out
+
+
+def _is_dim(item):
+    from kgraph.ops.symbolic_shape import is_dim
+
+    return is_dim(item)
+
+
+def _index_at_run_time(x, index, axis):
+    """The entry `index` (an int scalar of the graph; negative counts from the end) along
+    `axis`, the axis kept with length 1."""
+    size = _mv.count(x, (axis,))
+    index = _ew.cast(index, "int64")
+    index = _ew.where(_ew.less(index, _np.int64(0)), _ew.add(index, size), index)
+    return _mv.dynamic_slice(x, index, _ew.add(index, _np.int64(1)), axis)
+
+
+def _slice_at_run_time(x, start, stop, axis):
+    """`x[start:stop]` along `axis` with bounds that are int scalars of the graph (or ints, or
+    None): negative bounds count from the end and bounds are clipped, as Python slices."""
+    size = _mv.count(x, (axis,))
+
+    def bound(b, default):
+        if b is None:
+            return default
+        b = _ew.cast(b, "int64") if _is_dim(b) else _np.int64(b)
+        b = _ew.where(_ew.less(b, _np.int64(0)), _ew.add(b, size), b)
+        return _ew.minimum(_ew.maximum(b, _np.int64(0)), size)
+
+    start, stop = bound(start, _np.int64(0)), bound(stop, size)
+    return _mv.dynamic_slice(x, start, _ew.maximum(start, stop), axis)
 
 
 _install_operators()

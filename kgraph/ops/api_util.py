@@ -29,25 +29,6 @@ def rank(x) -> int:
     return len(x.shape) if hasattr(x, "shape") else np.ndim(x)
 
 
-class TracedShape(tuple):
-    """`ops.shape(x)` of a traced tensor with unknown dimensions: a tuple with None there that
-    remembers `x` (`.source`), so `ops.ones(shape)` and `keras.random.*(shape)` take x's runtime
-    size rather than guessing it from the graph's inputs (`ops.shape(concat([a, b], 0))`)."""
-
-    source = None
-
-
-def static_shape(x) -> tuple:
-    """`keras.ops.shape`: the static shape; a traced tensor's unknown dims are None (a
-    `TracedShape` that remembers `x`)."""
-    dims = shape_of(x)
-    if None not in dims or not is_symbolic(x):
-        return tuple(dims)
-    traced = TracedShape(dims)
-    traced.source = x
-    return traced
-
-
 def shape_of(x) -> tuple:
     return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
 

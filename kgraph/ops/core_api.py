@@ -10,7 +10,8 @@ import numpy as np
 
 from kgraph.ops import elementwise as ew
 from kgraph.ops import movement as mv
-from kgraph.ops.api_util import dtype_of, eager_only, is_symbolic, rank, shape_of, static_dim
+from kgraph.ops.api_util import (constant, dtype_of, eager_only, is_symbolic, rank, shape_of,
+                                 static_dim)
 
 
 def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
@@ -20,6 +21,8 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
 
     if is_symbolic(x):
         return x if dtype is None else ew.cast(x, dtype)
+    if isinstance(x, (list, tuple)) and _holds_symbolic(x):
+        return _pack(x, dtype)
     if isinstance(x, Variable):
         x = x.numpy()
     array = np.asarray(x)
@@ -33,6 +36,22 @@ def convert_to_tensor(x, dtype=None, sparse=None, ragged=None):
         elif array.dtype == np.int64:
             array = array.astype(np.int32)
     return array
+
+
+def _holds_symbolic(items):
+    return any(_holds_symbolic(i) if isinstance(i, (list, tuple)) else is_symbolic(i)
+               for i in items)
+
+
+def _pack(items, dtype):
+    """A list holding traced scalars (`[ops.shape(x)[0], 1, 1]`) as one tensor, as
+    TensorFlow's convert_to_tensor packs it: Python numbers take the traced items' dtype."""
+    parts = [convert_to_tensor(i, dtype) for i in items]
+    like = next(p for p in parts if is_symbolic(p))
+    dtype = dtype_of(like) if dtype is None else ew.dtype_name(dtype)
+    parts = [ew.cast(p, dtype) if is_symbolic(p) else
+             constant(np.asarray(p, ew._np_dtype(dtype)), like) for p in parts]
+    return mv.concatenate([mv.expand_dims(p, 0) for p in parts], 0)
 
 
 def convert_to_numpy(x):
@@ -54,11 +73,6 @@ def is_tensor(x):
 
 def dtype(x):
     return dtype_of(x)
-
-
-def shape(x):
-    """The static shape as a tuple; unknown dims (the batch while tracing) are None."""
-    return tuple(shape_of(x))
 
 
 def cast(x, dtype):  # noqa: F811 - the Keras name

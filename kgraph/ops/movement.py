@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.ir.types import TensorType
+from kgraph.ops import symbolic_shape
 from kgraph.ops.registry import apply, defop
 
 
@@ -86,25 +87,40 @@ def reshape_to(x, shape, like=None):
 
 
 def reshape(x, newshape):
-    newshape = tuple(newshape) if isinstance(newshape, (tuple, list)) else (newshape,)
-    if None in newshape and -1 in newshape:
-        newshape = _infer_beside_batch(x, newshape)
-    return reshape_to(x, tuple(None if d == -1 else d for d in newshape))
+    """`keras.ops.reshape`: `newshape` holds ints (one may be -1) and dims of traced tensors
+    (`ops.shape(x)[0]`), or is a 1-D int tensor of them."""
+    dims = symbolic_shape.as_dims(newshape, "reshape")
+    if not symbolic_shape.has_dims(dims):
+        return reshape_to(x, tuple(None if d == -1 else d for d in dims))
+    static = _reshape_static(x, dims)
+    if static.count(None) <= 1:  # a -1 in a constant target says the same
+        return reshape_to(x, static)
+    target = symbolic_shape.shape_tensor(dims, "reshape")
+    return apply("Reshape", x, target, shape=static)
 
 
-def _infer_beside_batch(x, newshape):
-    """A None target dim (`tf.shape(x)[0]` of an unknown batch, `tf.reshape(x, [batch, -1,
-    d])` in the keras.io Perceiver example) stands for x's one unknown dim, so the -1 is
-    x's other dims over the target's known ones."""
-    unknown = [d for d in x.shape if d is None]
-    known = [int(d) for d in newshape if d is not None and d != -1]
-    if len(unknown) != 1 or newshape.count(None) != 1 or newshape.count(-1) != 1:
-        return newshape  # reshape_to needs a runtime reference for these
-    size, rest = int(np.prod([d for d in x.shape if d is not None])), int(np.prod(known))
+def _reshape_static(x, dims):
+    """The static shape a reshape to `dims` gives. A -1 is known when the target's dims of the
+    graph are x's own unknown dims (`reshape(x, (ops.shape(x)[0], -1, d))`): it is then x's
+    other dims over the target's ints."""
+    static = list(symbolic_shape.static_dims(dims))
+    if sum(1 for d in dims if isinstance(d, int) and d == -1) != 1:
+        return tuple(static)
+    at = next(i for i, d in enumerate(dims) if isinstance(d, int) and d == -1)
+    static[at] = None
+    sources = [symbolic_shape.source_of(d) for d in dims if not isinstance(d, int)]
+    own_axes = sorted(s[1] for s in sources if s is not None and s[0] is x)
+    unknown = [i for i, d in enumerate(x.shape) if d is None]
+    if len(own_axes) != len(sources) or own_axes != unknown:
+        return tuple(static)
+    size = int(np.prod([d for d in x.shape if d is not None]))
+    rest = int(np.prod([d for d in dims if isinstance(d, int) and d != -1]))
     if rest == 0 or size % rest:
-        raise ValueError(f"reshape: cannot reshape {tuple(x.shape)} to {newshape}: "
-                         f"{size} values per batch entry do not divide into {rest}")
-    return tuple(size // rest if d == -1 else d for d in newshape)
+        raise ValueError(f"reshape: cannot reshape {tuple(x.shape)} to {tuple(static)}: "
+                         f"{size} values per entry of the unknown dims do not divide into "
+                         f"{rest}")
+    static[at] = size // rest
+    return tuple(static)
 
 
 # -- Expand (broadcast) ------------------------------------------------------------------------
@@ -141,13 +157,16 @@ def broadcast_like(x, like):
 
 
 def broadcast_to(x, shape):
-    if None in tuple(shape):
-        # `ops.shape(t)` of a traced t with an unknown batch: expand to t's runtime shape
-        from kgraph.random import _like
-
-        return broadcast_like(x, _like(shape))
-    shape = tuple(shape)
-    return apply("Expand", x, np.asarray(shape, np.int64), shape=shape)
+    """`keras.ops.broadcast_to`: `shape` may hold dims of traced tensors (`ops.shape(t)`)."""
+    dims = symbolic_shape.fill_open_dim(symbolic_shape.as_dims(shape, "broadcast_to"))
+    static = list(symbolic_shape.static_dims(dims))
+    own = tuple(getattr(x, "shape", np.shape(x)))
+    offset = len(dims) - len(own)
+    for i, d in enumerate(own):
+        if offset + i >= 0 and static[offset + i] is None and d is not None and d != 1:
+            static[offset + i] = int(d)  # a run-time target dim can only be 1 or this one
+    return apply("Expand", x, symbolic_shape.shape_tensor(dims, "broadcast_to"),
+                 shape=tuple(static))
 
 
 # -- Transpose ---------------------------------------------------------------------------------

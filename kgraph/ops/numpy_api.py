@@ -13,6 +13,7 @@ import numpy as np
 
 from kgraph.ir.types import dtype_name, is_float
 from kgraph.ops import elementwise as ew
+from kgraph.ops import symbolic_shape
 from kgraph.ops.api_util import constant, dtype_of, eager_only, floatx, is_symbolic, to_float
 
 
@@ -22,56 +23,57 @@ def _np_dtype(dtype, default):
 
 # -- creation ----------------------------------------------------------------------------------
 def _check_shape(shape, op):
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if any(d is None or is_symbolic(d) for d in shape):
-        raise ValueError(f"{op}: every dimension must be a known int. Received: shape={shape}. "
-                         f"For a shape that follows a tensor's unknown batch use {op}_like.")
-    return tuple(int(d) for d in shape)
+    dims = symbolic_shape.fill_open_dim(symbolic_shape.as_dims(shape, op))
+    if None in dims:
+        raise ValueError(f"{op}: every dimension must be a known int or a dim of a traced "
+                         f"tensor (`ops.shape(x)[0]`). Received: shape={shape}. For a shape "
+                         f"that follows a tensor use {op}_like or that tensor's ops.shape.")
+    return dims
 
 
-def _follows_batch(shape):
-    """True while tracing for a shape with a None dimension (`ops.shape(x)[0]` of a batch)."""
-    from kgraph.ir.graph import current_graph
+def _fill_dtype(value, dtype):
+    if dtype is not None:
+        return dtype_name(dtype)
+    if hasattr(value, "dtype"):
+        return dtype_of(value)
+    if isinstance(value, bool):
+        return "bool"
+    return "int64" if isinstance(value, (int, np.integer)) else floatx()
 
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    return current_graph() is not None and None in shape
 
+def _filled(dims, value, dtype):
+    """`value` (a number or a traced tensor) broadcast to `dims`, which hold dims of a traced
+    tensor (`ops.ones((ops.shape(x)[0], 1))`): a tensor that follows their run-time sizes."""
+    from kgraph.ops.movement import broadcast_to
 
-def _full_following_batch(shape, fill_value, dtype):
-    """`full` of a shape with one None dimension while tracing: the traced graph's input of
-    unknown size gives that dimension, as for `keras.random` (`ops.ones((batch, 1))` in a
-    `train_step`)."""
-    from kgraph.random import _like
-
-    return ew.cast(_like(shape) + np.float32(fill_value), dtype)
+    if is_symbolic(value):
+        return broadcast_to(value if dtype is None else ew.cast(value, dtype), dims)
+    like = next(d for d in dims if is_symbolic(d))
+    return broadcast_to(constant(np.asarray(value, ew._np_dtype(_fill_dtype(value, dtype))),
+                                 like), dims)
 
 
 def full(shape, fill_value, dtype=None):
-    """An array of `shape` filled with `fill_value` (`keras.ops.full`)."""
-    if _follows_batch(shape) and not is_symbolic(fill_value):
-        return _full_following_batch(shape, fill_value, dtype or floatx())
-    shape = _check_shape(shape, "full")
-    if is_symbolic(fill_value):
-        from kgraph.ops.movement import broadcast_to
-
-        value = fill_value if dtype is None else ew.cast(fill_value, dtype)
-        return broadcast_to(value, shape)
-    default = dtype_of(fill_value) if dtype is None and hasattr(fill_value, "dtype") else (
-        "int64" if isinstance(fill_value, (int, np.integer)) and not isinstance(fill_value, bool)
-        else "bool" if isinstance(fill_value, bool) else floatx())
-    return np.full(shape, fill_value, dtype=_np_dtype(dtype, default))
+    """An array of `shape` filled with `fill_value` (`keras.ops.full`); a dim of a traced
+    tensor in `shape` (`ops.shape(x)[0]`) makes it a tensor of the graph."""
+    dims = _check_shape(shape, "full")
+    if is_symbolic(fill_value) or symbolic_shape.has_dims(dims):
+        return _filled(dims, fill_value, dtype)
+    return np.full(dims, fill_value, dtype=ew._np_dtype(_fill_dtype(fill_value, dtype)))
 
 
 def ones(shape, dtype=None):
-    if _follows_batch(shape):
-        return _full_following_batch(shape, 1, dtype or floatx())
-    return np.ones(_check_shape(shape, "ones"), dtype=_np_dtype(dtype, floatx()))
+    dims = _check_shape(shape, "ones")
+    if symbolic_shape.has_dims(dims):
+        return _filled(dims, 1, dtype or floatx())
+    return np.ones(dims, dtype=_np_dtype(dtype, floatx()))
 
 
 def zeros(shape, dtype=None):
-    if _follows_batch(shape):
-        return _full_following_batch(shape, 0, dtype or floatx())
-    return np.zeros(_check_shape(shape, "zeros"), dtype=_np_dtype(dtype, floatx()))
+    dims = _check_shape(shape, "zeros")
+    if symbolic_shape.has_dims(dims):
+        return _filled(dims, 0, dtype or floatx())
+    return np.zeros(dims, dtype=_np_dtype(dtype, floatx()))
 
 
 def empty(shape, dtype=None):
@@ -107,8 +109,31 @@ def arange(start, stop=None, step=1, dtype=None):
     floatx otherwise, as Keras."""
     if stop is None:
         start, stop = 0, start
+    if any(is_symbolic(v) for v in (start, stop, step)):
+        return _arange_traced(start, stop, step, dtype)
     ints = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
     return np.arange(start, stop, step, dtype=_np_dtype(dtype, "int32" if ints else floatx()))
+
+
+def _arange_traced(start, stop, step, dtype):
+    """`arange` with bounds known at run time (`ops.arange(ops.shape(x)[1])`): a Range of
+    int64 values, or of the count of values scaled by `step` and shifted by `start`."""
+    from kgraph.ops.registry import apply
+
+    ints = all(symbolic_shape.is_dim(v) or isinstance(v, (int, np.integer)) for v in
+               (start, stop, step))
+    dtype = dtype_name(dtype) if dtype is not None else "int32" if ints else floatx()
+    if ints and symbolic_shape.constant_int(step) == 1:
+        low, high = (ew.cast(v, "int64") if is_symbolic(v) else np.int64(v) for v in (start, stop))
+        return ew.cast(apply("Range", low, high), dtype)
+    if ints:
+        low, high, by = (ew.cast(v, "int64") if is_symbolic(v) else np.int64(v)
+                         for v in (start, stop, step))
+        count = ew.negative(floor_divide(ew.subtract(low, high), by))  # ceil((high - low) / by)
+    else:
+        count = ew.cast(ceil(ew.divide(ew.subtract(to_float(stop), start), step)), "int64")
+    index = ew.cast(apply("Range", np.int64(0), count), dtype)
+    return ew.add(ew.multiply(index, ew.cast(step, dtype)), ew.cast(start, dtype))
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):

@@ -15,8 +15,9 @@ import numpy as np
 
 from kgraph.ops import elementwise as ew
 from kgraph.ops import movement as mv
-from kgraph.ops.api_util import (axis_index, constant, dtype_of, eager_only, rank, shape_of,
-                                 static_dim, to_float)
+from kgraph.ops import symbolic_shape
+from kgraph.ops.api_util import (axis_index, constant, dtype_of, eager_only, is_symbolic, rank,
+                                 shape_of, static_dim, to_float)
 
 
 def _index(axis, ndim, value):
@@ -177,31 +178,32 @@ def rot90(array, k=1, axes=(0, 1)):
 
 
 def tile(x, repeats):
-    """Repeat `x` whole along each axis (`keras.ops.tile`) by broadcast and reshape."""
-    reps = (repeats,) if isinstance(repeats, int) else tuple(repeats)
-    out_rank = builtins.max(rank(x), len(reps))
-    x = mv.reshape(x, (1,) * (out_rank - rank(x)) + shape_of(x)) if rank(x) < out_rank else x
-    reps = (1,) * (out_rank - len(reps)) + reps
-    shape = shape_of(x)
-    if builtins.all(r == 1 for r in reps):
-        return x
-    for i, r in enumerate(reps):
-        if r != 1:
-            static_dim(x, i, "tile")
-    interleaved = mv.reshape_to(x, [d for s in shape for d in (1, s)], like=None)
-    big = mv.broadcast_to(interleaved, [d for r, s in zip(reps, shape)
-                                        for d in (1 if r is None else r, s)])
+    """Repeat `x` whole along each axis (`keras.ops.tile`) by broadcast and reshape. A repeat
+    may be a dim of a traced tensor (`tile(token, (ops.shape(x)[0], 1, 1))`) and `repeats` a
+    1-D int tensor of them (`ops.concatenate([ops.expand_dims(batch, -1), [1, 1]])`)."""
+    reps = symbolic_shape.fill_open_dim(symbolic_shape.as_dims(repeats, "tile"))
     if None in reps:
-        # a repeat of `ops.shape(x)[0]` while tracing (`tile(token, (batch, 1, 1))` in a ViT
-        # `call`): that count follows the traced batch, as `ops.ones((batch, 1))` does
-        from kgraph.ops.numpy_api import _follows_batch, _full_following_batch
-
-        ones_shape = [d for r in reps for d in (None if r is None else 1, 1)]
-        if not _follows_batch(ones_shape) or reps.count(None) > 1:
-            raise ValueError(f"tile: a None repeat (an unknown batch size) is only possible "
-                             f"once and while tracing. Received: repeats={reps}")
-        big = big * _full_following_batch(ones_shape, 1, dtype_of(big))
-    return mv.reshape_to(big, [None if r is None else r * s for r, s in zip(reps, shape)])
+        raise ValueError(f"tile: a None repeat has no count; use the dim of a traced tensor "
+                         f"(`ops.shape(x)[0]`) for one known only at run time. Received: "
+                         f"repeats={tuple(reps)}")
+    out_rank = builtins.max(rank(x), len(reps))
+    dims = list(symbolic_shape.shape(x) if is_symbolic(x) else shape_of(x))
+    if len(dims) < out_rank:
+        dims = [1] * (out_rank - len(dims)) + dims
+        x = mv.reshape(x, dims)
+    reps = [1] * (out_rank - len(reps)) + reps
+    if builtins.all(isinstance(r, int) and r == 1 for r in reps):
+        return x
+    spread, broadcast, merged = [], [], []  # x with a unit axis before each tiled one
+    for r, d in zip(reps, dims):
+        if isinstance(r, int) and r == 1:
+            spread, broadcast, merged = spread + [d], broadcast + [d], merged + [d]
+        elif isinstance(d, int) and d == 1:
+            spread, broadcast, merged = spread + [1], broadcast + [r], merged + [r]
+        else:
+            spread, broadcast, merged = spread + [1, d], broadcast + [r, d], merged + [r * d]
+    big = mv.broadcast_to(mv.reshape(x, spread) if len(spread) > len(dims) else x, broadcast)
+    return mv.reshape(big, merged) if len(merged) < len(broadcast) else big
 
 
 def repeat(x, repeats, axis=None):
@@ -209,10 +211,10 @@ def repeat(x, repeats, axis=None):
     if axis is None:
         x, axis = ravel(x), 0
     axis = axis_index(axis, rank(x), "repeat")
-    if repeats is None and shape_of(x)[axis] == 1:
+    if (repeats is None or symbolic_shape.is_dim(repeats)) and shape_of(x)[axis] == 1:
         # `ops.shape(x)[0]` of a traced batch: a (1, ...) token repeated per example (the
         # keras.io PatchConvNet example's class token) is that tile
-        return tile(x, [None if i == axis else 1 for i in range(rank(x))])
+        return tile(x, [repeats if i == axis else 1 for i in range(rank(x))])
     if (shape_of(x)[axis] is None and np.size(repeats) == 1 and shape_of(x).count(None) == 1
             and dtype_of(x) != "bool"):
         return _repeat_each(x, int(np.ravel(repeats)[0]), axis)

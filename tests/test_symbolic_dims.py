@@ -1,0 +1,190 @@
+"""`keras.ops.shape(x)` of a traced tensor: dims unknown while tracing are int32 scalars of the
+graph (Keras' TensorFlow behaviour), known ones stay ints. Each traced function is run at two
+sizes against numpy, so a size baked in at trace time would fail."""
+
+import numpy as np
+import pytest
+
+import kgraph as tf
+from kgraph import keras
+from kgraph.keras import ops
+
+OPEN = [tf.TensorSpec((None, None, 2), "float32")]
+SIZES = [(2, 3, 2), (4, 5, 2)]
+
+
+def _run(fn, sizes=SIZES):
+    """`fn` traced once with the batch and length open, called at each of `sizes`."""
+    traced = tf.function(fn, input_signature=OPEN)
+    for shape in sizes:
+        x = np.arange(np.prod(shape), dtype="float32").reshape(shape)
+        yield x, traced(x)
+
+
+def test_shape_gives_ints_for_known_dims_and_scalars_for_unknown_ones():
+    seen = {}
+
+    def probe(x):
+        seen["dims"] = ops.shape(x)
+        return ops.sum(x)
+
+    list(_run(probe, SIZES[:1]))
+    batch, length, channels = seen["dims"]
+    assert type(channels) is int and channels == 2
+    for d in (batch, length):
+        assert ops.is_tensor(d) and tuple(d.shape) == () and d.dtype == "int32"
+    eager = ops.shape(np.zeros((2, 5)))
+    assert eager == (2, 5) and type(eager) is tuple and all(type(d) is int for d in eager)
+    assert tf.shape(np.zeros((2, 5))) == (2, 5)
+
+
+def test_arithmetic_on_dims():
+    def dims(x):
+        b, n, c = ops.shape(x)
+        return ops.convert_to_tensor([b + 1, n - 1, b * n, n // 2, n % 2, 7 // n, c * b, -n])
+
+    for x, out in _run(dims):
+        b, n, c = x.shape
+        np.testing.assert_array_equal(out, [b + 1, n - 1, b * n, n // 2, n % 2, 7 // n,
+                                            c * b, -n])
+        assert out.dtype == np.int32
+
+
+def test_arange_reshape_tile_and_broadcast_follow_the_run_time_sizes():
+    def build(x):
+        b, n, _ = ops.shape(x)
+        i = ops.arange(n)[:, None]
+        mask = ops.reshape(ops.cast(i >= ops.arange(n), "int32"), (1, n, n))
+        mult = ops.concatenate([ops.expand_dims(b, -1), ops.convert_to_tensor([1, 1])], 0)
+        return {
+            "tiled": ops.tile(mask, mult),
+            "tiled_tuple": ops.tile(x, (1, b, 1)),
+            "stepped": ops.arange(1, n + 3, 2),
+            "flat": ops.reshape(x, (b * n, -1)),
+            "rows": ops.reshape(x, (b, -1)),
+            "by_tensor": ops.reshape(x, ops.convert_to_tensor([n, b, 2])),
+            "broadcast": ops.broadcast_to(ops.sum(x, axis=(1, 2))[:, None], (b, n)),
+            "ones": ops.ones((b, n)),
+            "zeros": ops.zeros((n,), "int32"),
+            "full": ops.full((b, 1, n), 2.5),
+        }
+
+    for x, out in _run(build):
+        b, n, _ = x.shape
+        np.testing.assert_array_equal(out["tiled"],
+                                      np.tile(np.tril(np.ones((n, n), "int32")), (b, 1, 1)))
+        np.testing.assert_array_equal(out["tiled_tuple"], np.tile(x, (1, b, 1)))
+        np.testing.assert_array_equal(out["stepped"], np.arange(1, n + 3, 2))
+        assert out["stepped"].dtype == np.int32
+        np.testing.assert_array_equal(out["flat"], x.reshape(b * n, -1))
+        np.testing.assert_array_equal(out["rows"], x.reshape(b, -1))
+        np.testing.assert_array_equal(out["by_tensor"], x.reshape(n, b, 2))
+        np.testing.assert_array_equal(out["broadcast"],
+                                      np.broadcast_to(x.sum(axis=(1, 2))[:, None], (b, n)))
+        np.testing.assert_array_equal(out["ones"], np.ones((b, n), np.float32))
+        np.testing.assert_array_equal(out["zeros"], np.zeros((n,), np.int32))
+        np.testing.assert_array_equal(out["full"], np.full((b, 1, n), 2.5, np.float32))
+
+
+def test_slicing_and_indexing_by_dims():
+    def cut(x):
+        b, n, _ = ops.shape(x)
+        return {"head": x[:, :n - 1], "tail": x[:, n // 2:], "last": x[b - 1], "first": x[-b],
+                "from_end": x[:, -n + 1:], "past_end": x[:, :n + 4]}
+
+    for x, out in _run(cut):
+        b, n, _ = x.shape
+        np.testing.assert_array_equal(out["head"], x[:, :n - 1])
+        np.testing.assert_array_equal(out["tail"], x[:, n // 2:])
+        np.testing.assert_array_equal(out["last"], x[b - 1])
+        np.testing.assert_array_equal(out["first"], x[0])
+        np.testing.assert_array_equal(out["from_end"], x[:, -n + 1:])
+        np.testing.assert_array_equal(out["past_end"], x)
+
+
+def test_static_shapes_stay_as_known_as_they_can():
+    static = {}
+
+    def shapes(x):
+        b, n, c = ops.shape(x)
+        static["rows"] = tuple(ops.reshape(x, (b, -1, 2 * c)).shape)
+        static["tiled"] = tuple(ops.tile(ops.ones((1, 3)), (b, 1)).shape)
+        static["broadcast"] = tuple(ops.broadcast_to(ops.ones((3,)), (b, n, 3)).shape)
+        static["random"] = tuple(keras.random.normal((b, 4), seed=1).shape)
+        return ops.sum(x)
+
+    list(_run(shapes, SIZES[:1]))
+    # the -1 is not known here: x has two unknown dims and the target names only one
+    assert static["rows"] == (None, None, 4)
+    assert static["tiled"] == (None, 3)
+    assert static["broadcast"] == (None, None, 3)
+    assert static["random"] == (None, 4)
+
+
+def test_random_draws_and_tf_names_take_dims():
+    def draws(x):
+        b, n = tf.shape(x)[0], tf.shape(x)[1]
+        return {"normal": keras.random.normal((b, n), seed=3),
+                "uniform": tf.random.uniform((n, b)),
+                "range": tf.range(n),
+                "tiled": tf.tile(tf.reshape(tf.range(n), (1, n)), [b, 1])}
+
+    for x, out in _run(draws):
+        b, n, _ = x.shape
+        assert out["normal"].shape == (b, n) and out["uniform"].shape == (n, b)
+        assert np.unique(out["normal"]).size == b * n
+        np.testing.assert_array_equal(out["tiled"], np.tile(np.arange(n), (b, 1)))
+
+
+def test_gradients_flow_through_graphs_that_use_dims():
+    """Dims carry no gradient; the float values around them do: the loss averages over the
+    run-time batch and masks the last row by an `arange` of it."""
+    w = tf.Variable(np.float32([0.5, -1.0]))
+
+    @tf.function(input_signature=OPEN)
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            b, n, c = ops.shape(x)
+            weights = ops.tile(ops.reshape(w, (1, 1, c)), (b, n, 1))
+            keep = ops.cast(ops.arange(b) < b - 1, "float32")[:, None, None]
+            loss = ops.sum(x * weights * keep) / ops.cast(b, "float32")
+        return tape.gradient(loss, [w])[0]
+
+    for shape in SIZES:
+        x = np.arange(np.prod(shape), dtype="float32").reshape(shape)
+        expected = x[:-1].sum(axis=(0, 1)) / shape[0]
+        np.testing.assert_allclose(gradient(x), expected, rtol=1e-6)
+
+
+class _CausalSelfMask(keras.layers.Layer):
+    """A layer whose output depends on dims of its input: a causal mean over time."""
+
+    def call(self, x):
+        b, n = ops.shape(x)[0], ops.shape(x)[1]
+        mask = ops.cast(ops.arange(n)[:, None] >= ops.arange(n), x.dtype)
+        mask = ops.tile(ops.reshape(mask, (1, n, n)), (b, 1, 1))
+        counts = ops.sum(mask, axis=-1, keepdims=True)
+        return ops.matmul(mask / counts, x)
+
+
+def test_a_model_with_open_length_trains_and_predicts_at_two_lengths():
+    inputs = keras.Input((None, 3))
+    hidden = _CausalSelfMask()(keras.layers.Dense(3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+    model.compile(optimizer="sgd", loss="mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 6, 3)).astype("float32")
+    first = model.train_on_batch(x, np.zeros((8, 6, 1)))
+    assert model.train_on_batch(x, np.zeros((8, 6, 1))) < first
+    full = model.predict(x[:3], verbose=0)
+    np.testing.assert_allclose(model.predict(x[:3, :4], verbose=0), full[:, :4], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_none_has_no_size():
+    with pytest.raises(ValueError, match="None repeat"):
+        ops.tile(np.ones((1, 2)), (None, 1))
+    with pytest.raises(ValueError, match="ones_like"):
+        ops.ones((None, 2))
+    with pytest.raises(ValueError, match="keras.random"):
+        keras.random.normal((None, 2))
