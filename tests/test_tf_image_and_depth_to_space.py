@@ -98,3 +98,41 @@ def test_resize_area_averages_the_covered_pixels(size):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(keras.ops.image.resize(images, size, interpolation="area"),
                                expected, rtol=1e-5, atol=1e-6)
+
+
+def test_convert_image_dtype_rescales_between_ranges_as_tensorflow():
+    # integer -> float: 0..MAX onto 0..1 (the keras.io Reptile example's uint8 Omniglot)
+    np.testing.assert_allclose(tf.image.convert_image_dtype(IMAGE, tf.float32), IMAGE / 255.0,
+                               rtol=1e-6)
+    assert tf.image.convert_image_dtype(IMAGE, tf.float32).dtype == np.float32
+    # float -> integer: times MAX + 0.5, truncated; saturate clips first
+    values = np.float32([0.0, 0.25, 0.5, 0.999, 1.0])
+    np.testing.assert_array_equal(tf.image.convert_image_dtype(values, "uint8"),
+                                  (values * 255.5).astype(np.uint8))
+    np.testing.assert_array_equal(
+        tf.image.convert_image_dtype(np.float32([-0.5, 1.5]), "uint8", saturate=True), [0, 255])
+    # integer -> integer: by the power of two between the ranges; float -> float: a cast
+    np.testing.assert_array_equal(tf.image.convert_image_dtype(np.uint16([0, 511, 65535]),
+                                                               "uint8"), [0, 1, 255])
+    np.testing.assert_array_equal(tf.image.convert_image_dtype(np.uint8([1, 255]), "uint16"),
+                                  [256, 65280])
+    assert tf.image.convert_image_dtype(values, "float64").dtype == np.float64
+    with pytest.raises(ValueError, match="integer or floating dtype"):
+        tf.image.convert_image_dtype(np.bool_([True]), "float32")
+
+
+def test_rgb_to_grayscale_is_luma_in_the_images_dtype():
+    weights = np.float32([0.2989, 0.5870, 0.1140])
+    luma = (IMAGE / np.float32(255.0)).astype(np.float32) @ weights
+    gray = tf.image.rgb_to_grayscale(IMAGE)
+    assert gray.shape == (5, 6, 1) and gray.dtype == np.uint8  # back to uint8, 0..255
+    np.testing.assert_array_equal(gray[..., 0], (luma * np.float32(255.5)).astype(np.uint8))
+    floats = np.stack([IMAGE, IMAGE]) / np.float32(255.0)
+    np.testing.assert_allclose(tf.image.rgb_to_grayscale(floats)[..., 0],
+                               np.stack([luma, luma]), rtol=1e-5)
+    # traced inside a model, as the example's Dataset.map runs it per image
+    inputs = keras.Input((5, 6, 3), dtype="uint8")
+    model = keras.Model(inputs, tf.image.rgb_to_grayscale(
+        tf.image.convert_image_dtype(inputs, tf.float32)))
+    np.testing.assert_allclose(model.predict(IMAGE[None], verbose=0)[0, ..., 0], luma,
+                               rtol=1e-5, atol=1e-6)
