@@ -177,6 +177,24 @@ def test_multi_input_multi_output_functional():
     np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)
 
 
+def test_targets_for_only_the_outputs_with_a_loss():
+    """`loss=[fn, None]` with one target (the keras.io miniature GPT returns its embeddings as
+    a second output): as Keras 3, the target pairs with the output that has a loss."""
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(4, name="hidden")(inputs)
+    out = keras.layers.Dense(2, name="out")(hidden)
+    model = keras.Model(inputs, [out, hidden])
+    model.compile("sgd", loss=["mse", None], metrics=[["mae"], None])
+    x, y = _data(n=12, out=2)
+    model.fit(x, y, batch_size=4, verbose=0)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    pred, _ = model.predict(x, verbose=0)
+    np.testing.assert_allclose(logs["loss"], np.mean((pred - y) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(logs["out_mae"], np.mean(np.abs(pred - y)), rtol=1e-5)
+    with pytest.raises(ValueError, match="1 with a loss"):
+        model.fit(x, [y, y, y], verbose=0)
+
+
 def test_nested_model_and_shared_layers_train():
     inner = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="tanh")],
                              name="inner")

@@ -88,14 +88,11 @@ class CompiledLoss:
             return None, {}
         if self._losses is None:
             self._build(names)
-        ys = flatten(y)
-        if len(ys) != len(preds):
-            raise ValueError(f"The model has {len(preds)} outputs but {len(ys)} target arrays "
-                             f"were given.")
+        ys = self._targets(flatten(y), len(preds))
         sws = flatten(sample_weight) if sample_weight is not None else [None] * len(preds)
         if len(sws) == 1 and len(preds) > 1:
             sws = sws * len(preds)
-        ys = [expand_1d(yt, yp) for yt, yp in zip(ys, preds)]
+        ys = [None if yt is None else expand_1d(yt, yp) for yt, yp in zip(ys, preds)]
         total, parts = None, {}
         for (loss, weight), yt, yp, sw, name in zip(self._losses, ys, preds, sws, names):
             if loss is None:
@@ -106,6 +103,21 @@ class CompiledLoss:
             value = value * weight if weight != 1.0 else value
             total = value if total is None else total + value
         return total, parts
+
+
+    def _targets(self, ys, outputs):
+        """One target per output. As Keras 3, targets may be given for only the outputs that
+        have a loss (`loss=[loss_fn, None]` with one `y`: the keras.io miniature GPT)."""
+        if len(ys) == outputs:
+            return ys
+        with_loss = [i for i, (loss, _) in enumerate(self._losses) if loss is not None]
+        if len(ys) != len(with_loss):
+            raise ValueError(f"The model has {outputs} outputs ({len(with_loss)} with a loss) "
+                             f"but {len(ys)} target arrays were given.")
+        full = [None] * outputs
+        for i, target in zip(with_loss, ys):
+            full[i] = target
+        return full
 
 
 class CompiledMetrics:
@@ -128,6 +140,8 @@ class CompiledMetrics:
             per_output = _per_output(spec if isinstance(spec, (dict, list, tuple)) else [spec],
                                      names, "metrics")
             for i, entry in enumerate(per_output):
+                if ys[i] is None:  # an output given no target (its loss is None)
+                    continue
                 entries = entry if isinstance(entry, (list, tuple)) else [entry]
                 loss = compiled_loss._losses[i][0] if compiled_loss._losses else None
                 for ident in entries:
@@ -153,7 +167,9 @@ class CompiledMetrics:
 
     def update_state(self, y, y_pred, sample_weight, output_names, compiled_loss):
         ys, preds = flatten(y), flatten(y_pred)
-        ys = [expand_1d(yt, yp) for yt, yp in zip(ys, preds)]
+        if compiled_loss is not None and compiled_loss._losses is not None:
+            ys = compiled_loss._targets(ys, len(preds))  # targets for the outputs with a loss
+        ys = [None if yt is None else expand_1d(yt, yp) for yt, yp in zip(ys, preds)]
         names = output_names or [f"output_{i}" for i in range(len(preds))]
         if self._built is None:
             self._build(ys, preds, names, compiled_loss)
