@@ -49,12 +49,18 @@ def cancel_transposes(graph: Graph) -> Graph:
     if not transposes:
         return graph
     users = graph.users()
-    if all(len(users.get(t, ())) <= 1 for t in transposes):  # copying below users: moot
-        return _Rewriter(graph).run()
+    if not any(len(users.get(t, ())) > 1 and any(_sinks_into(n) for n in users[t])
+               for t in transposes):  # copying below users: moot (a recurrence's weight
+        return _Rewriter(graph).run()  # transposes feed only MatMuls: no trial copies)
     trial, _ = graph.clone()
     with_copies = _transposes(_Rewriter(trial, fan_out=True).run())
     without = _transposes(_Rewriter(graph.clone()[0]).run())
     return _Rewriter(graph, fan_out=with_copies < without).run()
+
+
+def _sinks_into(node) -> bool:
+    """Whether a Transpose may move below `node` (a rule exists for its op)."""
+    return node.op in ELEMENTWISE or node.op in RULES
 
 
 def _transposes(graph):
