@@ -129,6 +129,44 @@ def test_mha_attention_mask_and_causal_mask():
                                atol=1e-5)
 
 
+
+class _TemperedAttention(L.MultiHeadAttention):
+    """An override of `_compute_attention` with Keras 3.0's five parameters (no
+    `return_attention_scores`), as the keras.io LSA layer writes it: scores scaled by 1/tau."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.tau = keras.Variable(2.0, trainable=True)
+
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None):
+        query = keras.ops.multiply(query, 1.0 / self.tau)
+        scores = keras.ops.einsum(self._dot_product_equation, key, query)
+        scores = self._masked_softmax(scores, attention_mask)
+        dropped = self._dropout_layer(scores, training=training)
+        return keras.ops.einsum(self._combine_equation, dropped, value), scores
+
+
+def test_mha_compute_attention_override_with_keras_3_0_signature():
+    layer = _TemperedAttention(num_heads=2, key_dim=4)
+    x = _data(2, 4, 6)
+    mask = ~np.eye(4, dtype=bool)[None]  # a batch-1 mask, broadcast over the batch
+    out, scores = layer(x, x, attention_mask=mask, return_attention_scores=True)
+    # tau = 2 = sqrt(key_dim): the same numbers as the built-in scaling
+    reference = L.MultiHeadAttention(num_heads=2, key_dim=4)
+    reference(x, x)
+    reference.set_weights([w.numpy() for w in layer.weights if w is not layer.tau])
+    want, want_scores = np_mha(reference, x, x, mask=np.repeat(mask, 2, 0))
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer(x, x, attention_mask=mask), want, rtol=1e-5, atol=1e-5)
+    # traced in a model and trained: tau is one of its weights and gets a gradient
+    inputs = keras.Input((4, 6))
+    model = keras.Model(inputs, _TemperedAttention(num_heads=2, key_dim=4)(inputs, inputs))
+    model.compile("sgd", "mse")
+    model.fit(x, _data(2, 4, 6, seed=5), epochs=1, verbose=0)
+    assert model.layers[1].tau.numpy() != 2.0 and model.count_params() == 4 * (6 * 8 + 8) - 2 + 1
+
+
 def _masked_model(causal):
     ids = keras.Input(shape=(None,), dtype="int32")
     emb = L.Embedding(10, 8, mask_zero=True)(ids)

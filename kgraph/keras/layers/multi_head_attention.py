@@ -8,6 +8,8 @@ masks that travel with `query` / `value` / `key` (e.g. from `Embedding(mask_zero
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import string
 
@@ -27,6 +29,24 @@ _CALL_TENSORS = ("query", "value", "key")
 
 def _letter(i):
     return string.ascii_lowercase[i]
+
+
+@functools.lru_cache(maxsize=None)
+def _takes_return_attention_scores(compute_attention):
+    """Whether a `_compute_attention` (possibly a user override) takes a sixth argument,
+    `return_attention_scores`. Overrides written against Keras 3.0 (the keras.io "ViT on small
+    datasets" LSA layer) take `(query, key, value, attention_mask, training)` only and always
+    return `(output, scores)`."""
+    try:
+        parameters = list(inspect.signature(compute_attention).parameters.values())
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+        return True
+    names = [p.name for p in parameters]
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY,
+                                                      p.POSITIONAL_OR_KEYWORD)]
+    return "return_attention_scores" in names or len(positional) >= 7  # self + 6
 
 
 def build_attention_equation(rank, attn_axes):
@@ -219,9 +239,10 @@ class ProjectedAttention(Layer):
         key = value if key is None else key
         attention_mask = self.compute_attention_mask(query, value, *masks, attention_mask,
                                                      use_causal_mask)
+        extra = (return_attention_scores,) if _takes_return_attention_scores(
+            type(self)._compute_attention) else ()
         output, scores = self._compute_attention(*self._project(query, value, key),
-                                                 attention_mask, training,
-                                                 return_attention_scores)
+                                                 attention_mask, training, *extra)
         output = self.output_dense(output)
         return (output, scores) if return_attention_scores else output
 
