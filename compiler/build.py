@@ -155,7 +155,7 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
         from kgraph.runtime.numpy_exec import NumpyCompiled
 
         return NumpyCompiled(graph)
-    from kgraph.compiler.onnx.emit import to_onnx
+    from kgraph.compiler.onnx.emit import emit
     from kgraph.runtime.onnx_exec import OrtCompiled
 
     if target == "onnxruntime":  # its CPU provider has no bfloat16 arithmetic kernels
@@ -164,17 +164,18 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
 
         graph = compute_bfloat16_in_float32(graph)
     count("emissions")
-    model = to_onnx(graph)
+    emitted = emit(graph)
     count("compilations")
-    if target == "onnxruntime":
+    if target == "onnxruntime":  # bytes written directly: the onnx package is not imported
         from kgraph.runtime.onnx_exec import optimization_level
 
-        compiled = OrtCompiled(model.SerializeToString(), optimization=optimization_level(
-            node.op_type for node in model.graph.node))
+        compiled = OrtCompiled(emitted.to_bytes(),
+                               optimization=optimization_level(emitted.op_types()))
     else:
         from kgraph.compiler.tvm import compile_onnx
 
-        compiled = compile_onnx(model, device="cuda" if target.endswith(":cuda") else "cpu")
+        compiled = compile_onnx(emitted.to_proto(),
+                                device="cuda" if target.endswith(":cuda") else "cpu")
     return remember(key, compiled) if key is not None else compiled
 
 

@@ -1,4 +1,5 @@
-"""Graph -> onnx.ModelProto.
+"""Graph -> ONNX: a ModelProto (`to_onnx`), or its serialized bytes without importing the
+`onnx` package (`to_onnx_bytes`, what onnxruntime sessions are made from; compiler/onnx/wire.py).
 
 One pinned opset and an explicit `ir_version` (onnx 1.23 writes IR 14 by default, which
 onnxruntime 1.30+ refuses). Only ops that both onnxruntime and TVM's Relax ONNX frontend import
@@ -7,26 +8,24 @@ are emitted (no SoftmaxCrossEntropyLoss, OneHot, Loop or Scan; see DESIGN.md).
 from __future__ import annotations
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
+from kgraph.compiler.onnx import wire
 from kgraph.ir.graph import Graph
 from kgraph.ops.registry import get_op
 
 ONNX_OPSET = 18
 IR_VERSION = 9
+PRODUCER = "kgraph"
 
-_DTYPES = {name: helper.np_dtype_to_tensor_dtype(np.dtype(name)) for name in
-           ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8",
-            "uint16", "uint32", "uint64", "bool")}
-_DTYPES["bfloat16"] = TensorProto.BFLOAT16
+_DTYPES = wire.DTYPES  # kgraph dtype name -> TensorProto.DataType
 
 
 class EmitContext:
-    """What an op's emission callable sees: fresh names, constants and node creation."""
+    """What an op's emission callable sees: fresh names, constants and node creation. Nodes
+    and initializers are kept as plain data, made into protos or bytes at the end."""
 
     def __init__(self, graph_name):
-        self.nodes, self.initializers = [], []
+        self.nodes, self.initializers = [], []  # (op_type, inputs, outputs, attrs), (name, array)
         self._count = 0
         self._consts = {}
         self._prefix = graph_name
@@ -41,7 +40,7 @@ class EmitContext:
         if key is not None and key in self._consts:
             return self._consts[key]
         name = self.fresh("const")
-        self.initializers.append(numpy_helper.from_array(array, name))
+        self.initializers.append((name, array))
         if key is not None:
             self._consts[key] = name
         return name
@@ -50,17 +49,65 @@ class EmitContext:
         outputs = outputs or [self.fresh(op_type.lower())]
         if op_type == "Cast" and isinstance(attrs.get("to"), str):
             attrs["to"] = _DTYPES[attrs["to"]]
-        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs), **attrs))
+        self.nodes.append((op_type, list(inputs), list(outputs), attrs))
         return outputs[0]
 
 
+class Emitted:
+    """An emitted graph as plain data: nodes, initializers, and the inputs' and outputs'
+    (name, dtype, dims) with symbolic dims as strings."""
+
+    def __init__(self, name, nodes, initializers, inputs, outputs):
+        self.name, self.nodes, self.initializers = name, nodes, initializers
+        self.inputs, self.outputs = inputs, outputs
+
+    def op_types(self):
+        return [n[0] for n in self.nodes]
+
+    def to_bytes(self) -> bytes:
+        try:
+            return self.direct_bytes()
+        except wire.Unsupported:  # a value the direct writer does not know: the onnx package
+            return self.to_proto().SerializeToString()
+
+    def direct_bytes(self) -> bytes:
+        """The model's bytes from compiler/onnx/wire.py; raises `wire.Unsupported`."""
+        return wire.model([wire.node(*n) for n in self.nodes], self.name,
+                          [wire.tensor(a, name) for name, a in self.initializers],
+                          [wire.value_info(*i) for i in self.inputs],
+                          [wire.value_info(*o) for o in self.outputs],
+                          ONNX_OPSET, IR_VERSION, PRODUCER)
+
+    def to_proto(self):
+        from onnx import helper, numpy_helper
+
+        nodes = [helper.make_node(op, ins, outs, **attrs) for op, ins, outs, attrs in self.nodes]
+        inits = [numpy_helper.from_array(a, name) for name, a in self.initializers]
+        info = [helper.make_tensor_value_info(n, _DTYPES[d], dims) for n, d, dims in self.inputs]
+        outs = [helper.make_tensor_value_info(n, _DTYPES[d], dims) for n, d, dims in self.outputs]
+        g = helper.make_graph(nodes, self.name, info, outs, inits)
+        return helper.make_model(g, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+                                 producer_name=PRODUCER, ir_version=IR_VERSION)
+
+
 def _value_info(name, t, dim_names):
-    dims = [d if d is not None else dim_names(i) for i, d in enumerate(t.shape)]
-    return helper.make_tensor_value_info(name, _DTYPES[t.dtype], dims)
+    return name, t.dtype, [d if d is not None else dim_names(i) for i, d in enumerate(t.shape)]
 
 
-def to_onnx(graph: Graph) -> onnx.ModelProto:
-    """Emit `graph` (its outputs, then its variable updates as `<path>:new`) as ONNX."""
+def to_onnx(graph: Graph):
+    """`graph` as an onnx.ModelProto (see `emit`)."""
+    return emit(graph).to_proto()
+
+
+def to_onnx_bytes(graph: Graph) -> tuple[bytes, list]:
+    """`graph` as serialized ONNX bytes (equal to `to_onnx(graph).SerializeToString()`) and
+    its node op types, without importing the onnx package."""
+    emitted = emit(graph)
+    return emitted.to_bytes(), emitted.op_types()
+
+
+def emit(graph: Graph) -> Emitted:
+    """Emit `graph` (its outputs, then its variable updates as `<path>:new`)."""
     ctx = EmitContext(graph.name)
     out_pairs = list(zip(graph.output_names, graph.outputs))
     out_pairs += [(update_name(var, graph), v) for var, v in graph.updates.items()]
@@ -83,20 +130,18 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
             continue
         ins = [names[v] for v in node.inputs]
         outs = [direct.get(v) or ctx.fresh(node.op.lower()) for v in node.outputs]
-        emit = get_op(node.op).onnx
-        if callable(emit):
-            emit(ctx, node, ins, outs)
+        emit_op = get_op(node.op).onnx
+        if callable(emit_op):
+            emit_op(ctx, node, ins, outs)
         else:
-            ctx.node(emit, ins, outs, **node.attrs)
+            ctx.node(emit_op, ins, outs, **node.attrs)
         names.update(zip(node.outputs, outs))
     out_infos = []
     for name, v in out_pairs:
         if direct.get(v) != name:
             ctx.node("Identity", [names[v]], [name])
         out_infos.append(_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}"))
-    g = helper.make_graph(ctx.nodes, graph.name, inputs, out_infos, ctx.initializers)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
-                             producer_name="kgraph", ir_version=IR_VERSION)
+    return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos)
 
 
 def update_name(var, graph) -> str:
