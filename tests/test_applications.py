@@ -20,6 +20,10 @@ COUNTS = [
     (apps.ResNet50, {"include_top": False}, 23_587_712, 23_534_592),
     (apps.ResNet101, {}, 44_707_176, 44_601_832),
     (apps.ResNet152, {}, 60_419_944, 60_268_520),
+    (apps.ResNet50V2, {}, 25_613_800, 25_568_360),
+    (apps.ResNet50V2, {"include_top": False}, 23_564_800, 23_519_360),
+    (apps.ResNet101V2, {}, 44_675_560, 44_577_896),
+    (apps.ResNet152V2, {}, 60_380_648, 60_236_904),
     (apps.MobileNetV2, {}, 3_538_984, 3_504_872),
     (apps.MobileNetV2, {"include_top": False}, 2_257_984, 2_223_872),
     (apps.EfficientNetB0, {}, 5_330_571, 5_288_548),
@@ -51,6 +55,10 @@ KERAS_NAMES = {
     apps.ResNet50: ["conv1_pad", "conv1_conv", "conv1_bn", "pool1_pool", "conv2_block1_0_conv",
                     "conv3_block4_2_bn", "conv5_block3_add", "conv5_block3_out", "avg_pool",
                     "predictions"],
+    apps.ResNet50V2: ["conv1_pad", "conv1_conv", "pool1_pool", "conv2_block1_preact_bn",
+                      "conv2_block1_preact_relu", "conv2_block1_0_conv", "conv2_block3_2_pad",
+                      "conv4_block6_3_conv", "conv5_block3_out", "post_bn", "post_relu",
+                      "avg_pool", "predictions"],
     apps.MobileNetV2: ["Conv1", "bn_Conv1", "Conv1_relu", "expanded_conv_depthwise",
                        "expanded_conv_project_BN", "block_1_pad", "block_16_project_BN",
                        "block_2_add", "Conv_1", "Conv_1_bn", "out_relu", "predictions"],
@@ -154,6 +162,7 @@ def _real_keras_model(real_keras, name, kwargs, seed=0):
     ("MobileNetV2", {"input_shape": (32, 32, 3), "alpha": 0.35, "classes": 10,
                      "classifier_activation": None}),
     ("ResNet50", {"input_shape": (32, 32, 3), "include_top": False, "pooling": "avg"}),
+    ("ResNet50V2", {"input_shape": (32, 32, 3), "include_top": False, "pooling": "avg"}),
 ])
 def test_weight_file_written_by_real_keras_loads_by_name(tmp_path, name, kwargs):
     real_keras = pytest.importorskip("keras")
@@ -237,6 +246,7 @@ def test_preprocess_input_modes():
                                rtol=1e-6)
     np.testing.assert_allclose(apps.vgg16.preprocess_input(x.copy()), caffe)
     np.testing.assert_allclose(apps.mobilenet_v2.preprocess_input(x.copy()), x / 127.5 - 1)
+    np.testing.assert_allclose(apps.resnet_v2.preprocess_input(x.copy()), x / 127.5 - 1)
     assert apps.efficientnet.preprocess_input(x) is x
     torch = apps.imagenet_utils.preprocess_input(x.copy(), mode="torch")
     np.testing.assert_allclose(torch, (x / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225],

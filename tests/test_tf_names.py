@@ -196,6 +196,8 @@ def test_nn_l2_normalize_clamps_the_squared_norm_and_takes_keras_tensors():
     model = keras.Model(inputs, tf.nn.l2_normalize(keras.layers.Dense(3)(inputs), axis=-1))
     np.testing.assert_allclose(np.linalg.norm(model.predict(X, verbose=0), axis=1), 1.0,
                                rtol=1e-6)
+    # TensorFlow also names it tf.math.l2_normalize (the supervised-contrastive example)
+    assert tf.math.l2_normalize is tf.nn.l2_normalize
 
 
 def test_nn_gelu_as_a_dense_activation_trains():
