@@ -24,13 +24,10 @@ import math
 import os
 
 import numpy as np
-import pytest
 
 # `DepthToSpace.call` reshapes by `batch, height, width, depth = ops.shape(input)` of an
-# `Input((None, None, 1))`: dims unknown while tracing, which
-# need kgraph's symbolic dims (`kgraph.ops.symbolic_shape`, landing separately); until that
-# module is in, this test skips. Remove this gate once it has landed.
-pytest.importorskip("kgraph.ops.symbolic_shape")
+# `Input((None, None, 1))`: dims unknown while tracing (kgraph/ops/symbolic_shape.py
+# gives them as scalars of the graph).
 
 
 def _write_bsds(root, rng):

@@ -23,13 +23,10 @@ import random
 from glob import glob
 
 import numpy as np
-import pytest
 
 # `illumination_smoothness_loss` does arithmetic on `tf.shape(x)` dims of the
-# DCE-Net's open height and width: dims unknown while tracing, which
-# need kgraph's symbolic dims (`kgraph.ops.symbolic_shape`, landing separately); until that
-# module is in, this test skips. Remove this gate once it has landed.
-pytest.importorskip("kgraph.ops.symbolic_shape")
+# DCE-Net's open height and width: dims unknown while tracing (kgraph/ops/symbolic_shape.py
+# gives them as scalars of the graph).
 
 
 def _write_lol(root, rng):
