@@ -19,7 +19,9 @@ nodes of the call. Calls that did are recorded every time. The call's array argu
 captured before it (alike every time); arrays its ops capture (ranges, shapes: constants of
 the structure) are captured again from the same objects. User-defined classes (and `Lambda`)
 are always recorded, since their Python may do anything; a container (a Sequential or
-functional model) is replayed only when every layer in it is built-in.
+functional model) is replayed only when every layer in it is built-in. A layer's key holds
+every layer's attribute version (`Layer.__setattr__` counts sets), so setting `trainable` (a
+frozen BatchNormalization computes differently) or any other attribute records anew.
 """
 from __future__ import annotations
 
@@ -157,8 +159,9 @@ def _builtin(obj) -> bool:
 
 
 def _replayable_layers(layer):
-    """The identities of `layer` and its sublayers (depth first) when all are kgraph's own
-    classes other than `Lambda` (whose function is the user's), else None."""
+    """The identities and attribute versions (bumped by every attribute set: `trainable`,
+    a swapped activation) of `layer` and its sublayers, depth first, when all are kgraph's
+    own classes other than `Lambda` (whose function is the user's), else None."""
     from kgraph.keras.layers.core import Lambda
 
     ids = []
@@ -167,7 +170,7 @@ def _replayable_layers(layer):
         sub = stack.pop()
         if isinstance(sub, Lambda) or not type(sub).__module__.startswith("kgraph."):
             return None
-        ids.append(id(sub))
+        ids.append((id(sub), sub.__dict__.get("_version", 0)))
         stack.extend(sub._layers)
     return tuple(ids)
 

@@ -174,3 +174,28 @@ def test_masked_outputs_are_recorded_every_step():
         with tf.GradientTape():
             out = embed(tokens)
             np.testing.assert_array_equal(np.array(out._keras_mask), tokens != 0)
+
+
+def test_setting_trainable_records_anew(no_replay):
+    """A frozen BatchNormalization computes in inference mode (Keras 3); unfrozen, in a later
+    step of the same loop, it normalises by the batch and updates its moving statistics."""
+    def run():
+        model = _mlp(9, extra=(layers.BatchNormalization(),))
+        bn = model.layers[1]
+        x, _ = _data(16)
+        seen = []
+        for step in range(4):
+            bn.trainable = step >= 2
+            with tf.GradientTape() as tape:
+                loss = keras.ops.mean(model(x, training=True))
+            tape.gradient(loss, model.trainable_weights)
+            seen.append((float(loss), np.array(bn.moving_mean)))
+        return seen
+
+    replayed = run()
+    assert np.array_equal(replayed[0][1], replayed[1][1])  # frozen: no update
+    assert not np.array_equal(replayed[2][1], replayed[3][1])  # unfrozen: updates
+    no_replay()
+    for (loss, mean), (want_loss, want_mean) in zip(replayed, run()):
+        assert loss == want_loss
+        np.testing.assert_array_equal(mean, want_mean)

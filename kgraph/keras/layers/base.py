@@ -246,6 +246,8 @@ class Layer:
 
     # -- attribute tracking ---------------------------------------------------------------
     def __setattr__(self, name, value):
+        # any attribute set counts as a change of the layer (kgraph/replay.py keys on it)
+        self.__dict__["_version"] = self.__dict__.get("_version", 0) + 1
         layers = self.__dict__.get("_layers")
         if layers is not None and name != "_layers":
             items = value if isinstance(value, (list, tuple)) else [value]
