@@ -126,9 +126,11 @@ def signature(x):
 def layer_call(layer, graph, args, kwargs, record):
     """A layer's call inside an eager tape recording, replayed when it can be (see above):
     `record(args, kwargs)` records it."""
+    from kgraph.device import current_device
+
     layers = _replayable_layers(layer)
-    if layers is None or is_recording():
-        return record(args, kwargs)
+    if layers is None or is_recording() or current_device() is not None:
+        return record(args, kwargs)  # (a device scope labels the nodes a call records)
     from kgraph import config
     from kgraph.keras.layers.base import in_training_mode
     from kgraph.variables import get_autocast_scope

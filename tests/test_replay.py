@@ -199,3 +199,16 @@ def test_setting_trainable_records_anew(no_replay):
     for (loss, mean), (want_loss, want_mean) in zip(replayed, run()):
         assert loss == want_loss
         np.testing.assert_array_equal(mean, want_mean)
+
+
+def test_calls_in_a_device_scope_are_placed_every_step():
+    from kgraph.device import placement_of
+
+    model = _mlp(10)
+    x, _ = _data(8)
+    with tf.GradientTape():
+        model(x)  # recorded as a template outside any device scope
+    for step in range(2):
+        with tf.GradientTape() as tape, tf.device("/cpu:0"):
+            model(x)
+        assert placement_of(tape._graph), "the replayed call lost its device labels"
