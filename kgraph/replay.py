@@ -162,19 +162,35 @@ def _builtin(obj) -> bool:
 
 def _replayable_layers(layer):
     """The identities and attribute versions (bumped by every attribute set: `trainable`,
-    a swapped activation) of `layer` and its sublayers, depth first, when all are kgraph's
-    own classes other than `Lambda` (whose function is the user's), else None."""
-    from kgraph.keras.layers.core import Lambda
-
+    a swapped activation) of `layer` and its sublayers, depth first, when all of them are
+    kgraph's own code (`_own_code`), else None."""
     ids = []
     stack = [layer]
     while stack:
         sub = stack.pop()
-        if isinstance(sub, Lambda) or not type(sub).__module__.startswith("kgraph."):
+        version = sub.__dict__.get("_version", 0)
+        checked = sub.__dict__.get("_replay_checked")
+        if checked is None or checked[0] != version:
+            checked = sub.__dict__["_replay_checked"] = (version, _own_code(sub))
+        if not checked[1]:
             return None
-        ids.append((id(sub), sub.__dict__.get("_version", 0)))
+        ids.append((id(sub), version))
         stack.extend(sub._layers)
     return tuple(ids)
+
+
+def _own_code(layer) -> bool:
+    """Whether calling `layer` runs only kgraph's code: a kgraph class other than `Lambda`,
+    holding no function of the user's (an activation, a `Lambda`'s function)."""
+    from kgraph.keras.layers.core import Lambda
+
+    if isinstance(layer, Lambda) or not _builtin(layer):
+        return False
+    for value in layer.__dict__.values():
+        if callable(value) and not isinstance(value, type) and hasattr(value, "__code__") \
+                and not _builtin(value):
+            return False  # a plain function (or lambda) from the user's module
+    return True
 
 
 def values_of(structure) -> list:

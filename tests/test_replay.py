@@ -212,3 +212,20 @@ def test_calls_in_a_device_scope_are_placed_every_step():
         with tf.GradientTape() as tape, tf.device("/cpu:0"):
             model(x)
         assert placement_of(tape._graph), "the replayed call lost its device labels"
+
+
+def test_a_user_activation_runs_every_step():
+    calls = []
+
+    def swish(x):
+        calls.append(1)
+        return x * keras.ops.sigmoid(x)
+
+    keras.utils.set_random_seed(11)
+    model = keras.Sequential([keras.Input((12,)), layers.Dense(4, activation=swish)])
+    calls.clear()
+    x, _ = _data(8)
+    for step in range(3):
+        with tf.GradientTape():
+            model(x)
+    assert len(calls) == 3
