@@ -29,6 +29,7 @@ _ATTRIBUTES = {
     "GradientTape": ("kgraph.tape", "GradientTape"),
     "Variable": ("kgraph.variables", "Variable"),
     "TensorSpec": ("kgraph.data", "TensorSpec"),
+    "Tensor": ("kgraph.tf_names", "Tensor"),
     "function": ("kgraph.function", "function"),
     # TensorFlow's initializer names: the Keras initializers (same arguments and defaults)
     "random_uniform_initializer": ("kgraph.keras.initializers", "RandomUniform"),

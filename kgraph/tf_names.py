@@ -10,6 +10,8 @@ which indexes as TensorFlow's shape tensor does.
 """
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 from kgraph.keras import ops
@@ -21,7 +23,21 @@ __all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", 
            "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape",
            "round", "shape", "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack",
            "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
-           "zeros_like"]
+           "zeros_like"]  # (and the class Tensor, below)
+
+
+class Tensor(abc.ABC):
+    """`tf.Tensor`, for annotations and `isinstance` checks in TensorFlow code (the keras.io
+    traffic-forecasting example's `features: tf.Tensor`): kgraph's eager results
+    (`EagerTensor`), values of a traced graph and functional `KerasTensor`s are instances.
+    Plain numpy arrays and variables are not, as in TensorFlow."""
+
+    @classmethod
+    def __subclasshook__(cls, other):
+        from kgraph.ir.graph import Value
+        from kgraph.keras.layers.base import EagerTensor, KerasTensor
+
+        return True if issubclass(other, (EagerTensor, KerasTensor, Value)) else NotImplemented
 
 
 def concat(values, axis, name=None):

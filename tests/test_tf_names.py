@@ -319,3 +319,65 @@ def test_nn_conv2d_names_a_bad_argument():
         tf.nn.conv2d(x, filters, strides=[2, 1, 1, 1], padding="SAME")
     with pytest.raises(ValueError, match="data_format='NWC'"):
         tf.nn.avg_pool2d(x, 2, 2, "VALID", data_format="NWC")
+
+
+def _np_segments(data, ids, n, reduce, empty):
+    out = np.full((n,) + data.shape[1:], empty, data.dtype)
+    for i in range(n):
+        rows = data[np.asarray(ids) == i]
+        if len(rows):
+            out[i] = reduce(rows, axis=0)
+    return out
+
+
+def test_math_unsorted_segment_sum_mean_max_as_tensorflow():
+    data = np.random.default_rng(0).normal(size=(7, 2, 3)).astype("float32")
+    ids = [0, 2, 0, 3, -1, 2, 2]  # segment 1 and 4 empty, a negative id dropped
+    lowest = np.finfo(np.float32).min
+    np.testing.assert_allclose(tf.math.unsorted_segment_sum(data, ids, 5),
+                               _np_segments(data, ids, 5, np.sum, 0.0), rtol=1e-6)
+    np.testing.assert_allclose(tf.math.unsorted_segment_mean(data, ids, num_segments=5),
+                               _np_segments(data, ids, 5, np.mean, 0.0), rtol=1e-6)
+    np.testing.assert_array_equal(tf.math.unsorted_segment_max(data, ids, 5),
+                                  _np_segments(data, ids, 5, np.max, lowest))
+    # ids over two leading axes: those axes are the rows
+    grid = np.array([[0, 1], [1, 1], [2, 0], [0, 0], [1, 2], [2, 2], [0, 1]])
+    np.testing.assert_allclose(tf.math.unsorted_segment_mean(data, grid, 3),
+                               _np_segments(data.reshape(14, 3), grid.ravel(), 3, np.mean, 0.0),
+                               rtol=1e-6)
+    with pytest.raises(TypeError, match="num_segments must be a Python int"):
+        tf.math.unsorted_segment_sum(data, ids, np.float32(5.0))
+
+
+def test_math_unsorted_segment_mean_traced_over_neighbours_with_an_unknown_batch():
+    # the traffic example's graph convolution: nodes first, the unknown batch on axis 1;
+    # neighbour rows gathered by edge and averaged per node
+    from kgraph import keras
+
+    nodes, neighbours = [0, 0, 1, 2, 2, 2], [1, 2, 0, 0, 1, 3]
+    inputs = keras.Input((4, 3))  # (batch, nodes, features)
+    by_node = tf.transpose(inputs, [1, 0, 2])
+    mean = tf.math.unsorted_segment_mean(tf.gather(by_node, neighbours), nodes, num_segments=4)
+    model = keras.Model(inputs, tf.transpose(mean, [1, 0, 2]))
+    x = np.random.default_rng(1).normal(size=(5, 4, 3)).astype("float32")
+    expected = _np_segments(x.transpose(1, 0, 2)[neighbours], nodes, 4, np.mean, 0.0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected.transpose(1, 0, 2),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_tensor_type_matches_eager_functional_and_traced_tensors():
+    from kgraph import keras
+
+    seen = []
+
+    class Probe(keras.layers.Layer):
+        def call(self, features: tf.Tensor):  # an annotation, as TensorFlow code writes it
+            seen.append(isinstance(features, tf.Tensor))
+            return features
+
+    assert isinstance(tf.ones((2,)), tf.Tensor) and isinstance(keras.Input((2,)), tf.Tensor)
+    assert not isinstance(np.ones(2), tf.Tensor) and not isinstance(tf.Variable(1.0), tf.Tensor)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, Probe()(inputs))
+    model.predict(X[:, :3], verbose=0)
+    assert seen and all(seen)  # the functional call and the traced predict step

@@ -206,6 +206,15 @@ ALIASES = {"zeros": Zeros, "ones": Ones, "constant": Constant, "identity": Ident
            "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal, "orthogonal": Orthogonal,
            "variance_scaling": VarianceScaling}
 
+# Keras 3 also exports the snake_case names as module attributes (the class itself:
+# `keras.initializers.glorot_uniform()(shape=...)`, the keras.io traffic-forecasting example)
+constant, zeros, ones, identity = Constant, Zeros, Ones, Identity
+random_uniform, random_normal, truncated_normal = RandomUniform, RandomNormal, TruncatedNormal
+glorot_uniform, glorot_normal, he_uniform, he_normal = GlorotUniform, GlorotNormal, HeUniform, \
+    HeNormal
+lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+orthogonal, variance_scaling = Orthogonal, VarianceScaling
+
 
 def get(identifier):
     if identifier is None:
