@@ -89,7 +89,22 @@ def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):
 
 
 def cast(x, dtype, name=None):
+    if isinstance(dtype, str) and dtype == "string":
+        return _cast_to_string(x)
     return ops.cast(x, dtype)
+
+
+def _cast_to_string(x):
+    # TensorFlow's Cast has no numeric -> string kernel; a cast to the dtype a tensor already
+    # has returns it as it is, so only text casts to "string" (a tf.data map does this).
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    if kind is None and isinstance(x, (str, bytes, list, tuple)):
+        kind = np.asarray(x).dtype.kind
+    if kind in ("U", "S", "O"):
+        return x
+    raise TypeError("tf.cast: only text casts to 'string' (TensorFlow has no numeric-to-string "
+                    "cast; format numbers with Python or numpy instead). Received: x of dtype "
+                    f"{getattr(x, 'dtype', type(x).__name__)}")
 
 
 def reshape(tensor, shape, name=None):

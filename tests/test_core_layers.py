@@ -140,3 +140,22 @@ def test_layer_errors_quote_values():
         layer(np.ones((1, 4), "f4"))
     with pytest.raises(ValueError, match="min_ndim=2"):
         keras.layers.Dense(2)(keras.Input(shape=()))
+
+
+def test_build_without_shape_argument_is_called_bare():
+    # Keras calls a `def build(self)` with no shape (the keras.io GRN/VSN example's
+    # VariableSelection declares one "to remove the build warnings"), eagerly and symbolically.
+    class Scale(keras.layers.Layer):
+        def build(self):
+            self.scale = self.add_weight(shape=(), initializer="ones")
+            self.built = True
+
+        def call(self, inputs):
+            return inputs * self.scale
+
+    x = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_allclose(np.asarray(Scale()(x)), x)
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, Scale()(inputs))
+    assert model.count_params() == 1
+    np.testing.assert_allclose(model.predict(x, verbose=0), x)

@@ -381,3 +381,14 @@ def test_tensor_type_matches_eager_functional_and_traced_tensors():
     model = keras.Model(inputs, Probe()(inputs))
     model.predict(X[:, :3], verbose=0)
     assert seen and all(seen)  # the functional call and the traced predict step
+
+
+def test_cast_to_string_returns_text_unchanged_and_refuses_numbers():
+    # TensorFlow: casting a string tensor to "string" is the tensor itself (the GRN/VSN
+    # example's tf.data map does it); Cast has no numeric -> string kernel.
+    text = np.array([b" Yes", b" No"])
+    np.testing.assert_array_equal(np.asarray(tf.cast(text, "string")), text)
+    words = np.array(["a", "bc"])
+    np.testing.assert_array_equal(tf.cast(words, "string"), words)
+    with pytest.raises(TypeError, match="only text casts to 'string'"):
+        tf.cast(np.float32([1.5]), "string")

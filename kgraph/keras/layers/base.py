@@ -420,7 +420,10 @@ class Layer:
         first = args[0] if args else None
         shapes = map_structure(lambda t: tuple(t.shape) if hasattr(t, "shape") else None, first)
         self._build_input_shape = shapes
-        self.build(shapes)
+        if _takes_no_arguments(self.build):  # `def build(self)`: Keras passes no shape then
+            self.build()
+        else:
+            self.build(shapes)
         self.built = True
 
     def __call__(self, *args, **kwargs):
@@ -633,3 +636,11 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _takes_no_arguments(method):
+    """True when a bound method declares no parameters at all (not even `*args`)."""
+    try:
+        return not inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
