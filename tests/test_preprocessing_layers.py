@@ -359,6 +359,34 @@ def test_string_lookup_matches_keras_examples():
         L.StringLookup(vocabulary=["a", "a"])
 
 
+def test_string_lookup_adapts_and_encodes_ragged_rows():
+    """Rows of token lists of different lengths (what TensorFlow code wraps in
+    `tf.ragged.constant`; the keras.io multi-label example's subject terms, a pandas column of
+    lists): adapt counts every token, multi_hot/count/tf_idf encode each row into one vector."""
+    terms = np.empty(4, dtype=object)
+    terms[:] = [["cs.LG", "stat.ML"], ["cs.CV"], ["cs.LG", "cs.CV", "cs.AI"], ["cs.LG"]]
+    lookup = L.StringLookup(output_mode="multi_hot")
+    lookup.adapt(terms)
+    vocab = lookup.get_vocabulary()  # by count, ties by token, both descending
+    assert vocab == ["[UNK]", "cs.LG", "cs.CV", "stat.ML", "cs.AI"]
+    expected = np.array([[vocab.index(t) in [vocab.index(u) for u in row]
+                          for t in vocab] for row in terms], np.float32)
+    got = lookup(terms)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got.numpy(), expected)  # an eager tensor, as Keras'
+    np.testing.assert_array_equal(lookup([["cs.LG", "new"], []]), [[1, 1, 0, 0, 0],
+                                                                  [0, 0, 0, 0, 0]])
+    counts = L.StringLookup(vocabulary=vocab[1:], output_mode="count")
+    np.testing.assert_array_equal(counts([["cs.AI", "cs.AI"], ["cs.CV"]]),
+                                  [[0, 0, 0, 0, 2], [0, 0, 1, 0, 0]])
+    tf_idf = L.StringLookup(output_mode="tf_idf")
+    tf_idf.adapt(list(terms))  # idf counts each row as a document
+    df = np.array([3, 2, 1, 1], np.float64)
+    np.testing.assert_allclose(tf_idf.idf_weights[1:], np.log(1 + 4 / (1 + df)), rtol=1e-6)
+    with pytest.raises(ValueError, match="ragged"):
+        L.StringLookup(vocabulary=vocab[1:])(terms)  # int indices would be ragged
+
+
 def test_lookup_accepts_keras_deprecated_output_mode_names():
     """Keras maps `"binary"` to `"multi_hot"` and `"tf-idf"` to `"tf_idf"` (the keras.io
     structured-data example passes `output_mode="binary"`)."""

@@ -29,6 +29,34 @@ def as_host_array(inputs):
     return array
 
 
+def ragged_rows(inputs):
+    """The rows of a ragged batch as a list of 1-D host arrays, or None for a regular input.
+    A ragged batch is a list (or object array) of token sequences of different lengths, the
+    data TensorFlow code wraps in `tf.ragged.constant` (the keras.io multi-label example's
+    lists of subject terms); kgraph has no ragged tensors."""
+    if isinstance(inputs, np.ndarray) and inputs.dtype != object:
+        return None
+    if not isinstance(inputs, (list, tuple, np.ndarray)) or len(inputs) == 0:
+        return None
+    rows = list(inputs)
+    if not all(isinstance(r, (list, tuple, np.ndarray)) for r in rows):
+        return None
+    if not isinstance(inputs, np.ndarray) and len({len(r) for r in rows}) == 1:
+        return None  # a rectangular list of lists: a regular 2-D batch
+    return [as_host_array(np.asarray(r, dtype=object)).ravel() for r in rows]
+
+
+class RowBatches:
+    """Rows given one at a time as `(1, n)` batches to an `adapt()`, so that tf_idf's document
+    frequencies count rows (TextVectorization's documents, ragged lookup rows)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __iter__(self):
+        return (np.asarray(row, dtype=object)[None] for row in self.rows)
+
+
 def encode_host(indices, output_mode, depth, count_weights=None, idf_weights=None):
     """numpy version of `encode_categorical` (with `tf_idf`: counts times `idf_weights`)."""
     if output_mode == "int":
@@ -61,8 +89,12 @@ class HostLayer(Layer):
                 f"no string tensors): apply it to the data before the model, e.g. "
                 f"`x = layer(strings)` or `dataset.map(lambda x, y: (layer(x), y))`, and give "
                 f"the model an integer/float Input. Received a symbolic input: {inputs!r}")
+        from kgraph.keras.layers.base import EagerTensor
+
         self.built = True
-        return self.host_call(inputs, *args, **kwargs)
+        outputs = self.host_call(inputs, *args, **kwargs)
+        # eager results, as every eager layer call's (`lookup(labels).numpy()`)
+        return outputs.view(EagerTensor) if isinstance(outputs, np.ndarray) else outputs
 
     def encode(self, indices, depth, count_weights=None, idf_weights=None):
         return encode_host(indices, self.output_mode, depth, count_weights, idf_weights)

@@ -2,7 +2,9 @@
 modes). Indices: `[mask_token] + [OOV] * num_oov_indices + vocabulary`; `adapt()` orders
 tokens by count, ties by token (descending), as Keras' IndexLookup. Both run on the host on
 numpy arrays (see host_layer.py); `IntegerLookup` with integer inputs also runs inside the
-graph (an equality against each vocabulary entry), so it may sit in a model."""
+graph (an equality against each vocabulary entry), so it may sit in a model. A ragged batch
+(token lists of different lengths, TensorFlow's `tf.ragged.constant` data) is adapted on and,
+in the multi_hot/count/tf_idf modes, encoded one vector per row."""
 from __future__ import annotations
 
 import collections
@@ -14,7 +16,8 @@ from kgraph.keras.layers.base import KerasTensor
 from kgraph.keras.layers.preprocessing.adapt_data import iterate_batches
 from kgraph.keras.layers.preprocessing.categorical import encode_categorical, encoded_shape
 from kgraph.keras.layers.preprocessing.hashing import hash_bucket
-from kgraph.keras.layers.preprocessing.host_layer import HostLayer, as_host_array
+from kgraph.keras.layers.preprocessing.host_layer import (HostLayer, RowBatches, as_host_array,
+                                                          ragged_rows)
 
 __all__ = ["IntegerLookup", "StringLookup"]
 
@@ -103,7 +106,11 @@ class IndexLookup(HostLayer):
             self.vocabulary_size()
 
     def adapt(self, data, steps=None):
-        """Set the vocabulary to the most frequent tokens of `data` (arrays or batches)."""
+        """Set the vocabulary to the most frequent tokens of `data` (arrays or batches, or the
+        rows of a ragged batch: a list of token lists of different lengths)."""
+        rows = ragged_rows(data)
+        if rows is not None:
+            data = RowBatches(rows)
         counts = collections.Counter()
         for batch in iterate_batches(data):
             counts.update(self._clean_token(t) for t in as_host_array(batch).ravel())
@@ -153,6 +160,9 @@ class IndexLookup(HostLayer):
     def host_call(self, inputs, count_weights=None):
         if not hasattr(self, "_index"):
             self.set_vocabulary([])
+        rows = ragged_rows(inputs)
+        if rows is not None:
+            return self._encode_rows(rows, count_weights)
         values = as_host_array(inputs)
         if self.invert:
             return np.vectorize(self._inverse, otypes=[object])(values) if values.size \
@@ -160,6 +170,21 @@ class IndexLookup(HostLayer):
         indices = np.vectorize(self._lookup, otypes=[np.int64])(values) if values.size \
             else values.astype(np.int64)
         return self.encode(indices, self._depth(), count_weights, self._padded_idf())
+
+    def _encode_rows(self, rows, count_weights):
+        """A ragged batch: each row's tokens encoded into one `(depth,)` vector (multi_hot,
+        count, tf_idf), as Keras encodes a ragged batch; per-token outputs would be ragged."""
+        if self.invert or self.output_mode in ("int", "one_hot") or count_weights is not None:
+            raise ValueError(f"{type(self).__name__}: rows of different lengths (a ragged "
+                             f"batch) give ragged results with output_mode={self.output_mode!r}"
+                             f"{' and invert=True' if self.invert else ''}, and kgraph has no "
+                             f"ragged tensors (nor count_weights for them); pad the rows to one "
+                             f"length, or use output_mode 'multi_hot', 'count' or 'tf_idf'.")
+        depth, idf = self._depth(), self._padded_idf()
+        encoded = [self.encode(np.array([self._lookup(t) for t in row], np.int64), depth,
+                               idf_weights=idf) if len(row) else np.zeros(depth, np.float32)
+                   for row in rows]
+        return np.stack(encoded).astype(np.float32)
 
     def _padded_idf(self):
         if self.idf_weights is None:

@@ -14,7 +14,7 @@ import re
 import numpy as np
 
 from kgraph.keras.layers.preprocessing.adapt_data import iterate_batches
-from kgraph.keras.layers.preprocessing.host_layer import HostLayer, as_host_array
+from kgraph.keras.layers.preprocessing.host_layer import HostLayer, RowBatches, as_host_array
 from kgraph.keras.layers.preprocessing.lookup import StringLookup
 
 __all__ = ["TextVectorization"]
@@ -133,7 +133,7 @@ class TextVectorization(HostLayer):
         or any iterable of batches of strings."""
         documents = [np.array(tokens, dtype=object) for batch in iterate_batches(data)
                      for tokens in self._documents(batch)]
-        self._lookup_layer.adapt(_Documents(documents))
+        self._lookup_layer.adapt(RowBatches(documents))
 
     def get_vocabulary(self, include_special_tokens=True):
         return self._lookup_layer.get_vocabulary(include_special_tokens)
@@ -181,13 +181,3 @@ class TextVectorization(HostLayer):
                 "idf_weights": None if lookup.idf_weights is None else
                 lookup.idf_weights.tolist(), "vocabulary_size": lookup.vocabulary_size()}
 
-
-class _Documents:
-    """Tokenized documents as `StringLookup.adapt` input: one batch per document, so its
-    document frequencies (tf_idf) count documents."""
-
-    def __init__(self, documents):
-        self.documents = documents
-
-    def __iter__(self):
-        return iter(self.documents)
