@@ -25,6 +25,7 @@ frozen BatchNormalization computes differently) or any other attribute records a
 """
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
@@ -40,9 +41,11 @@ _READ, _CAPTURE = 0, 1  # template nodes that are a variable's or a captured arr
 
 
 class _Template:
-    __slots__ = ("nodes", "outputs", "structure")
+    __slots__ = ("nodes", "outputs", "structure", "serial")
+    _serials = itertools.count()  # never reused, unlike ids: a trail names templates by it
 
     def __init__(self, nodes, outputs, structure):
+        self.serial = next(self._serials)
         # [(op, attrs, input refs, output types)], or (_READ, variable, ...) for a variable's
         # placeholder, (_CAPTURE, array, ...) for an array captured by an op (a constant of
         # the structure: a range, a shape)
@@ -76,7 +79,10 @@ def call(owner, graph, key, inputs, record):
     templates = owner.__dict__.setdefault("_replay_templates", {})
     template = templates.get(key)
     if isinstance(template, _Template):
-        return tree.pack_like(template.structure, template.splice(graph, inputs))
+        start = len(graph.nodes)
+        outputs = template.splice(graph, inputs)
+        _note(graph, start, (template.serial, tuple((v.node.id, v.index) for v in inputs)))
+        return tree.pack_like(template.structure, outputs)
     if template is _INELIGIBLE or getattr(_recording, "depth", 0):
         return record()
     before = _effects(graph)
@@ -105,8 +111,41 @@ def capture_arrays(graph, structure):
     capture them on first use (so a call's array arguments become template inputs)."""
     from kgraph.keras import tree
 
-    return tree.map_structure(
-        lambda x: graph.capture(x) if isinstance(x, np.ndarray) and x.ndim else x, structure)
+    def capture(x):
+        if not (isinstance(x, np.ndarray) and x.ndim):
+            return x
+        start = len(graph.nodes)
+        value = graph.capture(x)
+        _note(graph, start, ("capture", value.type.shape, value.type.dtype,
+                             len(graph.nodes) - start))  # 0: the array was captured already
+        return value
+
+    return tree.map_structure(capture, structure)
+
+
+def trail_of(graph):
+    """What the graph holds when every node in it came from replayed calls and the arrays
+    captured for them: the sequence of (template, input positions) and captured inputs'
+    types, which determines the graph's structure (so a cache keyed on it needs no walk over
+    the nodes, `kgraph.tape`); else None."""
+    trail = graph.__dict__.get("_replay_trail")
+    if trail is None or trail[0] != len(graph.nodes):
+        return None
+    return tuple(trail[1])
+
+
+def _note(graph, start, entry):
+    """Count the nodes `entry` appended from `start` into the graph's trail (a trail stays
+    valid only while the nodes it counts are all the graph's nodes)."""
+    trail = graph.__dict__.get("_replay_trail")
+    if trail is None:
+        if start != 0:
+            return  # nodes from elsewhere came first: no trail for this graph
+        trail = graph.__dict__["_replay_trail"] = [0, []]
+    if trail[0] != start:
+        return  # nodes appended in between (by recording): the trail is broken for good
+    trail[0] = len(graph.nodes)
+    trail[1].append(entry)
 
 
 def signature(x):

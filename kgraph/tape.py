@@ -81,8 +81,7 @@ class GradientTape:
             return grads[0] if single else grads
         from kgraph import tape_step
 
-        key, applied = _key(graph, ("gradient", value_refs(graph, [target] + wrt),
-                                    unconnected_gradients))
+        key, applied = _gradient_key(graph, target, wrt, unconnected_gradients)
         fused = tape_step.follower(key, sources)
         if fused is not None and fused.fits(graph):  # gradients and the update in one call
             out, pending = _run_fused(graph, fused)
@@ -162,6 +161,32 @@ def evaluate(graph: Graph, values: list) -> list:
                     lambda: (graph, missing))
         cache.update(zip(missing, outs))
     return [cache[v] for v in values]
+
+
+_TRAIL_KEYS: dict = {}  # replay trail (+ target, sources, mode) -> the program's key
+_MAX_TRAIL_KEYS = 256
+
+
+def _gradient_key(graph: Graph, target, wrt, unconnected) -> tuple:
+    """`_key` of the gradient program; when every node of the recording was replayed
+    (kgraph/replay.py), looked up by the replay trail, which fixes the graph's structure,
+    instead of walking the graph's nodes."""
+    from kgraph import replay
+    from kgraph.compiler.build import resolve_target
+
+    trail = replay.trail_of(graph)
+    if trail is None:
+        return _key(graph, ("gradient", value_refs(graph, [target] + wrt), unconnected))
+    applied = bool(graph.__dict__.get("_updates_applied"))
+    short = (trail, tuple((v.node.id, v.index) for v in [target] + wrt), unconnected, applied,
+             resolve_target(None))
+    key = _TRAIL_KEYS.get(short)
+    if key is None:
+        key, applied = _key(graph, ("gradient", value_refs(graph, [target] + wrt), unconnected))
+        if len(_TRAIL_KEYS) >= _MAX_TRAIL_KEYS:
+            _TRAIL_KEYS.clear()
+        _TRAIL_KEYS[short] = key
+    return key, applied
 
 
 def _key(graph: Graph, what: tuple) -> tuple:

@@ -229,3 +229,25 @@ def test_a_user_activation_runs_every_step():
         with tf.GradientTape():
             model(x)
     assert len(calls) == 3
+
+
+def test_the_trail_tells_a_reused_array_from_a_new_one(no_replay):
+    """A recording made only of replayed calls is keyed by its trail; the same array passed
+    twice (captured once) and two equal arrays (captured twice) are different graphs."""
+    def run(replaying):
+        model, mse = _mlp(12), keras.losses.MeanSquaredError()
+        x, _ = _data(8)
+        out = []
+        for step in range(6):
+            other = x if step % 2 else x + np.float32(step)  # the same object, or a new one
+            with tf.GradientTape() as tape:
+                loss = mse(model(x), model(other))  # only replayed calls: keyed by the trail
+            assert (replay.trail_of(tape._graph) is not None) == (replaying and step > 0)
+            out.append([np.array(g) for g in tape.gradient(loss, model.trainable_weights)])
+        return out
+
+    replayed = run(True)
+    no_replay()
+    for got, want in zip(replayed, run(False)):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
