@@ -128,3 +128,21 @@ def test_checks_cost_under_two_percent_of_a_step():
     check = best(lambda: input_checks.run(program.input_checks, x, y), 2000)
     step = best(lambda: model.train_on_batch(x, y), 30)
     assert check < 0.02 * step, f"checks {check * 1e6:.1f} us vs step {step * 1e6:.0f} us"
+
+
+def test_embedding_check_finds_its_input_in_a_dict_batch_with_extra_keys():
+    # The batch's leaves are sorted by key; an unused key ("a_unused") sorts before the
+    # Embedding's input, so the check must look the input up by name, not by model position.
+    keras.utils.set_random_seed(0)
+    tokens, value = keras.Input((), name="tokens", dtype="int32"), keras.Input((), name="value")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(5, 2)(tokens))
+    out = keras.layers.Dense(1)(keras.layers.concatenate([embedded, value[:, None]]))
+    model = keras.Model({"tokens": tokens, "value": value}, out)
+    model.compile("sgd", "mse")
+    batch = {"a_unused": np.float32([99.0, 98.0]), "tokens": np.int32([0, 4]),
+             "value": np.float32([50.0, 60.0])}
+    with pytest.warns(UserWarning, match="not model inputs"):
+        model.fit(batch, np.zeros((2, 1), "f4"), verbose=0)
+    batch["tokens"] = np.int32([0, 5])
+    with pytest.raises(InvalidInputError, match=r"Embedding layer .*\[0, 4\].*holds 5"):
+        model.fit(batch, np.zeros((2, 1), "f4"), verbose=0)

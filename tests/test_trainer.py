@@ -330,3 +330,21 @@ def test_validation_data_that_yields_no_batches_is_a_typed_error():
     assert list(empty) == []
     with pytest.raises(ValueError, match="validation data yielded no batches"):
         model.fit(x, y, epochs=1, verbose=0, validation_data=empty.map(lambda s: (s, s)))
+
+
+def test_dict_inputs_with_extra_keys_are_matched_by_name_and_the_rest_ignored():
+    # Keras 3 feeds a dict-input model the keys it names and warns about the others (the
+    # keras.io decision-forests example fits on CSV batches carrying an unused column).
+    keras.utils.set_random_seed(0)
+    a, b = keras.Input((), name="a"), keras.Input((), name="b")
+    model = keras.Model({"b": b, "a": a}, keras.layers.Subtract()([a, b]))
+    x = {"a": np.float32([1, 2, 3]), "b": np.float32([10, 20, 30])}
+    extra = {"0_first": np.float32([7, 7, 7]), **x, "z": np.float32([5, 5, 5])}
+    with pytest.warns(UserWarning, match=r"\['0_first', 'z'\] are not model inputs"):
+        np.testing.assert_allclose(np.asarray(model(extra)), x["a"] - x["b"])
+    with pytest.warns(UserWarning, match="not model inputs"):
+        np.testing.assert_allclose(model.predict(extra, verbose=0), x["a"] - x["b"])
+    model.compile("sgd", "mse")
+    with pytest.warns(UserWarning, match="not model inputs"):
+        logs = model.evaluate(extra, np.zeros(3, "f4"), verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["loss"], np.mean((x["a"] - x["b"]) ** 2), rtol=1e-6)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph.keras.tree import flatten
+from kgraph.keras.tree import flatten, pack_like
 
 
 class InvalidInputError(ValueError):
@@ -106,11 +106,23 @@ def _range_check(low, high, what, ignore=None):
 def _embedding_checks(model, x):
     from kgraph.keras.layers.embedding import Embedding
 
-    for i, layer in _input_consumers(model, len(flatten(x))):
+    positions = _leaf_positions(model, x)
+    for i, layer in _input_consumers(model, len(positions)):
         if isinstance(layer, Embedding):
-            yield i, _range_check(0, layer.input_dim,
-                                  f"The indices fed to Embedding layer {layer.name!r} "
-                                  f"(input {i})")
+            yield positions[i], _range_check(0, layer.input_dim,
+                                             f"The indices fed to Embedding layer "
+                                             f"{layer.name!r} (input {i})")
+
+
+def _leaf_positions(model, x):
+    """The position of each model input among the leaves of a batch `x`: a dict batch may
+    carry keys the model does not take (a CSV dataset's unused columns), which it ignores."""
+    struct = getattr(model, "_inputs_struct", None)
+    n_leaves = len(flatten(x))
+    if isinstance(x, dict) and isinstance(struct, dict) and set(struct) < set(x):
+        positions = pack_like(x, list(range(n_leaves)))
+        return flatten({key: positions[key] for key in struct})
+    return list(range(n_leaves))
 
 
 def _input_consumers(model, n_inputs):

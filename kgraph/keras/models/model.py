@@ -2,6 +2,8 @@
 (`Model(inputs, outputs)`, a networkx layer graph), `Sequential`, or subclassed (`call`)."""
 from __future__ import annotations
 
+import warnings
+
 import networkx as nx
 
 from kgraph.device import placed_on
@@ -229,6 +231,14 @@ def _given_inputs(flat_in, inputs_struct, inputs):
             raise ValueError(f"The model's inputs are named {names}; a dict of inputs must "
                              f"have exactly these keys. Received keys: {sorted(inputs)}")
         return [inputs[name] for name in names]
+    if isinstance(inputs, dict) and isinstance(inputs_struct, dict):
+        extra = sorted(set(inputs) - set(inputs_struct))
+        if extra and set(inputs_struct) <= set(inputs):
+            # Keras 3 feeds a dict model the keys it names and warns about the rest (a CSV
+            # dataset's unused columns).
+            warnings.warn(f"The model's inputs are {sorted(inputs_struct)}; input keys {extra} "
+                          "are not model inputs and are ignored.", stacklevel=4)
+            inputs = {key: inputs[key] for key in inputs_struct}
     return flatten(inputs) if isinstance(inputs, (list, tuple, dict)) else [inputs]
 
 
