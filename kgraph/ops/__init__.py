@@ -83,6 +83,8 @@ def _install_operators():
     Value.__neg__ = lambda self: _ew.negative(self)
     Value.__abs__ = lambda self: _ew.abs(self)
     Value.__invert__ = lambda self: _ew.logical_not(self)
+    Value.__eq__ = _elementwise_with_data(_ew.equal)
+    Value.__ne__ = _elementwise_with_data(_ew.not_equal)
     Value.__getitem__ = _getitem
     Value.T = property(lambda self: _mv.transpose(self))
     Value.reshape = lambda self, *shape: _mv.reshape(self, shape[0] if len(shape) == 1 else shape)
@@ -126,6 +128,19 @@ def _getitem(x, index):
     for a in new_axes:
         out = _mv.expand_dims(out, a)
     return out
+
+
+def _elementwise_with_data(compare):
+    """`==`/`!=` of a traced tensor: elementwise against numbers and arrays (`labels != -1`),
+    as Keras. Against another tensor (or None, or any other object) it stays the identity
+    test: the IR keys dicts by Values and tests `in` on lists of them, and an elementwise
+    result there would be a graph op with no truth value. Use `ops.equal(a, b)` for two
+    tensors."""
+    def method(self, other):
+        if isinstance(other, (bool, int, float, _np.generic, _np.ndarray)):
+            return compare(self, other)
+        return NotImplemented  # Python falls back to `self is other`
+    return method
 
 
 def _is_dim(item):
