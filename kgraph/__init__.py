@@ -18,6 +18,7 @@ from kgraph.device import device, device_scope  # noqa: E402,F401
 float16, bfloat16, float32, float64 = "float16", "bfloat16", "float32", "float64"
 int8, int16, int32, int64, uint8 = "int8", "int16", "int32", "int64", "uint8"
 bool = "bool"  # noqa: A001
+string = "string"  # tf.string: text lives in numpy arrays and tf.data pipelines, not in graphs
 newaxis = None  # tf.newaxis: `image[tf.newaxis, ...]`
 
 _SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables", "compat", "math",

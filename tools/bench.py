@@ -292,8 +292,23 @@ def speedup(kg, other, higher_is_better):
 
 def target_cell(key, kg, tf, floor):
     verdict = {True: " (met)", False: " (MISSED)", None: ""}
-    return "; ".join(text + verdict[None if kg is None else ok(kg, tf, floor)]
+    text = "; ".join(text + verdict[None if kg is None else ok(kg, tf, floor)]
                      for text, ok in TARGETS.get(key, []))
+    if key == "epoch_s":
+        text += reach_note(tf, 3, floor)
+    return text
+
+
+def reach_note(tf, times, floor):
+    """Whether "`times` x faster than TF" is possible at all: TF's epoch / `times` against the
+    same run's GEMM floor (the least time numpy's sgemm needs for the epoch's products)."""
+    if tf is None or not floor:
+        return ""
+    goal = tf / times
+    if goal < floor:
+        return (" [TF/%d = %.3g s is below the %.3g s GEMM floor: out of reach on this machine]"
+                % (times, goal, floor))
+    return " [TF/%d = %.3g s, GEMM floor %.3g s: reachable in principle]" % (times, goal, floor)
 
 
 def print_table(results, floor):
