@@ -159,3 +159,11 @@ def test_build_without_shape_argument_is_called_bare():
     model = keras.Model(inputs, Scale()(inputs))
     assert model.count_params() == 1
     np.testing.assert_allclose(model.predict(x, verbose=0), x)
+
+
+def test_string_input_is_refused_with_what_to_do_instead():
+    import kgraph as tf
+
+    assert tf.string == tf.dtypes.string == "string"
+    with pytest.raises(ValueError, match=r"no string tensors.*StringLookup.*name='user_id'"):
+        keras.Input(shape=(1,), dtype=tf.string, name="user_id")

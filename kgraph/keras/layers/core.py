@@ -25,6 +25,12 @@ class InputLayer(Layer):
         for d in batch_shape[1:]:
             if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
                 raise ValueError(f"Invalid dimension in input shape. Received: shape={batch_shape}")
+        if isinstance(dtype, str) and dtype == "string":
+            raise ValueError(
+                "keras.Input(dtype='string') is not supported: kgraph graphs carry no string "
+                "tensors. Apply StringLookup/TextVectorization/Hashing to the data (`layer(x)` "
+                "or `dataset.map(...)`) and give the model an integer Input of the result. "
+                f"Received: dtype={dtype!r}, name={name!r}")
         super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
         self._batch_input_shape = tuple(None if d is None else int(d) for d in batch_shape)
         self.batch_shape = self._batch_input_shape
