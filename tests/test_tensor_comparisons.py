@@ -50,3 +50,21 @@ def test_a_layer_masking_by_comparison():
 
     model = keras.Sequential([keras.Input((3,)), PaddingMask()])
     np.testing.assert_array_equal(model.predict(X, verbose=0), (X == 0).astype("float32"))
+
+
+def test_functional_tensors_take_python_operators_as_keras():
+    """`x ** 2`, `x @ w`, `1 / x`, `x // 2`, `x % 2`, comparisons, `abs`, `~`, `&`, `|` on
+    KerasTensors build layers of the functional model (TypeError before, except + - * /);
+    `==` stays identity (functional code looks KerasTensors up in lists)."""
+    x = keras.Input((3,))
+    w = np.arange(6, dtype="float32").reshape(3, 2)
+    outs = [x ** 2, 2.0 ** x, x @ w, x // 2.0, x % 2.0, 1.0 / x, x > 0.5, 0.5 < x, x <= 0.7,
+            abs(-x), ~(x > 0.5), (x > 0.1) & (x < 0.9), (x > 0.9) | (x < 0.1)]
+    got = keras.Model(x, outs).predict(np.array([[0.2, 0.7, 1.5]], "float32"), verbose=0)
+    d = np.array([[0.2, 0.7, 1.5]], "float32")
+    want = [d ** 2, 2.0 ** d, d @ w, d // 2.0, d % 2.0, 1.0 / d, d > 0.5, 0.5 < d, d <= 0.7,
+            abs(-d), ~(d > 0.5), (d > 0.1) & (d < 0.9), (d > 0.9) | (d < 0.1)]
+    for g, v in zip(got, want):
+        assert g.dtype == v.dtype
+        np.testing.assert_allclose(g, v, rtol=1e-6)
+    assert (x == x) is True and x in [x] and not (x == keras.Input((3,)))

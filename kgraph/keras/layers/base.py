@@ -168,6 +168,29 @@ class KerasTensor:
         return self._op(lambda a: a[index])
 
 
+def _install_operators():
+    """The rest of Python's operators on KerasTensors, as traced values have them (`x ** 2`,
+    `x @ w`, `x > 0`, `1 / x`, `~mask`, ...). `==`/`!=` keep Python's identity: functional
+    code looks KerasTensors up in lists (`ops.equal` compares elementwise)."""
+    import operator
+
+    binary = {"pow": operator.pow, "matmul": operator.matmul, "floordiv": operator.floordiv,
+              "mod": operator.mod, "and": operator.and_, "or": operator.or_}
+    for name, fn in binary.items():
+        setattr(KerasTensor, f"__{name}__", lambda self, o, fn=fn: self._op(fn, o))
+    for name, fn in {**binary, "truediv": operator.truediv}.items():
+        setattr(KerasTensor, f"__r{name}__",
+                lambda self, o, fn=fn: self._op(lambda a, b: fn(b, a), o))
+    for name, fn in {"lt": operator.lt, "le": operator.le, "gt": operator.gt,
+                     "ge": operator.ge}.items():
+        setattr(KerasTensor, f"__{name}__", lambda self, o, fn=fn: self._op(fn, o))
+    KerasTensor.__abs__ = lambda self: self._op(abs)
+    KerasTensor.__invert__ = lambda self: self._op(operator.invert)
+
+
+_install_operators()
+
+
 class DeferredTensor:
     """`layer.input`/`layer.output` (or `model.inputs`) of a Sequential model that is not
     built yet; `keras.Model(inputs, outputs)` made of these builds itself on first data."""
