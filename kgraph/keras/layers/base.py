@@ -10,7 +10,6 @@ A layer call does one of three things depending on its inputs:
 from __future__ import annotations
 
 import inspect
-import itertools
 import threading
 
 import numpy as np
@@ -27,6 +26,8 @@ from kgraph.keras.mixed_precision import autocast as kautocast
 from kgraph.keras.mixed_precision import policy as kpolicy
 from kgraph.keras.serialization import snake_case
 from kgraph.keras.tree import flatten, map_structure, pack_like
+from kgraph.keras.layers.tensors import (CallNode, DeferredTensor, EagerTensor,  # noqa: F401
+                                         IncompatibleInputError, KerasTensor, _eager)
 from kgraph.variables import Variable
 
 _context = threading.local()
@@ -77,31 +78,6 @@ def _set_mask(outputs, mask):
             out._keras_mask = m
 
 
-class EagerTensor(np.ndarray):
-    """A numpy array returned by eager calls; `.numpy()` gives the plain array, as in Keras."""
-
-    def numpy(self):
-        return np.asarray(self)
-
-    # A one-element tensor of any rank converts to a Python number, as TensorFlow's and JAX's
-    # do (`float(initializer(shape=(1, 1)))`); numpy 2 converts only 0-d arrays.
-    def __float__(self):
-        return float(self._one_element())
-
-    def __int__(self):
-        return int(self._one_element())
-
-    def _one_element(self):
-        if self.size != 1:
-            raise TypeError(f"Only a tensor of one element converts to a Python scalar. "
-                            f"Received: shape={self.shape}")
-        return np.asarray(self).reshape(())
-
-
-def _eager(x):
-    return np.asarray(x).view(EagerTensor)
-
-
 def _activity_loss(regularizer, output):
     """The activity penalty of one output, divided by its batch size as Keras 3 does, so the
     regularization strength does not change with the batch size."""
@@ -114,114 +90,7 @@ def _activity_loss(regularizer, output):
     return ops.divide_no_nan(loss, batch)
 
 
-class IncompatibleInputError(ValueError):
-    """A layer or model was given an input whose shape or rank it cannot take (Keras raises a
-    ValueError; fit names the streamed batch that caused it)."""
-
-
-class KerasTensor:
-    """A symbolic tensor of a functional model: shape (batch dim None), dtype, history."""
-
-    def __init__(self, shape, dtype="float32", name=None, history=None):
-        self.shape = tuple(shape)
-        self.dtype = dtype
-        self.name = name
-        self._keras_history = history  # (layer, node_index, tensor_index)
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    def __repr__(self):
-        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
-
-    def _op(self, fn, *others):
-        from kgraph.keras.layers.core import _op_layer
-
-        return _op_layer(fn, self, *others)
-
-    def __add__(self, o):
-        return self._op(lambda a, b: a + b, o)
-
-    def __radd__(self, o):
-        return self._op(lambda a, b: b + a, o)
-
-    def __sub__(self, o):
-        return self._op(lambda a, b: a - b, o)
-
-    def __rsub__(self, o):
-        return self._op(lambda a, b: b - a, o)
-
-    def __mul__(self, o):
-        return self._op(lambda a, b: a * b, o)
-
-    def __rmul__(self, o):
-        return self._op(lambda a, b: b * a, o)
-
-    def __truediv__(self, o):
-        return self._op(lambda a, b: a / b, o)
-
-    def __neg__(self):
-        return self._op(lambda a: -a)
-
-    def __getitem__(self, index):
-        return self._op(lambda a: a[index])
-
-
-def _install_operators():
-    """The rest of Python's operators on KerasTensors, as traced values have them (`x ** 2`,
-    `x @ w`, `x > 0`, `1 / x`, `~mask`, ...). `==`/`!=` keep Python's identity: functional
-    code looks KerasTensors up in lists (`ops.equal` compares elementwise)."""
-    import operator
-
-    binary = {"pow": operator.pow, "matmul": operator.matmul, "floordiv": operator.floordiv,
-              "mod": operator.mod, "and": operator.and_, "or": operator.or_}
-    for name, fn in binary.items():
-        setattr(KerasTensor, f"__{name}__", lambda self, o, fn=fn: self._op(fn, o))
-    for name, fn in {**binary, "truediv": operator.truediv}.items():
-        setattr(KerasTensor, f"__r{name}__",
-                lambda self, o, fn=fn: self._op(lambda a, b: fn(b, a), o))
-    for name, fn in {"lt": operator.lt, "le": operator.le, "gt": operator.gt,
-                     "ge": operator.ge}.items():
-        setattr(KerasTensor, f"__{name}__", lambda self, o, fn=fn: self._op(fn, o))
-    KerasTensor.__abs__ = lambda self: self._op(abs)
-    KerasTensor.__invert__ = lambda self: self._op(operator.invert)
-
-
-_install_operators()
-
-
-class DeferredTensor:
-    """`layer.input`/`layer.output` (or `model.inputs`) of a Sequential model that is not
-    built yet; `keras.Model(inputs, outputs)` made of these builds itself on first data."""
-
-    def __init__(self, model, layer, what):
-        self.model, self.layer, self.what = model, layer, what
-        self.shape, self.dtype = None, None
-
-    def resolve(self):
-        if self.layer is None:
-            return self.model.inputs[0]
-        return getattr(self.layer, self.what)
-
-    def __repr__(self):
-        target = self.layer.name if self.layer is not None else self.model.name
-        return f"<DeferredTensor {self.what} of {target} (built on first data)>"
-
-
 _FED = object()  # stands for a fed keyword array in an eager call's cache key
-
-
-class CallNode:
-    """One call of a layer in a layer graph: inputs and outputs are KerasTensors."""
-
-    _serials = itertools.count()
-
-    def __init__(self, layer, args, kwargs, outputs):
-        self.serial = next(CallNode._serials)  # creation order, for a stable topological sort
-        self.layer, self.args, self.kwargs, self.outputs = layer, args, kwargs, outputs
-        self.inputs = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
-        self.device = current_device()  # a `kgraph.device` scope around this call
 
 
 def _dtype_from(dtype):
