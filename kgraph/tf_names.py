@@ -16,12 +16,12 @@ import numpy as np
 
 from kgraph.keras import ops
 
-__all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "constant", "cond",
+__all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "cond", "constant",
            "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
-           "floor", "gather", "greater", "identity", "less", "linspace", "log", "matmul", "maximum",
-           "minimum", "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max",
-           "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape",
-           "round", "shape", "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack",
+           "fill", "floor", "gather", "greater", "identity", "less", "linspace", "log", "matmul",
+           "maximum", "minimum", "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max",
+           "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape", "round",
+           "shape", "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack",
            "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
            "zeros_like"]  # (and the class Tensor, below)
 
@@ -82,6 +82,21 @@ def shape(input, out_type=None, name=None):  # noqa: A002
 def constant(value, dtype=None, shape=None, name=None):
     out = ops.convert_to_tensor(value, dtype=dtype)
     return ops.broadcast_to(out, shape) if shape is not None else out
+
+
+
+def fill(dims, value, name=None):
+    """tf.fill: `dims` (a shape, or one size) filled with `value`, in `value`'s dtype
+    (TensorFlow's: a Python int is int32, a float float32)."""
+    if isinstance(value, bool):
+        dtype = "bool"
+    elif isinstance(value, int):
+        dtype = "int32"
+    elif isinstance(value, float):
+        dtype = "float32"
+    else:
+        dtype = None
+    return ops.full(dims, value, dtype=dtype)
 
 
 def convert_to_tensor(value, dtype=None, dtype_hint=None, name=None):

@@ -14,6 +14,7 @@ CASES = {
     "stack": (lambda: tf.stack([X, X]), np.stack([X, X])),
     "ones": (lambda: tf.ones((2, 1)), np.ones((2, 1), "float32")),
     "zeros": (lambda: tf.zeros((2,), "int64"), np.zeros(2, "int64")),
+    "fill": (lambda: tf.fill([2, 3], 7), np.full((2, 3), 7, "int32")),  # TensorFlow's int32
     "ones_like": (lambda: tf.ones_like(X), np.ones_like(X)),
     "zeros_like": (lambda: tf.zeros_like(X), np.zeros_like(X)),
     "shape": (lambda: tuple(tf.shape(X)), (3, 4)),
@@ -392,3 +393,16 @@ def test_cast_to_string_returns_text_unchanged_and_refuses_numbers():
     np.testing.assert_array_equal(tf.cast(words, "string"), words)
     with pytest.raises(TypeError, match="only text casts to 'string'"):
         tf.cast(np.float32([1.5]), "string")
+
+
+def test_fill_takes_one_size_and_a_traced_batch():
+    # The keras.io DDPM example's `tf.fill(num_images, t)`; inside a traced step the size
+    # may be the batch dim.
+    np.testing.assert_array_equal(tf.fill(3, 2.5), np.full(3, 2.5, "float32"))
+    assert np.asarray(tf.fill(3, 2.5)).dtype == np.float32
+
+    @tf.function
+    def per_example(x):
+        return tf.fill([tf.shape(x)[0]], 4)
+
+    np.testing.assert_array_equal(per_example(np.zeros((5, 2), "float32")), np.full(5, 4))

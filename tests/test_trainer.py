@@ -348,3 +348,17 @@ def test_dict_inputs_with_extra_keys_are_matched_by_name_and_the_rest_ignored():
     with pytest.warns(UserWarning, match="not model inputs"):
         logs = model.evaluate(extra, np.zeros(3, "f4"), verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["loss"], np.mean((x["a"] - x["b"]) ** 2), rtol=1e-6)
+
+
+def test_model_loss_is_what_compile_was_given():
+    # Keras 3 keeps compile's `loss` as `model.loss`; a train_step may call it (the keras.io
+    # DDPM example's `self.loss(noise, pred_noise)`).
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert model.loss is None
+    mse = keras.losses.MeanSquaredError()
+    model.compile("sgd", loss=mse)
+    assert model.loss is mse
+    y, p = np.float32([[1.0], [2.0]]), np.float32([[0.0], [4.0]])
+    np.testing.assert_allclose(float(model.loss(y, p)), 2.5)
+    model.compile("sgd", loss="mae")
+    assert model.loss == "mae"

@@ -39,6 +39,7 @@ class Trainer:
         self._programs: dict = {}
         self._in_fit = False
         self._loss_tracker = None
+        self.loss = None  # what compile() was given, as Keras 3 (`self.loss(y, y_pred)`)
 
     # -- compile --------------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
@@ -60,6 +61,8 @@ class Trainer:
         self.optimizer = koptimizers.loss_scale_optimizer.for_policy(
             koptimizers.get(optimizer), self.dtype_policy, auto_scale_loss)
         self._compiled_loss = CompiledLoss(loss, loss_weights)
+        if loss is not None:
+            self.loss = loss
         self._compiled_metrics = CompiledMetrics(metrics, weighted_metrics)
         self._compile_metrics = CompileMetrics(self)
         self.compiled_loss = LegacyCompiledLoss(self)
