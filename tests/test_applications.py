@@ -24,6 +24,8 @@ COUNTS = [
     (apps.ResNet50V2, {"include_top": False}, 23_564_800, 23_519_360),
     (apps.ResNet101V2, {}, 44_675_560, 44_577_896),
     (apps.ResNet152V2, {}, 60_380_648, 60_236_904),
+    (apps.InceptionV3, {}, 23_851_784, 23_817_352),
+    (apps.InceptionV3, {"include_top": False}, 21_802_784, 21_768_352),
     (apps.MobileNetV2, {}, 3_538_984, 3_504_872),
     (apps.MobileNetV2, {"include_top": False}, 2_257_984, 2_223_872),
     (apps.EfficientNetB0, {}, 5_330_571, 5_288_548),
@@ -375,3 +377,28 @@ def test_rescaling_and_normalization_layers_match_numpy_and_round_trip():
         keras.layers.Normalization(mean=1.0)
     with pytest.raises(ValueError, match="scale='big'"):
         keras.layers.Rescaling("big")
+
+
+def test_inception_v3_computes_what_real_keras_does_with_its_weights():
+    """Keras leaves InceptionV3's convolutions unnamed, so its weights are copied in order
+    (both build the layers in the same order; trainable and non-trainable lists each, as
+    kgraph's `model.weights` lists all trainable weights first) rather than loaded by name."""
+    real_keras = pytest.importorskip("keras")
+    kwargs = {"input_shape": (75, 75, 3), "include_top": False, "pooling": "avg"}
+    theirs = _real_keras_model(real_keras, "InceptionV3", kwargs)
+    ours = apps.InceptionV3(weights=None, **kwargs)
+    assert [layer.name for layer in ours.layers if layer.name.startswith("mixed")] == \
+        [layer.name for layer in theirs.layers if layer.name.startswith("mixed")]
+    for mine, real in ((ours.trainable_weights, theirs.trainable_weights),
+                       (ours.non_trainable_weights, theirs.non_trainable_weights)):
+        assert len(mine) == len(real)
+        for variable, value in zip(mine, real):
+            variable.assign(np.asarray(value))
+    x = apps.inception_v3.preprocess_input(
+        np.random.default_rng(3).uniform(0, 255, (2, 75, 75, 3)).astype("float32"))
+    want = np.asarray(theirs.predict(x, verbose=0))
+    assert want.std() > 0.05
+    np.testing.assert_allclose(ours.predict(x, verbose=0), want, rtol=1e-4,
+                               atol=1e-4 * np.abs(want).max())
+    with pytest.raises(ValueError, match="weights='imagenet'"):
+        apps.InceptionV3()

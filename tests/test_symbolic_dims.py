@@ -188,3 +188,36 @@ def test_none_has_no_size():
         ops.ones((None, 2))
     with pytest.raises(ValueError, match="keras.random"):
         keras.random.normal((None, 2))
+
+
+def test_eye_and_tri_of_traced_dims():
+    # the keras.io DDIM example's KID: `tf.eye(tf.shape(features)[0])` masks a kernel's diagonal
+    def fn(x):
+        batch, length, _ = ops.shape(x)
+        return (ops.eye(batch), ops.eye(batch, length, k=1, dtype="int32"),
+                ops.tri(length, batch, k=-1), ops.eye(batch) * ops.sum(x))
+
+    for x, (eye, shifted, lower, scaled) in _run(fn):
+        batch, length, _ = x.shape
+        np.testing.assert_array_equal(eye, np.eye(batch, dtype="float32"))
+        np.testing.assert_array_equal(shifted, np.eye(batch, length, 1, dtype="int32"))
+        assert shifted.dtype == np.int32
+        np.testing.assert_array_equal(lower, np.tri(length, batch, -1, dtype="float32"))
+        np.testing.assert_allclose(scaled, np.eye(batch) * x.sum(), rtol=1e-6)
+
+
+def test_linspace_between_traced_values():
+    # tf.linspace(tf.math.log(1.0), ...) inside a traced Lambda: start and stop are graph values
+    def fn(x):
+        low, high = ops.min(x), ops.max(x)
+        return (ops.linspace(low, high, 5), ops.linspace(low, high, 4, endpoint=False),
+                ops.linspace(ops.stack([low, high]), ops.stack([high, low]), 3, axis=1))
+
+    for x, (closed, half_open, rows) in _run(fn):
+        low, high = x.min(), x.max()
+        np.testing.assert_allclose(closed, np.linspace(low, high, 5), rtol=1e-6)
+        assert closed[-1] == high  # the end point itself, as numpy
+        np.testing.assert_allclose(half_open, np.linspace(low, high, 4, endpoint=False),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(rows, np.linspace([low, high], [high, low], 3, axis=1),
+                                   rtol=1e-6)

@@ -136,3 +136,20 @@ def test_rgb_to_grayscale_is_luma_in_the_images_dtype():
         tf.image.convert_image_dtype(inputs, tf.float32)))
     np.testing.assert_allclose(model.predict(IMAGE[None], verbose=0)[0, ..., 0], luma,
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (7, 30), (40, 9)])
+def test_resize_with_antialias_equals_real_keras(size):
+    """`antialias=True` (the keras.io DDIM example's `tf.image.resize(..., antialias=True)`):
+    downsampling averages every covered pixel with a widened triangle kernel; upsampling is
+    plain bilinear. Compared with Keras' own resize (JAX backend)."""
+    real_keras = pytest.importorskip("keras")
+    images = np.random.default_rng(2).uniform(0, 255, (2, 32, 24, 3)).astype("float32")
+    want = np.asarray(real_keras.ops.image.resize(images, size, antialias=True))
+    np.testing.assert_allclose(keras.ops.image.resize(images, size, antialias=True), want,
+                               rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(tf.image.resize(images, size, antialias=True), want,
+                               rtol=1e-5, atol=1e-3)
+    layer = keras.layers.Resizing(*size, antialias=True)
+    np.testing.assert_allclose(layer(images), want, rtol=1e-5, atol=1e-3)
+    assert keras.layers.Resizing.from_config(layer.get_config()).antialias

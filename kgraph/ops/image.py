@@ -40,6 +40,17 @@ def _weights(in_size, out_size, method):
     return w
 
 
+def _antialiased_weights(in_size, out_size):
+    """Bilinear downsampling with antialiasing (TensorFlow's and jax.image.resize's
+    scale-and-translate): the triangle kernel stretched by the downscale factor, so each output
+    pixel averages every input pixel under it, each row normalized to sum to 1."""
+    scale = out_size / in_size
+    centres = (np.arange(out_size) + 0.5) / scale - 0.5
+    distance = np.abs(centres[:, None] - np.arange(in_size)[None, :]) * scale
+    w = np.maximum(0.0, 1.0 - distance)
+    return w / w.sum(axis=1, keepdims=True)
+
+
 def _area_weights(in_size, out_size):
     """Output pixel i covers input [i * scale, (i + 1) * scale); each input pixel weighs the
     length of its overlap with that span, over the span's length."""
@@ -65,17 +76,21 @@ def _along(x, axis, matrix):
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
            pad_to_aspect_ratio=False, fill_mode="constant", fill_value=0.0,
            data_format=None):
-    """Resize images to `size = (height, width)` (`keras.ops.image.resize`), bilinear or
-    nearest, without antialiasing; a matmul per spatial axis, so it has gradients."""
-    if antialias or crop_to_aspect_ratio or pad_to_aspect_ratio:
-        raise ValueError("resize: antialias, crop_to_aspect_ratio and pad_to_aspect_ratio are "
-                         "not supported by kgraph; pass False")
+    """Resize images to `size = (height, width)` (`keras.ops.image.resize`), bilinear,
+    nearest or area; a matmul per spatial axis, so it has gradients. `antialias=True` widens
+    the bilinear kernel when downsampling (as Keras' backends; nearest and area ignore it)."""
+    if crop_to_aspect_ratio or pad_to_aspect_ratio:
+        raise ValueError("resize: crop_to_aspect_ratio and pad_to_aspect_ratio are not "
+                         "supported by kgraph; pass False")
     data_format = data_format or "channels_last"
     x = to_float(images)
     for axis, out_size in zip(_spatial_axes(x, data_format), size):
         in_size = static_dim(x, axis, "resize")
         if in_size != out_size:
-            x = _along(x, axis, _weights(in_size, int(out_size), interpolation))
+            smaller = antialias and interpolation == "bilinear" and out_size < in_size
+            matrix = _antialiased_weights(in_size, int(out_size)) if smaller else \
+                _weights(in_size, int(out_size), interpolation)
+            x = _along(x, axis, matrix)
     return x
 
 

@@ -137,10 +137,34 @@ def _arange_traced(start, stop, step, dtype):
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """`num` evenly spaced values from `start` to `stop`; `start` and `stop` may be traced
+    tensors (`tf.linspace(tf.math.log(1.0), ...)` in a Lambda, the keras.io DDIM example)."""
+    if is_symbolic(start) or is_symbolic(stop):
+        return _linspace_traced(start, stop, int(num), endpoint, retstep, dtype, axis)
     out = np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, axis=axis)
     values = out[0] if retstep else out
     values = values.astype(_np_dtype(dtype, floatx()))
     return (values, out[1]) if retstep else values
+
+
+def _linspace_traced(start, stop, num, endpoint, retstep, dtype, axis):
+    """`start + i * step` for i in [0, num), broadcast over the shapes of start and stop, the
+    samples along `axis`; with `endpoint` the last sample is `stop` itself, as numpy's."""
+    from kgraph.ops.api_util import shape_of
+    from kgraph.ops.movement import reshape
+    from kgraph.ops.shape_api import moveaxis
+
+    dtype = dtype_name(dtype) if dtype is not None else floatx()
+    start, stop = ew.cast(start, dtype), ew.cast(stop, dtype)
+    step = ew.divide(ew.subtract(stop, start), np.asarray(max(num - endpoint, 1), dtype))
+    rank = max(len(shape_of(start)), len(shape_of(stop)))
+    index = np.arange(num, dtype=dtype).reshape((num,) + (1,) * rank)
+    values = ew.add(start, ew.multiply(index, step))
+    if endpoint and num > 1:
+        last = np.arange(num).reshape((num,) + (1,) * rank) == num - 1
+        values = ew.where(last, stop, values)
+    values = moveaxis(values, 0, axis) if rank else reshape(values, (num,))
+    return (values, step) if retstep else values
 
 
 def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
@@ -149,7 +173,27 @@ def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
 
 
 def eye(N, M=None, k=0, dtype=None):  # noqa: N803 - the Keras names
+    """Ones on the k-th diagonal of an N x M matrix. N and M may be dims of a traced tensor
+    (`ops.eye(ops.shape(x)[0])`, the keras.io DDIM example's KID kernel mask)."""
+    if any(is_symbolic(v) for v in (N, M)):
+        return _diagonal_traced(N, M, k, dtype, ew.equal)
     return np.eye(N, M, k, dtype=_np_dtype(dtype, floatx()))
+
+
+def _diagonal_traced(rows, columns, k, dtype, compare):
+    """`compare(column - k, row)` over the grid of a traced `rows x columns` (default square)
+    matrix, as `dtype`: `equal` gives `eye`, `less_equal` gives `tri`."""
+    columns = rows if columns is None else columns
+    row = _expand_dims(_arange_traced(0, rows, 1, "int64"), 1)
+    column = _expand_dims(_arange_traced(0, columns, 1, "int64"), 0)
+    hit = compare(ew.subtract(column, np.int64(k)), row)
+    return ew.cast(hit, dtype_name(dtype) if dtype is not None else floatx())
+
+
+def _expand_dims(x, axis):
+    from kgraph.ops.movement import expand_dims
+
+    return expand_dims(x, axis)
 
 
 def identity(n, dtype=None):
@@ -157,6 +201,9 @@ def identity(n, dtype=None):
 
 
 def tri(N, M=None, k=0, dtype=None):  # noqa: N803
+    """Ones at and below the k-th diagonal; N and M may be dims of a traced tensor."""
+    if any(is_symbolic(v) for v in (N, M)):
+        return _diagonal_traced(N, M, k, dtype, ew.less_equal)
     return np.tri(N, M, k, dtype=_np_dtype(dtype, floatx()))
 
 

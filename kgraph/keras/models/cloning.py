@@ -5,7 +5,15 @@ from kgraph.keras.tree import flatten, map_structure, pack_like
 
 
 def _clone_layer(layer):
-    """Keras' default `clone_function`: a new layer of the same class from its config."""
+    """Keras' default `clone_function`: a new layer of the same class from its config. A
+    `Lambda` is re-made around its in-memory function: cloning reads no file, so no stored
+    code runs (Keras 3 looks the function up by name and fails for an unregistered one;
+    tf.keras 2 round-tripped its bytecode, as the keras.io DDIM example's EMA network needs)."""
+    from kgraph.keras.layers.core import Lambda
+
+    if type(layer) is Lambda:
+        config = {k: v for k, v in layer.get_config().items() if k not in ("function",)}
+        return Lambda(layer.function, output_shape=layer._output_shape, **config)
     return layer.__class__.from_config(layer.get_config())
 
 

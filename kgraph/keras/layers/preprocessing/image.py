@@ -66,7 +66,7 @@ class Resizing(Layer):
         crop_to_aspect_ratio: first crop the largest centred box of the target aspect ratio.
         pad_to_aspect_ratio: first pad to the target aspect ratio with `fill_value`.
         fill_mode, fill_value: padding of `pad_to_aspect_ratio` (`"constant"` only).
-        antialias: not supported (must be False).
+        antialias: widen the bilinear kernel when downsampling (every input pixel counts).
         data_format: `"channels_last"` or `"channels_first"`.
 
     Example:
@@ -80,9 +80,6 @@ class Resizing(Layer):
         if interpolation not in ("bilinear", "nearest"):
             raise ValueError(f"Resizing: kgraph supports interpolation='bilinear' or "
                              f"'nearest'. Received: interpolation={interpolation!r}")
-        if antialias:
-            raise ValueError("Resizing: antialias=True is not supported by kgraph. "
-                             "Received: antialias=True")
         if crop_to_aspect_ratio and pad_to_aspect_ratio:
             raise ValueError("Only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio` "
                              "can be True.")
@@ -101,7 +98,7 @@ class Resizing(Layer):
         elif self.pad_to_aspect_ratio:
             x = pad_to_aspect(x, axes, self.height, self.width, self.fill_value)
         return ops.image.resize(x, (self.height, self.width), interpolation=self.interpolation,
-                                data_format=self.data_format)
+                                antialias=self.antialias, data_format=self.data_format)
 
     def compute_output_shape(self, input_shape):
         return sized_shape(input_shape, self.height, self.width, self.data_format)
