@@ -16,14 +16,14 @@ import numpy as np
 
 from kgraph.keras import ops
 
-__all__ = ["abs", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "cond", "constant",
-           "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp", "expand_dims",
-           "fill", "floor", "gather", "greater", "identity", "less", "linspace", "log", "matmul",
-           "maximum", "minimum", "multiply", "one_hot", "ones", "ones_like", "range", "reduce_max",
-           "reduce_mean", "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape", "round",
-           "shape", "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack",
-           "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
-           "zeros_like"]  # (and the class Tensor, below)
+__all__ = ["abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "cond",
+           "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp",
+           "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
+           "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
+           "ones_like", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
+           "reduce_sum", "repeat", "reshape", "round", "shape", "sigmoid", "sin", "split", "sqrt",
+           "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile", "transpose",
+           "unstack", "where", "zeros", "zeros_like"]  # (and the class Tensor, below)
 
 
 class Tensor(abc.ABC):
@@ -223,8 +223,18 @@ abs, exp, log = _unary(ops.abs, "abs"), _unary(ops.exp, "exp"), _unary(ops.log, 
 sqrt, square = _unary(ops.sqrt, "sqrt"), _unary(ops.square, "square")
 floor = _unary(ops.floor, "floor")
 cos, sin = _unary(ops.cos, "cos"), _unary(ops.sin, "sin")
+acos = _unary(ops.arccos, "acos")
 round = _unary(ops.round, "round")  # noqa: A001 - halves to even, as TensorFlow
 sigmoid, tanh = _unary(ops.sigmoid, "sigmoid"), _unary(ops.tanh, "tanh")
+
+
+def eye(num_rows, num_columns=None, batch_shape=None, dtype="float32", name=None):
+    """tf.eye: a `num_rows x num_columns` identity (square by default), stacked over
+    `batch_shape`; the sizes may be dims of a traced tensor (`tf.eye(tf.shape(x)[0])`)."""
+    matrix = ops.eye(num_rows, num_columns, dtype=dtype)
+    if batch_shape is None:
+        return matrix
+    return ops.broadcast_to(matrix, tuple(batch_shape) + tuple(ops.shape(matrix)))
 
 
 def maximum(x, y, name=None):

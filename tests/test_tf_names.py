@@ -71,6 +71,8 @@ CASES = {
               np.concatenate([X[:, 3:], X[:, 1:3], X[:, :1]], 1)),
     "cos": (lambda: tf.cos(X), np.cos(X)),
     "sin": (lambda: tf.sin(X), np.sin(X)),
+    "acos": (lambda: tf.acos(X / 10), np.arccos(X / 10)),
+    "eye": (lambda: tf.eye(2, 3), np.eye(2, 3, dtype="float32")),
     "stop_gradient": (lambda: tf.stop_gradient(X), X),
 }
 
@@ -406,3 +408,21 @@ def test_fill_takes_one_size_and_a_traced_batch():
         return tf.fill([tf.shape(x)[0]], 4)
 
     np.testing.assert_array_equal(per_example(np.zeros((5, 2), "float32")), np.full(5, 4))
+
+
+def test_acos_and_eye_as_tensorflow():
+    # the keras.io DDIM example: tf.acos of the signal rates, tf.eye of a traced batch size
+    np.testing.assert_allclose(tf.acos(np.float32([0.95, 0.02])), np.arccos([0.95, 0.02]),
+                               rtol=1e-6)
+    np.testing.assert_array_equal(tf.eye(3), np.eye(3, dtype="float32"))
+    np.testing.assert_array_equal(tf.eye(2, 3, dtype="int32"), np.eye(2, 3, dtype="int32"))
+    assert tf.eye(2, batch_shape=[4]).shape == (4, 2, 2)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3), "float32")])
+    def masked_sum(features):
+        kernel = features @ tf.transpose(features)
+        return tf.reduce_sum(kernel * (1.0 - tf.eye(tf.shape(features)[0])))
+
+    x = np.random.default_rng(4).normal(size=(5, 3)).astype("float32")
+    kernel = x @ x.T
+    np.testing.assert_allclose(masked_sum(x), kernel.sum() - np.trace(kernel), rtol=1e-5)
