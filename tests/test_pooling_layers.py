@@ -346,7 +346,8 @@ def test_keras_names_and_aliases():
     (lambda: L.MaxPooling2D()(np.zeros((2, 4, 3), np.float32)), "found ndim=3"),
     (lambda: L.MaxPooling2D(3)(keras.Input((2, 5, 1))), "larger than the padded input"),
     (lambda: L.GlobalAveragePooling1D()(np.zeros((2, 4), np.float32)), "expected ndim=3"),
-    (lambda: L.MaxPooling2D()(keras.Input((None, None, 3))), "static spatial dims"),
+    (lambda: L.MaxPooling2D(padding="same")(keras.Input((None, None, 3))),
+     "padding='same' needs static spatial dims"),
 ])
 def test_bad_arguments_raise_value_errors_that_quote_the_value(make, text):
     with pytest.raises(ValueError) as info:
@@ -371,3 +372,22 @@ def check_tvm(layer, x):
 def test_tvm_runs_forward_and_backward(case):
     _, cls, kwargs, shape, _ = case
     check_tvm(cls(**kwargs), distinct(shape))
+
+
+def test_pooling_over_an_open_length_builds_and_runs_each_length():
+    # keras.io "pretrained word embeddings": Conv1D/MaxPooling1D on Input(shape=(None,))
+    # token sequences. The functional build leaves the pooled length open; each length run
+    # is pooled (and trained) as numpy does.
+    inputs = keras.Input((None, 3))
+    pooled = L.MaxPooling1D(2)(inputs)
+    averaged = L.AveragePooling2D(2)(keras.Input((None, None, 1)))
+    assert tuple(pooled.shape) == (None, None, 3)
+    assert tuple(averaged.shape) == (None, None, None, 1)
+    model = keras.Model(inputs, L.Dense(1)(L.GlobalMaxPooling1D()(pooled)))
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    for length in (9, 6):
+        x = rng.normal(size=(2, length, 3)).astype("float32")
+        want = x[:, :length // 2 * 2].reshape(2, length // 2, 2, 3).max(2)
+        np.testing.assert_allclose(np.asarray(model.layers[1](x)), want)
+        model.fit(x, np.zeros((2, 1), "float32"), verbose=0)

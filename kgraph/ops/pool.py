@@ -2,7 +2,9 @@
 
 Both take the attributes `kernel`, `strides`, `pads` (one explicit `(before, after)` pair per
 spatial dim: Keras "same" is TF "SAME", the odd element of padding goes after) and
-`channels_last`. Spatial dims must be static; the batch dim (and only it) may be unknown.
+`channels_last`. The batch dim may be unknown, and so may spatial dims with "valid" padding
+(an `Input(shape=(None, channels))` sequence: the output length stays open until run); the
+gradient rules and "same" padding need the spatial sizes, which a step traced from data has.
 
 - MaxPool pads with -inf; AveragePool divides each window by its number of real (unpadded)
   elements, as TF/Keras do (ONNX `count_include_pad=0`).
@@ -45,8 +47,8 @@ def _pool_infer(types, kernel, strides, pads, channels_last):
                          f"{len(kernel) + 2} input. Received: shape={t.shape}")
     shape = list(t.shape)
     for axis, k, s, pad in zip(spatial_axes(len(shape), channels_last), kernel, strides, pads):
-        if shape[axis] is None:
-            raise ValueError(f"Pooling needs static spatial dims. Received: shape={t.shape}")
+        if shape[axis] is None:  # an open length (`Input(shape=(None, c))`): stays open
+            continue
         shape[axis] = pooled_size(shape[axis], k, s, pad)
         if shape[axis] < 1:
             raise ValueError(f"Pooling window {tuple(kernel)} is larger than the padded input. "
@@ -144,7 +146,11 @@ def _uncut(g, axis, k, s, n, length):
 
 def _geometry(x, kernel, strides, pads, channels_last):
     """(spatial axes, padded sizes, output sizes)."""
+    from kgraph.ops.api_util import static_dim
+
     axes = spatial_axes(len(x.shape), channels_last)
+    for a in axes:  # the window cut below is laid out from the sizes
+        static_dim(x, a, "The gradient of pooling")
     padded = [x.shape[a] + lo + hi for a, (lo, hi) in zip(axes, pads)]
     outs = [pooled_size(x.shape[a], k, s, p) for a, k, s, p in zip(axes, kernel, strides, pads)]
     return axes, padded, outs
@@ -297,8 +303,8 @@ def _pool(name, inputs, pool_size, strides, padding, data_format):
         pads = ((0, 0),) * dims
     else:
         if any(inputs.shape[a] is None for a in axes):
-            raise ValueError(f"Pooling needs static spatial dims. Received: "
-                             f"shape={tuple(inputs.shape)}")
+            raise ValueError(f"Pooling with padding='same' needs static spatial dims. "
+                             f"Received: shape={tuple(inputs.shape)}")
         pads = tuple(same_pads(inputs.shape[a], k, s) for a, k, s in zip(axes, kernel, strides))
     return apply(name, inputs, kernel=kernel, strides=strides, pads=pads,
                  channels_last=channels_last)
