@@ -15,8 +15,8 @@ accuracy curves.
 stand-in returning a `tf.data.Dataset` of random uint8 (105, 105, 3) images and int64 labels,
 Omniglot's element spec; 8 train and 6 test characters of 4 drawings each (the example draws
 with `random.choices`, so any count works). Sizes cut: meta_iters 2000 -> 2, inner_iters
-4 -> 2, eval_iters 5 -> 2 (the batches stay 25: 2 x (8 + 2 x 2) + 2 eager tape steps). The matplotlib figures are left out;
-the arrays they show are computed.
+4 -> 2, eval_iters 5 -> 2 (the batches stay 25: 2 x (8 + 2 x 2) + 2 eager tape steps). The
+matplotlib figures are left out; the arrays they show are computed.
 """
 
 import random

@@ -1,4 +1,5 @@
-"""keras.io example "Learning to tokenize in Vision Transformers" (examples/vision/token_learner.py).
+"""keras.io example "Learning to tokenize in Vision Transformers"
+(examples/vision/token_learner.py).
 
 The Keras 3 code as written (last modified 2023/08/14) with `import keras; from keras import
 layers; from keras import ops; from tensorflow import data as tf_data` swapped for kgraph: a

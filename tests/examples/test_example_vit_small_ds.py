@@ -1,4 +1,5 @@
-"""keras.io example "Train a Vision Transformer on small datasets" (examples/vision/vit_small_ds.py).
+"""keras.io example "Train a Vision Transformer on small datasets"
+(examples/vision/vit_small_ds.py).
 
 The Keras 3 code as written (last modified 2022/01/10, ported to `keras.ops`) with `import
 keras; from keras import ops; from keras import layers; import tensorflow as tf` swapped for
