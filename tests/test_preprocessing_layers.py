@@ -484,3 +484,39 @@ def test_image_layers_on_tvm(layer):
     feeds = {name: value for name, value in feeds.items() if name in graph.input_names}
     want = compile_graph(graph, "numpy").run(feeds)[0]
     np.testing.assert_allclose(run_tvm(graph, feeds)[0], want, rtol=1e-5, atol=1e-4)
+
+
+def test_sequential_led_by_host_layers_takes_raw_strings():
+    """`keras.Sequential([text_vectorizer, model])` (the keras.io multi-label example's
+    inference model): the host layers run on the data of predict/evaluate/fit/call, the
+    compiled graph starts after them, and the model saves and reloads as such."""
+    texts = np.array(["the cat sat", "a dog ran", "the dog sat", "cats and dogs"], object)
+    labels = np.float32([[1, 0], [0, 1], [0, 1], [1, 1]])
+    vectorizer = L.TextVectorization(max_tokens=20, output_mode="tf_idf")
+    vectorizer.adapt(texts)
+    head = keras.Sequential([L.Dense(4, activation="relu"), L.Dense(2, activation="sigmoid")])
+    model = keras.Sequential([vectorizer, head])
+    expected = head.predict(vectorizer(texts), verbose=0)
+    np.testing.assert_allclose(model.predict(texts, verbose=0), expected, rtol=1e-6)
+    np.testing.assert_allclose(model(texts), expected, rtol=1e-6)
+    batches = tf.data.Dataset.from_tensor_slices(texts).batch(3)
+    np.testing.assert_allclose(model.predict(batches, verbose=0), expected, rtol=1e-6)
+    model.compile(loss="binary_crossentropy", optimizer="adam")
+    history = model.fit(texts, labels, validation_data=(texts, labels), epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "val_loss"}
+    assert np.isfinite(model.evaluate(texts, labels, verbose=0))
+    assert [layer.name for layer in model.layers] == [vectorizer.name, head.name]
+
+
+def test_sequential_led_by_host_layers_round_trips_a_keras_file(tmp_path):
+    texts = np.array(["red fox", "blue fox", "red hen"], object)
+    vectorizer = L.TextVectorization(output_mode="multi_hot")
+    vectorizer.adapt(texts)
+    model = keras.Sequential([vectorizer, L.Dense(3)])
+    expected = model.predict(texts, verbose=0)
+    model.save(tmp_path / "text.keras")
+    restored = keras.models.load_model(tmp_path / "text.keras")
+    np.testing.assert_allclose(restored.predict(texts, verbose=0), expected, rtol=1e-6)
+    # an explicit Input is the graph's: a host layer there is still refused
+    with pytest.raises(TypeError, match="runs on the host"):
+        keras.Sequential([keras.Input((1,), dtype="int64"), L.Hashing(num_bins=3)])

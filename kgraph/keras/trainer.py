@@ -342,6 +342,7 @@ class Trainer:
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = data_adapter.split_validation(
                 x, y, sample_weight, validation_split)
+        x = self._host_inputs(x)
         adapter = data_adapter.make_adapter(x, y, sample_weight, batch_size, shuffle,
                                             class_weight, steps_per_epoch)
         if self._is_static():
@@ -403,6 +404,7 @@ class Trainer:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
         self._require_compiled("evaluate")
+        x = self._host_inputs(x)
         adapter = data_adapter.make_adapter(x, y, sample_weight, batch_size, False, None, steps)
         if self._is_static():
             execution.check_static_adapter(adapter, "evaluate")
@@ -423,7 +425,13 @@ class Trainer:
         cbs.on_test_end(logs)
         return self._format(logs, return_dict) if logs else None
 
+    def _host_inputs(self, x):
+        """`x` after the model's host-side preprocessing layers, if it has any (a
+        Sequential starting with a TextVectorization: see Sequential._host_inputs)."""
+        return x
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        x = self._host_inputs(x)
         adapter = data_adapter.make_adapter(x, None, None, batch_size, False, None, steps)
         verbose = 1 if verbose == "auto" else verbose
         cbs = kcallbacks.CallbackList(callbacks, model=self, add_progbar=verbose != 0,

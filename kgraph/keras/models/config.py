@@ -47,11 +47,14 @@ def layer_entry(layer) -> dict:
 
 
 def sequential_config(model) -> dict:
-    layers = ([model._input_layer] if model._input_layer is not None else []) + model._stack
+    # a graph built after leading host-side layers starts from their output, an input the
+    # config does not record: the reloaded model rebuilds from its first data, as it was built
+    own_input = model._input_layer is not None and not getattr(model, "_host_depth", 0)
+    layers = ([model._input_layer] if own_input else []) + model._stack
     config = {"name": model.name, "trainable": model.trainable,
               "dtype": Layer.get_config(model)["dtype"],
               "layers": [layer_entry(layer) for layer in layers]}
-    if model._graph is not None and model._input_layer is not None:
+    if model._graph is not None and own_input:
         config["build_input_shape"] = list(model._input_layer.batch_shape)
     return config
 

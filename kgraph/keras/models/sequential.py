@@ -72,13 +72,53 @@ class Sequential(Model):
 
     def _build_graph(self):
         """Call every stacked layer once, from the input; calls of an earlier build of this
-        model are forgotten first, so each layer's `.input`/`.output` stays unambiguous."""
+        model are forgotten first, so each layer's `.input`/`.output` stays unambiguous. The
+        graph starts after the host-side layers when the model was built from data they
+        preprocess (`_host_inputs`)."""
         while self._calls:
             _forget_call(self._calls.pop())
         x = self._input_layer.output
-        for layer in self._stack:
+        for layer in self._stack[getattr(self, "_host_depth", 0):]:
             x = self._call_layer(layer, x)
         self._set_graph(x)
+
+    def _host_layers(self):
+        """The leading host-side preprocessing layers (TextVectorization, StringLookup,
+        Hashing: they take strings, which kgraph graphs do not carry), when no `Input` was
+        given: they run on the data, and the compiled graph takes their output."""
+        from kgraph.keras.layers.preprocessing.host_layer import HostLayer
+
+        if self._input_layer is not None and not getattr(self, "_host_depth", 0):
+            return []
+        leading = []
+        for layer in self._stack:
+            if not isinstance(layer, HostLayer) or layer.runs_in_graph:
+                break
+            leading.append(layer)
+        return leading
+
+    def _host_inputs(self, x):
+        """`x` preprocessed by the leading host-side layers (arrays or lists; a Dataset is
+        mapped), so that `Sequential([text_vectorizer, model]).predict(strings)` runs: the
+        strings stay on the host and the graph gets the vectors."""
+        host = self._host_layers()
+        if not host or x is None or isinstance(x, KerasTensor):
+            return x
+
+        def run(value):
+            for layer in host:
+                value = layer(value)
+            return value
+
+        if hasattr(x, "map") and hasattr(x, "element_spec"):  # a tf.data-style Dataset
+            return x.map(lambda first, *rest: (run(first), *rest) if rest else run(first))
+        return run(x)
+
+    def __call__(self, *args, **kwargs):
+        if args and self._host_layers() and not isinstance(args[0], KerasTensor) and \
+                type(args[0]).__name__ != "Value":
+            args = (self._host_inputs(args[0]),) + args[1:]
+        return super().__call__(*args, **kwargs)
 
     def _extend_graph(self, layer):
         self._set_graph(self._call_layer(layer, self._outputs_struct))
@@ -119,6 +159,7 @@ class Sequential(Model):
         if input_shape is None:
             raise ValueError(f"Sequential model {self.name!r} cannot be built without an "
                              f"input shape.")
+        self._host_depth = len(self._host_layers())  # the shape is their outputs'
         self._input_layer = InputLayer(batch_shape=tuple(input_shape))
         self._build_graph()
 

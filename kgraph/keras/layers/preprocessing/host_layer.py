@@ -80,7 +80,11 @@ def encode_host(indices, output_mode, depth, count_weights=None, idf_weights=Non
 
 
 class HostLayer(Layer):
-    """Base of host-side preprocessing layers: subclasses implement `host_call(inputs)`."""
+    """Base of host-side preprocessing layers: subclasses implement `host_call(inputs)`.
+    Leading a Sequential without an `Input`, they run on the data given to `fit`, `evaluate`,
+    `predict` or a call, and the compiled graph starts after them."""
+
+    runs_in_graph = False  # True: a subclass that also has an in-graph call (IntegerLookup)
 
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, KerasTensor) or type(inputs).__name__ == "Value":
@@ -88,7 +92,8 @@ class HostLayer(Layer):
                 f"{type(self).__name__} layer {self.name!r} runs on the host (kgraph graphs have "
                 f"no string tensors): apply it to the data before the model, e.g. "
                 f"`x = layer(strings)` or `dataset.map(lambda x, y: (layer(x), y))`, and give "
-                f"the model an integer/float Input. Received a symbolic input: {inputs!r}")
+                f"the model an integer/float Input (or make it a leading layer of a Sequential "
+                f"without an Input). Received a symbolic input: {inputs!r}")
         from kgraph.keras.layers.base import EagerTensor
 
         self.built = True

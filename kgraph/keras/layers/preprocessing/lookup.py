@@ -270,6 +270,8 @@ class IntegerLookup(IndexLookup):
                          idf_weights, invert, output_mode, sparse, pad_to_max_tokens,
                          name=name, **kwargs)
 
+    runs_in_graph = True  # a Sequential it leads gives it the graph's integer input
+
     def _clean_token(self, token):
         return int(token)
 
