@@ -243,3 +243,15 @@ def pad_to_bounding_box(image, offset_height, offset_width, target_height, targe
     pads = [(0, 0)] * (len(ops.shape(image)) - 3) + [(offset_height, below),
                                                      (offset_width, right), (0, 0)]
     return ops.pad(image, pads)
+
+
+def _eager_results():
+    # Eager results are TensorFlow's eager tensors, as tf_names' (`tf.image.resize(img,
+    # size).numpy()` in the keras.io sample-size example); traced values pass through.
+    from kgraph.tf_names import eager_tensors
+
+    for name in __all__:
+        globals()[name] = eager_tensors(globals()[name])
+
+
+_eager_results()

@@ -197,23 +197,33 @@ def _np(dtype):
     return np.dtype(dtype)
 
 
+def _eager(value):
+    """An eager result as the eager tensor TensorFlow code reads with `.numpy()` (`(a * x **
+    b).numpy()` of `tf.Variable`s in the keras.io sample-size example); traced values pass."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        from kgraph.keras.layers.tensors import as_eager_tensor
+
+        return as_eager_tensor(value)
+    return value
+
+
 def _install_operators():
     from kgraph import ops
 
     def unary(fn):
-        return lambda self: fn(self.value)
+        return lambda self: _eager(fn(self.value))
 
     def binary(fn, reverse=False):
         if reverse:
-            return lambda self, other: fn(other, self.value)
-        return lambda self, other: fn(self.value, other)
+            return lambda self, other: _eager(fn(other, self.value))
+        return lambda self, other: _eager(fn(self.value, other))
 
     for name, fn in [("add", ops.add), ("sub", ops.subtract), ("mul", ops.multiply),
                      ("truediv", ops.divide), ("matmul", ops.matmul), ("pow", ops.power)]:
         setattr(Variable, f"__{name}__", binary(fn))
         setattr(Variable, f"__r{name}__", binary(fn, reverse=True))
     Variable.__neg__ = unary(ops.negative)
-    Variable.__getitem__ = lambda self, i: self.value[i]
+    Variable.__getitem__ = lambda self, i: _eager(self.value[i])
 
 
 _install_operators()

@@ -526,3 +526,10 @@ def test_cosine_similarity_gradient_is_finite_for_zero_vectors():
     t, p = np.ones(3) / np.sqrt(3), y_pred[1].astype(np.float64)
     norm = np.linalg.norm(p)  # d/dp of -t.p/|p|, halved by the batch mean
     np.testing.assert_allclose(grad[1], -(t / norm - (t @ p) * p / norm ** 3) / 2, rtol=1e-5)
+
+
+def test_eager_loss_call_returns_an_eager_tensor():
+    # Keras code reads an eager loss value with `.numpy()` (the keras.io sample-size
+    # example's `mae(mean_acc, exp_func(x, a, b)).numpy()`).
+    value = losses.MeanAbsoluteError()(np.float32([1, 2]), np.float32([0, 4]))
+    assert value.numpy() == pytest.approx(1.5)

@@ -153,3 +153,17 @@ def test_resize_with_antialias_equals_real_keras(size):
     layer = keras.layers.Resizing(*size, antialias=True)
     np.testing.assert_allclose(layer(images), want, rtol=1e-5, atol=1e-3)
     assert keras.layers.Resizing.from_config(layer.get_config()).antialias
+
+
+def test_tf_image_results_are_eager_tensors():
+    # TensorFlow code reads eager results with `.numpy()` (the keras.io sample-size example:
+    # `tf.image.resize(img, image_size).numpy()`); traced calls still give graph values.
+    resized = tf.image.resize(IMAGE, (4, 3))
+    assert resized.numpy().shape == (4, 3, 3) and resized.numpy().dtype == np.float32
+    np.testing.assert_array_equal(tf.image.flip_left_right(IMAGE).numpy(), IMAGE[:, ::-1])
+
+    @tf.function
+    def flipped(x):
+        return tf.image.flip_left_right(x)
+
+    np.testing.assert_array_equal(flipped(IMAGE.astype("float32")), IMAGE[:, ::-1])

@@ -426,3 +426,17 @@ def test_acos_and_eye_as_tensorflow():
     x = np.random.default_rng(4).normal(size=(5, 3)).astype("float32")
     kernel = x @ x.T
     np.testing.assert_allclose(masked_sum(x), kernel.sum() - np.trace(kernel), rtol=1e-5)
+
+
+def test_variable_arithmetic_gives_eager_tensors():
+    # tf.Variable operators return tensors with .numpy() (the keras.io sample-size example's
+    # `(a * x**b).numpy()` with x a Python list); inside a tape they stay differentiable.
+    a, b = tf.Variable(2.0), tf.Variable(0.5)
+    x = [1.0, 4.0, 9.0]
+    np.testing.assert_allclose((a * x**b).numpy(), [2.0, 4.0, 6.0])
+    assert (-a).numpy() == -2.0 and (a - 1.0).numpy() == 1.0
+    with tf.GradientTape() as tape:
+        y = tf.reduce_sum(a * x**b)
+    grad_a, grad_b = tape.gradient(y, [a, b])
+    np.testing.assert_allclose([float(grad_a), float(grad_b)],
+                               [6.0, sum(2.0 * np.sqrt(v) * np.log(v) for v in x)], rtol=1e-5)

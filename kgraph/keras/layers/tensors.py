@@ -33,6 +33,14 @@ class EagerTensor(np.ndarray):
         return np.asarray(self).reshape(())
 
 
+def as_eager_tensor(value):
+    """`value` as an `EagerTensor` when it is an eager array (TensorFlow and Keras code read
+    eager results with `.numpy()`); traced values and anything else pass through."""
+    if isinstance(value, (np.ndarray, np.generic)) and not isinstance(value, EagerTensor):
+        return np.asarray(value).view(EagerTensor)
+    return value
+
+
 def _eager(x):
     return np.asarray(x).view(EagerTensor)
 

@@ -7,6 +7,7 @@ import numpy as np
 
 from kgraph import config, ops, replay
 from kgraph.ir.graph import current_graph
+from kgraph.keras.layers.tensors import as_eager_tensor
 from kgraph.keras.serialization import CustomObjectScope, lookup, snake_case
 
 from kgraph.keras.losses.functions import (_check_reduction, binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy, categorical_hinge, convert, cosine_similarity, hinge, huber, kl_divergence, log_cosh, mean_absolute_error, mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, poisson, reduce_weighted_values, sparse_categorical_crossentropy, squared_hinge, squeeze_or_expand_to_same_rank)  # noqa: F401
@@ -42,7 +43,8 @@ class Loss:
         graph = current_graph()
         if graph is not None and graph.captures is not None:  # an eager GradientTape
             return replay.loss_call(self, graph, (y_true, y_pred, sample_weight), self._record)
-        return self._record(y_true, y_pred, sample_weight)
+        out = self._record(y_true, y_pred, sample_weight)
+        return as_eager_tensor(out) if graph is None else out  # `.numpy()`, as Keras
 
     def _record(self, y_true, y_pred, sample_weight=None):
         y_pred, y_true = convert(y_pred, self.dtype), convert(y_true, self.dtype)
