@@ -29,8 +29,9 @@ class InputLayer(Layer):
             raise ValueError(
                 "keras.Input(dtype='string') is not supported: kgraph graphs carry no string "
                 "tensors. Apply StringLookup/TextVectorization/Hashing to the data (`layer(x)` "
-                "or `dataset.map(...)`) and give the model an integer Input of the result. "
-                f"Received: dtype={dtype!r}, name={name!r}")
+                "or `dataset.map(...)`) and give the model an integer Input of the result, or "
+                "make them the first layers of a Sequential without an Input (they then run on "
+                f"the strings it is given). Received: dtype={dtype!r}, name={name!r}")
         super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
         self._batch_input_shape = tuple(None if d is None else int(d) for d in batch_shape)
         self.batch_shape = self._batch_input_shape
