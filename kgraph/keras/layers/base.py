@@ -249,7 +249,22 @@ class Layer:
 
     @property
     def weights(self):
-        return self.trainable_weights + self.non_trainable_weights
+        """Every weight, layer by layer (this layer's own, then each sublayer's in turn), as
+        Keras 3 orders them whatever is trainable: `get_weights()` lists line up with
+        real Keras' (trainable and non-trainable interleave, BatchNormalization's four
+        together)."""
+        out, seen = [], set()
+        for var in self._own_weights():
+            if id(var) not in seen:
+                seen.add(id(var))
+                out.append(var)
+        return out
+
+    def _own_weights(self):
+        yield from self._trainable_variables
+        yield from self._non_trainable_variables
+        for layer in self._layers:
+            yield from layer.weights
 
     variables = weights
     trainable_variables = trainable_weights
