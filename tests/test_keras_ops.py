@@ -260,3 +260,15 @@ def test_repeat_by_the_traced_batch_size():
     out = prepend(np.zeros((3, 3, 2), "float32"))
     assert out.shape == (3, 4, 2)
     np.testing.assert_array_equal(out[:, 0], np.tile(token[0], (3, 1)))
+
+
+def test_python_floats_are_floatx_eagerly_as_keras():
+    """`ops.sin(0.5)`, `ops.exp(1.0)`, `ops.add(0.5, 1.5)`, `tf.acos(0.95)` on Python floats are
+    float32 as Keras gives them (numpy's float64 before); a float64 numpy array keeps float64."""
+    import kgraph as tf
+
+    for got in (keras.ops.sin(0.5), keras.ops.exp(1.0), keras.ops.add(0.5, 1.5),
+                keras.ops.sqrt([4.0, 9.0]), tf.acos(0.95)):
+        assert np.asarray(got).dtype == np.float32
+    np.testing.assert_allclose(keras.ops.sin(0.5), np.sin(0.5), rtol=1e-6)
+    assert np.asarray(keras.ops.sin(np.array([0.5]))).dtype == np.float64

@@ -106,7 +106,14 @@ def _concrete(x):
 
     if isinstance(x, Variable):
         return x.numpy()
-    return np.asarray(x)
+    array = np.asarray(x)
+    if array.dtype == np.float64 and not isinstance(x, np.ndarray):
+        # Python floats (and lists of them) are floatx, as Keras converts them and as a
+        # traced op takes them (`to_value`): `ops.sin(0.5)` is float32, not numpy's float64
+        from kgraph import config
+
+        array = array.astype(config.floatx())
+    return array
 
 
 # -- shape rules shared by many ops ---------------------------------------------------------
