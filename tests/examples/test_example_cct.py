@@ -15,17 +15,7 @@ plots is checked.
 """
 
 import numpy as np
-
-
-def cifar10_load_data(n_train=160, n_test=32, seed=0):
-    """Like `keras.datasets.cifar10.load_data()`: uint8 (N, 32, 32, 3) images, (N, 1) labels."""
-    rng = np.random.default_rng(seed)
-
-    def split(n):
-        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-        return images, rng.integers(0, 10, (n, 1)).astype(np.uint8)
-
-    return split(n_train), split(n_test)
+from example_datasets import cifar10_load_data
 
 
 def test_cct(tmp_path):
@@ -54,7 +44,7 @@ def test_cct(tmp_path):
     num_classes = 10
     input_shape = (32, 32, 3)
 
-    (x_train, y_train), (x_test, y_test) = cifar10_load_data()
+    (x_train, y_train), (x_test, y_test) = cifar10_load_data(n_train=160)
 
     y_train = keras.utils.to_categorical(y_train, num_classes)
     y_test = keras.utils.to_categorical(y_test, num_classes)
