@@ -28,6 +28,9 @@ def model_signature(model):
     if not inputs or any(not hasattr(t, "shape") or not hasattr(t, "name") for t in inputs):
         raise ExportError(f"Model {model.name!r} has no known inputs: build it first (give "
                           f"it an Input, or call it once on data) before exporting it.")
+    from kgraph.keras.models.host_prefix import check_exportable
+
+    check_exportable(model)  # string Inputs: the host layers cannot go into the file
     specs = [(t.name, tuple(t.shape), str(np.dtype(t.dtype))) for t in inputs]
     names = _unique(model._output_names() or [f"output_{i}" for i in range(len(model.outputs))])
     return specs, names

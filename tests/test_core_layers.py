@@ -161,9 +161,12 @@ def test_build_without_shape_argument_is_called_bare():
     np.testing.assert_allclose(model.predict(x, verbose=0), x)
 
 
-def test_string_input_is_refused_with_what_to_do_instead():
+def test_string_input_feeds_host_layers_only():
     import kgraph as tf
+    from kgraph.keras.layers.preprocessing.host_layer import StringInputError
 
     assert tf.string == tf.dtypes.string == "string"
-    with pytest.raises(ValueError, match=r"no string tensors.*StringLookup.*name='user_id'"):
-        keras.Input(shape=(1,), dtype=tf.string, name="user_id")
+    user_id = keras.Input(shape=(1,), dtype=tf.string, name="user_id")
+    assert user_id.dtype == "string" and user_id.shape == (None, 1)
+    with pytest.raises(StringInputError, match=r"Dense layer 'dense_s'.*'user_id'.*StringLookup"):
+        keras.layers.Dense(2, name="dense_s")(user_id)

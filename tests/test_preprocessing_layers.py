@@ -318,8 +318,10 @@ def test_hashing_is_farmhash_fingerprint64_as_keras():
     np.testing.assert_array_equal(hot, np.eye(3)[[1, 0]])
     with pytest.raises(NotImplementedError, match="salt"):
         L.Hashing(num_bins=3, salt=133)
+    # on a model Input: a host node of the model (tests/test_string_inputs.py)
+    assert L.Hashing(num_bins=3)(keras.Input((1,), dtype="int64")).dtype == "int64"
     with pytest.raises(TypeError, match="runs on the host"):
-        L.Hashing(num_bins=3)(keras.Input((1,), dtype="int64"))
+        L.Hashing(num_bins=3)(L.Dense(1)(keras.Input((1,))))
 
 
 def FINGERPRINTS_OF(data):
@@ -443,7 +445,7 @@ def test_text_vectorization_int_and_bag_of_words():
     assert row[vocab.index("b")] == pytest.approx(idf["b"], rel=1e-5)
     clone = L.TextVectorization.from_config(layer.get_config())
     np.testing.assert_array_equal(clone(["the cat"]), layer(["the cat"]))
-    with pytest.raises(TypeError, match="runs on the host"):
+    with pytest.raises(TypeError, match="takes strings.*int64"):
         layer(keras.Input((1,), dtype="int64"))
 
 
@@ -517,6 +519,10 @@ def test_sequential_led_by_host_layers_round_trips_a_keras_file(tmp_path):
     model.save(tmp_path / "text.keras")
     restored = keras.models.load_model(tmp_path / "text.keras")
     np.testing.assert_allclose(restored.predict(texts, verbose=0), expected, rtol=1e-6)
-    # an explicit Input is the graph's: a host layer there is still refused
+    # after an explicit Input a host layer is a host node of the model's host prefix
+    # (tests/test_string_inputs.py); after a layer of the compiled graph it is refused
+    hashed = keras.Sequential([keras.Input((1,), dtype="int64"), L.Hashing(num_bins=3)])
+    ints = np.array([[12], [7]])
+    np.testing.assert_array_equal(hashed.predict(ints, verbose=0), L.Hashing(num_bins=3)(ints))
     with pytest.raises(TypeError, match="runs on the host"):
-        keras.Sequential([keras.Input((1,), dtype="int64"), L.Hashing(num_bins=3)])
+        keras.Sequential([keras.Input((1,)), L.Dense(1), L.Hashing(num_bins=3)])

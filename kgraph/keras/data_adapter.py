@@ -25,6 +25,10 @@ def _as_array(a, what):
         arr = np.asarray(a)
     except Exception as e:  # noqa: BLE001
         raise DataError(f"`{what}` could not be converted to an array: {e}") from None
+    if arr.dtype.kind in "OUS" and what.startswith("x"):
+        # strings for a model's string Inputs: its host prefix takes them (a model without
+        # one refuses them before its first step, Model._host_batch)
+        return arr
     if arr.dtype.kind not in "biuf":
         raise DataError(f"`{what}` must be numeric arrays. Received an array of dtype "
                         f"{arr.dtype} and shape {arr.shape}")
@@ -34,10 +38,12 @@ def _as_array(a, what):
 
 
 def _nested_numbers(data) -> bool:
-    """A (nested) Python list or tuple of numbers: one array, not a structure of inputs."""
+    """A (nested) Python list or tuple of numbers (or of strings, for a string Input): one
+    array, not a structure of inputs."""
     if isinstance(data, (list, tuple)):
         return bool(data) and all(_nested_numbers(item) for item in data)
-    return isinstance(data, (int, float, np.number)) and not isinstance(data, np.ndarray)
+    return isinstance(data, (int, float, np.number, str, bytes)) and \
+        not isinstance(data, np.ndarray)
 
 
 def lists_to_arrays(data):

@@ -132,6 +132,9 @@ def _input_consumers(model, n_inputs):
         first = [layer for layer in stack if type(layer).__name__ != "InputLayer"]
         return [(0, first[0])] if first and n_inputs == 1 else []
     inputs = getattr(model, "inputs", None) or []
+    prefix = getattr(model, "_host_prefix", None)
+    if prefix is not None:  # the compiled part is fed the host prefix's outputs
+        inputs = prefix.boundary
     ids = {id(t): i for i, t in enumerate(inputs)}
     found = []
     for layer in getattr(model, "layers", []):

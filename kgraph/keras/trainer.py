@@ -261,8 +261,11 @@ class Trainer:
         return [t._keras_history[0].name for t in outputs] if outputs else None
 
     # -- running steps --------------------------------------------------------------------
-    def _run(self, kind, batch, steps=1):
+    def _run(self, kind, batch, steps=1, host_done=False):
         x, y, sw = batch
+        if not host_done:  # string inputs: the host layers run here, in numpy (host_prefix.py)
+            x = self._host_batch(x)
+            batch = (x, y, sw)
         if self._is_static() and kind != "predict":  # predict pads (see predict())
             seen = self.__dict__.setdefault("_static_batches", {})
             first = execution.leaves(x)[0]
@@ -282,11 +285,12 @@ class Trainer:
     def _run_group(self, kind, group):
         """Run a list of batches: one executor call when they stack (steps_per_execution),
         else one call each. Returns the last call's program and outputs."""
+        group = [(self._host_batch(x), y, sw) for x, y, sw in group]
         stacked = execution.stack(group) if len(group) > 1 else None
         if stacked is not None:
-            return self._run(kind, stacked, steps=len(group))
+            return self._run(kind, stacked, steps=len(group), host_done=True)
         for batch in group:
-            program, outs = self._run(kind, batch)
+            program, outs = self._run(kind, batch, host_done=True)
         return program, outs
 
     def _logs(self, program, outs):
@@ -296,6 +300,7 @@ class Trainer:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
                        return_dict=False):
         self._require_compiled("train_on_batch")
+        x = data_adapter.lists_to_arrays(x)
         adapter = data_adapter.ArrayAdapter(x, y, sample_weight, batch_size=len(flatten(x)[0]),
                                             class_weight=class_weight)
         batch = next(adapter.batches())
@@ -305,12 +310,14 @@ class Trainer:
     @concurrency.serialized
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
+        x = data_adapter.lists_to_arrays(x)
         batch = next(data_adapter.ArrayAdapter(x, y, sample_weight,
                                                batch_size=len(flatten(x)[0])).batches())
         program, outs = self._run("test", batch)
         return self._format(self._logs(program, outs), return_dict)
 
     def predict_on_batch(self, x):
+        x = data_adapter.lists_to_arrays(x)
         arrays = flatten(x)
         if any(not isinstance(a, np.ndarray) or a.dtype == np.float64 for a in arrays):
             x = pack_like(x, [data_adapter._as_array(a, "x") for a in arrays])

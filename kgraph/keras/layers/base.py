@@ -376,6 +376,11 @@ class Layer:
         return mask if self.supports_masking else None
 
     def _symbolic_call(self, args, kwargs):
+        for t in flatten((args, kwargs)):
+            if isinstance(t, KerasTensor) and t.dtype == "string":
+                from kgraph.keras.layers.preprocessing.host_layer import string_input_error
+
+                raise string_input_error(f"{type(self).__name__} layer {self.name!r}", t)
         self._check_input_compat(args)
         graph = Graph(f"{self.name}_shape")
         kts = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]

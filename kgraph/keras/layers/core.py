@@ -25,25 +25,23 @@ class InputLayer(Layer):
         for d in batch_shape[1:]:
             if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
                 raise ValueError(f"Invalid dimension in input shape. Received: shape={batch_shape}")
-        if isinstance(dtype, str) and dtype == "string":
-            raise ValueError(
-                "keras.Input(dtype='string') is not supported: kgraph graphs carry no string "
-                "tensors. Apply StringLookup/TextVectorization/Hashing to the data (`layer(x)` "
-                "or `dataset.map(...)`) and give the model an integer Input of the result, or "
-                "make them the first layers of a Sequential without an Input (they then run on "
-                f"the strings it is given). Received: dtype={dtype!r}, name={name!r}")
-        super().__init__(name=name or unique_name("input_layer"), dtype=dtype, **kwargs)
+        string = str(dtype) == "string"  # fed to host layers only (preprocessing/host_layer.py)
+        super().__init__(name=name or unique_name("input_layer"),
+                         dtype=None if string else dtype, **kwargs)
         self._batch_input_shape = tuple(None if d is None else int(d) for d in batch_shape)
         self.batch_shape = self._batch_input_shape
         self.built = True
         self.sparse = sparse
-        out = KerasTensor(self.batch_shape, self.dtype, name=self.name, history=(self, 0, 0))
+        self._string_input = string
+        out = KerasTensor(self.batch_shape, "string" if string else self.dtype, name=self.name,
+                          history=(self, 0, 0))
         from kgraph.keras.layers.base import CallNode
 
         self._inbound_nodes.append(CallNode(self, (), {}, [out]))
 
     def get_config(self):
-        return {"batch_shape": list(self.batch_shape), "dtype": self.dtype,
+        return {"batch_shape": list(self.batch_shape),
+                "dtype": "string" if self._string_input else self.dtype,
                 "sparse": self.sparse, "ragged": False, "name": self.name, "optional": False}
 
 
@@ -245,6 +243,12 @@ def _op_layer(fn, *operands, **kwargs):
         return value
 
     template = ([mark(o) for o in operands], {k: mark(v) for k, v in kwargs.items()})
+    if any(t.dtype == "string" for t in tensors):  # shape ops on strings run on the host
+        from kgraph.keras.layers.preprocessing.host_layer import host_op
+
+        if template[0][:1] == [_TENSOR]:
+            return host_op(fn, operands, kwargs, tensors)
+        return host_op(fn, (None,) + tuple(operands), kwargs, tensors)  # refused
     return _OpLayer(fn, template)(*tensors)
 
 

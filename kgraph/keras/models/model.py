@@ -24,6 +24,7 @@ class Model(Trainer, Layer):
         if kwargs:
             raise TypeError(f"Model: unrecognized keyword arguments: {sorted(kwargs)}")
         self._graph = None
+        self._host_prefix = None
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
                 raise ValueError("A functional Model needs both `inputs` and `outputs`.")
@@ -49,6 +50,9 @@ class Model(Trainer, Layer):
         from kgraph.keras.models.layer_order import keras_layer_order
 
         object.__setattr__(self, "_layers", keras_layer_order(inputs, outputs))
+        from kgraph.keras.models import host_prefix
+
+        self._host_prefix = host_prefix.split(self)  # string Inputs and the host layers after
         self.built = True
 
     @property
@@ -91,7 +95,30 @@ class Model(Trainer, Layer):
         if self._graph is None:
             raise NotImplementedError(f"Model {self.name!r} has no graph: subclasses must "
                                       f"implement call().")
+        if self._host_prefix is not None:  # traced: `inputs` are the host prefix's outputs
+            return run_layer_graph(self._host_prefix.compiled_order, self._host_prefix.boundary,
+                                   self._outputs_struct, inputs)
         return run_layer_graph(self._order, self._inputs_struct, self._outputs_struct, inputs)
+
+    def __call__(self, *args, **kwargs):
+        if args and not _symbolic(args[0]):  # data: the host part runs first, in numpy
+            args = (self._host_batch(args[0]),) + args[1:]
+        return Layer.__call__(self, *args, **kwargs)
+
+    def _host_batch(self, x):
+        """A batch as the compiled part takes it: through the host prefix, if there is one."""
+        prefix = getattr(self, "_host_prefix", None)
+        if prefix is not None:
+            return prefix.run(x)
+        for a in flatten(x):
+            if getattr(a, "dtype", None) is not None and a.dtype.kind in "OUS":
+                from kgraph.keras.data_adapter import DataError
+
+                raise DataError(f"`x` must be numeric arrays: model {self.name!r} has no "
+                                f"string Input (keras.Input(dtype='string') feeding "
+                                f"StringLookup/TextVectorization/Hashing). Received an array "
+                                f"of dtype {a.dtype} and shape {a.shape}")
+        return x
 
     def _maybe_build(self, args):
         deferred = self.__dict__.pop("_deferred_io", None)
@@ -165,6 +192,10 @@ class Model(Trainer, Layer):
 
 
 Functional = Model
+
+
+def _symbolic(x):
+    return any(isinstance(t, KerasTensor) or type(t).__name__ == "Value" for t in flatten(x))
 
 
 def layer_graph(inputs, outputs, model_name):

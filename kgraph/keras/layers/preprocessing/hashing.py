@@ -203,6 +203,11 @@ class Hashing(HostLayer):
                 values.astype(np.int64)
         return self.encode(out, self.num_bins)
 
+    def compute_output_shape(self, input_shape):
+        from kgraph.keras.layers.preprocessing.categorical import encoded_shape
+
+        return encoded_shape(input_shape, self.output_mode, self.num_bins)
+
     def get_config(self):
         return {**super().get_config(), "num_bins": self.num_bins,
                 "salt": self.salt, "mask_value": self.mask_value,

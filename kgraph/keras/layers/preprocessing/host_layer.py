@@ -1,8 +1,10 @@
 """Layers that run on the host, before the compiled graph: string lookups, `TextVectorization`,
 `Hashing`. They take numpy arrays (string/object/bytes or integer dtype) or lists, and return
-numpy arrays; apply them to the data (`layer(x)`, or `dataset.map(...)`) and feed the
-result to the model. The graph has no string tensors, so a symbolic call on a `keras.Input`
-raises `HostLayerError` with that advice."""
+numpy arrays. Apply them to the data (`layer(x)`, or `dataset.map(...)`), or call them on a
+model's `keras.Input` (a string one among them) or on another host layer's output: that call
+gives a KerasTensor and records a host node, and the functional model runs its host nodes in
+numpy on each batch before its compiled part (`kgraph/keras/models/host_prefix.py`). The
+graph itself never carries strings."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +15,32 @@ __all__ = []
 
 
 class HostLayerError(TypeError):
-    """A host-side preprocessing layer was called inside a model (on symbolic tensors)."""
+    """A host-side preprocessing layer was called on a tensor of the compiled graph."""
+
+
+class StringInputError(TypeError):
+    """A layer that runs in the compiled graph was called on a string tensor."""
+
+
+STRING_LAYERS = ("StringLookup, TextVectorization, Hashing (and "
+                 "keras.ops.expand_dims/squeeze/reshape)")
+
+
+def string_input_error(what, tensor):
+    return StringInputError(
+        f"{what} cannot take the string tensor {tensor.name!r}: kgraph's compiled graph "
+        f"carries no strings. Only host-side layers take strings ({STRING_LAYERS}); turn "
+        f"the strings into integers or floats with one of them first. Received: {tensor!r}")
+
+
+def on_host(tensor) -> bool:
+    """Whether a KerasTensor is known before the compiled graph runs: a model `Input` or the
+    output of a host node."""
+    from kgraph.keras.layers.core import InputLayer
+
+    history = tensor._keras_history
+    return tensor.dtype == "string" or getattr(tensor, "_on_host", False) or (
+        history is not None and isinstance(history[0], InputLayer))
 
 
 def as_host_array(inputs):
@@ -34,8 +61,8 @@ def ragged_rows(inputs):
     A ragged batch is a list (or object array) of token sequences of different lengths, the
     data TensorFlow code wraps in `tf.ragged.constant` (the keras.io multi-label example's
     lists of subject terms); kgraph has no ragged tensors."""
-    if isinstance(inputs, np.ndarray) and inputs.dtype != object:
-        return None
+    if isinstance(inputs, np.ndarray) and (inputs.dtype != object or inputs.ndim > 1):
+        return None  # a ragged batch is a 1-D object array of rows
     if not isinstance(inputs, (list, tuple, np.ndarray)) or len(inputs) == 0:
         return None
     rows = list(inputs)
@@ -82,18 +109,21 @@ def encode_host(indices, output_mode, depth, count_weights=None, idf_weights=Non
 class HostLayer(Layer):
     """Base of host-side preprocessing layers: subclasses implement `host_call(inputs)`.
     Leading a Sequential without an `Input`, they run on the data given to `fit`, `evaluate`,
-    `predict` or a call, and the compiled graph starts after them."""
+    `predict` or a call, and the compiled graph starts after them. Called on a model `Input`
+    (a string one among them) or another host layer's output, they are host nodes of the
+    functional model (kgraph/keras/models/host_prefix.py)."""
 
     runs_in_graph = False  # True: a subclass that also has an in-graph call (IntegerLookup)
+    takes_strings_only = False  # TextVectorization: a symbolic call on numbers is refused
 
     def __call__(self, inputs, *args, **kwargs):
-        if isinstance(inputs, KerasTensor) or type(inputs).__name__ == "Value":
+        if isinstance(inputs, KerasTensor):
+            return self._host_node(inputs, args, kwargs)
+        if type(inputs).__name__ == "Value":
             raise HostLayerError(
-                f"{type(self).__name__} layer {self.name!r} runs on the host (kgraph graphs have "
-                f"no string tensors): apply it to the data before the model, e.g. "
-                f"`x = layer(strings)` or `dataset.map(lambda x, y: (layer(x), y))`, and give "
-                f"the model an integer/float Input (or make it a leading layer of a Sequential "
-                f"without an Input). Received a symbolic input: {inputs!r}")
+                f"{type(self).__name__} layer {self.name!r} runs on the host, in numpy, and "
+                f"cannot be called inside a traced function: apply it to the data first, "
+                f"e.g. `dataset.map(lambda x, y: (layer(x), y))`. Received: {inputs!r}")
         from kgraph.keras.layers.base import EagerTensor
 
         self.built = True
@@ -101,8 +131,73 @@ class HostLayer(Layer):
         # eager results, as every eager layer call's (`lookup(labels).numpy()`)
         return outputs.view(EagerTensor) if isinstance(outputs, np.ndarray) else outputs
 
+    def _host_node(self, inputs, args, kwargs):
+        """A symbolic call: a KerasTensor of the output's shape and dtype, recorded as a host
+        node of the layer graph (run in numpy before the compiled part of the model)."""
+        if not on_host(inputs):
+            producer = inputs._keras_history[0].name if inputs._keras_history else None
+            raise HostLayerError(
+                f"{type(self).__name__} layer {self.name!r} runs on the host, before the "
+                f"compiled graph: call it on a model Input (a string Input among them) or "
+                f"on another host layer's output, not on the output of layer {producer!r}, "
+                f"which runs in the compiled graph. Received: {inputs!r}")
+        if self.takes_strings_only and inputs.dtype != "string":
+            raise HostLayerError(f"{type(self).__name__} layer {self.name!r} takes strings. "
+                                 f"Received an input of dtype {inputs.dtype}: {inputs!r}")
+        from kgraph.keras.layers.base import CallNode
+
+        self.built = True
+        out = KerasTensor(self.compute_output_shape(tuple(inputs.shape)),
+                          self.host_output_dtype(), name=self.name,
+                          history=(self, len(self._inbound_nodes), 0))
+        out._on_host, out._mask_spec = True, None
+        self._inbound_nodes.append(CallNode(self, (inputs,) + tuple(args), kwargs, [out]))
+        return out
+
+    def host_output_dtype(self):
+        """The dtype of `host_call`'s result, as Keras names it."""
+        if getattr(self, "invert", False):
+            return "string"
+        return "int64" if getattr(self, "output_mode", "int") == "int" else "float32"
+
     def encode(self, indices, depth, count_weights=None, idf_weights=None):
         return encode_host(indices, self.output_mode, depth, count_weights, idf_weights)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+
+HOST_OPS = {"expand_dims": np.expand_dims, "squeeze": np.squeeze, "reshape": np.reshape}
+
+
+class _HostOp(HostLayer):
+    """`keras.ops.expand_dims/squeeze/reshape(strings, ...)` on a string KerasTensor (the
+    keras.io wide & deep example's `expand_dims` before a lookup): a host node run in numpy."""
+
+    def __init__(self, op, arguments, **kwargs):
+        from kgraph.keras.layers.base import unique_name
+
+        super().__init__(name=kwargs.pop("name", None) or unique_name(op), **kwargs)
+        self.op, self.arguments = op, arguments  # (args after the tensor, kwargs)
+
+    def host_call(self, inputs):
+        args, kwargs = self.arguments
+        return HOST_OPS[self.op](as_host_array(inputs), *args, **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        probe = np.empty([2 if d is None else d for d in input_shape], dtype=object)
+        return (None,) + self.host_call(probe).shape[1:]
+
+    def host_output_dtype(self):
+        return "string"
+
+    def get_config(self):
+        return {**super().get_config(), "op": self.op, "arguments": self.arguments}
+
+
+def host_op(fn, args, kwargs, tensors):
+    """A keras.ops call whose only tensor is a string KerasTensor, passed first."""
+    name = getattr(fn, "__name__", repr(fn))
+    if name not in HOST_OPS or len(tensors) != 1 or any(t is tensors[0] for t in args[1:]):
+        raise string_input_error(f"keras.ops.{name}", tensors[0])
+    return _HostOp(name, (list(args[1:]), dict(kwargs)))(tensors[0])

@@ -48,6 +48,8 @@ class TextVectorization(HostLayer):
         >>> layer(np.array(["the cat", "a dog sat"]))  # [[2, 3, 0, 0], [1, 4, 5, 0]]
     """
 
+    takes_strings_only = True
+
     def __init__(self, max_tokens=None, standardize="lower_and_strip_punctuation",
                  split="whitespace", ngrams=None, output_mode="int",
                  output_sequence_length=None, pad_to_max_tokens=False, vocabulary=None,
