@@ -163,3 +163,30 @@ def test_values_read_after_apply_gradients_are_those_of_the_recorded_forward_pas
     second = tape.gradient(loss, model.trainable_weights)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(np.asarray(b), a)
+
+
+def test_discarded_recordings_do_not_pin_old_weights_without_bound(monkeypatch):
+    """A recording's values, nodes and graph form reference cycles, so a discarded tape (and the
+    weight buffers its values were recorded against) waits for the cyclic collector; an eager
+    loop over a 32 MB model grew past 2.9 GB that way. Past the pin budget the young
+    generations are collected: the recordings still pinning weights stay few."""
+    import gc
+
+    from kgraph import tape as tape_module
+
+    monkeypatch.setenv("KGRAPH_TAPE_PIN_BUDGET", "1")  # the floor: 4 recordings' worth
+    gc.collect()
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(4)])
+    opt, loss_fn = keras.optimizers.Adam(), keras.losses.MeanSquaredError()
+    x, y = np.random.rand(8, 64).astype("float32"), np.zeros((8, 4), "float32")
+    gc.disable()  # only the budget collects: the count below does not depend on allocations
+    try:
+        for step in range(30):
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_weights)
+            opt.apply_gradients(zip(grads, model.trainable_weights))
+        assert len(tape_module._PINS.live) <= 6
+    finally:
+        gc.enable()
