@@ -241,8 +241,12 @@ def _pin(graph: Graph, program) -> dict:
     if any(var not in pinned for _, var in program.variables):  # the first run reading them
         for var, buffer in program.pin().items():
             pinned.setdefault(var, buffer)
-        _PINS.note(graph, sum(int(np.prod(var.shape)) * np.dtype(var.dtype).itemsize
-                              for var in pinned))
+        nbytes = program.__dict__.get("_pinned_nbytes")
+        if nbytes is None:  # the same every step: counted once per program
+            nbytes = program._pinned_nbytes = sum(
+                int(np.prod(var.shape)) * np.dtype(var.dtype).itemsize
+                for _, var in program.variables)
+        _PINS.note(graph, nbytes)
     return pinned
 
 
@@ -277,7 +281,7 @@ class _PinBudget:
             self.floor = self.total()
 
     def total(self) -> int:
-        return sum(self.live.values())
+        return sum(self.live.values())  # a few entries: the recordings not yet collected
 
 
 _PINS = _PinBudget()
