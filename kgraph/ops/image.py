@@ -191,3 +191,7 @@ def extract_patches_3d(volumes, size, strides=None, dilation_rate=1, padding="va
     if isinstance(size, int):
         size = (size,) * 3
     return extract_patches(volumes, tuple(size), strides, dilation_rate, padding, data_format)
+
+
+from kgraph.ops.image_color import (gaussian_blur, hsv_to_rgb, rgb_to_hsv,  # noqa: E402,F401
+                                    sobel_edges)
