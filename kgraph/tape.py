@@ -238,14 +238,17 @@ def _pin(graph: Graph, program) -> dict:
     forward pass would (a value read after `apply_gradients` is not recomputed with the new
     ones)."""
     pinned = graph.__dict__.setdefault("_pinned", {})
-    if any(var not in pinned for _, var in program.variables):  # the first run reading them
-        for var, buffer in program.pin().items():
-            pinned.setdefault(var, buffer)
+    recorded = graph.variables  # what the recording read; an optimizer's slots are not pinned
+    new = [var for _, var in program.variables if var in recorded and var not in pinned]
+    if new:  # the first run reading them
+        upload = program.compiled.upload
+        for var in new:
+            pinned[var] = var.device_buffer(upload)
         nbytes = program.__dict__.get("_pinned_nbytes")
         if nbytes is None:  # the same every step: counted once per program
             nbytes = program._pinned_nbytes = sum(
                 int(np.prod(var.shape)) * np.dtype(var.dtype).itemsize
-                for _, var in program.variables)
+                for _, var in program.variables if var in recorded)
         _PINS.note(graph, nbytes)
     return pinned
 

@@ -79,7 +79,9 @@ def run(entry, graph, pinned):
         _miss(stale.follower)
     results, updates = program(*[graph.captures[name][0] for name in entry.feed_names],
                                pinned=pinned, defer=entry.deferred)
-    fed = {var: pinned[var] for _, var in program.variables if var not in entry.immediate}
+    upload = program.compiled.upload  # the buffers the update read: pinned, else current
+    fed = {var: pinned[var] if var in pinned else var.device_buffer(upload)
+           for _, var in program.variables if var not in entry.immediate}
     optimizer._pending_update = _Pending(entry, None, None, updates, fed)
     return results, optimizer._pending_update
 
