@@ -1,4 +1,5 @@
-"""keras.ops.image.rgb_to_hsv/hsv_to_rgb/gaussian_blur/sobel_edges: eager against real Keras
+"""keras.ops.image.rgb_to_hsv/hsv_to_rgb/gaussian_blur/sobel_edges, keras.ops(.nn)
+.adaptive_average_pool/adaptive_max_pool and keras.ops(.nn).unfold: eager against real Keras
 (JAX backend) in both data formats, traced on an unknown batch (onnxruntime) and inside a
 functional model at two batch sizes, gradients against jax.grad through real Keras."""
 from __future__ import annotations
@@ -12,6 +13,7 @@ import kgraph as tf
 from kgraph import keras
 from kgraph.compiler.build import compile_graph
 from kgraph.ir.graph import Graph, tracing
+from kgraph.ops.api_util import StaticShapeRequiredError
 
 ops = keras.ops
 RNG = np.random.default_rng(7)
@@ -59,6 +61,17 @@ CASES = [
     ("image.sobel_edges", lambda n: images(n, 6, 5, 3), {"data_format": "channels_last"}),
     ("image.sobel_edges", lambda n: channels_first(images(n, 6, 5, 3)),
      {"data_format": "channels_first"}),
+    ("adaptive_average_pool", lambda n: images(n, 7, 5, 3, lo=-1), {"output_size": (3, 2)}),
+    ("nn.adaptive_average_pool", lambda n: channels_first(images(n, 7, 9, 2, lo=-1)),
+     {"output_size": (4, 9), "data_format": "channels_first"}),
+    ("adaptive_average_pool", lambda n: images(n, 9, 3, lo=-1), {"output_size": 4}),
+    ("adaptive_max_pool", lambda n: images(n, 7, 5, 3, lo=-1), {"output_size": (3, 2)}),
+    ("nn.adaptive_max_pool", lambda n: channels_first(images(n, 7, 9, 2, lo=-1)),
+     {"output_size": (4, 6), "data_format": "channels_first"}),
+    ("adaptive_max_pool", lambda n: images(n, 4, 5, 6, 2, lo=-1), {"output_size": (2, 3, 4)}),
+    ("unfold", lambda n: images(n, 2, 6, 7, lo=-1), {"kernel_size": 2, "stride": 2}),
+    ("nn.unfold", lambda n: images(n, 3, 7, 6, lo=-1),
+     {"kernel_size": (3, 2), "dilation": (1, 2), "padding": (1, 2), "stride": (2, 1)}),
 ]
 IDS = [f"{name}-{i}" for i, (name, _, _) in enumerate(CASES)]
 
@@ -117,3 +130,15 @@ def test_typed_errors_quote_the_bad_value():
         ops.image.rgb_to_hsv(np.ones((2, 2, 3), "int32"))
     with pytest.raises(ValueError, match="images.shape"):
         ops.image.hsv_to_rgb(np.ones((2, 2), "float32"))
+    with pytest.raises(ValueError, match="output_size=\\(2, 0\\)"):
+        ops.adaptive_average_pool(np.ones((1, 4, 4, 1), "float32"), (2, 0))
+    with pytest.raises(ValueError, match="Input must be a 4D|input must be a 4D"):
+        ops.unfold(np.ones((2, 4, 4), "float32"), 2)
+
+
+def test_adaptive_pool_needs_static_spatial_sizes():
+    graph = Graph("unknown_spatial")
+    x = graph.placeholder("x", (None, None, 8, 3), "float32")
+    with tracing(graph):
+        with pytest.raises(StaticShapeRequiredError, match="adaptive_max_pool"):
+            ops.adaptive_max_pool(x, 2)

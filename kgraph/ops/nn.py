@@ -265,5 +265,7 @@ from kgraph.ops.nn_api import (binary_crossentropy, categorical_crossentropy, ce
                                sparse_categorical_crossentropy, sparse_plus, sparse_sigmoid,
                                sparsemax, squareplus, tanh_shrink, threshold)
 from kgraph.ops.pool import average_pool, max_pool  # noqa: E402,F401
+from kgraph.ops.windows_api import (adaptive_average_pool, adaptive_max_pool,  # noqa: E402,F401
+                                   unfold)
 
 hard_swish = hard_silu
