@@ -70,12 +70,6 @@ class Program:
                 var.set_device_buffer(buf, upload)  # the executor that made it
         return (outs[:n], held) if defer is not None else outs[:n]
 
-    def pin(self) -> dict:
-        """{Variable: its current buffer} for every variable this Program reads: buffers are
-        never written in place, so holding them keeps these values."""
-        upload = self.compiled.upload
-        return {var: var.device_buffer(upload) for _, var in self.variables}
-
     def _prologue_results(self) -> list:
         prologue = self.prologue
         upload = prologue.compiled.upload
