@@ -61,6 +61,7 @@ from kgraph.ops.reduce_api import logdet  # noqa: F401,E402
 from kgraph.ops.fft import fft, fft2, ifft2, irfft, rfft  # noqa: F401,E402
 from kgraph.ops.windows_api import (adaptive_average_pool, adaptive_max_pool,  # noqa: F401,E402
                                    unfold)
+from kgraph.ops.einops import rearrange  # noqa: F401,E402
 
 
 from kgraph.ops.symbolic_shape import shape  # noqa: F401,E402 - unknown dims as int32 scalars
