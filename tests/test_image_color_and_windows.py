@@ -1,7 +1,8 @@
 """keras.ops.image.rgb_to_hsv/hsv_to_rgb/gaussian_blur/sobel_edges, keras.ops(.nn)
 .adaptive_average_pool/adaptive_max_pool and keras.ops(.nn).unfold: eager against real Keras
-(JAX backend) in both data formats, traced on an unknown batch (onnxruntime) and inside a
-functional model at two batch sizes, gradients against jax.grad through real Keras."""
+(JAX backend) in both data formats, traced on an unknown batch (onnxruntime), under
+kgraph.function and in a functional model at two batch sizes, gradients against jax.grad through
+real Keras."""
 from __future__ import annotations
 
 import jax
@@ -93,11 +94,14 @@ def test_traced_on_an_unknown_batch_and_in_a_model_at_two_batch_sizes(name, make
     x = make(5)
     inputs = keras.Input(x.shape[1:])
     model = keras.Model(inputs, fn(inputs, **kwargs))
+    compiled = tf.function(lambda t: fn(t, **kwargs))  # kgraph.function
     for batch in (2, 5):
         expected = want(name, x[:batch], kwargs)
         np.testing.assert_allclose(run_traced(lambda t: fn(t, **kwargs), x[:batch]), expected,
                                    rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(model.predict(x[:batch], verbose=0), expected,
+                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(compiled(x[:batch])), expected,
                                    rtol=1e-5, atol=1e-5)
 
 
@@ -139,6 +143,5 @@ def test_typed_errors_quote_the_bad_value():
 def test_adaptive_pool_needs_static_spatial_sizes():
     graph = Graph("unknown_spatial")
     x = graph.placeholder("x", (None, None, 8, 3), "float32")
-    with tracing(graph):
-        with pytest.raises(StaticShapeRequiredError, match="adaptive_max_pool"):
-            ops.adaptive_max_pool(x, 2)
+    with tracing(graph), pytest.raises(StaticShapeRequiredError, match="adaptive_max_pool"):
+        ops.adaptive_max_pool(x, 2)

@@ -1,6 +1,7 @@
 """keras.ops.rearrange (einops patterns: names, groups split and merged, sizes by keyword):
-eager against real Keras (JAX backend), traced on an unknown batch (onnxruntime) and in a
-functional model at two batch sizes, gradients against jax.grad, typed errors."""
+eager against real Keras (JAX backend), traced on an unknown batch (onnxruntime), under
+kgraph.function and in a functional model at two batch sizes, gradients against jax.grad,
+typed errors."""
 from __future__ import annotations
 
 import jax
@@ -58,11 +59,13 @@ def test_eager_equals_real_keras(pattern, sizes):
 def test_traced_on_an_unknown_batch_and_in_a_model_at_two_batch_sizes(pattern, sizes):
     inputs = keras.Input(X.shape[1:])
     model = keras.Model(inputs, ops.rearrange(inputs, pattern, **sizes))
+    compiled = tf.function(lambda t: ops.rearrange(t, pattern, **sizes))  # kgraph.function
     for batch in (2, 4):
         expected = want(X[:batch], pattern, sizes)
         np.testing.assert_array_equal(
             run_traced(lambda t: ops.rearrange(t, pattern, **sizes), X[:batch]), expected)
         np.testing.assert_array_equal(model.predict(X[:batch], verbose=0), expected)
+        np.testing.assert_array_equal(np.asarray(compiled(X[:batch])), expected)
 
 
 @pytest.mark.parametrize("pattern, sizes", PATTERNS[2:4], ids=IDS[2:4])
