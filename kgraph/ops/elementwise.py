@@ -106,7 +106,8 @@ _defbinary("Pow", np.power,
            lambda g, y, a, b: (g * b * pow(a, b - 1.0), g * y * log(where(a > 0, a, 1.0))))
 _defbinary("Max", np.maximum, lambda g, y, a, b: _route(g, a >= b))
 _defbinary("Min", np.minimum, lambda g, y, a, b: _route(g, a <= b))
-_defbinary("Mod", np.mod, onnx=_mod_onnx)
+# a mod b = a - b floor(a / b) (numpy's sign-of-divisor rule): d/da = 1, d/db = -floor(a / b)
+_defbinary("Mod", np.mod, lambda g, y, a, b: (g, -g * floor(a / b)), onnx=_mod_onnx)
 _defbinary("BitwiseXor", np.bitwise_xor)
 _defbinary("BitwiseAnd", np.bitwise_and)
 _defbinary("ShiftRight", np.right_shift,
