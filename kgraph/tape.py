@@ -265,12 +265,18 @@ class _PinBudget:
     then all of them if that was not enough. Values still held are untouched."""
 
     def __init__(self):
+        import threading
         import weakref
 
         self.live = weakref.WeakKeyDictionary()  # recording graph -> bytes it pins
         self.floor = 0  # bytes pinned by recordings that survived the last collection
+        self._lock = threading.Lock()  # tapes record in several threads (fit's workers, users')
 
     def note(self, graph, nbytes):
+        with self._lock:
+            self._note(graph, nbytes)
+
+    def _note(self, graph, nbytes):
         import gc
         import os
 

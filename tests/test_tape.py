@@ -190,3 +190,34 @@ def test_discarded_recordings_do_not_pin_old_weights_without_bound(monkeypatch):
         assert len(tape_module._PINS.live) <= 6
     finally:
         gc.enable()
+
+
+def test_tapes_in_two_threads_share_the_pin_budget(monkeypatch):
+    """Two threads record and apply eager tapes at once while the pin budget collects."""
+    import threading
+
+    monkeypatch.setenv("KGRAPH_TAPE_PIN_BUDGET", "1")
+    errors = []
+
+    def loop(seed):
+        try:
+            keras.utils.set_random_seed(seed)
+            model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8),
+                                      keras.layers.Dense(2)])
+            opt, loss_fn = keras.optimizers.SGD(0.1), keras.losses.MeanSquaredError()
+            x, y = np.random.rand(4, 16).astype("float32"), np.zeros((4, 2), "float32")
+            for step in range(25):
+                with tf.GradientTape() as tape:
+                    loss = loss_fn(y, model(x))
+                grads = tape.gradient(loss, model.trainable_weights)
+                opt.apply_gradients(zip(grads, model.trainable_weights))
+            assert np.isfinite(float(loss))
+        except Exception as e:  # reported below, with the thread's traceback
+            errors.append(e)
+
+    threads = [threading.Thread(target=loop, args=(s,)) for s in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
