@@ -162,11 +162,21 @@ def signature(x):
     return static_key(x)
 
 
+def enabled() -> bool:
+    """Whether calls are replayed: `KGRAPH_TAPE_REPLAY=0` records every call every step (a
+    way out should a layer's recording ever depend on something its key does not hold)."""
+    import os
+
+    return os.environ.get("KGRAPH_TAPE_REPLAY", "1") != "0"
+
+
 def layer_call(layer, graph, args, kwargs, record):
     """A layer's call inside an eager tape recording, replayed when it can be (see above):
     `record(args, kwargs)` records it."""
     from kgraph.device import current_device
 
+    if not enabled():
+        return record(args, kwargs)
     layers = _replayable_layers(layer)
     if layers is None or is_recording() or current_device() is not None:
         return record(args, kwargs)  # (a device scope labels the nodes a call records)
@@ -183,7 +193,8 @@ def layer_call(layer, graph, args, kwargs, record):
 
 def loss_call(loss, graph, args, record):
     """A built-in loss's call inside an eager tape recording, replayed when it can be."""
-    if is_recording() or not _builtin(loss) or not _builtin(getattr(loss, "fn", None)):
+    if not enabled() or is_recording() or not _builtin(loss) or not _builtin(
+            getattr(loss, "fn", None)):
         return record(*args)
     from kgraph import config
     from kgraph.compiler.graph_key import static_key

@@ -298,3 +298,10 @@ def test_layer_families_replay_bit_for_bit(name, no_replay):
     assert losses == want_losses
     for w, r in zip(weights, want_weights):
         np.testing.assert_array_equal(w, r)
+
+
+def test_replay_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("KGRAPH_TAPE_REPLAY", "0")
+    model = _mlp(14)
+    _train(model, 3)
+    assert not model.__dict__.get("_replay_templates")
