@@ -83,7 +83,7 @@ def call(owner, graph, key, inputs, record):
         outputs = template.splice(graph, inputs)
         _note(graph, start, (template.serial, tuple((v.node.id, v.index) for v in inputs)))
         return tree.pack_like(template.structure, outputs)
-    if template is _INELIGIBLE or getattr(_recording, "depth", 0):
+    if template is _INELIGIBLE or is_recording():
         return record()
     before = _effects(graph)
     start = len(graph.nodes)

@@ -175,14 +175,16 @@ def _gradient_key(graph: Graph, target, wrt, unconnected) -> tuple:
     from kgraph.compiler.build import resolve_target
 
     trail = replay.trail_of(graph)
-    if trail is None:
-        return _key(graph, ("gradient", value_refs(graph, [target] + wrt), unconnected))
-    applied = bool(graph.__dict__.get("_updates_applied"))
-    short = (trail, tuple((v.node.id, v.index) for v in [target] + wrt), unconnected, applied,
-             resolve_target(None))
-    key = _TRAIL_KEYS.get(short)
-    if key is None:
-        key, applied = _key(graph, ("gradient", value_refs(graph, [target] + wrt), unconnected))
+    short = None
+    if trail is not None:
+        applied = _applied(graph)
+        short = (trail, tuple((v.node.id, v.index) for v in [target] + wrt), unconnected,
+                 applied, resolve_target(None))
+        key = _TRAIL_KEYS.get(short)
+        if key is not None:
+            return key, applied
+    key, applied = _key(graph, ("gradient", value_refs(graph, [target] + wrt), unconnected))
+    if short is not None:
         if len(_TRAIL_KEYS) >= _MAX_TRAIL_KEYS:
             _TRAIL_KEYS.clear()
         _TRAIL_KEYS[short] = key
@@ -195,8 +197,13 @@ def _key(graph: Graph, what: tuple) -> tuple:
     from kgraph.compiler.build import resolve_target
     from kgraph.compiler.program import plan_key
 
-    applied = bool(graph.__dict__.get("_updates_applied"))
+    applied = _applied(graph)
     return plan_key(graph, resolve_target(None), what, applied), applied
+
+
+def _applied(graph: Graph) -> bool:
+    """Whether an earlier run over `graph` applied its variable updates."""
+    return bool(graph.__dict__.get("_updates_applied"))
 
 
 def _run(graph: Graph, key: tuple, applied: bool, make_values) -> list:
