@@ -170,3 +170,25 @@ def test_string_input_feeds_host_layers_only():
     assert user_id.dtype == "string" and user_id.shape == (None, 1)
     with pytest.raises(StringInputError, match=r"Dense layer 'dense_s'.*'user_id'.*StringLookup"):
         keras.layers.Dense(2, name="dense_s")(user_id)
+
+
+@pytest.mark.parametrize("make_layer, shape", [
+    (lambda: keras.layers.Dense(3, activation="softmax"), (2, 4)),
+    (lambda: keras.layers.Conv2D(3, 2, activation="relu"), (2, 5, 5, 2)),
+    (lambda: keras.layers.DepthwiseConv2D(2, activation="relu"), (2, 5, 5, 2)),
+    (lambda: keras.layers.SeparableConv2D(3, 2, activation="relu"), (2, 5, 5, 2)),
+    (lambda: keras.layers.Conv2DTranspose(3, 2, activation="relu"), (2, 5, 5, 2)),
+])
+def test_activation_set_to_none_after_the_build_is_linear(make_layer, shape):
+    # grad_cam.py removes a model's softmax with `model.layers[-1].activation = None`
+    x = np.random.default_rng(1).normal(size=shape).astype("f4")
+    layer = make_layer()
+    inputs = keras.Input(shape[1:])
+    model = keras.Model(inputs, layer(inputs))
+    linear = make_layer()
+    linear.activation = keras.activations.get("linear")
+    linear(x)
+    linear.set_weights(layer.get_weights())
+    layer.activation = None
+    np.testing.assert_allclose(model.predict(x, verbose=0), linear(x), rtol=1e-5, atol=1e-6)
+    assert layer.get_config()["activation"] == "linear"

@@ -95,6 +95,8 @@ def get(identifier):
 
 
 def serialize(fn) -> str:
+    if fn is None:  # an activation a user removed by setting it to None
+        return "linear"
     for name, f in ALL.items():
         if f is fn:
             return "silu" if name == "swish" else name

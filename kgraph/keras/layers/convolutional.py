@@ -178,7 +178,8 @@ class _Conv(_BaseConv):
             if self.bias is not None:
                 outputs = outputs + (self.bias if self.data_format == "channels_last" else
                                      reshape(self.bias, (self.filters,) + (1,) * self.rank))
-        return self.activation(outputs)
+        # None when a user sets it after the build (Keras checks it too)
+        return outputs if self.activation is None else self.activation(outputs)
 
 
 class Conv1D(_Conv):
@@ -273,7 +274,8 @@ class _DepthwiseConv(_BaseConv):
         self._check_channels(inputs)
         outputs = depthwise_conv(inputs, self.kernel, self.strides, self.padding,
                                  self.data_format, self.dilation_rate, bias=self.bias)
-        return self.activation(outputs)
+        # None when a user sets it after the build (Keras checks it too)
+        return outputs if self.activation is None else self.activation(outputs)
 
 
 class DepthwiseConv1D(_DepthwiseConv):
@@ -358,7 +360,8 @@ class _SeparableConv(_BaseConv):
         outputs = separable_conv(inputs, self.depthwise_kernel, self.pointwise_kernel,
                                  self.strides, self.padding, self.data_format,
                                  self.dilation_rate, bias=self.bias)
-        return self.activation(outputs)
+        # None when a user sets it after the build (Keras checks it too)
+        return outputs if self.activation is None else self.activation(outputs)
 
 
 class SeparableConv1D(_SeparableConv):
@@ -439,7 +442,8 @@ class _ConvTranspose(_BaseConv):
         outputs = conv_transpose(inputs, self.kernel, self.strides, self.padding,
                                  self.output_padding, self.data_format, self.dilation_rate,
                                  bias=self.bias)
-        return self.activation(outputs)
+        # None when a user sets it after the build (Keras checks it too)
+        return outputs if self.activation is None else self.activation(outputs)
 
 
 class Conv1DTranspose(_ConvTranspose):

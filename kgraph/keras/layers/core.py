@@ -103,7 +103,8 @@ class Dense(Layer):
         x = ops.matmul(inputs, self.kernel)
         if self.bias is not None:
             x = x + self.bias
-        return self.activation(x)
+        # None when a user sets it after the build (`model.layers[-1].activation = None`)
+        return x if self.activation is None else self.activation(x)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
