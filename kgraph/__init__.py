@@ -42,9 +42,9 @@ _TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", 
              "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
              "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
              "ones_like", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
-             "reduce_sum", "repeat", "reshape", "round", "shape", "sigmoid", "sin", "split", "sqrt",
-             "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile", "transpose",
-             "unstack", "where", "zeros", "zeros_like")
+             "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid", "sin",
+             "split", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh",
+             "tile", "transpose", "unstack", "where", "zeros", "zeros_like")
 _ATTRIBUTES.update({name: ("kgraph.tf_names", name) for name in _TF_NAMES})
 
 

@@ -8,9 +8,9 @@ import numpy as np
 from kgraph.keras import ops
 from kgraph.ops.api_util import shape_of
 
-__all__ = ["convert_image_dtype", "crop_to_bounding_box", "extract_patches", "flip_left_right",
-           "pad_to_bounding_box", "psnr", "random_crop", "random_flip_left_right", "resize",
-           "rgb_to_grayscale", "rgb_to_yuv", "rot90"]
+__all__ = ["central_crop", "convert_image_dtype", "crop_to_bounding_box", "extract_patches",
+           "flip_left_right", "pad_to_bounding_box", "psnr", "random_crop",
+           "random_flip_left_right", "resize", "rgb_to_grayscale", "rgb_to_yuv", "rot90"]
 
 
 def _spatial(values, what):
@@ -229,6 +229,19 @@ def crop_to_bounding_box(image, offset_height, offset_width, target_height, targ
                          f"{offset_width}), target=({target_height}, {target_width})")
     return image[..., offset_height:offset_height + target_height,
                  offset_width:offset_width + target_width, :]
+
+
+def central_crop(image, central_fraction):
+    """`tf.image.central_crop`: the centre of `(h, w, c)` or `(batch, h, w, c)` images,
+    `central_fraction` of each side (TensorFlow's box: `int((h - h * fraction) / 2)` rows
+    off the top and as many off the bottom, the same for the width)."""
+    fraction = float(central_fraction)
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"tf.image.central_crop: central_fraction must be within (0, 1]. "
+                         f"Received: central_fraction={central_fraction!r}")
+    height, width = _height_width(image, "central_crop")
+    top, left = int((height - height * fraction) / 2), int((width - width * fraction) / 2)
+    return crop_to_bounding_box(image, top, left, height - 2 * top, width - 2 * left)
 
 
 def pad_to_bounding_box(image, offset_height, offset_width, target_height, target_width):

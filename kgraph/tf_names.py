@@ -21,9 +21,10 @@ __all__ = ["abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", "c
            "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
            "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
            "ones_like", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
-           "reduce_sum", "repeat", "reshape", "round", "shape", "sigmoid", "sin", "split", "sqrt",
-           "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile", "transpose",
-           "unstack", "where", "zeros", "zeros_like"]  # (and the class Tensor, below)
+           "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid", "sin",
+           "split", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh",
+           "tile", "transpose", "unstack", "where", "zeros",
+           "zeros_like"]  # (and the class Tensor, below)
 
 
 class Tensor(abc.ABC):
@@ -290,6 +291,12 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
     if sizes.count(-1) == 1:
         sizes[sizes.index(-1)] = ops.shape(value)[axis] - (sum(sizes) + 1)
     return list(ops.split(value, [int(i) for i in np.cumsum(sizes)[:-1]], axis=axis))
+
+
+def reverse(tensor, axis, name=None):
+    """tf.reverse: the elements in reverse order along each axis in the list `axis`."""
+    axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+    return ops.flip(tensor, axis=tuple(int(a) for a in axes))
 
 
 def unstack(value, num=None, axis=0, name=None):

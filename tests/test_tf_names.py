@@ -74,6 +74,7 @@ CASES = {
     "acos": (lambda: tf.acos(X / 10), np.arccos(X / 10)),
     "eye": (lambda: tf.eye(2, 3), np.eye(2, 3, dtype="float32")),
     "stop_gradient": (lambda: tf.stop_gradient(X), X),
+    "reverse": (lambda: tf.reverse(X, axis=[0, 1]) - tf.reverse(X, [0]), X[::-1, ::-1] - X[::-1]),
 }
 
 
@@ -268,6 +269,19 @@ def test_image_crop_and_pad_to_bounding_box():
     out = shift_down(images)
     np.testing.assert_array_equal(out[:, 1:], images[:, 1:])
     assert (out[:, 0] == 0).all()
+
+
+def test_image_central_crop_takes_tensorflows_box():
+    # the keras.io knowledge-distillation recipe's evaluation crop
+    image = np.arange(48 * 48 * 3, dtype="float32").reshape(48, 48, 3)
+    np.testing.assert_array_equal(tf.image.central_crop(image, central_fraction=0.875),
+                                  image[3:45, 3:45])  # int((48 - 42) / 2) = 3 off each side
+    batch = np.arange(2 * 5 * 7, dtype="float32").reshape(2, 5, 7, 1)
+    # int((5 - 2.5) / 2) = 1 and int((7 - 3.5) / 2) = 1: TensorFlow truncates the offset
+    np.testing.assert_array_equal(tf.image.central_crop(batch, 0.5), batch[:, 1:4, 1:6])
+    np.testing.assert_array_equal(tf.image.central_crop(batch, 1.0), batch)
+    with pytest.raises(ValueError, match=r"central_fraction=1\.5"):
+        tf.image.central_crop(batch, 1.5)
 
 
 def _same_pads(size, window, stride):
