@@ -570,3 +570,22 @@ def test_traced_multi_label_auc_builds_its_state_while_tracing():
     eager.update_state(y_true, y_pred)
     np.testing.assert_allclose(result, eager.result(), rtol=1e-6)
     assert traced.true_positives.shape == (200, 3)
+
+
+def test_eager_results_are_eager_tensors_with_numpy():
+    # the keras.io sklearn-metric callback's `self.keras_metric.result().numpy().astype(float)`
+    mean = metrics.Mean("jaccard_score")
+    mean.update_state(np.float64([0.25, 0.75, 0.5]))
+    assert float(mean.result().numpy().astype(float)) == 0.5
+    precision = metrics.Precision()
+    precision.update_state([1, 0, 1], [1, 1, 1])
+    assert precision.result().numpy() == pytest.approx(2 / 3)
+
+    class Subclassed(metrics.Metric):  # a user's own metric gets the same result
+        def update_state(self, x):
+            pass
+
+        def result(self):
+            return np.float32(3.0)
+
+    assert Subclassed().result().numpy() == 3.0

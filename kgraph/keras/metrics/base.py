@@ -30,6 +30,8 @@ class Metric:
         super().__init_subclass__(**kwargs)
         if "update_state" in cls.__dict__:
             cls.update_state = _eager_values_first(cls.__dict__["update_state"])
+        if "result" in cls.__dict__:
+            cls.result = _eager_tensor_results(cls.__dict__["result"])
 
     def __init__(self, name=None, dtype=None):
         self.name = name or snake_case(type(self).__name__)
@@ -91,6 +93,20 @@ def _eager_values_first(update_state):
             kwargs = {k: _eager(v) for k, v in kwargs.items()}
         return update_state(self, *args, **kwargs)
     return update
+
+
+def _eager_tensor_results(result):
+    """`result` whose eager arrays come back as eager tensors with `.numpy()`, as Keras'
+    (`metric.result().numpy()` in a callback); traced values pass through."""
+    from kgraph.keras.layers.tensors import as_eager_tensor
+
+    @functools.wraps(result)
+    def eager_result(self):
+        out = result(self)
+        if isinstance(out, dict):
+            return {k: as_eager_tensor(v) for k, v in out.items()}
+        return as_eager_tensor(out)
+    return eager_result
 
 
 def _eager(x):
