@@ -221,3 +221,20 @@ def test_linspace_between_traced_values():
                                    rtol=1e-6)
         np.testing.assert_allclose(rows, np.linspace([low, high], [high, low], 3, axis=1),
                                    rtol=1e-6)
+
+
+def test_indexing_by_eager_integer_scalars():
+    # integrated_gradients.py: `preds[:, top_pred_idx]` with `top_pred_idx = tf.argmax(...)` of
+    # a predict result (an eager 0-d array) inside a GradientTape
+    index = tf.argmax(np.array([0.1, 0.7, 0.2], "float32"))
+    for x, out in _run(lambda x: {"eager": x[:, index], "numpy": x[np.int64(-1)],
+                                  "unsigned": x[:, :, np.uint8(1)]}):
+        np.testing.assert_array_equal(out["eager"], x[:, 1])
+        np.testing.assert_array_equal(out["numpy"], x[-1])
+        np.testing.assert_array_equal(out["unsigned"], x[:, :, 1])
+    w = tf.Variable(np.arange(6, dtype="float32").reshape(2, 3))
+    with tf.GradientTape() as tape:
+        picked = ops.sum(w[:, index] * 3.0)
+    np.testing.assert_array_equal(tape.gradient(picked, w), [[0, 3, 0], [0, 3, 0]])
+    with pytest.raises(TypeError, match="Unsupported index"):
+        tf.function(lambda x: x[np.float32(1.0)], input_signature=OPEN)(np.zeros((2, 3, 2), "f4"))

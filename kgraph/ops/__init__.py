@@ -106,6 +106,9 @@ def _getitem(x, index):
         if item is None:
             new_axes.append(axis + len(new_axes))
             continue
+        if isinstance(item, (_np.ndarray, _np.generic)) and item.ndim == 0 \
+                and item.dtype.kind in "iu":  # an eager index: `preds[:, tf.argmax(preds[0])]`
+            item = int(item)
         if isinstance(item, int):
             out = _mv.slice_axis(out, item, item + 1 if item != -1 else 2**62, axis)
             squeeze_axes.append(axis)
