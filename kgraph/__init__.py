@@ -23,7 +23,7 @@ newaxis = None  # tf.newaxis: `image[tf.newaxis, ...]`
 
 _SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables", "compat", "math",
                "image", "dtypes", "datasets", "ir", "compiler", "runtime", "applications", "cli",
-               "demo", "distribute", "tpu", "utils", "nn", "summary")
+               "demo", "distribute", "tpu", "utils", "nn", "summary", "experimental")
 # (`function` the decorator shadows the submodule kgraph.function of the same name)
 # public name -> (module, attribute)
 _ATTRIBUTES = {

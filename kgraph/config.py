@@ -26,6 +26,7 @@ import stat
 import tempfile
 import types
 import warnings
+from typing import NamedTuple
 
 BACKENDS = ("onnxruntime", "numpy", "tvm", "tvm:cuda")
 FLOATX = ("float16", "bfloat16", "float32", "float64")
@@ -283,5 +284,43 @@ def op_determinism_enabled() -> bool:
     return _op_determinism
 
 
+class LogicalDevice(NamedTuple):
+    """A device as `tf.config.list_logical_devices` names it ("/device:GPU:0", "GPU")."""
+    name: str
+    device_type: str
+
+
+class PhysicalDevice(NamedTuple):
+    """A device as `tf.config.list_physical_devices` names it ("/physical_device:CPU:0")."""
+    name: str
+    device_type: str
+
+
+def _devices(device_type, prefix, kind, what):
+    from kgraph.distribute.mirrored import local_devices
+
+    if device_type is not None and str(device_type).upper() not in ("CPU", "GPU"):
+        raise ValueError(f"tf.config.{what}: device_type must be 'CPU', 'GPU' or None. "
+                         f"Received: device_type={device_type!r}")
+    gpus = [d for d in local_devices() if d.startswith("/gpu")]
+    names = [("CPU", 0)] + [("GPU", int(d.split(":")[1])) for d in gpus]
+    return [kind(f"{prefix}:{t}:{i}", t) for t, i in names
+            if device_type is None or t == str(device_type).upper()]
+
+
+def list_physical_devices(device_type=None):
+    """`tf.config.list_physical_devices`: the CPU and every GPU onnxruntime's CUDA provider can
+    use (as `MirroredStrategy` finds them), of `device_type` ("CPU", "GPU"; None: all)."""
+    return _devices(device_type, "/physical_device", PhysicalDevice, "list_physical_devices")
+
+
+def list_logical_devices(device_type=None):
+    """`tf.config.list_logical_devices`: one logical device per physical one (kgraph does not
+    split devices); their names go to `kgraph.device(...)` and `MirroredStrategy(...)`."""
+    return _devices(device_type, "/device", LogicalDevice, "list_logical_devices")
+
+
 # `tf.config.experimental.*`
-experimental = types.SimpleNamespace(enable_op_determinism=enable_op_determinism)
+experimental = types.SimpleNamespace(enable_op_determinism=enable_op_determinism,
+                                     list_physical_devices=list_physical_devices,
+                                     list_logical_devices=list_logical_devices)

@@ -63,6 +63,8 @@ class MirroredStrategy(Strategy):
 
     def __init__(self, devices=None, cross_device_ops=None):
         devices = list(devices) if devices is not None else local_devices()
+        # tf.config.list_logical_devices("GPU") gives LogicalDevice(name, device_type)s
+        devices = [getattr(d, "name", d) if hasattr(d, "device_type") else d for d in devices]
         if not devices:
             raise ValueError("MirroredStrategy: `devices` is empty. Received: devices=[]")
         for d in devices:
