@@ -6,9 +6,11 @@ Nothing is downloaded: `weights="imagenet"` reads the Keras weight file from
 (`resnet`, `resnet50`, `resnet_v2`, `inception_v3`, `mobilenet_v2`, `vgg16`, `efficientnet`,
 `xception`) also has `preprocess_input` and `decode_predictions`.
 
-One difference from Keras: without `input_shape` the models are built for 224x224 images
-even when `include_top=False` (Keras leaves the size open there); kgraph's pooling and strided
-'same' convolutions need a static image size, so pass `input_shape` for other sizes.
+Without `input_shape` and with `include_top=False`, ResNet, ResNetV2, VGG16 and EfficientNet
+leave the image size open, as Keras does (each call runs at its own size). One difference from
+Keras: MobileNetV2, Xception and InceptionV3 are built for their default size there (224 or
+299), since kgraph's strided 'same' convolutions and 'same' pooling need a static image size;
+pass `input_shape` for other sizes.
 """
 from kgraph.applications import (efficientnet, imagenet_utils, inception_v3,  # noqa: F401
                                  mobilenet_v2, resnet, resnet_v2, vgg16, xception)

@@ -58,9 +58,12 @@ def check_arguments(weights, include_top, classes, pooling, classifier_activatio
                          f"Received: classifier_activation={classifier_activation!r}")
 
 
-def input_shape_for(input_shape, default_size, min_size, include_top, weights):
+def input_shape_for(input_shape, default_size, min_size, include_top, weights,
+                    open_size=True):
     """The image shape of the model's Input (Keras' `obtain_input_shape`, channels_last or
-    channels_first from `keras.config.image_data_format()`), always static."""
+    channels_first from `keras.config.image_data_format()`). Without `input_shape` and without
+    the top, the height and width are left open (None), as Keras leaves them, when `open_size`
+    (the model runs at any size); otherwise the default size is used."""
     from kgraph import config
 
     first = config.image_data_format() == "channels_first"
@@ -72,8 +75,10 @@ def input_shape_for(input_shape, default_size, min_size, include_top, weights):
                              f"input_shape={input_shape!r}")
         return default
     if input_shape is None:
-        # Keras leaves the image size open without the top; kgraph's pooling and strided
-        # 'same' convolutions need static image sizes, so the default size is used
+        if open_size and not include_top:
+            return (3, None, None) if first else (None, None, 3)
+        # strided 'same' convolutions and 'same' pooling need static image sizes in kgraph,
+        # so the models that have them are built at the default size
         return default
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:

@@ -95,7 +95,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
         raise ValueError(f"If imagenet weights are being loaded, alpha must be one of {ALPHAS}. "
                          f"Received: alpha={alpha!r}")
     shape = imagenet_utils.input_shape_for(input_shape, _default_size(input_shape), 32,
-                                           include_top, weights)
+                                           include_top, weights, open_size=False)
     rows = _default_size(shape)
     inputs = imagenet_utils.image_input(input_tensor, shape)
     x = layers.Conv2D(make_divisible(32 * alpha, 8), 3, strides=2, padding="same",

@@ -37,7 +37,8 @@ def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shap
 
     imagenet_utils.check_arguments(weights, include_top, classes, pooling,
                                    classifier_activation)
-    shape = imagenet_utils.input_shape_for(input_shape, 299, 71, include_top, weights)
+    shape = imagenet_utils.input_shape_for(input_shape, 299, 71, include_top, weights,
+                                           open_size=False)
     inputs = imagenet_utils.image_input(input_tensor, shape)
     axis = imagenet_utils.channel_axis()
 

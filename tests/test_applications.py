@@ -101,6 +101,29 @@ def test_small_input_forwards():
     assert vgg.predict(x, verbose=0).shape == (2, 1, 1, 512)
 
 
+
+@pytest.mark.parametrize("builder", [apps.ResNet50V2, apps.VGG16, apps.EfficientNetB0])
+def test_without_top_and_input_shape_the_size_is_open_as_in_keras(builder):
+    # visualizing_what_convnets_learn.py feeds 180x180 images to ResNet50V2(include_top=False)
+    model = builder(weights=None, include_top=False)
+    assert model.input.shape == (None, None, None, 3)
+    rng = np.random.default_rng(2)
+    # sizes whose every strided stage is even: EfficientNet's `correct_pad` (Keras') pads an
+    # open size as an even one, so an odd stage would differ from the static model, as in Keras
+    for size in (32, 64):
+        x = rng.uniform(0, 255, (1, size, size, 3)).astype("float32")
+        static = builder(weights=None, include_top=False, input_shape=(size, size, 3))
+        static.set_weights(model.get_weights())
+        np.testing.assert_allclose(model.predict(x, verbose=0), static.predict(x, verbose=0),
+                                   rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("builder, size", [(apps.Xception, 299), (apps.MobileNetV2, 224),
+                                           (apps.InceptionV3, 299)])
+def test_models_with_strided_same_convolutions_keep_their_default_size(builder, size):
+    assert builder(weights=None, include_top=False).input.shape == (None, size, size, 3)
+
+
 def _perturb_batchnorm(model, seed=1):
     """Non-trivial moving statistics, so that loading them is visible in the outputs."""
     rng = np.random.default_rng(seed)

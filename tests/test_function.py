@@ -141,3 +141,19 @@ def test_unknown_options_are_refused():
         tf.function(lambda x: x, experimental_nonsense=True)
     assert tf.function(jit_compile=True, reduce_retracing=True)(lambda x: x * 2)(
         np.ones(2, "f4")).tolist() == [2.0, 2.0]
+
+
+def test_numpy_of_a_result_is_a_copy_as_in_tensorflow():
+    # visualizing_what_convnets_learn.py edits `img[0].numpy()` in place (`img -= img.mean()`)
+    # and still reads `img` afterwards
+    @tf.function
+    def step(img):
+        return img * 2.0
+
+    out = step(np.ones((1, 2, 2), "float32"))
+    edited = out[0].numpy()
+    edited -= 5.0
+    np.testing.assert_array_equal(out, np.full((1, 2, 2), 2.0))
+    eager = keras.layers.Dense(2, kernel_initializer="ones")(np.ones((1, 3), "float32"))
+    eager.numpy()[0] = 7.0
+    np.testing.assert_array_equal(eager, [[3.0, 3.0]])

@@ -16,7 +16,9 @@ class EagerTensor(np.ndarray):
     """A numpy array returned by eager calls; `.numpy()` gives the plain array, as in Keras."""
 
     def numpy(self):
-        return np.asarray(self)
+        # a copy, as TensorFlow's: code that edits the result in place (`img -= img.mean()` in
+        # keras.io's visualizing_what_convnets_learn) must not change the tensor
+        return np.array(self)
 
     # A one-element tensor of any rank converts to a Python number, as TensorFlow's and JAX's
     # do (`float(initializer(shape=(1, 1)))`); numpy 2 converts only 0-d arrays.
