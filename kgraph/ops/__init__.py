@@ -63,6 +63,7 @@ from kgraph.ops.stft import istft, stft  # noqa: F401,E402
 from kgraph.ops.windows_api import (adaptive_average_pool, adaptive_max_pool,  # noqa: F401,E402
                                    unfold)
 from kgraph.ops.einops import rearrange  # noqa: F401,E402
+from kgraph.ops.ctc import ctc_decode, ctc_loss  # noqa: F401,E402
 
 
 from kgraph.ops.symbolic_shape import shape  # noqa: F401,E402 - unknown dims as int32 scalars

@@ -257,6 +257,7 @@ _register_stop_gradient()
 
 # `keras.ops.nn` names implemented elsewhere, so that `kgraph.ops.nn` is that namespace
 from kgraph.ops.conv import conv, conv_transpose, depthwise_conv, separable_conv  # noqa: E402,F401
+from kgraph.ops.ctc import ctc_decode, ctc_loss  # noqa: E402,F401
 from kgraph.ops.elementwise import sigmoid  # noqa: E402,F401
 from kgraph.ops.nn_api import (binary_crossentropy, categorical_crossentropy, celu, crelu,  # noqa: E402,F401
                                depth_to_space, dot_product_attention, glu, hard_shrink,
