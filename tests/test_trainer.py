@@ -362,3 +362,49 @@ def test_model_loss_is_what_compile_was_given():
     np.testing.assert_allclose(float(model.loss(y, p)), 2.5)
     model.compile("sgd", loss="mae")
     assert model.loss == "mae"
+
+
+def test_run_eagerly_runs_the_steps_python_on_values_with_the_compiled_results():
+    # the keras.io debugging tips: prints inside train_step see values under run_eagerly=True
+    x, y = _data(40)
+    seen = []
+
+    class Printing(keras.Model):
+        def train_step(self, data):
+            seen.append(float(keras.ops.max(data[0])))  # a value: fails on a traced one
+            return super().train_step(data)
+
+    def build(run_eagerly):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((3,))
+        model = Printing(inputs, keras.layers.Dense(1)(inputs))
+        model.compile(keras.optimizers.SGD(0.1), "mse", metrics=["mae"],
+                      run_eagerly=run_eagerly, steps_per_execution=2)
+        return model
+
+    eager, compiled = build(True), build(False)
+    assert eager.run_eagerly and not compiled.run_eagerly
+    h_eager = eager.fit(x, y, batch_size=8, epochs=2, validation_split=0.2, verbose=0,
+                        shuffle=False)
+    assert seen == [float(x[i:i + 8].max()) for i in range(0, 32, 8)] * 2
+    with pytest.raises(ValueError, match="is symbolic"):  # traced: no value to print
+        compiled.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    seen.clear()
+    Printing.train_step = keras.Model.train_step
+    h_compiled = compiled.fit(x, y, batch_size=8, epochs=2, validation_split=0.2, verbose=0,
+                              shuffle=False)
+    for key in ("loss", "mae", "val_loss", "val_mae"):
+        np.testing.assert_allclose(h_eager.history[key], h_compiled.history[key], rtol=1e-5)
+    np.testing.assert_allclose(eager.predict(x, verbose=0), compiled.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert eager.evaluate(x, y, verbose=0) == pytest.approx(compiled.evaluate(x, y, verbose=0))
+
+
+def test_run_eagerly_is_saved_in_the_compile_config(tmp_path):
+    model = _linear()
+    model.compile("sgd", "mse", run_eagerly=True)
+    model.save(tmp_path / "eager.keras")
+    loaded = keras.models.load_model(tmp_path / "eager.keras")
+    from kgraph.keras.saving.compile_config import get_compile_config
+
+    assert loaded.run_eagerly and get_compile_config(loaded)["run_eagerly"] is True

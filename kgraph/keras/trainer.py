@@ -30,6 +30,19 @@ class NotCompiledError(RuntimeError):
     pass
 
 
+class _EagerStep:
+    """Stands in for a compiled program in `_run`'s result when a step ran eagerly."""
+
+    stateful = ()
+
+    def __init__(self, result_names):
+        self.result_names = result_names
+
+    @staticmethod
+    def to_numpy(value):
+        return np.asarray(value)
+
+
 class Trainer:
     def __init__(self):
         self.optimizer = None
@@ -38,6 +51,7 @@ class Trainer:
         self.history = None
         self._programs: dict = {}
         self._in_fit = False
+        self.run_eagerly = False
         self._loss_tracker = None
         self.loss = None  # what compile() was given, as Keras 3 (`self.loss(y, y_pred)`)
 
@@ -71,11 +85,13 @@ class Trainer:
             raise ValueError(f"`steps_per_execution` must be a positive integer. Received: "
                              f"steps_per_execution={steps_per_execution!r}")
         self.steps_per_execution = steps_per_execution
+        self.run_eagerly = bool(run_eagerly)
         self._loss_tracker = kmetrics.Mean(name="loss")
         self._trainable_snapshot = {id(layer): layer._trainable
                                     for layer in [self] + self._flat_layers()}
         self._compile_config = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
                                     metrics=metrics, weighted_metrics=weighted_metrics,
+                                    run_eagerly=self.run_eagerly,
                                     steps_per_execution=steps_per_execution)
         self._programs = {}
         self.compiled = True
@@ -272,6 +288,8 @@ class Trainer:
             seen[kind] = execution.check_static_batch(
                 seen.get(kind), first if steps == 1 else first[0],
                 {"train": "fit", "test": "evaluate"}[kind])
+        if self.run_eagerly:
+            return self._run_eagerly(kind, batch)
         program = self._program(kind, batch, steps)
         arrays = execution.leaves((x, y, sw))
         if program.input_checks:
@@ -282,11 +300,22 @@ class Trainer:
         outs = program(*arrays)
         return program, outs
 
+    def _run_eagerly(self, kind, batch):
+        """`compile(run_eagerly=True)`: the step's Python (`train_step`, `test_step`, the
+        forward pass) runs on this batch's arrays op by op, so prints and debuggers see values,
+        as Keras' eager mode; no step program is compiled. Returns what `_run` does."""
+        x, y, sw = batch
+        self._ensure_built(x)
+        with self._compiled_trainability():
+            results = getattr(self, f"_{kind}_graph")(x, y, sw)
+        names = list(results)
+        return _EagerStep(names), [results[name] for name in names]
+
     def _run_group(self, kind, group):
         """Run a list of batches: one executor call when they stack (steps_per_execution),
         else one call each. Returns the last call's program and outputs."""
         group = [(self._host_batch(x), y, sw) for x, y, sw in group]
-        stacked = execution.stack(group) if len(group) > 1 else None
+        stacked = execution.stack(group) if len(group) > 1 and not self.run_eagerly else None
         if stacked is not None:
             return self._run(kind, stacked, steps=len(group), host_done=True)
         for batch in group:
