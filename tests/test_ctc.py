@@ -74,9 +74,13 @@ def test_loss_traced_at_two_batch_sizes_and_in_a_functional_model():
     inputs = [keras.Input((4,), dtype="int32"), keras.Input((9, 6)),
               keras.Input((), dtype="int32"), keras.Input((), dtype="int32")]
     model = keras.Model(inputs, ops.ctc_loss(*inputs, mask_index=2))
+    inputs = [keras.Input((None,), dtype="int32")] + inputs[1:]  # label width open
+    open_width = keras.Model(inputs, ops.ctc_loss(*inputs, mask_index=2))
     every = real_loss(*args, mask_index=2)  # rows are independent: one JAX compile
     for n in (2, 5):
         part, expected = [a[:n] for a in args], every[:n]
+        np.testing.assert_allclose(open_width.predict(part, verbose=0), expected, rtol=1e-5,
+                                   atol=1e-5)
         np.testing.assert_allclose(np.asarray(traced(*part)), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(model.predict(part, verbose=0), expected, rtol=1e-5,
                                    atol=1e-5)

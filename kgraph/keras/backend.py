@@ -8,3 +8,46 @@ def backend():
     """The name of the framework running Keras code: always "kgraph" (the executor it compiles
     for is `keras.config.backend()`)."""
     return "kgraph"
+
+
+# -- tf.keras 2's CTC helpers (Keras 3 keeps them only in its tf.keras compatibility backend) --
+def ctc_batch_cost(y_true, y_pred, input_length, label_length):
+    """tf.keras 2's `keras.backend.ctc_batch_cost`: CTC loss of softmax outputs, blank last.
+
+    Args:
+        y_true: `(batch, max_label_length)` labels.
+        y_pred: `(batch, time, num_classes)` probabilities (softmax outputs); the last class
+            is the blank.
+        input_length: `(batch, 1)` lengths of the `y_pred` sequences.
+        label_length: `(batch, 1)` lengths of the labels.
+
+    Returns:
+        `(batch, 1)` losses: `keras.ops.ctc_loss` of `log(y_pred + epsilon)`. TensorFlow gives
+        inf for a label no alignment can produce; Keras 3's recursion gives about 1e5.
+    """
+    from kgraph import ops
+
+    classes = y_pred.shape[-1]
+    loss = ops.ctc_loss(y_true, ops.log(y_pred + epsilon()), ops.squeeze(label_length, -1),
+                        ops.squeeze(input_length, -1), mask_index=classes - 1)
+    return ops.expand_dims(loss, 1)
+
+
+def ctc_decode(y_pred, input_length, greedy=True, beam_width=100, top_paths=1):
+    """tf.keras 2's `keras.backend.ctc_decode` of softmax outputs, blank last.
+
+    Returns:
+        `(decoded, log_prob)`: `decoded` a list of `top_paths` int32 `(batch, time)` arrays,
+        labels first and -1 after; `log_prob` `(batch, top_paths)` (greedy: minus the sum of
+        each step's largest log probability). `greedy=False` runs Keras 3's beam search
+        (eager arrays only), which merges repeats as CTC does; TensorFlow's
+        `ctc_beam_search_decoder` also merges repeated labels of a beam's output.
+    """
+    from kgraph import ops
+
+    log_probs = ops.log(ops.convert_to_tensor(y_pred) + epsilon())
+    paths, scores = ops.ctc_decode(log_probs, input_length,
+                                   strategy="greedy" if greedy else "beam_search",
+                                   beam_width=beam_width, top_paths=top_paths,
+                                   mask_index=y_pred.shape[-1] - 1)
+    return [paths[i] for i in range(paths.shape[0])], scores

@@ -54,17 +54,31 @@ def _column(x, t):
     return mv.squeeze(mv.slice_axis(x, t, t + 1, 1), 1)
 
 
+END = 2**62  # a slice bound past any axis
+
+
 def _add_to_phi(phi, added):
     """`phi[:, 1:]` log-added with `added`; `phi[:, 0]` (the empty prefix) unchanged."""
-    n = static_dim(phi, 1, "ctc_loss")
     return mv.concatenate([mv.slice_axis(phi, 0, 1, 1),
-                           _log_add(mv.slice_axis(phi, 1, n, 1), added)], 1)
+                           _log_add(mv.slice_axis(phi, 1, END, 1), added)], 1)
 
 
 def _valid_steps(lengths, size):
     """`(batch, size)` bool: position `i` is below the row's length."""
-    return ew.less(np.arange(size, dtype=np.int32)[None, :],
-                   mv.expand_dims(ew.cast(lengths, "int32"), -1))
+    return _below(np.arange(size, dtype=np.int32)[None, :], lengths)
+
+
+def _below(positions, lengths):
+    return ew.less(positions, mv.expand_dims(ew.cast(lengths, "int32"), -1))
+
+
+def _label_positions(target):
+    """`[[0, 1, ..., labels]]` (int32, `labels + 1` entries): an array, or a tensor of the
+    graph when the label width is unknown while tracing (`Input(shape=(None,))` labels)."""
+    from kgraph.ops.numpy_api import arange
+    from kgraph.ops.symbolic_shape import dim
+
+    return mv.expand_dims(arange(dim(target, 1) + 1), 0)
 
 
 def ctc_loss(target, output, target_length, output_length, mask_index=0):
@@ -98,36 +112,38 @@ def ctc_loss(target, output, target_length, output_length, mask_index=0):
     _check_batch("output_length", shape_of(output_length), "output", shape_of(output))
     steps = static_dim(output, 1, "ctc_loss")
     classes = static_dim(output, 2, "ctc_loss")
-    labels = static_dim(target, 1, "ctc_loss")
     mask_index = _check_mask_index(mask_index, classes, "ctc_loss")
     dtype = _float_dtype(output)
     target = ew.cast(target, "int32")
     logprobs = log_softmax(ew.cast(output, dtype), axis=-1)
-    target_valid = _valid_steps(target_length, labels)
+    positions = _label_positions(target)                               # (1, N + 1)
+    label_count = rd.sum(ew.cast(_below(mv.slice_axis(positions, 0, -1, 1), target_length),
+                                 "int32"), 1)
     padded = ew.logical_not(_valid_steps(output_length, steps))
-    label_count = rd.sum(ew.cast(target_valid, "int32"), 1)
 
     # repeat[b, n]: label n equals label n + 1 (a blank must separate them); 0 for the last
-    same = ew.cast(ew.equal(mv.slice_axis(target, 0, labels - 1, 1),
-                            mv.slice_axis(target, 1, labels, 1)), dtype)
+    same = ew.cast(ew.equal(mv.slice_axis(target, 0, -1, 1), mv.slice_axis(target, 1, END, 1)),
+                   dtype)
     repeat = mv.pad(same, ((0, 0), (0, 1)))
     blank_lp = mv.slice_axis(logprobs, mask_index, mask_index + 1, 2)
     hot = one_hot(target, classes, dtype=dtype)                        # (B, N, K)
     emit_lp = _matmul_last(logprobs, hot)                              # (B, T, N)
 
     batch_zeros = ew.cast(mv.slice_axis(padded, 0, 1, 1), dtype) * 0.0     # (B, 1)
-    phi = batch_zeros + np.array([[0.0] + [LOG_EPSILON] * labels], dtype)
-    emit = batch_zeros + np.full((1, labels), LOG_EPSILON, dtype)
+    phi = batch_zeros + ew.where(ew.equal(positions, 0), 0.0, LOG_EPSILON)  # (B, N + 1)
+    phi = ew.cast(phi, dtype)
+    emit = mv.slice_axis(phi, 1, END, 1)                               # all "log zero"
     block_repeat, block_distinct = repeat * LOG_EPSILON, (1.0 - repeat) * LOG_EPSILON
     for t in range(steps):
         step_emit, step_blank = _column(emit_lp, t), _column(blank_lp, t)
         skip = mv.slice_axis(padded, t, t + 1, 1)                      # (B, 1)
         phi_in = _add_to_phi(phi, emit + block_repeat)     # label -> next prefix, no repeat
-        next_emit = _log_add(mv.slice_axis(phi_in, 0, labels, 1) + step_emit, emit + step_emit)
+        next_emit = _log_add(mv.slice_axis(phi_in, 0, -1, 1) + step_emit, emit + step_emit)
         next_phi = _add_to_phi(phi_in + step_blank, emit + step_blank + block_distinct)
         phi, emit = ew.where(skip, phi, next_phi), ew.where(skip, emit, next_emit)
     final = _add_to_phi(phi, emit)
-    return ew.negative(rd.sum(final * one_hot(label_count, labels + 1, dtype=dtype), 1))
+    picked = ew.cast(ew.equal(positions, mv.expand_dims(label_count, -1)), dtype)
+    return ew.negative(rd.sum(final * picked, 1))
 
 
 def _matmul_last(x, hot):

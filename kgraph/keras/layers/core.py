@@ -39,6 +39,11 @@ class InputLayer(Layer):
 
         self._inbound_nodes.append(CallNode(self, (), {}, [out]))
 
+    @property
+    def input(self):
+        """The Input's own tensor, as Keras (`model.get_layer("image").input`)."""
+        return self.output
+
     def get_config(self):
         return {"batch_shape": list(self.batch_shape),
                 "dtype": "string" if self._string_input else self.dtype,
