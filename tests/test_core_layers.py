@@ -192,3 +192,26 @@ def test_activation_set_to_none_after_the_build_is_linear(make_layer, shape):
     layer.activation = None
     np.testing.assert_allclose(model.predict(x, verbose=0), linear(x), rtol=1e-5, atol=1e-6)
     assert layer.get_config()["activation"] == "linear"
+
+
+def test_training_defaults_to_the_call_signature_as_keras_resolves_it():
+    # semisupervised_simclr.py: `def call(self, images, training=True)` augments when called
+    # without `training`, also inside a Sequential called without it; an explicit value or
+    # an outer call's value wins
+    class Marked(keras.layers.Layer):
+        def call(self, inputs, training=True):
+            return inputs + (1.0 if training else 0.0)
+
+    class Plain(keras.layers.Layer):
+        def call(self, inputs, training=None):
+            return inputs + (1.0 if training else 0.0)
+
+    x = np.zeros((2, 3), "float32")
+    np.testing.assert_array_equal(Marked()(x), x + 1)
+    np.testing.assert_array_equal(Marked()(x, training=False), x)
+    np.testing.assert_array_equal(Plain()(x), x)
+    model = keras.Sequential([keras.Input((3,)), Marked(), Plain()])
+    np.testing.assert_array_equal(model(x), x + 1)
+    np.testing.assert_array_equal(model(x, training=True), x + 2)
+    np.testing.assert_array_equal(model(x, training=False), x)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), x)  # predict: training=False

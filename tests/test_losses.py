@@ -533,3 +533,24 @@ def test_eager_loss_call_returns_an_eager_tensor():
     # example's `mae(mean_acc, exp_func(x, a, b)).numpy()`).
     value = losses.MeanAbsoluteError()(np.float32([1, 2]), np.float32([0, 4]))
     assert value.numpy() == pytest.approx(1.5)
+
+
+def test_sparse_categorical_crossentropy_with_a_run_time_class_count():
+    # semisupervised_simclr.py: labels `range(batch)` against a (batch, batch) similarity
+    # matrix, the batch unknown while tracing
+    import kgraph as tf
+    from kgraph import keras
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4), "float32")])
+    def contrastive(p):
+        logits = keras.ops.matmul(p, keras.ops.transpose(p))
+        labels = keras.ops.arange(keras.ops.shape(p)[0])
+        return losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+    for n in (3, 5):
+        p = RNG.normal(size=(n, 4)).astype("float32")
+        logits = p.astype("float64") @ p.T.astype("float64")
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        np.testing.assert_allclose(np.asarray(contrastive(p)), -np.diag(log_probs), rtol=1e-4)
+    with pytest.raises(ValueError, match="num_classes=None"):
+        keras.ops.one_hot(np.array([1, 2]), None)

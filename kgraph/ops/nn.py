@@ -119,7 +119,17 @@ def one_hot(indices, num_classes, axis=-1, dtype="float32", sparse=False):
     if sparse:
         raise ValueError("one_hot(sparse=True): kgraph has no sparse tensors. "
                          "Received: sparse=True")
-    classes = np.arange(num_classes, dtype=np.int64)
+    from kgraph.ops import symbolic_shape
+
+    if symbolic_shape.is_dim(num_classes):  # a run-time count: `ops.shape(logits)[-1]`
+        from kgraph.ops.numpy_api import arange
+
+        classes = arange(num_classes, dtype="int64")
+    elif isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool):
+        classes = np.arange(num_classes, dtype=np.int64)
+    else:
+        raise ValueError(f"one_hot: `num_classes` must be an integer (or a dim of a traced "
+                         f"tensor). Received: num_classes={num_classes!r}")
     indices = ew.cast(indices, "int64")
     hot = ew.cast(ew.equal(mv.expand_dims(indices, -1), classes), dtype or "float32")
     rank = len(hot.shape)

@@ -49,11 +49,13 @@ def in_training_mode() -> bool:
 
 
 class _training_scope:
+    """Sets the training mode the layers called inside see (None: left as it is)."""
+
     def __init__(self, training):
         self.training = training
 
     def __enter__(self):
-        self.saved = getattr(_context, "training", False)
+        self.saved = getattr(_context, "training", None)
         if self.training is not None:
             _context.training = bool(self.training)
 
@@ -344,6 +346,11 @@ class Layer:
             return self._traced_call(args, kwargs)
         return self._eager_call(args, kwargs)
 
+    def _training_default(self):
+        parameter = self._call_signature.parameters.get("training")
+        default = None if parameter is None else parameter.default
+        return default if isinstance(default, bool) else None
+
     def _accepts(self, name):
         params = self._call_signature.parameters
         return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
@@ -353,6 +360,10 @@ class Layer:
         args, kwargs = kautocast.convert_inputs(self, args, kwargs)
         kwargs = dict(kwargs)
         training = kwargs.pop("training", None)
+        if training is None and getattr(_context, "training", None) is None:
+            # neither passed nor set by an outer call: the default of `call`'s `training`
+            # argument, as Keras resolves it (augmentation layers default to True)
+            training = self._training_default()
         mask = kwargs.pop("mask", None)
         if mask is None and args:
             mask = _mask_of(args[0])
@@ -440,7 +451,8 @@ class Layer:
         arrays = [a.astype(kconfig.floatx()) if a.dtype == np.float64 else a for a in arrays]
         static_leaves = [_FED if f else v for v, f in zip(keyword, fed)]
         key = (tuple((a.shape[1:], a.dtype.str, a.ndim) for a in arrays),
-               static_key(pack_like(static, static_leaves)), bool(training),
+               static_key(pack_like(static, static_leaves)),
+               None if training is None else bool(training),  # None: the layer default
                tuple(layer._trainable for layer in [self] + self._flat_layers()))
         program = self._eager_programs.get(key)
         if program is None:

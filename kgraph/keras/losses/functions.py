@@ -242,7 +242,9 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, ignore_cl
     if ignore_class is not None:
         valid = ops.not_equal(y_true, ops.cast(np.asarray(ignore_class), y_true.dtype))
         y_true = ops.where(valid, y_true, ops.cast(np.asarray(0), y_true.dtype))
-    target = ops.one_hot(y_true, y_pred.shape[-1], dtype=y_pred.dtype)
+    # the class count may be known only at run time: a (batch, batch) similarity matrix
+    classes = y_pred.shape[-1] if y_pred.shape[-1] is not None else ops.shape(y_pred)[-1]
+    target = ops.one_hot(y_true, classes, dtype=y_pred.dtype)
     res = -ops.sum(target * _categorical_log_prob(y_pred, from_logits, -1), axis=-1)
     return res if valid is None else ops.where(valid, res, 0.0)
 
