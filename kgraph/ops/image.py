@@ -194,6 +194,7 @@ def extract_patches_3d(volumes, size, strides=None, dilation_rate=1, padding="va
 
 
 from kgraph.ops.image_color import (gaussian_blur, hsv_to_rgb, rgb_to_hsv,  # noqa: E402,F401
-                                    sobel_edges)
+                                    sobel_edges, ssim)
+from kgraph.ops.image_scale import scale_and_translate  # noqa: E402,F401
 from kgraph.ops.image_warp import (affine_transform, elastic_transform,  # noqa: E402,F401
                                    map_coordinates, perspective_transform)

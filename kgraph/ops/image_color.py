@@ -179,3 +179,68 @@ def sobel_edges(images, data_format=None):
     data_format = normalize_data_format(data_format)
     edges = [_depthwise_filter(images, kernel, data_format) for kernel in (SOBEL_Y, SOBEL_Y.T)]
     return mv.concatenate([mv.expand_dims(e, -1) for e in edges], -1)
+
+
+def ssim(image1, image2, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
+         data_format=None):
+    """Structural similarity of two images or batches (`keras.ops.image.ssim`), as Keras 3
+    computes it: Gaussian-weighted local means, variances and covariance ('valid' windows of
+    `filter_size`), `(2 mu1 mu2 + c1)(2 s12 + c2) / ((mu1^2 + mu2^2 + c1)(s1^2 + s2^2 + c2))`
+    with `c1 = (k1 max_val)^2`, `c2 = (k2 max_val)^2`, averaged over the windows and channels.
+
+    Args:
+        image1, image2: tensors of one shape, `(batch, h, w, c)` or one `(h, w, c)` image
+            (channels first: `(batch, c, h, w)`); h and w at least `filter_size`.
+        max_val: the dynamic range of the pixel values (1.0 or 255.0).
+        filter_size: odd int, the Gaussian window size.
+        filter_sigma: positive float, its standard deviation.
+        k1, k2: the stabilizing constants.
+        data_format: `"channels_last"` or `"channels_first"`; defaults to the config value.
+
+    Returns:
+        `(batch,)` SSIM values (a scalar for one image), in image1's dtype.
+
+    Example:
+    >>> image = np.random.default_rng(0).random((16, 16, 3)).astype("float32")
+    >>> float(ssim(image, image))
+    1.0
+    """
+    from kgraph.ops.api_util import to_float
+    from kgraph.ops.reduce import mean
+
+    for name, image in (("image1", image1), ("image2", image2)):
+        if rank(image) not in (3, 4):
+            raise ValueError(f"ssim: invalid {name} rank: expected rank 3 (single image) or "
+                             f"rank 4 (batch of images). Received input with shape: "
+                             f"{name}.shape={tuple(image.shape)}")
+    dtype = dtype_of(image1)
+    x, y = to_float(image1), ew.cast(to_float(image2), dtype_of(to_float(image1)))
+    unbatched = rank(x) == 3
+    if unbatched:
+        x, y = mv.expand_dims(x, 0), mv.expand_dims(y, 0)
+    if normalize_data_format(data_format) == "channels_last":  # to (batch, c, h, w)
+        x, y = mv.transpose(x, (0, 3, 1, 2)), mv.transpose(y, (0, 3, 1, 2))
+    gauss = _gaussian_1d(int(filter_size), float(filter_sigma))
+    kernel = constant(np.outer(gauss, gauss).reshape(filter_size, filter_size, 1, 1).astype(
+        ew._np_dtype(dtype_of(x))), x)
+    h, w = static_dim(x, 2, "ssim"), static_dim(x, 3, "ssim")
+    channels = static_dim(x, 1, "ssim")
+
+    def local_mean(t):  # (batch * c, h, w, 1) 'valid' windows
+        from kgraph.ops.conv import conv
+
+        return conv(mv.reshape_to(t, (None, h, w, 1)), kernel, padding="valid")
+
+    mu1, mu2 = local_mean(x), local_mean(y)
+    c1, c2, two = (constant(_scalar(v, x), x) for v in ((k1 * max_val) ** 2,
+                                                        (k2 * max_val) ** 2, 2.0))
+    var1 = local_mean(x * x) - mu1 * mu1
+    var2 = local_mean(y * y) - mu2 * mu2
+    covariance = local_mean(x * y) - mu1 * mu2
+    ssim_map = ((two * mu1 * mu2 + c1) * (two * covariance + c2)) / (
+        (mu1 * mu1 + mu2 * mu2 + c1) * (var1 + var2 + c2))
+    per_channel = mv.reshape_to(mean(ssim_map, (1, 2, 3)), (None, channels))
+    result = mean(per_channel, -1)
+    if unbatched:
+        result = mv.squeeze(result, 0)
+    return ew.cast(result, dtype) if dtype != dtype_of(result) else result
