@@ -281,7 +281,7 @@ def compile_model(model, output_dir, target="cpu", batch_size=None, train=False,
     from kgraph.compiler.export import inference_model
 
     check_target(target, batch_size, train)
-    onnx_model, frozen = inference_model(model)
+    onnx_model, frozen = inference_model(model, unroll_loops=target != "cpu")  # TVM: no Scan
     train_part = train_files(model, frozen) if train else None
     return write_artifact(output_dir, onnx_model, target, batch_size, tune_trials, progress,
                           model_info(model), train_part)

@@ -20,12 +20,22 @@ def gradients(graph: Graph, loss: Value, wrt: list[Value],
     records only what runs inside it, as TensorFlow's)."""
     if loss.shape != ():
         raise ValueError(f"gradients() needs a scalar loss. Received: shape {loss.shape}")
-    live = _on_some_path(graph, loss, wrt)
+    return vjp(graph, [loss], [None], wrt, start)
+
+
+def vjp(graph: Graph, outputs: list[Value], seeds: list, wrt: list[Value],
+        start: int = 0) -> list[Value | None]:
+    """The vector-Jacobian product: Σ_k seeds[k] · d(outputs[k])/d(w) for each w in `wrt`,
+    added to `graph` (a seed of None is ones; an output may appear more than once, its seeds
+    add up). None where no output depends on w."""
+    live = _on_some_path(graph, outputs, wrt)
     placement = placement_of(graph)
     grads: dict[Value, Value] = {}
     with tracing(graph):
-        grads[loss] = _ones_scalar(graph, loss.dtype)
-        stop = graph.nodes.index(loss.node)
+        for out, seed in zip(outputs, seeds):
+            seed = _ones_scalar(graph, out.dtype) if seed is None else seed
+            grads[out] = grads[out] + seed if out in grads else seed
+        stop = max(graph.nodes.index(out.node) for out in outputs)
         for node in reversed(graph.nodes[start:stop + 1]):
             if node.id not in live:
                 continue
@@ -64,15 +74,15 @@ def _ones_scalar(graph, dtype):
     return graph.constant(np.ones((), dtype=_np(dtype)))
 
 
-def _on_some_path(graph: Graph, loss: Value, wrt: list[Value]) -> set[int]:
-    """Ids of nodes that depend on some `wrt` value and that `loss` depends on."""
+def _on_some_path(graph: Graph, outputs: list[Value], wrt: list[Value]) -> set[int]:
+    """Ids of nodes that depend on some `wrt` value and that some output depends on."""
     seeds = {w.node.id for w in wrt}
     forward = set()
     for node in graph.nodes:
         if node.id in seeds or any(v.node.id in forward for v in node.inputs):
             if get_op(node.op).differentiable or node.id in seeds:
                 forward.add(node.id)
-    backward, stack = set(), [loss.node]
+    backward, stack = set(), [out.node for out in outputs]
     while stack:
         node = stack.pop()
         if node.id in backward or node.id not in forward:

@@ -158,6 +158,11 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
     from kgraph.compiler.onnx.emit import emit
     from kgraph.runtime.onnx_exec import OrtCompiled
 
+    if target != "onnxruntime":  # TVM's ONNX importer has no loop construct
+        from kgraph.compiler.passes.scans import unroll_scans
+
+        graph = unroll_scans(graph)
+
     if target == "onnxruntime":  # its CPU provider has no bfloat16 arithmetic kernels
         from kgraph.compiler.passes.compute_bfloat16_in_float32 import (
             compute_bfloat16_in_float32)

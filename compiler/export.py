@@ -45,9 +45,10 @@ def _unique(names):
     return out
 
 
-def inference_graph(model, batch_size=None):
+def inference_graph(model, batch_size=None, unroll_loops=False):
     """The optimised op graph of `model(x, training=False)`; variables stay graph inputs
-    (`graph.variables`). `batch_size` fixes the batch dimension (static targets)."""
+    (`graph.variables`). `batch_size` fixes the batch dimension (static targets);
+    `unroll_loops` unrolls the recurrent layers' `Scan` loops (for TVM, which has none)."""
     from kgraph.compiler.program import trace_graph
     from kgraph.keras.tree import flatten, pack_like
 
@@ -58,8 +59,12 @@ def inference_graph(model, batch_size=None):
         x = pack_like(model._inputs_struct, placeholders)
         return dict(zip(output_names, flatten(model(x, training=False))))
 
-    graph = trace_graph(f"{model.name}_inference", specs, forward)
-    return optimize(graph)
+    graph = optimize(trace_graph(f"{model.name}_inference", specs, forward))
+    if unroll_loops:
+        from kgraph.compiler.passes.scans import unroll_scans
+
+        graph = unroll_scans(graph)
+    return graph
 
 
 def freeze_variables(onnx_model, graph) -> dict:
@@ -83,10 +88,11 @@ def _name_batch_dims(onnx_model, batch_size):
             dims[0].dim_param = "batch"
 
 
-def inference_model(model, batch_size=None):
+def inference_model(model, batch_size=None, unroll_loops=False):
     """`(onnx_model, {initializer name: Variable})`: the inference ONNX model of `model`
-    (weights as initializers, opset `emit.ONNX_OPSET`, `emit.IR_VERSION`), checked by `onnx.checker`."""
-    graph = inference_graph(model, batch_size)
+    (weights as initializers, opset `emit.ONNX_OPSET`, `emit.IR_VERSION`), checked by
+    `onnx.checker`; `unroll_loops` as `inference_graph`."""
+    graph = inference_graph(model, batch_size, unroll_loops)
     if getattr(graph, "rng_key", None) is not None:  # inference draws no randomness
         raise ExportError(f"Model {model.name!r} uses randomness at inference time; it "
                           f"cannot be exported as a deterministic ONNX model.")

@@ -18,6 +18,8 @@ import hashlib
 
 import numpy as np
 
+from kgraph.ir.graph import Graph
+
 # Arrays up to this many bytes are keyed by their bytes; larger ones by a blake2b digest.
 _INLINE_BYTES = 256
 
@@ -118,6 +120,11 @@ def _attr_key(value):
         return ("dict", tuple((k, _attr_key(v)) for k, v in value.items()))
     if isinstance(value, np.dtype):
         return ("dtype", value.str)
+    if isinstance(value, Graph):  # a loop body: by structure, computed once (bodies stay as traced)
+        key = value.__dict__.get("_key")
+        if key is None:
+            key = value.__dict__["_key"] = ("graph", graph_key(value))
+        return key
     return ("object", _Identity(value))
 
 

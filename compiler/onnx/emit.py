@@ -3,7 +3,8 @@
 
 One pinned opset and an explicit `ir_version` (onnx 1.23 writes IR 14 by default, which
 onnxruntime 1.30+ refuses). Only ops that both onnxruntime and TVM's Relax ONNX frontend import
-are emitted (no SoftmaxCrossEntropyLoss, OneHot, Loop or Scan; see DESIGN.md).
+are emitted (no SoftmaxCrossEntropyLoss or OneHot; see DESIGN.md), except `Scan`, which the TVM
+targets unroll before emission (compiler/passes/unroll_scans.py).
 """
 from __future__ import annotations
 
@@ -53,6 +54,44 @@ class EmitContext:
         return outputs[0]
 
 
+class Subgraph:
+    """A loop body as plain data (nodes, inputs, outputs), an attribute of its loop node."""
+
+    def __init__(self, name, nodes, inputs, outputs):
+        self.name, self.nodes, self.inputs, self.outputs = name, nodes, inputs, outputs
+
+    def to_bytes(self) -> bytes:
+        return wire.GraphBytes(wire.graph(_node_bytes(self.nodes), self.name, [],
+                                          [wire.value_info(*i) for i in self.inputs],
+                                          [wire.value_info(*o) for o in self.outputs]))
+
+    def to_proto(self):
+        from onnx import helper
+
+        return helper.make_graph(_node_protos(self.nodes), self.name, _infos(self.inputs),
+                                 _infos(self.outputs))
+
+
+def _node_bytes(nodes):
+    return [wire.node(op, ins, outs, {k: v.to_bytes() if isinstance(v, Subgraph) else v
+                                      for k, v in attrs.items()})
+            for op, ins, outs, attrs in nodes]
+
+
+def _node_protos(nodes):
+    from onnx import helper
+
+    return [helper.make_node(op, ins, outs, **{
+        k: v.to_proto() if isinstance(v, Subgraph) else v for k, v in attrs.items()})
+        for op, ins, outs, attrs in nodes]
+
+
+def _infos(infos):
+    from onnx import helper
+
+    return [helper.make_tensor_value_info(n, _DTYPES[d], dims) for n, d, dims in infos]
+
+
 class Emitted:
     """An emitted graph as plain data: nodes, initializers, and the inputs' and outputs'
     (name, dtype, dims) with symbolic dims as strings."""
@@ -72,7 +111,7 @@ class Emitted:
 
     def direct_bytes(self) -> bytes:
         """The model's bytes from compiler/onnx/wire.py; raises `wire.Unsupported`."""
-        return wire.model([wire.node(*n) for n in self.nodes], self.name,
+        return wire.model(_node_bytes(self.nodes), self.name,
                           [wire.tensor(a, name) for name, a in self.initializers],
                           [wire.value_info(*i) for i in self.inputs],
                           [wire.value_info(*o) for o in self.outputs],
@@ -81,11 +120,9 @@ class Emitted:
     def to_proto(self):
         from onnx import helper, numpy_helper
 
-        nodes = [helper.make_node(op, ins, outs, **attrs) for op, ins, outs, attrs in self.nodes]
         inits = [numpy_helper.from_array(a, name) for name, a in self.initializers]
-        info = [helper.make_tensor_value_info(n, _DTYPES[d], dims) for n, d, dims in self.inputs]
-        outs = [helper.make_tensor_value_info(n, _DTYPES[d], dims) for n, d, dims in self.outputs]
-        g = helper.make_graph(nodes, self.name, info, outs, inits)
+        g = helper.make_graph(_node_protos(self.nodes), self.name, _infos(self.inputs),
+                              _infos(self.outputs), inits)
         return helper.make_model(g, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
                                  producer_name=PRODUCER, ir_version=IR_VERSION)
 
@@ -111,17 +148,25 @@ def emit(graph: Graph) -> Emitted:
     ctx = EmitContext(graph.name)
     out_pairs = list(zip(graph.output_names, graph.outputs))
     out_pairs += [(update_name(var, graph), v) for var, v in graph.updates.items()]
+    names, inputs = {}, []
+    for v in graph.inputs:
+        name = v.node.attrs["name"]
+        names[v] = name
+        inputs.append(_value_info(name, v.type, lambda i, n=name: "batch" if i == 0 else f"{n}_d{i}"))
+    _emit_nodes(ctx, graph, names, out_pairs)
+    out_infos = [_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}") for name, v in out_pairs]
+    return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos)
+
+
+def _emit_nodes(ctx, graph, names, out_pairs):
+    """Emit `graph`'s nodes into `ctx` (`names`: its inputs' names, filled in for every
+    value), writing each of `out_pairs`' values under its (name, value) name."""
     # A node result that is a graph output is written under the output's name directly:
     # an Identity would copy the tensor (e.g. every updated parameter) on every run.
     direct = {}
     for name, v in out_pairs:
         if v.node.op not in ("Input", "Constant") and v not in direct:
             direct[v] = name
-    names, inputs = {}, []
-    for v in graph.inputs:
-        name = v.node.attrs["name"]
-        names[v] = name
-        inputs.append(_value_info(name, v.type, lambda i, n=name: "batch" if i == 0 else f"{n}_d{i}"))
     for node in graph.nodes:
         if node.op == "Input":
             continue
@@ -136,12 +181,31 @@ def emit(graph: Graph) -> Emitted:
         else:
             ctx.node(emit_op, ins, outs, **node.attrs)
         names.update(zip(node.outputs, outs))
-    out_infos = []
     for name, v in out_pairs:
         if direct.get(v) != name:
             ctx.node("Identity", [names[v]], [name])
-        out_infos.append(_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}"))
-    return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos)
+
+
+def emit_subgraph(ctx, body: Graph, invariant_names, history=False, n_carry=0) -> Subgraph:
+    """A loop body (kgraph/ops/recurrence.py) as a `Subgraph` emitted into `ctx`'s names and
+    constants: its leading inputs become the subgraph's inputs, its trailing ones (the loop
+    invariants) read the enclosing graph's `invariant_names`; with `history`, the first
+    `n_carry` inputs are also output (the carries each step started from)."""
+    head = body.inputs[:len(body.inputs) - len(invariant_names)]
+    names = {v: ctx.fresh("body_in") for v in head}
+    names.update(zip(body.inputs[len(head):], invariant_names))
+    outer_nodes, ctx.nodes = ctx.nodes, []
+    out_pairs = [(ctx.fresh("body_out"), v) for v in body.outputs]
+    out_pairs += [(ctx.fresh("body_hist"), v) for v in head[:n_carry]] if history else []
+    try:
+        _emit_nodes(ctx, body, names, out_pairs)
+        nodes = ctx.nodes
+    finally:
+        ctx.nodes = outer_nodes
+    unnamed = lambda i: None  # noqa: E731 - a body's dims are the loop's business
+    return Subgraph(ctx.fresh(body.name), nodes,
+                    [_value_info(names[v], v.type, unnamed) for v in head],
+                    [_value_info(name, v.type, unnamed) for name, v in out_pairs])
 
 
 def update_name(var, graph) -> str:

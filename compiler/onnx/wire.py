@@ -4,8 +4,8 @@ Importing `onnx` costs 0.3-1 s on this machine (mostly its `ml_dtypes` extension
 building its message objects node by node is slow for large graphs, yet onnxruntime only
 needs the serialized bytes. This writes the subset kgraph's emitter produces (see
 `emit.Emitted`) — a ModelProto with one graph of nodes, attributes of int/float/string and
-lists of them, raw-data initializers and tensor value infos — field for field as
-`onnx.helper` + `SerializeToString()` would: the same fields, set the same way, in field-number
+lists of them and loop bodies (graphs), raw-data initializers and tensor value infos — field
+for field as `onnx.helper` + `SerializeToString()` would: the same fields, set the same way, in field-number
 order (tests compare the bytes). Field numbers are those of onnx/onnx.proto (proto2: repeated
 scalars are not packed).
 """
@@ -19,11 +19,15 @@ import numpy as np
 # TensorProto.DataType
 DTYPES = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "int32": 6, "int64": 7,
           "bool": 9, "float16": 10, "float64": 11, "uint32": 12, "uint64": 13, "bfloat16": 16}
-_INT, _FLOAT, _STRING, _INTS, _FLOATS, _STRINGS = 2, 1, 3, 7, 6, 8  # AttributeProto.type
+_INT, _FLOAT, _STRING, _GRAPH, _INTS, _FLOATS, _STRINGS = 2, 1, 3, 5, 7, 6, 8  # AttributeProto.type
 
 
 class Unsupported(Exception):
     """A value this writer does not encode (the caller falls back to the onnx package)."""
+
+
+class GraphBytes(bytes):
+    """An encoded GraphProto given as an attribute value (a loop body)."""
 
 
 def _varint(n: int) -> bytes:
@@ -66,6 +70,8 @@ def _float(field, x) -> bytes:
 def attribute(name: str, value) -> bytes:
     """AttributeProto as `onnx.helper.make_attribute(name, value)` makes it."""
     out = _str(1, name)
+    if isinstance(value, GraphBytes):
+        return out + _bytes(6, value) + _int(20, _GRAPH)
     if isinstance(value, numbers.Integral):
         return out + _int(3, int(value)) + _int(20, _INT)
     if isinstance(value, numbers.Real):
@@ -126,10 +132,16 @@ def value_info(name: str, dtype: str, dims) -> bytes:
     return _str(1, name) + _bytes(2, _bytes(1, tensor_type))
 
 
+def graph(nodes, name, initializers, inputs, outputs) -> bytes:
+    """GraphProto bytes: `nodes`, `initializers`, `inputs`, `outputs` already encoded."""
+    out = b"".join(_bytes(1, n) for n in nodes) + _str(2, name)
+    out += b"".join(_bytes(5, t) for t in initializers)
+    return out + b"".join(_bytes(11, i) for i in inputs) + \
+        b"".join(_bytes(12, o) for o in outputs)
+
+
 def model(nodes, name, initializers, inputs, outputs, opset, ir_version, producer) -> bytes:
     """ModelProto bytes: `nodes`, `initializers`, `inputs`, `outputs` already encoded."""
-    graph = b"".join(_bytes(1, n) for n in nodes) + _str(2, name)
-    graph += b"".join(_bytes(5, t) for t in initializers)
-    graph += b"".join(_bytes(11, i) for i in inputs) + b"".join(_bytes(12, o) for o in outputs)
     opset_id = _str(1, "") + _int(2, opset)
-    return _int(1, ir_version) + _str(2, producer) + _bytes(7, graph) + _bytes(8, opset_id)
+    return _int(1, ir_version) + _str(2, producer) + \
+        _bytes(7, graph(nodes, name, initializers, inputs, outputs)) + _bytes(8, opset_id)

@@ -59,6 +59,10 @@ def to_value(x, dtype=None) -> Value:
     graph = current_graph()
     if isinstance(x, Value):  # the common case first: ops recorded in a loop pay per call
         if graph is not None and x.graph is not graph:
+            if getattr(graph, "parent", None) is not None:  # a loop body reading its graph's
+                from kgraph.ops.recurrence import capture_outer
+
+                return capture_outer(graph, x)
             raise ValueError(
                 f"Tensor {x!r} belongs to graph {x.graph.name!r}, not to the graph being "
                 f"traced ({graph.name!r}); symbolic tensors cannot cross graphs")

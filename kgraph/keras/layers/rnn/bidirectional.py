@@ -180,15 +180,23 @@ def _drop(name, prefix):
 
 
 def _merge_sequences(mode, y, y_rev):
-    """Merge step by step with the backward output reversed in time. The result is stacked
-    from steps, so a recurrent layer on top takes its steps without slicing."""
+    """Merge with the backward output reversed in time. Unrolled outputs (stacked from
+    steps) merge step by step, so an unrolled recurrent layer on top takes its steps without
+    slicing; the outputs of loops (`Scan`) merge as whole sequences."""
     if y.shape[1] is None:  # shape-only trace
         return _merge(mode, y, y_rev)
+    if not (_stacked(y) and _stacked(y_rev)):
+        return _merge(mode, y, ops.flip(y_rev, 1))
     pairs = zip(split_time(y), reversed(split_time(y_rev)))
     merged = [_merge(mode, a, b) for a, b in pairs]
     if mode is None:
         return stack_steps([a for a, _ in merged]), stack_steps([b for _, b in merged])
     return stack_steps(merged)
+
+
+def _stacked(y):
+    node = getattr(y, "node", None)
+    return node is not None and node.op == "Concat" and node.attrs["axis"] == 1
 
 
 def _merge(mode, y, y_rev):

@@ -1,7 +1,10 @@
 """`RNN`: runs a recurrent cell over the time axis of a sequence.
 
-The loop is unrolled while the layer is traced: a sequence has a static length in the graph,
-and ONNX Loop/Scan are not used because TVM's ONNX importer cannot take them. Masked time
+The built-in cells (LSTM, GRU, SimpleRNN) run as one loop node, a `Scan` over the time-major
+sequence (kgraph/ops/recurrence.py): the graph, its compile time and its memory do not grow
+with the sequence length, and the backward pass is a reverse loop over saved step values.
+`unroll=True` (as Keras), recurrent dropout in training, custom cells and bfloat16 cells unroll
+the steps instead, a copy per step, which the sequence's static length allows. Masked time
 steps keep the previous output and states (Keras' semantics). A stateful layer keeps its
 states in non-trainable variables of shape (batch, units): every call reads them as its
 initial state and assigns its final state to them, which the compiled step stores back.
@@ -11,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph import ops
+from kgraph.ops import recurrence
 from kgraph.keras.layers.base import IncompatibleInputError, Layer
 from kgraph.keras.layers.rnn.cell_base import RecurrentCell
 from kgraph.keras.layers.rnn.stacked_rnn_cells import StackedRNNCells
@@ -34,7 +38,7 @@ class RNN(EagerCallMixin, Layer):
         go_backwards: process the sequence from its end; outputs come in processing order.
         stateful: reuse the final state of sample i of a batch as the initial state of
             sample i in the next batch. Needs a fixed batch size.
-        unroll: accepted for Keras compatibility; kgraph always unrolls.
+        unroll: copy the step once per time step instead of looping (see above).
         zero_output_for_mask: masked steps output zeros instead of the previous output.
 
     Call arguments:
@@ -188,6 +192,8 @@ class RNN(EagerCallMixin, Layer):
 
     def _unroll(self, sequences, states, mask, training):
         cell = self.cell
+        if self._loops(sequences, training):
+            return self._scan(sequences, states, mask, training)
         if self._projects_once(sequences, training):
             # the input part of every step's gates as ONE product over the whole sequence
             # (and its gradients as one product each), split into steps: the cell's `recur`
@@ -215,6 +221,49 @@ class RNN(EagerCallMixin, Layer):
             if self.return_sequences:
                 outputs.append(output)
         return output, stack_steps(outputs) if outputs else None, states
+
+    def _loops(self, sequences, training):
+        """Whether the steps run as one loop node (a `Scan`) rather than unrolled: a built-in
+        cell projecting once (`_projects_once`), no recurrent dropout in training (its masks
+        are drawn per call, not per step) and `unroll=False`, as Keras' `unroll`."""
+        cell = self.cell
+        return not self.unroll and sequences.shape[1] and \
+            self._projects_once(sequences, training) and \
+            not (training and 0.0 < cell.recurrent_dropout < 1.0) and \
+            "bfloat16" not in (cell.compute_dtype, cell.variable_dtype)
+
+    def _scan(self, sequences, states, mask, training):
+        """The steps as one `Scan` over time-major sequences (kgraph/ops/recurrence.py). The
+        input projection of all steps is one product before the loop, as unrolled. A built-in
+        cell's output is its first state, so the last output is that final state."""
+        cell, structure = self.cell, states
+        flat = flatten(states)
+        projected = cell.project(ops.transpose(sequences, (1, 0, 2)), training)  # (T, B, G)
+        xs = [projected]
+        if mask is not None:
+            xs.append(ops.transpose(ops.cast(flatten(mask)[0], "bool"), (1, 0)))
+            flat = flat + [ops.zeros_like(flat[0])]  # the previous output, for masked steps
+
+        def step(carry, slices):
+            output, new_states = cell.recur(slices[0], pack_like(structure, carry[:len(
+                flatten(structure))]), training)
+            new_states = flatten(new_states)
+            if mask is None:
+                return new_states, [output] if self.return_sequences else []
+            output, new_states = self._masked(ops.expand_dims(slices[1], 1), output,
+                                              new_states, carry[-1], carry[:len(new_states)])
+            return flatten(new_states) + [output], [output] if self.return_sequences else []
+
+        finals, stacked = recurrence.scan(step, flat, xs, reverse=self.go_backwards,
+                                          name=f"{self.name}_step")
+        outputs = None
+        if self.return_sequences:
+            outputs = stacked[0]
+            if self.go_backwards:  # in processing order, as Keras
+                outputs = ops.flip(outputs, 0)
+            outputs = ops.transpose(outputs, (1, 0) + tuple(range(2, outputs.ndim)))
+        last = finals[-1] if mask is not None else finals[0]
+        return last, outputs, pack_like(structure, finals[:len(flatten(structure))])
 
     def _projects_once(self, sequences, training):
         """Whether the whole sequence's input projection can be one product: a built-in cell
