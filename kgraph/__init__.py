@@ -23,7 +23,7 @@ newaxis = None  # tf.newaxis: `image[tf.newaxis, ...]`
 
 _SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables", "compat", "math",
                "image", "dtypes", "datasets", "ir", "compiler", "runtime", "applications", "cli",
-               "demo", "distribute", "tpu", "utils", "nn", "summary", "experimental")
+               "demo", "distribute", "tpu", "utils", "nn", "linalg", "summary", "experimental")
 # (`function` the decorator shadows the submodule kgraph.function of the same name)
 # public name -> (module, attribute)
 _ATTRIBUTES = {
@@ -41,7 +41,7 @@ _TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", 
              "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp",
              "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
              "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
-             "ones_like", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
+             "ones_like", "pad", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
              "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid", "sin",
              "split", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh",
              "tile", "transpose", "unstack", "where", "zeros", "zeros_like")

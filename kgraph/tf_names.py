@@ -20,7 +20,7 @@ __all__ = ["abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", "c
            "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp",
            "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
            "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
-           "ones_like", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
+           "ones_like", "pad", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
            "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid", "sin",
            "split", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh",
            "tile", "transpose", "unstack", "where", "zeros",
@@ -291,6 +291,18 @@ def split(value, num_or_size_splits, axis=0, num=None, name=None):
     if sizes.count(-1) == 1:
         sizes[sizes.index(-1)] = ops.shape(value)[axis] - (sum(sizes) + 1)
     return list(ops.split(value, [int(i) for i in np.cumsum(sizes)[:-1]], axis=axis))
+
+
+def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None):
+    """tf.pad: `paddings` (one `[before, after]` per axis) of `constant_values`, or mirrored
+    ("REFLECT" leaves the edge out, "SYMMETRIC" repeats it), as keras.ops.pad's modes."""
+    mode = str(mode).upper()
+    if mode not in ("CONSTANT", "REFLECT", "SYMMETRIC"):
+        raise ValueError(f"tf.pad: mode must be 'CONSTANT', 'REFLECT' or 'SYMMETRIC'. "
+                         f"Received: mode={mode!r}")
+    if mode == "CONSTANT":
+        return ops.pad(tensor, paddings, constant_values=constant_values)
+    return ops.pad(tensor, paddings, mode=mode.lower())
 
 
 def reverse(tensor, axis, name=None):

@@ -229,7 +229,7 @@ ROWS = [
     Row("Slice", lambda x: apply("Slice", x, starts=(1, -3), ends=(3, 2**62), axes=(1, 2)),
         (normal(*A234),), lambda x: x[:, 1:3, -3:], op="Slice"),
     Row("getitem", lambda x: x[1, :, 2:], (normal(*A234),), lambda x: x[1, :, 2:]),
-    Row("Pad", lambda x: ops.pad(x, ((1, 0), (2, 1)), value=0.5), (normal(*A34),),
+    Row("Pad", lambda x: ops.pad(x, ((1, 0), (2, 1)), constant_values=0.5), (normal(*A34),),
         lambda x: np_pad(x, ((1, 0), (2, 1)), 0.5), op="Pad"),
     Row("Concat", lambda a, b, c: ops.concatenate([a, b, c], axis=1),
         (normal(2, 1, 4), normal(2, 3, 4), normal(2, 2, 4)),

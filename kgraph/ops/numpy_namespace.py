@@ -11,7 +11,8 @@ from kgraph.ops.einsum import einsum
 from kgraph.ops.gather import take
 from kgraph.ops.linalg import dot, matmul
 from kgraph.ops.linalg_api import slogdet
-from kgraph.ops.movement import broadcast_to, concatenate, pad, reshape, swapaxes, transpose
+from kgraph.ops.movement import broadcast_to, concatenate, reshape, swapaxes, transpose
+from kgraph.ops.pad_api import pad
 from kgraph.ops.reduce import sum
 from kgraph.ops.nn import clip
 from kgraph.ops.numpy_api import (bartlett, blackman, hamming, hanning, kaiser)

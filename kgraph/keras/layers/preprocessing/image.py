@@ -50,7 +50,7 @@ def pad_to_aspect(x, axes, height, width, fill_value):
     top, left = int(float(pad_h - h) / 2), int(float(pad_w - w) / 2)
     pads = [(0, 0)] * len(x.shape)
     pads[axes[0]], pads[axes[1]] = (top, pad_h - h - top), (left, pad_w - w - left)
-    return ops.pad(x, pads, fill_value)
+    return ops.pad(x, pads, constant_values=fill_value)
 
 
 def _data_format(value):
