@@ -75,6 +75,7 @@ CASES = {
     "eye": (lambda: tf.eye(2, 3), np.eye(2, 3, dtype="float32")),
     "stop_gradient": (lambda: tf.stop_gradient(X), X),
     "reverse": (lambda: tf.reverse(X, axis=[0, 1]) - tf.reverse(X, [0]), X[::-1, ::-1] - X[::-1]),
+    "pow": (lambda: tf.pow(X * X + 1, 1.25) - tf.math.pow(2.0, X), (X * X + 1) ** 1.25 - 2.0 ** X),
     "pad": (lambda: tf.pad(X, [[1, 1], [2, 2]], mode="REFLECT") + tf.pad(X, [[1, 1], [2, 2]]),
             np.pad(X, ((1, 1), (2, 2)), mode="reflect") + np.pad(X, ((1, 1), (2, 2)))),
 }
@@ -456,3 +457,11 @@ def test_variable_arithmetic_gives_eager_tensors():
     grad_a, grad_b = tape.gradient(y, [a, b])
     np.testing.assert_allclose([float(grad_a), float(grad_b)],
                                [6.0, sum(2.0 * np.sqrt(v) * np.log(v) for v in x)], rtol=1e-5)
+
+
+def test_tf_linalg_names():
+    # semantic_image_clustering.py: tf.linalg.matmul(a, b, transpose_b=True), tf.linalg.einsum
+    a = np.random.default_rng(5).normal(size=(3, 4)).astype("float32")
+    np.testing.assert_allclose(tf.linalg.matmul(a, a, transpose_b=True), a @ a.T, rtol=1e-5)
+    np.testing.assert_allclose(tf.linalg.einsum("ij,kj->ik", a, a), a @ a.T, rtol=1e-5)
+    np.testing.assert_array_equal(tf.linalg.eye(2, batch_shape=[3]), np.tile(np.eye(2), (3, 1, 1)))

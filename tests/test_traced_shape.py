@@ -139,3 +139,18 @@ def test_tensordot_keeps_unknown_free_dims_of_both_operands():
     loss = model.fit(features, np.zeros((5, 4)), batch_size=5, verbose=0).history["loss"][0]
     # the activity penalty is divided by the batch size, as Keras 3
     np.testing.assert_allclose(loss, penalty / 5 + np.mean(np.square(t)), rtol=1e-4)
+
+
+def test_integer_images_into_a_float_input_are_cast_as_keras():
+    """uint8 images fed to a model whose float32 `Input` comes from a nested functional model
+    (semantic_image_clustering.py: `encoder.predict(x_data)` of a Sequential around
+    ResNet50V2) are converted to the Input's dtype, as Keras converts inputs."""
+    inner_input = keras.Input((4, 4, 3))
+    inner = keras.Model(inner_input, keras.layers.Conv2D(2, 3)(inner_input))
+    model = keras.Sequential([inner, keras.layers.Flatten()])
+    x = np.random.default_rng(0).integers(0, 256, (3, 4, 4, 3), dtype=np.uint8)
+    np.testing.assert_allclose(model.predict(x, verbose=0),
+                               model.predict(x.astype("float32"), verbose=0), rtol=1e-6)
+    ints = keras.Input((2,), dtype="int32")
+    counter = keras.Model(ints, keras.ops.sum(ints, axis=-1))
+    assert counter.predict(np.array([[1.7, 2.2]], "float32"), verbose=0).tolist() == [3]

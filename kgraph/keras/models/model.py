@@ -238,7 +238,7 @@ def run_layer_graph(order, inputs_struct, outputs_struct, inputs):
     for kt, v in zip(flat_in, given):
         v = _adjust_input_rank(kt, v)
         _check_input(kt, v)
-        env[id(kt)] = _bool_as_input_dtype(kt, v)
+        env[id(kt)] = _as_input_dtype(kt, v)
     for node in order:
         if all(id(o) in env for o in node.outputs):
             continue
@@ -273,13 +273,14 @@ def _given_inputs(flat_in, inputs_struct, inputs):
     return flatten(inputs) if isinstance(inputs, (list, tuple, dict)) else [inputs]
 
 
-def _bool_as_input_dtype(kt, value):
-    """A traced bool tensor fed to a non-bool `Input` is cast to the Input's dtype, as Keras
-    converts inputs to their `Input` dtype (bool one-hot arrays into a float32 model)."""
+def _as_input_dtype(kt, value):
+    """A traced tensor fed to an `Input` of another dtype is cast to the Input's dtype, as
+    Keras converts inputs to their `Input` dtype (bool one-hot arrays into a float32 model,
+    uint8 images into a float32 model)."""
     from kgraph.ops.api_util import dtype_of, is_symbolic
 
     want = getattr(kt, "dtype", None)
-    if is_symbolic(value) and dtype_of(value) == "bool" and want not in (None, "bool"):
+    if is_symbolic(value) and want not in (None, "string") and dtype_of(value) != want:
         from kgraph.ops import cast
 
         return cast(value, want)
