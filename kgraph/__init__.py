@@ -41,10 +41,10 @@ _TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", 
              "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp",
              "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
              "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
-             "ones_like", "pad", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
-             "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid", "sin",
-             "split", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh",
-             "tile", "transpose", "unstack", "where", "zeros", "zeros_like")
+             "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
+             "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "round", "shape",
+             "sigmoid", "sin", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
+             "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros", "zeros_like")
 _ATTRIBUTES.update({name: ("kgraph.tf_names", name) for name in _TF_NAMES})
 
 

@@ -20,10 +20,10 @@ __all__ = ["abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", "c
            "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp",
            "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
            "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
-           "ones_like", "pad", "range", "reduce_max", "reduce_mean", "reduce_min", "reduce_prod",
-           "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid", "sin",
-           "split", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract", "tanh",
-           "tile", "transpose", "unstack", "where", "zeros",
+           "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
+           "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid",
+           "sin", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract",
+           "tanh", "tile", "transpose", "unstack", "where", "zeros",
            "zeros_like"]  # (and the class Tensor, below)
 
 
@@ -259,6 +259,7 @@ add, subtract = _binary(ops.add, "add"), _binary(ops.subtract, "subtract")
 multiply, divide = _binary(ops.multiply, "multiply"), _binary(ops.true_divide, "divide")
 less, greater, equal = (_binary(ops.less, "less"), _binary(ops.greater, "greater"),
                         _binary(ops.equal, "equal"))
+pow = _binary(ops.power, "pow")  # noqa: A001 - TensorFlow's name
 
 
 def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):

@@ -75,6 +75,7 @@ CASES = {
     "eye": (lambda: tf.eye(2, 3), np.eye(2, 3, dtype="float32")),
     "stop_gradient": (lambda: tf.stop_gradient(X), X),
     "reverse": (lambda: tf.reverse(X, axis=[0, 1]) - tf.reverse(X, [0]), X[::-1, ::-1] - X[::-1]),
+    "pow": (lambda: tf.pow(X * X + 1, 1.25) - tf.math.pow(2.0, X), (X * X + 1) ** 1.25 - 2.0 ** X),
     "pad": (lambda: tf.pad(X, [[1, 1], [2, 2]], mode="REFLECT") + tf.pad(X, [[1, 1], [2, 2]]),
             np.pad(X, ((1, 1), (2, 2)), mode="reflect") + np.pad(X, ((1, 1), (2, 2)))),
 }
