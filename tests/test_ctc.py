@@ -139,13 +139,24 @@ def test_a_model_trained_on_the_loss_learns_the_labels():
     assert decoded[:, :3].tolist() == target.tolist()
 
 
+def _keras_numpy_backend_nn():
+    """`keras.src.backend.numpy.nn`; importing it rebinds `keras.src.backend.numpy` (the JAX
+    backend's numpy ops, which Keras' losses call) to that package, so the name is restored."""
+    import keras.src.backend as backend
+
+    saved = backend.numpy
+    try:
+        from keras.src.backend.numpy import nn
+    finally:
+        backend.numpy = saved
+    return nn
+
+
 def real_decode(*args, **kwargs):
     """Keras' greedy decode on JAX; its beam search from Keras' numpy backend, the definition
     the JAX backend follows (JAX compiles each beam search for seconds)."""
     if kwargs.get("strategy") == "beam_search":
-        from keras.src.backend.numpy import nn as numpy_backend
-
-        return tuple(np.asarray(v) for v in numpy_backend.ctc_decode(*args, **kwargs))
+        return tuple(np.asarray(v) for v in _keras_numpy_backend_nn().ctc_decode(*args, **kwargs))
     return tuple(np.asarray(v) for v in real_keras.ops.ctc_decode(*args, **kwargs))
 
 
@@ -198,3 +209,29 @@ def test_errors():
     with tracing(graph), pytest.raises(StaticShapeRequiredError, match="ctc_loss"):
         ops.ctc_loss(target, graph.placeholder("x", (4, None, 6), "float32"), target_length,
                      output_length)
+
+
+def test_keras_losses_ctc_equals_real_keras_and_trains_a_model():
+    _, logits, _, _ = batch()
+    y_true = np.array([[1, 2, 2, 0], [3, 0, 0, 0], [4, 5, 1, 3], [0, 0, 0, 0]], "int32")
+    np.testing.assert_allclose(keras.losses.ctc(y_true, logits),
+                               np.asarray(real_keras.losses.ctc(y_true, logits)), rtol=1e-5)
+    for loss, real in ((keras.losses.CTC(), real_keras.losses.CTC()),
+                       (keras.losses.get("ctc"), real_keras.losses.CTC()),  # Keras: the function
+                       (keras.losses.CTC(reduction="sum"), real_keras.losses.CTC(reduction="sum"))):
+        np.testing.assert_allclose(float(loss(y_true, logits)), float(real(y_true, logits)),
+                                   rtol=1e-5)
+    config = keras.losses.CTC(name="my_ctc").get_config()
+    assert config == real_keras.losses.CTC(name="my_ctc").get_config()
+    assert keras.losses.deserialize(keras.losses.serialize(keras.losses.CTC())).name == "ctc"
+    with pytest.raises(ValueError, match=r"y_true.shape=\(4, 9, 6\)"):
+        keras.losses.ctc(logits, logits)
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Reshape((9, 6))(keras.layers.Dense(54)(inputs)))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=keras.losses.CTC())
+    x = np.eye(4, dtype="float32")
+    first = model.evaluate(x, y_true, verbose=0)
+    model.fit(x, y_true, epochs=40, verbose=0)
+    assert model.evaluate(x, y_true, verbose=0) < first / 5

@@ -128,6 +128,13 @@ def _rank(x):
 
 
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras name
+    """Sum over `axis`; bool data counts its True entries as int32, as Keras sums them."""
+    from kgraph.ops.api_util import dtype_of
+
+    if dtype_of(x) == "bool":
+        from kgraph.ops.elementwise import cast
+
+        x = cast(x, "int32")
     return apply("ReduceSum", x, axes=_axes(_rank(x), axis), keepdims=bool(keepdims))
 
 

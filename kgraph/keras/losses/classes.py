@@ -10,7 +10,7 @@ from kgraph.ir.graph import current_graph
 from kgraph.keras.layers.tensors import as_eager_tensor
 from kgraph.keras.serialization import CustomObjectScope, lookup, snake_case
 
-from kgraph.keras.losses.functions import (_check_reduction, binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy, categorical_hinge, convert, cosine_similarity, hinge, huber, kl_divergence, log_cosh, mean_absolute_error, mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, poisson, reduce_weighted_values, sparse_categorical_crossentropy, squared_hinge, squeeze_or_expand_to_same_rank)  # noqa: F401
+from kgraph.keras.losses.functions import (_check_reduction, binary_crossentropy, binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy, categorical_hinge, convert, cosine_similarity, ctc, hinge, huber, kl_divergence, log_cosh, mean_absolute_error, mean_absolute_percentage_error, mean_squared_error, mean_squared_logarithmic_error, poisson, reduce_weighted_values, sparse_categorical_crossentropy, squared_hinge, squeeze_or_expand_to_same_rank)  # noqa: F401
 
 
 # -- classes -----------------------------------------------------------------------------------
@@ -282,3 +282,17 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
             y_true = ops.squeeze(y_true, -1)
         return ops.not_equal(y_true, ops.cast(np.asarray(self.ignore_class), y_true.dtype))
+
+
+class CTC(LossFunctionWrapper):
+    """CTC (Connectionist Temporal Classification) loss (`keras.losses.CTC`): `ctc` reduced.
+
+    Args:
+        reduction, name, dtype: See `Loss`.
+    """
+
+    def __init__(self, reduction="sum_over_batch_size", name="ctc", dtype=None):
+        super().__init__(ctc, reduction, name, dtype)
+
+    def get_config(self):
+        return Loss.get_config(self)

@@ -330,6 +330,33 @@ def categorical_hinge(y_true, y_pred):
     return ops.maximum(neg - pos + 1.0, 0.0)
 
 
+
+# -- sequences -------------------------------------------------------------------------------
+def ctc(y_true, y_pred):
+    """CTC loss of integer labels against logits (`keras.losses.ctc`), as Keras 3: class 0 is
+    the blank and pads `y_true`, so a row's label length is its count of non-zero entries;
+    every `y_pred` step counts.
+
+    Args:
+        y_true: `(batch_size, max_length)` integer labels, 0 after each row's labels.
+        y_pred: `(batch_size, max_length, num_classes)` logits (not softmax-normalized).
+
+    Returns:
+        `(batch_size,)` losses.
+    """
+    if len(ops.shape(y_true)) != 2:
+        raise ValueError("Targets `y_true` are expected to be a tensor of shape "
+                         "`(batch_size, max_length)` in integer format. "
+                         f"Received: y_true.shape={tuple(y_true.shape)}")
+    if len(ops.shape(y_pred)) != 3:
+        raise ValueError("Logits `y_pred` are expected to be a tensor of shape "
+                         "`(batch_size, max_length, num_classes)`. "
+                         f"Received: y_pred.shape={tuple(y_pred.shape)}")
+    batch, steps = ops.shape(y_pred)[0], ops.shape(y_pred)[1]
+    input_length = steps * ops.ones((batch,), dtype="int32")
+    label_length = ops.cast(ops.sum(ops.not_equal(y_true, 0), axis=-1), "int32")
+    return ops.ctc_loss(y_true, y_pred, label_length, input_length, mask_index=0)
+
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
 mape = MAPE = mean_absolute_percentage_error
