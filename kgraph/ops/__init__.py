@@ -61,6 +61,7 @@ from kgraph.ops.sort import in_top_k, top_k  # noqa: F401,E402
 from kgraph.ops.reduce_api import logdet  # noqa: F401,E402
 from kgraph.ops.fft import fft, fft2, ifft2, irfft, rfft  # noqa: F401,E402
 from kgraph.ops.stft import istft, stft  # noqa: F401,E402
+from kgraph.ops.jvp import jvp  # noqa: F401,E402
 from kgraph.ops.windows_api import (adaptive_average_pool, adaptive_max_pool,  # noqa: F401,E402
                                    unfold)
 from kgraph.ops.einops import rearrange  # noqa: F401,E402
