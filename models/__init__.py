@@ -3,8 +3,8 @@ Applications' layer names and parameter counts, so Keras weight files load into 
 
 Nothing is downloaded: `weights="imagenet"` reads the Keras weight file from
 `$KGRAPH_HOME/models/` and names the exact file when it is missing. Each family module
-(`resnet`, `resnet50`, `resnet_v2`, `inception_v3`, `mobilenet_v2`, `vgg16`, `efficientnet`,
-`xception`) also has `preprocess_input` and `decode_predictions`.
+(`resnet`, `resnet50`, `resnet_v2`, `inception_v3`, `mobilenet_v2`, `vgg16`, `vgg19`,
+`efficientnet`, `xception`) also has `preprocess_input` and `decode_predictions`.
 
 Without `input_shape` and with `include_top=False`, ResNet, ResNetV2, VGG16 and EfficientNet
 leave the image size open, as Keras does (each call runs at its own size). One difference from
@@ -13,7 +13,7 @@ Keras: MobileNetV2, Xception and InceptionV3 are built for their default size th
 pass `input_shape` for other sizes.
 """
 from kgraph.applications import (efficientnet, imagenet_utils, inception_v3,  # noqa: F401
-                                 mobilenet_v2, resnet, resnet_v2, vgg16, xception)
+                                 mobilenet_v2, resnet, resnet_v2, vgg16, vgg19, xception)
 from kgraph.applications import resnet as resnet50  # noqa: F401  (Keras' module alias)
 from kgraph.applications.efficientnet import EfficientNetB0  # noqa: F401
 from kgraph.applications.inception_v3 import InceptionV3  # noqa: F401
@@ -22,4 +22,5 @@ from kgraph.applications.mobilenet_v2 import MobileNetV2  # noqa: F401
 from kgraph.applications.resnet import ResNet50, ResNet101, ResNet152  # noqa: F401
 from kgraph.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2  # noqa: F401
 from kgraph.applications.vgg16 import VGG16  # noqa: F401
+from kgraph.applications.vgg19 import VGG19  # noqa: F401
 from kgraph.applications.xception import Xception  # noqa: F401

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from kgraph.applications import imagenet_utils
 
-WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
 STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convolutions)
 
 
@@ -32,6 +31,14 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
     >>> VGG16(weights=None, include_top=False, input_shape=(32, 32, 3)).output_shape
     (None, 1, 1, 512)
     """
+    return build_vgg(STAGES, "vgg16", include_top, weights, input_tensor, input_shape, pooling,
+                     classes, classifier_activation, name)
+
+
+def build_vgg(stages, family, include_top, weights, input_tensor, input_shape, pooling,
+              classes, classifier_activation, name):
+    """A VGG network of `stages` ((filters, convolutions) per block) with Keras' layer names
+    and the `{family}_weights_tf_dim_ordering_tf_kernels[_notop].h5` weight files."""
     from kgraph.keras import layers
 
     imagenet_utils.check_arguments(weights, include_top, classes, pooling,
@@ -39,7 +46,7 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
     shape = imagenet_utils.input_shape_for(input_shape, 224, 32, include_top, weights)
     inputs = imagenet_utils.image_input(input_tensor, shape)
     x = inputs
-    for stage, (filters, convolutions) in enumerate(STAGES, start=1):
+    for stage, (filters, convolutions) in enumerate(stages, start=1):
         for conv in range(1, convolutions + 1):
             x = layers.Conv2D(filters, 3, activation="relu", padding="same",
                               name=f"block{stage}_conv{conv}")(x)
@@ -54,8 +61,9 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
             x, False, pooling, classes, classifier_activation,
             pool_names=("global_average_pooling2d", "global_max_pooling2d"))
     suffix = "" if include_top else "_notop"
-    file_name = f"vgg16_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-    return imagenet_utils.finish(inputs, x, name, weights, file_name, WEIGHTS_URL + file_name)
+    file_name = f"{family}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+    url = f"https://storage.googleapis.com/tensorflow/keras-applications/{family}/"
+    return imagenet_utils.finish(inputs, x, name, weights, file_name, url + file_name)
 
 
 preprocess_input = imagenet_utils.caffe_preprocess_input

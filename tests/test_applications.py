@@ -31,6 +31,7 @@ COUNTS = [
     (apps.EfficientNetB0, {}, 5_330_571, 5_288_548),
     (apps.EfficientNetB0, {"include_top": False}, 4_049_571, 4_007_548),
     (apps.VGG16, {"include_top": False}, 14_714_688, 14_714_688),
+    (apps.VGG19, {"include_top": False}, 20_024_384, 20_024_384),
     (apps.Xception, {}, 22_910_480, 22_855_952),
     (apps.Xception, {"include_top": False}, 20_861_480, 20_806_952),
 ]
@@ -51,6 +52,7 @@ def test_parameter_counts_equal_keras(builder, kwargs, total, trainable):
 @pytest.mark.slow
 def test_vgg16_with_its_top_has_keras_parameter_count():
     assert apps.VGG16(weights=None).count_params() == 138_357_544
+    assert apps.VGG19(weights=None).count_params() == 143_667_240
 
 
 KERAS_NAMES = {
@@ -70,6 +72,7 @@ KERAS_NAMES = {
                           "predictions"],
     apps.VGG16: ["block1_conv1", "block3_conv3", "block5_pool", "flatten", "fc1", "fc2",
                  "predictions"],
+    apps.VGG19: ["block1_conv1", "block3_conv4", "block5_conv4", "block5_pool"],
     apps.Xception: ["block1_conv1", "block1_conv1_bn", "block1_conv2_act", "block2_sepconv1",
                     "block2_sepconv2_act", "block2_pool", "block4_sepconv1_act",
                     "block12_sepconv3_bn", "block13_pool", "block14_sepconv2_act", "avg_pool",
@@ -79,9 +82,10 @@ KERAS_NAMES = {
 
 @pytest.mark.parametrize("builder", list(KERAS_NAMES), ids=lambda b: b.__name__)
 def test_layer_names_are_keras_applications_names(builder):
-    kwargs = {"input_shape": (32, 32, 3), "include_top": False} if builder is apps.VGG16 else {}
+    vgg = builder in (apps.VGG16, apps.VGG19)
+    kwargs = {"input_shape": (32, 32, 3), "include_top": False} if vgg else {}
     names = {layer.name for layer in builder(weights=None, **kwargs).layers}
-    expected = [n for n in KERAS_NAMES[builder] if builder is not apps.VGG16 or "block" in n]
+    expected = [n for n in KERAS_NAMES[builder] if not vgg or "block" in n]
     assert set(expected) <= names, sorted(set(expected) - names)
 
 
@@ -228,6 +232,7 @@ def empty_home(tmp_path, monkeypatch):
     (apps.MobileNetV2, {"include_top": False},
      "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
     (apps.VGG16, {"include_top": False}, "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    (apps.VGG19, {}, "vgg19_weights_tf_dim_ordering_tf_kernels.h5"),
     (apps.EfficientNetB0, {}, "efficientnetb0.h5"),
 ])
 def test_imagenet_weights_name_the_exact_local_file(empty_home, builder, kwargs, file_name):
@@ -270,6 +275,7 @@ def test_preprocess_input_modes():
     np.testing.assert_allclose(caffe, x[..., ::-1] - np.array([103.939, 116.779, 123.68]),
                                rtol=1e-6)
     np.testing.assert_allclose(apps.vgg16.preprocess_input(x.copy()), caffe)
+    np.testing.assert_allclose(apps.vgg19.preprocess_input(x.copy()), caffe)
     np.testing.assert_allclose(apps.mobilenet_v2.preprocess_input(x.copy()), x / 127.5 - 1)
     np.testing.assert_allclose(apps.resnet_v2.preprocess_input(x.copy()), x / 127.5 - 1)
     assert apps.efficientnet.preprocess_input(x) is x
