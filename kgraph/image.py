@@ -10,7 +10,7 @@ from kgraph.ops.api_util import shape_of
 
 __all__ = ["central_crop", "convert_image_dtype", "crop_to_bounding_box", "extract_patches",
            "flip_left_right", "pad_to_bounding_box", "psnr", "random_crop",
-           "random_flip_left_right", "resize", "rgb_to_grayscale", "rgb_to_yuv", "rot90"]
+           "random_flip_left_right", "resize", "rgb_to_grayscale", "rgb_to_yuv", "rot90", "ssim"]
 
 
 def _spatial(values, what):
@@ -256,6 +256,40 @@ def pad_to_bounding_box(image, offset_height, offset_width, target_height, targe
     pads = [(0, 0)] * (len(ops.shape(image)) - 3) + [(offset_height, below),
                                                      (offset_width, right), (0, 0)]
     return ops.pad(image, pads)
+
+
+def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03,
+         return_index_map=False):
+    """`tf.image.ssim`: the structural similarity of `(h, w, c)` or `(batch, h, w, c)` images,
+    TensorFlow's computation (a Gaussian window of `filter_size`, 'valid', the luminance times
+    the contrast-structure term, averaged over the windows and channels), which is
+    `keras.ops.image.ssim`'s. As TensorFlow, integer images and `max_val` are first converted
+    by `convert_image_dtype` (a uint8 image with `max_val=255` is compared in [0, 1]).
+
+    Args:
+        img1, img2: images of one shape, channels last.
+        max_val: the dynamic range of the values (255 for uint8, 1.0 for floats in [0, 1]).
+        filter_size, filter_sigma, k1, k2: as TensorFlow.
+        return_index_map: the per-window map is not given by kgraph (must be False).
+
+    Returns:
+        float32 `(batch,)` values (a scalar for one image).
+
+    Example:
+    >>> image = np.random.default_rng(0).integers(0, 256, (16, 16, 3)).astype("uint8")
+    >>> float(ssim(image, image, max_val=255))
+    1.0
+    """
+    if return_index_map:
+        raise NotImplementedError("tf.image.ssim: return_index_map=True is not supported by "
+                                  "kgraph; the per-image values are (return_index_map=False)")
+    dtype = getattr(img1, "dtype", np.asarray(img1).dtype)
+    scale = convert_image_dtype(np.asarray(max_val, _image_dtype(dtype, "ssim")), "float32")
+    return ops.image.ssim(convert_image_dtype(img1, "float32"),
+                          convert_image_dtype(img2, "float32"), max_val=float(scale),
+                          filter_size=filter_size, filter_sigma=filter_sigma, k1=k1, k2=k2,
+                          data_format="channels_last")
+
 
 
 def _eager_results():

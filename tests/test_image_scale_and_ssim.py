@@ -160,3 +160,41 @@ def test_typed_errors_quote_the_bad_value():
         ops.image.scale_and_translate(IMAGES, shape, scale[:1], translation, dims, "linear")
     with pytest.raises(ValueError, match=r"image2.shape=\(6, 7\)"):
         ops.image.ssim(IMAGES[0], IMAGES[0, ..., 0])
+
+
+def tensorflow_ssim_reference(x, y, max_val, size=11, sigma=1.5, k1=0.01, k2=0.03):
+    """tf.image.ssim's definition in numpy: per channel, 'valid' Gaussian-window means m,
+    luminance (2 m1 m2 + c1) / (m1^2 + m2^2 + c1) times contrast-structure
+    (2 E[xy] - 2 m1 m2 + c2) / (E[x^2 + y^2] - m1^2 - m2^2 + c2), averaged."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    g = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
+    window = np.outer(g, g) / np.outer(g, g).sum()
+
+    def mean(t):  # (batch, h, w, c) -> (batch, h', w', c)
+        return np.einsum("bhwcij,ij->bhwc", sliding_window_view(t, (size, size), (1, 2)), window)
+
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    m1, m2 = mean(x), mean(y)
+    luminance = (2 * m1 * m2 + c1) / (m1 ** 2 + m2 ** 2 + c1)
+    structure = (2 * mean(x * y) - 2 * m1 * m2 + c2) / (mean(x * x + y * y) - m1 ** 2 - m2 ** 2
+                                                        + c2)
+    return (luminance * structure).mean(axis=(1, 2, 3))
+
+
+def test_tf_image_ssim_is_tensorflows_definition_with_its_dtype_conversion():
+    a = np.tile(IMAGES, (1, 2, 2, 1)).astype("float64")
+    b = np.tile(NOISY, (1, 2, 2, 1)).astype("float64")
+    want = tensorflow_ssim_reference(a, b, 1.0)
+    got = tf.image.ssim(a.astype("float32"), b.astype("float32"), max_val=1.0)
+    assert np.asarray(got).dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    as_bytes = [np.round(x * 255).astype("uint8") for x in (a, b)]
+    want = tensorflow_ssim_reference(*(x / 255.0 for x in as_bytes), 1.0)
+    np.testing.assert_allclose(tf.image.ssim(*as_bytes, 255, filter_size=5),
+                               tensorflow_ssim_reference(*(x / 255.0 for x in as_bytes), 1.0,
+                                                         size=5), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tf.image.ssim(*as_bytes, max_val=255), want, rtol=1e-5,
+                               atol=1e-5)
+    with pytest.raises(NotImplementedError, match="return_index_map"):
+        tf.image.ssim(a, b, 1.0, return_index_map=True)
