@@ -103,6 +103,25 @@ def test_loop_invariant_work_runs_once_before_the_loop():
     assert backward.attrs["n_carry"] == 1  # d h only: no per-step sum of w's gradient
 
 
+def test_a_backward_step_keeps_only_what_depends_on_its_carries():
+    """Everything of an LSTM's backward step that does not depend on the gradient carried
+    from the next step (gate derivatives from the saved activations) runs once over all steps
+    before the loop; products are re-associated so those factors meet first."""
+    model = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(4), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    graph = model.trace_step("train", np.zeros((2, 6, 3), "float32"), np.zeros((2, 1), "float32"))
+    backward = [node.attrs for node in graph.nodes if node.op == "Scan"][1]
+    body = backward["body"]
+    carried = set(body.inputs[:backward["n_carry"]])
+    for node in body.nodes:
+        if node.op in ("Input", "Constant"):
+            continue
+        assert any(v in carried for v in node.inputs), f"{node!r} does not need the loop"
+        if any(v in carried for v in node.inputs):
+            carried.update(node.outputs)
+    assert sum(node.op == "Mul" for node in body.nodes) <= 7  # traced: 15
+
+
 def test_scan_onnx_bytes_equal_the_onnx_package():
     pytest.importorskip("onnx")
     emitted = emit(_step_graph(True))

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph.ir.graph import Graph, Node, Value, current_graph, tracing
+from kgraph.ir.graph import Graph, Value, current_graph, tracing
 from kgraph.ir.types import TensorType
 from kgraph.ops.registry import apply, defop, to_value
+from kgraph.ops.scan_body import optimize_body
 
 
 class ScanBodyError(ValueError):
@@ -49,7 +50,8 @@ def capture_outer(body: Graph, value: Value) -> Value:
 def trace_body(step, carries: list[Value], sequences: list[Value], name="scan_body"):
     """Trace `step(carries, slices) -> (new_carries, outputs)` into a body graph.
 
-    Returns the body and the invariants (values of the enclosing graph the body reads, in the
+    Returns the body, the sequences it reads beyond `sequences` (what `optimize_body` moved
+    out of the loop) and the invariants (values of the enclosing graph the body reads, in the
     order of the body's trailing inputs). The body's inputs are renamed by position
     (`carry_i`, `seq_i`, `inv_i`), so bodies of layers with different weight names are equal.
     """
@@ -79,69 +81,24 @@ def trace_body(step, carries: list[Value], sequences: list[Value], name="scan_bo
                              f"{c.type!r} became {new.type!r}")
     body.set_outputs({**{f"carry_out_{i}": v for i, v in enumerate(new_carries)},
                       **{f"out_{i}": v for i, v in enumerate(outputs)}})
-    needed = {v.node.id for v in body.outputs}
-    for node in reversed(body.nodes):
-        if node.id in needed:
-            needed.update(v.node.id for v in node.inputs)
-    body.nodes = [n for n in body.nodes if n.id in needed or n.op == "Input"]
-    invariants, inner = _hoist_invariant_nodes(body, outer, invariants, inner)
-    body.inputs = carry_in + slices + inner
+    more_slices, more_sequences, inner, invariants = optimize_body(
+        body, outer, carry_in, dict(zip(slices, sequences)), dict(zip(inner, invariants)))
+    body.inputs = carry_in + slices + more_slices + inner
+    for i, placeholder in enumerate(more_slices):
+        placeholder.node.attrs["name"] = f"seq_{len(slices) + i}"
     for i, placeholder in enumerate(inner):
         placeholder.node.attrs["name"] = f"inv_{i}"
     body.variables, body.outer_values, body.parent = {}, {}, None
-    return body, invariants
-
-
-def _hoist_invariant_nodes(body, outer, invariants, inner):
-    """Loop-invariant code motion: the body's nodes computed from invariants (and constants)
-    alone run once, in `outer`, before the loop (a weight's transpose in a backward step, say);
-    the body reads their results as invariants. Invariants no body node reads are dropped.
-    Returns the new (invariants, inner placeholders)."""
-    outer_of = dict(zip(inner, invariants))
-    hoisted = set()
-    for node in body.nodes:
-        if node.op in ("Input", "Constant") or not node.inputs:
-            continue
-        if all(v in outer_of or v.node.op == "Constant" for v in node.inputs) and \
-                any(v in outer_of for v in node.inputs):
-            ins = [outer_of.get(v) if v in outer_of else outer.constant(v.node.attrs["value"])
-                   for v in node.inputs]
-            outs = outer.append_node(node.op, ins, node.attrs, [v.type for v in node.outputs])
-            outer_of.update(zip(node.outputs, outs))
-            hoisted.add(node.id)
-    read = {v for node in body.nodes if node.id not in hoisted for v in node.inputs}
-    read.update(body.outputs)
-    kept_inv, kept_inner = [], []
-    for inside, value in outer_of.items():
-        if inside not in read:
-            continue
-        if inside.node.op != "Input":  # a hoisted node's result: a new placeholder
-            placeholder = Value(body, Node(next(body._ids), "Input", [], {"name": ""}), 0,
-                                inside.type)
-            placeholder.node.outputs = [placeholder]
-            _replace_uses(body, inside, placeholder)
-            inside = placeholder
-        kept_inv.append(value)
-        kept_inner.append(inside)
-    body.nodes = [n for n in body.nodes if n.id not in hoisted and
-                  (n.op != "Input" or n.outputs[0] in kept_inner or n.outputs[0] not in outer_of)]
-    body.nodes[:0] = [v.node for v in kept_inner if v.node not in body.nodes]
-    return kept_inv, kept_inner
-
-
-def _replace_uses(graph, old, new):
-    for node in graph.nodes:
-        if old in node.inputs:
-            node.inputs = [new if v is old else v for v in node.inputs]
-    graph.outputs = [new if v is old else v for v in graph.outputs]
+    return body, more_sequences, invariants
 
 
 def scan(step, carries, sequences, reverse=False, name="scan_body"):
     """Run `step` over the leading axis of `sequences` (see the module docstring).
 
     Returns (final carries, stacked outputs)."""
-    body, invariants = trace_body(step, carries, sequences, name)
+    body, more, invariants = trace_body(step, carries, sequences, name)
     kept = _drop_passed_carries(body, len(carries))
+    sequences = list(sequences) + more
     outs = apply("Scan", *[carries[k] for k in kept], *sequences, *invariants, body=body,
                  n_carry=len(kept), n_seq=len(sequences), reverse=bool(reverse), history=True)
     finals = list(carries)  # a carry the body passes on unchanged ends as it began
