@@ -37,7 +37,7 @@ _ATTRIBUTES = {
     "random_normal_initializer": ("kgraph.keras.initializers", "RandomNormal"),
 }
 # TensorFlow's top-level tensor functions (tf.concat, tf.ones, tf.reduce_sum, ...): kgraph/tf_names.py
-_TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "cond",
+_TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by_value", "concat", "cond",
              "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp",
              "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
              "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",

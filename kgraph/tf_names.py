@@ -145,9 +145,26 @@ def tile(input, multiples, name=None):  # noqa: A002
 
 def gather(params, indices, axis=None, batch_dims=0, name=None):
     if batch_dims:
-        raise NotImplementedError(f"tf.gather with batch_dims: use keras.ops.take_along_axis. "
-                                  f"Received: batch_dims={batch_dims!r}")
+        return _gather_per_batch(params, indices, batch_dims if axis is None else axis,
+                                 batch_dims)
     return ops.take(params, indices, axis=0 if axis is None else axis)
+
+
+def _gather_per_batch(params, indices, axis, batch_dims):
+    """tf.gather with `batch_dims=1` and `axis=1`: `out[b, k, ...] = params[b, indices[b, k],
+    ...]` (masked_image_modeling.py's patch selection), as one take from the rows of params
+    with the batch merged into the gathered axis (the batch may be unknown while tracing)."""
+    rank = len(ops.shape(params))
+    axis, batch_dims = axis % rank, batch_dims % len(ops.shape(indices))
+    if (batch_dims, axis) != (1, 1):
+        raise NotImplementedError(f"tf.gather with batch_dims takes batch_dims=1 and axis=1 "
+                                  f"in kgraph. Received: batch_dims={batch_dims!r}, "
+                                  f"axis={axis!r}")
+    size = ops.shape(params)[1]
+    batch = ops.shape(indices)[0]
+    rows = ops.reshape(params, (-1,) + tuple(ops.shape(params)[2:]))
+    offsets = ops.reshape(ops.arange(batch) * size, (-1,) + (1,) * (len(ops.shape(indices)) - 1))
+    return ops.take(rows, ops.cast(indices, "int32") + ops.cast(offsets, "int32"), axis=0)
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_b=False,
@@ -177,6 +194,17 @@ def argmax(input, axis=None, output_type="int64", name=None):  # noqa: A002
 
 def argmin(input, axis=None, output_type="int64", name=None):  # noqa: A002
     return ops.cast(ops.argmin(input, axis=0 if axis is None else axis), output_type)
+
+
+def argsort(values, axis=-1, direction="ASCENDING", stable=False, name=None):
+    """tf.argsort: int32 indices that sort `values` along `axis` (masked_image_modeling.py
+    draws random patch orders with it); "DESCENDING" sorts the negated values, so equal
+    values keep their order either way."""
+    if direction not in ("ASCENDING", "DESCENDING"):
+        raise ValueError(f"tf.argsort: direction must be 'ASCENDING' or 'DESCENDING'. "
+                         f"Received: direction={direction!r}")
+    keys = values if direction == "ASCENDING" else ops.negative(values)
+    return ops.cast(ops.argsort(keys, axis=axis), "int32")
 
 
 def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype="float32",

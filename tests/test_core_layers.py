@@ -215,3 +215,21 @@ def test_training_defaults_to_the_call_signature_as_keras_resolves_it():
     np.testing.assert_array_equal(model(x, training=True), x + 2)
     np.testing.assert_array_equal(model(x, training=False), x)
     np.testing.assert_array_equal(model.predict(x, verbose=0), x)  # predict: training=False
+
+
+def test_a_layer_called_with_its_first_argument_by_name_builds_from_it():
+    # masked_image_modeling.py: `patch_encoder(patches=patches)`, a `build(input_shape)` that
+    # unpacks the shape
+    class Encoder(keras.layers.Layer):
+        def build(self, input_shape):
+            (_, self.count, self.width) = input_shape
+            self.projection = keras.layers.Dense(2)
+
+        def call(self, patches):
+            return self.projection(patches) * float(self.count)
+
+    x = np.ones((2, 3, 4), "float32")
+    layer = Encoder()
+    out = layer(patches=x)
+    assert (layer.count, layer.width) == (3, 4) and out.shape == (2, 3, 2)
+    np.testing.assert_allclose(out, layer(x), rtol=1e-6)

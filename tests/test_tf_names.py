@@ -465,3 +465,25 @@ def test_tf_linalg_names():
     np.testing.assert_allclose(tf.linalg.matmul(a, a, transpose_b=True), a @ a.T, rtol=1e-5)
     np.testing.assert_allclose(tf.linalg.einsum("ij,kj->ik", a, a), a @ a.T, rtol=1e-5)
     np.testing.assert_array_equal(tf.linalg.eye(2, batch_shape=[3]), np.tile(np.eye(2), (3, 1, 1)))
+
+
+def test_argsort_and_gather_with_batch_dims():
+    # masked_image_modeling.py: tf.argsort of random draws, tf.gather(axis=1, batch_dims=1)
+    values = np.array([[3.0, 1.0, 2.0, 1.0], [0.0, 5.0, 4.0, 9.0]], "float32")
+    np.testing.assert_array_equal(tf.argsort(values), np.argsort(values, kind="stable"))
+    np.testing.assert_array_equal(tf.argsort(values, axis=0, direction="DESCENDING"),
+                                  np.argsort(-values, axis=0, kind="stable"))
+    assert tf.argsort(values).dtype == np.int32
+    params = np.random.default_rng(6).normal(size=(3, 5, 2)).astype("float32")
+    indices = np.array([[4, 0], [1, 1], [2, 3]], "int32")
+    expected = np.take_along_axis(params, indices[:, :, None], axis=1)
+    np.testing.assert_allclose(tf.gather(params, indices, axis=1, batch_dims=1), expected)
+    traced = tf.function(lambda p, i: tf.gather(p, i, axis=1, batch_dims=1),
+                         input_signature=[tf.TensorSpec((None, 5, 2), "float32"),
+                                          tf.TensorSpec((None, 2), "int32")])
+    for n in (1, 3):
+        np.testing.assert_allclose(np.asarray(traced(params[:n], indices[:n])), expected[:n])
+    with pytest.raises(ValueError, match="direction='UP'"):
+        tf.argsort(values, direction="UP")
+    with pytest.raises(NotImplementedError, match="axis=2"):
+        tf.gather(params, indices, axis=2, batch_dims=1)

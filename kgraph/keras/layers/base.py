@@ -335,6 +335,14 @@ class Layer:
             self.build(shapes)
         self.built = True
 
+    def _first_keyword_argument(self, kwargs):
+        """`(x,)` when `call`'s first argument is given by name (`encoder(patches=x)`), which
+        Keras builds the layer from as from a positional one; `()` otherwise."""
+        for parameter in self._call_signature.parameters.values():
+            if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                return (kwargs[parameter.name],) if parameter.name in kwargs else ()
+        return ()
+
     def __call__(self, *args, **kwargs):
         leaves = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in leaves):
@@ -356,7 +364,7 @@ class Layer:
         return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
     def _traced_call(self, args, kwargs):
-        self._maybe_build(args)
+        self._maybe_build(args or self._first_keyword_argument(kwargs))
         args, kwargs = kautocast.convert_inputs(self, args, kwargs)
         kwargs = dict(kwargs)
         training = kwargs.pop("training", None)
