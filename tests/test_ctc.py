@@ -2,8 +2,8 @@
 and logit lengths, padded targets, repeated labels, several blank indices and float64;
 traced under kgraph.function at two batch sizes and in a functional model; gradients against
 jax.grad through real Keras and against float64 central differences; a model trained on the
-loss; greedy decoding traced and eager against Keras on JAX, beam search eager against Keras'
-numpy backend; typed errors."""
+loss; greedy decoding traced and eager against Keras on JAX, beam search eager and traced
+against Keras' numpy backend; keras.losses.CTC; typed errors."""
 from __future__ import annotations
 
 import jax
@@ -14,7 +14,7 @@ import pytest
 import kgraph as tf
 from kgraph import keras
 from kgraph.ir.graph import Graph, tracing
-from kgraph.ops.api_util import StaticShapeRequiredError, TracedModeNotSupportedError
+from kgraph.ops.api_util import StaticShapeRequiredError
 
 ops = keras.ops
 RNG = np.random.default_rng(11)
@@ -191,6 +191,23 @@ def test_greedy_decode_traced_at_two_batch_sizes():
         np.testing.assert_allclose(np.asarray(scores), want_scores, rtol=1e-5)
 
 
+BEAM_CASES = [(3, 2, 0), (4, 4, 5), (10, 3, 2), (100, 1, 0), (1, 1, 3)]
+
+
+@pytest.mark.parametrize("beam_width, top_paths, mask_index", BEAM_CASES)
+def test_beam_search_traced_at_two_batch_sizes(beam_width, top_paths, mask_index):
+    _, logits, _, lengths = batch(n=5)
+    lengths[3] = 0  # only the first step counts, as Keras
+    kwargs = {"strategy": "beam_search", "beam_width": beam_width, "top_paths": top_paths,
+              "mask_index": mask_index}
+    traced = tf.function(lambda x, n: ops.ctc_decode(x, n, **kwargs))
+    every_path, every_score = real_decode(logits, lengths, **kwargs)
+    for n in (2, 5):
+        paths, scores = traced(logits[:n], lengths[:n])
+        np.testing.assert_array_equal(np.asarray(paths), every_path[:, :n])
+        np.testing.assert_allclose(np.asarray(scores), every_score[:n], rtol=1e-5, atol=1e-5)
+
+
 def test_errors():
     target, logits, target_length, output_length = batch()
     with pytest.raises(ValueError, match="strategy='best'"):
@@ -203,8 +220,9 @@ def test_errors():
         ops.ctc_loss(target[:3], logits, target_length, output_length)
     with pytest.raises(ValueError, match=r"output.shape|Received shapes"):
         ops.ctc_loss(target, logits[0], target_length, output_length)
-    with pytest.raises(TracedModeNotSupportedError, match="beam_search"):
-        tf.function(lambda x: ops.ctc_decode(x, output_length, strategy="beam_search"))(logits)
+    with pytest.raises(ValueError, match="top_paths=3"):
+        tf.function(lambda x: ops.ctc_decode(x, output_length, strategy="beam_search",
+                                             beam_width=2, top_paths=3))(logits)
     graph = Graph("open_time")
     with tracing(graph), pytest.raises(StaticShapeRequiredError, match="ctc_loss"):
         ops.ctc_loss(target, graph.placeholder("x", (4, None, 6), "float32"), target_length,

@@ -8,8 +8,8 @@ gradient comes from kgraph's autodiff. Log-space sums shift by a `stop_gradient`
 tie between two terms still splits the gradient by their weights.
 
 Greedy decoding is a composition too (argmax, masks, a stable argsort that moves blanks to the
-end). Beam search merges identical prefixes (a data-dependent set), so it runs eagerly on
-arrays only and raises `TracedModeNotSupportedError` on a traced tensor."""
+end). Beam search on arrays follows Keras' numpy backend step by step (kgraph/ops/ctc_beam.py);
+on traced tensors it is the same search with fixed shapes (kgraph/ops/ctc_beam_graph.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +17,7 @@ import numpy as np
 from kgraph.ops import elementwise as ew
 from kgraph.ops import movement as mv
 from kgraph.ops import reduce as rd
-from kgraph.ops.api_util import (TracedModeNotSupportedError, any_symbolic, dtype_of, rank,
-                                 shape_of, static_dim)
+from kgraph.ops.api_util import any_symbolic, dtype_of, rank, shape_of, static_dim
 
 LOG_EPSILON = -1e5  # Keras' "log zero": finite, so masked sums stay finite
 
@@ -160,9 +159,10 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
     Args:
         inputs: `(batch_size, max_length, num_classes)` logits (not softmax-normalized).
         sequence_lengths: `(batch_size,)` lengths; later steps are ignored.
-        strategy: `"greedy"` or `"beam_search"` (eager arrays only).
+        strategy: `"greedy"` or `"beam_search"`.
         beam_width: beams kept by beam search. Defaults to 100.
-        top_paths: paths returned by beam search. Defaults to 1.
+        top_paths: paths returned by beam search (at most `beam_width` on traced tensors).
+            Defaults to 1.
         merge_repeated: greedy only: merge repeated labels. Defaults to True.
         mask_index: the blank's class index (`None`: the last class). Defaults to `0`.
 
@@ -190,10 +190,11 @@ def ctc_decode(inputs, sequence_lengths, strategy="greedy", beam_width=100, top_
     if strategy == "greedy":
         return _greedy_decode(inputs, sequence_lengths, merge_repeated, mask_index)
     if any_symbolic(inputs, sequence_lengths):
-        raise TracedModeNotSupportedError(
-            "keras.ops.ctc_decode(strategy='beam_search') runs eagerly on arrays only: it "
-            "merges a data-dependent set of prefixes. Decode the model's predictions outside "
-            "the graph, or use strategy='greedy' inside it.")
+        from kgraph.ops.ctc_beam_graph import beam_search_decode_traced
+
+        static_dim(inputs, 1, "ctc_decode")
+        return beam_search_decode_traced(inputs, sequence_lengths, int(beam_width),
+                                         int(top_paths), mask_index)
     from kgraph.ops.ctc_beam import beam_search_decode
 
     return beam_search_decode(np.asarray(inputs), np.asarray(sequence_lengths),
