@@ -252,3 +252,28 @@ def test_tvm_artifact_of_a_recurrent_model_unrolls_its_loop(tmp_path):
     got = load(out).predict(x)
     np.testing.assert_allclose(np.asarray(got), model.predict(x, verbose=0), rtol=1e-4,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [{}, {"return_sequences": True, "go_backwards": True}])
+def test_conv_lstm_loops_as_it_unrolls(kw):
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 4, 6, 6, 2)).astype("float32")
+    y = rng.normal(size=(3, 5)).astype("float32")
+    results = []
+    for unroll in (False, True):
+        keras.utils.set_random_seed(8)
+        model = keras.Sequential([keras.Input((4, 6, 6, 2)),
+                                  keras.layers.ConvLSTM2D(3, 3, padding="same", unroll=unroll,
+                                                          **kw),
+                                  keras.layers.Flatten(), keras.layers.Dense(5)])
+        model.compile("adam", "mse")
+        history = model.fit(x, y, epochs=2, verbose=0).history["loss"]
+        graph = model.trace_step("train", x, y)
+        loops = sum(node.op == "Scan" for node in graph.nodes)
+        results.append((model.predict(x, verbose=0), history, model.get_weights(), loops))
+    (p0, h0, w0, loops), (p1, h1, w1, none) = results
+    assert (loops, none) == (2, 0)
+    np.testing.assert_allclose(p0, p1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(h0, h1, rtol=1e-5)
+    for a, b in zip(w0, w1):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

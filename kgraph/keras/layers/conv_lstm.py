@@ -6,14 +6,16 @@ Per step, with `*` a convolution (inputs: `strides`/`padding`/`dilation_rate`; s
 `i = σ(z_i)`, `f = σ(z_f)`, `c = f c_{t-1} + i tanh(z_c)`, `o = σ(z_o)`, `h = o tanh(c)`.
 Weights live on the `cell` sublayer as in Keras: kernel `(*kernel_size, in, 4 filters)`,
 recurrent kernel `(*kernel_size, filters, 4 filters)`, bias `(4 filters,)` (forget block
-initialised to ones with `unit_forget_bias`). The time axis is unrolled in the graph, so its
-length must be known.
+initialised to ones with `unit_forget_bias`). The steps run as one `Scan` loop
+(kgraph/ops/recurrence.py) after the input convolution of all frames at once; `unroll=True`
+copies the step per frame instead. The time axis' length must be known.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from kgraph import ops
+from kgraph.ops import recurrence
 from kgraph.keras import activations, constraints, initializers, regularizers
 from kgraph.keras.layers.base import Layer
 from kgraph.keras.layers.rnn.lstm import _ForgetBiasInitializer
@@ -106,7 +108,7 @@ class ConvLSTM(Layer):
                  recurrent_constraint=None, bias_constraint=None, dropout=0.0,
                  recurrent_dropout=0.0, seed=None, return_sequences=False,
                  return_state=False, go_backwards=False, stateful=False, **kwargs):
-        kwargs.pop("unroll", None)
+        self.unroll = bool(kwargs.pop("unroll", False))
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if dropout or recurrent_dropout or stateful:
             raise NotImplementedError(
@@ -143,6 +145,8 @@ class ConvLSTM(Layer):
                              f"{tuple(sequences.shape)}")
         else:
             unknown_length = False
+        if not (unknown_length or self.unroll):
+            return self._loop(sequences, initial_state)
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         h = c = None
         if initial_state is not None:
@@ -160,6 +164,29 @@ class ConvLSTM(Layer):
             output = ops.apply("Expand", output, np.ones(len(shape), np.int64), shape=shape)
         return [output, h, c] if self.return_state else output
 
+    def _loop(self, sequences, initial_state):
+        """All frames' input convolution as one, then the recurrence as a `Scan` over time."""
+        frames = ops.transpose(sequences, (1, 0) + tuple(range(2, sequences.ndim)))
+        steps = frames.shape[0]
+        projected = self.cell.input_conv(ops.reshape(frames, (-1,) + tuple(frames.shape[2:])))
+        projected = ops.reshape(projected, (steps, -1) + tuple(projected.shape[1:]))
+        if initial_state is None:
+            h = c = self.cell.zero_state(projected[0])
+        else:
+            h, c = initial_state
+
+        def step(carry, slices):
+            h, c = self.cell.step(slices[0], carry[0], carry[1])
+            return [h, c], [h] if self.return_sequences else []
+
+        (h, c), stacked = recurrence.scan(step, [h, c], [projected],
+                                          reverse=self.go_backwards, name=f"{self.name}_step")
+        output = h
+        if self.return_sequences:
+            output = ops.flip(stacked[0], 0) if self.go_backwards else stacked[0]
+            output = ops.transpose(output, (1, 0) + tuple(range(2, output.ndim)))
+        return [output, h, c] if self.return_state else output
+
     def get_config(self):
         cell = self.cell
         config = {"filters": cell.filters, "kernel_size": cell.kernel_size,
@@ -173,7 +200,7 @@ class ConvLSTM(Layer):
         return {**super().get_config(), **config, "dropout": 0.0, "recurrent_dropout": 0.0,
                 "seed": self.seed, "return_sequences": self.return_sequences,
                 "return_state": self.return_state, "go_backwards": self.go_backwards,
-                "stateful": False, "unroll": False}
+                "stateful": False, "unroll": self.unroll}
 
 
 class ConvLSTM1D(ConvLSTM):
