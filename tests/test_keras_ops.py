@@ -272,3 +272,13 @@ def test_python_floats_are_floatx_eagerly_as_keras():
         assert np.asarray(got).dtype == np.float32
     np.testing.assert_allclose(keras.ops.sin(0.5), np.sin(0.5), rtol=1e-6)
     assert np.asarray(keras.ops.sin(np.array([0.5]))).dtype == np.float64
+
+
+def test_sum_of_bool_counts_as_int32_eager_and_traced():
+    import kgraph as tf
+
+    flags = np.array([[True, False, True], [False, False, False]])
+    got = keras.ops.sum(flags, axis=-1)
+    assert got.dtype == np.int32 and got.tolist() == [2, 0]  # Keras: int32, not bool
+    traced = tf.function(lambda x: keras.ops.sum(keras.ops.not_equal(x, 0), axis=-1))
+    assert np.asarray(traced(np.array([[1, 2, 0], [0, 0, 3]]))).tolist() == [2, 1]
