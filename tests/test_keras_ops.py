@@ -95,14 +95,21 @@ def test_cond_on_a_symbolic_predicate_selects_the_branch():
         np.testing.assert_allclose(run_traced(fn, data), fn(data), rtol=1e-6)
 
 
-def test_scan_over_a_static_leading_axis_and_refusal_on_an_unknown_one():
+def test_scan_loops_over_a_known_or_unknown_leading_axis():
+    """Traced, `scan` is one Scan loop node, so the number of steps may be unknown (the
+    batch here); `unroll=True` unrolls, which needs it known."""
     def step(carry, x):
         return carry + x, carry * x
     eager_carry, eager_ys = ops.scan(step, np.zeros(4, np.float32), X)
-    got = run_traced(lambda x: ops.scan(step, ops.zeros((4,)), x)[1], X, batch_unknown=False)
-    np.testing.assert_allclose(got, eager_ys, rtol=1e-6)
+    for unknown in (False, True):
+        got = run_traced(lambda x: ops.scan(step, ops.zeros((4,)), x)[1], X,
+                         batch_unknown=unknown)
+        np.testing.assert_allclose(got, eager_ys, rtol=1e-6)
+    got = run_traced(lambda x: ops.scan(step, ops.zeros((4,)), x, reverse=True)[0], X)
+    np.testing.assert_allclose(got, ops.scan(step, np.zeros(4, np.float32), X, reverse=True)[0],
+                               rtol=1e-6)
     with pytest.raises(StaticShapeRequiredError, match="scan"):
-        run_traced(lambda x: ops.scan(step, ops.zeros((4,)), x)[1], X)
+        run_traced(lambda x: ops.scan(step, ops.zeros((4,)), x, unroll=True)[1], X)
 
 
 def test_ops_on_an_unknown_batch_run_traced():

@@ -277,3 +277,47 @@ def test_conv_lstm_loops_as_it_unrolls(kw):
     np.testing.assert_allclose(h0, h1, rtol=1e-5)
     for a, b in zip(w0, w1):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+class _Decay(keras.layers.Layer):
+    """`keras.ops.scan` in a layer: a learned decay over time (a loop node when traced)."""
+
+    def __init__(self, noise=False, **kwargs):
+        super().__init__(**kwargs)
+        self.noise = noise
+        self.seeds = keras.random.SeedGenerator(3)
+
+    def build(self, shape):
+        self.w = self.add_weight(shape=(shape[-1],), initializer="ones")
+
+    def call(self, x):
+        def step(c, xi):
+            c = ops.tanh(c * self.w + xi)
+            if self.noise:  # a SeedGenerator's draw: not a loop body, unrolled
+                c = c + 0.0 * keras.random.normal(ops.shape(c), seed=self.seeds)
+            return c, c
+
+        c, ys = ops.scan(step, ops.zeros_like(x[:, 0]), ops.transpose(x, (1, 0, 2)))
+        return c + ops.sum(ys, axis=0)
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_keras_ops_scan_in_a_layer_trains(noise):
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(8, 5, 3)).astype("float32"), rng.normal(size=(8, 1))
+    model = keras.Sequential([keras.Input((5, 3)), _Decay(noise), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    graph = model.trace_step("train", x, y.astype("float32"))
+    assert sum(node.op == "Scan" for node in graph.nodes) == (0 if noise else 2)
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=5, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < before
+    w = model.layers[0].w.numpy()
+    expect = np.zeros((8, 3))  # the layer's output by numpy, checked against predict
+    total = np.zeros((8, 3))
+    for t in range(5):
+        expect = np.tanh(expect * w + x[:, t])
+        total += expect
+    dense = model.layers[1]
+    want = (expect + total) @ dense.kernel.numpy() + dense.bias.numpy()
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-4, atol=1e-5)

@@ -55,6 +55,9 @@ def _unrolled(node):
     sequences = node.inputs[n_carry:n_carry + n_seq]
     invariants = list(node.inputs[n_carry + n_seq:])
     steps = sequences[0].shape[0]
+    if steps is None:
+        raise ValueError("A loop over an unknown number of steps (keras.ops.scan over an open "
+                         "axis) cannot be unrolled for TVM; give the axis a fixed size")
     slices = [[ops.squeeze(p, 0) for p in split(s, (1,) * steps, 0)] if steps > 1
               else [ops.squeeze(s, 0)] if steps else [] for s in sequences]
     n_out = len(body.outputs) - n_carry

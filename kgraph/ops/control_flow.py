@@ -1,13 +1,14 @@
 """`keras.ops` control flow: cond, switch, fori_loop, while_loop, scan, associative_scan, map,
 vectorized_map.
 
-Eagerly (arrays) they run as Python. While a graph is traced they unroll when the trip count is
-static: a Python-int `fori_loop`, a `scan`/`map` over a leading dim of known size, a
+Eagerly (arrays) they run as Python. While a graph is traced, `scan` is one `Scan` loop node
+(its function traced once; see `scan`), and the others unroll when the trip count is
+static: a Python-int `fori_loop`, a `map` over a leading dim of known size, a
 `while_loop` whose condition is a Python value, or one with `maximum_iterations` (each step
 keeps the old state where the condition is already false). `cond`/`switch` on a symbolic
 predicate evaluate every branch and select with `where`, so branches must be pure and
 same-shaped. Anything else raises `StaticShapeRequiredError` saying what to pass. ONNX `If`/
-`Loop`/`Scan` lowering (no unrolling) is future work.
+`Loop` lowering (no unrolling, unknown trip counts) is future work.
 """
 from __future__ import annotations
 
@@ -137,9 +138,13 @@ def _unrolled_while(cond, step, state, maximum_iterations, done):
     return state
 
 
-def _leading(xs, op):
+def _leading(xs, op, known=True):
+    """The leading size the leaves of `xs` share (None if unknown and not `known`)."""
     leaves = _flatten(xs)
     sizes = {shape_of(leaf)[0] for leaf in leaves}
+    if None in sizes and not known:
+        sizes.discard(None)
+        return sizes.pop() if len(sizes) == 1 else None
     if None in sizes:
         raise StaticShapeRequiredError(
             f"{op}: the leading dimension is unknown while tracing (the batch?) and kgraph "
@@ -157,10 +162,19 @@ def _stack_outputs(outputs):
 
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     """`carry, y = f(carry, x)` over the leading axis of `xs`; returns `(carry, stacked ys)`
-    (`keras.ops.scan`, jax semantics). The leading size must be known while tracing."""
-    n = length if xs is None else _leading(xs, "scan")
-    if n is None:
+    (`keras.ops.scan`, jax semantics). The leading size must be known while tracing.
+
+    While tracing, the loop is one `Scan` node (kgraph/ops/recurrence.py: `f` traced once)
+    unless `unroll=True`, `f` draws random numbers or assigns variables, or its carry changes
+    type; then (and eagerly) it runs step by step."""
+    if xs is None and length is None:
         raise ValueError("scan: pass xs or length")
+    if unroll is not True and _traced(init, xs) and (xs is not None or length):
+        n = length if xs is None else _leading(xs, "scan", known=False)
+        looped = _looped_scan(f, init, xs, n, reverse) if n != 0 else None
+        if looped is not None:  # (a loop runs any number of steps, known or not)
+            return looped
+    n = length if xs is None else _leading(xs, "scan")
     order = range(n - 1, -1, -1) if reverse else range(n)
     carry, ys = init, []
     for i in order:
@@ -171,6 +185,46 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         ys.reverse()
     has_ys = bool(ys) and not builtins.all(leaf is None for leaf in _flatten(ys[0]))
     return carry, (_stack_outputs(ys) if has_ys else None)
+
+
+def _traced(*trees):
+    from kgraph.ir.graph import current_graph
+
+    return current_graph() is not None or any(
+        is_symbolic(leaf) for tree in trees for leaf in _flatten(tree))
+
+
+def _looped_scan(f, init, xs, n, reverse):
+    """`scan` as one `Scan` node, or None when `f` cannot be a loop body (see `scan`)."""
+    from kgraph.ir.graph import current_graph, tracing
+    from kgraph.ops.recurrence import ScanBodyError
+    from kgraph.ops.recurrence import scan as loop
+    from kgraph.ops.registry import to_value
+
+    graph = current_graph() or next(leaf for tree in (init, xs) for leaf in _flatten(tree)
+                                    if is_symbolic(leaf)).graph
+    with tracing(graph):
+        carries = [to_value(leaf) for leaf in _flatten(init)]
+        sequences = [to_value(leaf) for leaf in _flatten(xs)] if xs is not None else \
+            [to_value(np.zeros((n,), np.int32))]  # `length` alone: a sequence to count
+        shape = {}
+
+        def step(carry, slices):
+            x = _unflatten(xs, slices) if xs is not None else None
+            new, y = f(_unflatten(init, carry), x)
+            new = [ew.cast(to_value(v), c.dtype) if not is_symbolic(v) else to_value(v)
+                   for v, c in zip(_flatten(new), carry)]
+            shape["y"] = y
+            return new, [to_value(v) for v in _flatten(y) if v is not None]
+
+        try:
+            finals, stacked = loop(step, carries, sequences, reverse=reverse,
+                                   name="keras_scan")
+        except ScanBodyError:
+            return None
+    y = shape["y"]
+    has_ys = y is not None and not builtins.all(leaf is None for leaf in _flatten(y))
+    return _unflatten(init, finals), (_unflatten(y, stacked) if has_ys else None)
 
 
 def map(f, xs):  # noqa: A001 - the Keras name

@@ -77,7 +77,7 @@ def trace_body(step, carries: list[Value], sequences: list[Value], name="scan_bo
         inner.append(placeholder)
     for c, new in zip(carries, new_carries):
         if tuple(c.shape) != tuple(new.shape) or c.dtype != new.dtype:
-            raise ValueError(f"A Scan step must return carries of the types it received: "
+            raise ScanBodyError(f"A Scan step must return carries of the types it received: "
                              f"{c.type!r} became {new.type!r}")
     body.set_outputs({**{f"carry_out_{i}": v for i, v in enumerate(new_carries)},
                       **{f"out_{i}": v for i, v in enumerate(outputs)}})
