@@ -35,6 +35,10 @@ _ATTRIBUTES = {
     # TensorFlow's initializer names: the Keras initializers (same arguments and defaults)
     "random_uniform_initializer": ("kgraph.keras.initializers", "RandomUniform"),
     "random_normal_initializer": ("kgraph.keras.initializers", "RandomNormal"),
+    # tf.losses, tf.optimizers, tf.metrics: the Keras modules (tf.losses.MeanSquaredError())
+    "losses": ("kgraph.keras", "losses"),
+    "optimizers": ("kgraph.keras", "optimizers"),
+    "metrics": ("kgraph.keras", "metrics"),
 }
 # TensorFlow's top-level tensor functions (tf.concat, tf.ones, tf.reduce_sum, ...): kgraph/tf_names.py
 _TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by_value", "concat", "cond",

@@ -38,3 +38,10 @@ def test_tnp_functions_are_keras_ops_numpy_eager_and_traced():
         return tnp.maximum(tnp.matmul(v, np.eye(3, dtype="float32")), 0)
 
     np.testing.assert_allclose(relu_rows(x), np.maximum(x, 0))
+
+
+def test_tf_losses_optimizers_and_metrics_are_the_keras_modules():
+    # multivariate_timeseries_forecasting_using_lstm.py: tf.losses.MeanSquaredError(), ...
+    assert tf.losses is tf.keras.losses and tf.optimizers is tf.keras.optimizers
+    assert tf.metrics is tf.keras.metrics
+    assert float(tf.losses.MeanSquaredError()(np.float32([1, 2]), np.float32([1, 4]))) == 2.0
