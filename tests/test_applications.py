@@ -34,6 +34,10 @@ COUNTS = [
     (apps.VGG19, {"include_top": False}, 20_024_384, 20_024_384),
     (apps.Xception, {}, 22_910_480, 22_855_952),
     (apps.Xception, {"include_top": False}, 20_861_480, 20_806_952),
+    (apps.DenseNet121, {}, 8_062_504, 7_978_856),
+    (apps.DenseNet121, {"include_top": False}, 7_037_504, 6_953_856),
+    (apps.DenseNet169, {}, 14_307_880, 14_149_480),
+    (apps.DenseNet201, {}, 20_242_984, 20_013_928),
 ]
 
 
@@ -73,6 +77,10 @@ KERAS_NAMES = {
     apps.VGG16: ["block1_conv1", "block3_conv3", "block5_pool", "flatten", "fc1", "fc2",
                  "predictions"],
     apps.VGG19: ["block1_conv1", "block3_conv4", "block5_conv4", "block5_pool"],
+    apps.DenseNet121: ["conv1_conv", "conv1_bn", "conv1_relu", "pool1", "conv2_block1_0_bn",
+                       "conv2_block1_1_conv", "conv2_block6_concat", "pool2_bn", "pool2_conv",
+                       "pool2_pool", "conv5_block16_2_conv", "bn", "relu", "avg_pool",
+                       "predictions"],
     apps.Xception: ["block1_conv1", "block1_conv1_bn", "block1_conv2_act", "block2_sepconv1",
                     "block2_sepconv2_act", "block2_pool", "block4_sepconv1_act",
                     "block12_sepconv3_bn", "block13_pool", "block14_sepconv2_act", "avg_pool",
@@ -106,7 +114,8 @@ def test_small_input_forwards():
 
 
 
-@pytest.mark.parametrize("builder", [apps.ResNet50V2, apps.VGG16, apps.EfficientNetB0])
+@pytest.mark.parametrize("builder", [apps.ResNet50V2, apps.VGG16, apps.EfficientNetB0,
+                                     apps.DenseNet121])
 def test_without_top_and_input_shape_the_size_is_open_as_in_keras(builder):
     # visualizing_what_convnets_learn.py feeds 180x180 images to ResNet50V2(include_top=False)
     model = builder(weights=None, include_top=False)
@@ -192,6 +201,7 @@ def _real_keras_model(real_keras, name, kwargs, seed=0):
                      "classifier_activation": None}),
     ("ResNet50", {"input_shape": (32, 32, 3), "include_top": False, "pooling": "avg"}),
     ("ResNet50V2", {"input_shape": (32, 32, 3), "include_top": False, "pooling": "avg"}),
+    ("DenseNet121", {"input_shape": (32, 32, 3), "include_top": False, "pooling": "avg"}),
 ])
 def test_weight_file_written_by_real_keras_loads_by_name(tmp_path, name, kwargs):
     real_keras = pytest.importorskip("keras")

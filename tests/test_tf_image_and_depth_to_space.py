@@ -167,3 +167,33 @@ def test_tf_image_results_are_eager_tensors():
         return tf.image.flip_left_right(x)
 
     np.testing.assert_array_equal(flipped(IMAGE.astype("float32")), IMAGE[:, ::-1])
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_resize_of_an_open_size_equals_real_keras(interpolation):
+    """learnable_resizer.py: `Resizing(150, 150)` on `Input(shape=[None, None, 3])`, traced
+    once and run at several input sizes (smaller, larger, equal to the target), with a
+    gradient through it."""
+    real_keras = pytest.importorskip("keras")
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Resizing(5, 4, interpolation=interpolation)(inputs))
+    rng = np.random.default_rng(3)
+    for shape in ((2, 7, 9, 3), (1, 3, 2, 3), (1, 5, 4, 3)):
+        x = rng.uniform(size=shape).astype("float32")
+        want = np.asarray(real_keras.ops.image.resize(x, (5, 4), interpolation=interpolation))
+        np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+    traced = tf.function(lambda x: _resize_gradient(x, interpolation),
+                         input_signature=[tf.TensorSpec((1, None, None, 1), "float32")])
+    grad = traced(rng.uniform(size=(1, 6, 3, 1)).astype("float32"))
+    weights = np.asarray(real_keras.ops.image.resize(np.eye(18).reshape(18, 6, 3, 1), (5, 4),
+                                                     interpolation=interpolation))
+    np.testing.assert_allclose(np.asarray(grad).reshape(-1), weights.sum(axis=(1, 2, 3)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def _resize_gradient(x, interpolation):
+    """d sum(resize(x)) / dx, with the height and width of `x` unknown while tracing."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = keras.ops.sum(keras.ops.image.resize(x, (5, 4), interpolation=interpolation))
+    return tape.gradient(out, x)

@@ -1,14 +1,15 @@
 """`keras.ops.image`: resize (nearest/bilinear/area as interpolation matmuls along height and
 width), rgb_to_grayscale, pad_images, crop_images and extract_patches (an identity-kernel
 convolution). Images are `(batch, h, w, c)` (`channels_last`) or `(batch, c, h, w)`; a 3-D
-input is one image. Spatial sizes must be known while tracing; the batch may be unknown."""
+input is one image. Spatial sizes must be known while tracing (resize's bilinear and nearest
+take an open input size); the batch may be unknown."""
 from __future__ import annotations
 
 import numpy as np
 
 from kgraph.ops import elementwise as ew
 from kgraph.ops import movement as mv
-from kgraph.ops.api_util import constant, dtype_of, rank, static_dim, to_float
+from kgraph.ops.api_util import constant, dtype_of, rank, shape_of, static_dim, to_float
 
 
 def _spatial_axes(x, data_format):
@@ -64,13 +65,44 @@ def _area_weights(in_size, out_size):
 
 
 def _along(x, axis, matrix):
-    """Contract `x`'s `axis` with `matrix` (out, in), keeping the axis position."""
+    """Contract `x`'s `axis` with `matrix` (out, in) (an array, or a tensor of the graph),
+    keeping the axis position."""
     from kgraph.ops.linalg import matmul
+    from kgraph.ops.movement import transpose
     from kgraph.ops.shape_api import moveaxis
 
     moved = moveaxis(x, axis, -1)
-    out = matmul(moved, constant(matrix.T.astype(ew._np_dtype(dtype_of(x))), x))
+    if isinstance(matrix, np.ndarray):
+        out = matmul(moved, constant(matrix.T.astype(ew._np_dtype(dtype_of(x))), x))
+    else:
+        out = matmul(moved, transpose(matrix, (1, 0)))
     return moveaxis(out, -1, axis)
+
+
+def _run_time_weights(x, axis, out_size, method):
+    """`_weights` (bilinear or nearest) built in the graph from the size of `x` along `axis`,
+    unknown while tracing: each output row's one or two taps, clipped into the input, as
+    one-hot rows over `arange(in_size)`."""
+    from kgraph.ops import symbolic_shape
+    from kgraph.ops.nn import clip
+    from kgraph.ops.numpy_api import arange
+
+    dtype = dtype_of(x)
+    in_size = symbolic_shape.shape(x)[axis]
+    last = ew.cast(in_size - 1, dtype)
+    scale = ew.cast(in_size, dtype) / np.asarray(out_size, ew._np_dtype(dtype))
+    steps = constant((np.arange(out_size) + 0.5).astype(ew._np_dtype(dtype))[:, None], x)
+    columns = mv.expand_dims(ew.cast(arange(in_size), dtype), 0)       # (1, in)
+
+    def tap(index):
+        return ew.cast(ew.equal(columns, clip(index, 0.0, last)), dtype)
+
+    if method == "nearest":
+        return tap(ew.floor(steps * scale))
+    centres = steps * scale - 0.5
+    low = ew.floor(centres)
+    frac = centres - low
+    return (1.0 - frac) * tap(low) + frac * tap(low + 1.0)
 
 
 def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspect_ratio=False,
@@ -85,6 +117,10 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
     data_format = data_format or "channels_last"
     x = to_float(images)
     for axis, out_size in zip(_spatial_axes(x, data_format), size):
+        if shape_of(x)[axis] is None and interpolation in ("bilinear", "nearest") \
+                and not antialias:  # an open size (`Input(shape=[None, None, 3])`)
+            x = _along(x, axis, _run_time_weights(x, axis, int(out_size), interpolation))
+            continue
         in_size = static_dim(x, axis, "resize")
         if in_size != out_size:
             smaller = antialias and interpolation == "bilinear" and out_size < in_size
