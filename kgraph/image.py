@@ -10,7 +10,8 @@ from kgraph.ops.api_util import shape_of
 
 __all__ = ["central_crop", "convert_image_dtype", "crop_to_bounding_box", "extract_patches",
            "flip_left_right", "pad_to_bounding_box", "psnr", "random_crop",
-           "random_flip_left_right", "resize", "rgb_to_grayscale", "rgb_to_yuv", "rot90", "ssim"]
+           "random_flip_left_right", "resize", "rgb_to_grayscale", "rgb_to_yuv", "rot90",
+           "sample_distorted_bounding_box", "ssim"]
 
 
 def _spatial(values, what):
@@ -133,6 +134,64 @@ def rgb_to_grayscale(images, name=None):
     gray = ops.image.rgb_to_grayscale(convert_image_dtype(images, "float32"),
                                       data_format="channels_last")
     return convert_image_dtype(gray, dtype.name)
+
+
+def sample_distorted_bounding_box(image_size, bounding_boxes, seed=None,
+                                  min_object_covered=0.1, aspect_ratio_range=(0.75, 1.33),
+                                  area_range=(0.05, 1.0), max_attempts=100,
+                                  use_image_if_no_bounding_boxes=None, name=None):
+    """`tf.image.sample_distorted_bounding_box`, eagerly (a `tf.data` map's function, as in
+    keras.io's FixRes example): a random crop box of the image whose area is a fraction in
+    `area_range` of the image's and whose aspect ratio (width / height) is in
+    `aspect_ratio_range`, covering at least `min_object_covered` of one of `bounding_boxes`
+    (`[ymin, xmin, ymax, xmax]` fractions, shape `(batch, n, 4)`; none given: the whole image,
+    with `use_image_if_no_bounding_boxes`). After `max_attempts` failed draws the whole image.
+
+    Returns:
+        `(begin, size, bboxes)` for `tf.slice(image, begin, size)`: int32 `[y, x, 0]`,
+        `[height, width, -1]`, and the box as float32 fractions of shape `(1, 1, 4)`.
+    """
+    from kgraph.ops.api_util import is_symbolic
+
+    if is_symbolic(image_size) or is_symbolic(bounding_boxes):
+        raise TypeError("tf.image.sample_distorted_bounding_box runs eagerly in kgraph (a "
+                        "tf.data map function, or on arrays). Received a traced tensor.")
+    height, width = (int(v) for v in np.asarray(image_size).reshape(-1)[:2])
+    boxes = np.asarray(bounding_boxes, np.float32).reshape(-1, 4)
+    if boxes.shape[0] == 0:
+        if not use_image_if_no_bounding_boxes:
+            raise ValueError("tf.image.sample_distorted_bounding_box: no bounding boxes; pass "
+                             "use_image_if_no_bounding_boxes=True to use the whole image. "
+                             f"Received: bounding_boxes of shape {np.shape(bounding_boxes)}")
+        boxes = np.array([[0.0, 0.0, 1.0, 1.0]], np.float32)
+    # numpy's global generator (seeded by `keras.utils.set_random_seed`) picks the stream
+    rng = np.random.default_rng(np.random.randint(2**31) if seed is None else seed)
+    for _ in range(int(max_attempts)):
+        area = rng.uniform(*area_range) * height * width
+        ratio = rng.uniform(*aspect_ratio_range)
+        h, w = int(round(np.sqrt(area / ratio))), int(round(np.sqrt(area * ratio)))
+        if not (0 < h <= height and 0 < w <= width):
+            continue
+        y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+        if _covers(boxes, (y, x, h, w), (height, width), min_object_covered):
+            break
+    else:
+        y, x, h, w = 0, 0, height, width
+    box = np.array([[[y / height, x / width, (y + h) / height, (x + w) / width]]], np.float32)
+    return (ops.convert_to_tensor(np.array([y, x, 0], np.int32)),
+            ops.convert_to_tensor(np.array([h, w, -1], np.int32)), ops.convert_to_tensor(box))
+
+
+def _covers(boxes, crop, image, fraction):
+    """Whether the crop `(y, x, h, w)` covers at least `fraction` of the area of one box."""
+    y, x, h, w = crop
+    for ymin, xmin, ymax, xmax in boxes * np.array([image[0], image[1]] * 2, np.float32):
+        inter = max(0.0, min(ymax, y + h) - max(ymin, y)) * max(0.0, min(xmax, x + w) -
+                                                             max(xmin, x))
+        area = max(ymax - ymin, 0.0) * max(xmax - xmin, 0.0)
+        if area == 0.0 or inter / area >= fraction:
+            return True
+    return False
 
 
 def random_crop(value, size, seed=None, name=None):

@@ -16,14 +16,14 @@ import numpy as np
 
 from kgraph.keras import ops
 
-__all__ = ["abs", "acos", "add", "argmax", "argmin", "cast", "clip_by_value", "concat", "cond",
-           "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal", "exp",
-           "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
+__all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by_value", "concat",
+           "cond", "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal",
+           "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
            "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
            "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
-           "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid",
-           "sin", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient", "subtract",
-           "tanh", "tile", "transpose", "unstack", "where", "zeros",
+           "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "round", "shape",
+           "sigmoid", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack",
+           "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
            "zeros_like"]  # (and the class Tensor, below)
 
 
@@ -133,6 +133,17 @@ def expand_dims(input, axis, name=None):  # noqa: A002
 
 def squeeze(input, axis=None, name=None):  # noqa: A002
     return ops.squeeze(input, axis=axis)
+
+
+def slice(input_, begin, size, name=None):  # noqa: A001 - TensorFlow's name
+    """tf.slice: the block of `input_` starting at `begin` of `size` (-1: to the end of that
+    axis), as `keras.ops.slice` takes it (the FixRes example slices the box that
+    `tf.image.sample_distorted_bounding_box` draws)."""
+    begin = [int(b) for b in np.asarray(begin).reshape(-1)]
+    dims = ops.shape(input_)
+    size = [int(d) - b if int(n) == -1 else int(n)
+            for n, b, d in zip(np.asarray(size).reshape(-1), begin, dims)]
+    return ops.slice(input_, begin, size)
 
 
 def transpose(a, perm=None, conjugate=False, name=None):

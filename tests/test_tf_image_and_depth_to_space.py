@@ -197,3 +197,35 @@ def _resize_gradient(x, interpolation):
         tape.watch(x)
         out = keras.ops.sum(keras.ops.image.resize(x, (5, 4), interpolation=interpolation))
     return tape.gradient(out, x)
+
+
+def test_sample_distorted_bounding_box_then_slice():
+    """fixres.py's training crop: a box drawn in the image (area within `area_range`, aspect
+    ratio within its range), sliced out with `tf.slice` (-1: the whole channel axis), then
+    `set_shape` on the eager result."""
+    np.random.seed(1)
+    image = np.random.default_rng(4).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    for _ in range(20):
+        begin, size, box = tf.image.sample_distorted_bounding_box(
+            tf.shape(image), tf.zeros([0, 0, 4], tf.float32), area_range=(0.1, 0.5),
+            aspect_ratio_range=(0.5, 2.0), min_object_covered=0,
+            use_image_if_no_bounding_boxes=True)
+        (y, x, _), (h, w, _) = np.asarray(begin), np.asarray(size)
+        assert np.asarray(size)[2] == -1 and y + h <= 30 and x + w <= 40
+        assert 0.08 <= h * w / 1200 <= 0.55 and 0.4 <= w / h <= 2.5
+        np.testing.assert_allclose(box, [[[y / 30, x / 40, (y + h) / 30, (x + w) / 40]]])
+        crop = tf.slice(image, begin, size)
+        np.testing.assert_array_equal(crop, image[y:y + h, x:x + w])
+        crop.set_shape([None, None, 3])
+    with pytest.raises(ValueError, match="not compatible"):
+        crop.set_shape([None, None, 4])
+    with pytest.raises(ValueError, match="use_image_if_no_bounding_boxes"):
+        tf.image.sample_distorted_bounding_box(tf.shape(image), tf.zeros([0, 0, 4]))
+    # a box to cover: every crop keeps at least half of it
+    target = np.array([[[0.5, 0.5, 1.0, 1.0]]], np.float32)
+    for seed in range(10):
+        begin, size, _ = tf.image.sample_distorted_bounding_box(
+            (30, 40, 3), target, seed=seed, min_object_covered=0.5)
+        (y, x, _), (h, w, _) = np.asarray(begin), np.asarray(size)
+        covered = max(0, min(30, y + h) - max(15, y)) * max(0, min(40, x + w) - max(20, x))
+        assert covered >= 0.5 * 15 * 20

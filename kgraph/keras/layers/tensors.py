@@ -20,6 +20,15 @@ class EagerTensor(np.ndarray):
         # keras.io's visualizing_what_convnets_learn) must not change the tensor
         return np.array(self)
 
+    def set_shape(self, shape):
+        """TensorFlow's `Tensor.set_shape`: an eager tensor's shape is known, so this only
+        checks that `shape` (None for an unknown dim) is compatible with it."""
+        shape = None if shape is None else list(shape)
+        if shape is not None and (len(shape) != self.ndim or any(
+                d is not None and int(d) != n for d, n in zip(shape, self.shape))):
+            raise ValueError(f"Tensor's shape {self.shape} is not compatible with supplied "
+                             f"shape {shape}.")
+
     # A one-element tensor of any rank converts to a Python number, as TensorFlow's and JAX's
     # do (`float(initializer(shape=(1, 1)))`); numpy 2 converts only 0-d arrays.
     def __float__(self):
