@@ -76,6 +76,8 @@ CASES = {
     "stop_gradient": (lambda: tf.stop_gradient(X), X),
     "reverse": (lambda: tf.reverse(X, axis=[0, 1]) - tf.reverse(X, [0]), X[::-1, ::-1] - X[::-1]),
     "pow": (lambda: tf.pow(X * X + 1, 1.25) - tf.math.pow(2.0, X), (X * X + 1) ** 1.25 - 2.0 ** X),
+    "argsort": (lambda: tf.argsort(X, axis=1), np.argsort(X, axis=1, kind="stable")),
+    "slice": (lambda: tf.slice(X, [1, 1], [-1, 2]), X[1:, 1:3]),
     "pad": (lambda: tf.pad(X, [[1, 1], [2, 2]], mode="REFLECT") + tf.pad(X, [[1, 1], [2, 2]]),
             np.pad(X, ((1, 1), (2, 2)), mode="reflect") + np.pad(X, ((1, 1), (2, 2)))),
 }
