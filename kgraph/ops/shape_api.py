@@ -25,7 +25,15 @@ def _index(axis, ndim, value):
     return (slice(None),) * axis + (value,)
 
 
+def _as_tensor(x):
+    """Python numbers and lists as Keras converts them (floats floatx, ints int32)."""
+    from kgraph.ops.core_api import convert_to_tensor
+
+    return x if hasattr(x, "shape") else convert_to_tensor(x)
+
+
 def expand_dims(x, axis):
+    x = _as_tensor(x)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     out_rank = rank(x) + len(axes)
     for a in sorted(a % out_rank for a in axes):
@@ -35,6 +43,7 @@ def expand_dims(x, axis):
 
 def squeeze(x, axis=None):
     """Drop length-1 axes: `axis` (int or tuple), or every known length-1 axis."""
+    x = _as_tensor(x)
     shape = shape_of(x)
     if axis is None:
         axes = [i for i, d in enumerate(shape) if d == 1]

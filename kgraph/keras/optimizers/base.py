@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from kgraph import ops
-from kgraph.ir.graph import current_graph
+from kgraph.ir.graph import Value, current_graph
 from kgraph.keras.optimizers import averaging, checks, clipping
 from kgraph.keras.optimizers.clipping import cast_to
 from kgraph.keras.serialization import snake_case
@@ -235,7 +235,13 @@ class Optimizer:
 
     def apply(self, grads, variables):
         grads, variables = checks.filter_empty_gradients(grads, variables)
-        if current_graph() is None:
+        graph = current_graph()
+        if graph is not None and graph.captures is not None:
+            # inside an eager GradientTape's `with` block: the update happens now, as
+            # TensorFlow's eager update does (recorded, it would wait for a read of the tape)
+            grads = [g.numpy() if isinstance(g, Value) else g for g in grads]
+            graph = None
+        if graph is None:
             return self._apply_eager(grads, variables)
         self.build(variables)
         if self.loss_scale_factor is not None:

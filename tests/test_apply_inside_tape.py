@@ -1,0 +1,66 @@
+"""`optimizer.apply_gradients` called inside an eager `GradientTape`'s `with` block (the keras.io
+actor-critic example) updates the weights at once, as TensorFlow's eager update; and
+`keras.ops.expand_dims`/`squeeze` take Python numbers and lists, as Keras converts them."""
+
+import numpy as np
+
+import kgraph as tf
+from kgraph import keras
+from kgraph.keras import layers, ops
+
+
+def _model():
+    keras.utils.set_random_seed(1)
+    inputs = layers.Input((3,))
+    return keras.Model(inputs, layers.Dense(2)(inputs))
+
+
+def _step(model, optimizer, inside, scale=None):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(x) ** 2)
+        if inside:
+            grads = tape.gradient(loss, model.trainable_variables)
+            if scale is not None:  # arithmetic on the gradients inside the block
+                grads = [g * scale for g in grads]
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    if not inside:
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return float(loss)
+
+
+def test_apply_gradients_inside_the_tape_block_updates_now():
+    outside, inside = _model(), _model()
+    opt_out, opt_in = keras.optimizers.Adam(0.1), keras.optimizers.Adam(0.1)
+    start = [v.numpy().copy() for v in inside.trainable_variables]
+    for _ in range(3):
+        loss_out = _step(outside, opt_out, inside=False)
+        loss_in = _step(inside, opt_in, inside=True)
+        np.testing.assert_allclose(loss_in, loss_out, rtol=1e-6)
+        for a, b in zip(inside.trainable_variables, outside.trainable_variables):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+    assert int(opt_in.iterations.numpy()) == 3
+    assert all(not np.allclose(v.numpy(), s) for v, s in zip(inside.trainable_variables, start))
+
+
+def test_apply_gradients_inside_the_tape_block_takes_recorded_gradients():
+    model, reference = _model(), _model()
+    opt, opt_ref = keras.optimizers.SGD(0.01), keras.optimizers.SGD(0.01)
+    _step(model, opt, inside=True, scale=2.0)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(reference(x) ** 2)
+    grads = [2.0 * np.asarray(g) for g in tape.gradient(loss, reference.trainable_variables)]
+    opt_ref.apply_gradients(zip(grads, reference.trainable_variables))
+    for a, b in zip(model.trainable_variables, reference.trainable_variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_expand_dims_and_squeeze_of_python_values():
+    out = ops.expand_dims(1.5, 0)
+    assert out.shape == (1,) and out.dtype == np.float32 and float(out[0]) == 1.5
+    assert tf.expand_dims(2, -1).dtype == np.int32
+    np.testing.assert_array_equal(ops.expand_dims([1.0, 2.0], 1), [[1.0], [2.0]])
+    squeezed = ops.squeeze([[3]])
+    assert squeezed.shape == () and squeezed.dtype == np.int32 and int(squeezed) == 3
