@@ -8,9 +8,10 @@ Nothing is downloaded: `weights="imagenet"` reads the Keras weight file from
 
 Without `input_shape` and with `include_top=False`, ResNet, ResNetV2, DenseNet, VGG16 and
 EfficientNet leave the image size open, as Keras does (each call runs at its own size). One
-difference from Keras: MobileNetV2, Xception and InceptionV3 are built for their default size
-there (224 or 299), since kgraph's strided 'same' convolutions and 'same' pooling need a static image size;
-pass `input_shape` for other sizes.
+difference from Keras: MobileNetV2 and Xception are built for their default size there (224
+or 299), since kgraph's strided 'same' convolutions and pooling need a static image size; pass
+`input_shape` for other sizes. (InceptionV3's 'same' layers all have stride 1: it runs at any
+size.)
 """
 from kgraph.applications import (densenet, efficientnet, imagenet_utils,  # noqa: F401
                                  inception_v3, mobilenet_v2, resnet, resnet_v2, vgg16, vgg19,

@@ -321,3 +321,23 @@ def test_keras_ops_scan_in_a_layer_trains(noise):
     dense = model.layers[1]
     want = (expect + total) @ dense.kernel.numpy() + dense.bias.numpy()
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_half_precision_recurrences_unroll_and_train(policy):
+    """onnxruntime's Scan fails on float16 bodies, so half-precision cells unroll (bfloat16
+    recurrent layers could not build their zero state at all before)."""
+    rng = np.random.default_rng(10)
+    x, y = rng.random((16, 6, 3)), rng.random((16, 1))
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        for layer in (keras.layers.LSTM(4), keras.layers.GRU(4)):
+            model = keras.Sequential([keras.Input((6, 3)), layer,
+                                      keras.layers.Dense(1, dtype="float32")])
+            model.compile("adam", "mse")
+            graph = model.trace_step("train", x.astype("float32"), y.astype("float32"))
+            assert not any(node.op == "Scan" for node in graph.nodes)
+            losses = model.fit(x, y, epochs=3, verbose=0).history["loss"]
+            assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -26,9 +26,13 @@ from kgraph.ops.registry import apply, defop, to_value
 from kgraph.ops.scan_body import optimize_body
 
 
+_HALF = ("float16", "bfloat16")
+
+
 class ScanBodyError(ValueError):
-    """A step function that cannot be a `Scan` body (it assigns variables or draws random
-    numbers: both need the enclosing graph's state, not a per-step one)."""
+    """A step function that cannot be a `Scan` body: it assigns variables or draws random
+    numbers (both need the enclosing graph's state, not a per-step one), its carries change
+    type, or it computes in half precision."""
 
 
 # -- tracing a body ---------------------------------------------------------------------------
@@ -68,6 +72,10 @@ def trace_body(step, carries: list[Value], sequences: list[Value], name="scan_bo
     if body.updates or getattr(body, "rng_key", None) is not None:
         raise ScanBodyError(f"The step function of {name!r} assigns variables or draws random "
                             f"numbers; it cannot run in a Scan")
+    if any(v.dtype in _HALF for node in body.nodes for v in node.outputs):
+        # onnxruntime 1.32's Scan fails on float16 bodies (a type error, or a crash)
+        raise ScanBodyError(f"The step function of {name!r} computes in half precision; "
+                            f"it is unrolled instead")
     invariants, inner = [], []  # values of the enclosing graph, the body's placeholders
     for var, placeholder in body.variables.items():
         invariants.append(outer.read_variable(var))

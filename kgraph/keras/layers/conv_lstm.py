@@ -145,7 +145,8 @@ class ConvLSTM(Layer):
                              f"{tuple(sequences.shape)}")
         else:
             unknown_length = False
-        if not (unknown_length or self.unroll):
+        if not (unknown_length or self.unroll) and \
+                self.cell.compute_dtype in ("float32", "float64"):  # recurrence.ScanBodyError
             return self._loop(sequences, initial_state)
         order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
         h = c = None

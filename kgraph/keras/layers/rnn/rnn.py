@@ -3,8 +3,8 @@
 The built-in cells (LSTM, GRU, SimpleRNN) run as one loop node, a `Scan` over the time-major
 sequence (kgraph/ops/recurrence.py): the graph, its compile time and its memory do not grow
 with the sequence length, and the backward pass is a reverse loop over saved step values.
-`unroll=True` (as Keras), recurrent dropout in training, custom cells and bfloat16 cells unroll
-the steps instead, a copy per step, which the sequence's static length allows. Masked time
+`unroll=True` (as Keras), recurrent dropout in training, custom cells and half-precision
+cells unroll the steps instead, a copy per step, which the sequence's static length allows. Masked time
 steps keep the previous output and states (Keras' semantics). A stateful layer keeps its
 states in non-trainable variables of shape (batch, units): every call reads them as its
 initial state and assigns its final state to them, which the compiled step stores back.
@@ -230,7 +230,7 @@ class RNN(EagerCallMixin, Layer):
         return not self.unroll and sequences.shape[1] and \
             self._projects_once(sequences, training) and \
             not (training and 0.0 < cell.recurrent_dropout < 1.0) and \
-            "bfloat16" not in (cell.compute_dtype, cell.variable_dtype)
+            cell.compute_dtype in ("float32", "float64")  # see recurrence.ScanBodyError
 
     def _scan(self, sequences, states, mask, training):
         """The steps as one `Scan` over time-major sequences (kgraph/ops/recurrence.py). The

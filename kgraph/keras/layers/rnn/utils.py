@@ -52,8 +52,11 @@ def batch_zeros(reference, width, dtype):
 
     `Where` broadcasts the (1, width) zeros against the (batch, 1) reference without reading
     its values, so NaN or inf in the data cannot leak into the initial state."""
+    from kgraph.variables import _np
+
     take_zeros = np.ones((1, 1), dtype=bool)
-    return ops.where(take_zeros, np.zeros((1, width), dtype=dtype), ops.cast(reference, dtype))
+    return ops.where(take_zeros, np.zeros((1, width), dtype=_np(dtype)),
+                     ops.cast(reference, dtype))
 
 
 def is_shape_only_trace():
