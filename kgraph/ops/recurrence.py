@@ -106,13 +106,29 @@ def scan(step, carries, sequences, reverse=False, name="scan_body"):
     Returns (final carries, stacked outputs)."""
     body, more, invariants = trace_body(step, carries, sequences, name)
     kept = _drop_passed_carries(body, len(carries))
+    same = _merge_repeated_outputs(body, len(kept))
     sequences = list(sequences) + more
     outs = apply("Scan", *[carries[k] for k in kept], *sequences, *invariants, body=body,
                  n_carry=len(kept), n_seq=len(sequences), reverse=bool(reverse), history=True)
     finals = list(carries)  # a carry the body passes on unchanged ends as it began
     for k, final in zip(kept, outs):
         finals[k] = final
-    return finals, list(outs[len(kept):len(body.outputs)])
+    stacked = outs[len(kept):len(body.outputs)]
+    return finals, [stacked[j] for j in same]
+
+
+def _merge_repeated_outputs(body, n_carry):
+    """Output a value the step returns several times once (each would be a copy per step);
+    the position of each returned output among the kept ones."""
+    outputs, kept, same = body.outputs[n_carry:], [], []
+    for v in outputs:
+        if v not in kept:
+            kept.append(v)
+        same.append(kept.index(v))
+    if len(kept) < len(outputs):
+        body.set_outputs({**dict(zip(body.output_names[:n_carry], body.outputs[:n_carry])),
+                          **{f"out_{i}": v for i, v in enumerate(kept)}})
+    return same
 
 
 def _drop_passed_carries(body, n_carry):
