@@ -12,9 +12,14 @@ Outputs are aligned with their inputs: `outputs[t]` is the step that read `seque
 also when `reverse` runs the steps from the last to the first.
 
 The gradient is a `Scan` in the opposite direction whose body is the vector-Jacobian product
-of this one's (the step recomputed from its saved carry, then differentiated); the invariants'
-gradients are carried and summed. It is itself an ordinary `Scan`, so gradients of gradients
-work too. TVM's ONNX importer has no `Scan`: `compiler/passes/unroll_scans` unrolls it there.
+of this one's step. What that product reads of the forward step (gate activations, say) the
+forward node saves as extra stacked outputs, added to it when the gradient is taken, so the
+backward step does not recompute the forward one. The invariants' gradients are carried and
+summed, or, when they are sums over the steps of products `aᵀ b` (a weight's gradient),
+computed after the loop as one product of the stacked factors. The gradient is itself an
+ordinary `Scan`, so gradients of gradients work too. Bodies are optimised as they are traced
+(kgraph/ops/scan_body.py). TVM's ONNX importer has no `Scan`: `compiler/passes/scans.py`
+unrolls it there.
 """
 from __future__ import annotations
 
