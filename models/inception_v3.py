@@ -98,8 +98,7 @@ def InceptionV3(include_top=True, weights="imagenet", input_tensor=None, input_s
                          "weights='imagenet'")
     imagenet_utils.check_arguments(weights, include_top, classes, pooling,
                                    classifier_activation)
-    shape = imagenet_utils.input_shape_for(input_shape, 299, 75, include_top, weights,
-                                           open_size=False)
+    shape = imagenet_utils.input_shape_for(input_shape, 299, 75, include_top, weights)
     inputs = imagenet_utils.image_input(input_tensor, shape)
     x = conv_bn(inputs, 32, 3, 3, strides=2, padding="valid")
     x = conv_bn(x, 32, 3, 3, padding="valid")

@@ -241,7 +241,7 @@ def _slice_grad(g, y, x, starts, ends, axes):
         if d is None:
             raise NotImplementedError(f"Gradient of a slice along unknown dim {a} of {x.shape}")
         lo, hi, _ = slice(s, e).indices(d)
-        pads[a] = (lo, d - hi)
+        pads[a] = (lo, d - max(hi, lo))  # an empty slice (x[2:-2] of 3) takes nothing
     return (pad(g, pads),)
 
 

@@ -302,10 +302,14 @@ def _pool(name, inputs, pool_size, strides, padding, data_format):
     if padding == "valid":
         pads = ((0, 0),) * dims
     else:
-        if any(inputs.shape[a] is None for a in axes):
-            raise ValueError(f"Pooling with padding='same' needs static spatial dims. "
-                             f"Received: shape={tuple(inputs.shape)}")
-        pads = tuple(same_pads(inputs.shape[a], k, s) for a, k, s in zip(axes, kernel, strides))
+        # with stride 1 'same' pads k - 1 whatever the size, so an open axis (an image of any
+        # size) pools; a larger stride's padding depends on the size
+        if any(inputs.shape[a] is None and s > 1 for a, s in zip(axes, strides)):
+            raise ValueError(f"Pooling with padding='same' needs static spatial dims when "
+                             f"strides > 1. Received: shape={tuple(inputs.shape)}, "
+                             f"strides={strides}")
+        pads = tuple(same_pads(1 if inputs.shape[a] is None else inputs.shape[a], k, s)
+                     for a, k, s in zip(axes, kernel, strides))
     return apply(name, inputs, kernel=kernel, strides=strides, pads=pads,
                  channels_last=channels_last)
 
