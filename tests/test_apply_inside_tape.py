@@ -64,3 +64,39 @@ def test_expand_dims_and_squeeze_of_python_values():
     np.testing.assert_array_equal(ops.expand_dims([1.0, 2.0], 1), [[1.0], [2.0]])
     squeezed = ops.squeeze([[3]])
     assert squeezed.shape == () and squeezed.dtype == np.int32 and int(squeezed) == 3
+
+
+def test_model_called_in_a_tape_casts_arrays_to_its_input_dtype():
+    """uint8 frames into a float32 Sequential whose first layer is a Lambda (keras.io DQN):
+    the array is cast at the model's input, as Keras converts inputs, so the Conv2D after the
+    Lambda gets float32 and the gradient matches the float32 call's."""
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([
+        layers.Lambda(lambda t: ops.transpose(t, [0, 2, 3, 1]), output_shape=(6, 6, 2),
+                      input_shape=(2, 6, 6)),
+        layers.Conv2D(3, 3), layers.Flatten(), layers.Dense(1)])
+    frames = np.random.default_rng(0).integers(0, 255, (4, 2, 6, 6), dtype=np.uint8)
+    results = []
+    for x in (frames, frames.astype(np.float32)):
+        with tf.GradientTape() as tape:
+            out = model(x)
+            loss = ops.mean(out ** 2)
+        results.append((out.numpy(), tape.gradient(loss, model.trainable_variables)))
+    (out_u8, grads_u8), (out_f32, grads_f32) = results
+    assert out_u8.dtype == np.float32
+    np.testing.assert_allclose(out_u8, out_f32, rtol=1e-6)
+    for a, b in zip(grads_u8, grads_f32):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_keras_ops_of_an_eager_tensor_give_eager_tensors():
+    """`keras.ops.argmax(model(x)[0]).numpy()`, as the TensorFlow backend's tensors allow;
+    plain numpy in stays plain numpy out."""
+    inputs = layers.Input((3,))
+    model = keras.Model(inputs, layers.Dense(4)(inputs))
+    probs = model(np.ones((1, 3), np.float32))
+    best = ops.argmax(probs[0])
+    assert int(best.numpy()) == int(np.argmax(np.asarray(probs)[0]))
+    assert ops.amax(probs, axis=1).numpy().shape == (1,)
+    assert ops.sum(x=probs, axis=1).numpy().shape == (1,)  # an eager tensor given by keyword
+    assert type(ops.argmax(np.ones(3))) is np.ndarray

@@ -216,7 +216,15 @@ def _functional(fn):
         if kind is not None and (_takes_keras_tensors(args, kind) or
                                  (kwargs and _takes_keras_tensors(kwargs.values(), kind))):
             return FUNCTIONAL_OPS["call"](fn, *args, **kwargs)
-        return fn(*args, **kwargs)
+        out = fn(*args, **kwargs)
+        if type(out) is _np.ndarray and kind is not None:
+            # an eager tensor in gives eager tensors out, as a TensorFlow tensor's ops do:
+            # `keras.ops.argmax(model(x)[0]).numpy()` (keras.io's deep_q_network_breakout)
+            eager = FUNCTIONAL_OPS["eager"]
+            if _takes_keras_tensors(args, eager) or (
+                    kwargs and _takes_keras_tensors(kwargs.values(), eager)):
+                return out.view(eager)
+        return out
     run.__name__, run.__qualname__, run.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
     run.__module__, run.__wrapped__, run._functional = fn.__module__, fn, True
     return run

@@ -69,3 +69,90 @@ class CartPole:
         done = bool(abs(self.state[0]) > 2.4 or abs(self.state[2]) > 12 * math.pi / 180
                     or self.steps >= self.max_steps)
         return np.array(self.state, np.float32), 1.0, done, {}
+
+
+class Breakout:
+    """A stand-in for `BreakoutNoFrameskip-v4` after gymnasium's `AtariPreprocessing`: 84x84
+    uint8 grayscale frames showing a paddle (moved by actions 2/3: right/left) and a ball
+    that bounces off the walls; reward 1 when the paddle is under the ball as it reaches the
+    bottom, the episode ends after `max_steps` or a missed ball. The gymnasium API:
+    `reset()` returns (frame, info), `step()` (frame, reward, terminated, truncated, info)."""
+
+    def __init__(self, max_steps=40, size=84, seed=0):
+        self.max_steps, self.size = max_steps, size
+        self.action_space = Discrete(4, seed)
+        self.observation_space = Box(0, 255, (size, size))
+        self.seed(seed)
+
+    def seed(self, seed=None):
+        self._rng = np.random.default_rng(seed)
+        return [seed]
+
+    def reset(self, seed=None):
+        if seed is not None:
+            self.seed(seed)
+        n = self.size
+        self.ball = np.array([1, self._rng.integers(1, n - 1)])
+        self.velocity = np.array([1, 1 if self._rng.random() < 0.5 else -1])
+        self.paddle, self.steps = n // 2, 0
+        return self._frame(), {}
+
+    def _frame(self):
+        frame = np.zeros((self.size, self.size), np.uint8)
+        frame[self.ball[0], self.ball[1]] = 255
+        frame[-1, max(self.paddle - 4, 0):self.paddle + 4] = 200
+        return frame
+
+    def step(self, action):
+        if action not in range(4):
+            raise ValueError(f"Breakout.step: action must be in [0, 4), got {action!r}")
+        n = self.size
+        self.paddle = int(np.clip(self.paddle + {2: 2, 3: -2}.get(int(action), 0), 0, n - 1))
+        self.ball = self.ball + self.velocity
+        for axis in (0, 1):
+            if self.ball[axis] <= 0 or self.ball[axis] >= n - 1:
+                self.velocity[axis] *= -1
+                self.ball[axis] = np.clip(self.ball[axis], 0, n - 1)
+        reward, terminated = 0.0, False
+        if self.ball[0] == n - 1:
+            caught = abs(int(self.ball[1]) - self.paddle) <= 4
+            reward, terminated = (1.0, False) if caught else (0.0, True)
+        self.steps += 1
+        truncated = self.steps >= self.max_steps
+        return self._frame(), reward, terminated, truncated, {}
+
+
+class AtariPreprocessing:
+    """Stands for gymnasium's wrapper: the `Breakout` stand-in already yields its frames."""
+
+    def __new__(cls, env):
+        return env
+
+
+class FrameStack:
+    """Like gymnasium's `FrameStack(env, k)`: observations are the last k frames, (k, h, w)."""
+
+    def __init__(self, env, num_stack):
+        self.env, self.num_stack = env, num_stack
+        self.action_space = env.action_space
+
+    def seed(self, seed=None):
+        return self.env.seed(seed)
+
+    def reset(self, seed=None):
+        frame, info = self.env.reset(seed)
+        self.frames = [frame] * self.num_stack
+        return np.stack(self.frames), info
+
+    def step(self, action):
+        frame, reward, terminated, truncated, info = self.env.step(action)
+        self.frames = self.frames[1:] + [frame]
+        return np.stack(self.frames), reward, terminated, truncated, info
+
+
+def make(name, **kwargs):
+    """Like `gym.make` for the environments above."""
+    envs = {"CartPole-v0": CartPole, "CartPole-v1": CartPole, "BreakoutNoFrameskip-v4": Breakout}
+    if name not in envs:
+        raise ValueError(f"make: no stand-in for environment {name!r}; have {sorted(envs)}")
+    return envs[name](**kwargs)

@@ -8,6 +8,7 @@ from kgraph import ops
 from kgraph import random as krandom
 from kgraph.keras import activations, constraints, initializers, regularizers
 from kgraph.keras.layers.base import IncompatibleInputError, KerasTensor, Layer, unique_name
+from kgraph.keras.layers.tensors import EagerTensor
 
 
 class InputLayer(Layer):
@@ -258,4 +259,5 @@ def _op_layer(fn, *operands, **kwargs):
     return _OpLayer(fn, template)(*tensors)
 
 
-ops.FUNCTIONAL_OPS.update(tensor=KerasTensor, call=_op_layer)  # keras.ops on KerasTensors
+ops.FUNCTIONAL_OPS.update(tensor=KerasTensor, call=_op_layer,  # keras.ops on KerasTensors
+                         eager=EagerTensor)  # and on eager tensors: eager tensors out

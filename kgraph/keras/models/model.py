@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import networkx as nx
+import numpy as np
 
 from kgraph.device import placed_on
 from kgraph.keras.layers.base import IncompatibleInputError, KerasTensor, Layer
@@ -276,14 +277,19 @@ def _given_inputs(flat_in, inputs_struct, inputs):
 def _as_input_dtype(kt, value):
     """A traced tensor fed to an `Input` of another dtype is cast to the Input's dtype, as
     Keras converts inputs to their `Input` dtype (bool one-hot arrays into a float32 model,
-    uint8 images into a float32 model)."""
+    uint8 images into a float32 model); so is an array a model called inside an eager
+    `GradientTape` is given (uint8 frames into the keras.io DQN's float32 Conv2D stack)."""
     from kgraph.ops.api_util import dtype_of, is_symbolic
 
     want = getattr(kt, "dtype", None)
-    if is_symbolic(value) and want not in (None, "string") and dtype_of(value) != want:
+    if want in (None, "string") or not hasattr(value, "dtype") or dtype_of(value) == want:
+        return value
+    if is_symbolic(value):
         from kgraph.ops import cast
 
         return cast(value, want)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return value.astype(want)
     return value
 
 
