@@ -423,6 +423,20 @@ def test_integer_lookup_host_and_in_graph():
         np.array([[1, 0]])), [[12, -1]])
 
 
+def test_text_vectorization_of_one_string_has_no_batch_axis():
+    # the keras.io active-learning example maps a TextVectorization over unbatched reviews
+    import kgraph as tf
+
+    layer = L.TextVectorization(output_sequence_length=4, vocabulary=["the", "cat"])
+    assert layer(np.array(b"the cat")).tolist() == [2, 3, 0, 0]
+    assert layer(np.array(["the cat"])).tolist() == [[2, 3, 0, 0]]
+    rows = tf.data.Dataset.from_tensor_slices((np.array([b"cat", b"the dog"]), np.arange(2)))
+    assert [x.tolist() for x, _ in rows.map(lambda x, y: (layer(x), y))] == [
+        [3, 0, 0, 0], [2, 1, 0, 0]]
+    multi_hot = L.TextVectorization(output_mode="multi_hot", vocabulary=["the", "cat"])
+    assert multi_hot(np.array("cat")).tolist() == [0, 0, 0, 1]  # mask, [UNK], the, cat
+
+
 def test_text_vectorization_int_and_bag_of_words():
     layer = L.TextVectorization(output_sequence_length=4)
     layer.adapt(np.array(["The cat sat.", "the dog!", "The cat"]))

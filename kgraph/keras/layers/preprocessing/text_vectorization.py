@@ -148,7 +148,12 @@ class TextVectorization(HostLayer):
 
     # -- calling ----------------------------------------------------------------------------
     def host_call(self, inputs):
-        documents = self._documents(inputs)
+        out = self._encode(self._documents(inputs))
+        # one string (a tf.data map over unbatched text) gives one row, without a batch axis,
+        # as TensorFlow's split of a scalar string does
+        return out[0] if as_host_array(inputs).ndim == 0 else out
+
+    def _encode(self, documents):
         lookup = self._lookup_layer
         if self.output_mode != "int":
             depth, idf = lookup._depth(), lookup._padded_idf()
