@@ -57,6 +57,9 @@ class Bidirectional(EagerCallMixin, Layer):
         if backward_layer is None:
             backward_layer = clone_layer(layer, go_backwards=True,
                                          name="backward_" + _drop(layer.name, "backward_"))
+            # ours alone: a looping RNN gives its outputs in input order, not processing
+            # order, so they need not be reversed twice (`_merge_sequences`)
+            backward_layer._aligned_outputs = True
         self.backward_layer = backward_layer
         self._verify_layer_config()
         for sub in (self.forward_layer, self.backward_layer):
@@ -110,8 +113,10 @@ class Bidirectional(EagerCallMixin, Layer):
         if self.return_state:
             states = tuple(y[1:]) + tuple(y_rev[1:])
             y, y_rev = y[0], y_rev[0]
-        output = _merge_sequences(self.merge_mode, y, y_rev) if self.return_sequences \
-            else _merge(self.merge_mode, y, y_rev)
+        aligned = getattr(self.backward_layer, "_aligned_outputs", False) and \
+            not _stacked(y_rev)  # a loop's outputs (see __init__)
+        output = _merge_sequences(self.merge_mode, y, y_rev, aligned) \
+            if self.return_sequences else _merge(self.merge_mode, y, y_rev)
         if not self.return_state:
             return output
         return (output + states) if self.merge_mode is None else (output,) + states
@@ -161,8 +166,9 @@ class Bidirectional(EagerCallMixin, Layer):
                                                    custom_objects=custom_objects)
         backward = config.pop("backward_layer", None)
         if backward is not None:
-            config["backward_layer"] = deserialize_keras_object(backward,
-                                                                custom_objects=custom_objects)
+            backward = deserialize_keras_object(backward, custom_objects=custom_objects)
+            backward._aligned_outputs = True  # made here: ours alone (see __init__)
+            config["backward_layer"] = backward
         return cls(**config)
 
 
@@ -179,14 +185,15 @@ def _drop(name, prefix):
     return name[len(prefix):] if name.startswith(prefix) else name
 
 
-def _merge_sequences(mode, y, y_rev):
-    """Merge with the backward output reversed in time. Unrolled outputs (stacked from
-    steps) merge step by step, so an unrolled recurrent layer on top takes its steps without
-    slicing; the outputs of loops (`Scan`) merge as whole sequences."""
+def _merge_sequences(mode, y, y_rev, aligned=False):
+    """Merge with the backward output reversed in time (unless `aligned`: already in input
+    order). Unrolled outputs (stacked from steps) merge step by step, so an unrolled recurrent
+    layer on top takes its steps without slicing; the outputs of loops (`Scan`) merge as whole
+    sequences."""
     if y.shape[1] is None:  # shape-only trace
         return _merge(mode, y, y_rev)
     if not (_stacked(y) and _stacked(y_rev)):
-        return _merge(mode, y, ops.flip(y_rev, 1))
+        return _merge(mode, y, y_rev if aligned else ops.flip(y_rev, 1))
     pairs = zip(split_time(y), reversed(split_time(y_rev)))
     merged = [_merge(mode, a, b) for a, b in pairs]
     if mode is None:

@@ -259,8 +259,8 @@ class RNN(EagerCallMixin, Layer):
         outputs = None
         if self.return_sequences:
             outputs = stacked[0]
-            if self.go_backwards:  # in processing order, as Keras
-                outputs = ops.flip(outputs, 0)
+            if self.go_backwards and not getattr(self, "_aligned_outputs", False):
+                outputs = ops.flip(outputs, 0)  # in processing order, as Keras
             outputs = ops.transpose(outputs, (1, 0) + tuple(range(2, outputs.ndim)))
         last = finals[-1] if mask is not None else finals[0]
         return last, outputs, pack_like(structure, finals[:len(flatten(structure))])
