@@ -103,8 +103,9 @@ def convert_image_dtype(image, dtype, saturate=False, name=None):
     >>> convert_image_dtype(np.uint8([0, 255]), "float32")
     array([0., 1.], dtype=float32)
     """
-    source = _image_dtype(getattr(image, "dtype", np.asarray(image).dtype),
-                          "convert_image_dtype")
+    # (not `getattr(image, "dtype", np.asarray(image).dtype)`: the default is evaluated
+    # first, and np.asarray of a traced image reads it element by element)
+    source = _image_dtype(_dtype_of(image), "convert_image_dtype")
     target = _image_dtype(dtype, "convert_image_dtype")
     if source == target:
         return image
@@ -130,7 +131,7 @@ def rgb_to_grayscale(images, name=None):
     """`tf.image.rgb_to_grayscale`: `(..., 3)` RGB images to `(..., 1)` luma
     (`0.2989 R + 0.587 G + 0.114 B`), computed on float32 values in [0, 1] and converted back
     to the images' dtype (`convert_image_dtype`: a uint8 image stays uint8, 0..255)."""
-    dtype = _image_dtype(getattr(images, "dtype", np.asarray(images).dtype), "rgb_to_grayscale")
+    dtype = _image_dtype(_dtype_of(images), "rgb_to_grayscale")
     gray = ops.image.rgb_to_grayscale(convert_image_dtype(images, "float32"),
                                       data_format="channels_last")
     return convert_image_dtype(gray, dtype.name)
@@ -192,6 +193,10 @@ def _covers(boxes, crop, image, fraction):
         if area == 0.0 or inter / area >= fraction:
             return True
     return False
+
+
+def _dtype_of(image):
+    return image.dtype if hasattr(image, "dtype") else np.asarray(image).dtype
 
 
 def random_crop(value, size, seed=None, name=None):

@@ -157,3 +157,17 @@ def test_numpy_of_a_result_is_a_copy_as_in_tensorflow():
     eager = keras.layers.Dense(2, kernel_initializer="ones")(np.ones((1, 3), "float32"))
     eager.numpy()[0] = 7.0
     np.testing.assert_array_equal(eager, [[3.0, 3.0]])
+
+
+def test_iterating_a_1d_result_gives_tensors_with_numpy():
+    # vivit.py: `for testsample, label in zip(testsamples, labels): label.numpy()`
+    @tf.function
+    def labels(x):
+        return x * 2.0
+
+    out = labels(np.array([1.0, 2.0, 3.0], "float32"))
+    items = list(out)
+    assert [float(v.numpy()) for v in items] == [2.0, 4.0, 6.0]
+    assert all(v.shape == () for v in items)
+    rows = list(labels(np.ones((2, 3), "float32")))
+    assert len(rows) == 2 and rows[0].numpy().shape == (3,)

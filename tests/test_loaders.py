@@ -148,6 +148,10 @@ def test_get_file_local_file_url_hash_and_cache(home, tmp_path):
     assert not (home / "datasets" / "blob2.bin").exists()
     with pytest.raises(FileNotFoundError, match="missing"):
         keras.utils.get_file(origin=str(tmp_path / "missing"))
+    # unreachable (a closed port on this machine): the message names where to put the file
+    place = str(home / "datasets" / "volumes.npz")
+    with pytest.raises(ConnectionError, match=f"place the file at '{place}'"):
+        keras.utils.get_file(origin="http://127.0.0.1:9/files/volumes.npz?download=1")
 
 
 def _tar(path, members):

@@ -229,3 +229,18 @@ def test_sample_distorted_bounding_box_then_slice():
         (y, x, _), (h, w, _) = np.asarray(begin), np.asarray(size)
         covered = max(0, min(30, y + h) - max(15, y)) * max(0, min(40, x + w) - max(20, x))
         assert covered >= 0.5 * 15 * 20
+
+
+def test_convert_image_dtype_and_grayscale_traced():
+    """vivit.py's `@tf.function` preprocess: `tf.image.convert_image_dtype(frames[...,
+    tf.newaxis], tf.float32)` on a traced uint8 volume (its dtype was read through
+    `np.asarray` of the traced tensor)."""
+    @tf.function
+    def preprocess(frames):
+        scaled = tf.image.convert_image_dtype(frames[..., tf.newaxis], tf.float32)
+        return scaled, tf.image.rgb_to_grayscale(tf.tile(scaled, [1, 1, 1, 3]))
+
+    volume = np.random.default_rng(5).integers(0, 256, (4, 6, 5), dtype=np.uint8)
+    scaled, gray = preprocess(volume)
+    np.testing.assert_allclose(scaled, volume[..., None] / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(gray, volume[..., None] / 255.0, rtol=1e-3, atol=1e-4)

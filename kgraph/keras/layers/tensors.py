@@ -20,6 +20,13 @@ class EagerTensor(np.ndarray):
         # keras.io's visualizing_what_convnets_learn) must not change the tensor
         return np.array(self)
 
+    def __iter__(self):
+        # the entries of a 1-D tensor are 0-d tensors, as TensorFlow's (vivit.py's
+        # `for sample, label in zip(samples, labels): label.numpy()`), not numpy scalars
+        if self.ndim == 1:
+            return (np.asarray(v).view(EagerTensor) for v in np.asarray(self))
+        return super().__iter__()
+
     def set_shape(self, shape):
         """TensorFlow's `Tensor.set_shape`: an eager tensor's shape is known, so this only
         checks that `shape` (None for an unknown dim) is compatible with it."""

@@ -89,7 +89,7 @@ def extract_archive(path, target):
     raise ArchiveError(f"{path!r} is neither a zip nor a tar archive.")
 
 
-def _fetch(origin, destination):
+def _fetch(origin, destination, final):
     parsed = urllib.parse.urlparse(origin)
     if parsed.scheme in ("", "file"):
         source = urllib.request.url2pathname(parsed.path) if parsed.scheme else origin
@@ -103,7 +103,7 @@ def _fetch(origin, destination):
             shutil.copyfileobj(response, out)
     except OSError as error:
         raise ConnectionError(f"get_file: could not download {origin!r} ({error}). When "
-                              f"offline, place the file at {destination!r}.") from None
+                              f"offline, place the file at {final!r}.") from None
 
 
 def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None,
@@ -137,7 +137,7 @@ def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None
         handle, partial = tempfile.mkstemp(dir=directory, prefix=".download-")
         os.close(handle)
         try:
-            _fetch(origin, partial)
+            _fetch(origin, partial, path)
             if file_hash:
                 _check_hash(partial, file_hash, hash_algorithm, f"{fname} from {origin}")
             os.replace(partial, path)
