@@ -150,9 +150,44 @@ class FrameStack:
         return np.stack(self.frames), reward, terminated, truncated, info
 
 
+class Pendulum:
+    """Pendulum-v0's dynamics (g = 10, m = l = 1, dt = 0.05, torque clipped to [-2, 2], speed
+    to [-8, 8]): observations [cos, sin, angular velocity], reward -(angle^2 + 0.1 speed^2 +
+    0.001 torque^2), done after `max_steps` (200 in gym). The old gym API."""
+
+    def __init__(self, max_steps=200, seed=0):
+        self.max_steps = max_steps
+        self.observation_space = Box(-8.0, 8.0, (3,))
+        self.action_space = Box(-2.0, 2.0, (1,))
+        self.seed(seed)
+
+    def seed(self, seed=None):
+        self._rng = np.random.default_rng(seed)
+        return [seed]
+
+    def reset(self):
+        self.theta, self.speed = self._rng.uniform(-np.pi, np.pi), self._rng.uniform(-1, 1)
+        self.steps = 0
+        return self._observation()
+
+    def _observation(self):
+        return np.array([math.cos(self.theta), math.sin(self.theta), self.speed])
+
+    def step(self, action):
+        torque = float(np.clip(np.asarray(action, np.float64).reshape(-1)[0], -2.0, 2.0))
+        angle = (self.theta + np.pi) % (2 * np.pi) - np.pi
+        reward = -(angle**2 + 0.1 * self.speed**2 + 0.001 * torque**2)
+        self.speed = float(np.clip(
+            self.speed + (3 * 10.0 / 2 * math.sin(self.theta) + 3.0 * torque) * 0.05, -8, 8))
+        self.theta += self.speed * 0.05
+        self.steps += 1
+        return self._observation(), reward, self.steps >= self.max_steps, {}
+
+
 def make(name, **kwargs):
     """Like `gym.make` for the environments above."""
-    envs = {"CartPole-v0": CartPole, "CartPole-v1": CartPole, "BreakoutNoFrameskip-v4": Breakout}
+    envs = {"CartPole-v0": CartPole, "CartPole-v1": CartPole, "BreakoutNoFrameskip-v4": Breakout,
+            "Pendulum-v0": Pendulum, "Pendulum-v1": Pendulum}
     if name not in envs:
         raise ValueError(f"make: no stand-in for environment {name!r}; have {sorted(envs)}")
     return envs[name](**kwargs)
