@@ -46,6 +46,17 @@ def extract_patches(images, sizes, strides, rates, padding, name=None):
         data_format="channels_last")
 
 
+class ResizeMethod:
+    """`tf.image.ResizeMethod`: the `method` names `resize` takes (TensorFlow's values)."""
+
+    BILINEAR = "bilinear"
+    NEAREST_NEIGHBOR = "nearest"
+    BICUBIC = "bicubic"
+    AREA = "area"
+    LANCZOS3 = "lanczos3"
+    LANCZOS5 = "lanczos5"
+
+
 def resize(images, size, method="bilinear", preserve_aspect_ratio=False, antialias=False,
            name=None):
     """`tf.image.resize`: `(h, w, c)` or `(batch, h, w, c)` images to `size`, as float32

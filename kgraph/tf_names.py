@@ -21,9 +21,9 @@ __all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by
            "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
            "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
            "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
-           "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "round", "shape",
-           "sigmoid", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack",
-           "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
+           "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid",
+           "sign", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
+           "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
            "zeros_like"]  # (and the class Tensor, below)
 
 
@@ -266,6 +266,7 @@ cos, sin = _unary(ops.cos, "cos"), _unary(ops.sin, "sin")
 acos = _unary(ops.arccos, "acos")
 round = _unary(ops.round, "round")  # noqa: A001 - halves to even, as TensorFlow
 sigmoid, tanh = _unary(ops.sigmoid, "sigmoid"), _unary(ops.tanh, "tanh")
+sign = _unary(ops.sign, "sign")
 
 
 def eye(num_rows, num_columns=None, batch_shape=None, dtype="float32", name=None):

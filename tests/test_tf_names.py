@@ -75,6 +75,8 @@ CASES = {
     "eye": (lambda: tf.eye(2, 3), np.eye(2, 3, dtype="float32")),
     "stop_gradient": (lambda: tf.stop_gradient(X), X),
     "reverse": (lambda: tf.reverse(X, axis=[0, 1]) - tf.reverse(X, [0]), X[::-1, ::-1] - X[::-1]),
+    "sign": (lambda: tf.sign(X) + tf.math.sign(X) * tf.math.round(X / 4),
+             np.sign(X) * (1 + np.round(X / 4))),
     "pow": (lambda: tf.pow(X * X + 1, 1.25) - tf.math.pow(2.0, X), (X * X + 1) ** 1.25 - 2.0 ** X),
     "argsort": (lambda: tf.argsort(X, axis=1), np.argsort(X, axis=1, kind="stable")),
     "slice": (lambda: tf.slice(X, [1, 1], [-1, 2]), X[1:, 1:3]),
@@ -489,3 +491,12 @@ def test_argsort_and_gather_with_batch_dims():
         tf.argsort(values, direction="UP")
     with pytest.raises(NotImplementedError, match="axis=2"):
         tf.gather(params, indices, axis=2, batch_dims=1)
+
+
+def test_image_resize_method_names_tensorflows_methods():
+    # the keras.io GAN-ADA example: tf.image.resize(..., method=tf.image.ResizeMethod.AREA)
+    image = np.arange(16, dtype="float32").reshape(4, 4, 1)
+    np.testing.assert_allclose(tf.image.resize(image, (2, 2), method=tf.image.ResizeMethod.AREA),
+                               image.reshape(2, 2, 2, 2, 1).mean(axis=(1, 3)))
+    assert tf.image.ResizeMethod.NEAREST_NEIGHBOR == "nearest"
+    assert tf.image.ResizeMethod.BILINEAR == "bilinear"
