@@ -238,3 +238,29 @@ def test_second_order_gradient_through_zero_padding_with_an_open_batch_dim():
     for got, want in zip(got_all[:3], want_all[:3]):
         assert np.abs(want).max() > 0
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer, rank, size", [(L.UpSampling1D, 3, 3), (L.UpSampling2D, 4, 2),
+                                                 (L.UpSampling3D, 5, 2)])
+def test_nearest_upsampling_of_open_spatial_dims(layer, rank, size):
+    """mirnet.py: UpSampling2D inside a model on `Input(shape=[None, None, 3])`, traced once
+    and run at several sizes, with a gradient through it."""
+    import kgraph as tf
+
+    inputs = keras.Input((None,) * (rank - 2) + (2,))
+    model = keras.Model(inputs, layer(size)(inputs))
+    rng = np.random.default_rng(6)
+    for dims in ((3,) * (rank - 2), (1,) + (4,) * (rank - 3)):
+        x = rng.normal(size=(2,) + dims + (2,)).astype("float32")
+        np.testing.assert_array_equal(model.predict(x, verbose=0), np_nearest(x, size))
+
+    @tf.function(input_signature=[tf.TensorSpec((1,) + (None,) * (rank - 2) + (2,),
+                                                "float32")])
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = keras.ops.sum(layer(size)(x) * 3.0)
+        return tape.gradient(total, x)
+
+    x = rng.normal(size=(1,) + (3,) * (rank - 2) + (2,)).astype("float32")
+    np.testing.assert_allclose(gradient(x), np.full(x.shape, 3.0 * size ** (rank - 2)))

@@ -202,18 +202,23 @@ class Cropping3D(Cropping):
 # -- upsampling -------------------------------------------------------------------------------
 def repeat(x, repeats, axis):
     """Each element of `x` repeated `repeats` times along `axis` (numpy `repeat`): copies
-    joined along a new axis, then merged into `axis`; only the batch dim may be unknown.
+    joined along a new axis, then merged into `axis`. Non-batch dims unknown while tracing
+    (`Input(shape=[None, None, c])`) are read at run time for the merge.
     (Not an Expand: TVM's ONNX importer cannot Expand a tensor with a dynamic batch dim to a
     constant shape.)"""
     shape = list(x.shape)
     if repeats == 1:
         return x
-    if any(d is None for d in shape[1:]):
-        raise ValueError(f"Upsampling needs the non-batch dims known. Received: "
-                         f"shape={tuple(x.shape)}")
     column = ops.expand_dims(x, axis + 1)
+    joined = ops.concatenate([column] * repeats, axis + 1)
+    if any(d is None for d in shape[1:]):
+        from kgraph.ops.symbolic_shape import shape as run_time_shape
+
+        dims = list(run_time_shape(x))
+        dims[axis] = dims[axis] * repeats
+        return ops.reshape(joined, dims)
     shape[axis] *= repeats
-    return ops.reshape_to(ops.concatenate([column] * repeats, axis + 1), shape)
+    return ops.reshape_to(joined, shape)
 
 
 def bilinear_matrix(size, factor):
