@@ -211,7 +211,7 @@ def _grad(g, y, *inputs, body, n_carry, n_seq, reverse, history):
     d_carry = [ops.zeros_like(c) if d is None else d for c, d in zip(init, d_final)]
     zeros_acc = [ops.zeros_like(invariants[i]) for i in wanted]
 
-    products = {}  # invariant position -> the (a, b) of its gradient's Σ_t a_tᵀ b_t terms
+    products = {}  # invariant position -> its gradient's terms summed after the loop
     saved = _save_in_forward(y[0].node, _read_by_gradient(body, n_carry, n_seq, seeded,
                                                           wanted))
     body = y[0].node.attrs["body"]  # (with the saved values among its outputs)
@@ -264,16 +264,19 @@ def _grad(g, y, *inputs, body, n_carry, n_seq, reverse, history):
     factors = iter(stacked[n_seq:])
     for i, terms in products.items():
         for term in terms:
-            a, b = (next(factors) if j is None else sequences[j] for j in term)
-            a = ops.reshape(a, (-1, a.shape[-1]))
-            b = ops.reshape(b, (-1, b.shape[-1]))
-            d_invariants[i] = d_invariants[i] + ops.matmul(ops.transpose(a, (1, 0)), b)
+            rows = [ops.reshape(f, (-1, f.shape[-1])) for f in
+                    (next(factors) if j is None else sequences[j] for j in term)]
+            total = ops.matmul(ops.transpose(rows[0], (1, 0)), rows[1]) if len(rows) == 2 \
+                else ops.reshape(ops.sum(rows[0], axis=0), invariants[i].shape)
+            d_invariants[i] = d_invariants[i] + total
     return tuple(finals[:n_carry]) + tuple(stacked[:n_seq]) + tuple(d_invariants)
 
 
 def _outer_products(g):
-    """The (a, b) pairs when `g` is a sum of `aᵀ b` products of 2-D step values (a weight's
-    gradient in a step: `h_{t-1}ᵀ dz_t`), else None."""
+    """The factors of `g` as a sum of terms that can be summed over the steps after the
+    loop: `(a, b)` for `aᵀ b` of 2-D step values (a weight's gradient in a step: `h_{t-1}ᵀ
+    dz_t`), `(a,)` for the sum of a (batch, n) step value over its batch (a bias's); None
+    when `g` is anything else."""
     if g is None:
         return None
     node = g.node
@@ -283,6 +286,11 @@ def _outer_products(g):
     if node.op == "MatMul" and node.inputs[0].node.op == "Transpose" and \
             tuple(node.inputs[0].node.attrs["perm"]) == (1, 0) and node.inputs[1].ndim == 2:
         return [(node.inputs[0].node.inputs[0], node.inputs[1])]
+    if node.op == "Reshape" and g.ndim == 1:
+        node = node.inputs[0].node
+    if node.op == "ReduceSum" and tuple(node.attrs["axes"]) == (0,) and \
+            node.inputs[0].ndim == 2 and node.outputs[0].shape[-1] == g.shape[-1]:
+        return [(node.inputs[0],)]
     return None
 
 
