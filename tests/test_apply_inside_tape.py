@@ -100,3 +100,14 @@ def test_keras_ops_of_an_eager_tensor_give_eager_tensors():
     assert ops.amax(probs, axis=1).numpy().shape == (1,)
     assert ops.sum(x=probs, axis=1).numpy().shape == (1,)  # an eager tensor given by keyword
     assert type(ops.argmax(np.ones(3))) is np.ndarray
+
+
+def test_one_element_of_an_eager_tensor_is_a_0d_eager_tensor():
+    """`action[0].numpy()` as TensorFlow (keras.io PPO): indexing one element of an eager
+    result gives a 0-d tensor with `.numpy()`, still usable as an index, number or dict key."""
+    actions = tf.squeeze(tf.random.categorical(np.zeros((3, 2), np.float32), 1), axis=1)
+    first = actions[0]
+    assert first.shape == () and int(first.numpy()) in (0, 1)
+    assert [10, 20][first] in (10, 20) and {int(first): "a"}[first] == "a"
+    assert all(v.shape == () for v in actions)  # iteration too
+    assert f"{tf.constant([1.25])[0]:.1f}" == "1.2"

@@ -27,6 +27,12 @@ class EagerTensor(np.ndarray):
             return (np.asarray(v).view(EagerTensor) for v in np.asarray(self))
         return super().__iter__()
 
+    def get_shape(self):
+        """TensorFlow's static shape (`x.get_shape().as_list()`)."""
+        from kgraph.tensor_shape import TensorShape
+
+        return TensorShape(self.shape)
+
     def set_shape(self, shape):
         """TensorFlow's `Tensor.set_shape`: an eager tensor's shape is known, so this only
         checks that `shape` (None for an unknown dim) is compatible with it."""
@@ -43,6 +49,18 @@ class EagerTensor(np.ndarray):
 
     def __int__(self):
         return int(self._one_element())
+
+    def __getitem__(self, index):
+        # one element is a 0-d tensor, as TensorFlow's `action[0].numpy()` (keras.io PPO
+        # example); numpy would give a scalar without `.numpy()`
+        out = super().__getitem__(index)
+        return np.asarray(out).view(EagerTensor) if isinstance(out, np.generic) else out
+
+    def __hash__(self):
+        # a 0-d tensor from indexing stays usable as a dict key, as the numpy scalar was
+        if self.ndim:
+            raise TypeError(f"unhashable: an EagerTensor of shape {self.shape}")
+        return hash(np.asarray(self).item())
 
     def _one_element(self):
         if self.size != 1:
