@@ -233,3 +233,38 @@ def test_a_layer_called_with_its_first_argument_by_name_builds_from_it():
     out = layer(patches=x)
     assert (layer.count, layer.width) == (3, 4) and out.shape == (2, 3, 2)
     np.testing.assert_allclose(out, layer(x), rtol=1e-6)
+
+
+def test_training_passed_by_position_is_bound_by_name():
+    # the keras.io GAN-ADA example: `self.augmenter(images, training)` into a Sequential and
+    # a Model subclass whose `call(self, images, training)` takes it positionally
+    import kgraph as tf
+    from kgraph import keras
+
+    seen = []
+
+    class Probe(keras.layers.Layer):
+        def call(self, x, training=None):
+            seen.append(training)
+            return x * 2.0
+
+    class Wrapper(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.inner = keras.Sequential([keras.Input((2,)), Probe(),
+                                           keras.layers.Dropout(0.999)])
+
+        def call(self, x, training):
+            return self.inner(x, training)
+
+    model, x = Wrapper(), np.ones((3, 2), "float32")
+    np.testing.assert_array_equal(model(x, False), 2 * x)  # eager, no dropout
+    assert seen[-1] is False
+    dropped = model(x, True)
+    assert seen[-1] is True and float(np.sum(np.asarray(dropped) == 0)) >= 1
+
+    @tf.function
+    def traced(v):
+        return model(v, False)
+
+    np.testing.assert_array_equal(traced(x), 2 * x)

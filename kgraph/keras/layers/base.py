@@ -329,10 +329,14 @@ class Layer:
         first = args[0] if args else None
         shapes = map_structure(lambda t: tuple(t.shape) if hasattr(t, "shape") else None, first)
         self._build_input_shape = shapes
-        if _takes_no_arguments(self.build):  # `def build(self)`: Keras passes no shape then
-            self.build()
-        else:
-            self.build(shapes)
+        # `build` runs outside the graph being traced, as TensorFlow's init_scope: tensors it
+        # computes from arrays (swin_transformers.py's attention mask, kept in a tf.Variable)
+        # are eager values, not nodes of the caller's graph
+        with tracing(None):
+            if _takes_no_arguments(self.build):  # `def build(self)`: Keras passes no shape
+                self.build()
+            else:
+                self.build(shapes)
         self.built = True
 
     def _first_keyword_argument(self, kwargs):
@@ -344,6 +348,8 @@ class Layer:
         return ()
 
     def __call__(self, *args, **kwargs):
+        if len(args) > 1 and "training" not in kwargs:
+            args, kwargs = self._positional_training(args, kwargs)
         leaves = flatten((args, kwargs))
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(args, kwargs)
@@ -353,6 +359,17 @@ class Layer:
         if graph is not None or any(isinstance(t, Value) for t in leaves):
             return self._traced_call(args, kwargs)
         return self._eager_call(args, kwargs)
+
+    def _positional_training(self, args, kwargs):
+        """`layer(x, True)` (the keras.io GAN-ADA augmenter's `self.augmenter(images,
+        training)`): `training` given by position, and any positional argument after it, is
+        passed by name, as Keras binds it, so the call's own `training` handling sees it."""
+        names = [p.name for p in self._call_signature.parameters.values()
+                 if p.kind == p.POSITIONAL_OR_KEYWORD]
+        if "training" not in names or len(args) <= names.index("training"):
+            return args, kwargs
+        at = names.index("training")
+        return args[:at], {**kwargs, **dict(zip(names[at:], args[at:]))}
 
     def _training_default(self):
         parameter = self._call_signature.parameters.get("training")
