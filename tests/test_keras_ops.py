@@ -110,6 +110,9 @@ def test_scan_loops_over_a_known_or_unknown_leading_axis():
                                rtol=1e-6)
     with pytest.raises(StaticShapeRequiredError, match="scan"):
         run_traced(lambda x: ops.scan(step, ops.zeros((4,)), x, unroll=True)[1], X)
+    row = lambda r: {"a": r * 2.0, "b": ops.sum(r * r)}  # noqa: E731 - map is a Scan too
+    got = run_traced(lambda x: ops.map(row, x)["b"], X)
+    np.testing.assert_allclose(got, (X * X).sum(axis=1), rtol=1e-6)
 
 
 def test_ops_on_an_unknown_batch_run_traced():

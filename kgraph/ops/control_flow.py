@@ -1,9 +1,10 @@
 """`keras.ops` control flow: cond, switch, fori_loop, while_loop, scan, associative_scan, map,
 vectorized_map.
 
-Eagerly (arrays) they run as Python. While a graph is traced, `scan` is one `Scan` loop node
-(its function traced once; see `scan`), and the others unroll when the trip count is
-static: a Python-int `fori_loop`, a `map` over a leading dim of known size, a
+Eagerly (arrays) they run as Python. While a graph is traced, `scan`, `map` and
+`vectorized_map` are one `Scan` loop node (the function traced once; see `scan`), and the
+others unroll when the trip count is static: a Python-int `fori_loop`, an `associative_scan`
+over a leading dim of known size, a
 `while_loop` whose condition is a Python value, or one with `maximum_iterations` (each step
 keeps the old state where the condition is already false). `cond`/`switch` on a symbolic
 predicate evaluate every branch and select with `where`, so branches must be pure and
@@ -228,7 +229,14 @@ def _looped_scan(f, init, xs, n, reverse):
 
 
 def map(f, xs):  # noqa: A001 - the Keras name
-    """`stack([f(x) for x in xs])` over the leading axis (`keras.ops.map`)."""
+    """`stack([f(x) for x in xs])` over the leading axis (`keras.ops.map`); while tracing, a
+    `Scan` without carries, as `scan` (the leading axis may then be unknown)."""
+    if _traced(xs):
+        n = _leading(xs, "map", known=False)
+        looped = _looped_scan(lambda carry, x: ((), f(x)), (), xs, n, False) if n != 0 \
+            else None
+        if looped is not None:
+            return looped[1]
     n = _leading(xs, "map")
     return _stack_outputs([f(_map(lambda leaf: leaf[i], xs)) for i in range(n)])
 
