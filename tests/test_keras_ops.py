@@ -292,3 +292,14 @@ def test_sum_of_bool_counts_as_int32_eager_and_traced():
     assert got.dtype == np.int32 and got.tolist() == [2, 0]  # Keras: int32, not bool
     traced = tf.function(lambda x: keras.ops.sum(keras.ops.not_equal(x, 0), axis=-1))
     assert np.asarray(traced(np.array([[1, 2, 0], [0, 0, 3]]))).tolist() == [2, 1]
+
+
+def test_while_loop_on_a_symbolic_condition_is_one_loop_node():
+    from kgraph.ir.graph import Graph, tracing
+
+    graph = Graph("g")
+    with tracing(graph):
+        v = graph.placeholder("v", (None, 4), "float32")
+        ops.while_loop(lambda v: ops.sum(v) < 100.0, lambda v: (v * 2.0,), (v,),
+                       maximum_iterations=10)
+    assert sum(node.op == "Scan" for node in graph.nodes) == 1

@@ -2,11 +2,11 @@
 vectorized_map.
 
 Eagerly (arrays) they run as Python. While a graph is traced, `scan`, `map` and
-`vectorized_map` are one `Scan` loop node (the function traced once; see `scan`), and the
-others unroll when the trip count is static: a Python-int `fori_loop`, an `associative_scan`
-over a leading dim of known size, a
-`while_loop` whose condition is a Python value, or one with `maximum_iterations` (each step
-keeps the old state where the condition is already false). `cond`/`switch` on a symbolic
+`vectorized_map` are one `Scan` loop node (the function traced once; see `scan`), and so is a
+`while_loop` whose condition is symbolic, given `maximum_iterations` (each step keeps the old
+state where the condition is already false). The others unroll when the trip count is
+static: a Python-int `fori_loop`, an `associative_scan` over a leading dim of known size, a
+`while_loop` whose condition is a Python value. `cond`/`switch` on a symbolic
 predicate evaluate every branch and select with `where`, so branches must be pure and
 same-shaped. Anything else raises `StaticShapeRequiredError` saying what to pass. ONNX `If`/
 `Loop` lowering (no unrolling, unknown trip counts) is future work.
@@ -132,6 +132,9 @@ def _unrolled_while(cond, step, state, maximum_iterations, done):
         raise StaticShapeRequiredError(
             "while_loop: the condition is a symbolic tensor while tracing and kgraph unrolls "
             "loops; pass maximum_iterations=N (a Python int) to bound the unrolling.")
+    looped = _looped_while(cond, step, state, int(maximum_iterations) - done)
+    if looped is not None:
+        return looped
     alive = ew.cast(cond(*state), "bool")
     for _ in range(int(maximum_iterations) - done):
         state = _select(alive, step(state), state)
@@ -226,6 +229,23 @@ def _looped_scan(f, init, xs, n, reverse):
     y = shape["y"]
     has_ys = y is not None and not builtins.all(leaf is None for leaf in _flatten(y))
     return _unflatten(init, finals), (_unflatten(y, stacked) if has_ys else None)
+
+
+def _looped_while(cond, step, state, iterations):
+    """`while_loop` with a symbolic condition as a `Scan` of `iterations` steps, each keeping
+    the old state once the condition has turned false (as unrolled); None when `step` cannot
+    be a loop body (see `scan`)."""
+    if iterations <= 0:
+        return None
+
+    def body(carry, _):
+        alive, values = carry
+        values = _select(alive, step(values), values)
+        return (ew.logical_and(alive, ew.cast(cond(*values), "bool")), values), None
+
+    alive = ew.cast(cond(*state), "bool")
+    looped = _looped_scan(body, (alive, state), None, iterations, False)
+    return None if looped is None else looped[0][1]
 
 
 def map(f, xs):  # noqa: A001 - the Keras name
