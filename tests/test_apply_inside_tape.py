@@ -111,3 +111,15 @@ def test_one_element_of_an_eager_tensor_is_a_0d_eager_tensor():
     assert [10, 20][first] in (10, 20) and {int(first): "a"}[first] == "a"
     assert all(v.shape == () for v in actions)  # iteration too
     assert f"{tf.constant([1.25])[0]:.1f}" == "1.2"
+
+
+def test_gather_packs_a_list_of_traced_scalars():
+    """A subclassed model called on a Python list of ints gets one scalar input per item;
+    `tf.gather(x, that_list)` packs them into one index vector, as TensorFlow does."""
+    table = np.arange(12, dtype=np.float32).reshape(6, 2)
+
+    class Lookup(keras.Model):
+        def call(self, indices):
+            return tf.gather(table, indices) * 2.0
+
+    np.testing.assert_allclose(Lookup()([1, 4, 5]), table[[1, 4, 5]] * 2.0)

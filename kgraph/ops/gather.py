@@ -157,6 +157,12 @@ def take(x, indices, axis=None):
     >>> take(np.array([[1., 2.], [3., 4.]]), np.array([1, 1, 0]), axis=0)
     array([[3., 4.], [3., 4.], [1., 2.]])
     """
+    if isinstance(indices, (list, tuple)):
+        # a list holding traced scalars (a model called on `[1, 10, 100]`: one input each)
+        # is packed into one index tensor, as TensorFlow's gather packs it
+        from kgraph.ops.core_api import convert_to_tensor
+
+        indices = convert_to_tensor(indices)
     if axis is None:
         from kgraph.ops.movement import reshape
 
