@@ -31,6 +31,7 @@ _ATTRIBUTES = {
     "Variable": ("kgraph.variables", "Variable"),
     "TensorSpec": ("kgraph.data", "TensorSpec"),
     "Tensor": ("kgraph.tf_names", "Tensor"),
+    "TensorShape": ("kgraph.tensor_shape", "TensorShape"),
     "function": ("kgraph.function", "function"),
     # TensorFlow's initializer names: the Keras initializers (same arguments and defaults)
     "random_uniform_initializer": ("kgraph.keras.initializers", "RandomUniform"),
@@ -39,17 +40,18 @@ _ATTRIBUTES = {
     "losses": ("kgraph.keras", "losses"),
     "optimizers": ("kgraph.keras", "optimizers"),
     "metrics": ("kgraph.keras", "metrics"),
+    "initializers": ("kgraph.keras", "initializers"),  # tf.initializers.Zeros()
 }
 # TensorFlow's top-level tensor functions (tf.concat, tf.ones, tf.reduce_sum, ...): kgraph/tf_names.py
-_TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by_value", "concat",
-             "cond", "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal",
-             "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
-             "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
-             "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
-             "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "round", "shape",
-             "sigmoid", "sign", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack",
-             "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
-             "zeros_like")
+_TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by_value",
+             "concat", "cond", "constant", "convert_to_tensor", "cos", "cumsum", "divide",
+             "einsum", "equal", "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater",
+             "identity", "less", "linspace", "log", "matmul", "maximum", "minimum", "multiply",
+             "one_hot", "ones", "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean",
+             "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll",
+             "round", "shape", "sigmoid", "sign", "sin", "slice", "split", "sqrt", "square",
+             "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tile", "transpose",
+             "unstack", "where", "zeros", "zeros_like")
 _ATTRIBUTES.update({name: ("kgraph.tf_names", name) for name in _TF_NAMES})
 
 

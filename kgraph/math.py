@@ -7,13 +7,15 @@ import numpy as np
 
 from kgraph.keras import ops
 from kgraph.nn import l2_normalize  # noqa: F401
-from kgraph.tf_names import (abs, argmax, argmin, cumsum, eager_tensors, equal,  # noqa: F401,A004
-                             exp, floor, greater, less, log, maximum, minimum, pow, reduce_max,
+from kgraph.tf_names import (abs, argmax, argmin, cumsum, divide, eager_tensors,  # noqa: F401,A004
+                             equal, exp, floor, greater, less, log, maximum, minimum, multiply,
+                             pow, reduce_max,
                              reduce_mean, reduce_min, reduce_prod, reduce_sum, round, sigmoid,
                              sign, sqrt, square, tanh)
 
-__all__ = ["abs", "argmax", "argmin", "cumsum", "equal", "exp", "floor", "greater", "less",
-           "l2_normalize", "log", "maximum", "minimum", "pow", "reduce_max", "reduce_mean",
+__all__ = ["abs", "argmax", "argmin", "cumsum", "divide", "equal", "exp", "floor", "greater",
+           "less", "l2_normalize", "log", "maximum", "minimum", "multiply", "pow", "reduce_max",
+           "reduce_mean",
            "reduce_min", "reduce_prod", "reduce_sum", "round", "sigmoid", "sign", "sqrt", "square",
            "tanh", "top_k",
            "unsorted_segment_max", "unsorted_segment_mean", "unsorted_segment_sum"]

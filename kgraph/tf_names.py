@@ -21,9 +21,9 @@ __all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by
            "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
            "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
            "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
-           "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "round", "shape", "sigmoid",
-           "sign", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack", "stop_gradient",
-           "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
+           "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll", "round", "shape",
+           "sigmoid", "sign", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack",
+           "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
            "zeros_like"]  # (and the class Tensor, below)
 
 
@@ -129,6 +129,11 @@ def reshape(tensor, shape, name=None):
 
 def expand_dims(input, axis, name=None):  # noqa: A002
     return ops.expand_dims(input, axis)
+
+
+def roll(input, shift, axis, name=None):  # noqa: A002
+    """tf.roll: entries shifted along `axis` (ints or lists of them), wrapping around."""
+    return ops.roll(input, shift, axis=axis)
 
 
 def squeeze(input, axis=None, name=None):  # noqa: A002

@@ -62,6 +62,15 @@ class Variable:
             raise ValueError(f"Variable {name!r}: an `initializer` (or TensorFlow's "
                              f"`initial_value`) is required")
 
+        if dtype is None and not callable(initializer):
+            # an integer or bool initial value keeps its kind, as Keras (floats: floatx);
+            # swin_transformers.py keeps an int position index in a tf.Variable
+            raw = getattr(initializer, "dtype", None)  # (np.asarray of a traced value would
+            try:                                       # read it element by element)
+                kind = np.dtype(raw) if raw is not None else np.asarray(initializer).dtype
+            except TypeError:  # bfloat16 and other names numpy does not know
+                kind = None
+            dtype = kind.name if kind is not None and kind.kind in "iub" else None
         dtype = dtype_name(dtype or config.floatx())
         if callable(initializer):
             if shape is None:

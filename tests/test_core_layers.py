@@ -268,3 +268,27 @@ def test_training_passed_by_position_is_bound_by_name():
         return model(v, False)
 
     np.testing.assert_array_equal(traced(x), 2 * x)
+
+
+def test_build_runs_outside_the_graph_being_traced():
+    # swin_transformers.py: `build` computes a mask with tf ops on numpy arrays and keeps it in
+    # a non-trainable tf.Variable, while the layer is first called on a KerasTensor
+    import kgraph as tf
+
+    class Masked(keras.layers.Layer):
+        def build(self, input_shape):
+            grid = tf.convert_to_tensor(np.arange(4.0).reshape(2, 2))
+            mask = tf.where(tf.expand_dims(grid, 0) - tf.expand_dims(grid, 1) != 0, -1.0, 0.0)
+            self.mask = tf.Variable(initial_value=mask, trainable=False)
+
+        def call(self, x):
+            return x + self.mask
+
+    inputs = keras.Input((2, 2, 2))
+    layer = Masked()
+    model = keras.Model(inputs, layer(inputs))
+    expected = np.where(np.arange(4.0).reshape(2, 2)[None] != np.arange(4.0).reshape(2, 2)[:, None],
+                        -1.0, 0.0)
+    np.testing.assert_array_equal(np.asarray(layer.mask), expected)
+    np.testing.assert_array_equal(model.predict(np.zeros((1, 2, 2, 2), "float32"), verbose=0),
+                                  expected[None])

@@ -238,3 +238,23 @@ def test_indexing_by_eager_integer_scalars():
     np.testing.assert_array_equal(tape.gradient(picked, w), [[0, 3, 0], [0, 3, 0]])
     with pytest.raises(TypeError, match="Unsupported index"):
         tf.function(lambda x: x[np.float32(1.0)], input_signature=OPEN)(np.zeros((2, 3, 2), "f4"))
+
+
+def test_strided_slices_of_known_axes():
+    # swin_transformers.py's PatchMerging: x[:, 0::2, 0::2, :] on a traced batch; also
+    # negative steps; a gradient flows back to the picked entries
+    traced = tf.function(lambda x: {"even": x[:, 0::2], "reversed": x[:, ::-1, 1:],
+                                    "down": x[..., 1::-1]},
+                         input_signature=[tf.TensorSpec((None, 5, 2), "float32")])
+    for n in (2, 3):
+        x = np.arange(n * 10, dtype="float32").reshape(n, 5, 2)
+        out = traced(x)
+        np.testing.assert_array_equal(out["even"], x[:, 0::2])
+        np.testing.assert_array_equal(out["reversed"], x[:, ::-1, 1:])
+        np.testing.assert_array_equal(out["down"], x[..., 1::-1])
+    w = tf.Variable(np.ones((4, 3), "float32"))
+    with tf.GradientTape() as tape:
+        total = ops.sum(w[1::2] * 2.0)
+    np.testing.assert_array_equal(tape.gradient(total, w), [[0] * 3, [2] * 3, [0] * 3, [2] * 3])
+    with pytest.raises(NotImplementedError, match="step"):
+        tf.function(lambda x: x[:, ::2], input_signature=OPEN)(np.zeros((2, 3, 2), "f4"))

@@ -80,6 +80,7 @@ CASES = {
     "pow": (lambda: tf.pow(X * X + 1, 1.25) - tf.math.pow(2.0, X), (X * X + 1) ** 1.25 - 2.0 ** X),
     "argsort": (lambda: tf.argsort(X, axis=1), np.argsort(X, axis=1, kind="stable")),
     "slice": (lambda: tf.slice(X, [1, 1], [-1, 2]), X[1:, 1:3]),
+    "roll": (lambda: tf.roll(X, shift=[-1, 2], axis=[0, 1]), np.roll(X, [-1, 2], [0, 1])),
     "pad": (lambda: tf.pad(X, [[1, 1], [2, 2]], mode="REFLECT") + tf.pad(X, [[1, 1], [2, 2]]),
             np.pad(X, ((1, 1), (2, 2)), mode="reflect") + np.pad(X, ((1, 1), (2, 2)))),
 }
@@ -500,3 +501,24 @@ def test_image_resize_method_names_tensorflows_methods():
                                image.reshape(2, 2, 2, 2, 1).mean(axis=(1, 3)))
     assert tf.image.ResizeMethod.NEAREST_NEIGHBOR == "nearest"
     assert tf.image.ResizeMethod.BILINEAR == "bilinear"
+
+
+def test_swin_transformer_tensorflow_names():
+    # swin_transformers.py: x.get_shape().as_list() of traced and eager tensors,
+    # tf.initializers.Zeros(), tf.math.divide, an int tf.Variable kept int
+    seen = {}
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4, 3), "float32")])
+    def shapes(x):
+        seen["traced"] = x.get_shape().as_list()
+        return tf.math.divide(x, 2.0) * tf.math.multiply(1.0, 2.0)
+
+    np.testing.assert_allclose(shapes(np.ones((2, 4, 3), "float32")), np.ones((2, 4, 3)))
+    assert seen["traced"] == [None, 4, 3]
+    eager = tf.convert_to_tensor(np.zeros((2, 5)))
+    assert eager.get_shape().as_list() == [2, 5] and eager.get_shape()[0] == 2
+    assert tf.TensorShape([None, 3]).as_list() == [None, 3]
+    assert isinstance(tf.initializers.Zeros(), tf.keras.initializers.Zeros)
+    index = tf.Variable(initial_value=tf.convert_to_tensor(np.arange(4)), trainable=False)
+    assert index.dtype == "int64" and tf.Variable(np.ones(2, bool)).dtype == "bool"
+    assert tf.Variable([1.5, 2.0]).dtype == "float32" and tf.Variable(np.ones(2)).dtype == "float32"

@@ -71,6 +71,9 @@ from kgraph.ops.ctc import ctc_decode, ctc_loss  # noqa: F401,E402
 from kgraph.ops.symbolic_shape import shape  # noqa: F401,E402 - unknown dims as int32 scalars
 
 
+from kgraph.tensor_shape import TensorShape  # noqa: E402
+
+
 def _install_operators():
     def rev(fn):
         return lambda self, other: fn(other, self)
@@ -94,6 +97,7 @@ def _install_operators():
     Value.__ne__ = _elementwise_with_data(_ew.not_equal)
     Value.__getitem__ = _getitem
     Value.T = property(lambda self: _mv.transpose(self))
+    Value.get_shape = lambda self: TensorShape(self.shape)  # TensorFlow's static shape
     Value.reshape = lambda self, *shape: _mv.reshape(self, shape[0] if len(shape) == 1 else shape)
 
 
@@ -123,9 +127,9 @@ def _getitem(x, index):
             if item.step not in (None, 1):
                 raise NotImplementedError(f"Slicing with a step is not supported: {item}")
             out = _slice_at_run_time(out, item.start, item.stop, axis)  # `x[:, :n]`
+        elif isinstance(item, _builtins.slice) and item.step not in (None, 1):
+            out = _strided(out, item, axis)  # `x[:, 0::2]` (swin_transformers.py)
         elif isinstance(item, _builtins.slice):
-            if item.step not in (None, 1):
-                raise NotImplementedError(f"Slicing with a step is not supported: {item}")
             if item != _builtins.slice(None):
                 start = 0 if item.start is None else item.start
                 stop = 2**62 if item.stop is None else item.stop
@@ -151,6 +155,17 @@ def _elementwise_with_data(compare):
             return compare(self, other)
         return NotImplemented  # Python falls back to `self is other`
     return method
+
+
+def _strided(x, item, axis):
+    """`x[..., start:stop:step, ...]` along an axis of known size: a gather of those indices."""
+    size = x.shape[axis]
+    if size is None or _builtins.any(_is_dim(v) for v in (item.start, item.stop, item.step)):
+        raise NotImplementedError(f"Slicing with a step needs the axis size and the slice "
+                                  f"bounds known while tracing. Received: {item} on shape "
+                                  f"{tuple(x.shape)}")
+    indices = _np.arange(*item.indices(size), dtype=_np.int64)
+    return take(x, indices, axis=axis)
 
 
 def _is_dim(item):
