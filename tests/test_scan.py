@@ -366,3 +366,27 @@ def test_bidirectional_loops_do_not_reverse_twice():
     alone = backward(x)  # processing order: step t of the output read x[:, 4 - t]
     np.testing.assert_allclose(np.asarray(alone)[:, ::-1],
                                model.predict(x, verbose=0)[..., 3:], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_dropout_masks_are_drawn_once_before_the_loop(kind):
+    """Input and recurrent dropout in training: one mask each per sequence (Keras), drawn
+    before the loop, so the looped layer trains exactly as the unrolled one."""
+    rng = np.random.default_rng(12)
+    x, y = rng.normal(size=(8, 6, 3)).astype("float32"), rng.normal(size=(8, 2))
+    results = []
+    for unroll in (False, True):
+        keras.utils.set_random_seed(13)
+        layer = getattr(keras.layers, kind)(4, dropout=0.3, recurrent_dropout=0.4,
+                                            unroll=unroll)
+        model = keras.Sequential([keras.Input((6, 3)), layer, keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        graph = model.trace_step("train", x, y.astype("float32"))
+        loops = sum(node.op == "Scan" for node in graph.nodes)
+        history = model.fit(x, y, epochs=3, batch_size=4, verbose=0).history["loss"]
+        results.append((loops, history, model.get_weights()))
+    (loops, h0, w0), (none, h1, w1) = results
+    assert (loops, none) == (2, 0)
+    np.testing.assert_allclose(h0, h1, rtol=1e-5)
+    for a, b in zip(w0, w1):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -34,7 +34,7 @@ class DropoutRNNCell:
     def _cached_mask(self, attr, step_input, rate, offset):
         graph = current_graph()
         cached = getattr(self, attr, None)
-        if cached is None or cached[0] is not graph:
+        if cached is None or not _encloses(cached[0], graph):
             cached = (graph, self._create_dropout_mask(step_input, rate, offset))
             setattr(self, attr, cached)
         return cached[1]
@@ -57,6 +57,16 @@ class DropoutRNNCell:
 
     def reset_recurrent_dropout_mask(self):
         self._recurrent_dropout_mask_cache = None
+
+
+def _encloses(outer, graph) -> bool:
+    """`graph` is `outer` or a loop body traced inside it (which reads `outer`'s mask, drawn
+    before the loop: kgraph/ops/recurrence.py)."""
+    while graph is not None:
+        if graph is outer:
+            return True
+        graph = getattr(graph, "parent", None)
+    return False
 
 
 def _dropout_mask(like, rate, seed):

@@ -3,9 +3,9 @@
 The built-in cells (LSTM, GRU, SimpleRNN) run as one loop node, a `Scan` over the time-major
 sequence (kgraph/ops/recurrence.py): the graph, its compile time and its memory do not grow
 with the sequence length, and the backward pass is a reverse loop over saved step values.
-`unroll=True` (as Keras), recurrent dropout in training, custom cells and half-precision
-cells unroll the steps instead, a copy per step, which the sequence's static length allows. Masked time
-steps keep the previous output and states (Keras' semantics). A stateful layer keeps its
+`unroll=True` (as Keras), custom cells and half-precision cells unroll the steps instead, a
+copy per step, which the sequence's static length allows. Masked time steps keep the previous
+output and states (Keras' semantics). A stateful layer keeps its
 states in non-trainable variables of shape (batch, units): every call reads them as its
 initial state and assigns its final state to them, which the compiled step stores back.
 """
@@ -224,12 +224,11 @@ class RNN(EagerCallMixin, Layer):
 
     def _loops(self, sequences, training):
         """Whether the steps run as one loop node (a `Scan`) rather than unrolled: a built-in
-        cell projecting once (`_projects_once`), no recurrent dropout in training (its masks
-        are drawn per call, not per step) and `unroll=False`, as Keras' `unroll`."""
+        cell (`_projects_once`), computing in float32/float64, and `unroll=False`, as Keras'
+        `unroll`. Dropout masks are drawn once per sequence before the loop, as unrolled."""
         cell = self.cell
         return not self.unroll and sequences.shape[1] and \
-            self._projects_once(sequences, training) and \
-            not (training and 0.0 < cell.recurrent_dropout < 1.0) and \
+            self._projects_once(sequences, training, time_major=True) and \
             cell.compute_dtype in ("float32", "float64")  # see recurrence.ScanBodyError
 
     def _scan(self, sequences, states, mask, training):
@@ -238,6 +237,12 @@ class RNN(EagerCallMixin, Layer):
         cell's output is its first state, so the last output is that final state."""
         cell, structure = self.cell, states
         flat = flatten(states)
+        # the dropout masks, one per sequence as Keras draws them, before the loop: the input
+        # mask (batch, features) broadcasts over the time-major sequence, the body reads the
+        # recurrent one
+        if training and 0.0 < cell.dropout < 1.0:
+            cell.get_dropout_mask(time_step(sequences, 0))
+        cell.recurrent_masks(flat[0], training)
         projected = cell.project(ops.transpose(sequences, (1, 0, 2)), training)  # (T, B, G)
         xs = [projected]
         if mask is not None:
@@ -265,14 +270,15 @@ class RNN(EagerCallMixin, Layer):
         last = finals[-1] if mask is not None else finals[0]
         return last, outputs, pack_like(structure, finals[:len(flatten(structure))])
 
-    def _projects_once(self, sequences, training):
+    def _projects_once(self, sequences, training, time_major=False):
         """Whether the whole sequence's input projection can be one product: a built-in cell
         (LSTM, GRU, SimpleRNN: `project` then `recur`), computing in this layer's dtype,
-        without input dropout (whose masks apply per step)."""
+        without input dropout (whose per-step mask broadcasts over a time-major sequence
+        only: `time_major` says the projection will be of one)."""
         cell = self.cell
         if not isinstance(cell, RecurrentCell) or cell.compute_dtype != self.compute_dtype:
             return False
-        if training and 0.0 < cell.dropout < 1.0:
+        if training and 0.0 < cell.dropout < 1.0 and not time_major:
             return False
         if not cell.built:
             cell._maybe_build((time_step(sequences, 0),))
