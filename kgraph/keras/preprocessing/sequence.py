@@ -1,14 +1,16 @@
-"""`keras.preprocessing.sequence`: `pad_sequences` under the module name older code imports, and
-tf.keras 2's `TimeseriesGenerator` (gone from Keras 3, which has
+"""`keras.preprocessing.sequence`: `pad_sequences` under the module name older code imports,
+tf.keras 2's `skipgrams`/`make_sampling_table` (kgraph/keras/preprocessing/skipgrams.py) and
+`TimeseriesGenerator` (gone from Keras 3, which has
 `keras.utils.timeseries_dataset_from_array`) for code written against it."""
 from __future__ import annotations
 
 import numpy as np
 
+from kgraph.keras.preprocessing.skipgrams import make_sampling_table, skipgrams
 from kgraph.keras.utils import pad_sequences
 from kgraph.keras.utils.py_dataset import PyDataset
 
-__all__ = ["TimeseriesGenerator", "pad_sequences"]
+__all__ = ["TimeseriesGenerator", "make_sampling_table", "pad_sequences", "skipgrams"]
 
 
 class TimeseriesGenerator(PyDataset):
