@@ -36,6 +36,7 @@ def test_neural_machine_translation_with_transformer():
     from kgraph import keras
     from kgraph.keras import layers, ops
 
+    keras.utils.set_random_seed(0)  # the batch shuffle and the initial weights: one outcome
     vocab_size = 120
     sequence_length = 20
     batch_size = 16
@@ -78,7 +79,9 @@ def test_neural_machine_translation_with_transformer():
         print(f'inputs["encoder_inputs"].shape: {inputs["encoder_inputs"].shape}')
         print(f'inputs["decoder_inputs"].shape: {inputs["decoder_inputs"].shape}')
         print(f"targets.shape: {targets.shape}")
-    assert inputs["decoder_inputs"].shape == targets.shape == (batch_size, sequence_length)
+    # (shuffled batches: the first may be the partial last one)
+    assert inputs["decoder_inputs"].shape == targets.shape
+    assert targets.shape[1:] == (sequence_length,) and targets.shape[0] <= batch_size
 
     class TransformerEncoder(layers.Layer):
         def __init__(self, embed_dim, dense_dim, num_heads, **kwargs):
@@ -284,7 +287,7 @@ def test_neural_machine_translation_with_transformer():
     test_eng_texts = pairs[1][0]
     for input_sentence in test_eng_texts[:2]:
         translated = decode_sequence(input_sentence[None, :])
-        words = translated.split()
+        words = translated.split(" ")  # an untrained model may sample the padding token ""
         assert words[0] == "[start]" and 2 <= len(words) <= max_decoded_sentence_length + 1
         assert set(words) <= set(spa_vocab)
 
