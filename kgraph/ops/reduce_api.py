@@ -209,7 +209,8 @@ def logdet(x):
 
 def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
     """Sum of the rows of `data` per segment id (`keras.ops.segment_sum`), a one-hot
-    contraction; `num_segments` must be given while tracing."""
+    contraction; `num_segments` must be given while tracing (a Python int or a traced
+    scalar such as `ops.shape(x)[0]`)."""
     return _segment(data, segment_ids, num_segments, "segment_sum", maximum=False)
 
 
@@ -220,7 +221,7 @@ def segment_max(data, segment_ids, num_segments=None, sorted=False):  # noqa: A0
 
 def _segment(data, segment_ids, num_segments, op, maximum):
     from kgraph.ops.api_util import StaticShapeRequiredError, is_symbolic
-    from kgraph.ops.movement import expand_dims, reshape
+    from kgraph.ops.movement import expand_dims
 
     if num_segments is None:
         if is_symbolic(segment_ids):
@@ -228,9 +229,16 @@ def _segment(data, segment_ids, num_segments, op, maximum):
                                            f"tracing; the output size cannot follow the data")
         num_segments = int(np.max(np.asarray(segment_ids))) + 1
     ids = ew.cast(segment_ids, "int64")
-    hits = ew.equal(expand_dims(ids, 0), np.arange(num_segments, dtype=np.int64)[:, None])
+    if is_symbolic(num_segments):  # a traced size (`ops.shape(nodes)[0]` of an open axis)
+        from kgraph.ops import arange
+
+        segments = expand_dims(ew.cast(arange(num_segments), "int64"), -1)
+    else:
+        segments = np.arange(int(num_segments), dtype=np.int64)[:, None]
+    hits = ew.equal(expand_dims(ids, 0), segments)
     extra = rank(data) - 1
-    hits = reshape(hits, tuple(hits.shape) + (1,) * extra) if extra else hits
+    for _ in range(extra):
+        hits = expand_dims(hits, -1)
     if not maximum:
         return rd.sum(ew.cast(hits, dtype_of(data)) * expand_dims(data, 0), 1)
     low = np.finfo(ew._np_dtype(dtype_of(data))).min if is_float(dtype_of(data)) else \
