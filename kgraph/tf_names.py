@@ -23,8 +23,8 @@ __all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by
            "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
            "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll", "round", "shape",
            "sigmoid", "sign", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack",
-           "stop_gradient", "subtract", "tanh", "tile", "transpose", "unstack", "where", "zeros",
-           "zeros_like"]  # (and the class Tensor, below)
+           "stop_gradient", "subtract", "tanh", "tensordot", "tile", "transpose", "unstack",
+           "where", "zeros", "zeros_like"]  # (and the class Tensor, below)
 
 
 class Tensor(abc.ABC):
@@ -129,6 +129,11 @@ def reshape(tensor, shape, name=None):
 
 def expand_dims(input, axis, name=None):  # noqa: A002
     return ops.expand_dims(input, axis)
+
+
+def tensordot(a, b, axes, name=None):
+    """tf.tensordot: `axes` an int (last axes of `a` with first of `b`) or a pair of lists."""
+    return ops.tensordot(a, b, axes=axes)
 
 
 def roll(input, shift, axis, name=None):  # noqa: A002

@@ -311,3 +311,16 @@ def test_merge_layers_need_a_list_and_one_batch_size():
         L.Add()([a, b])
     with pytest.raises(ValueError, match="exactly 2"):
         L.Dot(axes=1)([Input(shape=(3,))])
+
+
+def test_dot_with_an_open_middle_dim():
+    # pointnet_segmentation.py: Dot(axes=(2, 1)) of (batch, points, 3) with (batch, 3, 3) on
+    # `Input(shape=(None, 3))`, run at two point counts
+    points = keras.Input((None, 3))
+    transform = keras.Input((3, 3))
+    model = keras.Model([points, transform], keras.layers.Dot(axes=(2, 1))([points, transform]))
+    rng = np.random.default_rng(8)
+    for n in (5, 9):
+        x, t = rng.normal(size=(2, n, 3)).astype("f4"), rng.normal(size=(2, 3, 3)).astype("f4")
+        np.testing.assert_allclose(model.predict([x, t], verbose=0), x @ t, rtol=1e-5,
+                                   atol=1e-5)

@@ -81,6 +81,7 @@ CASES = {
     "argsort": (lambda: tf.argsort(X, axis=1), np.argsort(X, axis=1, kind="stable")),
     "slice": (lambda: tf.slice(X, [1, 1], [-1, 2]), X[1:, 1:3]),
     "roll": (lambda: tf.roll(X, shift=[-1, 2], axis=[0, 1]), np.roll(X, [-1, 2], [0, 1])),
+    "tensordot": (lambda: tf.tensordot(X, X, axes=(1, 1)), X @ X.T),
     "pad": (lambda: tf.pad(X, [[1, 1], [2, 2]], mode="REFLECT") + tf.pad(X, [[1, 1], [2, 2]]),
             np.pad(X, ((1, 1), (2, 2)), mode="reflect") + np.pad(X, ((1, 1), (2, 2)))),
 }

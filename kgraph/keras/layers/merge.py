@@ -198,6 +198,8 @@ def batch_dot(x, y, axes):
     x = _transpose(x, [i for i in range(x_rank) if i != a0] + [a0])  # contracted axis last
     y = _transpose(y, [0, a1] + [i for i in range(1, y_rank) if i != a1])  # ... second
     x_mid, y_rest = x.shape[1:-1], y.shape[2:]
+    if x_rank == 3 and y_rank == 3:  # (batch, n, d) @ (batch, d, m): n may be unknown
+        return ops.matmul(x, y)      # (pointnet_segmentation.py: points of an open count)
     for d in x_mid + y_rest:
         if d is None:
             raise ValueError(f"Dot: the non-batch dims must be known. Received: input shapes "
