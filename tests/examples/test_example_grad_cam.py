@@ -22,12 +22,14 @@ reads the function's arguments); it is indented back into the function here.
 Checked: with the head being global average pooling then a Dense layer, the gradient of class
 c's logit with respect to the last conv activations A is W[:, c] / (H * W) at every position,
 so the heatmap is relu(A @ W[:, c]) / max, computed in numpy from A and the Dense kernel.
+Marked slow (3-7 s: Xception at 299x299, as written).
 """
 
 import json
 import os
 
 import numpy as np
+import pytest
 
 
 def _write_images_and_class_index(root):
@@ -47,6 +49,7 @@ def _write_images_and_class_index(root):
     return paths
 
 
+@pytest.mark.slow
 def test_grad_cam(tmp_path, monkeypatch):
     import matplotlib as mpl
 
