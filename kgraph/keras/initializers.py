@@ -232,3 +232,51 @@ def serialize(init):
 
 def deserialize(config, custom_objects=None):
     return get(config)
+
+
+class STFT(Initializer):
+    """Keras 3's `STFT` (`STFTInitializer`) initializer: the real (`cos`) or imaginary (`-sin`)
+    DFT basis of a `(frame_length, 1, fft_length // 2 + 1)` kernel, `kernel[t, 0, k] =
+    cos|sin(-2 pi t k / fft_length)`, times a scipy window (`"hann"`, `"hamming"`, ... or an
+    array) divided by its `"density"` (root of the summed squares) or `"spectrum"` (sum)
+    scaling; `STFTSpectrogram` convolves frames with it."""
+
+    def __init__(self, side="real", window="hann", scaling="density", periodic=False):
+        if side not in ("real", "imag"):
+            raise ValueError(f"STFT: side must be 'real' or 'imag'. Received: side={side!r}")
+        if scaling not in (None, "density", "spectrum"):
+            raise ValueError(f"STFT: scaling must be None, 'density' or 'spectrum'. "
+                             f"Received: scaling={scaling!r}")
+        if isinstance(window, str):
+            import scipy.signal
+
+            scipy.signal.get_window(window, 1)  # an unknown window name raises here
+        self.side, self.window, self.scaling, self.periodic = side, window, scaling, periodic
+
+    def __call__(self, shape, dtype=None):
+        frame_length, _, bins = shape
+        t = np.arange(frame_length, dtype=np.float64)[:, None, None]
+        k = np.arange(bins, dtype=np.float64)[None, None, :]
+        angle = -2.0 * np.pi * t * k / ((bins - 1) * 2)
+        kernel = np.cos(angle) if self.side == "real" else np.sin(angle)
+        if self.window is not None:
+            window = self.window
+            if isinstance(window, str):
+                import scipy.signal
+
+                window = scipy.signal.get_window(window, frame_length, self.periodic)
+            window = np.asarray(window, dtype=np.float64)
+            if window.shape != (frame_length,):
+                raise ValueError(f"STFT: the window must have shape ({frame_length},), the "
+                                 f"frame length. Received: window shape={window.shape}")
+            scale = {"density": np.sqrt(np.sum(window ** 2)), "spectrum": np.sum(np.abs(window)),
+                     None: 1.0}[self.scaling]
+            kernel = kernel * window[:, None, None] / scale
+        return _cast(kernel, dtype)
+
+    def get_config(self):
+        return {"side": self.side, "window": self.window, "periodic": self.periodic,
+                "scaling": self.scaling}
+
+
+STFTInitializer = ALL["STFT"] = ALL["STFTInitializer"] = STFT
