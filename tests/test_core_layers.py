@@ -292,3 +292,46 @@ def test_build_runs_outside_the_graph_being_traced():
     np.testing.assert_array_equal(np.asarray(layer.mask), expected)
     np.testing.assert_array_equal(model.predict(np.zeros((1, 2, 2, 2), "float32"), verbose=0),
                                   expected[None])
+
+
+def test_tensors_a_call_stores_on_its_layers_are_eager_after_an_eager_call():
+    # focal_modulation_network.py reads `model.basic_layers[1].blocks[-1].modulation.gates`
+    # after `model(images)`; the layer sits in lists of lists
+    class Gate(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            self.gates = self.dense(x) * 2.0
+            self._private = self.gates  # private attributes are left alone
+            return self.gates + 1.0
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.stages = [[Gate()], [Gate()]]
+
+        def call(self, x):
+            return self.stages[1][0](self.stages[0][0](x))
+
+    net = Net()
+    for batch in (np.ones((2, 3), "float32"), np.zeros((4, 3), "float32")):
+        out = net(batch)
+        gates = net.stages[1][0].gates
+        assert hasattr(gates, "numpy") and gates.shape == (len(batch), 2)
+        np.testing.assert_allclose(np.asarray(gates) + 1.0, out, rtol=1e-6)
+
+
+def test_an_unbuilt_sequential_called_from_several_threads_builds_once():
+    # focal_modulation_network.py maps an augmentation Sequential without an Input over a
+    # dataset with num_parallel_calls
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = keras.Sequential([keras.layers.Rescaling(0.5), keras.layers.Dense(3)])
+    images = [np.full((4, 2), float(i), "float32") for i in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(model, images))
+    kernel, bias = model.layers[-1].get_weights()
+    for x, out in zip(images, outs):
+        np.testing.assert_allclose(out, x * 0.5 @ kernel + bias, rtol=1e-5, atol=1e-6)

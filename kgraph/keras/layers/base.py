@@ -93,6 +93,26 @@ def _activity_loss(regularizer, output):
 
 
 _FED = object()  # stands for a fed keyword array in an eager call's cache key
+_EAGER_BUILD_LOCK = threading.RLock()  # one eager program built at a time (map threads)
+
+
+def _layers_reachable_from(root):
+    """`root` and every layer held in its attributes, directly or in lists, tuples and dicts
+    (`self.basic_layers[1].blocks[-1].modulation`), each once."""
+    seen, order, stack = set(), [], [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Layer):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            order.append(item)
+            stack.extend(vars(item).values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return order
 
 
 def _dtype_from(dtype):
@@ -465,7 +485,6 @@ class Layer:
         the positional ones, so a new mask reuses the program; other keyword values are part
         of the cache key by value (never by `repr`, which numpy abbreviates)."""
         from kgraph.compiler.graph_key import static_key
-        from kgraph.compiler.program import build_program
 
         training = kwargs.get("training")
         static = {k: v for k, v in kwargs.items() if k != "training"}
@@ -481,6 +500,20 @@ class Layer:
                tuple(layer._trainable for layer in [self] + self._flat_layers()))
         program = self._eager_programs.get(key)
         if program is None:
+            program = self._build_eager_program(key, args, static, positional, static_leaves,
+                                                training, arrays)
+        return self._run_eager_program(program, arrays)
+
+    def _build_eager_program(self, key, args, static, positional, static_leaves, training,
+                             arrays):
+        """The compiled program of an eager call, built once per key (under a lock: eager
+        calls may come from several `Dataset.map(num_parallel_calls=...)` threads)."""
+        from kgraph.compiler.program import build_program
+
+        with _EAGER_BUILD_LOCK:
+            program = self._eager_programs.get(key)
+            if program is not None:
+                return program
             specs = [(f"input_{i}", (None,) + a.shape[1:] if a.ndim else (), a.dtype)
                      for i, a in enumerate(arrays)]
 
@@ -495,20 +528,41 @@ class Layer:
                 masks = {i: v._keras_mask for i, v in enumerate(flatten(out))
                          if getattr(v, "_keras_mask", None) is not None}
                 self._eager_mask_slots = list(masks)
+                kept = self._tensors_kept_by_the_call(current_graph())
+                self._eager_kept = [(layer, name) for layer, name, _ in kept]
                 return {**{f"output_{i}": v for i, v in enumerate(flatten(out))},
                         **{f"added_loss_{i}": v for i, v in enumerate(added)},
-                        **{f"output_mask_{i}": m for i, m in masks.items()}}
+                        **{f"output_mask_{i}": m for i, m in masks.items()},
+                        **{f"kept_{i}": v for i, (_, _, v) in enumerate(kept)}}
 
             program = build_program(f"{self.name}_call", specs, fn)
             program.structure = self._eager_structure
             program.mask_slots = self._eager_mask_slots
+            program.kept = self._eager_kept
             self._eager_programs[key] = program
+            return program
+
+    def _run_eager_program(self, program, arrays):
         outs = [_eager(program.to_numpy(b)) for b in program(*arrays)]
+        if program.kept:  # tensors the call stored on its layers, as the eager values they are
+            for (layer, name), value in zip(program.kept, outs[len(outs) - len(program.kept):]):
+                object.__setattr__(layer, name, value)
+            outs = outs[:len(outs) - len(program.kept)]
         count, n_masks = len(flatten(program.structure)), len(program.mask_slots)
         self._eager_losses = outs[count:len(outs) - n_masks]  # `layer.losses`, as Keras
         for slot, mask in zip(program.mask_slots, outs[len(outs) - n_masks:]):
             outs[slot]._keras_mask = mask  # the output mask, as Keras 3 sets it
         return pack_like(program.structure, outs[:count])
+
+    def _tensors_kept_by_the_call(self, graph):
+        """`(layer, attribute, value)` for the public attributes of this layer and its
+        sublayers that the call being traced set to tensors of `graph`: an eager call returns
+        them as arrays too (focal_modulation_network.py reads `modulation.gates` after
+        `model(images)`, as TensorFlow's eager tensors)."""
+        return [(layer, name, value) for layer in _layers_reachable_from(self)
+                for name, value in list(vars(layer).items())
+                if not name.startswith("_") and isinstance(value, Value)
+                and value.graph is graph]
 
     def compute_output_shape(self, input_shape):
         kt = map_structure(lambda s: KerasTensor(s), input_shape) if isinstance(

@@ -3,9 +3,13 @@ known (from an `Input`, an `input_shape=` argument on the first layer, `build()`
 first data it sees)."""
 from __future__ import annotations
 
+import threading
+
 from kgraph.keras.layers.base import KerasTensor, Layer
 from kgraph.keras.layers.core import InputLayer
 from kgraph.keras.models.model import Model
+
+_BUILD_LOCK = threading.RLock()
 
 
 class Sequential(Model):
@@ -154,14 +158,17 @@ class Sequential(Model):
         return super().outputs if self._graph is not None else None
 
     def build(self, input_shape=None):
-        if self._graph is not None:
-            return
-        if input_shape is None:
-            raise ValueError(f"Sequential model {self.name!r} cannot be built without an "
-                             f"input shape.")
-        self._host_depth = len(self._host_layers())  # the shape is their outputs'
-        self._input_layer = InputLayer(batch_shape=tuple(input_shape))
-        self._build_graph()
+        # one build at a time: a model without an Input may be first called from several
+        # `Dataset.map(..., num_parallel_calls=...)` threads at once
+        with _BUILD_LOCK:
+            if self._graph is not None:
+                return
+            if input_shape is None:
+                raise ValueError(f"Sequential model {self.name!r} cannot be built without an "
+                                 f"input shape.")
+            self._host_depth = len(self._host_layers())  # the shape is their outputs'
+            self._input_layer = InputLayer(batch_shape=tuple(input_shape))
+            self._build_graph()
 
     def _maybe_build(self, args):
         if self._graph is None and args and hasattr(args[0], "shape"):
