@@ -92,29 +92,6 @@ def _activity_loss(regularizer, output):
     return ops.divide_no_nan(loss, batch)
 
 
-_FED = object()  # stands for a fed keyword array in an eager call's cache key
-_EAGER_BUILD_LOCK = threading.RLock()  # one eager program built at a time (map threads)
-
-
-def _layers_reachable_from(root):
-    """`root` and every layer held in its attributes, directly or in lists, tuples and dicts
-    (`self.basic_layers[1].blocks[-1].modulation`), each once."""
-    seen, order, stack = set(), [], [root]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Layer):
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-            order.append(item)
-            stack.extend(vars(item).values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-    return order
-
-
 def _dtype_from(dtype):
     if dtype is None:
         return kconfig.floatx()
@@ -481,88 +458,10 @@ class Layer:
 
     def _eager_call(self, args, kwargs):
         """Run the layer on numpy data through a compiled program, cached per input
-        signature. Arrays among the keyword arguments (masks, initial states) are fed like
-        the positional ones, so a new mask reuses the program; other keyword values are part
-        of the cache key by value (never by `repr`, which numpy abbreviates)."""
-        from kgraph.compiler.graph_key import static_key
+        signature (kgraph/keras/layers/eager_call.py)."""
+        from kgraph.keras.layers.eager_call import eager_call
 
-        training = kwargs.get("training")
-        static = {k: v for k, v in kwargs.items() if k != "training"}
-        positional, keyword = flatten(args), flatten(static)
-        fed = [isinstance(v, np.ndarray) for v in keyword]
-        arrays = [np.asarray(a) if not isinstance(a, Variable) else a.numpy()
-                  for a in positional] + [v for v, f in zip(keyword, fed) if f]
-        arrays = [a.astype(kconfig.floatx()) if a.dtype == np.float64 else a for a in arrays]
-        static_leaves = [_FED if f else v for v, f in zip(keyword, fed)]
-        key = (tuple((a.shape[1:], a.dtype.str, a.ndim) for a in arrays),
-               static_key(pack_like(static, static_leaves)),
-               None if training is None else bool(training),  # None: the layer default
-               tuple(layer._trainable for layer in [self] + self._flat_layers()))
-        program = self._eager_programs.get(key)
-        if program is None:
-            program = self._build_eager_program(key, args, static, positional, static_leaves,
-                                                training, arrays)
-        return self._run_eager_program(program, arrays)
-
-    def _build_eager_program(self, key, args, static, positional, static_leaves, training,
-                             arrays):
-        """The compiled program of an eager call, built once per key (under a lock: eager
-        calls may come from several `Dataset.map(num_parallel_calls=...)` threads)."""
-        from kgraph.compiler.program import build_program
-
-        with _EAGER_BUILD_LOCK:
-            program = self._eager_programs.get(key)
-            if program is not None:
-                return program
-            specs = [(f"input_{i}", (None,) + a.shape[1:] if a.ndim else (), a.dtype)
-                     for i, a in enumerate(arrays)]
-
-            def fn(*placeholders):
-                fed_values = iter(placeholders[len(positional):])
-                call_kwargs = pack_like(static, [next(fed_values) if v is _FED else v
-                                                 for v in static_leaves])
-                out = self._traced_call(pack_like(args, placeholders[:len(positional)]),
-                                        {**call_kwargs, "training": training})
-                self._eager_structure = out
-                added = list(getattr(current_graph(), "losses", []))  # add_loss in the call
-                masks = {i: v._keras_mask for i, v in enumerate(flatten(out))
-                         if getattr(v, "_keras_mask", None) is not None}
-                self._eager_mask_slots = list(masks)
-                kept = self._tensors_kept_by_the_call(current_graph())
-                self._eager_kept = [(layer, name) for layer, name, _ in kept]
-                return {**{f"output_{i}": v for i, v in enumerate(flatten(out))},
-                        **{f"added_loss_{i}": v for i, v in enumerate(added)},
-                        **{f"output_mask_{i}": m for i, m in masks.items()},
-                        **{f"kept_{i}": v for i, (_, _, v) in enumerate(kept)}}
-
-            program = build_program(f"{self.name}_call", specs, fn)
-            program.structure = self._eager_structure
-            program.mask_slots = self._eager_mask_slots
-            program.kept = self._eager_kept
-            self._eager_programs[key] = program
-            return program
-
-    def _run_eager_program(self, program, arrays):
-        outs = [_eager(program.to_numpy(b)) for b in program(*arrays)]
-        if program.kept:  # tensors the call stored on its layers, as the eager values they are
-            for (layer, name), value in zip(program.kept, outs[len(outs) - len(program.kept):]):
-                object.__setattr__(layer, name, value)
-            outs = outs[:len(outs) - len(program.kept)]
-        count, n_masks = len(flatten(program.structure)), len(program.mask_slots)
-        self._eager_losses = outs[count:len(outs) - n_masks]  # `layer.losses`, as Keras
-        for slot, mask in zip(program.mask_slots, outs[len(outs) - n_masks:]):
-            outs[slot]._keras_mask = mask  # the output mask, as Keras 3 sets it
-        return pack_like(program.structure, outs[:count])
-
-    def _tensors_kept_by_the_call(self, graph):
-        """`(layer, attribute, value)` for the public attributes of this layer and its
-        sublayers that the call being traced set to tensors of `graph`: an eager call returns
-        them as arrays too (focal_modulation_network.py reads `modulation.gates` after
-        `model(images)`, as TensorFlow's eager tensors)."""
-        return [(layer, name, value) for layer in _layers_reachable_from(self)
-                for name, value in list(vars(layer).items())
-                if not name.startswith("_") and isinstance(value, Value)
-                and value.graph is graph]
+        return eager_call(self, args, kwargs)
 
     def compute_output_shape(self, input_shape):
         kt = map_structure(lambda s: KerasTensor(s), input_shape) if isinstance(
