@@ -54,6 +54,11 @@ ROWS = [
         (normal(4, 5), fixed(REPEATED)), lambda x, i: x[:, i]),
     Row("Gather_scalar_index", lambda x: ops.take(x, -2, axis=1), (normal(3, 4),),
         lambda x: x[:, -2]),
+    # constant permutations (flip, a reordering): the gradient is the inverse reordering
+    Row("Gather_constant_permutation",
+        lambda x: ops.take(x, np.array([2, 0, -1, 1, 3]), axis=1), (normal(3, 5),),
+        lambda x: x[:, [2, 0, 4, 1, 3]]),
+    Row("Gather_flip", lambda x: ops.flip(x, 0), (normal(4, 2, 3),), lambda x: x[::-1]),
     Row("take_flat", lambda x, i: ops.take(x, i), (normal(3, 4), fixed(np.array([11, 0, 11, -1]))),
         lambda x, i: x.reshape(-1)[i]),
     Row("ScatterAdd", lambda u, i: scatter_add(u, i, 5), (normal(2, 4, 3), fixed(GRID)),

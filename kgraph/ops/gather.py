@@ -3,7 +3,8 @@
 `Gather(data, indices, axis)` is numpy's `take` with integer indices of any rank; negative
 indices count from the end, as in numpy. Its gradient with respect to `data` scatter-adds the
 output gradient into zeros shaped like `data`: repeated indices accumulate (an embedding row
-looked up twice gets both gradients).
+looked up twice gets both gradients). Constant indices that reorder the axis (a `flip`, a
+permutation) have the inverse reordering, a `Gather`, as their gradient instead.
 
 `ScatterAdd(updates, indices, shape)` is that scatter-add along axis 0 only; the gradient rule
 of `Gather` moves `axis` to the front and back with transposes, so one simple primitive serves
@@ -54,7 +55,20 @@ def _gather_ref(data, indices, axis):
 
 
 def _gather_grad(g, y, data, indices, axis):
+    order = _permutation(indices, data.shape[axis])
+    if order is not None:  # a reordering (`flip`): its gradient is the inverse reordering
+        return apply("Gather", g, np.argsort(order).astype(order.dtype), axis=axis), None
     return gather_grad(g, data, indices, axis)
+
+
+def _permutation(indices, size):
+    """The constant 1-D `indices` when they are a permutation of range(size), else None."""
+    if indices.node.op != "Constant" or len(indices.shape) != 1 or size is None:
+        return None
+    order = np.asarray(indices.node.attrs["value"])
+    order = np.where(order < 0, order + size, order)
+    return order if order.size == size and np.array_equal(np.sort(order), np.arange(size)) \
+        else None
 
 
 def gather_grad(g, data, indices, axis):
