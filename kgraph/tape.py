@@ -287,6 +287,9 @@ class _PinBudget:
         import gc
         import os
 
+        # the survivors of the last collection that have died since no longer count (a stale
+        # floor from an earlier, larger model's loop would stop collecting for good)
+        self.floor = min(self.floor, self.total())
         self.live[graph] = nbytes
         budget = max(int(os.environ.get("KGRAPH_TAPE_PIN_BUDGET", 256 << 20)), 4 * nbytes)
         if self.total() <= self.floor + budget:
