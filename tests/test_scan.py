@@ -395,3 +395,27 @@ def test_dropout_masks_are_drawn_once_before_the_loop(kind):
     np.testing.assert_allclose(h0, h1, rtol=1e-5)
     for a, b in zip(w0, w1):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_unrolling_a_loop_inside_a_loop_body():
+    """`unroll_scans` (for TVM) unrolls a loop whose body holds another loop."""
+    from kgraph.compiler.passes.scans import unroll_scans
+
+    g = Graph("g")
+    with tracing(g):
+        x = g.placeholder("x", (3, 2, 4), "float32")
+
+        def outer(carry, slices):
+            (inner_sum,), _ = scan(lambda c, s: ([c[0] + s[0] * 2.0], []), [carry[0]],
+                                   [slices[0]])
+            return [ops.tanh(inner_sum)], [inner_sum]
+
+        (last,), (ys,) = scan(outer, [ops.zeros((4,), dtype="float32")], [x])
+        g.set_outputs({"last": last, "ys": ys})
+    feeds = {"x": np.random.default_rng(14).normal(size=(3, 2, 4)).astype("float32")}
+    want = compile_graph(g, "numpy").run(feeds)
+    flat, _ = g.clone()
+    flat = unroll_scans(flat)
+    assert not any(node.op == "Scan" for node in flat.nodes)
+    for got, expect in zip(compile_graph(flat, "numpy").run(feeds), want):
+        np.testing.assert_allclose(got, expect, rtol=1e-6)

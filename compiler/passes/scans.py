@@ -9,7 +9,7 @@ without a loop construct (TVM's ONNX importer has no `Scan`). The result equals 
 from __future__ import annotations
 
 from kgraph import ops
-from kgraph.ir.graph import Graph, current_graph, tracing
+from kgraph.ir.graph import Graph, tracing
 from kgraph.ops.movement import split
 
 
@@ -28,8 +28,13 @@ def drop_unused_scan_history(graph: Graph) -> Graph:
 
 
 def unroll_scans(graph: Graph) -> Graph:
-    if not any(node.op == "Scan" for node in graph.nodes):
-        return graph
+    # a loop in a loop's body is copied out unrolled once per step: the next round unrolls it
+    while any(node.op == "Scan" for node in graph.nodes):
+        _unroll_once(graph)
+    return graph
+
+
+def _unroll_once(graph: Graph):
     replaced, old = {}, graph.nodes
     graph.nodes = []  # rebuilt in order: each loop's steps go where the loop was
     with tracing(graph):
@@ -42,11 +47,10 @@ def unroll_scans(graph: Graph) -> Graph:
     graph.outputs = [replaced.get(v, v) for v in graph.outputs]
     graph.updates = {var: replaced.get(v, v) for var, v in graph.updates.items()}
     graph.variables = {var: replaced.get(v, v) for var, v in graph.variables.items()}
-    return graph
 
 
 def _unrolled(node):
-    """The values of `node`'s outputs computed step by step (nested loops unrolled too)."""
+    """The values of `node`'s outputs computed step by step."""
     from kgraph.ops.recurrence import _inline
 
     a = node.attrs
@@ -63,20 +67,7 @@ def _unrolled(node):
     n_out = len(body.outputs) - n_carry
     outs, hist = [[None] * steps for _ in range(n_out)], [[None] * steps for _ in carries]
     for t in (range(steps - 1, -1, -1) if a["reverse"] else range(steps)):
-        graph = current_graph()
-        start = len(graph.nodes)
         results = _inline(body, carries + [s[t] for s in slices] + invariants)
-        inner = graph.nodes[start:]
-        if any(n.op == "Scan" for n in inner):  # a loop in the body: unroll it in place
-            del graph.nodes[start:]
-            for n in inner:
-                if n.op == "Scan":
-                    mapped = dict(zip(n.outputs, _unrolled(n)))
-                    results = [mapped.get(v, v) for v in results]
-                    for later in inner:
-                        later.inputs = [mapped.get(v, v) for v in later.inputs]
-                else:
-                    graph.nodes.append(n)
         for k in range(n_carry):
             hist[k][t] = carries[k]
         carries = results[:n_carry]

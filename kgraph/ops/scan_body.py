@@ -35,10 +35,11 @@ def optimize_body(body, outer, carries, slices: dict, invariants: dict):
         the invariants being those still read (and those made by code motion).
     """
     from kgraph.compiler.passes.cancel_transposes import ELEMENTWISE
+    from kgraph.compiler.passes.eliminate_dead_code import eliminate_dead_code
 
-    _drop_dead(body)
+    eliminate_dead_code(body)
     _reassociate_products(body, set(carries))
-    _drop_dead(body)
+    eliminate_dead_code(body)
     steps = next(iter(slices.values())).shape[0] if slices else None
     inv, seq, moved = dict(invariants), dict(slices), set()
     for node in body.nodes:
@@ -61,7 +62,7 @@ def optimize_body(body, outer, carries, slices: dict, invariants: dict):
             continue
         moved.add(node.id)
     result = _rewire(body, moved, slices, invariants, seq, inv)
-    _drop_dead(body)  # the constants only moved nodes read
+    eliminate_dead_code(body)  # the constants only moved nodes read
     return result
 
 
@@ -111,14 +112,6 @@ def _placeholder(body, inside: Value) -> Value:
             user.inputs = [placeholder if v is inside else v for v in user.inputs]
     body.outputs = [placeholder if v is inside else v for v in body.outputs]
     return placeholder
-
-
-def _drop_dead(body):
-    needed = {v.node.id for v in body.outputs}
-    for node in reversed(body.nodes):
-        if node.id in needed:
-            needed.update(v.node.id for v in node.inputs)
-    body.nodes = [n for n in body.nodes if n.id in needed or n.op == "Input"]
 
 
 def _reassociate_products(body, carries):
