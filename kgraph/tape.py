@@ -17,6 +17,7 @@ import numpy as np
 
 from kgraph.compiler.graph_key import value_refs
 from kgraph.ir.graph import Graph, Value, current_graph, tracing
+from kgraph.ops.registry import to_value
 from kgraph.variables import Variable
 
 
@@ -51,10 +52,14 @@ class GradientTape:
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(target)/d(sources); `sources` may be a list or a single variable.
 
+        `target` may be a list or nested structure of tensors: their gradients add up, as
+        TensorFlow's (`output_gradients` then holds one weight per target). A non-scalar
+        target is summed (or weighted by `output_gradients` first).
         Used eagerly, the program computing target and gradients is looked up by the
         structure of the recorded forward graph before any autodiff: a loop's second batch
-        differentiates, optimises and compiles nothing. A non-scalar target is summed (or
-        weighted by `output_gradients` first)."""
+        differentiates, optimises and compiles nothing. A tape nested in another eager tape
+        that is still recording appends its backward ops to that recording and returns its
+        tensors, so the outer tape differentiates them (second order, as TensorFlow)."""
         if self._used and not self.persistent:
             raise RuntimeError("A non-persistent GradientTape can only compute gradients once; "
                                "use GradientTape(persistent=True) to call gradient() again.")
@@ -75,7 +80,8 @@ class GradientTape:
         sources = [sources] if single else list(sources)
         graph = self._graph
         target, wrt = _symbolic(graph, target, sources, output_gradients)
-        if self._tracing is None and graph.captures is None:  # inside a traced step
+        # inside a traced step, or nested in an eager tape still recording into `graph`
+        if self._tracing is None and (graph.captures is None or current_graph() is graph):
             grads = _differentiate(graph, target, wrt, unconnected_gradients,
                                    start=self._start)
             return grads[0] if single else grads
@@ -104,15 +110,35 @@ class GradientTape:
 
 
 def _symbolic(graph, target, sources, output_gradients):
-    """The target (weighted by `output_gradients`) and the sources as values of `graph`."""
-    from kgraph.ops.registry import to_value
+    """The target (weighted by `output_gradients`; the sum of the weighted sums of a list or
+    nested structure of targets) and the sources as values of `graph`."""
+    from kgraph import ops
+    from kgraph.keras import tree
+
+    def value(x):
+        return graph.read_variable(x) if isinstance(x, Variable) else to_value(x)
 
     with tracing(graph):
-        target = to_value(target)
-        if output_gradients is not None:
-            target = target * to_value(output_gradients)
-        wrt = [graph.read_variable(s) if isinstance(s, Variable) else to_value(s)
-               for s in sources]
+        if not isinstance(target, (list, tuple, dict)):
+            target = value(target)
+            if output_gradients is not None:
+                target = target * value(output_gradients)
+        else:
+            targets = tree.flatten(target)
+            weights = ([None] * len(targets) if output_gradients is None
+                       else tree.flatten(output_gradients))
+            if not targets or len(weights) != len(targets):
+                raise ValueError(
+                    f"GradientTape.gradient needs a target, and one output gradient per "
+                    f"target when output_gradients is given. Received: {len(targets)} "
+                    f"targets and output_gradients={output_gradients!r}")
+            total = None
+            for t, w in zip(targets, weights):
+                t = value(t) if w is None else value(t) * value(w)
+                t = t if t.shape == () else ops.sum(t)
+                total = t if total is None else total + t
+            target = total
+        wrt = [value(s) for s in sources]
     return target, wrt
 
 

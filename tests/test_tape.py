@@ -32,6 +32,44 @@ def test_gradient_of_nested_sources_keeps_their_structure():
     np.testing.assert_allclose(by_name["a"], [6.0, 12.0])
 
 
+def test_a_list_of_targets_sums_their_gradients():
+    # TensorFlow: `tape.gradient([a, b], x)` is the gradient of a + b (each summed), and
+    # `output_gradients` weights each target
+    x = tf.Variable(np.float32([1.0, 2.0, 3.0]))
+    with tf.GradientTape(persistent=True) as tape:
+        a = x * x
+        b = keras.ops.sum(3.0 * x)
+    np.testing.assert_allclose(tape.gradient([a, b], x), 2 * x.numpy() + 3)
+    np.testing.assert_allclose(tape.gradient((a, {"b": b}), [x])[0], 2 * x.numpy() + 3)
+    weights = [np.float32([1.0, 0.0, 2.0]), np.float32(0.5)]
+    np.testing.assert_allclose(tape.gradient([a, b], x, output_gradients=weights),
+                               weights[0] * 2 * x.numpy() + 1.5)
+    with pytest.raises(ValueError, match="one output gradient per target"):
+        tape.gradient([a, b], x, output_gradients=[weights[0]])
+
+
+def test_eager_nested_tapes_give_second_order_gradients():
+    # TensorFlow's nested tapes: the inner gradient is recorded on the outer tape
+    x = tf.Variable(np.float32([1.0, 2.0, -3.0]))
+    w = tf.Variable(np.float32([0.5, 1.0, 2.0]))
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            y = keras.ops.sum(w * x * x * x)
+        dx, dw = inner.gradient(y, [x, w])  # 3 w x^2, x^3
+        np.testing.assert_allclose(dx, 3 * w.numpy() * x.numpy() ** 2)
+    d2x, d2w = outer.gradient([dx, dw], [x, w])  # targets summed: 6 w x + 3 x^2, 3 x^2
+    np.testing.assert_allclose(d2x, 6 * w.numpy() * x.numpy() + 3 * x.numpy() ** 2)
+    np.testing.assert_allclose(d2w, 3 * x.numpy() ** 2)
+    # an inner gradient taken after the outer tape stopped recording is not differentiated
+    # further, as TensorFlow's: the numbers alone
+    with tf.GradientTape() as outer:
+        with tf.GradientTape() as inner:
+            y = keras.ops.sum(x * x)
+    dx = inner.gradient(y, x)
+    np.testing.assert_allclose(dx, 2 * x.numpy())
+    np.testing.assert_allclose(outer.gradient(y, x), 2 * x.numpy())
+
+
 def test_dense_gradients_match_finite_differences():
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"),
