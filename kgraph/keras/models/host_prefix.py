@@ -18,6 +18,7 @@ from kgraph.keras.layers.preprocessing.host_layer import (
     as_host_array,
     string_input_error,
 )
+from kgraph.keras.tree import flatten, map_structure
 
 
 class HostPrefix:
@@ -52,10 +53,14 @@ class HostPrefix:
             raise ValueError(f"Model {self.model.name!r} expects {len(flat_inputs)} input(s), "
                              f"but it received {len(given)} input tensors.")
         env = {id(kt): _input_array(kt, value) for kt, value in zip(flat_inputs, given)}
-        for node in self.nodes:
-            args = [env.get(id(a), a) for a in node.args]
+        def value(a):
+            return env.get(id(a), a)
+
+        for node in self.nodes:  # args may nest tensors (HashedCrossing's list, dicts)
+            args = [map_structure(value, a) for a in node.args]
             out = node.layer(*args, **node.kwargs)
-            env[id(node.outputs[0])] = np.asarray(out)
+            for tensor, array in zip(node.outputs, flatten(out)):
+                env[id(tensor)] = np.asarray(array)
         return [env[id(t)] for t in self.boundary]
 
 

@@ -1,12 +1,13 @@
 """Preprocessing layers. Numeric and image layers run inside the compiled graph (random
 augmentation only when `training=True`, drawn from the step's rng key); string layers
-(`StringLookup`, `TextVectorization`, string `Hashing`) map numpy string/object arrays to
-integers on the host before the graph (see `host_layer.py`)."""
+(`StringLookup`, `TextVectorization`, string `Hashing`, `HashedCrossing`) map numpy
+string/object arrays to integers on the host before the graph (see `host_layer.py`)."""
 from kgraph.keras.layers.preprocessing.normalization import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.image import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.augmentation import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.affine import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.categorical import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.hashing import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.hashed_crossing import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.lookup import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.text_vectorization import *  # noqa: F401,F403

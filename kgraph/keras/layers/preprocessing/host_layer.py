@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.keras.layers.base import KerasTensor, Layer
+from kgraph.keras.tree import flatten, map_structure, pack_like
 
 __all__ = []
 
@@ -22,7 +23,7 @@ class StringInputError(TypeError):
     """A layer that runs in the compiled graph was called on a string tensor."""
 
 
-STRING_LAYERS = ("StringLookup, TextVectorization, Hashing (and "
+STRING_LAYERS = ("StringLookup, TextVectorization, Hashing, HashedCrossing (and "
                  "keras.ops.expand_dims/squeeze/reshape)")
 
 
@@ -106,6 +107,13 @@ def encode_host(indices, output_mode, depth, count_weights=None, idf_weights=Non
     return counts
 
 
+class HostOutput:
+    """The shape and dtype of one output of a host node."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), dtype
+
+
 class HostLayer(Layer):
     """Base of host-side preprocessing layers: subclasses implement `host_call(inputs)`.
     Leading a Sequential without an `Input`, they run on the data given to `fit`, `evaluate`,
@@ -117,9 +125,9 @@ class HostLayer(Layer):
     takes_strings_only = False  # TextVectorization: a symbolic call on numbers is refused
 
     def __call__(self, inputs, *args, **kwargs):
-        if isinstance(inputs, KerasTensor):
+        if any(isinstance(t, KerasTensor) for t in flatten(inputs)):
             return self._host_node(inputs, args, kwargs)
-        if type(inputs).__name__ == "Value":
+        if any(type(t).__name__ == "Value" for t in flatten(inputs)):
             raise HostLayerError(
                 f"{type(self).__name__} layer {self.name!r} runs on the host, in numpy, and "
                 f"cannot be called inside a traced function: apply it to the data first, "
@@ -132,27 +140,39 @@ class HostLayer(Layer):
         return outputs.view(EagerTensor) if isinstance(outputs, np.ndarray) else outputs
 
     def _host_node(self, inputs, args, kwargs):
-        """A symbolic call: a KerasTensor of the output's shape and dtype, recorded as a host
-        node of the layer graph (run in numpy before the compiled part of the model)."""
-        if not on_host(inputs):
-            producer = inputs._keras_history[0].name if inputs._keras_history else None
-            raise HostLayerError(
-                f"{type(self).__name__} layer {self.name!r} runs on the host, before the "
-                f"compiled graph: call it on a model Input (a string Input among them) or "
-                f"on another host layer's output, not on the output of layer {producer!r}, "
-                f"which runs in the compiled graph. Received: {inputs!r}")
-        if self.takes_strings_only and inputs.dtype != "string":
-            raise HostLayerError(f"{type(self).__name__} layer {self.name!r} takes strings. "
-                                 f"Received an input of dtype {inputs.dtype}: {inputs!r}")
+        """A symbolic call: KerasTensors of the output's shape and dtype, recorded as a host
+        node of the layer graph (run in numpy before the compiled part of the model). The
+        inputs may be a list or dict of tensors (HashedCrossing, FeatureSpace), and so may the
+        outputs (`host_output_specs`)."""
+        for tensor in flatten(inputs):
+            if not isinstance(tensor, KerasTensor) or not on_host(tensor):
+                history = getattr(tensor, "_keras_history", None)
+                producer = history[0].name if history else None
+                raise HostLayerError(
+                    f"{type(self).__name__} layer {self.name!r} runs on the host, before the "
+                    f"compiled graph: call it on model Inputs (string Inputs among them) or on "
+                    f"other host layers' outputs, not on the output of layer {producer!r}, "
+                    f"which runs in the compiled graph. Received: {tensor!r}")
+            if self.takes_strings_only and tensor.dtype != "string":
+                raise HostLayerError(f"{type(self).__name__} layer {self.name!r} takes "
+                                     f"strings. Received an input of dtype {tensor.dtype}: "
+                                     f"{tensor!r}")
         from kgraph.keras.layers.base import CallNode
 
         self.built = True
-        out = KerasTensor(self.compute_output_shape(tuple(inputs.shape)),
-                          self.host_output_dtype(), name=self.name,
-                          history=(self, len(self._inbound_nodes), 0))
-        out._on_host, out._mask_spec = True, None
-        self._inbound_nodes.append(CallNode(self, (inputs,) + tuple(args), kwargs, [out]))
-        return out
+        specs = self.host_output_specs(map_structure(lambda t: tuple(t.shape), inputs))
+        node_index, leaves = len(self._inbound_nodes), []
+        for spec in flatten(specs):
+            out = KerasTensor(spec.shape, spec.dtype, name=self.name,
+                              history=(self, node_index, len(leaves)))
+            out._on_host, out._mask_spec = True, None
+            leaves.append(out)
+        self._inbound_nodes.append(CallNode(self, (inputs,) + tuple(args), kwargs, leaves))
+        return pack_like(specs, leaves)
+
+    def host_output_specs(self, input_shapes):
+        """The `HostOutput` of a symbolic call, or a structure of them (a dict of outputs)."""
+        return HostOutput(self.compute_output_shape(input_shapes), self.host_output_dtype())
 
     def host_output_dtype(self):
         """The dtype of `host_call`'s result, as Keras names it."""
