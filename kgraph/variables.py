@@ -89,7 +89,7 @@ class Variable:
         self.trainable = trainable
         self.aggregation = aggregation
         self._autocast = bool(autocast)  # read in an AutocastScope's dtype (mixed precision)
-        self._host = value
+        self._host = _read_only(value)
         self._device = None  # backend buffer, authoritative when _host is None
         self._device_upload = None  # the upload of the executor whose buffer _device is
         from kgraph.distribute.strategy import note_variable
@@ -119,28 +119,42 @@ class Variable:
 
     def __repr__(self):
         return (f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}, "
-                f"value={self.numpy()!r}>")
+                f"value={self._held()!r}>")
 
     __hash__ = object.__hash__
 
     # -- host / device value ----------------------------------------------------------------
     def numpy(self) -> np.ndarray:
+        """The value as a new array, as TensorFlow's: editing it leaves the variable alone."""
+        return self._held().copy()
+
+    def _held(self) -> np.ndarray:
+        """The host value, read-only: the variable's own array, which callers must not keep
+        as their copy (`assign` replaces it; an in-place edit would change the variable)."""
         if self._host is None:
-            self._host = np.array(_to_host(self._device), copy=True)
+            self._host = _read_only(np.array(_to_host(self._device), copy=True))
         return self._host
 
     @property
     def value(self):
         graph = current_graph()
         if graph is None:
-            return self.numpy()
+            return self._held()  # read-only: eager ops make new arrays from it
         with AutocastScope(None):  # the graph holds the variable as stored
             stored = graph.read_variable(self)
         scope = get_autocast_scope()
         return scope.maybe_cast(stored) if self._autocast and scope is not None else stored
 
     def __array__(self, dtype=None, copy=None):
-        return self.numpy() if dtype is None else self.numpy().astype(dtype)
+        # a new array, as TensorFlow's; numpy 2's `copy=False` (never copy) gets the
+        # variable's own read-only array
+        held = self._held()
+        if copy is False:
+            if dtype is not None and np.dtype(dtype) != held.dtype:
+                raise ValueError(f"Variable {self.path!r}: converting {held.dtype} to {dtype} "
+                                 f"needs a copy. Received: copy=False")
+            return held
+        return held.copy() if dtype is None else held.astype(dtype)
 
     def assign(self, value):
         graph = current_graph()
@@ -151,7 +165,7 @@ class Variable:
         if value.shape != self._shape:
             raise ValueError(f"Variable {self.path!r} has shape {self._shape}; cannot assign a "
                              f"value of shape {value.shape}")
-        self._host, self._device = value.copy(), None
+        self._host, self._device = _read_only(value.copy()), None
         return self
 
     def assign_add(self, delta):
@@ -166,7 +180,7 @@ class Variable:
         onnxruntime) is copied across through the host; executors whose uploads compare
         equal (TVM on one device) share buffers without a copy."""
         if self._device is not None and self._device_upload != upload:
-            self.numpy()
+            self._held()
             self._device = None
         if self._device is None:
             self._device, self._device_upload = upload(self._host), upload
@@ -191,6 +205,11 @@ class Variable:
 def snapshot_to_numpy(snapshot) -> np.ndarray:
     """The array a `Variable.snapshot()` holds."""
     return _to_host(snapshot)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 def _to_host(buffer) -> np.ndarray:

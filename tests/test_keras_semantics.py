@@ -312,6 +312,31 @@ def test_variable_takes_tensorflows_initial_value_and_get_shape():
         tf.Variable(name="nothing")
 
 
+def test_variable_numpy_is_a_fresh_copy_as_tensorflows():
+    import kgraph as tf
+
+    var = tf.Variable(np.float32([1.0, 2.0]))
+    read, as_array = var.numpy(), np.asarray(var)
+    read[0], as_array[1] = 99.0, -5.0  # the user's in-place edits leave the variable alone
+    np.testing.assert_array_equal(var.numpy(), [1.0, 2.0])
+    var.assign([3.0, 4.0])
+    var.assign_add(np.float32([1.0, 1.0]))
+    np.testing.assert_array_equal(read, [99.0, 2.0])  # nor do later assignments change a read
+    np.testing.assert_array_equal(var, [4.0, 5.0])
+    with pytest.raises(ValueError, match="copy=False"):
+        np.asarray(var, dtype="float64", copy=False)
+    # a value a training step left in the executor's buffer: each read is the caller's own
+    model = keras.Sequential([keras.Input((2,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    kernel = model.layers[0].kernel
+    before = kernel.numpy()
+    model.fit(np.ones((4, 2), "f4"), np.zeros((4, 1), "f4"), epochs=1, verbose=0)
+    first, second = kernel.numpy(), kernel.numpy()
+    assert not np.array_equal(first, before) and first is not second
+    first += 1.0
+    np.testing.assert_array_equal(kernel.numpy(), second)
+
+
 def test_layer_losses_hold_add_loss_values_after_an_eager_call():
     class ActivityPenalty(layers.Layer):
         def call(self, inputs):

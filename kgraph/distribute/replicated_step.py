@@ -61,7 +61,7 @@ class ReplicatedTrainStep:
     # -- one step ---------------------------------------------------------------------------
     def _step(self, arrays):
         self.replica.warm()
-        self.old_state = [np.array(v.numpy(), copy=True) for v in self.replica.state]
+        self.old_state = [v.numpy() for v in self.replica.state]
         rows = len(arrays[0])
         slices = split_step.replica_slices(rows, self.num_replicas)
         first = (self.cross.rank if self.cross is not None else 0) * self.local_replicas

@@ -108,7 +108,7 @@ class SwapEMAWeights(Callback):
         if self._swapped == to_average:
             return
         for var, average in self._pairs():
-            raw = np.array(var.numpy(), copy=True)
+            raw = var.numpy()
             var.assign(average.numpy())
             average.assign(raw)
         self._swapped = to_average
@@ -128,7 +128,7 @@ class SwapEMAWeights(Callback):
             # fit() ends by giving the variables their averages (finalize_variable_values):
             # the averages must hold the moving averages again, not the raw weights.
             for var, average in self._pairs():
-                average.assign(np.array(var.numpy(), copy=True))
+                average.assign(var.numpy())
             self._swapped = False
 
     def on_test_begin(self, logs=None):

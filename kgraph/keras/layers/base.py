@@ -270,7 +270,7 @@ class Layer:
     non_trainable_variables = non_trainable_weights
 
     def get_weights(self):
-        return [np.array(v.numpy(), copy=True) for v in self.weights]
+        return [v.numpy() for v in self.weights]  # each a new array
 
     def set_weights(self, weights):
         params = self.weights
