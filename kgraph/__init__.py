@@ -46,7 +46,7 @@ _ATTRIBUTES = {
 _TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by_value",
              "concat", "cond", "constant", "convert_to_tensor", "cos", "cumsum", "divide",
              "einsum", "equal", "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater",
-             "identity", "less", "linspace", "log", "matmul", "maximum", "minimum", "multiply",
+             "identity", "less", "linspace", "log", "matmul", "maximum", "minimum", "multiply", "norm",
              "one_hot", "ones", "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean",
              "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll",
              "round", "shape", "sigmoid", "sign", "sin", "slice", "split", "sqrt", "square",

@@ -19,7 +19,7 @@ from kgraph.keras import ops
 __all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by_value", "concat",
            "cond", "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal",
            "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
-           "linspace", "log", "matmul", "maximum", "minimum", "multiply", "one_hot", "ones",
+           "linspace", "log", "matmul", "maximum", "minimum", "multiply", "norm", "one_hot", "ones",
            "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
            "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll", "round", "shape",
            "sigmoid", "sign", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack",
@@ -372,6 +372,13 @@ def minimum(x, y, name=None):
 
 def stop_gradient(input, name=None):  # noqa: A002
     return ops.stop_gradient(input)
+
+
+def norm(tensor, ord="euclidean", axis=None, keepdims=None, name=None):  # noqa: A002
+    """tf.norm: "euclidean" is the 2-norm of the flattened tensor (axis None), of vectors
+    (one axis) or Frobenius (two axes), as `keras.ops.norm` with `ord=None`."""
+    return ops.norm(tensor, ord=None if ord == "euclidean" else ord, axis=axis,
+                    keepdims=bool(keepdims))
 
 
 def eager_tensors(fn):

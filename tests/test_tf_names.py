@@ -28,6 +28,7 @@ CASES = {
     "transpose": (lambda: tf.transpose(X), X.T),
     "tile": (lambda: tf.tile(X, (2, 1)), np.tile(X, (2, 1))),
     "gather": (lambda: tf.gather(X, [2, 0]), X[[2, 0]]),
+    "norm": (lambda: tf.norm(X, axis=1, keepdims=True), np.linalg.norm(X, axis=1, keepdims=True)),
     "matmul": (lambda: tf.matmul(X, X, transpose_b=True), X @ X.T),
     "reduce_sum": (lambda: tf.reduce_sum(X, axis=1, keepdims=True), X.sum(1, keepdims=True)),
     "reduce_mean": (lambda: tf.reduce_mean(X), X.mean()),
@@ -523,3 +524,25 @@ def test_swin_transformer_tensorflow_names():
     index = tf.Variable(initial_value=tf.convert_to_tensor(np.arange(4)), trainable=False)
     assert index.dtype == "int64" and tf.Variable(np.ones(2, bool)).dtype == "bool"
     assert tf.Variable([1.5, 2.0]).dtype == "float32" and tf.Variable(np.ones(2)).dtype == "float32"
+
+
+def test_linalg_set_diag_norm_and_reduce_prod_of_a_shape_tuple():
+    # wgan-graphs.py: Dense(tf.math.reduce_prod(adjacency_shape)), tf.norm(grads, axis=1),
+    # tf.linalg.set_diag(adjacency, tf.zeros(tf.shape(adjacency)[:-1]))
+    assert int(tf.math.reduce_prod((5, 9, 9))) == 405 and tf.reduce_prod((5, 9, 9)).dtype == "int32"
+    np.testing.assert_allclose(tf.reduce_prod([2.0, 3.0]), 6.0)
+    from kgraph import keras
+
+    assert keras.layers.Dense(tf.math.reduce_prod((2, 3))).units == 6  # an eager int scalar
+    assert float(tf.norm(X)) == pytest.approx(np.linalg.norm(X))
+    for shape in [(2, 3, 3), (2, 3, 4), (2, 4, 3)]:
+        a = np.random.default_rng(0).normal(size=shape).astype("float32")
+        d = np.arange(2 * min(shape[1:]), dtype="float32").reshape(2, -1)
+        want = a.copy()
+        for i in range(min(shape[1:])):
+            want[:, i, i] = d[:, i]
+        np.testing.assert_allclose(tf.linalg.set_diag(a, d).numpy(), want)
+        traced = tf.function(lambda a, d: tf.linalg.set_diag(a, d))
+        np.testing.assert_allclose(traced(a, d), want)
+    with pytest.raises(NotImplementedError, match="k=1"):
+        tf.linalg.set_diag(a, d, k=1)

@@ -408,3 +408,28 @@ def test_run_eagerly_is_saved_in_the_compile_config(tmp_path):
     from kgraph.keras.saving.compile_config import get_compile_config
 
     assert loaded.run_eagerly and get_compile_config(loaded)["run_eagerly"] is True
+
+
+def test_metrics_held_as_attributes_are_tracked_and_fit_list_inputs_arrive_as_a_tuple():
+    # wgan-graphs.py: metrics created in an overridden compile (no `metrics` property) are
+    # the model's metrics, as Keras tracks them; fit([a, b]) hands train_step ((a, b),)
+    seen = {}
+
+    class Model(keras.Model):
+        def compile(self, **kwargs):
+            super().compile(**kwargs)
+            self.tracker = keras.metrics.Mean(name="first_leaf")
+
+        def train_step(self, data):
+            seen["data"] = data
+            self.tracker.update_state(keras.ops.mean(data[0][0]))
+            return {m.name: m.result() for m in self.metrics}
+
+    a, b = keras.Input((2,)), keras.Input((3,))
+    model = Model([a, b], keras.layers.Dense(1)(keras.layers.concatenate([a, b])))
+    model.compile(optimizer="sgd")
+    assert [m.name for m in model.metrics] == ["loss", "first_leaf"]
+    x = [np.full((4, 2), 3.0, "f4"), np.ones((4, 3), "f4")]
+    history = model.fit(x, epochs=1, batch_size=4, verbose=0)
+    assert isinstance(seen["data"], tuple) and isinstance(seen["data"][0], tuple)
+    assert history.history["first_leaf"] == [3.0]

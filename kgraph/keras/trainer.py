@@ -102,7 +102,11 @@ class Trainer:
         compiled = self._compiled_metrics if self.compiled else None
         if compiled is not None and (compiled.spec or compiled.weighted_spec):
             out.append(self._compile_metrics)  # one entry, as Keras 3: "compile_metrics"
-        return out
+        # then the metrics held as attributes, in assignment order, as Keras tracks them
+        # (`self.metric_generator = keras.metrics.Mean(...)` set in an overridden compile)
+        own = [m for name, m in vars(self).items()
+               if isinstance(m, kmetrics.Metric) and not name.startswith("_")]
+        return out + [m for m in own if not any(m is known for known in out)]
 
     @property
     def metrics_names(self):
@@ -508,7 +512,9 @@ def unpack_x_y_sample_weight(data):
 
 def pack_x_y_sample_weight(x, y=None, sample_weight=None):
     if y is None:  # as Keras 3: fit(x) hands train_step the inputs themselves
-        return (x,) if isinstance(x, (tuple, list)) else x
+        # a list of input arrays arrives as a tuple, as TensorFlow's data pipeline gives it
+        # (the WGAN-graphs example tests `isinstance(inputs[0], tuple)`)
+        return (tuple(x),) if isinstance(x, list) else (x,) if isinstance(x, tuple) else x
     return (x, y) if sample_weight is None else (x, y, sample_weight)
 
 

@@ -70,6 +70,9 @@ def prod(x, axis=None, keepdims=False, dtype=None):
     """Product over `axis` (`keras.ops.prod`), as a chain of multiplies of slices."""
     from kgraph.ops.movement import reshape
 
+    if isinstance(x, (list, tuple, int, float)):
+        x = np.asarray(x)  # a Python shape tuple, as `tf.math.reduce_prod(adjacency_shape)`
+        x = x.astype("int32" if x.dtype.kind in "iu" else floatx())
     if dtype is not None:
         x = ew.cast(x, dtype)
     out = x

@@ -3,7 +3,11 @@ atoms' and bonds' feature getters, `SanitizeMol`, `AssignStereochemistry`,
 `RDLogger.DisableLog`). RDKit is not a dependency, so a "SMILES" string stands for a random
 molecule-shaped graph seeded by the string: a chain of 5-12 heavy atoms with one ring bond,
 element symbols, valences, hydrogen counts, hybridizations and bond types drawn from the sets
-the example featurizes. An empty string is an invalid molecule (None), as RDKit returns."""
+the example featurizes. An empty string is an invalid molecule (None), as RDKit returns.
+
+`chem(symbols, max_atoms)` gives the same namespace for other element sets and sizes (QM9's
+C, N, O, F and at most 9 heavy atoms in the WGAN-graphs example), with what that example
+also calls: `GetNumHeavyAtoms`, and `RWMol`/`Atom`/`BondType` to rebuild a molecule."""
 
 from __future__ import annotations
 
@@ -23,9 +27,9 @@ class _Named:
 
 
 class Atom:
-    def __init__(self, molecule, index, rng):
+    def __init__(self, molecule, index, rng, symbols=_SYMBOLS):
         self._molecule, self._index = molecule, index
-        self._symbol = _SYMBOLS[rng.integers(len(_SYMBOLS))]
+        self._symbol = symbols[rng.integers(len(symbols))]
         self._valence, self._hydrogens = int(rng.integers(1, 5)), int(rng.integers(0, 4))
         self._hybridization = _HYBRIDIZATIONS[rng.integers(len(_HYBRIDIZATIONS))]
 
@@ -61,10 +65,10 @@ class Bond:
 
 
 class Molecule:
-    def __init__(self, smiles):
+    def __init__(self, smiles, symbols=_SYMBOLS, max_atoms=12):
         rng = np.random.default_rng(zlib.crc32(smiles.encode()))
-        n = int(rng.integers(5, 13))
-        self._atoms = [Atom(self, i, rng) for i in range(n)]
+        n = int(rng.integers(5, max_atoms + 1))
+        self._atoms = [Atom(self, i, rng, symbols) for i in range(n)]
         pairs = [(i, i + 1) for i in range(n - 1)] + [(0, int(rng.integers(2, n)))]
         self._bonds = {frozenset(p): Bond(rng) for p in pairs}
         self._adjacent = {i: set() for i in range(n)}
@@ -78,18 +82,40 @@ class Molecule:
     def GetNumAtoms(self):
         return len(self._atoms)
 
+    GetNumHeavyAtoms = GetNumAtoms
+
     def GetBondBetweenAtoms(self, i, j):
         return self._bonds.get(frozenset((i, j)))
 
 
-def _mol_from_smiles(smiles, sanitize=True):
-    return Molecule(smiles) if smiles else None
+class RWMol:
+    """An editable molecule: atoms and bonds added one by one (`Chem.RWMol`)."""
+
+    def __init__(self):
+        self.atoms, self.bonds = [], []
+
+    def AddAtom(self, atom):
+        self.atoms.append(atom.symbol)
+        return len(self.atoms) - 1
+
+    def AddBond(self, i, j, bond_type):
+        self.bonds.append((i, j, bond_type))
+        return len(self.bonds)
 
 
-Chem = types.SimpleNamespace(
-    MolFromSmiles=_mol_from_smiles,
-    SanitizeMol=lambda molecule, catchErrors=False, sanitizeOps=None: 0,
-    SanitizeFlags=types.SimpleNamespace(SANITIZE_NONE=0, SANITIZE_ALL=0xFFFFFFF),
-    AssignStereochemistry=lambda molecule, cleanIt=False, force=False: None,
-)
+def chem(symbols=tuple(_SYMBOLS), max_atoms=12):
+    """A `Chem` namespace whose molecules draw elements from `symbols`, 5..max_atoms atoms."""
+    return types.SimpleNamespace(
+        MolFromSmiles=lambda smiles, sanitize=True: (
+            Molecule(smiles, list(symbols), max_atoms) if smiles else None),
+        SanitizeMol=lambda molecule, catchErrors=False, sanitizeOps=None: 0,
+        SanitizeFlags=types.SimpleNamespace(SANITIZE_NONE=0, SANITIZE_ALL=0xFFFFFFF),
+        AssignStereochemistry=lambda molecule, cleanIt=False, force=False: None,
+        RWMol=RWMol,
+        Atom=lambda symbol: types.SimpleNamespace(symbol=symbol),
+        BondType=types.SimpleNamespace(**{name: name for name in _BOND_TYPES}),
+    )
+
+
+Chem = chem()
 RDLogger = types.SimpleNamespace(DisableLog=lambda spec: None)

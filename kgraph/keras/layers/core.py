@@ -60,6 +60,8 @@ def Input(shape=None, batch_size=None, dtype=None, sparse=None, batch_shape=None
 
 
 def _positive_int(layer, arg, value):
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+        value = value.item()  # an eager integer scalar: `Dense(tf.math.reduce_prod(shape))`
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"Received an invalid value for `{arg}` of layer {layer}, expected a "
                          f"positive integer. Received: {arg}={value!r}")
