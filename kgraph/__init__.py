@@ -49,7 +49,7 @@ _TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_
              "identity", "less", "linspace", "log", "matmul", "maximum", "minimum", "multiply", "norm",
              "one_hot", "ones", "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean",
              "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll",
-             "round", "shape", "sigmoid", "sign", "sin", "slice", "split", "sqrt", "square",
+             "round", "shape", "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt", "square",
              "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tensordot", "tile",
              "transpose", "unstack", "where", "zeros", "zeros_like")
 _ATTRIBUTES.update({name: ("kgraph.tf_names", name) for name in _TF_NAMES})

@@ -7,7 +7,7 @@ from kgraph.keras import ops
 from kgraph.tf_names import _unary, eager_tensors, sigmoid, tanh  # noqa: F401
 
 __all__ = ["avg_pool2d", "conv2d", "depth_to_space", "gelu", "l2_normalize", "log_softmax",
-           "max_pool2d", "relu", "relu6", "sigmoid", "silu", "softmax", "swish", "tanh"]
+           "max_pool2d", "moments", "relu", "relu6", "sigmoid", "silu", "softmax", "swish", "tanh"]
 
 _FORMATS_2D = {"NHWC": "channels_last", "NCHW": "channels_first"}
 
@@ -110,6 +110,14 @@ def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
     axis = dim if axis is None else axis
     # keras.ops.normalize clamps the norm at epsilon; TensorFlow clamps the squared norm
     return ops.normalize(x, axis=axis, order=2, epsilon=float(epsilon) ** 0.5)
+
+
+@eager_tensors
+def moments(x, axes, shift=None, keepdims=False, name=None):
+    """`tf.nn.moments`: `(mean, variance)` of `x` over `axes` (an int or a list; the keras.io
+    StyleGAN's `tf.nn.moments(x, axes=(0))`). `shift` is accepted and unused, as TensorFlow's
+    current implementation ignores it."""
+    return ops.moments(x, axes, keepdims=keepdims)
 
 
 @eager_tensors

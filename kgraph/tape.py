@@ -349,9 +349,14 @@ def _eager(array):
     return np.asarray(array).view(EagerTensor)
 
 
+class SymbolicValueError(ValueError):
+    """numpy asked for the value of a tensor of a graph being compiled (`np.clip(t, 0, 255)`
+    inside a traced call)."""
+
+
 def _value_numpy(value: Value):
     if value.graph.captures is None:
-        raise ValueError(f"{value!r} is symbolic: it belongs to a graph being compiled and has "
+        raise SymbolicValueError(f"{value!r} is symbolic: it belongs to a graph being compiled and has "
                          f"no value until that graph runs.")
     return evaluate(value.graph, [value])[0]
 

@@ -22,7 +22,7 @@ __all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by
            "linspace", "log", "matmul", "maximum", "minimum", "multiply", "norm", "one_hot", "ones",
            "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
            "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll", "round", "shape",
-           "sigmoid", "sign", "sin", "slice", "split", "sqrt", "square", "squeeze", "stack",
+           "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt", "square", "squeeze", "stack",
            "stop_gradient", "subtract", "tanh", "tensordot", "tile", "transpose", "unstack",
            "where", "zeros", "zeros_like"]  # (and the class Tensor, below)
 
@@ -76,8 +76,30 @@ class ShapeTensor(tuple):
         return (len(self),)
 
 
+def _dim(x, axis):
+    return ops.shape(x)[axis]
+
+
+def size(input, out_type="int32", name=None):  # noqa: A002
+    """tf.size: the number of elements, int32; of `tf.shape(x)` it is x's rank, a constant
+    (`tf.range(1, tf.size(tf.shape(x)))`, the keras.io StyleGAN's gradient penalty)."""
+    if isinstance(input, ShapeTensor):
+        return np.asarray(len(input), dtype=out_type)
+    return ops.cast(ops.size(input), out_type)
+
+
 def shape(input, out_type=None, name=None):  # noqa: A002
-    return ShapeTensor(ops.shape(input))
+    """`tf.shape(x)`. Of a functional model's symbolic input, a dim unknown there (the batch)
+    is a scalar KerasTensor, an op of the model (tf.keras 2 gives a symbolic shape tensor):
+    `n, h, w, c = tf.shape(inputs)` then `tf.reshape(inputs, [n, -1, h, w, c])` in a
+    functional build (the keras.io StyleGAN's minibatch_std)."""
+    dims = ops.shape(input)
+    symbolic = ops.FUNCTIONAL_OPS.get("tensor")
+    if None in dims and symbolic is not None and isinstance(input, symbolic):
+        dims = [ops.FUNCTIONAL_OPS["call"](_dim, input, axis=i) if d is None else d
+                for i, d in enumerate(dims)]
+    return ShapeTensor(dims)
+
 
 
 def constant(value, dtype=None, shape=None, name=None):
@@ -199,6 +221,8 @@ def matmul(a, b, transpose_a=False, transpose_b=False, adjoint_a=False, adjoint_
 
 def _reduction(fn):
     def reduce(input_tensor, axis=None, keepdims=False, name=None):
+        if isinstance(axis, np.ndarray):  # a 1-D tensor of axes: `axis=tf.range(1, rank)`
+            axis = tuple(int(a) for a in axis.reshape(-1))
         return fn(input_tensor, axis=axis, keepdims=keepdims)
     reduce.__name__ = f"reduce_{fn.__name__}"
     reduce.__doc__ = f"tf.{reduce.__name__}: keras.ops.{fn.__name__}."
@@ -263,6 +287,10 @@ def cond(pred, true_fn=None, false_fn=None, name=None):
 
 def _unary(fn, tf_name):
     def unary(x, name=None):
+        if isinstance(x, (list, tuple)) and not isinstance(x, ShapeTensor):
+            # TensorFlow converts a list of tensors by stacking them: `tf.square(
+            # tape.gradient(loss, [x]))` is of shape (1, ...) (the keras.io StyleGAN)
+            x = ops.stack(list(x))
         return fn(x)
     unary.__name__ = tf_name
     unary.__doc__ = f"tf.{tf_name}: keras.ops.{fn.__name__}."

@@ -32,6 +32,7 @@ CASES = {
     "matmul": (lambda: tf.matmul(X, X, transpose_b=True), X @ X.T),
     "reduce_sum": (lambda: tf.reduce_sum(X, axis=1, keepdims=True), X.sum(1, keepdims=True)),
     "reduce_mean": (lambda: tf.reduce_mean(X), X.mean()),
+    "size": (lambda: tf.size(X), X.size),
     "reduce_max": (lambda: tf.reduce_max(X, 0), X.max(0)),
     "reduce_min": (lambda: tf.reduce_min(X, 1), X.min(1)),
     "reduce_prod": (lambda: tf.reduce_prod(X[:, :2], 1), X[:, :2].prod(1)),

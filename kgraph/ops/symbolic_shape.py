@@ -80,9 +80,12 @@ def is_dim(d) -> bool:
 
 def as_dims(shape, op) -> list:
     """A shape argument as a list of ints, int scalars of the graph and Nones: an int, a
-    sequence of them, or a 1-D int tensor (`ops.concatenate` of dims and constants)."""
+    sequence of them, or a 1-D int tensor (`ops.concatenate` of dims and constants). One int
+    scalar of the graph is one dim, as one int is (`tf.ones(tf.shape(x)[0])`)."""
     if constant_int(shape) is not None:
         return [constant_int(shape)]
+    if is_dim(shape):
+        return [shape]
     if isinstance(shape, Value):
         if len(shape.shape) != 1 or shape.shape[0] is None or not _is_int_dtype(shape.dtype):
             raise TypeError(f"{op}: a shape given as a tensor must be 1-D, of known length and "

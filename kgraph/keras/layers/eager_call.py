@@ -13,6 +13,7 @@ from kgraph import config as kconfig
 from kgraph.ir.graph import Value, current_graph
 from kgraph.keras.layers.tensors import _eager
 from kgraph.keras.tree import flatten, pack_like
+from kgraph.tape import SymbolicValueError
 from kgraph.variables import Variable
 
 _FED = object()  # stands for a fed keyword array in an eager call's cache key
@@ -38,10 +39,35 @@ def eager_call(layer, args, kwargs):
            None if training is None else bool(training),  # None: the layer default
            tuple(sub._trainable for sub in [layer] + layer._flat_layers()))
     program = layer._eager_programs.get(key)
+    if program is _OP_BY_OP:
+        return _run_op_by_op(layer, args, kwargs)
     if program is None:
-        program = _build(layer, key, args, static, static_leaves, training, arrays,
-                         len(positional))
+        try:
+            program = _build(layer, key, args, static, static_leaves, training, arrays,
+                             len(positional))
+        except SymbolicValueError:
+            # the call reads its tensors' values (numpy on them: `np.clip(images, 0, 255)` in
+            # the keras.io StyleGAN's `call`), which a traced program cannot give: run it op
+            # by op, as TensorFlow runs a call eagerly
+            layer._eager_programs[key] = _OP_BY_OP
+            return _run_op_by_op(layer, args, kwargs)
     return _run(layer, program, arrays)
+
+
+_OP_BY_OP = object()  # an eager-call cache entry: this signature runs op by op
+
+
+def _run_op_by_op(layer, args, kwargs):
+    """`layer`'s call recorded as an eager GradientTape records it, each value computed when
+    numpy asks for it; the outputs come back as eager tensors (numpy results as they are)."""
+    from kgraph.tape import GradientTape
+
+    args = pack_like(args, [_eager(a) if isinstance(a, np.ndarray) else a
+                            for a in flatten(args)])  # Keras converts inputs to tensors
+    with GradientTape():
+        out = layer._traced_call(args, kwargs)
+        leaves = [_eager(np.asarray(v)) if isinstance(v, Value) else v for v in flatten(out)]
+    return pack_like(out, leaves)
 
 
 def _build(layer, key, args, static, static_leaves, training, arrays, n_positional):
