@@ -101,7 +101,6 @@ def shape(input, out_type=None, name=None):  # noqa: A002
     return ShapeTensor(dims)
 
 
-
 def constant(value, dtype=None, shape=None, name=None):
     out = ops.convert_to_tensor(value, dtype=dtype)
     return ops.broadcast_to(out, shape) if shape is not None else out
