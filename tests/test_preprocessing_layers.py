@@ -286,8 +286,12 @@ def test_discretization_bins_adapt_and_config():
     adapted = L.Discretization(num_bins=4)
     data = np.random.default_rng(0).normal(size=(1000,))
     adapted.adapt(data)
-    np.testing.assert_allclose(adapted.bin_boundaries, np.quantile(data, [0.25, 0.5, 0.75]))
-    assert np.bincount(adapted(data)).tolist() == [250, 250, 250, 250]
+    # Keras' estimate (quantile summaries, `epsilon`), recorded from Keras 3.15.1 on
+    # TensorFlow (its Discretization.adapt needs TensorFlow); also in tests/test_feature_space.py
+    np.testing.assert_allclose(adapted.bin_boundaries,
+                               [-0.6909445524215698, -0.07557335495948792, 0.6131889224052429],
+                               rtol=1e-7)
+    assert np.bincount(adapted(data)).tolist() == [249, 250, 250, 251]  # approximate
     _round_trip(layer, x)
     with pytest.raises(ValueError, match="Both `num_bins` and `bin_boundaries`"):
         L.Discretization(bin_boundaries=[0.0], num_bins=3)

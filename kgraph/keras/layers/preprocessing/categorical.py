@@ -92,6 +92,34 @@ class CategoryEncoding(Layer):
                 "output_mode": self.output_mode}
 
 
+def quantile_summary(values, epsilon):
+    """Keras' summary of one batch: every `step`-th of the sorted values (`step` = the
+    batch size times `epsilon`, at least 1), each weighing `step`."""
+    values = np.sort(np.asarray(values, np.float32).reshape(-1))
+    step = max(values.size * epsilon, 1)
+    picked = values[int(step - 1)::int(step)]
+    return np.stack([picked, np.ones_like(picked) * step])
+
+
+def merge_summaries(summary, previous, epsilon):
+    merged = np.concatenate((summary, previous), axis=1)
+    return compress_summary(merged[:, np.argsort(merged[0])], epsilon)
+
+
+def compress_summary(summary, epsilon):
+    """At most `1 / epsilon` values: those at cumulative weight fractions epsilon, 2 epsilon,
+    ..., 1 (linear interpolation), weighing the weight between them. Smaller summaries stay
+    as they are."""
+    if summary.shape[1] * epsilon < 1:
+        return summary
+    fractions = epsilon + np.arange(0.0, 1.0, epsilon)
+    cumulative = summary[1].cumsum()
+    at = cumulative / cumulative[-1]
+    values = np.interp(fractions, at, summary[0])
+    weights = np.diff(np.interp(fractions, at, cumulative), prepend=0.0)
+    return np.stack((values, weights)).astype(np.float32)
+
+
 class Discretization(Layer):
     """Buckets continuous values into integer bins: `bin_boundaries=[0., 1., 2.]` makes bins
     `(-inf, 0)`, `[0, 1)`, `[1, 2)`, `[2, inf)`.
@@ -99,8 +127,7 @@ class Discretization(Layer):
     Args:
         bin_boundaries: sorted boundaries (or None, to `adapt` `num_bins` quantile bins).
         num_bins: number of bins that `adapt()` computes.
-        epsilon: accepted for compatibility (kgraph's adapt takes exact quantiles; Keras'
-            are approximate within `epsilon`).
+        epsilon: the precision of `adapt()`'s quantile estimate (Keras' algorithm).
         output_mode: `"int"` (default), `"one_hot"`, `"multi_hot"` or `"count"`.
         sparse: must be False.
 
@@ -131,14 +158,21 @@ class Discretization(Layer):
             num_bins, epsilon, output_mode, sparse
 
     def adapt(self, data, steps=None):
-        """Set `bin_boundaries` to the `num_bins`-quantiles of `data` (arrays or batches)."""
+        """Set `bin_boundaries` to the `num_bins`-quantiles of `data` (an array, or batches
+        from a Dataset or any iterable), estimated as Keras does: each batch is summarized
+        by `1 / epsilon` weighted values, summaries merge batch by batch, and the boundaries
+        interpolate the cumulative weights (`quantile_summary` below), so they equal Keras'."""
         if self.num_bins is None:
             raise ValueError("Cannot adapt a Discretization layer that has been initialized "
                              "with `bin_boundaries`, use `num_bins` instead.")
-        values = np.concatenate([np.asarray(b, np.float64).ravel()
-                                 for b in iterate_batches(data)])
-        quantiles = np.arange(1, self.num_bins) / self.num_bins
-        self.bin_boundaries = [float(v) for v in np.quantile(values, quantiles)]
+        summary = np.zeros((2, 0), np.float32)
+        for i, batch in enumerate(iterate_batches(data)):
+            if steps is not None and i >= steps:
+                break
+            summary = merge_summaries(quantile_summary(batch, self.epsilon), summary,
+                                      self.epsilon)
+        boundaries = compress_summary(summary, 1.0 / self.num_bins)[0, :-1]
+        self.bin_boundaries = [float(v) for v in boundaries]
 
     def call(self, inputs):
         if self.bin_boundaries is None:
