@@ -23,7 +23,8 @@ newaxis = None  # tf.newaxis: `image[tf.newaxis, ...]`
 
 _SUBMODULES = ("config", "ops", "random", "keras", "data", "tape", "variables", "compat", "math",
                "image", "dtypes", "datasets", "ir", "compiler", "runtime", "applications", "cli",
-               "demo", "distribute", "tpu", "utils", "nn", "linalg", "summary", "experimental")
+               "demo", "distribute", "tpu", "utils", "nn", "linalg", "summary", "experimental",
+               "strings", "io")
 # (`function` the decorator shadows the submodule kgraph.function of the same name)
 # public name -> (module, attribute)
 _ATTRIBUTES = {

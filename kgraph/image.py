@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from kgraph.image_codecs import decode_bmp, decode_image, decode_jpeg, decode_png  # noqa: F401
 from kgraph.keras import ops
 from kgraph.ops.api_util import shape_of
 
-__all__ = ["central_crop", "convert_image_dtype", "crop_to_bounding_box", "extract_patches",
+__all__ = ["central_crop", "convert_image_dtype", "crop_to_bounding_box", "decode_bmp",
+           "decode_image", "decode_jpeg", "decode_png", "extract_patches",
            "flip_left_right", "pad_to_bounding_box", "psnr", "random_crop",
            "random_flip_left_right", "resize", "rgb_to_grayscale", "rgb_to_yuv", "rot90",
            "sample_distorted_bounding_box", "ssim"]
