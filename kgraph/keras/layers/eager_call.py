@@ -94,16 +94,18 @@ def _build(layer, key, args, static, static_leaves, training, arrays, n_position
             masks = {i: v._keras_mask for i, v in enumerate(flatten(out))
                      if getattr(v, "_keras_mask", None) is not None}
             kept = tensors_kept_by_the_call(layer, graph)
-            found.update(structure=out, mask_slots=list(masks),
+            # a None among the outputs stays None (`return logits, None`: the keras.io GPT)
+            nones = [i for i, v in enumerate(flatten(out)) if v is None]
+            found.update(structure=out, mask_slots=list(masks), nones=nones,
                          kept=[(owner, name) for owner, name, _ in kept])
-            return {**{f"output_{i}": v for i, v in enumerate(flatten(out))},
+            return {**{f"output_{i}": v for i, v in enumerate(flatten(out)) if v is not None},
                     **{f"added_loss_{i}": v for i, v in enumerate(added)},
                     **{f"output_mask_{i}": m for i, m in masks.items()},
                     **{f"kept_{i}": v for i, (_, _, v) in enumerate(kept)}}
 
         program = build_program(f"{layer.name}_call", specs, fn)
         program.structure, program.mask_slots = found["structure"], found["mask_slots"]
-        program.kept = found["kept"]
+        program.kept, program.nones = found["kept"], found["nones"]
         layer._eager_programs[key] = program
         return program
 
@@ -114,11 +116,15 @@ def _run(layer, program, arrays):
         for (owner, name), value in zip(program.kept, outs[len(outs) - len(program.kept):]):
             object.__setattr__(owner, name, value)
         outs = outs[:len(outs) - len(program.kept)]
-    count, n_masks = len(flatten(program.structure)), len(program.mask_slots)
+    count = len(flatten(program.structure)) - len(program.nones)
+    n_masks = len(program.mask_slots)
     layer._eager_losses = outs[count:len(outs) - n_masks]  # `layer.losses`, as Keras
+    results = outs[:count]
+    for slot in program.nones:
+        results.insert(slot, None)
     for slot, mask in zip(program.mask_slots, outs[len(outs) - n_masks:]):
-        outs[slot]._keras_mask = mask  # the output mask, as Keras 3 sets it
-    return pack_like(program.structure, outs[:count])
+        results[slot]._keras_mask = mask  # the output mask, as Keras 3 sets it
+    return pack_like(program.structure, results)
 
 
 def tensors_kept_by_the_call(layer, graph):

@@ -168,6 +168,7 @@ class Sequential(Model):
                                  f"input shape.")
             self._host_depth = len(self._host_layers())  # the shape is their outputs'
             self._input_layer = InputLayer(batch_shape=tuple(input_shape))
+            self._input_from_call = True
             self._build_graph()
 
     def _maybe_build(self, args):
@@ -175,12 +176,24 @@ class Sequential(Model):
             self.build((None,) + tuple(args[0].shape[1:]))
 
     def call(self, inputs, training=None, mask=None):
-        if self._graph is not None:
+        if self._graph is not None and not self._shape_differs_from_first_call(inputs):
             return super().call(inputs, training=training)
         x = inputs
-        for layer in self._stack:
+        for layer in self._stack[getattr(self, "_host_depth", 0):]:
             x = layer(x)
         return x
+
+    def _shape_differs_from_first_call(self, inputs):
+        """Whether a model built from its first call's shape (no `Input`) is called on
+        another one: Keras 3's Sequential checks no input spec and applies its layers to it
+        (the keras.io GPT's feed-forward `Sequential`, built on 32 steps, called on 1)."""
+        shape = getattr(inputs, "shape", None)
+        if not getattr(self, "_input_from_call", False) or shape is None:
+            return False
+        built = self._input_layer.output.shape
+        return len(shape) != len(built) or any(
+            want is not None and got is not None and want != got
+            for want, got in zip(built[1:], shape[1:]))
 
     def get_config(self):
         from kgraph.keras.models.config import sequential_config

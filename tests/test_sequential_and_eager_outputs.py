@@ -1,0 +1,45 @@
+"""Calls Keras 3 accepts that the keras.io GPT example (nlp/Generative_Pretrained_Transformer)
+makes: a `Sequential` without an `Input`, built by its first call, called on another length;
+a subclassed model whose eager call returns `(logits, None)`."""
+import numpy as np
+
+from kgraph import keras
+from kgraph.keras import layers
+
+
+def test_sequential_built_by_its_first_call_takes_another_length_as_keras():
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([layers.Dense(8, activation="relu"), layers.Dense(4)])
+    long = np.random.default_rng(0).normal(size=(2, 32, 6)).astype("float32")
+    out_long = np.asarray(net(long))
+    out_short = np.asarray(net(long[:1, :1]))  # Keras 3: no input spec, the layers just run
+    assert out_short.shape == (1, 1, 4)
+    np.testing.assert_allclose(out_short, out_long[:1, :1], rtol=1e-5, atol=1e-6)
+    # a Sequential given an Input still checks it
+    fixed = keras.Sequential([keras.Input((32, 6)), layers.Dense(4)])
+    try:
+        fixed(long[:1, :1])
+    except ValueError as error:
+        assert "incompatible" in str(error)
+    else:
+        raise AssertionError("a Sequential with an Input took another length")
+
+
+def test_eager_call_of_a_model_returning_none_among_its_outputs():
+    class Model(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(3)
+
+        def call(self, x, targets=None):
+            logits = self.dense(x)
+            if targets is None:
+                return logits, None
+            return logits, keras.ops.mean((logits - targets) ** 2)
+
+    model = Model()
+    x = np.ones((2, 5), "float32")
+    logits, loss = model(x)
+    assert loss is None and np.asarray(logits).shape == (2, 3)
+    logits, loss = model(x, np.zeros((2, 3), "float32"))
+    np.testing.assert_allclose(float(loss), np.mean(np.asarray(logits) ** 2), rtol=1e-5)
