@@ -14,11 +14,30 @@ from kgraph.tf_names import (abs, argmax, argmin, cumsum, divide, eager_tensors,
                              sign, sqrt, square, tanh)
 
 __all__ = ["abs", "argmax", "argmin", "cumsum", "divide", "equal", "exp", "floor", "greater",
-           "less", "l2_normalize", "log", "maximum", "minimum", "multiply", "pow", "reduce_max",
-           "reduce_mean",
+           "greater_equal", "less", "less_equal", "l2_normalize", "log", "logical_and",
+           "logical_not", "logical_or", "maximum", "minimum", "multiply", "not_equal", "pow",
+           "reduce_max", "reduce_mean",
            "reduce_min", "reduce_prod", "reduce_sum", "round", "sigmoid", "sign", "sqrt", "square",
            "tanh", "top_k",
            "unsorted_segment_max", "unsorted_segment_mean", "unsorted_segment_sum"]
+
+
+def _binary(fn, tf_name):
+    def binary(x, y, name=None):
+        return fn(x, y)
+    binary.__name__ = binary.__qualname__ = tf_name
+    binary.__doc__ = f"tf.math.{tf_name}: keras.ops.{fn.__name__}."
+    return eager_tensors(binary)
+
+
+# comparisons and logic (the keras.io image-captioning example's masks)
+not_equal = _binary(ops.not_equal, "not_equal")
+greater_equal = _binary(ops.greater_equal, "greater_equal")
+less_equal = _binary(ops.less_equal, "less_equal")
+logical_and = _binary(ops.logical_and, "logical_and")
+logical_or = _binary(ops.logical_or, "logical_or")
+logical_not = eager_tensors(lambda x, name=None: ops.logical_not(x))
+logical_not.__name__ = "logical_not"
 
 
 @eager_tensors

@@ -547,3 +547,16 @@ def test_linalg_set_diag_norm_and_reduce_prod_of_a_shape_tuple():
         np.testing.assert_allclose(traced(a, d), want)
     with pytest.raises(NotImplementedError, match="k=1"):
         tf.linalg.set_diag(a, d, k=1)
+
+
+def test_math_comparisons_and_logic():
+    # image_captioning.py: tf.math.not_equal(seq, 0), tf.math.logical_and(mask, accuracy)
+    a, b = np.array([0, 1, 2]), np.array([True, False, True])
+    np.testing.assert_array_equal(tf.math.not_equal(a, 0), [False, True, True])
+    np.testing.assert_array_equal(tf.math.logical_and(b, a > 0), [False, False, True])
+    np.testing.assert_array_equal(tf.math.logical_or(b, a > 0), [True, True, True])
+    np.testing.assert_array_equal(tf.math.logical_not(b).numpy(), [False, True, False])
+    np.testing.assert_array_equal(tf.math.greater_equal(a, 1), [False, True, True])
+    np.testing.assert_array_equal(tf.math.less_equal(a, 1), [True, True, False])
+    traced = tf.function(lambda s: tf.math.logical_and(tf.math.not_equal(s, 0), s < 2))
+    np.testing.assert_array_equal(traced(a), [False, True, False])
