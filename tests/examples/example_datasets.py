@@ -65,3 +65,21 @@ def cifar10_load_data(n_train=96, n_test=32, seed=0):
         return images, rng.integers(0, 10, (n, 1)).astype(np.uint8)
 
     return split(n_train), split(n_test)
+
+
+def heart_disease_columns(column_names, rows=120, seed=0):
+    """What `pd.read_csv(heart.csv)` of the keras.io structured-data examples holds, column by
+    column in `column_names` order: numpy arrays of its dtypes (int64 categoricals and
+    numerics, float64 `oldpeak`, the string `thal`), every category present."""
+    rng = np.random.default_rng(seed)
+    ints = {"age": (29, 78), "sex": (0, 2), "cp": (0, 5), "trestbps": (94, 201),
+            "chol": (126, 565), "fbs": (0, 2), "restecg": (0, 3), "thalach": (71, 203),
+            "exang": (0, 2), "slope": (1, 4), "ca": (0, 4), "target": (0, 2)}
+    columns = {name: rng.integers(*ints[name], rows).astype("int64") for name in ints}
+    columns["oldpeak"] = rng.uniform(0, 6.2, rows).round(1)
+    columns["thal"] = rng.choice(["fixed", "normal", "reversible"], rows)
+    for name, low_high in ints.items():  # every category present, as in the real file
+        if low_high[1] - low_high[0] <= 5:
+            columns[name][: low_high[1] - low_high[0]] = np.arange(*low_high)
+    columns["thal"][:3] = ["fixed", "normal", "reversible"]
+    return {name: columns[name] for name in column_names}

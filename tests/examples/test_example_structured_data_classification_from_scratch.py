@@ -16,6 +16,7 @@ string dtype: kgraph's dataset elements are numpy arrays, whose string dtypes (`
 """
 import numpy as np
 import pytest
+from example_datasets import heart_disease_columns
 
 COLUMN_NAMES = [
     "age", "sex", "cp", "trestbps", "chol", "fbs", "restecg", "thalach", "exang", "oldpeak",
@@ -23,28 +24,12 @@ COLUMN_NAMES = [
 ]
 
 
-def _heart_columns(rows=120, seed=0):
-    """What `pd.read_csv(heart.csv)` holds, column by column (numpy arrays of its dtypes)."""
-    rng = np.random.default_rng(seed)
-    ints = {"age": (29, 78), "sex": (0, 2), "cp": (0, 5), "trestbps": (94, 201),
-            "chol": (126, 565), "fbs": (0, 2), "restecg": (0, 3), "thalach": (71, 203),
-            "exang": (0, 2), "slope": (1, 4), "ca": (0, 4), "target": (0, 2)}
-    columns = {name: rng.integers(*ints[name], rows).astype("int64") for name in ints}
-    columns["oldpeak"] = rng.uniform(0, 6.2, rows).round(1)
-    columns["thal"] = rng.choice(["fixed", "normal", "reversible"], rows)
-    for name, low_high in ints.items():  # every category present, as in the real file
-        if low_high[1] - low_high[0] <= 5:
-            columns[name][: low_high[1] - low_high[0]] = np.arange(*low_high)
-    columns["thal"][:3] = ["fixed", "normal", "reversible"]
-    return {name: columns[name] for name in COLUMN_NAMES}
-
-
 def _run_example(is_string):
     import kgraph as tf
     from kgraph import keras
     from kgraph.keras import layers
 
-    dataframe = _heart_columns()
+    dataframe = heart_disease_columns(COLUMN_NAMES)
     val_rows = np.random.default_rng(1337).permutation(120)[: int(0.2 * 120)]
     train_rows = np.setdiff1d(np.arange(120), val_rows)
     val_dataframe = {name: column[val_rows] for name, column in dataframe.items()}

@@ -79,7 +79,9 @@ def _input_array(kt, value):
 
 def split(model):
     """The model's `HostPrefix`, or None when no host node follows its inputs."""
-    host_nodes = [node for node in model._order if isinstance(node.layer, HostLayer)]
+    fed = {id(t) for t in model.inputs}  # a host node whose output is a model input is not run
+    host_nodes = [node for node in model._order if isinstance(node.layer, HostLayer)
+                  and not any(id(t) in fed for t in node.outputs)]
     if not host_nodes:
         return None
     return HostPrefix(model, host_nodes)

@@ -89,6 +89,9 @@ def class_identity(obj):
         return FUNCTIONAL_MODULE, "Functional", "Functional"
     if getattr(klayers, cls.__name__, None) is cls:
         return "keras.layers", cls.__name__, None
+    identity = cls.__dict__.get("_keras_identity")  # Keras layers outside keras.layers
+    if identity is not None:
+        return identity[0], cls.__name__, identity[1]
     public = _public_module(cls)
     if public is not None:
         return public, cls.__name__, None
@@ -176,6 +179,8 @@ def build_config(obj):
         return {"input_shape": shape} if shape is not None else None
     if isinstance(obj, Model) and obj._graph is not None:
         return {"input_shape": None}
+    if hasattr(type(obj), "build_from_config"):  # FeatureSpace: its own build config
+        return obj.get_build_config()
     shapes = getattr(obj, "_build_shapes_dict", None)  # layers built from several shapes
     if shapes is not None:
         return {"shapes_dict": _jsonable_shape(shapes)}
@@ -234,6 +239,11 @@ def _builtin_classes() -> dict:
     table = {name: obj for name, obj in vars(klayers).items()
              if inspect.isclass(obj) and issubclass(obj, Layer) and not name.startswith("_")}
     table.update({"Sequential": Sequential, "Functional": Model, "Model": Model})
+    from kgraph.keras.layers.preprocessing import feature_space
+
+    table.update({cls.__name__: cls for cls in (feature_space.FeatureSpace,
+                                                feature_space.TFDIdentity,
+                                                feature_space.TFDConcat)})
     return table
 
 
@@ -386,10 +396,14 @@ def _from_config(cls, config, custom_objects, class_name):
 def _maybe_build(obj, build_cfg):
     """Create the weights of a model rebuilt from a config: a Sequential without an input
     layer is built from `build_config`, a subclassed model is called once on zeros of that
-    shape. Other layers are built when the model that holds them calls them."""
+    shape, a layer with `build_from_config` (FeatureSpace) is given it. Other layers are built
+    when the model that holds them calls them."""
     from kgraph.keras.models.model import Model
     from kgraph.keras.models.sequential import Sequential
 
+    if not isinstance(obj, Model) and build_cfg and hasattr(obj, "build_from_config"):
+        obj.build_from_config(build_cfg)  # FeatureSpace: its preprocessors' weights
+        return
     shape = (build_cfg or {}).get("input_shape")
     if shape is None or not isinstance(obj, Model) or obj._graph is not None:
         return

@@ -13,6 +13,7 @@ from kgraph.keras.utils.dataset_utils import (audio_dataset_from_directory,  # n
                                               timeseries_dataset_from_array,
                                               unpack_x_y_sample_weight)
 from kgraph.keras.utils.file_utils import get_file  # noqa: F401
+from kgraph.keras.layers.preprocessing.feature_space import FeatureSpace  # noqa: F401
 from kgraph.keras.utils.image_dataset import image_dataset_from_directory  # noqa: F401
 from kgraph.keras.utils.image_utils import (array_to_img, img_to_array, load_img,  # noqa: F401
                                             save_img)

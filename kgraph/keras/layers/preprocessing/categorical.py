@@ -138,9 +138,9 @@ class Discretization(Layer):
 
     def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01, output_mode="int",
                  sparse=False, dtype=None, name=None, **kwargs):
-        if dtype is None:
-            dtype = "int64" if output_mode == "int" else "float32"
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        if output_mode == "int" and (dtype is None or "float" in str(dtype)):
+            dtype = "int64"  # bins are integers (Keras' configs say "float32", its policy)
+        super().__init__(name=name, dtype=dtype or "float32", **kwargs)
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
                              f"{list(OUTPUT_MODES)}. Received: output_mode={output_mode}")
@@ -189,7 +189,20 @@ class Discretization(Layer):
         depth = len(self.bin_boundaries or []) + 1
         return encoded_shape(input_shape, self.output_mode, depth)
 
+    @classmethod
+    def from_config(cls, config):
+        """An adapted layer's config holds both `num_bins` and `bin_boundaries`, which
+        `__init__` refuses together: the boundaries are set after creation, as in Keras."""
+        config = dict(config)
+        boundaries = config.pop("bin_boundaries", None)
+        if config.get("num_bins") is None:
+            return cls(bin_boundaries=boundaries, **config)
+        layer = cls(**config)
+        layer.bin_boundaries = None if boundaries is None else list(boundaries)
+        return layer
+
     def get_config(self):
-        return {**super().get_config(), "bin_boundaries": self.bin_boundaries,
-                "num_bins": self.num_bins, "epsilon": self.epsilon,
-                "output_mode": self.output_mode, "sparse": self.sparse}
+        # Keras' keys exactly: its Discretization takes no `trainable` (nor a policy dict)
+        return {"bin_boundaries": self.bin_boundaries, "num_bins": self.num_bins,
+                "epsilon": self.epsilon, "output_mode": self.output_mode,
+                "sparse": self.sparse, "name": self.name, "dtype": str(self.dtype)}

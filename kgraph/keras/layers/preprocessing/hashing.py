@@ -178,8 +178,10 @@ class Hashing(HostLayer):
     """
 
     def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False,
-                 **kwargs):
-        super().__init__(**kwargs)
+                 dtype=None, **kwargs):
+        if dtype is None:  # Keras' default, which its int mode requires of a config
+            dtype = "int64" if output_mode == "int" else "float32"
+        super().__init__(dtype=dtype, **kwargs)
         if num_bins is None or num_bins <= 0:
             raise ValueError(f"The `num_bins` for `Hashing` cannot be `None` or non-positive "
                              f"values. Received: num_bins={num_bins}.")

@@ -1,0 +1,209 @@
+"""`keras.utils.FeatureSpace` against Keras 3.
+
+Keras' FeatureSpace needs TensorFlow (tf.data, and its HashedCrossing/Hashing/Discretization
+layers), which the test environment does not install: `data/feature_space_keras.json` holds
+what Keras 3.15.1 on TensorFlow 2.21 computed for the same columns (written by
+`data/make_feature_space_golden.py`): the encoded vectors, dicts and their dtypes, adapted
+vocabularies and bin boundaries, the config and the weights-file layout of a saved
+FeatureSpace.
+"""
+import json
+import os
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+import kgraph as tf
+from kgraph import keras
+from kgraph.keras import layers
+from kgraph.keras.utils import FeatureSpace as FS
+
+GOLDEN = json.load(open(os.path.join(os.path.dirname(__file__), "data",
+                                     "feature_space_keras.json")))
+DTYPES = {"ic": "int32", "ih": "int32", "sc": str, "sh": str}
+
+
+def _columns(key):
+    return {k: np.array(v, dtype=DTYPES.get(k, "float32")) for k, v in GOLDEN[key].items()}
+
+
+def _concat_space():
+    features = {"fl": "float", "fr": FS.float_rescaled(scale=0.5, offset=1.0),
+                "fn": "float_normalized", "fd": FS.float_discretized(num_bins=4),
+                "ic": "integer_categorical", "sc": FS.string_categorical(max_tokens=3),
+                "sh": FS.string_hashed(num_bins=8), "ih": "integer_hashed"}
+    space = FS(features, crosses=[("ic", "sc"), FS.cross(("sh", "ih"), crossing_dim=16)],
+               crossing_dim=8, hashing_dim=16)
+    space.adapt(tf.data.Dataset.from_tensor_slices(_columns("train")).batch(16))
+    return space
+
+
+def _dict_space(columns):
+    space = FS({"ic": FS.integer_categorical(output_mode="int", num_oov_indices=0),
+                "sc": FS.string_categorical(output_mode="int"),
+                "fd": FS.float_discretized(num_bins=3, output_mode="int"),
+                "fn": "float_normalized",
+                "sh": FS.string_hashed(num_bins=5, output_mode="int")},
+               crosses=[FS.cross(("ic", "sc"), crossing_dim=32, output_mode="int"),
+                        FS.cross(("sc", "sh"), crossing_dim=4)], output_mode="dict")
+    space.adapt(tf.data.Dataset.from_tensor_slices(columns))  # unbatched: batched by 32
+    return space
+
+
+def test_concat_mode_equals_keras():
+    space = _concat_space()
+    assert space.preprocessors["fd"].bin_boundaries == GOLDEN["boundaries"]
+    assert space.preprocessors["ic"].get_vocabulary() == GOLDEN["vocab_ic"]
+    assert space.preprocessors["sc"].get_vocabulary() == GOLDEN["vocab_sc"]
+    probe = _columns("probe")  # an unseen string and an unseen integer among them
+    got = space(probe)
+    assert got.dtype == np.float32 and got.shape == (8, 63)
+    np.testing.assert_allclose(got, GOLDEN["concat"], atol=1e-6)
+    one = space({k: v[0] for k, v in probe.items()})  # scalars: one vector, unbatched
+    np.testing.assert_allclose(one, GOLDEN["single"], atol=1e-6)
+    assert space.get_encoded_features().shape == tuple(GOLDEN["encoded_shape"])
+    assert sorted(space.crossers) == ["ic_X_sc", "sh_X_ih"]
+    assert isinstance(space.crossers["ic_X_sc"], layers.HashedCrossing)
+
+
+def test_dict_mode_equals_keras():
+    columns = {k: v for k, v in _columns("train").items() if k in ("ic", "sc", "fd", "fn", "sh")}
+    space = _dict_space(columns)
+    assert space.preprocessors["fd"].bin_boundaries == GOLDEN["dict_boundaries"]
+    probe = {k: v[2:6] for k, v in _columns("probe").items() if k in columns}
+    got = space(probe)
+    assert sorted(got) == sorted(GOLDEN["dict"])
+    for key, want in GOLDEN["dict"].items():
+        np.testing.assert_allclose(got[key], want, rtol=1e-6, err_msg=key)
+        # Keras 3.15's Discretization returns int32 bins, kgraph's int64 (its layer's dtype)
+        expected = "int64" if key == "fd" else GOLDEN["dict_dtypes"][key]
+        assert str(got[key].dtype) == expected, key
+    one = space({k: v[0] for k, v in probe.items()})
+    for key, want in GOLDEN["dict_single"].items():
+        np.testing.assert_allclose(one[key], want, rtol=1e-6, err_msg=key)
+    encoded = space.get_encoded_features()
+    for key, (shape, _) in GOLDEN["dict_encoded"].items():
+        assert encoded[key].shape == tuple(shape), key
+
+
+def test_config_and_saved_file_as_keras(tmp_path):
+    space = _concat_space()
+    config = json.loads(json.dumps(space.get_config()))
+    want = GOLDEN["config"]
+    assert {k: v for k, v in config.items() if k != "features"} == \
+        {k: v for k, v in want.items() if k != "features"}
+    assert list(config["features"]) == list(want["features"])
+    for key, entry in config["features"].items():
+        theirs = want["features"][key]
+        assert {k: entry[k] for k in ("module", "class_name", "registered_name")} == \
+            {k: theirs[k] for k in ("module", "class_name", "registered_name")}
+        ours, keras_pre = entry["config"]["preprocessor"], theirs["config"]["preprocessor"]
+        assert (entry["config"]["dtype"], entry["config"]["output_mode"]) == \
+            (theirs["config"]["dtype"], theirs["config"]["output_mode"])
+        assert (ours["module"], ours["class_name"]) == (keras_pre["module"],
+                                                         keras_pre["class_name"])
+    assert config["features"]["fl"]["config"]["preprocessor"]["config"]["name"] == \
+        "fl_preprocessor"
+    path = str(tmp_path / "space.keras")
+    space.save(path)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist()[:3] == ["metadata.json", "config.json", "model.weights.h5"]
+        saved = json.loads(archive.read("config.json"))
+        with h5py.File(archive.open("model.weights.h5")) as weights:
+            paths = []
+            weights.visit(paths.append)
+    assert (saved["module"], saved["class_name"]) == ("keras.utils", "FeatureSpace")
+    assert paths == GOLDEN["h5_paths"]
+    reloaded = keras.models.load_model(path)
+    assert isinstance(reloaded, FS)
+    probe = _columns("probe")
+    np.testing.assert_allclose(reloaded(probe), GOLDEN["concat"], atol=1e-6)
+
+
+def test_models_on_inputs_and_on_encoded_features(tmp_path):
+    space = _concat_space()
+    inputs, encoded = space.get_inputs(), space.get_encoded_features()
+    assert [(k, t.shape, t.dtype) for k, t in inputs.items()][:5] == [
+        ("fl", (None, 1), "float32"), ("fr", (None, 1), "float32"),
+        ("fn", (None, 1), "float32"), ("fd", (None, 1), "float32"),
+        ("ic", (None, 1), "int32")]
+    assert inputs["sc"].dtype == "string"
+    outputs = layers.Dense(1, activation="sigmoid")(layers.Dense(4)(encoded))
+    training_model = keras.Model(inputs=encoded, outputs=outputs)
+    inference_model = keras.Model(inputs=inputs, outputs=outputs)
+    probe = _columns("probe")
+    want = training_model.predict(np.array(GOLDEN["concat"], "float32"), verbose=0)
+    np.testing.assert_allclose(inference_model.predict(probe, verbose=0), want, rtol=1e-5)
+    training_model.compile(optimizer="adam", loss="binary_crossentropy")
+    labels = np.arange(40) % 2
+    mapped = tf.data.Dataset.from_tensor_slices((_columns("train"), labels)).batch(16).map(
+        lambda x, y: (space(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    training_model.fit(mapped, epochs=1, verbose=0)
+    path = str(tmp_path / "inference.keras")
+    inference_model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(reloaded.predict(probe, verbose=0),
+                               inference_model.predict(probe, verbose=0), rtol=1e-5)
+
+
+def test_dataset_map_and_unbatched_elements():
+    space = _concat_space()
+    train = _columns("train")
+    batches = [x for x in tf.data.Dataset.from_tensor_slices(train).batch(16).map(space)]
+    np.testing.assert_allclose(np.concatenate(batches), space(train), atol=1e-6)
+    first = next(iter(tf.data.Dataset.from_tensor_slices(train).map(space)))
+    assert first.shape == (63,)
+    np.testing.assert_allclose(first, space(train)[0], atol=1e-6)
+
+
+def test_adapt_on_a_dict_and_features_without_adapt():
+    space = FS({"x": FS.float_rescaled(scale=2.0), "h": FS.string_hashed(num_bins=3),
+                "i": FS.integer_hashed(num_bins=4, output_mode="int")}, output_mode="dict")
+    out = space({"x": np.array([1.0, 2.0]), "h": np.array(["A", "B"]), "i": np.array([1, 2])})
+    np.testing.assert_allclose(out["x"], [[2.0], [4.0]])
+    np.testing.assert_array_equal(out["h"], np.eye(3)[[1, 0]])  # Keras' Hashing docstring
+    np.testing.assert_array_equal(out["i"], layers.Hashing(num_bins=4)(np.array([[1], [2]])))
+    adapted = FS({"n": "float_normalized"})
+    adapted.adapt({"n": [1.0, 3.0, 5.0]})
+    np.testing.assert_allclose(adapted({"n": np.array([3.0, 5.0])}), [[0.0], [1.2247449]],
+                               rtol=1e-6)
+
+
+def test_custom_preprocessor_feature():
+    vectorizer = layers.TextVectorization(output_mode="tf_idf")
+    space = FS({"text": FS.feature(preprocessor=vectorizer, dtype="string",
+                                   output_mode="float")})
+    data = {"text": np.array(["1st string", "2nd string", "3rd string"])}
+    space.adapt(tf.data.Dataset.from_tensor_slices(data))
+    np.testing.assert_allclose(space(data), vectorizer(data["text"][:, None]), rtol=1e-6)
+
+
+def test_errors_as_keras():
+    with pytest.raises(ValueError, match="cannot be None or empty"):
+        FS({})
+    with pytest.raises(ValueError, match="Invalid feature type: floaty"):
+        FS({"x": "floaty"})
+    with pytest.raises(ValueError, match="Received: output_mode=stack"):
+        FS({"x": "float"}, output_mode="stack")
+    with pytest.raises(ValueError, match="Received unknown features: \\('x', 'y'\\)"):
+        FS({"x": "integer_categorical"}, crosses=[("x", "y")])
+    with pytest.raises(ValueError, match="Received: output_mode=multi_hot"):
+        FS.integer_categorical(output_mode="multi_hot")
+    space = FS({"n": "float_normalized"})
+    with pytest.raises(ValueError, match="You need to call `.adapt\\(dataset\\)`"):
+        space({"n": np.array([1.0])})
+    with pytest.raises(ValueError, match="can only be called on a tf.data.Dataset or a dict"):
+        space.adapt([1.0, 2.0])
+    space.adapt({"n": np.array([1.0, 2.0])})
+    with pytest.raises(ValueError, match="can only be called with a dict"):
+        space(np.array([1.0]))
+    with pytest.raises(KeyError, match="no column for the features \\['n'\\]"):
+        space({"m": np.array([1.0])})
+    one_hot_float = FS({"n": FS.feature("float32", layers.Normalization(), "one_hot")})
+    with pytest.raises(ValueError, match="should return an integer dtype"):
+        one_hot_float.adapt({"n": np.array([1.0, 2.0])})
+    raw_ints = FS({"i": FS.integer_categorical(output_mode="int")})
+    with pytest.raises(ValueError, match="Cannot concatenate features because feature 'i'"):
+        raw_ints.adapt({"i": np.array([1, 2])})
