@@ -144,14 +144,47 @@ def scatter(indices, values, shape):
     return mv.reshape(out, shape)
 
 
-def scatter_update(inputs, indices, updates):
-    """`inputs` with the entries at `indices` replaced by `updates` (static indices)."""
+_SCATTER_REDUCTIONS = {None: lambda old, new: new, "add": ew.add, "max": ew.maximum,
+                       "min": ew.minimum, "mul": ew.multiply}
+
+
+def scatter_update(inputs, indices, updates, reduction=None):
+    """`inputs` with the entries at `indices` (static) replaced by `updates`, or combined
+    with them by `reduction` ("add", "max", "min", "mul"), as Keras. Repeated indices are
+    applied in order: the last update wins, or each one is combined in turn."""
+    key = reduction.lower() if isinstance(reduction, str) else reduction
+    if key not in _SCATTER_REDUCTIONS:
+        raise ValueError(f"scatter_update: reduction must be None, 'add', 'max', 'min' or "
+                         f"'mul'. Received: reduction={reduction!r}")
+    from kgraph.ops.gather import take
+
     shape = tuple(static_dim(inputs, i, "scatter_update") for i in range(rank(inputs)))
     flat, depth = _flat_positions(indices, shape)
-    mask = np.zeros(shape, dtype=bool).reshape((-1,) + shape[depth:])
-    mask[flat.reshape(-1)] = True
-    placed = scatter(indices, ew.cast(updates, dtype_of(inputs)), shape)
-    return ew.where(mask.reshape(shape), placed, inputs)
+    flat = flat.reshape(-1)
+    updates = mv.reshape(ew.cast(updates, dtype_of(inputs)), (flat.size,) + shape[depth:])
+    occurrence = _occurrence(flat)
+    out = inputs
+    for turn in range(int(occurrence.max()) + 1 if flat.size else 0):
+        # each turn places at most one update per position: a plain scatter, then a select
+        rows = np.flatnonzero(occurrence == turn)
+        these = updates if rows.size == flat.size else take(updates, rows, axis=0)
+        placed = scatter(np.stack(np.unravel_index(flat[rows], shape[:depth]), -1), these,
+                         shape)
+        mask = np.zeros(shape, dtype=bool).reshape((-1,) + shape[depth:])
+        mask[flat[rows]] = True
+        out = ew.where(mask.reshape(shape), _SCATTER_REDUCTIONS[key](out, placed), out)
+    return out
+
+
+def _occurrence(flat):
+    """For each position in `flat`, how many earlier entries name the same position."""
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    index = np.arange(flat.size)
+    first = np.maximum.accumulate(np.where(np.r_[True, ordered[1:] != ordered[:-1]], index, 0))
+    occurrence = np.empty(flat.size, np.int64)
+    occurrence[order] = index - first
+    return occurrence
 
 
 def unstack(x, num=None, axis=0):

@@ -217,31 +217,32 @@ def _numpy_scalar(x):
     return isinstance(x, (np.ndarray, np.generic)) and np.ndim(x) == 0
 
 
-def _binary(name):
-    def fn(a, b):
-        return apply(name, *_pair(a, b))
-    fn.__name__ = name.lower()
+def _binary(name, keras_name):
+    def fn(x1, x2):  # Keras' parameter names: `ops.add(x1=a, x2=b)`
+        return apply(name, *_pair(x1, x2))
+    fn.__name__ = fn.__qualname__ = keras_name
     return fn
 
 
-add, subtract, multiply = _binary("Add"), _binary("Sub"), _binary("Mul")
-maximum, minimum, mod = _binary("Max"), _binary("Min"), _binary("Mod")
-equal, greater, greater_equal = _binary("Equal"), _binary("Greater"), _binary("GreaterOrEqual")
-less, less_equal = _binary("Less"), _binary("LessOrEqual")
-logical_and, logical_or = _binary("And"), _binary("Or")
-power = _binary("Pow")
+add, subtract = _binary("Add", "add"), _binary("Sub", "subtract")
+multiply, power = _binary("Mul", "multiply"), _binary("Pow", "power")
+maximum, minimum, mod = _binary("Max", "maximum"), _binary("Min", "minimum"), _binary("Mod", "mod")
+equal, greater = _binary("Equal", "equal"), _binary("Greater", "greater")
+greater_equal = _binary("GreaterOrEqual", "greater_equal")
+less, less_equal = _binary("Less", "less"), _binary("LessOrEqual", "less_equal")
+logical_and, logical_or = _binary("And", "logical_and"), _binary("Or", "logical_or")
 
 
-def divide(a, b):
-    return apply("Div", *_pair(a, b))
+def divide(x1, x2):
+    return apply("Div", *_pair(x1, x2))
 
 
-def not_equal(a, b):
-    return apply("Not", equal(a, b))
+def not_equal(x1, x2):
+    return apply("Not", equal(x1, x2))
 
 
-def pow(a, b):  # noqa: A001 - the Keras name
-    return power(a, b)
+def pow(x1, x2):  # noqa: A001 - the Keras name
+    return power(x1, x2)
 
 
 def negative(x):
@@ -316,9 +317,17 @@ def square(x):
     return multiply(x, x)
 
 
-def where(condition, x, y):
-    x, y = _pair(x, y)
-    return apply("Where", condition, x, y)
+def where(condition, x1=None, x2=None):
+    """`x1` where `condition` holds, else `x2`; with neither, `nonzero(condition)` (Keras)."""
+    if x1 is None and x2 is None:
+        from kgraph.ops.shape_api import nonzero
+
+        return nonzero(condition)
+    if x1 is None or x2 is None:
+        raise ValueError(f"where needs both x1 and x2, or neither. Received: "
+                         f"x1={x1!r}, x2={x2!r}")
+    x1, x2 = _pair(x1, x2)
+    return apply("Where", condition, x1, x2)
 
 
 def cast(x, dtype):

@@ -29,11 +29,11 @@ def _matmul_grad(g, y, a, b):
 defop("MatMul", _matmul_infer, lambda a, b: np.matmul(a, b), grad=_matmul_grad)
 
 
-def matmul(a, b):
+def matmul(x1, x2):
     from kgraph.ops.elementwise import _pair
     from kgraph.ops.movement import expand_dims, squeeze
 
-    a, b = _pair(a, b)
+    a, b = _pair(x1, x2)
     a_vec, b_vec = len(a.shape) == 1, len(b.shape) == 1
     if a_vec:
         a = expand_dims(a, 0)
@@ -47,8 +47,8 @@ def matmul(a, b):
     return out
 
 
-def dot(a, b):
-    return matmul(a, b)
+def dot(x1, x2):
+    return matmul(x1, x2)
 
 
 # `keras.ops.linalg` names, so that `kgraph.ops.linalg` is that namespace

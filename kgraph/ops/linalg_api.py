@@ -4,6 +4,8 @@ and raise `TracedModeNotSupportedError` on symbolic tensors: they have no loweri
 portable ONNX op set yet."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from kgraph.ops import elementwise as ew
@@ -61,42 +63,87 @@ def _squeeze_two(x, axis):
     return squeeze(x, axis)
 
 
-def _eager(name, fn):
+def _eager(fn):
+    """`fn` (written with Keras' parameter names, which `inspect.signature` shows) on arrays;
+    TracedModeNotSupportedError on symbolic tensors."""
+    def as_array(a):
+        return np.asarray(a) if hasattr(a, "shape") else a
+
+    @functools.wraps(fn)
     def op(*args, **kwargs):
-        eager_only(f"linalg.{name}", *args, *kwargs.values())
-        return fn(*[np.asarray(a) if hasattr(a, "shape") else a for a in args], **kwargs)
-    op.__name__ = name
-    op.__doc__ = (f"`keras.ops.{name}` on arrays (numpy); raises TracedModeNotSupportedError "
-                  f"on symbolic tensors.")
+        eager_only(f"linalg.{fn.__name__}", *args, *kwargs.values())
+        return fn(*map(as_array, args), **{k: as_array(v) for k, v in kwargs.items()})
+    op.__doc__ = (f"`keras.ops.{fn.__name__}` on arrays (numpy); raises "
+                  f"TracedModeNotSupportedError on symbolic tensors.")
     return op
 
 
-def _solve_triangular(a, b, lower=False):
-    from scipy.linalg import solve_triangular
+@_eager
+def det(x):
+    return np.linalg.det(x)
 
-    return solve_triangular(a, b, lower=lower)
+
+@_eager
+def inv(x):
+    return np.linalg.inv(x)
 
 
-def _lu_factor(x):
-    from scipy.linalg import lu_factor
+@_eager
+def solve(a, b):
+    return np.linalg.solve(a, b)
 
-    lu, piv = lu_factor(x)
+
+@_eager
+def qr(x, mode="reduced"):
+    return np.linalg.qr(x, mode)
+
+
+@_eager
+def cholesky(x, upper=False):
+    lower = np.linalg.cholesky(x)
+    return np.swapaxes(lower, -1, -2) if upper else lower
+
+
+@_eager
+def cholesky_inverse(x, upper=False):
+    return np.linalg.inv((np.swapaxes(x, -1, -2) @ x) if upper else (x @ np.swapaxes(x, -1, -2)))
+
+
+@_eager
+def svd(x, full_matrices=True, compute_uv=True):
+    return np.linalg.svd(x, full_matrices, compute_uv)
+
+
+@_eager
+def eig(x):
+    return np.linalg.eig(x)
+
+
+@_eager
+def eigh(x):
+    return np.linalg.eigh(x)
+
+
+@_eager
+def lstsq(a, b, rcond=None):
+    return np.linalg.lstsq(a, b, rcond)[0]
+
+
+@_eager
+def lu_factor(x):
+    from scipy.linalg import lu_factor as scipy_lu_factor
+
+    lu, piv = scipy_lu_factor(x)
     return lu, piv.astype(np.int32)
 
 
-det = _eager("det", np.linalg.det)
-inv = _eager("inv", np.linalg.inv)
-solve = _eager("solve", np.linalg.solve)
-qr = _eager("qr", lambda x, mode="reduced": np.linalg.qr(x, mode))
-cholesky = _eager("cholesky", lambda x, upper=False: np.swapaxes(np.linalg.cholesky(x), -1, -2)
-                  if upper else np.linalg.cholesky(x))
-cholesky_inverse = _eager("cholesky_inverse", lambda x, upper=False: np.linalg.inv(
-    (np.swapaxes(x, -1, -2) @ x) if upper else (x @ np.swapaxes(x, -1, -2))))
-svd = _eager("svd", lambda x, full_matrices=True, compute_uv=True: np.linalg.svd(
-    x, full_matrices, compute_uv))
-eig = _eager("eig", np.linalg.eig)
-eigh = _eager("eigh", np.linalg.eigh)
-lstsq = _eager("lstsq", lambda a, b, rcond=None: np.linalg.lstsq(a, b, rcond)[0])
-lu_factor = _eager("lu_factor", _lu_factor)
-solve_triangular = _eager("solve_triangular", _solve_triangular)
-slogdet = _eager("slogdet", lambda x: tuple(np.linalg.slogdet(x)))
+@_eager
+def solve_triangular(a, b, lower=False):
+    from scipy.linalg import solve_triangular as scipy_solve_triangular
+
+    return scipy_solve_triangular(a, b, lower=lower)
+
+
+@_eager
+def slogdet(x):
+    return tuple(np.linalg.slogdet(x))

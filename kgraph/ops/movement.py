@@ -181,9 +181,9 @@ def transpose(x, axes=None):
     return apply("Transpose", x, perm=perm)
 
 
-def swapaxes(x, a, b):
+def swapaxes(x, axis1, axis2):
     perm = list(range(len(x.shape)))
-    perm[a], perm[b] = perm[b], perm[a]
+    perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
     return transpose(x, perm)
 
 
@@ -420,7 +420,7 @@ def split(x, sizes, axis):
     return apply("Split", x, axis=axis % len(x.shape), sizes=sizes)
 
 
-def concatenate(xs, axis=-1):
+def concatenate(xs, axis=0):  # Keras' default axis
     xs = _in_common_dtype(list(xs))
     axis = axis % len(xs[0].shape) if hasattr(xs[0], "shape") else axis
     return apply("Concat", *xs, axis=axis)

@@ -163,21 +163,24 @@ def multi_hot(inputs, num_classes=None, axis=-1, dtype=None, sparse=False, **kwa
     return out
 
 
-def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=1e-3, **kwargs):
+def layer_normalization(x, gamma=None, beta=None, axis=-1, epsilon=None, **kwargs):
+    from kgraph import config
+
+    eps = float(config.epsilon() if epsilon is None else epsilon)  # Keras' default
     mean, variance = nn_ops.moments(x, axis, keepdims=True)
-    out = (x - mean) * ew.reciprocal(ew.sqrt(variance + float(epsilon)))
+    out = (x - mean) * ew.reciprocal(ew.sqrt(variance + eps))
     if gamma is not None:
         out = out * gamma
     return out + beta if beta is not None else out
 
 
-def rms_normalization(x, scale=1, axis=-1, epsilon=None):
+def rms_normalization(x, scale=None, axis=-1, epsilon=None):
     from kgraph import config
 
     x = to_float(x)
     eps = float(config.epsilon() if epsilon is None else epsilon)
     rms = ew.sqrt(rd.mean(ew.square(x), axis, keepdims=True) + eps)
-    return x / rms * scale
+    return x / rms if scale is None else x / rms * scale
 
 
 def psnr(x1, x2, max_val):
@@ -278,3 +281,30 @@ def softmax(x, axis=-1):
     shifted = x - nn_ops.stop_gradient(rd.max(x, axes, keepdims=True))
     e = ew.exp(shifted)
     return e / rd.sum(e, axes, keepdims=True)
+
+
+# `keras.ops` signatures of ops kgraph/ops/nn.py defines under other parameter names (that file
+# keeps its own for kgraph's internal callers)
+def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
+    """`keras.ops.one_hot`: the class axis `axis` of the result, `dtype` floatx by default."""
+    from kgraph import config
+
+    return nn_ops.one_hot(x, num_classes, axis, dtype or config.floatx(), sparse)
+
+
+def gelu(x, approximate=True):
+    """`keras.ops.gelu`: the tanh approximation by default, as Keras' op (the activation
+    `keras.activations.gelu` is exact by default)."""
+    return nn_ops.gelu(x, approximate)
+
+
+def stop_gradient(variable):
+    """`keras.ops.stop_gradient`: `variable` with no gradient flowing back through it."""
+    return nn_ops.stop_gradient(variable)
+
+
+def moments(x, axes, keepdims=False, synchronized=False):
+    """`keras.ops.moments`: mean and biased variance of `x` over `axes`. `synchronized`
+    (cross-replica statistics) only acts on Keras' TensorFlow backend; it is ignored here
+    as on Keras' other backends."""
+    return nn_ops.moments(x, axes, keepdims)

@@ -104,11 +104,13 @@ def empty_like(x, dtype=None):
     return zeros_like(x, dtype)
 
 
-def arange(start, stop=None, step=1, dtype=None):
-    """Evenly spaced values in `[start, stop)` (`keras.ops.arange`): int32 for int arguments,
-    floatx otherwise, as Keras."""
+def arange(start, stop=None, step=None, dtype=None):
+    """Evenly spaced values in `[start, stop)` (`keras.ops.arange`; `step` 1 by default):
+    int32 for int arguments, floatx otherwise, as Keras."""
     if stop is None:
         start, stop = 0, start
+    if step is None:
+        step = 1
     if any(is_symbolic(v) for v in (start, stop, step)):
         return _arange_traced(start, stop, step, dtype)
     ints = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
@@ -509,13 +511,17 @@ left_shift, right_shift = bitwise_left_shift, bitwise_right_shift
 
 # -- window functions (constants) ---------------------------------------------------------------
 def _window(fn):
-    def window(x, *args):
-        return fn(int(x), *args).astype(floatx())
-    window.__name__ = fn.__name__
+    def window(x):
+        return fn(int(x)).astype(floatx())
+    window.__name__ = window.__qualname__ = fn.__name__
     window.__doc__ = f"`keras.ops.{fn.__name__}`: numpy's window as a floatx array."
     return window
 
 
 bartlett, blackman, hamming, hanning = (_window(f) for f in (np.bartlett, np.blackman,
                                                                np.hamming, np.hanning))
-kaiser = _window(np.kaiser)
+
+
+def kaiser(x, beta):
+    """`keras.ops.kaiser`: numpy's Kaiser window of `x` points and shape `beta`, floatx."""
+    return np.kaiser(int(x), float(beta)).astype(floatx())
