@@ -433,3 +433,20 @@ def test_metrics_held_as_attributes_are_tracked_and_fit_list_inputs_arrive_as_a_
     history = model.fit(x, epochs=1, batch_size=4, verbose=0)
     assert isinstance(seen["data"], tuple) and isinstance(seen["data"][0], tuple)
     assert history.history["first_leaf"] == [3.0]
+
+
+def test_a_variable_is_an_array_input_of_call_predict_and_a_traced_call():
+    # TensorFlow: `model(tf.Variable(x))` is `model(x)`; traced, the variable is read when the
+    # function runs (an assignment after tracing is seen)
+    import kgraph as tf
+
+    x, _ = _data(4)
+    model = _linear()
+    variable = tf.Variable(x)
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(model(variable), expected, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(variable, verbose=0), expected, rtol=1e-6)
+    traced = tf.function(lambda: model(variable))
+    np.testing.assert_allclose(traced(), expected, rtol=1e-6)
+    variable.assign(2 * x)
+    np.testing.assert_allclose(traced(), model.predict(2 * x, verbose=0), rtol=1e-6)

@@ -112,7 +112,7 @@ class Model(Trainer, Layer):
         if prefix is not None:
             return prefix.run(x)
         for a in flatten(x):
-            if getattr(a, "dtype", None) is not None and a.dtype.kind in "OUS":
+            if isinstance(getattr(a, "dtype", None), np.dtype) and a.dtype.kind in "OUS":
                 from kgraph.keras.data_adapter import DataError
 
                 raise DataError(f"`x` must be numeric arrays: model {self.name!r} has no "
