@@ -207,3 +207,27 @@ def test_errors_as_keras():
     raw_ints = FS({"i": FS.integer_categorical(output_mode="int")})
     with pytest.raises(ValueError, match="Cannot concatenate features because feature 'i'"):
         raw_ints.adapt({"i": np.array([1, 2])})
+
+
+def test_loads_a_feature_space_saved_by_keras():
+    """`data/feature_space_keras.keras`: the concat FeatureSpace saved by Keras 3.15.1, its
+    lookup vocabularies as assets and Keras 3.15's lookup config keys (`oov_method`, `salt`,
+    `vocabulary_size`)."""
+    path = os.path.join(os.path.dirname(__file__), "data", "feature_space_keras.keras")
+    space = keras.models.load_model(path)
+    assert space.preprocessors["ic"].get_vocabulary() == GOLDEN["vocab_ic"]
+    assert space.preprocessors["sc"].get_vocabulary() == GOLDEN["vocab_sc"]
+    np.testing.assert_allclose(space(_columns("probe")), GOLDEN["concat"], atol=1e-6)
+
+
+def test_lookup_oov_methods_as_keras():
+    # Keras 3.15.1 + TensorFlow: [3, 4, 1, 0, 0, 0] (farmhash), [3, 4, 1, 1, 0, 1] (floormod)
+    values = np.array([5, 6, 7, 100, -3, 12345678901])
+    hashed = layers.IntegerLookup(vocabulary=[5, 6], num_oov_indices=3, oov_method="farmhash")
+    np.testing.assert_array_equal(hashed(values), [3, 4, 1, 0, 0, 0])
+    floormod = layers.IntegerLookup(vocabulary=[5, 6], num_oov_indices=3)
+    np.testing.assert_array_equal(floormod(values), [3, 4, 1, 1, 0, 1])
+    with pytest.raises(ValueError, match="Received: oov_method=modulo"):
+        layers.StringLookup(oov_method="modulo")
+    with pytest.raises(NotImplementedError, match="salt=3"):
+        layers.StringLookup(oov_method="farmhash", salt=3)

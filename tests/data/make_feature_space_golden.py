@@ -46,8 +46,9 @@ out["vocab_sc"] = [str(t) for t in fs.preprocessors["sc"].get_vocabulary()]
 out["single"] = np.asarray(fs({k: v[0] for k, v in probe.items()})).tolist()
 enc = fs.get_encoded_features(); out["encoded_shape"] = list(enc.shape)
 cfg = fs.get_config(); out["config"] = json.loads(json.dumps(cfg, default=str))
-fs.save("/tmp/feature_space_golden.keras")
-z = zipfile.ZipFile("/tmp/feature_space_golden.keras")
+saved = os.path.join(os.path.dirname(os.path.abspath(__file__)), "feature_space_keras.keras")
+fs.save(saved)  # read back by kgraph in the test (its vocabularies are assets)
+z = zipfile.ZipFile(saved)
 paths = []
 h5py.File(io.BytesIO(z.read("model.weights.h5"))).visit(paths.append)
 out["h5_paths"] = paths

@@ -165,7 +165,19 @@ def load_keras_archive(source, label, custom_objects=None, compile=True, safe_mo
             compile_from_config(model, compile_config, custom_objects, label)
         with archive.open_weights() as f:
             load_weights_from_h5(model, f, label)
+        load_vocabulary_assets(model, archive)
     return model
+
+
+def load_vocabulary_assets(model, archive) -> None:
+    """Adapted lookup vocabularies that Keras saved as assets (`assets/<path>/vocabulary.txt`,
+    at the object's path in the weights walk); kgraph writes them into the config instead."""
+    from kgraph.keras.saving.weights_store import walk
+
+    for obj, path in walk(model):
+        name = f"assets/{path}/vocabulary.txt" if path else "assets/vocabulary.txt"
+        if name in archive.members and hasattr(obj, "load_vocabulary_asset"):
+            obj.load_vocabulary_asset(archive.read(name).getvalue().decode("utf-8"))
 
 
 def load_archive_weights(model, source, label, skip_mismatch=False) -> None:

@@ -35,8 +35,19 @@ class IndexLookup(HostLayer):
 
     def __init__(self, max_tokens, num_oov_indices, mask_token, oov_token, vocabulary=None,
                  idf_weights=None, invert=False, output_mode="int", sparse=False,
-                 pad_to_max_tokens=False, **kwargs):
+                 pad_to_max_tokens=False, oov_method="floormod", salt=None, **kwargs):
+        # Keras 3.15 configs also hold the vocabulary's size (the vocabulary itself is then
+        # an asset of the .keras file, read after the model is rebuilt)
+        self._frozen_vocabulary_size = kwargs.pop("vocabulary_size", None)
         super().__init__(**kwargs)
+        if oov_method not in ("floormod", "farmhash"):
+            raise ValueError(f"Unknown value for `oov_method` argument of "
+                             f"{type(self).__name__}. Allowed values are: ('floormod', "
+                             f"'farmhash'). Received: oov_method={oov_method}")
+        if salt is not None:
+            raise NotImplementedError(f"{type(self).__name__}: a salted OOV hash (SipHash) is "
+                                      f"not implemented in kgraph. Received: salt={salt!r}")
+        self.oov_method, self.salt = oov_method, salt
         # Keras' deprecated names, still accepted (the keras.io structured-data example)
         output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
         if output_mode not in LOOKUP_MODES:
@@ -102,8 +113,19 @@ class IndexLookup(HostLayer):
         return self._token_start() + len(self._vocabulary)
 
     def _depth(self):
-        return self.max_tokens if self.pad_to_max_tokens and self.max_tokens else \
-            self.vocabulary_size()
+        if self.pad_to_max_tokens and self.max_tokens:
+            return self.max_tokens
+        if not self._vocabulary and self._frozen_vocabulary_size:
+            return self._frozen_vocabulary_size  # until the vocabulary asset is read
+        return self.vocabulary_size()
+
+    def load_vocabulary_asset(self, text):
+        """Set the vocabulary from a Keras `vocabulary.txt` asset (one token a line, the
+        special tokens first)."""
+        lines = text.splitlines()
+        while lines and lines[-1] == "":
+            lines.pop()
+        self.set_vocabulary(lines, self.idf_weights)
 
     def adapt(self, data, steps=None):
         """Set the vocabulary to the most frequent tokens of `data` (arrays or batches, or the
@@ -276,6 +298,8 @@ class IntegerLookup(IndexLookup):
         return int(token)
 
     def _oov_bucket(self, token):
+        if self.oov_method == "farmhash":  # the decimal string, hashed as Keras does
+            return hash_bucket(int(token), self.num_oov_indices)
         return int(token) % self.num_oov_indices
 
     def __call__(self, inputs, *args, **kwargs):

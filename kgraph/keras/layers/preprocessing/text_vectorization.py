@@ -137,6 +137,10 @@ class TextVectorization(HostLayer):
                      for tokens in self._documents(batch)]
         self._lookup_layer.adapt(RowBatches(documents))
 
+    def load_vocabulary_asset(self, text):
+        """Set the vocabulary from a Keras `vocabulary.txt` asset."""
+        self._lookup_layer.load_vocabulary_asset(text)
+
     def get_vocabulary(self, include_special_tokens=True):
         return self._lookup_layer.get_vocabulary(include_special_tokens)
 
