@@ -6,8 +6,9 @@ TensorFlow reaches them by (`layers.Dense(units, activation=tf.nn.gelu)`,
 from kgraph.keras import ops
 from kgraph.tf_names import _unary, eager_tensors, sigmoid, tanh  # noqa: F401
 
-__all__ = ["avg_pool2d", "conv2d", "depth_to_space", "gelu", "l2_normalize", "log_softmax",
-           "max_pool2d", "moments", "relu", "relu6", "sigmoid", "silu", "softmax", "swish", "tanh"]
+__all__ = ["avg_pool2d", "conv2d", "depth_to_space", "gelu", "l2_normalize", "leaky_relu",
+           "log_softmax", "max_pool2d", "moments", "relu", "relu6", "sigmoid", "silu", "softmax",
+           "swish", "tanh"]
 
 _FORMATS_2D = {"NHWC": "channels_last", "NCHW": "channels_first"}
 
@@ -96,6 +97,13 @@ def softmax(logits, axis=None, name=None):
 @eager_tensors
 def log_softmax(logits, axis=None, name=None):
     return ops.log_softmax(logits, axis=-1 if axis is None else axis)
+
+
+@eager_tensors
+def leaky_relu(features, alpha=0.2, name=None):
+    """`tf.nn.leaky_relu`: `alpha * x` below zero (TensorFlow's default slope 0.2; the keras.io
+    GauGAN's `tf.nn.leaky_relu(x, 0.2)`)."""
+    return ops.leaky_relu(features, negative_slope=alpha)
 
 
 # one-argument functions: TensorFlow's and keras.ops' meanings agree

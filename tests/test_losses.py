@@ -554,3 +554,37 @@ def test_sparse_categorical_crossentropy_with_a_run_time_class_count():
         np.testing.assert_allclose(np.asarray(contrastive(p)), -np.diag(log_probs), rtol=1e-4)
     with pytest.raises(ValueError, match="num_classes=None"):
         keras.ops.one_hot(np.array([1, 2]), None)
+
+
+def test_loss_subclass_gets_python_bools_and_lists_of_tensors():
+    # keras.io GauGAN: DiscriminatorLoss()(y, False) branches on the bool; a feature-matching
+    # loss gets two lists of discriminator outputs (Keras 3 converts each leaf)
+    import kgraph as tf
+    from kgraph import keras
+
+    class Hinged(keras.losses.Loss):
+        def call(self, y, is_real):
+            assert isinstance(is_real, bool)
+            return keras.losses.Hinge()(1.0 if is_real else -1.0, y)
+
+    class Matching(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            assert isinstance(y_true, list) and len(y_pred) == 2
+            return sum(keras.ops.mean(keras.ops.abs(t - p)) for t, p in zip(y_true, y_pred))
+
+    y = np.array([[0.5], [-2.0]], "float32")
+    np.testing.assert_allclose(Hinged()(y, True), np.mean(np.maximum(1 - y, 0)), rtol=1e-6)
+    np.testing.assert_allclose(Hinged()(y, False), np.mean(np.maximum(1 + y, 0)), rtol=1e-6)
+    a, b = [np.ones((2, 3), "float32"), np.zeros(2, "float32")], [np.zeros((2, 3)), np.ones(2)]
+    np.testing.assert_allclose(Matching()(a, b), 2.0, rtol=1e-6)
+    traced = tf.function(lambda y, a0, b0: Hinged()(y, False) + Matching()([a0, a0], [b0, b0]))
+    np.testing.assert_allclose(traced(y, a[0], np.zeros((2, 3), "float32")),
+                               np.mean(np.maximum(1 + y, 0)) + 2.0, rtol=1e-6)
+
+
+def test_tf_nn_leaky_relu():
+    import kgraph as tf
+
+    x = np.array([-2.0, 0.0, 3.0], "float32")
+    np.testing.assert_allclose(tf.nn.leaky_relu(x), [-0.4, 0.0, 3.0], rtol=1e-6)
+    np.testing.assert_allclose(tf.nn.leaky_relu(x, 0.1), [-0.2, 0.0, 3.0], rtol=1e-6)

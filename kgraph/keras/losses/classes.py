@@ -47,10 +47,25 @@ class Loss:
         return as_eager_tensor(out) if graph is None else out  # `.numpy()`, as Keras
 
     def _record(self, y_true, y_pred, sample_weight=None):
-        y_pred, y_true = convert(y_pred, self.dtype), convert(y_true, self.dtype)
+        y_pred, y_true = self._convert(y_pred), self._convert(y_true)
         losses = self.call(y_true, y_pred)
         return reduce_weighted_values(losses, sample_weight, self.compute_mask(y_true, y_pred),
                                       self.reduction, self.dtype)
+
+    def _convert(self, y):
+        """`y` as tensors of the loss dtype, each leaf of a list/tuple/dict (Keras 3 maps the
+        structure: the keras.io GauGAN's feature-matching loss of two lists of discriminator
+        outputs); a Python bool reaches `call` as it is (tf.keras 2 converts nothing before a
+        subclass's `call`, which may branch on it: GauGAN's `DiscriminatorLoss()(y, False)`)."""
+        if isinstance(y, bool):
+            return y
+        if isinstance(y, (list, tuple, dict)):
+            from kgraph.keras.tree import flatten, pack_like
+
+            leaves = flatten(y)
+            if not all(isinstance(leaf, (int, float)) for leaf in leaves):  # not nested data
+                return pack_like(y, [convert(leaf, self.dtype) for leaf in leaves])
+        return convert(y, self.dtype)
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
@@ -80,6 +95,9 @@ class LossFunctionWrapper(Loss):
         for key, value in kwargs.items():
             if not hasattr(self, key):
                 setattr(self, key, value)
+
+    def _convert(self, y):
+        return convert(y, self.dtype)  # a list of arrays is one tensor for a built-in loss
 
     def call(self, y_true, y_pred):
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
