@@ -231,3 +231,30 @@ def test_lookup_oov_methods_as_keras():
         layers.StringLookup(oov_method="modulo")
     with pytest.raises(NotImplementedError, match="salt=3"):
         layers.StringLookup(oov_method="farmhash", salt=3)
+
+
+def test_dict_outputs_feed_a_model_and_reload(tmp_path):
+    data = {"n": np.array([10.0, 20.0, 30.0, 40.0], "float32"),
+            "s": np.array(["a", "b", "b", "c"]), "i": np.array([1, 2, 2, 3], "int32")}
+    space = FS({"n": "float_normalized", "s": "string_categorical",
+                "i": FS.integer_categorical(output_mode="int")},
+               crosses=[("s", "i")], crossing_dim=4, output_mode="dict")
+    space.adapt(data)
+    encoded = space.get_encoded_features()  # one host node, four outputs
+    assert {k: (v.shape, v.dtype) for k, v in encoded.items()} == {
+        "i": ((None, 1), "int64"), "n": ((None, 1), "float32"),
+        "s": ((None, 4), "float32"), "s_X_i": ((None, 4), "float32")}
+    embedded = layers.Flatten()(layers.Embedding(10, 2)(encoded["i"]))
+    joined = layers.concatenate([encoded["n"], encoded["s"], encoded["s_X_i"], embedded])
+    model = keras.Model(space.get_inputs(), layers.Dense(1)(joined))
+    values = space(data)
+    table = model.get_layer("embedding").get_weights()[0]
+    kernel, bias = model.layers[-1].get_weights()
+    features = np.concatenate([values["n"], values["s"], values["s_X_i"],
+                               table[values["i"][:, 0]]], axis=-1)
+    np.testing.assert_allclose(model.predict(data, verbose=0), features @ kernel + bias,
+                               rtol=1e-5, atol=1e-6)
+    path = str(tmp_path / "dict_model.keras")
+    model.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path).predict(data, verbose=0),
+                               features @ kernel + bias, rtol=1e-5, atol=1e-6)
