@@ -205,6 +205,26 @@ def test_checkpoint_save_best_only(tmp_path):
     assert os.listdir(tmp_path / "d") == ["m.h5"]
 
 
+def test_checkpoint_filepath_that_does_not_format_names_the_file(tmp_path, capsys):
+    model = make_model()
+    missing = callbacks.ModelCheckpoint(str(tmp_path / "m-{val_acc:.2f}.keras"))
+    with pytest.raises(KeyError, match=r"m-\{val_acc:.2f\}.keras'.*'val_acc'.*epoch, loss"):
+        drive(missing, model, [1.0])
+    wrong_format = callbacks.ModelCheckpoint(str(tmp_path / "f-{loss:d}.keras"))
+    with pytest.raises(ValueError, match=r"f-\{loss:d\}.keras'.*Unknown format code 'd'"):
+        drive(wrong_format, model, [1.0])
+    assert os.listdir(tmp_path) == []
+    # the progress lines are Keras 3.15's, "from None" before a first value included
+    # (Keras 2 printed inf)
+    verbose = callbacks.ModelCheckpoint(str(tmp_path / "best.keras"), save_best_only=True,
+                                        verbose=1)
+    capsys.readouterr()
+    drive(verbose, model, [0.5, 0.7])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines == [f"Epoch 1: val_loss improved from None to 0.50000, saving model to "
+                     f"{tmp_path / 'best.keras'}", "Epoch 2: val_loss did not improve from 0.50000"]
+
+
 def test_checkpoint_faq_block_saves_then_restores(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     x = RNG.random((3200, 3), dtype=np.float32)  # 100 batches of 32 an epoch
@@ -392,6 +412,9 @@ def test_terminate_on_nan(capsys):
     (lambda: callbacks.ModelCheckpoint("m.keras", save_freq="batch"), "'batch'"),
     (lambda: callbacks.ModelCheckpoint("m.keras", save_freq=0), "0"),
     (lambda: callbacks.ModelCheckpoint("m.keras", save_weights_only=True), "'m.keras'"),
+    (lambda: callbacks.ModelCheckpoint("m-{}.keras"), "filepath='m-{}.keras'"),
+    (lambda: callbacks.ModelCheckpoint("m-{0}.keras"), "filepath='m-{0}.keras'"),
+    (lambda: callbacks.ModelCheckpoint("m-{loss.keras"), "filepath='m-{loss.keras'"),
     (lambda: callbacks.ReduceLROnPlateau(factor=1.0), "factor=1.0"),
     (lambda: callbacks.ReduceLROnPlateau(factor=-0.5), "factor=-0.5"),
     (lambda: callbacks.ReduceLROnPlateau(mode="bogus"), "'bogus'"),

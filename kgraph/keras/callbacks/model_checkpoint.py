@@ -66,6 +66,7 @@ class ModelCheckpoint(MonitorCallback):
         check_save_freq(save_freq)
         self._batches = BatchCounter(save_freq)
         self._current_epoch = 0
+        _check_placeholders(self.filepath)
         if save_weights_only and self.filepath.endswith(".keras"):
             raise ValueError("When using `save_weights_only=True` in `ModelCheckpoint`, the "
                              "filepath must not end in `.keras` (use `.weights.h5`). "
@@ -131,10 +132,33 @@ class ModelCheckpoint(MonitorCallback):
 
     def _get_file_path(self, epoch, batch, logs):
         """`filepath` formatted with `epoch` (1-based), `batch` (1-based) and the logs."""
+        fields = dict(logs) if batch is None or "batch" in logs else {**logs, "batch": batch + 1}
+        fields["epoch"] = epoch + 1
         try:
-            if batch is None or "batch" in logs:
-                return self.filepath.format(epoch=epoch + 1, **logs)
-            return self.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
-        except KeyError as e:
-            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". '
-                           f"Reason: {e}") from e
+            return self.filepath.format(**fields)
+        except KeyError as e:  # a name the logs do not have (KeyError, as Keras)
+            raise KeyError(f"Failed to format this callback filepath: {self.filepath!r}. "
+                           f"Reason: no value named {e} (the names are "
+                           f"{', '.join(sorted(fields))})") from None
+        except ValueError as e:  # a format that does not fit the value (`{loss:d}`)
+            raise ValueError(f"Failed to format this callback filepath: {self.filepath!r} "
+                             f"with {fields}. Reason: {e}") from None
+
+
+def _check_placeholders(filepath):
+    """Refuse, before training, a `filepath` whose braces do not parse or that has
+    positional placeholders (`{}`, `{0}`): only named ones are filled."""
+    import string
+
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(filepath) if name is not None]
+    except ValueError as e:
+        raise ValueError(f"ModelCheckpoint: `filepath` is not a valid format string ({e}; write "
+                         f"a literal brace as '{{{{' or '}}}}'). Received: "
+                         f"filepath={filepath!r}") from None
+    positional = [name for name in names if name == "" or name.split(".")[0].split("[")[0]
+                  .isdigit()]
+    if positional:
+        raise ValueError(f"ModelCheckpoint: `filepath` placeholders must be named (epoch, "
+                         f"batch or a logged metric, e.g. '{{epoch:02d}}'). Received: "
+                         f"filepath={filepath!r}")
