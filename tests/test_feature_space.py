@@ -77,15 +77,13 @@ def test_dict_mode_equals_keras():
     assert sorted(got) == sorted(GOLDEN["dict"])
     for key, want in GOLDEN["dict"].items():
         np.testing.assert_allclose(got[key], want, rtol=1e-6, err_msg=key)
-        # Keras 3.15's Discretization returns int32 bins, kgraph's int64 (its layer's dtype)
-        expected = "int64" if key == "fd" else GOLDEN["dict_dtypes"][key]
-        assert str(got[key].dtype) == expected, key
+        assert str(got[key].dtype) == GOLDEN["dict_dtypes"][key], key
     one = space({k: v[0] for k, v in probe.items()})
     for key, want in GOLDEN["dict_single"].items():
         np.testing.assert_allclose(one[key], want, rtol=1e-6, err_msg=key)
     encoded = space.get_encoded_features()
-    for key, (shape, _) in GOLDEN["dict_encoded"].items():
-        assert encoded[key].shape == tuple(shape), key
+    for key, (shape, dtype) in GOLDEN["dict_encoded"].items():
+        assert (encoded[key].shape, encoded[key].dtype) == (tuple(shape), dtype), key
 
 
 def test_config_and_saved_file_as_keras(tmp_path):

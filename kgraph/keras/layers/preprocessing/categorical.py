@@ -138,9 +138,7 @@ class Discretization(Layer):
 
     def __init__(self, bin_boundaries=None, num_bins=None, epsilon=0.01, output_mode="int",
                  sparse=False, dtype=None, name=None, **kwargs):
-        if output_mode == "int" and (dtype is None or "float" in str(dtype)):
-            dtype = "int64"  # bins are integers (Keras' configs say "float32", its policy)
-        super().__init__(name=name, dtype=dtype or "float32", **kwargs)
+        super().__init__(name=name, dtype=dtype, **kwargs)
         if output_mode not in OUTPUT_MODES:
             raise ValueError(f"Invalid value for argument `output_mode`. Expected one of "
                              f"{list(OUTPUT_MODES)}. Received: output_mode={output_mode}")
@@ -183,7 +181,12 @@ class Discretization(Layer):
         boundaries = np.asarray(self.bin_boundaries, np.float32)
         indices = ops.sum(ops.cast(ops.greater_equal(x, boundaries), "int64"), axis=-1)
         return encode_categorical(indices, self.output_mode, len(boundaries) + 1,
-                                  self.compute_dtype)
+                                  self.output_dtype)
+
+    @property
+    def output_dtype(self):
+        """int32 bins in `"int"` mode (as Keras 3), else the compute dtype."""
+        return "int32" if self.output_mode == "int" else self.compute_dtype
 
     def compute_output_shape(self, input_shape):
         depth = len(self.bin_boundaries or []) + 1

@@ -135,7 +135,8 @@ def _lookup_feature(lookup_class, dtype, kind, max_tokens, num_oov_indices, outp
 
 def _output_spec(layer, input_shape=(None, 1)):
     """(shape, dtype) of what a preprocessing layer returns for a `(batch, 1)` input."""
-    dtype = layer.host_output_dtype() if isinstance(layer, HostLayer) else layer.compute_dtype
+    dtype = layer.host_output_dtype() if isinstance(layer, HostLayer) else \
+        getattr(layer, "output_dtype", layer.compute_dtype)
     return tuple(layer.compute_output_shape(input_shape)), str(dtype)
 
 
