@@ -38,7 +38,8 @@ def bbbp_rows(n=40, seed=0):
             np.array(smiles))
 
 
-def test_mpnn_molecular_graphs():
+def test_mpnn_molecular_graphs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # plot_model writes model.png into the working directory
     from kgraph import keras
     from kgraph.keras import layers, ops, regularizers
 
@@ -407,6 +408,7 @@ def test_mpnn_molecular_graphs():
     )
 
     keras.utils.plot_model(mpnn, show_dtype=True, show_shapes=True)
+    assert (tmp_path / "model.png").stat().st_size > 0
 
     # The edge network on one batch against numpy (64 units after the padding).
     edge_net = next(l for l in mpnn.layers if isinstance(l, MessagePassing)).edge_net
