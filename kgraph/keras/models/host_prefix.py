@@ -1,5 +1,5 @@
 """The host prefix of a functional model: the host nodes (StringLookup, TextVectorization,
-Hashing, string shape ops) between its `Input`s and the rest.
+Hashing, HashedCrossing, FeatureSpace, string shape ops) between its `Input`s and the rest.
 
 A model built on `keras.Input(dtype="string")` splits when it is built into (a) this prefix,
 run eagerly in numpy on every batch (`fit`/`evaluate`/`predict`, the `*_on_batch` methods,

@@ -1,10 +1,11 @@
 """Layers that run on the host, before the compiled graph: string lookups, `TextVectorization`,
-`Hashing`. They take numpy arrays (string/object/bytes or integer dtype) or lists, and return
-numpy arrays. Apply them to the data (`layer(x)`, or `dataset.map(...)`), or call them on a
-model's `keras.Input` (a string one among them) or on another host layer's output: that call
-gives a KerasTensor and records a host node, and the functional model runs its host nodes in
-numpy on each batch before its compiled part (`kgraph/keras/models/host_prefix.py`). The
-graph itself never carries strings."""
+`Hashing`, `HashedCrossing`, `keras.utils.FeatureSpace`. They take numpy arrays
+(string/object/bytes or integer dtype) or lists, and return numpy arrays. Apply them to the
+data (`layer(x)`, or `dataset.map(...)`), or call them on a model's `keras.Input` (a string
+one among them) or on another host layer's output: that call gives a KerasTensor and records a
+host node, and the functional model runs its host nodes in numpy on each batch before its
+compiled part (`kgraph/keras/models/host_prefix.py`). The graph itself never carries
+strings."""
 from __future__ import annotations
 
 import numpy as np
