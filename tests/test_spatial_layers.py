@@ -238,6 +238,11 @@ def test_second_order_gradient_through_zero_padding_with_an_open_batch_dim():
     for got, want in zip(got_all[:3], want_all[:3]):
         assert np.abs(want).max() > 0
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # the same penalty run eagerly: the inner tape's gradient is recorded on the outer one
+    eager = penalty_grads(x)
+    assert eager[3] is None
+    for got, want in zip(eager[:3], want_all[:3]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("layer, rank, size", [(L.UpSampling1D, 3, 3), (L.UpSampling2D, 4, 2),
