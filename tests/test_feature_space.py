@@ -256,3 +256,23 @@ def test_dict_outputs_feed_a_model_and_reload(tmp_path):
     model.save(path)
     np.testing.assert_allclose(keras.models.load_model(path).predict(data, verbose=0),
                                features @ kernel + bias, rtol=1e-5, atol=1e-6)
+
+
+def test_against_live_keras_where_tensorflow_is_installed():
+    tensorflow = pytest.importorskip("tensorflow")
+    real = pytest.importorskip("keras")
+    if real.backend.backend() != "tensorflow":
+        pytest.skip("Keras' FeatureSpace runs on its TensorFlow backend")
+    train, probe = _columns("train"), _columns("probe")
+    theirs = real.utils.FeatureSpace(
+        {"fn": "float_normalized", "fd": real.utils.FeatureSpace.float_discretized(num_bins=5),
+         "ic": "integer_categorical", "sc": "string_categorical", "sh": "string_hashed"},
+        crosses=[("ic", "sc"), ("sc", "sh")], crossing_dim=16, hashing_dim=8)
+    ours = FS({"fn": "float_normalized", "fd": FS.float_discretized(num_bins=5),
+               "ic": "integer_categorical", "sc": "string_categorical", "sh": "string_hashed"},
+              crosses=[("ic", "sc"), ("sc", "sh")], crossing_dim=16, hashing_dim=8)
+    columns = {k: train[k] for k in ("fn", "fd", "ic", "sc", "sh")}
+    theirs.adapt(tensorflow.data.Dataset.from_tensor_slices(columns).batch(7))
+    ours.adapt(tf.data.Dataset.from_tensor_slices(columns).batch(7))
+    probe = {k: probe[k] for k in columns}
+    np.testing.assert_allclose(ours(probe), np.asarray(theirs(probe)), atol=1e-6)
