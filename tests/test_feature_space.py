@@ -242,11 +242,12 @@ def test_dict_outputs_feed_a_model_and_reload(tmp_path):
     assert {k: (v.shape, v.dtype) for k, v in encoded.items()} == {
         "i": ((None, 1), "int64"), "n": ((None, 1), "float32"),
         "s": ((None, 4), "float32"), "s_X_i": ((None, 4), "float32")}
-    embedded = layers.Flatten()(layers.Embedding(10, 2)(encoded["i"]))
+    embedding = layers.Embedding(10, 2)
+    embedded = layers.Flatten()(embedding(encoded["i"]))
     joined = layers.concatenate([encoded["n"], encoded["s"], encoded["s_X_i"], embedded])
     model = keras.Model(space.get_inputs(), layers.Dense(1)(joined))
     values = space(data)
-    table = model.get_layer("embedding").get_weights()[0]
+    table = embedding.get_weights()[0]
     kernel, bias = model.layers[-1].get_weights()
     features = np.concatenate([values["n"], values["s"], values["s_X_i"],
                                table[values["i"][:, 0]]], axis=-1)
