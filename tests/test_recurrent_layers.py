@@ -336,3 +336,37 @@ def test_stacked_cells_equal_chained_layers():
     np.testing.assert_allclose(stacked(x), second(first(x)), rtol=1e-5, atol=1e-5)
     cell = stacked.cell
     assert stacked.weights[0].path == f"{stacked.name}/{cell.name}/{cell.cells[0].name}/kernel"
+
+
+def test_rnn_cell_with_a_tensor_shape_state_size():
+    # tf.keras 2: a TensorShape state_size is ONE state of that shape per sequence (the keras.io
+    # temporal_latent_bottleneck cell's TensorShape([chunk_size, dims]))
+    import kgraph as tf
+
+    class MatrixCell(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.state_size = tf.TensorShape([2, 3])
+            self.output_size = tf.TensorShape([2, 3])
+
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(3, 3), initializer="glorot_uniform")
+
+        def call(self, inputs, states):
+            new = keras.ops.tanh(inputs + keras.ops.matmul(states[0], self.w))
+            return new * 2.0, [new]
+
+    x = np.random.default_rng(0).normal(size=(4, 5, 2, 3)).astype("float32")
+    layer = keras.layers.RNN(MatrixCell(), return_sequences=True, return_state=True)
+    outputs, state = layer(x)
+    w = layer.cell.w.numpy()
+    h = np.zeros((4, 2, 3), "float32")
+    for t in range(5):
+        h = np.tanh(x[:, t] + h @ w)
+        np.testing.assert_allclose(outputs[:, t], 2 * h, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(state, h, rtol=1e-5, atol=1e-5)
+    assert [s.shape for s in layer.get_initial_state(3)] == [(3, 2, 3)]
+    inputs = keras.Input((5, 2, 3))  # open batch: zero states from the traced batch size
+    model = keras.Model(inputs, keras.layers.RNN(MatrixCell())(inputs))
+    model.layers[-1].cell.w.assign(w)
+    np.testing.assert_allclose(model.predict(x, verbose=0), 2 * h, rtol=1e-5, atol=1e-5)

@@ -19,9 +19,11 @@ from kgraph.keras.layers.base import IncompatibleInputError, Layer
 from kgraph.keras.layers.rnn.cell_base import RecurrentCell
 from kgraph.keras.layers.rnn.stacked_rnn_cells import StackedRNNCells
 from kgraph.keras.layers.rnn.utils import (EagerCallMixin, batch_reference, batch_zeros,
+                                           state_dims,
                                            call_cell, is_shape_only_trace, scope_weights,
                                            split_time, stack_steps, time_step)
 from kgraph.keras.tree import flatten, pack_like
+from kgraph.tensor_shape import TensorShape
 from kgraph.variables import Variable
 
 
@@ -82,7 +84,7 @@ class RNN(EagerCallMixin, Layer):
     @property
     def state_size(self):
         size = self.cell.state_size
-        return [size] if isinstance(size, int) else list(size)
+        return [size] if isinstance(size, (int, TensorShape)) else list(size)
 
     @property
     def states(self):
@@ -119,15 +121,19 @@ class RNN(EagerCallMixin, Layer):
                 f"to the first layer of the model, e.g. `batch_size=32` next to "
                 f"`input_shape=` (or `batch_input_shape=`/`batch_shape=`), or use "
                 f"`keras.Input(shape, batch_size=32)`.")
-        zeros = flatten(self._state_template(lambda d: np.zeros((batch, d), self.dtype)))
+        zeros = flatten(self._state_template(lambda d: np.zeros((batch, *state_dims(d)),
+                                                                self.dtype)))
         self._states = [Variable(z, trainable=False, name="rnn_state" + (f"_{i}" if i else ""),
                                  path=f"{self.name}/rnn_state" + (f"_{i}" if i else ""))
                         for i, z in enumerate(zeros)]
 
     def _state_template(self, make):
-        """The nested structure of the states (one entry per `state_size` item)."""
+        """The nested structure of the states (one entry per `state_size` item; a
+        `TensorShape` item is one state of that shape per sequence, as tf.keras 2)."""
         def build(size):
-            return make(size) if isinstance(size, int) else [build(s) for s in size]
+            if isinstance(size, (int, TensorShape)):
+                return make(size)
+            return [build(s) for s in size]
         return [build(s) for s in self.state_size]
 
     def reset_state(self, states=None):
@@ -152,7 +158,8 @@ class RNN(EagerCallMixin, Layer):
         if make is not None:
             init = make(batch_size=batch_size)
             return list(init) if isinstance(init, (list, tuple)) else [init]
-        return self._state_template(lambda d: np.zeros((batch_size, d), self.dtype))
+        return self._state_template(lambda d: np.zeros((batch_size, *state_dims(d)),
+                                                       self.dtype))
 
     # -- calling --------------------------------------------------------------------------
     def call(self, sequences, initial_state=None, mask=None, training=False):

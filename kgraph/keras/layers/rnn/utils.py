@@ -47,15 +47,25 @@ def batch_reference(sequences):
     return ops.stop_gradient(ops.reshape_to(ref, (sequences.shape[0], 1)))
 
 
+def state_dims(size):
+    """One state's dims after the batch: `(size,)` for an int, the dims of a `TensorShape`
+    state size (a multi-dim state, as tf.keras 2 allows)."""
+    return (int(size),) if isinstance(size, (int, np.integer)) else tuple(int(d) for d in size)
+
+
 def batch_zeros(reference, width, dtype):
-    """Zeros of shape (batch, width), batch taken from a `batch_reference` tensor.
+    """Zeros of shape (batch, width) (or (batch, *width) for a `TensorShape` width), batch
+    taken from a `batch_reference` tensor.
 
     `Where` broadcasts the (1, width) zeros against the (batch, 1) reference without reading
     its values, so NaN or inf in the data cannot leak into the initial state."""
     from kgraph.variables import _np
 
-    take_zeros = np.ones((1, 1), dtype=bool)
-    return ops.where(take_zeros, np.zeros((1, width), dtype=_np(dtype)),
+    dims = state_dims(width)
+    for _ in dims[1:]:
+        reference = ops.expand_dims(reference, -1)
+    take_zeros = np.ones((1,) * (len(dims) + 1), dtype=bool)
+    return ops.where(take_zeros, np.zeros((1, *dims), dtype=_np(dtype)),
                      ops.cast(reference, dtype))
 
 
