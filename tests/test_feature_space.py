@@ -277,3 +277,31 @@ def test_against_live_keras_where_tensorflow_is_installed():
     ours.adapt(tf.data.Dataset.from_tensor_slices(columns).batch(7))
     probe = {k: probe[k] for k in columns}
     np.testing.assert_allclose(ours(probe), np.asarray(theirs(probe)), atol=1e-6)
+
+
+def test_loads_a_model_keras_saved_on_feature_space_inputs():
+    """`data/feature_space_model_keras.keras`: Keras' model on `get_inputs()` records each
+    preprocessing layer; its crosses read IntegerLookup and Discretization outputs, which
+    therefore run on the host with the rest of the preprocessing."""
+    path = os.path.join(os.path.dirname(__file__), "data", "feature_space_model_keras.keras")
+    model = keras.models.load_model(path)
+    data = {k: np.array(v, dtype={"s": str, "i": "int32"}.get(k, "float32"))
+            for k, v in GOLDEN["model_data"].items()}
+    np.testing.assert_allclose(model.predict(data, verbose=0).ravel(),
+                               GOLDEN["model_predictions"], rtol=1e-6)
+
+
+def test_crossing_lookup_and_discretization_outputs_in_a_model():
+    numbers = keras.Input((1,), dtype="int64", name="number")
+    amounts = keras.Input((1,), name="amount")
+    ids = layers.IntegerLookup(vocabulary=[4, 8, 15])(numbers)
+    bins = layers.Discretization(bin_boundaries=[1.0, 2.0])(amounts)
+    crossed = layers.HashedCrossing(num_bins=6, output_mode="one_hot")([ids, bins])
+    model = keras.Model([numbers, amounts], layers.concatenate([crossed, amounts]))
+    x = [np.array([[4], [15], [16]]), np.array([[0.5], [1.5], [9.0]], "float32")]
+    want = layers.HashedCrossing(num_bins=6, output_mode="one_hot")(
+        [np.array([[1], [3], [0]]), np.array([[0], [1], [2]])])
+    np.testing.assert_array_equal(model.predict(x, verbose=0), np.concatenate(
+        [want, x[1]], axis=-1))
+    with pytest.raises(TypeError, match="runs on the host"):  # a Dense is no preprocessing
+        layers.HashedCrossing(num_bins=3)([ids, layers.Dense(1)(amounts)])

@@ -69,6 +69,20 @@ out["dict_single"] = {k: np.asarray(v).tolist() for k, v in fd({k: v[0] for k, v
 out["dict_boundaries"] = [float(b) for b in fd.preprocessors["fd"].bin_boundaries]
 encd = fd.get_encoded_features()
 out["dict_encoded"] = {k: [list(v.shape), v.dtype] for k, v in encd.items()}
+# a model on the raw inputs of a FeatureSpace, saved by Keras (its graph holds each layer)
+small = {"n": np.array([10., 20., 30., 40.], "float32"), "s": np.array(["a", "b", "b", "c"]),
+         "i": np.array([1, 2, 2, 3], "int32"), "d": np.array([0.5, 1.5, 2.5, 3.5], "float32")}
+fm = FS({"n": "float_normalized", "s": "string_categorical", "i": "integer_categorical",
+         "d": FS.float_discretized(num_bins=3)}, crosses=[("s", "i"), ("d", "i")],
+        crossing_dim=4)
+fm.adapt(tf.data.Dataset.from_tensor_slices(small))
+head = keras.layers.Dense(1, kernel_initializer="ones")(fm.get_encoded_features())
+model = keras.Model(fm.get_inputs(), head)
+model.save(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "feature_space_model_keras.keras"))
+out["model_data"] = {k: v.tolist() for k, v in small.items()}
+out["model_predictions"] = np.asarray(model.predict(
+    {k: tf.constant(v) for k, v in small.items()}, verbose=0)).ravel().tolist()
 out["concat"] = [[round(v, 7) for v in row] for row in out["concat"]]
 out["_about"] = ("Keras 3.15.1 (TensorFlow 2.21 backend: Keras' FeatureSpace, HashedCrossing, "
                  "Hashing and Discretization.adapt need TensorFlow) on the columns "

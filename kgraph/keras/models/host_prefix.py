@@ -80,7 +80,8 @@ def _input_array(kt, value):
 def split(model):
     """The model's `HostPrefix`, or None when no host node follows its inputs."""
     fed = {id(t) for t in model.inputs}  # a host node whose output is a model input is not run
-    host_nodes = [node for node in model._order if isinstance(node.layer, HostLayer)
+    host_nodes = [node for node in model._order
+                  if (isinstance(node.layer, HostLayer) or getattr(node, "runs_on_host", False))
                   and not any(id(t) in fed for t in node.outputs)]
     if not host_nodes:
         return None

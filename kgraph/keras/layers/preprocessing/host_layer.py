@@ -45,6 +45,30 @@ def on_host(tensor) -> bool:
         history is not None and isinstance(history[0], InputLayer))
 
 
+# preprocessing layers of the compiled graph that may run on the host as well, eagerly
+HOST_RUNNABLE = ("IntegerLookup", "Discretization", "Normalization", "Rescaling",
+                 "CategoryEncoding", "TFDIdentity")
+
+
+def pull_to_host(tensor) -> bool:
+    """Whether `tensor` can be known on the host: it is, or it is the output of a
+    preprocessing layer (`HOST_RUNNABLE`) whose inputs can be; that layer's call then becomes
+    a host node (run eagerly on each batch, before the compiled part). Keras models built on a
+    FeatureSpace cross the outputs of IntegerLookup and Discretization with HashedCrossing."""
+    if on_host(tensor):
+        return True
+    history = tensor._keras_history
+    if history is None or type(history[0]).__name__ not in HOST_RUNNABLE:
+        return False
+    node = history[0]._inbound_nodes[history[1]]
+    if not node.inputs or not all(pull_to_host(t) for t in node.inputs):
+        return False
+    node.runs_on_host = True
+    for out in node.outputs:
+        out._on_host = True
+    return True
+
+
 def as_host_array(inputs):
     """`inputs` as a numpy array; strings stay Python strings (object dtype)."""
     if hasattr(inputs, "numpy") and not isinstance(inputs, np.ndarray):
@@ -146,7 +170,7 @@ class HostLayer(Layer):
         inputs may be a list or dict of tensors (HashedCrossing, FeatureSpace), and so may the
         outputs (`host_output_specs`)."""
         for tensor in flatten(inputs):
-            if not isinstance(tensor, KerasTensor) or not on_host(tensor):
+            if not isinstance(tensor, KerasTensor) or not pull_to_host(tensor):
                 history = getattr(tensor, "_keras_history", None)
                 producer = history[0].name if history else None
                 raise HostLayerError(
