@@ -20,7 +20,8 @@ __all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by
            "cond", "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal",
            "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
            "linspace", "log", "matmul", "maximum", "minimum", "multiply", "norm", "one_hot", "ones",
-           "ones_like", "pad", "pow", "range", "reduce_max", "reduce_mean", "reduce_min",
+           "ones_like", "pad", "pow", "range", "reduce_all", "reduce_any", "reduce_max",
+           "reduce_mean", "reduce_min",
            "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll", "round", "shape",
            "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt", "square", "squeeze", "stack",
            "stop_gradient", "subtract", "tanh", "tensordot", "tile", "transpose", "unstack",
@@ -230,6 +231,7 @@ def _reduction(fn):
 
 reduce_sum, reduce_mean = _reduction(ops.sum), _reduction(ops.mean)
 reduce_max, reduce_min, reduce_prod = _reduction(ops.max), _reduction(ops.min), _reduction(ops.prod)
+reduce_any, reduce_all = _reduction(ops.any), _reduction(ops.all)
 
 
 def argmax(input, axis=None, output_type="int64", name=None):  # noqa: A002

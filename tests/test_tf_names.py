@@ -33,6 +33,8 @@ CASES = {
     "reduce_sum": (lambda: tf.reduce_sum(X, axis=1, keepdims=True), X.sum(1, keepdims=True)),
     "reduce_mean": (lambda: tf.reduce_mean(X), X.mean()),
     "size": (lambda: tf.size(X), X.size),
+    "reduce_any": (lambda: tf.reduce_any(X > 1, axis=1), (X > 1).any(1)),
+    "reduce_all": (lambda: tf.reduce_all(X > -5), (X > -5).all()),
     "reduce_max": (lambda: tf.reduce_max(X, 0), X.max(0)),
     "reduce_min": (lambda: tf.reduce_min(X, 1), X.min(1)),
     "reduce_prod": (lambda: tf.reduce_prod(X[:, :2], 1), X[:, :2].prod(1)),
