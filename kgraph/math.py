@@ -7,13 +7,15 @@ import numpy as np
 
 from kgraph.keras import ops
 from kgraph.nn import l2_normalize  # noqa: F401
-from kgraph.tf_names import (abs, argmax, argmin, cumsum, divide, eager_tensors,  # noqa: F401,A004
+from kgraph.tf_names import (abs, argmax, argmin, cumprod, cumsum, divide,  # noqa: F401,A004
+                             eager_tensors,
                              equal, exp, floor, greater, less, log, maximum, minimum, multiply,
                              pow, reduce_max,
                              reduce_mean, reduce_min, reduce_prod, reduce_sum, round, sigmoid,
                              sign, sqrt, square, tanh)
 
-__all__ = ["abs", "argmax", "argmin", "cumsum", "divide", "equal", "exp", "floor", "greater",
+__all__ = ["abs", "argmax", "argmin", "cumprod", "cumsum", "divide", "equal", "exp", "floor",
+           "greater",
            "greater_equal", "less", "less_equal", "l2_normalize", "log", "logical_and",
            "logical_not", "logical_or", "maximum", "minimum", "multiply", "not_equal", "pow",
            "reduce_max", "reduce_mean",

@@ -6,7 +6,7 @@ TensorFlow reaches them by (`layers.Dense(units, activation=tf.nn.gelu)`,
 from kgraph.keras import ops
 from kgraph.tf_names import _unary, eager_tensors, sigmoid, tanh  # noqa: F401
 
-__all__ = ["avg_pool2d", "conv2d", "depth_to_space", "gelu", "l2_normalize", "leaky_relu",
+__all__ = ["avg_pool2d", "conv2d", "depth_to_space", "dropout", "gelu", "l2_normalize", "leaky_relu",
            "log_softmax", "max_pool2d", "moments", "relu", "relu6", "sigmoid", "silu", "softmax",
            "swish", "tanh"]
 
@@ -134,3 +134,12 @@ def silu(features, beta=1.0, name=None):
 
 
 swish = silu
+
+
+@eager_tensors
+def dropout(x, rate, noise_shape=None, seed=None, name=None):
+    """`tf.nn.dropout`: zero each entry with probability `rate`, scale the rest by
+    `1 / (1 - rate)` (the keras.io researchers' guide's custom `Dropout` layer)."""
+    from kgraph.keras import random
+
+    return random.dropout(x, rate, noise_shape=noise_shape, seed=seed)

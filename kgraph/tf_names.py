@@ -16,12 +16,12 @@ import numpy as np
 
 from kgraph.keras import ops
 
-__all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "cast", "clip_by_value", "concat",
-           "cond", "constant", "convert_to_tensor", "cos", "cumsum", "divide", "einsum", "equal",
-           "exp", "expand_dims", "eye", "fill", "floor", "gather", "greater", "identity", "less",
-           "linspace", "log", "matmul", "maximum", "minimum", "multiply", "norm", "one_hot", "ones",
-           "ones_like", "pad", "pow", "range", "reduce_all", "reduce_any", "reduce_max",
-           "reduce_mean", "reduce_min",
+__all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "broadcast_to", "cast",
+           "clip_by_value", "concat", "cond", "constant", "convert_to_tensor", "cos", "cumprod",
+           "cumsum", "divide", "einsum", "equal", "exp", "expand_dims", "eye", "fill", "floor",
+           "gather", "greater", "identity", "less", "linspace", "log", "matmul", "maximum",
+           "meshgrid", "minimum", "multiply", "norm", "one_hot", "ones", "ones_like", "pad", "pow",
+           "range", "reduce_all", "reduce_any", "reduce_max", "reduce_mean", "reduce_min",
            "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll", "round", "shape",
            "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt", "square", "squeeze", "stack",
            "stop_gradient", "subtract", "tanh", "tensordot", "tile", "transpose", "unstack",
@@ -350,6 +350,30 @@ def cumsum(x, axis=0, exclusive=False, reverse=False, name=None):
     if exclusive:
         out = out - x
     return ops.flip(out, axis=axis) if reverse else out
+
+
+def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
+    """tf.math.cumprod: running products along `axis`; `exclusive` starts from 1 (each element
+    left out of its own product, by a shift, not a division: zeros are fine), `reverse`
+    multiplies from the end (the keras.io NeRF's transmittance)."""
+    if reverse:
+        x = ops.flip(x, axis=axis)
+    if exclusive:
+        ones = ops.ones_like(ops.take(x, np.array([0]), axis=axis))
+        rest = ops.take(x, np.arange(int(ops.shape(x)[axis]) - 1), axis=axis)
+        x = ops.concatenate([ones, rest], axis=axis)
+    out = ops.cumprod(x, axis=axis)
+    return ops.flip(out, axis=axis) if reverse else out
+
+
+def meshgrid(*args, indexing="xy", name=None):
+    """tf.meshgrid: coordinate grids of 1-D tensors (`indexing` "xy" or "ij")."""
+    return list(ops.meshgrid(*args, indexing=indexing))
+
+
+def broadcast_to(input, shape, name=None):  # noqa: A002
+    """tf.broadcast_to: `input` repeated to `shape` (a shape tuple or `tf.shape(...)`)."""
+    return ops.broadcast_to(input, tuple(shape))
 
 
 def einsum(equation, *inputs, name=None, **kwargs):

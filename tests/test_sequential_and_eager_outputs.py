@@ -43,3 +43,28 @@ def test_eager_call_of_a_model_returning_none_among_its_outputs():
     assert loss is None and np.asarray(logits).shape == (2, 3)
     logits, loss = model(x, np.zeros((2, 3), "float32"))
     np.testing.assert_allclose(float(loss), np.mean(np.asarray(logits) ** 2), rtol=1e-5)
+
+
+def test_sequential_first_built_inside_a_traced_step_on_generated_kernels():
+    # intro_to_keras_for_researchers.py's hypernetwork: the main network's layers are marked
+    # built, their kernels set to tensors of the traced step, and the Sequential is built by
+    # its first call inside that step
+    import kgraph as tf
+
+    main = keras.Sequential([layers.Dense(3)])
+    for layer in main.layers:
+        layer.built = True
+    generator = keras.Sequential([layers.Dense(4 * 3 + 3)])
+    x = np.random.default_rng(0).normal(size=(1, 4)).astype("float32")
+
+    @tf.function
+    def step(x):
+        coeffs = generator(x)
+        main.layers[0].kernel = tf.reshape(coeffs[:, :12], (4, 3))
+        main.layers[0].bias = tf.reshape(coeffs[:, 12:], (3,))
+        return main(x), coeffs
+
+    out, coeffs = (np.asarray(v) for v in step(x))
+    np.testing.assert_allclose(out, x @ coeffs[0, :12].reshape(4, 3) + coeffs[0, 12:],
+                               rtol=1e-5, atol=1e-6)
+    assert main.weights == []

@@ -33,6 +33,13 @@ CASES = {
     "reduce_sum": (lambda: tf.reduce_sum(X, axis=1, keepdims=True), X.sum(1, keepdims=True)),
     "reduce_mean": (lambda: tf.reduce_mean(X), X.mean()),
     "size": (lambda: tf.size(X), X.size),
+    "cumprod": (lambda: tf.math.cumprod(X + 1, axis=1, exclusive=True)
+                + tf.cumprod(X, reverse=True),
+                np.concatenate([np.ones((3, 1)), np.cumprod(X + 1, 1)[:, :-1]], 1)
+                + np.cumprod(X[::-1], 0)[::-1]),
+    "meshgrid": (lambda: tf.meshgrid(np.arange(3.0), np.arange(2.0)),
+                 np.meshgrid(np.arange(3.0), np.arange(2.0))),
+    "broadcast_to": (lambda: tf.broadcast_to([1.0], tf.shape(X)), np.ones_like(X)),
     "reduce_any": (lambda: tf.reduce_any(X > 1, axis=1), (X > 1).any(1)),
     "reduce_all": (lambda: tf.reduce_all(X > -5), (X > -5).all()),
     "reduce_max": (lambda: tf.reduce_max(X, 0), X.max(0)),

@@ -4,6 +4,14 @@ from kgraph.config import (epsilon, floatx, image_data_format, set_epsilon,  # n
 from kgraph.keras.layers.base import reset_names as clear_session  # noqa: F401
 
 
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+    """tf.keras 2's `keras.backend.random_normal` (`keras.random.normal`; the keras.io
+    researchers' guide samples a VAE's latent codes with it)."""
+    from kgraph.keras import random
+
+    return random.normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
+
+
 def backend():
     """The name of the framework running Keras code: always "kgraph" (the executor it compiles
     for is `keras.config.backend()`)."""

@@ -252,12 +252,7 @@ class Layer:
         Keras 3 orders them whatever is trainable: `get_weights()` lists line up with
         real Keras' (trainable and non-trainable interleave, BatchNormalization's four
         together)."""
-        out, seen = [], set()
-        for var in self._own_weights():
-            if id(var) not in seen:
-                seen.add(id(var))
-                out.append(var)
-        return out
+        return _unique(self._own_weights())
 
     def _own_weights(self):
         yield from self._trainable_variables
@@ -265,7 +260,23 @@ class Layer:
         for layer in self._layers:
             yield from layer.weights
 
-    variables = weights
+    @property
+    def variables(self):
+        """The weights, then the states of the `keras.random.SeedGenerator`s the layer holds
+        as attributes (before each sublayer's), as Keras 3 lists `layer.variables` (its
+        `weights` leave the seed states out)."""
+        return _unique(self._own_variables_with_seeds())
+
+    def _own_variables_with_seeds(self):
+        from kgraph.random import SeedGenerator
+
+        yield from self._trainable_variables
+        yield from self._non_trainable_variables
+        yield from (value.state for value in list(vars(self).values())
+                    if isinstance(value, SeedGenerator))
+        for layer in self._layers:
+            yield from layer.variables
+
     trainable_variables = trainable_weights
     non_trainable_variables = non_trainable_weights
 
@@ -416,6 +427,12 @@ class Layer:
                 raise string_input_error(f"{type(self).__name__} layer {self.name!r}", t)
         self._check_input_compat(args)
         graph = Graph(f"{self.name}_shape")
+        outer = current_graph()
+        if outer is not None:
+            # a layer built while a step is traced may hold that step's tensors (the keras.io
+            # hypernetwork sets `layer.kernel` to generated weights): the shape graph reads
+            # them as placeholders of their shapes, as a loop body reads its enclosing graph
+            graph.parent, graph.outer_values = outer, {}
         kts = [t for t in flatten((args, kwargs)) if isinstance(t, KerasTensor)]
         values = {id(t): graph.placeholder(f"in{i}", t.shape, t.dtype) for i, t in enumerate(kts)}
         for i, t in enumerate(kts):  # masks travel with symbolic tensors too
@@ -546,3 +563,13 @@ def _takes_no_arguments(method):
         return not inspect.signature(method).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _unique(variables):
+    """`variables` without repeats (a variable shared by two sublayers), first place kept."""
+    out, seen = [], set()
+    for var in variables:
+        if id(var) not in seen:
+            seen.add(id(var))
+            out.append(var)
+    return out

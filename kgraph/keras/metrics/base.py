@@ -60,6 +60,10 @@ class Metric:
         for v in self._variables:
             v.assign(v._initializer(v.shape, v.dtype))
 
+    def reset_states(self):
+        """tf.keras 2's name of `reset_state` (the keras.io researchers' guide calls it)."""
+        self.reset_state()
+
     def update_state(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must implement `update_state`")
 
