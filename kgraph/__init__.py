@@ -37,6 +37,8 @@ _ATTRIBUTES = {
     # TensorFlow's initializer names: the Keras initializers (same arguments and defaults)
     "random_uniform_initializer": ("kgraph.keras.initializers", "RandomUniform"),
     "random_normal_initializer": ("kgraph.keras.initializers", "RandomNormal"),
+    "zeros_initializer": ("kgraph.keras.initializers", "Zeros"),
+    "ones_initializer": ("kgraph.keras.initializers", "Ones"),
     # tf.losses, tf.optimizers, tf.metrics: the Keras modules (tf.losses.MeanSquaredError())
     "losses": ("kgraph.keras", "losses"),
     "optimizers": ("kgraph.keras", "optimizers"),

@@ -569,3 +569,19 @@ def test_math_comparisons_and_logic():
     np.testing.assert_array_equal(tf.math.less_equal(a, 1), [True, True, False])
     traced = tf.function(lambda s: tf.math.logical_and(tf.math.not_equal(s, 0), s < 2))
     np.testing.assert_array_equal(traced(a), [False, True, False])
+
+
+def test_tensorflow_era_names_of_the_researchers_guide():
+    # intro_to_keras_for_researchers.py: tf.zeros_initializer, tf.nn.dropout,
+    # tf.keras.backend.random_normal, metric.reset_states()
+    from kgraph import keras
+
+    np.testing.assert_array_equal(tf.zeros_initializer()(shape=(2,), dtype="float32"), [0, 0])
+    np.testing.assert_array_equal(tf.ones_initializer()(shape=(2,), dtype="float32"), [1, 1])
+    dropped = np.asarray(tf.nn.dropout(np.ones((200, 5), "float32"), rate=0.5))
+    assert set(np.unique(dropped)) == {0.0, 2.0} and 0.3 < (dropped == 0).mean() < 0.7
+    assert np.asarray(keras.backend.random_normal(shape=(3, 2), mean=5.0)).shape == (3, 2)
+    metric = keras.metrics.Mean()
+    metric.update_state([1.0, 3.0])
+    metric.reset_states()
+    assert float(metric.result()) == 0.0
