@@ -20,7 +20,7 @@ __all__ = ["abs", "argmax", "argmin", "cumprod", "cumsum", "divide", "equal", "e
            "logical_not", "logical_or", "maximum", "minimum", "multiply", "not_equal", "pow",
            "reduce_max", "reduce_mean",
            "reduce_min", "reduce_prod", "reduce_sum", "round", "sigmoid", "sign", "sqrt", "square",
-           "tanh", "top_k",
+           "squared_difference", "tanh", "top_k",
            "unsorted_segment_max", "unsorted_segment_mean", "unsorted_segment_sum"]
 
 
@@ -40,6 +40,8 @@ logical_and = _binary(ops.logical_and, "logical_and")
 logical_or = _binary(ops.logical_or, "logical_or")
 logical_not = eager_tensors(lambda x, name=None: ops.logical_not(x))
 logical_not.__name__ = "logical_not"
+# (x - y) ** 2: the keras.io KerasTuner guide's custom MSE metric
+squared_difference = _binary(lambda x, y: ops.square(ops.subtract(x, y)), "squared_difference")
 
 
 @eager_tensors

@@ -585,3 +585,10 @@ def test_tensorflow_era_names_of_the_researchers_guide():
     metric.update_state([1.0, 3.0])
     metric.reset_states()
     assert float(metric.result()) == 0.0
+
+
+def test_math_squared_difference():
+    # keras_tuner/getting_started.py's custom metric: tf.math.squared_difference(y_pred, y_true)
+    np.testing.assert_allclose(tf.math.squared_difference(X, 1.0), (X - 1.0) ** 2)
+    traced = tf.function(lambda a, b: tf.math.squared_difference(a, b))
+    np.testing.assert_allclose(traced(X, X[::-1]), (X - X[::-1]) ** 2)

@@ -221,3 +221,44 @@ def test_missing_objective_names_the_logged_metrics(tmp_path):
                                 directory=str(tmp_path), project_name="bad")
     with pytest.raises(KeyError, match="'val_accuracy'.*'loss'"):
         search.search(X, Y, epochs=1, verbose=0)
+
+
+def test_run_trial_override_float_and_dict_objectives_and_models_built_by_data(tmp_path):
+    # keras.io KerasTuner getting-started guide: a tuner without hypermodel or objective whose
+    # run_trial returns a number (minimised), trial.hyperparameters / trial.trial_id,
+    # HyperModel.fit returning a dict, and get_best_models of a Sequential without Input
+    class Quadratic(tuner.RandomSearch):
+        def run_trial(self, trial, *args, **kwargs):
+            seen.append(trial.trial_id)
+            x = trial.hyperparameters.Float("x", -1.0, 1.0)
+            return (x - 0.5) ** 2
+
+    seen = []
+    search = Quadratic(max_trials=4, directory=str(tmp_path), project_name="q", seed=0)
+    search.search()
+    best = search.get_best_hyperparameters()[0].get("x")
+    assert seen == ["00", "01", "02", "03"]
+    assert search.study.best_value == pytest.approx((best - 0.5) ** 2)
+    with pytest.raises(ValueError, match="no hypermodel"):
+        tuner.RandomSearch(max_trials=1, directory=str(tmp_path), project_name="n").search()
+
+    class Scored(tuner.HyperModel):
+        def build(self, hp):
+            model = keras.Sequential([keras.layers.Dense(hp.Int("units", 2, 4)),
+                                      keras.layers.Dense(1)])
+            model.compile("sgd", "mse")
+            return model
+
+        def fit(self, hp, model, x, y, **kwargs):
+            model.fit(x, y, verbose=0, **kwargs)
+            return {"neg_mse": -float(model.evaluate(x, y, verbose=0)), "other": 1.0}
+
+    x, y = np.random.rand(16, 3).astype("f4"), np.random.rand(16, 1).astype("f4")
+    search = tuner.RandomSearch(Scored(), objective=tuner.Objective("neg_mse", "max"),
+                                max_trials=2, directory=str(tmp_path), project_name="d", seed=0)
+    search.search(x, y, epochs=1)
+    assert search.study.best_value < 0
+    model = search.get_best_models(1)[0]  # built from the recorded input shape, then loaded
+    assert model.built and model.predict(x, verbose=0).shape == (16, 1)
+    np.testing.assert_allclose(-model.evaluate(x, y, verbose=0), search.study.best_value,
+                               rtol=1e-5)

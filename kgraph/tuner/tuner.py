@@ -66,6 +66,16 @@ class HyperModel:
         return model.fit(*args, **kwargs)
 
 
+class Trial:
+    """One trial as `Tuner.run_trial` receives it (KerasTuner's `Trial`): its
+    `hyperparameters` (sampled by the Optuna trial `optuna_trial`) and a `trial_id` string."""
+
+    def __init__(self, optuna_trial):
+        self.optuna_trial = optuna_trial
+        self.hyperparameters = HyperParameters(optuna_trial)
+        self.trial_id = f"{optuna_trial.number:02d}"
+
+
 class _FunctionHyperModel(HyperModel):
     def __init__(self, build):
         super().__init__(name=getattr(build, "__name__", None))
@@ -91,7 +101,7 @@ class Tuner:
         sampler, pruner: Optuna objects replacing the tuner's own.
     """
 
-    def __init__(self, hypermodel, objective="val_loss", max_trials=10, executions_per_trial=1,
+    def __init__(self, hypermodel=None, objective=None, max_trials=10, executions_per_trial=1,
                  directory=None, project_name="untitled_project", overwrite=False, seed=None,
                  sampler=None, pruner=None):
         import optuna
@@ -99,9 +109,12 @@ class Tuner:
         if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
             raise ValueError(f"`max_trials` must be a positive integer. Received: "
                              f"max_trials={max_trials!r}")
-        self.hypermodel = hypermodel if isinstance(hypermodel, HyperModel) else \
-            _FunctionHyperModel(hypermodel)
-        self.objective = Objective.get(objective)
+        self.hypermodel = hypermodel if hypermodel is None or isinstance(
+            hypermodel, HyperModel) else _FunctionHyperModel(hypermodel)
+        # without an objective the trials' own scores are minimised (KerasTuner's
+        # "default_objective": a `run_trial` or `HyperModel.fit` returning a number)
+        self.objective = Objective.get(objective) if objective is not None else \
+            Objective("default_objective", "min")
         self.max_trials, self.executions_per_trial = max_trials, executions_per_trial
         self.project_dir = os.path.join(directory or os.getcwd(), project_name)
         if overwrite and os.path.isdir(self.project_dir):
@@ -136,26 +149,56 @@ class Tuner:
         validation_data or validation_split, callbacks ...)."""
         remaining = self.max_trials - len(self._finished())
         if remaining > 0:
-            self.study.optimize(lambda trial: self.run_trial(trial, *fit_args, **fit_kwargs),
+            self.study.optimize(lambda trial: self._run(Trial(trial), fit_args, fit_kwargs),
                                 n_trials=remaining, gc_after_trial=False)
 
+    def _run(self, trial, fit_args, fit_kwargs):
+        result = self.run_trial(trial, *fit_args, **fit_kwargs)
+        trial.optuna_trial.set_user_attr("values", dict(trial.hyperparameters.values))
+        return self._score(result)
+
+    def _score(self, result):
+        """The objective's value in what a trial returned, as KerasTuner reads it: a number,
+        a dict of metrics, a `History` (its best epoch), or a list of these (averaged)."""
+        if isinstance(result, (list, tuple)):
+            return sum(self._score(r) for r in result) / len(result)
+        if hasattr(result, "history"):
+            return objective_value(result.history, self._fit_objective())
+        if isinstance(result, dict):
+            if self.objective.name not in result:
+                raise KeyError(f"The objective {self.objective.name!r} is not among the "
+                               f"metrics the trial returned: {sorted(result)}")
+            return float(result[self.objective.name])
+        return float(result)
+
+    def _fit_objective(self):
+        """The objective read from `fit` logs: "val_loss" when none was given."""
+        default = self.objective.name == "default_objective"
+        return Objective("val_loss", "min") if default else self.objective
+
     def run_trial(self, trial, *fit_args, **fit_kwargs):
-        """Build, fit and score one trial (the objective Optuna optimises)."""
+        """Build, fit and score one `Trial`; override it to tune anything (return the
+        objective's value, a dict of metrics or a `History`)."""
         import optuna
 
-        hp = HyperParameters(trial)
+        if self.hypermodel is None:
+            raise ValueError("This tuner has no hypermodel: pass one, or override "
+                             "run_trial(trial, ...) to score a trial yourself.")
+        hp, number = trial.hyperparameters, trial.optuna_trial.number
         scores, model = [], None
         for _ in range(self.executions_per_trial):
             model = self.hypermodel.build(hp)
-            trial.set_user_attr("values", dict(hp.values))
-            pruning = PruningCallback(trial, self.objective.name)
+            pruning = PruningCallback(trial.optuna_trial, self._fit_objective().name)
             kwargs = dict(fit_kwargs, callbacks=list(fit_kwargs.get("callbacks") or []) +
                           [pruning])
-            history = self.hypermodel.fit(hp, model, *fit_args, **kwargs)
+            result = self.hypermodel.fit(hp, model, *fit_args, **kwargs)
             if pruning.pruned:
                 raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
-            scores.append(objective_value(history.history, self.objective))
-        model.save_weights(self._weights_path(trial.number))
+            scores.append(self._score(result))
+        model.save_weights(self._weights_path(number))
+        shape = _input_shape(model)
+        if shape is not None:  # a model built by its first data (no Input) is rebuilt with it
+            trial.optuna_trial.set_user_attr("input_shape", shape)
         return sum(scores) / len(scores)
 
     def _weights_path(self, number):
@@ -183,6 +226,9 @@ class Tuner:
         for trial in self._best_trials(num_models):
             hp = HyperParameters(values=trial.user_attrs.get("values", trial.params))
             model = self.hypermodel.build(hp)
+            shape = trial.user_attrs.get("input_shape")
+            if not model.built and shape is not None:
+                model.build(tuple(shape))
             model.load_weights(self._weights_path(trial.number))
             models.append(model)
         return models
@@ -205,3 +251,14 @@ class Tuner:
         print_fn(f"Search space summary\nDefault search space size: {len(names)}")
         for name, distribution in names.items():
             print_fn(f"{name}: {distribution!r}")
+
+
+def _input_shape(model):
+    """The batch shape of a model's single input, as a JSON-able list (None if not one)."""
+    try:
+        shape = model.input_shape
+    except (AttributeError, ValueError):
+        return None
+    if not isinstance(shape, tuple) or not all(d is None or isinstance(d, int) for d in shape):
+        return None
+    return list(shape)
