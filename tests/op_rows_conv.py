@@ -172,6 +172,11 @@ _T_GROUPED = dict(strides=(2, 2), dilations=(1, 1), pads=((1, 1), (0, 0)),
 ROWS = [
     _conv_row("Conv2D_strided_dilated_padded_bias", (2, 3, 7, 6), (4, 3, 3, 2), bias=True,
               strides=(2, 1), dilations=(1, 2), pads=((1, 0), (2, 1)), groups=1),
+    # few input channels, many output sites: the kernel gradient is one product per sample
+    _conv_row("Conv2D_one_channel_strided_dilated_padded", (2, 1, 12, 11), (3, 1, 2, 2),
+              bias=True, strides=(2, 1), dilations=(1, 2), pads=((1, 0), (0, 1)), groups=1),
+    _conv_row("Conv1D_one_channel_strided", (2, 1, 30), (2, 1, 3), strides=(2,),
+              dilations=(1,), pads=((1, 1),), groups=1),
     _conv_row("Conv2D_grouped", (2, 4, 6, 5), (6, 2, 3, 3), strides=(2, 2), dilations=(1, 1),
               pads=((1, 1), (0, 1)), groups=2),
     _conv_row("Conv1D_depthwise_dilated", (2, 3, 9), (6, 1, 3), strides=(1,), dilations=(2,),

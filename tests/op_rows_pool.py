@@ -37,6 +37,40 @@ def np_pool(x, kernel, strides, pads, channels_last, mode):
     return np.moveaxis(out, 1, -1) if channels_last else out
 
 
+def np_max_pool_grad(g, x, kernel, strides, pads, channels_last):
+    """Each window's g added at the window's first maximum (row-major), from one strided
+    sliding-window view of the padded input and a scatter-add."""
+    dims = len(kernel)
+    if channels_last:
+        x, g = np.moveaxis(x, -1, 1), np.moveaxis(g, -1, 1)
+    widths = [(0, 0), (0, 0)] + [tuple(p) for p in pads]
+    padded = np.pad(x, widths, constant_values=-np.inf)
+    views = sliding_window_view(padded, kernel, tuple(range(2, 2 + dims)))
+    views = views[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)]
+    flat = views.reshape(views.shape[:2 + dims] + (-1,))
+    offsets = np.unravel_index(np.argmax(flat, axis=-1), kernel)  # first max of each window
+    dx = np.zeros_like(padded)
+    n, c, *sites = np.indices(g.shape)
+    where = [n, c] + [site * s + o for site, s, o in zip(sites, strides, offsets)]
+    np.add.at(dx, tuple(where), g)
+    dx = dx[(slice(None), slice(None)) + tuple(slice(lo, dx.shape[2 + i] - hi)
+                                               for i, (lo, hi) in enumerate(pads))]
+    return np.moveaxis(dx, 1, -1) if channels_last else dx
+
+
+def max_pool_grad_row(id, shape, kernel, strides, pads, channels_last, covers=False,
+                      spots=()):
+    """MaxPoolGrad(g, MaxPool(x), x), differentiated with respect to g (it is linear in g;
+    the routing is piecewise constant in x)."""
+    attrs = dict(kernel=kernel, strides=strides, pads=pads, channels_last=channels_last)
+    pooled = np_pool(np.zeros(shape), kernel, strides, pads, channels_last, "max").shape
+    return Row(id, lambda g, x: ops.apply("MaxPoolGrad", g, ops.apply("MaxPool", x, **attrs),
+                                          x, **attrs),
+               (grid(*pooled, offset=0.25), grid(*shape)),
+               lambda g, x: np_max_pool_grad(g, x, kernel, strides, pads, channels_last),
+               op="MaxPoolGrad" if covers else None, wrt=(0,), spots=spots)
+
+
 def pool_row(id, op, shape, kernel, strides, pads, channels_last, spots=(), covers=False):
     attrs = dict(kernel=kernel, strides=strides, pads=pads, channels_last=channels_last)
     mode = "max" if op == "MaxPool" else "average"
@@ -61,6 +95,21 @@ ROWS = [
              ((0, 0), (1, 1), (0, 1)), True),
     pool_row("MaxPool_3d_channels_first", "MaxPool", (1, 2, 3, 4, 4), (2, 2, 2), (1, 2, 2),
              ((0, 0), (0, 0), (0, 0)), False),
+    max_pool_grad_row("MaxPoolGrad", (2, 4, 6, 2), (2, 2), (2, 2), ((0, 0), (0, 0)), True,
+                      covers=True),
+    max_pool_grad_row("MaxPoolGrad_overlap_same_channels_first", (2, 3, 5, 6), (3, 3), (2, 1),
+                      ((1, 1), (1, 1)), False),
+    # windows that tile the input (channels first: the upsampling form), a remainder row and
+    # column that get no gradient; the spot has tied maxima: the first in row-major order wins
+    max_pool_grad_row("MaxPoolGrad_tiled_channels_first", (2, 3, 7, 5), (2, 2), (2, 2),
+                      ((0, 0), (0, 0)), False,
+                      spots=(spot([F32([[[[1, 2]]]]), F32([[[[5, 5, 3, 7], [5, 1, 7, 7],
+                                                             [9, 9, 9, 9]]]])],
+                                  F32([[[[1, 0, 0, 2], [0, 0, 0, 0], [0, 0, 0, 0]]]])),)),
+    Row("Upsample", lambda x: ops.apply("Upsample", x, scales=(1, 1, 2, 3)), (grid(2, 3, 2, 4),),
+        lambda x: x.repeat(2, axis=2).repeat(3, axis=3), op="Upsample"),
+    max_pool_grad_row("MaxPoolGrad_3d_gaps", (1, 5, 4, 7, 2), (2, 1, 2), (3, 2, 2),
+                      ((0, 0), (0, 0), (1, 0)), True),
     pool_row("AveragePool", "AveragePool", (2, 5, 5, 2), (2, 2), (2, 2), ((0, 1), (0, 1)), True,
              covers=True,
              spots=(spot([_SQUARE], F32([[3, 4.5], [7.5, 9]]).reshape(1, 2, 2, 1)),)),

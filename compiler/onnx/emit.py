@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.compiler.onnx import wire
-from kgraph.ir.graph import Graph
+from kgraph.ir.graph import Graph, tracing
 from kgraph.ops.registry import get_op
 
 ONNX_OPSET = 18
@@ -52,6 +52,18 @@ class EmitContext:
             attrs["to"] = _DTYPES[attrs["to"]]
         self.nodes.append((op_type, list(inputs), list(outputs), attrs))
         return outputs[0]
+
+    def expand(self, build, node, ins, outs):
+        """Emit `node` as what `build(*inputs, **attrs)` makes of it in kgraph ops: an op that
+        stays one node through the passes (so they can move it as a whole) and runs as a
+        composition of other ops."""
+        scratch = Graph(f"{node.op}_expanded")
+        args = [scratch.placeholder(f"in_{i}", v.shape, v.dtype)
+                for i, v in enumerate(node.inputs)]
+        with tracing(scratch):
+            results = build(*args, **node.attrs)
+        results = results if isinstance(results, (list, tuple)) else [results]
+        _emit_nodes(self, scratch, dict(zip(args, ins)), list(zip(outs, results)))
 
 
 class Subgraph:

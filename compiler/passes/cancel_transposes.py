@@ -16,8 +16,9 @@ normalisation or pooling in between. The rewrites, applied until none is left:
     alone, so the pass never transposes a data-sized operand;
   * `op` is a reduction (its axes are renumbered; the kept axes are transposed after), a
     `Count` (axes renumbered, nothing after) or a `Shape` (read from x, dims reordered);
-  * `op` is a pooling op with a `channels_last` attribute and the Transpose converts between
-    the two layouts: the op switches layout.
+  * `op` is a pooling op or a max-pooling gradient with a `channels_last` attribute, the
+    Transpose converts between the two layouts and the op's other operands are available
+    in the other layout for free (as above): the op switches layout.
   A Transpose with several users is copied below each of them only when that leaves fewer
   Transposes in the whole graph (tried on a copy first); otherwise only single-user
   Transposes move.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.ir.graph import Graph, Value
+from kgraph.ops.pool import tiles_cheaply
 from kgraph.ops.registry import get_op
 
 ELEMENTWISE = frozenset({
@@ -39,8 +41,8 @@ ELEMENTWISE = frozenset({
     "ShiftRight", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or",
     "Where"})
 REDUCTIONS = frozenset({"ReduceSum", "ReduceMax", "ReduceMin"})
-# single-input ops with a `channels_last` attribute whose two forms are the same computation
-LAYOUT_AWARE = frozenset({"MaxPool", "AveragePool"})
+# ops with a `channels_last` attribute whose two forms are the same computation
+LAYOUT_AWARE = frozenset({"MaxPool", "AveragePool", "MaxPoolGrad"})
 MAX_SWEEPS = 1000  # a guard only: every sweep moves transposes down, so it ends much sooner
 
 
@@ -279,13 +281,27 @@ def _sink_count(rw, t, op) -> bool:
 
 
 def _sink_layout_aware(rw, t, op) -> bool:
-    """Pooling T(x) in one layout is T of the pooling of x in the other layout."""
-    rank, perm = len(t.outputs[0].shape), tuple(t.attrs["perm"])
+    """Pooling (or its gradient) of T(x) in one layout is T of it on x in the other layout;
+    every other data operand must be available in that layout for free (`_relayout`)."""
+    out, rank, perm = t.outputs[0], len(t.outputs[0].shape), tuple(t.attrs["perm"])
     channels_last = op.attrs.get("channels_last")
     wanted = _channels_last_perm(rank) if channels_last else _channels_first_perm(rank)
-    if perm != wanted or not isinstance(channels_last, bool) or len(op.inputs) != 1:
+    if perm != wanted or not isinstance(channels_last, bool):
         return False
-    rw._rebuild(op, [t.inputs[0]], {**op.attrs, "channels_last": not channels_last}, perm)
+    if op.op == "MaxPoolGrad" and channels_last and not tiles_cheaply(
+            t.inputs[0].shape, op.attrs["kernel"], op.attrs["strides"], op.attrs["pads"]):
+        return False  # channels first, it would broadcast over an innermost window axis
+    inverse = tuple(int(i) for i in np.argsort(perm))
+    makers = [None if v is out else rw._relayout(v, perm, inverse, op) for v in op.inputs]
+    if op.op == "MaxPoolGrad" and op.inputs[2] is out and makers[0] is None:
+        # the pooled gradient is a fraction of the input's size: transposing it is cheaper
+        # than the input's transposes (and its window score's, around the inner MaxPool)
+        g = op.inputs[0]
+        makers[0] = lambda: rw._add("Transpose", [g], {"perm": inverse}, op)
+    if any(m is None and v is not out for m, v in zip(makers, op.inputs)):
+        return False
+    operands = [t.inputs[0] if v is out else make() for v, make in zip(op.inputs, makers)]
+    rw._rebuild(op, operands, {**op.attrs, "channels_last": not channels_last}, perm)
     return True
 
 

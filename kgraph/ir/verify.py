@@ -10,10 +10,21 @@ class IRError(Exception):
     pass
 
 
+class _Where:
+    """Names a node in an error message; formatted only when an error is raised (a node's
+    repr costs more than the checks on a large graph)."""
+
+    def __init__(self, graph, node, after):
+        self.graph, self.node, self.after = graph, node, after
+
+    def __format__(self, spec):
+        return f"{self.graph.name}: node {self.node!r} (after {self.after})"
+
+
 def verify(graph: Graph, after: str = "building") -> Graph:
     defined = set()
     for node in graph.nodes:
-        where = f"{graph.name}: node {node!r} (after {after})"
+        where = _Where(graph, node, after)
         op = get_op(node.op)
         extra = set(node.attrs) - set(op.attrs)
         if extra:

@@ -186,44 +186,76 @@ def _swap_batch_and_channels(x, groups):
     return reshape_to(x, (c // groups, None if n is None else groups * n) + spatial)
 
 
+def _window_parts(x, window, strides, dilations, pads, sizes, spatial):
+    """The padded input at each window offset, at every stride-th site (`sizes` of them per
+    spatial axis), in x's own layout (`spatial`: its spatial axes): one tensor per offset."""
+    from kgraph.ops.movement import pad, reshape_to
+
+    widths = [(0, 0)] * len(x.shape)
+    for a, k, s, d, (lo, hi), m in zip(spatial, window, strides, dilations, pads, sizes):
+        need = (k - 1) * d + m * s  # the last offset's slice, a whole stride past its end
+        widths[a] = (lo, max(hi, need - x.shape[a] - lo))
+    xp = pad(x, widths) if any(w != (0, 0) for w in widths) else x
+    parts = []
+    for offset in np.ndindex(*window):
+        starts = tuple(o * d for o, d in zip(offset, dilations))
+        ends = tuple(st + m * s for st, m, s in zip(starts, sizes, strides))
+        part = apply("Slice", xp, starts=starts, ends=ends, axes=spatial)
+        if any(s > 1 for s in strides):  # every s-th site: split (m * s) -> (m, s), keep 0
+            split = list(part.shape)
+            for i, (a, m, s) in enumerate(zip(spatial, sizes, strides)):
+                split[a + i:a + i + 1] = [m, s]
+            part = apply("Slice", reshape_to(part, tuple(split)), starts=(0,) * len(spatial),
+                         ends=(1,) * len(spatial),
+                         axes=tuple(a + i + 1 for i, a in enumerate(spatial)))
+        parts.append(part)
+    return parts
+
+
 def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
     """d/dkernel of an ungrouped Conv as one GEMM (im2col): the windows of the padded input,
     channels last, one column block per window offset, (N * out sites, window * in) against
     the output gradient (N * out sites, out). The channels-last Transposes of x and g cancel
     those that the layers put around the Conv."""
     from kgraph.ops.linalg import matmul
-    from kgraph.ops.movement import concatenate, pad, reshape_to, transpose
+    from kgraph.ops.movement import concatenate, reshape_to, transpose
 
     rank = len(x.shape)
     dims = rank - 2
     last = (0,) + _rest(rank) + (1,)
-    sizes = tuple(g.shape[2:])
-    xl = transpose(x, last)  # (n, *s, c)
-    widths = [(0, 0)]
-    for n, k, s, d, (lo, hi), m in zip(x.shape[2:], window, strides, dilations, pads, sizes):
-        need = (k - 1) * d + m * s  # the last offset's slice, a whole stride past its end
-        widths.append((lo, max(hi, need - n - lo)))
-    widths.append((0, 0))
-    if any(w != (0, 0) for w in widths):
-        xl = pad(xl, widths)
-    c, batch = x.shape[1], x.shape[0]
-    cols = []
-    for offset in np.ndindex(*window):
-        starts = tuple(o * d for o, d in zip(offset, dilations))
-        ends = tuple(st + m * s for st, m, s in zip(starts, sizes, strides))
-        part = apply("Slice", xl, starts=starts, ends=ends, axes=tuple(range(1, dims + 1)))
-        if any(s > 1 for s in strides):  # every s-th site: split (m * s) -> (m, s), keep 0
-            split = (batch,) + sum(((m, s) for m, s in zip(sizes, strides)), ()) + (c,)
-            part = reshape_to(part, split)
-            part = apply("Slice", part, starts=(0,) * dims, ends=(1,) * dims,
-                         axes=tuple(2 * i + 2 for i in range(dims)))
-        cols.append(reshape_to(part, (None, c)))
-    k_total = int(np.prod(window))
-    cols = cols[0] if k_total == 1 else concatenate(cols, 1)  # (n * sites, window * in)
+    sizes, c = tuple(g.shape[2:]), x.shape[1]
+    if c * int(np.prod(window)) * 4 <= int(np.prod(sizes)):
+        return _per_sample_kernel_grad(x, g, window, strides, dilations, pads)
+    parts = _window_parts(transpose(x, last), window, strides, dilations, pads, sizes,
+                          tuple(range(1, dims + 1)))  # (n, *sites, c) each
+    cols = [reshape_to(part, (None, c)) for part in parts]
+    cols = cols[0] if len(cols) == 1 else concatenate(cols, 1)  # (n * sites, window * in)
     gl = reshape_to(transpose(g, last), (None, g.shape[1]))
     grad = matmul(transpose(cols, (1, 0)), gl)  # (window * in, out)
     grad = reshape_to(grad, tuple(window) + (c, g.shape[1]))
     return transpose(grad, (dims + 1, dims) + tuple(range(dims)))
+
+
+def _per_sample_kernel_grad(x, g, window, strides, dilations, pads):
+    """`_im2col_kernel_grad` channels first, one product per sample, summed: for a layer with
+    few input channels (the first, on images) the windows (window * in) are far fewer than
+    the output sites, so the per-sample products (out, window * in) are small, and neither
+    the output gradient (often channels first, after a pooling gradient or a transposed
+    convolution) nor the input needs a transpose."""
+    from kgraph.ops.linalg import matmul
+    from kgraph.ops.movement import concatenate, reshape_to, transpose
+    from kgraph.ops.reduce import sum as reduce_sum
+
+    dims = len(x.shape) - 2
+    sizes, c, batch, out = tuple(g.shape[2:]), x.shape[1], x.shape[0], g.shape[1]
+    sites = int(np.prod(sizes))
+    parts = _window_parts(x, window, strides, dilations, pads, sizes,
+                          tuple(range(2, dims + 2)))  # (n, c, *sites) each
+    cols = [reshape_to(part, (batch, c, sites)) for part in parts]
+    cols = cols[0] if len(cols) == 1 else concatenate(cols, 1)  # (n, window * in, sites)
+    per_sample = matmul(reshape_to(g, (batch, out, sites)), transpose(cols, (0, 2, 1)))
+    grad = reshape_to(reduce_sum(per_sample, (0,)), (out,) + tuple(window) + (c,))
+    return transpose(grad, (0, dims + 1) + tuple(range(1, dims + 1)))
 
 
 def _kernel_grad(x, g, window, strides, dilations, pads, groups):

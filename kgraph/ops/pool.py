@@ -68,7 +68,7 @@ def _windows(x, kernel, strides, pads, channels_last, fill):
         out_index, in_index = [slice(None)] * x.ndim, [slice(None)] * x.ndim
         for axis, i, k, s in zip(axes, position, kernel, strides):
             out_index[axis], in_index[axis] = i, slice(i * s, i * s + k)
-        yield tuple(out_index), padded[tuple(in_index)], axes
+        yield tuple(out_index), padded[tuple(in_index)], axes, tuple(in_index)
 
 
 def _out_array(x, kernel, strides, pads, channels_last):
@@ -79,7 +79,7 @@ def _out_array(x, kernel, strides, pads, channels_last):
 
 def _max_pool_ref(x, kernel, strides, pads, channels_last):
     out = _out_array(x, kernel, strides, pads, channels_last)
-    for index, window, axes in _windows(x, kernel, strides, pads, channels_last, -np.inf):
+    for index, window, axes, _ in _windows(x, kernel, strides, pads, channels_last, -np.inf):
         out[index] = window.max(axis=axes)
     return out
 
@@ -87,10 +87,30 @@ def _max_pool_ref(x, kernel, strides, pads, channels_last):
 def _average_pool_ref(x, kernel, strides, pads, channels_last):
     out = _out_array(x, kernel, strides, pads, channels_last)
     real = _windows(np.ones_like(x), kernel, strides, pads, channels_last, 0.0)
-    for (index, window, axes), (_, ones, _) in zip(
+    for (index, window, axes, _), (_, ones, _, _) in zip(
             _windows(x, kernel, strides, pads, channels_last, 0.0), real):
         out[index] = window.sum(axis=axes) / ones.sum(axis=axes)
     return out
+
+
+def _max_pool_grad_ref(g, y, x, kernel, strides, pads, channels_last):
+    """Each window's gradient goes to its first maximum in row-major order (TF's MaxPoolGrad)."""
+    axes = spatial_axes(x.ndim, channels_last)
+    widths = [(0, 0)] * x.ndim
+    for axis, pad in zip(axes, pads):
+        widths[axis] = tuple(pad)
+    dx = np.zeros(np.pad(x, widths).shape, x.dtype)
+    ends = tuple(range(-len(axes), 0))
+    for index, window, _, in_index in _windows(x, kernel, strides, pads, channels_last,
+                                               -np.inf):
+        moved = np.moveaxis(window, axes, ends)
+        flat = moved.reshape(moved.shape[:-len(axes)] + (-1,))
+        first = np.argmax(flat, axis=-1)[..., None] == np.arange(flat.shape[-1])
+        routed = (first * g[index][..., None]).reshape(moved.shape)
+        dx[in_index] += np.moveaxis(routed, ends, axes)
+    unpad = tuple(slice(lo, dx.shape[a] - hi) if a in axes else slice(None)
+                  for a, (lo, hi) in enumerate(widths))
+    return dx[unpad]
 
 
 # -- gradient rules ---------------------------------------------------------------------------
@@ -203,23 +223,84 @@ def _unpad(g, axes, pads):
 
 
 def _max_pool_grad(g, y, x, kernel, strides, pads, channels_last):
+    # one node until emission: a layout pass can move the whole pooling gradient into the
+    # layout of the convolutions around it (compiler/passes/cancel_transposes.py)
+    return (apply("MaxPoolGrad", g, y, x, kernel=kernel, strides=strides, pads=pads,
+                  channels_last=channels_last),)
+
+
+def _first_max(y, x, kernel, strides, pads, channels_last):
+    """1 where an element of x is its window's first maximum, in the cut layout (each spatial
+    axis followed by its window axis), with the geometry."""
     # In the cut layout (ORT's 6-D Transposes would cost 30x the pooling itself). Each window
     # offset has a priority, highest first in row-major order; of the elements equal to the
     # window's max, the one of highest priority gets the gradient. The highest priority of
     # each window is a non-overlapping MaxPool of the tiled cut.
     axes, padded, outs = _geometry(x, kernel, strides, pads, channels_last)
-    xp = x
-    for axis, (lo, hi) in zip(axes, pads):
-        xp = _pad_axis(xp, axis, lo, hi, -np.inf)
-    cut = _cut_all(xp, axes, kernel, strides, outs, -np.inf)
+    cut = _cut_all(_pad_all(x, axes, pads, -np.inf), axes, kernel, strides, outs, -np.inf)
     priority = _window_constant(np.arange(np.prod(kernel), 0, -1), axes, kernel,
                                 len(x.shape), x.dtype)
     score = ew.cast(ew.equal(cut, _insert_window_axes(y, axes)), x.dtype) * priority
     best = apply("MaxPool", _tile(score, axes), kernel=kernel, strides=kernel,
                  pads=((0, 0),) * len(kernel), channels_last=channels_last)
     first = ew.cast(ew.equal(score, _insert_window_axes(best, axes)), x.dtype)
+    return first, (axes, padded, outs)
+
+
+def _pad_all(x, axes, pads, fill):
+    for axis, (lo, hi) in zip(axes, pads):
+        x = _pad_axis(x, axis, lo, hi, fill)
+    return x
+
+
+def route_to_first_max(g, y, x, kernel, strides, pads, channels_last):
+    """MaxPoolGrad in kgraph ops (what its ONNX emission expands to): g routed to the first
+    maximum of each window, put back by the adjoint of the window cut."""
+    if not channels_last and tiles_cheaply(x.shape, kernel, strides, pads):
+        return _route_tiled(g, y, x, kernel)
+    first, (axes, padded, outs) = _first_max(y, x, kernel, strides, pads, channels_last)
     routed = first * _insert_window_axes(g, axes)
-    return (_unpad(_uncut_all(routed, axes, kernel, strides, outs, padded), axes, pads),)
+    return _unpad(_uncut_all(routed, axes, kernel, strides, outs, padded), axes, pads)
+
+
+def tiles_cheaply(shape, kernel, strides, pads):
+    """Whether the channels-first gradient of a max pooling of `shape` has the upsampling
+    form, without padding the innermost axis (onnxruntime pads an innermost axis 10x slower
+    than another one, ~ two transposes of the tensor)."""
+    return (tuple(kernel) == tuple(strides) and not any(map(any, pads))
+            and shape[-1] is not None and shape[-1] % kernel[-1] == 0)
+
+
+def _route_tiled(g, y, x, kernel):
+    """`route_to_first_max` for channels-first windows that tile the input (`tiles_cheaply`;
+    rows past the last window get no gradient). The cut layout would put a window axis innermost, where onnxruntime's
+    broadcasting runs 7x slower than with channels there; here the pooled tensors are
+    upsampled (`Upsample`, ONNX Resize) to the input's layout instead."""
+    axes, _, outs = _geometry(x, kernel, kernel, ((0, 0),) * len(kernel), False)
+    covered = x
+    for axis, k, n in zip(axes, kernel, outs):  # the rows past the last window: no gradient
+        covered = _slice(covered, axis, 0, k * n)
+    scales = (1, 1) + tuple(kernel)
+    tile = np.arange(np.prod(kernel), 0, -1).reshape(kernel)  # the window offsets' priority
+    priority = constant(np.tile(tile, outs).astype(x.dtype)[None, None])
+    score = ew.cast(ew.equal(covered, upsample(y, scales)), x.dtype) * priority
+    best = apply("MaxPool", score, kernel=kernel, strides=kernel, pads=((0, 0),) * len(kernel),
+                 channels_last=False)
+    first = ew.cast(ew.equal(score, upsample(best, scales)), x.dtype)
+    routed = first * upsample(g, scales)
+    for axis, k, n in zip(axes, kernel, outs):
+        routed = _pad_axis(routed, axis, 0, x.shape[axis] - k * n)
+    return routed
+
+
+def _max_pool_grad_grad(gg, dx, g, y, x, kernel, strides, pads, channels_last):
+    """MaxPoolGrad is linear in g: its adjoint gathers gg at each window's first maximum.
+    The routing is piecewise constant in x and y: no gradient for them."""
+    from kgraph.ops.reduce import sum as reduce_sum
+
+    first, (axes, _, outs) = _first_max(y, x, kernel, strides, pads, channels_last)
+    cut = _cut_all(_pad_all(gg, axes, pads, 0.0), axes, kernel, strides, outs, 0.0)
+    return reduce_sum(first * cut, _window_axes(axes)), None, None
 
 
 def valid_counts(sizes, kernel, strides, pads):
@@ -272,6 +353,51 @@ def _pool_onnx(onnx_op, **extra):
 
 defop("MaxPool", _pool_infer, _max_pool_ref, grad=_max_pool_grad, attrs=POOL_ATTRS,
       onnx=_pool_onnx("MaxPool"))
+def _upsample_infer(types, scales):
+    (t,) = types
+    if len(scales) != len(t.shape) or tuple(scales[:2]) != (1, 1):
+        raise ValueError(f"Upsample scales the spatial axes of channels-first data (as ONNX "
+                         f"Resize in TVM): one scale per axis, 1 for the first two. Received: "
+                         f"scales={scales} for shape {t.shape}")
+    return [TensorType(tuple(None if d is None else d * s for d, s in zip(t.shape, scales)),
+                       t.dtype)]
+
+
+def _upsample_ref(x, scales):
+    for axis, s in enumerate(scales):
+        x = np.repeat(x, s, axis=axis)
+    return x
+
+
+def _upsample_grad(g, y, x, scales):
+    """The adjoint of repeating: the sum of each block of copies."""
+    from kgraph.ops.reduce import sum as reduce_sum
+
+    split = []
+    for d, s in zip(x.shape, scales):
+        split += [d, s]
+    return (reduce_sum(_reshape(g, split), tuple(range(1, 2 * len(scales), 2))),)
+
+
+def _upsample_onnx(ctx, node, ins, outs):
+    scales = ctx.const(np.asarray(node.attrs["scales"], np.float32))
+    ctx.node("Resize", [ins[0], "", scales], outs, mode="nearest",
+             coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+# each element repeated `scales[axis]` times along every spatial axis of channels-first data
+# (nearest upsampling by integer factors)
+defop("Upsample", _upsample_infer, _upsample_ref, grad=_upsample_grad, attrs=("scales",),
+      onnx=_upsample_onnx)
+
+
+def upsample(x, scales):
+    return apply("Upsample", x, scales=tuple(int(s) for s in scales))
+
+
+defop("MaxPoolGrad", lambda types, **attrs: [types[2]], _max_pool_grad_ref,
+      grad=_max_pool_grad_grad, attrs=POOL_ATTRS,
+      onnx=lambda ctx, node, ins, outs: ctx.expand(route_to_first_max, node, ins, outs))
 defop("AveragePool", _pool_infer, _average_pool_ref, grad=_average_pool_grad, attrs=POOL_ATTRS,
       onnx=_pool_onnx("AveragePool", count_include_pad=0))
 
