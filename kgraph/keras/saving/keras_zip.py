@@ -47,6 +47,50 @@ def write_keras_archive(model, fileobj) -> None:
         zf.writestr(METADATA, metadata)
         zf.writestr(CONFIG, config_json)
         zf.writestr(WEIGHTS, weights.getvalue())
+        write_object_assets(model, zf)
+
+
+def _asset_folder(path) -> str:
+    return f"assets/{path}/" if path else "assets/"
+
+
+def write_object_assets(model, zf) -> None:
+    """Files an object's own `save_assets(inner_path)` writes (a custom layer's vocabulary)
+    stored under `assets/<path>/`, at the object's path in the weights walk, as Keras does."""
+    import tempfile
+
+    from kgraph.keras.saving.weights_store import walk
+
+    for obj, path in walk(model):
+        if not callable(getattr(obj, "save_assets", None)):
+            continue
+        with tempfile.TemporaryDirectory() as inner:
+            obj.save_assets(inner)
+            for folder, _, files in os.walk(inner):
+                for file in sorted(files):
+                    full = os.path.join(folder, file)
+                    name = os.path.relpath(full, inner).replace(os.sep, "/")
+                    zf.write(full, _asset_folder(path) + name)
+
+
+def load_object_assets(model, archive) -> None:
+    """Hand each object with `load_assets(inner_path)` a folder holding its saved assets."""
+    import tempfile
+
+    from kgraph.keras.saving.weights_store import walk
+
+    for obj, path in walk(model):
+        if not callable(getattr(obj, "load_assets", None)):
+            continue
+        prefix = _asset_folder(path)
+        with tempfile.TemporaryDirectory() as inner:
+            for name in archive.members:  # names checked safe when the archive was opened
+                if name.startswith(prefix) and not name.endswith("/"):
+                    target = os.path.join(inner, *name[len(prefix):].split("/"))
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with open(target, "wb") as out:
+                        out.write(archive.read(name).getvalue())
+            obj.load_assets(inner)
 
 
 class KerasArchive:
@@ -166,6 +210,7 @@ def load_keras_archive(source, label, custom_objects=None, compile=True, safe_mo
         with archive.open_weights() as f:
             load_weights_from_h5(model, f, label)
         load_vocabulary_assets(model, archive)
+        load_object_assets(model, archive)
     return model
 
 

@@ -4,6 +4,9 @@ import random as _python_random
 import numpy as _np
 
 from kgraph.keras.serialization import CustomObjectScope, custom_object_scope  # noqa: F401
+from kgraph.keras.saving.serialization_lib import (  # noqa: F401 - keras.utils exports them too
+    deserialize_keras_object, get_registered_name, get_registered_object,
+    register_keras_serializable, serialize_keras_object)
 from kgraph.keras.utils.plotting import model_to_dot, plot_model  # noqa: F401
 from kgraph.keras.utils.progbar import Progbar  # noqa: F401
 from kgraph.keras.utils.py_dataset import PyDataset, Sequence  # noqa: F401
