@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 import warnings
 import weakref
 
@@ -176,6 +177,34 @@ def _global_threads() -> bool:
     return os.environ.get("KGRAPH_ORT_GLOBAL_THREADS") == "1"
 
 
+class _Collector:
+    """Full collections run for the thread budget, at most 10% of the time: in a process
+    with many live objects one takes 0.2 s and frees nothing while the short sessions are
+    live ones (a test suite's), so one was due before every new session."""
+
+    SHARE = 0.1
+
+    def __init__(self, clock=time.monotonic, collect=None):
+        import gc
+
+        self.clock, self.full_collection = clock, collect or gc.collect
+        self.lock = threading.Lock()
+        self.ended, self.cost = float("-inf"), 0.0
+
+    def due(self) -> bool:
+        return self.clock() - self.ended >= self.cost / self.SHARE
+
+    def collect(self):
+        with self.lock:
+            start = self.clock()
+            self.full_collection()
+            self.ended = self.clock()
+            self.cost = self.ended - start
+
+
+_COLLECTOR = _Collector()
+
+
 def _budgeted_session(model_bytes: bytes, level: str):
     """An InferenceSession whose pool threads come from the process-wide budget and go back
     to it when the session is freed."""
@@ -184,13 +213,11 @@ def _budgeted_session(model_bytes: bytes, level: str):
     wanted = num_threads()
     width = wanted or physical_cores()
     workers = _BUDGET.take(width - 1)  # the calling thread runs work too
-    if workers < width - 1:
+    if workers < width - 1 and _COLLECTOR.due():
         # Discarded models in reference cycles hold their sessions until the cyclic collector
         # runs: collect them before running this session short of threads.
-        import gc
-
         _BUDGET.give_back(workers)
-        gc.collect()
+        _COLLECTOR.collect()
         workers = _BUDGET.take(width - 1)
     # all granted and no explicit count: onnxruntime's default (it also pins its threads)
     threads = wanted if workers == width - 1 else 1 + workers

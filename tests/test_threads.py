@@ -216,3 +216,24 @@ def test_invalid_thread_budget_warns_and_keeps_the_default(monkeypatch):
     monkeypatch.setenv("KGRAPH_MAX_THREADS", "lots")
     with pytest.warns(ConfigWarning, match="KGRAPH_MAX_THREADS='lots'"):
         assert onnx_exec.thread_budget() == 16 * onnx_exec.physical_cores()
+
+
+def test_collections_for_the_thread_budget_take_at_most_a_tenth_of_the_time():
+    """A full collection (0.2 s in a test process) ran before every session made while the
+    budget was short, though the short sessions were live ones: a quarter of a test run."""
+    from kgraph.runtime.onnx_exec import _Collector
+
+    now, runs = [100.0], []
+
+    def collect():
+        runs.append(now[0])
+        now[0] += 0.2  # a collection that takes 0.2 s
+
+    collector = _Collector(clock=lambda: now[0], collect=collect)
+    assert collector.due()
+    collector.collect()
+    assert collector.cost == pytest.approx(0.2) and not collector.due()
+    now[0] += 1.9
+    assert not collector.due()
+    now[0] += 0.11  # 2 s after it ended: 10x its cost
+    assert collector.due()
