@@ -198,3 +198,20 @@ def test_tf_image_ssim_is_tensorflows_definition_with_its_dtype_conversion():
                                atol=1e-5)
     with pytest.raises(NotImplementedError, match="return_index_map"):
         tf.image.ssim(a, b, 1.0, return_index_map=True)
+
+
+@pytest.mark.parametrize("size,antialias", [((14, 5), False), ((3, 20), False),
+                                            ((3, 4), True), ((16, 18), True)])
+def test_resize_bicubic_matches_keras(size, antialias):
+    # keras.io CaiT: tf.image.resize(..., method="bicubic") (Keras' JAX backend: Keys cubic,
+    # a = -0.5, rows renormalized at the border; antialias widens it when downsampling)
+    x = np.random.default_rng(0).random((2, 7, 9, 3)).astype("float32")
+    want = np.asarray(real_keras.ops.image.resize(x, size, interpolation="bicubic",
+                                                  antialias=antialias))
+    got = keras.ops.image.resize(x, size, interpolation="bicubic", antialias=antialias)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tf.image.resize(x[0], size, method="bicubic",
+                                               antialias=antialias), want[0], atol=1e-5)
+    traced = tf.function(lambda images: keras.ops.image.resize(
+        images, size, interpolation="bicubic", antialias=antialias))
+    np.testing.assert_allclose(traced(x), want, rtol=1e-5, atol=1e-5)

@@ -274,7 +274,11 @@ class Trainer:
 
     def _predict_graph(self, x, y=None, sw=None):
         out = self(x, training=False)
-        return {f"output_{i}": v for i, v in enumerate(flatten(out))}
+        leaves = flatten(out)
+        # the call's output structure (a subclassed model's tuple of tensors and dicts), so
+        # `predict` returns it as Keras does; indices stand for the tensors
+        self.__dict__["_predict_structure"] = pack_like(out, list(range(len(leaves))))
+        return {f"output_{i}": v for i, v in enumerate(leaves)}
 
     def _output_names(self):
         outputs = getattr(self, "outputs", None) or []
@@ -361,6 +365,9 @@ class Trainer:
         outputs = getattr(self, "_outputs_struct", None)
         if outputs is not None and getattr(self, "_graph", None) is not None:
             return pack_like(outputs, arrays)
+        structure = self.__dict__.get("_predict_structure")
+        if isinstance(structure, (tuple, dict)) and len(flatten(structure)) == len(arrays):
+            return pack_like(structure, arrays)
         return arrays[0] if len(arrays) == 1 else arrays
 
     def _format(self, logs, return_dict):

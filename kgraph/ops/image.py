@@ -1,6 +1,6 @@
-"""`keras.ops.image`: resize (nearest/bilinear/area as interpolation matmuls along height and
-width), rgb_to_grayscale, pad_images, crop_images and extract_patches (an identity-kernel
-convolution). Images are `(batch, h, w, c)` (`channels_last`) or `(batch, c, h, w)`; a 3-D
+"""`keras.ops.image`: resize (nearest/bilinear/bicubic/area as interpolation matmuls along
+height and width), rgb_to_grayscale, pad_images, crop_images and extract_patches (an
+identity-kernel convolution). Images are `(batch, h, w, c)` (`channels_last`) or `(batch, c, h, w)`; a 3-D
 input is one image. Spatial sizes must be known while tracing (resize's bilinear and nearest
 take an open input size); the batch may be unknown."""
 from __future__ import annotations
@@ -30,9 +30,11 @@ def _weights(in_size, out_size, method):
         w[np.arange(out_size), np.clip(np.floor((np.arange(out_size) + 0.5) * scale),
                                        0, in_size - 1).astype(int)] = 1.0
         return w
+    if method == "bicubic":
+        return _cubic_weights(in_size, out_size, antialias=False)
     if method != "bilinear":
-        raise ValueError(f"resize: interpolation must be 'bilinear', 'nearest' or 'area' in "
-                         f"kgraph. Received: interpolation={method!r}")
+        raise ValueError(f"resize: interpolation must be 'bilinear', 'bicubic', 'nearest' or "
+                         f"'area' in kgraph. Received: interpolation={method!r}")
     lo = np.floor(centres).astype(int)
     frac = centres - lo
     for i in range(out_size):
@@ -49,6 +51,19 @@ def _antialiased_weights(in_size, out_size):
     centres = (np.arange(out_size) + 0.5) / scale - 0.5
     distance = np.abs(centres[:, None] - np.arange(in_size)[None, :]) * scale
     w = np.maximum(0.0, 1.0 - distance)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _cubic_weights(in_size, out_size, antialias):
+    """jax.image.resize's bicubic (Keras' JAX backend): the Keys cubic kernel (a = -0.5) at
+    half-pixel centres, each row normalized over the taps inside the image (so the border
+    renormalizes instead of clamping); `antialias` widens it by the downscale factor."""
+    scale = out_size / in_size
+    stretch = min(scale, 1.0) if antialias else 1.0
+    centres = (np.arange(out_size) + 0.5) / scale - 0.5
+    t = np.abs(centres[:, None] - np.arange(in_size)[None, :]) * stretch
+    w = np.where(t <= 1.0, (1.5 * t - 2.5) * t * t + 1.0,
+                 np.where(t < 2.0, ((-0.5 * t + 2.5) * t - 4.0) * t + 2.0, 0.0))
     return w / w.sum(axis=1, keepdims=True)
 
 
@@ -123,9 +138,13 @@ def resize(images, size, interpolation="bilinear", antialias=False, crop_to_aspe
             continue
         in_size = static_dim(x, axis, "resize")
         if in_size != out_size:
-            smaller = antialias and interpolation == "bilinear" and out_size < in_size
-            matrix = _antialiased_weights(in_size, int(out_size)) if smaller else \
-                _weights(in_size, int(out_size), interpolation)
+            smaller = antialias and out_size < in_size
+            if smaller and interpolation == "bicubic":
+                matrix = _cubic_weights(in_size, int(out_size), antialias=True)
+            elif smaller and interpolation == "bilinear":
+                matrix = _antialiased_weights(in_size, int(out_size))
+            else:
+                matrix = _weights(in_size, int(out_size), interpolation)
             x = _along(x, axis, matrix)
     return x
 
