@@ -262,3 +262,27 @@ def test_run_trial_override_float_and_dict_objectives_and_models_built_by_data(t
     assert model.built and model.predict(x, verbose=0).shape == (16, 1)
     np.testing.assert_allclose(-model.evaluate(x, y, verbose=0), search.study.best_value,
                                rtol=1e-5)
+
+
+def test_tuner_hyperparameters_override_the_models_and_compile_overrides(tmp_path):
+    # keras.io "Tailor the search space": hyperparameters= with tune_new_entries=False tunes
+    # only the listed entries (replacing the model's declaration of the same name), the
+    # others keep their defaults; optimizer=/loss= replace the built model's compile arguments
+    def build(hp):
+        model = keras.Sequential([keras.Input((3,)),
+                                  keras.layers.Dense(hp.Int("units", 2, 8, default=4)),
+                                  keras.layers.Dense(1)])
+        model.compile(keras.optimizers.SGD(hp.Choice("lr", [0.1, 0.01])), "mae")
+        return model
+
+    space = tuner.HyperParameters()
+    space.Float("lr", 1e-4, 1e-3, sampling="log")
+    x, y = np.random.rand(16, 3).astype("f4"), np.random.rand(16, 1).astype("f4")
+    search = tuner.RandomSearch(build, hyperparameters=space, tune_new_entries=False,
+                                loss="mse", max_trials=2, directory=str(tmp_path),
+                                project_name="t", seed=0)
+    search.search(x, y, epochs=1, validation_data=(x, y), verbose=0)
+    for trial in search.study.trials:
+        assert set(trial.distributions) == {"lr"} and trial.user_attrs["values"]["units"] == 4
+        assert 1e-4 <= trial.user_attrs["values"]["lr"] <= 1e-3
+    assert search.get_best_models()[0].loss == "mse"

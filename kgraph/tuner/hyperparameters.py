@@ -47,11 +47,15 @@ class HyperParameters:
     (8, 'relu')
     """
 
-    def __init__(self, trial=None, values=None):
+    def __init__(self, trial=None, values=None, space=None, tune_new_entries=True):
         self.trial = trial
         self.values = dict(values or {})
         self._given = dict(values or {})
         self._scopes = []  # (parent name, allowed parent values)
+        self._declared = {}  # name -> (default, suggest): the declarations made on this object
+        # a tuner's `hyperparameters=`: its declarations replace the model's own of the same
+        # name; with `tune_new_entries=False` the others keep their defaults
+        self._space, self._tune_new_entries = space, tune_new_entries
 
     # -- declarations -------------------------------------------------------------------
     def Int(self, name, min_value, max_value, step=1, sampling="linear", default=None,
@@ -139,6 +143,12 @@ class HyperParameters:
         return all(self.values.get(p, self._given.get(p)) in allowed for p, allowed in scopes)
 
     def _declare(self, name, default, parent_name, parent_values, suggest):
+        self._declared[name] = (default, suggest)
+        if self._space is not None:
+            if name in self._space._declared:
+                default, suggest = self._space._declared[name]
+            elif not self._tune_new_entries:
+                suggest = lambda trial: default  # noqa: E731 - not tuned: its default
         if not self._active(parent_name, parent_values):
             return default
         if name in self._given:

@@ -70,9 +70,10 @@ class Trial:
     """One trial as `Tuner.run_trial` receives it (KerasTuner's `Trial`): its
     `hyperparameters` (sampled by the Optuna trial `optuna_trial`) and a `trial_id` string."""
 
-    def __init__(self, optuna_trial):
+    def __init__(self, optuna_trial, space=None, tune_new_entries=True):
         self.optuna_trial = optuna_trial
-        self.hyperparameters = HyperParameters(optuna_trial)
+        self.hyperparameters = HyperParameters(optuna_trial, space=space,
+                                               tune_new_entries=tune_new_entries)
         self.trial_id = f"{optuna_trial.number:02d}"
 
 
@@ -103,7 +104,8 @@ class Tuner:
 
     def __init__(self, hypermodel=None, objective=None, max_trials=10, executions_per_trial=1,
                  directory=None, project_name="untitled_project", overwrite=False, seed=None,
-                 sampler=None, pruner=None):
+                 sampler=None, pruner=None, hyperparameters=None, tune_new_entries=True,
+                 optimizer=None, loss=None, metrics=None):
         import optuna
 
         if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
@@ -116,6 +118,13 @@ class Tuner:
         self.objective = Objective.get(objective) if objective is not None else \
             Objective("default_objective", "min")
         self.max_trials, self.executions_per_trial = max_trials, executions_per_trial
+        # KerasTuner's tailoring: `hyperparameters` replace the model's declarations of the
+        # same names (`tune_new_entries=False`: the others keep their defaults), and
+        # `optimizer`/`loss`/`metrics` replace the built model's compile arguments
+        self.hyperparameters, self.tune_new_entries = hyperparameters, tune_new_entries
+        self._compile_overrides = {key: value for key, value in
+                                   (("optimizer", optimizer), ("loss", loss),
+                                    ("metrics", metrics)) if value is not None}
         self.project_dir = os.path.join(directory or os.getcwd(), project_name)
         if overwrite and os.path.isdir(self.project_dir):
             shutil.rmtree(self.project_dir)
@@ -149,8 +158,10 @@ class Tuner:
         validation_data or validation_split, callbacks ...)."""
         remaining = self.max_trials - len(self._finished())
         if remaining > 0:
-            self.study.optimize(lambda trial: self._run(Trial(trial), fit_args, fit_kwargs),
-                                n_trials=remaining, gc_after_trial=False)
+            self.study.optimize(
+                lambda trial: self._run(Trial(trial, self.hyperparameters, self.tune_new_entries),
+                                        fit_args, fit_kwargs),
+                n_trials=remaining, gc_after_trial=False)
 
     def _run(self, trial, fit_args, fit_kwargs):
         result = self.run_trial(trial, *fit_args, **fit_kwargs)
@@ -171,6 +182,15 @@ class Tuner:
             return float(result[self.objective.name])
         return float(result)
 
+    def _build(self, hp):
+        """The hypermodel's model for `hp`, recompiled with the tuner's compile overrides."""
+        model = self.hypermodel.build(hp)
+        if self._compile_overrides:
+            args = {"optimizer": model.optimizer, "loss": model.loss,
+                    "metrics": getattr(model, "_compile_config", {}).get("metrics")}
+            model.compile(**dict(args, **self._compile_overrides))
+        return model
+
     def _fit_objective(self):
         """The objective read from `fit` logs: "val_loss" when none was given."""
         default = self.objective.name == "default_objective"
@@ -187,7 +207,7 @@ class Tuner:
         hp, number = trial.hyperparameters, trial.optuna_trial.number
         scores, model = [], None
         for _ in range(self.executions_per_trial):
-            model = self.hypermodel.build(hp)
+            model = self._build(hp)
             pruning = PruningCallback(trial.optuna_trial, self._fit_objective().name)
             kwargs = dict(fit_kwargs, callbacks=list(fit_kwargs.get("callbacks") or []) +
                           [pruning])
@@ -225,7 +245,7 @@ class Tuner:
         models = []
         for trial in self._best_trials(num_models):
             hp = HyperParameters(values=trial.user_attrs.get("values", trial.params))
-            model = self.hypermodel.build(hp)
+            model = self._build(hp)
             shape = trial.user_attrs.get("input_shape")
             if not model.built and shape is not None:
                 model.build(tuple(shape))
