@@ -11,7 +11,7 @@ from kgraph.ops.api_util import shape_of
 
 __all__ = ["central_crop", "convert_image_dtype", "crop_to_bounding_box", "decode_bmp",
            "decode_image", "decode_jpeg", "decode_png", "extract_patches",
-           "flip_left_right", "pad_to_bounding_box", "psnr", "random_crop",
+           "flip_left_right", "image_gradients", "pad_to_bounding_box", "psnr", "random_crop",
            "random_flip_left_right", "resize", "rgb_to_grayscale", "rgb_to_yuv", "rot90",
            "sample_distorted_bounding_box", "ssim"]
 
@@ -275,6 +275,19 @@ def rot90(image, k=1, name=None):
     return ops.rot90(image, int(k), axes=(rank - 3, rank - 2))
 
 
+def image_gradients(image):
+    """`tf.image.image_gradients`: `(dy, dx)`, each pixel's forward difference to the pixel
+    below / to its right in `(batch, h, w, c)` images, zero on the last row / column (the
+    keras.io depth-estimation example's edge loss)."""
+    x = ops.convert_to_tensor(image)
+    if len(shape_of(x)) != 4:
+        raise ValueError(f"tf.image.image_gradients: image must be 4-D (batch, height, width, "
+                         f"channels). Received shape {tuple(shape_of(x))}")
+    dy = ops.pad(x[:, 1:] - x[:, :-1], [[0, 0], [0, 1], [0, 0], [0, 0]])
+    dx = ops.pad(x[:, :, 1:] - x[:, :, :-1], [[0, 0], [0, 0], [0, 1], [0, 0]])
+    return dy, dx
+
+
 def psnr(a, b, max_val, name=None):
     """`tf.image.psnr`: the peak signal-to-noise ratio of each image of `a` against `b`,
     `20 log10(max_val) - 10 log10(mse)` over the last three axes. TensorFlow scales
@@ -360,7 +373,8 @@ def ssim(img1, img2, max_val, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03
     if return_index_map:
         raise NotImplementedError("tf.image.ssim: return_index_map=True is not supported by "
                                   "kgraph; the per-image values are (return_index_map=False)")
-    dtype = getattr(img1, "dtype", np.asarray(img1).dtype)
+    # (getattr's default would be evaluated first: np.asarray of a traced image fails)
+    dtype = img1.dtype if hasattr(img1, "dtype") else np.asarray(img1).dtype
     scale = convert_image_dtype(np.asarray(max_val, _image_dtype(dtype, "ssim")), "float32")
     return ops.image.ssim(convert_image_dtype(img1, "float32"),
                           convert_image_dtype(img2, "float32"), max_val=float(scale),

@@ -244,3 +244,24 @@ def test_convert_image_dtype_and_grayscale_traced():
     scaled, gray = preprocess(volume)
     np.testing.assert_allclose(scaled, volume[..., None] / 255.0, rtol=1e-6)
     np.testing.assert_allclose(gray, volume[..., None] / 255.0, rtol=1e-3, atol=1e-4)
+
+
+def test_image_gradients_and_ssim_inside_a_traced_step():
+    # keras.io depth_estimation: tf.image.image_gradients and tf.image.ssim in a train_step
+    # (ssim read the traced image's dtype through np.asarray and failed)
+    x = np.random.default_rng(0).random((2, 5, 6, 1)).astype("float32")
+    y = np.random.default_rng(1).random((2, 5, 6, 1)).astype("float32")
+    dy, dx = tf.image.image_gradients(x)
+    want_dy, want_dx = np.zeros_like(x), np.zeros_like(x)
+    want_dy[:, :-1] = x[:, 1:] - x[:, :-1]
+    want_dx[:, :, :-1] = x[:, :, 1:] - x[:, :, :-1]
+    np.testing.assert_allclose(dy, want_dy, atol=1e-6)
+    np.testing.assert_allclose(dx, want_dx, atol=1e-6)
+    traced = tf.function(lambda a, b: (tf.image.image_gradients(a)[1],
+                                       tf.image.ssim(a, b, max_val=1.0, filter_size=3)))
+    got_dx, got_ssim = traced(x, y)
+    np.testing.assert_allclose(got_dx, want_dx, atol=1e-6)
+    np.testing.assert_allclose(got_ssim, tf.image.ssim(x, y, max_val=1.0, filter_size=3),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="must be 4-D"):
+        tf.image.image_gradients(x[0])
