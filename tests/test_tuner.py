@@ -286,3 +286,51 @@ def test_tuner_hyperparameters_override_the_models_and_compile_overrides(tmp_pat
         assert set(trial.distributions) == {"lr"} and trial.user_attrs["values"]["units"] == 4
         assert 1e-4 <= trial.user_attrs["values"]["lr"] <= 1e-3
     assert search.get_best_models()[0].loss == "mse"
+
+
+def test_grid_search_retries_failures_and_the_journal_storage(tmp_path):
+    # keras.io "Handling failed trials": GridSearch over every combination, retries of a
+    # failing build, FailedTrialError without retries, too many failures in a row end the
+    # search; projects live in a journal file (an earlier kgraph's study.db is still read)
+    attempts = {}
+
+    def build(hp):
+        units, act = hp.Int("units", 2, 6, step=2), hp.Choice("act", ["relu", "tanh"])
+        attempts[(units, act)] = attempts.get((units, act), 0) + 1
+        if units == 4 and attempts[(units, act)] == 1:
+            raise RuntimeError("flaky")  # retried, then succeeds
+        if units == 6:
+            raise tuner.errors.FailedTrialError("too large")
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(units, act),
+                                  keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        return model
+
+    x, y = np.random.rand(16, 3).astype("f4"), np.random.rand(16, 1).astype("f4")
+    search = tuner.GridSearch(build, max_retries_per_trial=1, max_consecutive_failed_trials=3,
+                              directory=str(tmp_path), project_name="g")
+    search.search(x, y, epochs=1, validation_data=(x, y), verbose=0)
+    states = sorted(t.state.name for t in search.study.trials)
+    assert states == ["COMPLETE"] * 4 + ["FAIL"] * 2 and len(search.study.trials) == 6
+    assert attempts[(4, "relu")] == 2 and attempts[(6, "relu")] == 1
+    assert (tmp_path / "g" / "study.journal").exists()
+
+    def always_fails(hp):
+        hp.Int("units", 2, 6, step=2)
+        raise RuntimeError("broken")
+
+    failing = tuner.GridSearch(always_fails, max_consecutive_failed_trials=2,
+                               directory=str(tmp_path), project_name="f")
+    with pytest.raises(RuntimeError, match="2 consecutive trials failed.*broken"):
+        failing.search(x, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"stepped Float.*\['lr'\]"):
+        tuner.GridSearch(lambda hp: hp.Float("lr", 0.1, 1.0), directory=str(tmp_path),
+                         project_name="u").search(x, y)
+
+    legacy = tmp_path / "old"
+    legacy.mkdir()
+    old = optuna.create_study(study_name="old", storage=f"sqlite:///{legacy / 'study.db'}")
+    old.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    resumed = tuner.RandomSearch(build, max_trials=2, directory=str(tmp_path),
+                                 project_name="old")
+    assert len(resumed.study.trials) == 2 and not (legacy / "study.journal").exists()

@@ -10,7 +10,9 @@ from kgraph.keras.callbacks.callback import Callback
 def objective_value(history, objective):
     """The best epoch's value of `objective.name` in a `History.history` dict."""
     if objective.name not in history:
-        raise KeyError(f"The objective {objective.name!r} is not among the metrics fit() "
+        from kgraph.tuner.errors import FatalKeyError
+
+        raise FatalKeyError(f"The objective {objective.name!r} is not among the metrics fit() "
                        f"logged: {sorted(history)}. Pass validation data for 'val_*' "
                        f"objectives, or choose one of those names.")
     values = [v for v in history[objective.name] if not math.isnan(v)]

@@ -56,6 +56,7 @@ class HyperParameters:
         # a tuner's `hyperparameters=`: its declarations replace the model's own of the same
         # name; with `tune_new_entries=False` the others keep their defaults
         self._space, self._tune_new_entries = space, tune_new_entries
+        self.grid = {}  # name -> every value a grid search visits (None: not enumerable)
 
     # -- declarations -------------------------------------------------------------------
     def Int(self, name, min_value, max_value, step=1, sampling="linear", default=None,
@@ -64,6 +65,8 @@ class HyperParameters:
         _check_range(name, min_value, max_value, numbers.Integral)
         _check_sampling(name, sampling, min_value)
         default = min_value if default is None else default
+        self.grid[name] = list(range(min_value, max_value + 1, step or 1)) \
+            if sampling == "linear" else None
         return self._declare(name, default, parent_name, parent_values,
                              lambda t: t.suggest_int(name, min_value, max_value,
                                                      step=1 if sampling == "log" else step or 1,
@@ -75,6 +78,9 @@ class HyperParameters:
         _check_range(name, min_value, max_value, numbers.Real)
         _check_sampling(name, sampling, min_value)
         default = float(min_value if default is None else default)
+        self.grid[name] = [float(min_value + i * step) for i in
+                           range(int(round((max_value - min_value) / step)) + 1)] \
+            if step and sampling == "linear" else None
         return self._declare(name, default, parent_name, parent_values,
                              lambda t: t.suggest_float(name, float(min_value), float(max_value),
                                                        step=None if sampling == "log" else step,
@@ -91,6 +97,7 @@ class HyperParameters:
         if default not in values:
             raise ValueError(f"Hyperparameter {name!r}: the default must be one of the values. "
                              f"Received: default={default!r}, values={values!r}")
+        self.grid[name] = values
         return self._declare(name, default, parent_name, parent_values,
                              lambda t: t.suggest_categorical(name, values))
 

@@ -3,8 +3,9 @@
 Each trial builds a model from `HyperParameters` bound to an Optuna trial, fits it with a
 `PruningCallback` (which reports the objective after every epoch and stops the trial when the
 study's pruner says so), records the best epoch's objective, the hyperparameter values and the
-final weights. The study lives in `directory/project_name/study.db` (SQLite), so a search that
-is stopped resumes where it was: finished trials are kept and only the remaining ones run.
+final weights. The study lives in `directory/project_name/study.journal` (Optuna's journal
+file: a project started by an earlier kgraph in `study.db`, SQLite, stays there), so a search
+that is stopped resumes where it was: finished trials are kept and only the remaining ones run.
 """
 from __future__ import annotations
 
@@ -77,6 +78,11 @@ class Trial:
         self.trial_id = f"{optuna_trial.number:02d}"
 
 
+class _TrialFailed(Exception):
+    """A trial that failed after its retries: Optuna records it as failed, the search goes
+    on."""
+
+
 class _FunctionHyperModel(HyperModel):
     def __init__(self, build):
         super().__init__(name=getattr(build, "__name__", None))
@@ -105,7 +111,8 @@ class Tuner:
     def __init__(self, hypermodel=None, objective=None, max_trials=10, executions_per_trial=1,
                  directory=None, project_name="untitled_project", overwrite=False, seed=None,
                  sampler=None, pruner=None, hyperparameters=None, tune_new_entries=True,
-                 optimizer=None, loss=None, metrics=None):
+                 optimizer=None, loss=None, metrics=None, max_retries_per_trial=0,
+                 max_consecutive_failed_trials=3):
         import optuna
 
         if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
@@ -122,6 +129,11 @@ class Tuner:
         # same names (`tune_new_entries=False`: the others keep their defaults), and
         # `optimizer`/`loss`/`metrics` replace the built model's compile arguments
         self.hyperparameters, self.tune_new_entries = hyperparameters, tune_new_entries
+        # a trial raising is run again up to `max_retries_per_trial` times (not after a
+        # FailedTrialError), then ends failed; that many failed trials in a row end the search
+        self.max_retries_per_trial = max_retries_per_trial
+        self.max_consecutive_failed_trials = max_consecutive_failed_trials
+        self._failed_in_a_row = 0
         self._compile_overrides = {key: value for key, value in
                                    (("optimizer", optimizer), ("loss", loss),
                                     ("metrics", metrics)) if value is not None}
@@ -132,7 +144,7 @@ class Tuner:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.study = optuna.create_study(
             study_name=project_name, load_if_exists=True,
-            storage=f"sqlite:///{os.path.join(self.project_dir, 'study.db')}",
+            storage=_storage(self.project_dir),
             direction="maximize" if self.objective.direction == "max" else "minimize",
             sampler=sampler or self._sampler(seed), pruner=pruner or self._pruner())
 
@@ -150,7 +162,8 @@ class Tuner:
     def _finished(self):
         import optuna
 
-        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+                optuna.trial.TrialState.FAIL)
         return [t for t in self.study.trials if t.state in done]
 
     def search(self, *fit_args, **fit_kwargs):
@@ -159,13 +172,32 @@ class Tuner:
         remaining = self.max_trials - len(self._finished())
         if remaining > 0:
             self.study.optimize(
-                lambda trial: self._run(Trial(trial, self.hyperparameters, self.tune_new_entries),
-                                        fit_args, fit_kwargs),
-                n_trials=remaining, gc_after_trial=False)
+                lambda trial: self._run(trial, fit_args, fit_kwargs),
+                n_trials=remaining, gc_after_trial=False, catch=(_TrialFailed,))
 
-    def _run(self, trial, fit_args, fit_kwargs):
-        result = self.run_trial(trial, *fit_args, **fit_kwargs)
-        trial.optuna_trial.set_user_attr("values", dict(trial.hyperparameters.values))
+    def _run(self, optuna_trial, fit_args, fit_kwargs):
+        import optuna
+
+        from kgraph.tuner.errors import FailedTrialError, FatalError
+
+        for attempt in range(self.max_retries_per_trial + 1):
+            trial = Trial(optuna_trial, self.hyperparameters, self.tune_new_entries)
+            try:
+                result = self.run_trial(trial, *fit_args, **fit_kwargs)
+                break
+            except (FatalError, optuna.TrialPruned):
+                raise
+            except Exception as error:  # noqa: BLE001 - KerasTuner retries any failure
+                if isinstance(error, FailedTrialError) or attempt == self.max_retries_per_trial:
+                    self._failed_in_a_row += 1
+                    if self._failed_in_a_row >= self.max_consecutive_failed_trials:
+                        raise RuntimeError(
+                            f"{self._failed_in_a_row} consecutive trials failed (the tuner's "
+                            f"max_consecutive_failed_trials); the last one with: "
+                            f"{type(error).__name__}: {error}") from error
+                    raise _TrialFailed(f"{type(error).__name__}: {error}") from error
+        self._failed_in_a_row = 0
+        optuna_trial.set_user_attr("values", dict(trial.hyperparameters.values))
         return self._score(result)
 
     def _score(self, result):
@@ -177,7 +209,9 @@ class Tuner:
             return objective_value(result.history, self._fit_objective())
         if isinstance(result, dict):
             if self.objective.name not in result:
-                raise KeyError(f"The objective {self.objective.name!r} is not among the "
+                from kgraph.tuner.errors import FatalKeyError
+
+                raise FatalKeyError(f"The objective {self.objective.name!r} is not among the "
                                f"metrics the trial returned: {sorted(result)}")
             return float(result[self.objective.name])
         return float(result)
@@ -202,7 +236,9 @@ class Tuner:
         import optuna
 
         if self.hypermodel is None:
-            raise ValueError("This tuner has no hypermodel: pass one, or override "
+            from kgraph.tuner.errors import FatalValueError
+
+            raise FatalValueError("This tuner has no hypermodel: pass one, or override "
                              "run_trial(trial, ...) to score a trial yourself.")
         hp, number = trial.hyperparameters, trial.optuna_trial.number
         scores, model = [], None
@@ -282,3 +318,16 @@ def _input_shape(model):
     if not isinstance(shape, tuple) or not all(d is None or isinstance(d, int) for d in shape):
         return None
     return list(shape)
+
+
+def _storage(project_dir):
+    """The study's storage: a journal file (an SQLite database costs seconds to create and a
+    commit per write), or the SQLite database of a project an earlier kgraph started."""
+    import optuna
+
+    legacy = os.path.join(project_dir, "study.db")
+    if os.path.exists(legacy):
+        return f"sqlite:///{legacy}"
+    backend = optuna.storages.journal.JournalFileBackend(
+        os.path.join(project_dir, "study.journal"))
+    return optuna.storages.JournalStorage(backend)

@@ -1,7 +1,8 @@
-"""The three KerasTuner search strategies, each an Optuna sampler/pruner pair:
-`RandomSearch` (random sampling), `BayesianOptimization` (Optuna's TPE, a sequential
-model-based Bayesian method, after `num_initial_points` random trials) and `Hyperband`
-(random sampling with Optuna's Hyperband pruner over epochs)."""
+"""The KerasTuner search strategies, each an Optuna sampler/pruner pair: `RandomSearch`
+(random sampling), `GridSearch` (every combination of the enumerable hyperparameters),
+`BayesianOptimization` (Optuna's TPE, a sequential model-based Bayesian method, after
+`num_initial_points` random trials) and `Hyperband` (random sampling with Optuna's Hyperband
+pruner over epochs)."""
 from __future__ import annotations
 
 import math
@@ -11,6 +12,48 @@ from kgraph.tuner.tuner import Tuner
 
 class RandomSearch(Tuner):
     """Sample every trial's hyperparameters at random (see `Tuner` for the arguments)."""
+
+
+class GridSearch(Tuner):
+    """Try every combination of the hyperparameters' values (Int and stepped Float ranges,
+    Choice and Boolean values), as found by building the hypermodel once with their
+    defaults; `max_trials` (default: all combinations) may stop it earlier. Hyperparameters
+    declared only under another's non-default value are not in the grid."""
+
+    def __init__(self, hypermodel=None, objective=None, max_trials=None, **kwargs):
+        self._grid_max_trials = max_trials
+        super().__init__(hypermodel, objective=objective, max_trials=max_trials or 1, **kwargs)
+
+    def search(self, *fit_args, **fit_kwargs):
+        import optuna
+
+        space = self._grid()
+        self.study.sampler = optuna.samplers.GridSampler(space)
+        combinations = math.prod(len(values) for values in space.values())
+        self.max_trials = min(self._grid_max_trials or combinations, combinations)
+        return super().search(*fit_args, **fit_kwargs)
+
+    def _grid(self):
+        from kgraph.tuner.hyperparameters import HyperParameters
+
+        if self.hypermodel is None:
+            raise ValueError("GridSearch finds its grid by building the hypermodel: pass one")
+        hp = HyperParameters(space=self.hyperparameters, tune_new_entries=self.tune_new_entries)
+        try:
+            self.hypermodel.build(hp)
+        except Exception:  # noqa: BLE001 - only the declarations made before it matter here
+            pass
+        grid = dict(hp.grid)
+        if self.hyperparameters is not None:
+            grid.update(self.hyperparameters.grid)
+            if not self.tune_new_entries:
+                grid = {n: v for n, v in grid.items() if n in self.hyperparameters.grid}
+        missing = sorted(name for name, values in grid.items() if values is None)
+        if missing:
+            raise ValueError(f"GridSearch enumerates Int, Choice, Boolean and stepped Float "
+                             f"hyperparameters; give these a step or use another tuner: "
+                             f"{missing}")
+        return grid
 
 
 class BayesianOptimization(Tuner):
