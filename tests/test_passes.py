@@ -286,3 +286,53 @@ def test_an_lstm_train_step_has_one_recurrent_kernel_gradient_product():
     # kernel's gradient: 45 (64 without batch_weight_gradients: one more per step)
     matmuls = sum(n.op == "MatMul" for n in graph.nodes)
     assert matmuls < 2 * 20 + 6, matmuls
+
+
+def _relu_pool_gradient(channels_last):
+    """d/dx of sum(MaxPool(relu(x)) * w): a ReLU mask times a max-pooling gradient."""
+    from kgraph.compiler.autodiff import gradients
+
+    g = Graph("relu_pool")
+    shape = (None, 6, 6, 3) if channels_last else (None, 3, 6, 6)
+    x = g.placeholder("x", shape, "float32")
+    with tracing(g):
+        pooled = ops.apply("MaxPool", ops.relu(x), kernel=(2, 2), strides=(2, 2),
+                           pads=((0, 0), (0, 0)), channels_last=channels_last)
+        loss = ops.sum(pooled * np.arange(27, dtype="float32").reshape(pooled.shape[1:]))
+        (dx,) = gradients(g, loss, [x])
+        g.set_outputs({"dx": dx})
+    return g
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_a_mask_of_the_pooled_input_moves_to_the_pooled_side(channels_last):
+    from kgraph.compiler.passes.pool_gradient_masks import fold_masks_into_pool_gradients
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 6, 6, 3) if channels_last else (2, 3, 6, 6)).astype("float32")
+    x[0, :2, :2] = -1.0  # a window with no positive value: the mask zeroes its gradient
+    before = run(_relu_pool_gradient(channels_last), {"x": x})
+    graph = run_passes(_relu_pool_gradient(channels_last),
+                       [eliminate_common_subexpressions, fold_masks_into_pool_gradients,
+                        eliminate_dead_code], check=True)
+    (greater,) = [n for n in graph.nodes if n.op == "Greater"]
+    assert greater.inputs[0].node.op == "MaxPool"  # the mask is computed on the pooled values
+    (grad,) = [n for n in graph.nodes if n.op == "MaxPoolGrad"]
+    assert grad.inputs[0].node.op == "Mul"
+    assert_same_results(before, run(graph, {"x": x}))
+    assert np.count_nonzero(before[0]) > 0
+
+
+def test_a_mask_that_is_not_of_the_pooled_input_stays():
+    from kgraph.compiler.passes.pool_gradient_masks import fold_masks_into_pool_gradients
+
+    g = Graph("other_mask")
+    x = g.placeholder("x", (None, 3, 4, 4), "float32")
+    z = g.placeholder("z", (None, 3, 4, 4), "float32")
+    with tracing(g):
+        attrs = dict(kernel=(2, 2), strides=(2, 2), pads=((0, 0), (0, 0)), channels_last=False)
+        y = ops.apply("MaxPool", x, **attrs)
+        routed = ops.apply("MaxPoolGrad", ops.ones_like(y), y, x, **attrs)
+        g.set_outputs({"out": routed * ops.cast(ops.greater(z, 0.0), "float32")})
+    counts = op_counts(g)
+    assert op_counts(fold_masks_into_pool_gradients(g)) == counts

@@ -1,0 +1,81 @@
+"""A mask of the max-pooled input moves to the pooled side of the pooling's gradient:
+`MaxPoolGrad(g, y, x) * m(x)` becomes `MaxPoolGrad(g * m(y), y, x)`.
+
+MaxPoolGrad sends each window's gradient to the window's first maximum p, where x[p] = y[w];
+an elementwise function m of x alone therefore takes at p the value it takes at y[w], and
+multiplying the routed gradient by m(x) is routing g * m(y). A ReLU before the pooling makes
+this the commonest pattern of a CNN's backward pass (the ReLU's gradient mask is
+`Cast(Greater(relu, 0))`): its passes over the pooling's input become passes over the pooled
+output, a quarter of it for 2x2 windows. The result is the same products of the same values.
+
+`m` is a chain of at most `MAX_CHAIN` elementwise ops from x, each taking x's chain value and
+otherwise only single-element constants, whose result has the gradient's type (no broadcast).
+"""
+from __future__ import annotations
+
+from kgraph.compiler.passes.cancel_transposes import ELEMENTWISE
+from kgraph.ir.graph import Graph, Value
+from kgraph.ops.registry import get_op
+
+MAX_CHAIN = 4
+
+
+def fold_masks_into_pool_gradients(graph: Graph) -> Graph:
+    rewrites = {}  # Mul node id -> (its MaxPoolGrad node, the mask's chain from x outward)
+    for node in graph.nodes:
+        if node.op != "Mul":
+            continue
+        for routed, mask in (node.inputs, node.inputs[::-1]):
+            grad = routed.node
+            if grad.op == "MaxPoolGrad" and mask.type == routed.type:
+                chain = _chain(mask, grad.inputs[2])
+                if chain:
+                    rewrites[node.id] = (grad, chain)
+                    break
+    if not rewrites:
+        return graph
+    replaced, old = {}, graph.nodes
+    graph.nodes = []  # rebuilt in order: the new nodes go where each product was
+    for node in old:
+        node.inputs = [replaced.get(v, v) for v in node.inputs]
+        if node.id not in rewrites:
+            graph.nodes.append(node)
+            continue
+        grad, chain = rewrites[node.id]
+        g, y, x = grad.inputs
+        pooled_mask, previous = y, x
+        for step in chain:  # the same ops, on y instead of x
+            pooled_mask = _add(graph, step.op, [pooled_mask if v is previous else v
+                                                for v in step.inputs], step.attrs)
+            previous = step.outputs[0]
+        masked = _add(graph, "Mul", [g, pooled_mask], {})
+        replaced[node.outputs[0]] = _add(graph, "MaxPoolGrad", [masked, y, x], grad.attrs)
+    graph.outputs = [replaced.get(v, v) for v in graph.outputs]
+    graph.updates = {var: replaced.get(v, v) for var, v in graph.updates.items()}
+    return graph
+
+
+def _chain(mask: Value, x: Value):
+    """The nodes computing `mask` from `x` (x's end first), or None if it is not such a
+    chain."""
+    chain, value = [], mask
+    while value is not x:
+        node = value.node
+        if node.op not in ELEMENTWISE or len(node.outputs) != 1 or len(chain) == MAX_CHAIN:
+            return None
+        varying = [v for v in node.inputs if not _single_constant(v)]
+        if len(varying) != 1:
+            return None
+        chain.append(node)
+        value = varying[0]
+    return chain[::-1]
+
+
+def _single_constant(value: Value) -> bool:
+    return value.node.op == "Constant" and value.node.attrs["value"].size == 1
+
+
+def _add(graph, op, inputs, attrs) -> Value:
+    attrs = dict(attrs)
+    types = get_op(op).infer([v.type for v in inputs], **attrs)
+    return graph.append_node(op, list(inputs), attrs, types)[0]
