@@ -49,13 +49,13 @@ _ATTRIBUTES = {
 _TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "argsort", "broadcast_to", "cast",
              "clip_by_value", "concat", "cond", "constant", "convert_to_tensor", "cos", "cumprod",
              "cumsum", "divide", "einsum", "equal", "exp", "expand_dims", "eye", "fill", "floor",
-             "gather", "greater", "identity", "less", "linspace", "log", "matmul", "maximum",
-             "meshgrid", "minimum", "multiply", "norm", "one_hot", "ones", "ones_like", "pad",
-             "pow", "range", "reduce_all", "reduce_any", "reduce_max", "reduce_mean", "reduce_min",
-             "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll", "round", "shape",
-             "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt", "square", "squeeze",
-             "stack", "stop_gradient", "subtract", "tanh", "tensordot", "tile", "transpose",
-             "unstack", "where", "zeros", "zeros_like")
+             "gather", "gather_nd", "greater", "identity", "less", "linspace", "log", "matmul",
+             "maximum", "meshgrid", "minimum", "multiply", "norm", "one_hot", "ones", "ones_like",
+             "pad", "pow", "range", "reduce_all", "reduce_any", "reduce_max", "reduce_mean",
+             "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll",
+             "round", "shape", "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt", "square",
+             "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tensor_scatter_nd_add",
+             "tensordot", "tile", "transpose", "unstack", "where", "zeros", "zeros_like")
 _ATTRIBUTES.update({name: ("kgraph.tf_names", name) for name in _TF_NAMES})
 
 

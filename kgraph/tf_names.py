@@ -16,16 +16,17 @@ import numpy as np
 
 from kgraph.keras import ops
 
+# (and the class Tensor, below)
 __all__ = ["abs", "acos", "add", "argmax", "argmin", "argsort", "broadcast_to", "cast",
            "clip_by_value", "concat", "cond", "constant", "convert_to_tensor", "cos", "cumprod",
            "cumsum", "divide", "einsum", "equal", "exp", "expand_dims", "eye", "fill", "floor",
-           "gather", "greater", "identity", "less", "linspace", "log", "matmul", "maximum",
-           "meshgrid", "minimum", "multiply", "norm", "one_hot", "ones", "ones_like", "pad", "pow",
-           "range", "reduce_all", "reduce_any", "reduce_max", "reduce_mean", "reduce_min",
-           "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll", "round", "shape",
-           "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt", "square", "squeeze", "stack",
-           "stop_gradient", "subtract", "tanh", "tensordot", "tile", "transpose", "unstack",
-           "where", "zeros", "zeros_like"]  # (and the class Tensor, below)
+           "gather", "gather_nd", "greater", "identity", "less", "linspace", "log", "matmul",
+           "maximum", "meshgrid", "minimum", "multiply", "norm", "one_hot", "ones", "ones_like",
+           "pad", "pow", "range", "reduce_all", "reduce_any", "reduce_max", "reduce_mean",
+           "reduce_min", "reduce_prod", "reduce_sum", "repeat", "reshape", "reverse", "roll",
+           "round", "shape", "sigmoid", "sign", "sin", "size", "slice", "split", "sqrt", "square",
+           "squeeze", "stack", "stop_gradient", "subtract", "tanh", "tensor_scatter_nd_add",
+           "tensordot", "tile", "transpose", "unstack", "where", "zeros", "zeros_like"]
 
 
 class Tensor(abc.ABC):
@@ -364,6 +365,48 @@ def cumprod(x, axis=0, exclusive=False, reverse=False, name=None):
         x = ops.concatenate([ones, rest], axis=axis)
     out = ops.cumprod(x, axis=axis)
     return ops.flip(out, axis=axis) if reverse else out
+
+
+def _flat_rows(shape, indices, what):
+    """TensorFlow's nd-indices (last axis: one index per leading axis of `shape`) as flat row
+    numbers into `shape` with those leading axes merged; the first axis may be unknown."""
+    depth = int(ops.shape(indices)[-1])
+    dims = list(shape[:depth])
+    if any(d is None for d in dims[1:]):
+        raise ValueError(f"tf.{what}: the indexed axes after the first need known sizes. "
+                         f"Received shape {tuple(shape)}")
+    strides = np.cumprod([1] + dims[:0:-1])[::-1].astype("int64")  # row-major
+    flat = ops.sum(ops.cast(indices, "int64") * strides, axis=-1)
+    return depth, flat
+
+
+def gather_nd(params, indices, batch_dims=0, name=None):
+    """tf.gather_nd: the slices of `params` that `indices`' last axis addresses (one index per
+    leading axis of `params`); `batch_dims=0` (the keras.io MNIST MoE's top-k expert outputs
+    `gather_nd(outputs, stack([batch_ids, expert_ids], 2))`)."""
+    if batch_dims:
+        raise NotImplementedError(f"tf.gather_nd: batch_dims={batch_dims} is not supported "
+                                  f"by kgraph (pass the batch index in `indices`)")
+    shape = ops.shape(params)
+    depth, flat = _flat_rows(shape, indices, "gather_nd")
+    rows = ops.reshape(params, (-1,) + tuple(shape[depth:]))
+    return ops.take(rows, flat, axis=0)
+
+
+def tensor_scatter_nd_add(tensor, indices, updates, name=None):
+    """tf.tensor_scatter_nd_add: `tensor` plus `updates` added at `indices` (repeated indices
+    add up), as a one-hot contraction (the keras.io MNIST MoE's expert usage counts)."""
+    shape = tuple(ops.shape(tensor))
+    if None in shape:
+        raise ValueError(f"tf.tensor_scatter_nd_add: tensor needs a known shape. Received "
+                         f"shape {shape}")
+    depth, flat = _flat_rows(shape, indices, "tensor_scatter_nd_add")
+    rows = int(np.prod(shape[:depth]))
+    one_hot = ops.one_hot(ops.reshape(flat, (-1,)), rows, dtype=ops.dtype(tensor))
+    tail = shape[depth:]
+    added = ops.tensordot(one_hot, ops.reshape(ops.cast(updates, ops.dtype(tensor)),
+                                               (-1,) + tail), axes=[[0], [0]])
+    return tensor + ops.reshape(added, shape)
 
 
 def meshgrid(*args, indexing="xy", name=None):

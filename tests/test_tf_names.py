@@ -33,6 +33,9 @@ CASES = {
     "reduce_sum": (lambda: tf.reduce_sum(X, axis=1, keepdims=True), X.sum(1, keepdims=True)),
     "reduce_mean": (lambda: tf.reduce_mean(X), X.mean()),
     "size": (lambda: tf.size(X), X.size),
+    "gather_nd": (lambda: tf.gather_nd(X, np.array([[2, 1], [0, 3]])), X[[2, 0], [1, 3]]),
+    "tensor_scatter_nd_add": (lambda: tf.tensor_scatter_nd_add(X, np.array([[1], [1]]), X[:2]),
+                              X + np.array([[0] * 4, list(X[0] + X[1]), [0] * 4])),
     "cumprod": (lambda: tf.math.cumprod(X + 1, axis=1, exclusive=True)
                 + tf.cumprod(X, reverse=True),
                 np.concatenate([np.ones((3, 1)), np.cumprod(X + 1, 1)[:, :-1]], 1)
@@ -592,3 +595,36 @@ def test_math_squared_difference():
     np.testing.assert_allclose(tf.math.squared_difference(X, 1.0), (X - 1.0) ** 2)
     traced = tf.function(lambda a, b: tf.math.squared_difference(a, b))
     np.testing.assert_allclose(traced(X, X[::-1]), (X - X[::-1]) ** 2)
+
+
+def test_dtypes_cast():
+    # keras_tuner/custom_tuner.py: tf.dtypes.cast(images, "float32") / 255.0
+    out = tf.dtypes.cast(np.array([[1, 2]], "uint8"), "float32")
+    assert out.dtype == "float32" and np.asarray(out).tolist() == [[1.0, 2.0]]
+
+
+def test_gather_nd_with_an_open_batch_and_tf_keras_backend_functions():
+    # keras.io mnist_moe: tf.gather_nd(outputs, stack([batch_ids, top_k_ids], 2)) in a
+    # traced step; K.sum/K.log/K.mean/K.square/K.softmax/K.relu of tf.keras 2's backend
+    from kgraph.keras import backend as K
+
+    outputs = np.random.default_rng(0).normal(size=(5, 4, 3)).astype("float32")
+    top = np.array([[3, 1], [0, 2], [1, 1], [2, 0], [3, 3]])
+
+    def gathered(values, top_k):
+        batch = tf.tile(tf.expand_dims(tf.range(tf.shape(values)[0]), 1), [1, 2])
+        return tf.gather_nd(values, tf.stack([batch, top_k], axis=2))
+
+    want = outputs[np.arange(5)[:, None], top]
+    np.testing.assert_allclose(gathered(outputs, top), want)
+    np.testing.assert_allclose(tf.function(gathered)(outputs, top), want)
+    with pytest.raises(NotImplementedError, match="batch_dims=1"):
+        tf.gather_nd(outputs, top[:, :1], batch_dims=1)
+    x = np.array([[-1.0, 2.0], [0.5, -3.0]], "float32")
+    np.testing.assert_allclose(K.sum(x, axis=1), x.sum(1))
+    np.testing.assert_allclose(K.mean(K.square(x)), (x ** 2).mean())
+    np.testing.assert_allclose(K.log(np.abs(x)), np.log(np.abs(x)), rtol=1e-6)
+    np.testing.assert_allclose(K.softmax(x), np.exp(x) / np.exp(x).sum(1, keepdims=True),
+                               rtol=1e-6)
+    np.testing.assert_allclose(K.relu(x, alpha=0.1, max_value=1.0),
+                               np.minimum(np.where(x > 0, x, 0.1 * x), 1.0), rtol=1e-6)

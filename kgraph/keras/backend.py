@@ -12,6 +12,47 @@ def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     return random.normal(shape, mean=mean, stddev=stddev, dtype=dtype, seed=seed)
 
 
+# -- tf.keras 2's tensor functions (`from tensorflow.keras import backend as K`; the keras.io
+# MNIST MoE example's `K.sum(weights * K.log(weights + 1e-10), axis=1)`): keras.ops under
+# tf.keras 2's names and defaults
+def sum(x, axis=None, keepdims=False):  # noqa: A001 - tf.keras 2's name
+    from kgraph.keras import ops
+
+    return ops.sum(x, axis=axis, keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims=False):
+    from kgraph.keras import ops
+
+    return ops.mean(x, axis=axis, keepdims=keepdims)
+
+
+def log(x):
+    from kgraph.keras import ops
+
+    return ops.log(x)
+
+
+def square(x):
+    from kgraph.keras import ops
+
+    return ops.square(x)
+
+
+def softmax(x, axis=-1):
+    from kgraph.keras import ops
+
+    return ops.softmax(x, axis=axis)
+
+
+def relu(x, alpha=0.0, max_value=None, threshold=0.0):
+    """tf.keras 2's `K.relu`: `x` above `threshold`, `alpha * (x - threshold)` below, capped
+    at `max_value`."""
+    from kgraph.keras import activations
+
+    return activations.relu(x, negative_slope=alpha, max_value=max_value, threshold=threshold)
+
+
 def backend():
     """The name of the framework running Keras code: always "kgraph" (the executor it compiles
     for is `keras.config.backend()`)."""
