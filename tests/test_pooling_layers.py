@@ -391,3 +391,18 @@ def test_pooling_over_an_open_length_builds_and_runs_each_length():
         want = x[:, :length // 2 * 2].reshape(2, length // 2, 2, 3).max(2)
         np.testing.assert_allclose(np.asarray(model.layers[1](x)), want)
         model.fit(x, np.zeros((2, 1), "float32"), verbose=0)
+
+
+def test_average_pooling_pool_size_defaults_as_in_tf_keras_2():
+    # keras_tuner/custom_tuner.py writes tf.keras.layers.AveragePooling2D() (tf.keras 2
+    # defaults pool_size to 2 per axis; Keras 3 requires it)
+    from kgraph import keras
+
+    x = np.arange(2 * 4 * 4 * 4 * 3, dtype="float32").reshape(2, 4, 4, 4, 3)
+    for layer, data in ((keras.layers.AveragePooling1D(), x[:, 0, 0]),
+                        (keras.layers.AveragePooling2D(), x[:, 0]),
+                        (keras.layers.AveragePooling3D(), x)):
+        out = np.asarray(layer(data))
+        assert out.shape[1:-1] == tuple(d // 2 for d in data.shape[1:-1])
+    np.testing.assert_allclose(np.asarray(keras.layers.AveragePooling2D()(x[:, 0]))[:, 0, 0],
+                               x[:, 0, :2, :2].mean(axis=(1, 2)))

@@ -334,3 +334,34 @@ def test_grid_search_retries_failures_and_the_journal_storage(tmp_path):
     resumed = tuner.RandomSearch(build, max_trials=2, directory=str(tmp_path),
                                  project_name="old")
     assert len(resumed.study.trials) == 2 and not (legacy / "study.journal").exists()
+
+
+def test_oracle_tuner_with_hooks_and_update_trial(tmp_path):
+    # keras_tuner/custom_tuner.py: Tuner(oracle=..., hypermodel=...) whose run_trial reports
+    # through on_epoch_end (best value kept) or oracle.update_trial, returning nothing
+    class Hooked(tuner.Tuner):
+        def run_trial(self, trial):
+            x = trial.hyperparameters.Float("x", -1.0, 1.0)
+            if trial.hyperparameters.Boolean("direct"):
+                self.oracle.update_trial(trial.trial_id, {"score": x * x})
+            else:
+                for epoch, value in enumerate([x * x + 2, x * x + 1]):
+                    self.on_epoch_end(trial, model, epoch, logs={"score": value})
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    search = Hooked(oracle=tuner.oracles.RandomSearch(objective=tuner.Objective("score", "min"),
+                                                      max_trials=4, seed=0),
+                    directory=str(tmp_path), project_name="h")
+    search.search()
+    for t in search.study.trials:
+        x, direct = t.params["x"], t.params["direct"]
+        assert t.value == pytest.approx(x * x + (0 if direct else 1))
+
+    class Silent(tuner.Tuner):
+        def run_trial(self, trial):
+            trial.hyperparameters.Float("x", -1.0, 1.0)
+
+    with pytest.raises(tuner.errors.FatalError, match="reported no 'score'"):
+        Silent(oracle=tuner.oracles.RandomSearch(objective=tuner.Objective("score", "min"),
+                                                 max_trials=1),
+               directory=str(tmp_path), project_name="s").search()

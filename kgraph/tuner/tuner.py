@@ -78,6 +78,27 @@ class Trial:
         self.trial_id = f"{optuna_trial.number:02d}"
 
 
+class _OracleView:
+    """`tuner.oracle` of a tuner made without one: `update_trial(trial_id, metrics)` records
+    the objective's value in `metrics` for the running trial (its best value is kept)."""
+
+    tuner = None
+
+    def update_trial(self, trial_id, metrics, step=0):
+        tuner = self.tuner
+        objective = tuner._fit_objective()
+        if objective.name not in metrics:
+            from kgraph.tuner.errors import FatalKeyError
+
+            raise FatalKeyError(f"The objective {objective.name!r} is not among the metrics "
+                                f"reported for trial {trial_id}: {sorted(metrics)}")
+        value = float(metrics[objective.name])
+        best = tuner._reported.get(trial_id)
+        better = best is None or (value > best if objective.direction == "max" else value < best)
+        if better:
+            tuner._reported[trial_id] = value
+
+
 class _TrialFailed(Exception):
     """A trial that failed after its retries: Optuna records it as failed, the search goes
     on."""
@@ -112,8 +133,12 @@ class Tuner:
                  directory=None, project_name="untitled_project", overwrite=False, seed=None,
                  sampler=None, pruner=None, hyperparameters=None, tune_new_entries=True,
                  optimizer=None, loss=None, metrics=None, max_retries_per_trial=0,
-                 max_consecutive_failed_trials=3):
+                 max_consecutive_failed_trials=3, oracle=None):
         import optuna
+
+        if oracle is not None:  # KerasTuner's `oracle=`: the search's settings and sampler
+            objective, max_trials, seed = oracle.objective, oracle.max_trials, oracle.seed
+            sampler = sampler or oracle.sampler()
 
         if not isinstance(max_trials, int) or isinstance(max_trials, bool) or max_trials < 1:
             raise ValueError(f"`max_trials` must be a positive integer. Received: "
@@ -134,6 +159,10 @@ class Tuner:
         self.max_retries_per_trial = max_retries_per_trial
         self.max_consecutive_failed_trials = max_consecutive_failed_trials
         self._failed_in_a_row = 0
+        self._reported = {}  # trial_id -> best objective value reported by on_epoch_end
+        self._current = None  # the Trial being run
+        self.oracle = oracle if oracle is not None else _OracleView()
+        self.oracle.tuner = self
         self._compile_overrides = {key: value for key, value in
                                    (("optimizer", optimizer), ("loss", loss),
                                     ("metrics", metrics)) if value is not None}
@@ -181,7 +210,8 @@ class Tuner:
         from kgraph.tuner.errors import FailedTrialError, FatalError
 
         for attempt in range(self.max_retries_per_trial + 1):
-            trial = Trial(optuna_trial, self.hyperparameters, self.tune_new_entries)
+            trial = self._current = Trial(optuna_trial, self.hyperparameters,
+                                          self.tune_new_entries)
             try:
                 result = self.run_trial(trial, *fit_args, **fit_kwargs)
                 break
@@ -198,7 +228,39 @@ class Tuner:
                     raise _TrialFailed(f"{type(error).__name__}: {error}") from error
         self._failed_in_a_row = 0
         optuna_trial.set_user_attr("values", dict(trial.hyperparameters.values))
+        if result is None:  # the trial reported through on_epoch_end / oracle.update_trial
+            if trial.trial_id not in self._reported:
+                from kgraph.tuner.errors import FatalValueError
+
+                raise FatalValueError(
+                    f"run_trial returned nothing and reported no {self.objective.name!r}: "
+                    f"return the objective's value, or call self.on_epoch_end(trial, model, "
+                    f"epoch, logs) / self.oracle.update_trial(trial.trial_id, metrics)")
+            return self._reported[trial.trial_id]
         return self._score(result)
+
+    # -- KerasTuner's hooks for custom training loops in `run_trial` ----------------------
+    def on_epoch_begin(self, trial, model, epoch, logs=None):
+        """Called by a custom `run_trial` before each epoch (a no-op to override)."""
+
+    def on_batch_begin(self, trial, model, batch, logs=None):
+        """Called by a custom `run_trial` before each batch (a no-op to override)."""
+
+    def on_batch_end(self, trial, model, batch, logs=None):
+        """Called by a custom `run_trial` after each batch (a no-op to override)."""
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):
+        """Report the epoch's objective (a key of `logs`) and save the model's weights, as
+        KerasTuner's hook does; the trial's score is its best reported value."""
+        self.oracle.update_trial(trial.trial_id, dict(logs or {}), step=epoch)
+        self.save_model(trial.trial_id, model)
+
+    def save_model(self, trial_id, model, step=0):
+        """Save `model`'s weights as the trial's (what `get_best_models` loads)."""
+        model.save_weights(self._weights_path(int(trial_id)))
+        shape = _input_shape(model)
+        if shape is not None and self._current is not None:
+            self._current.optuna_trial.set_user_attr("input_shape", shape)
 
     def _score(self, result):
         """The objective's value in what a trial returned, as KerasTuner reads it: a number,

@@ -134,45 +134,48 @@ class MaxPooling3D(BasePooling):
 
 class AveragePooling1D(BasePooling):
     """Average pooling for 1D temporal data: `(batch, steps, features)`. Arguments as
-    `BasePooling`; `pool_size` is required.
+    `BasePooling`; `pool_size` defaults to 2, as in tf.keras 2 (Keras 3 requires it;
+    the keras.io KerasTuner custom-tuner guide writes `AveragePooling2D()`).
 
     Example:
         >>> keras.layers.AveragePooling1D(2, padding="same")(np.zeros((1, 5, 3))).shape
         (1, 3, 3)
     """
 
-    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, name=None,
-                 **kwargs):
+    def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None,
+                 name=None, **kwargs):
         super().__init__(pool_size, strides, 1, "average", padding, data_format, name,
                          **kwargs)
 
 
 class AveragePooling2D(BasePooling):
     """Average pooling for 2D spatial data: `(batch, height, width, channels)`. Arguments as
-    `BasePooling`; `pool_size` is required.
+    `BasePooling`; `pool_size` defaults to (2, 2), as in tf.keras 2 (Keras 3 requires it;
+    the keras.io KerasTuner custom-tuner guide writes `AveragePooling2D()`).
 
     Example:
         >>> keras.layers.AveragePooling2D(2)(np.zeros((1, 4, 4, 3))).shape
         (1, 2, 2, 3)
     """
 
-    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, name=None,
-                 **kwargs):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
+                 name=None, **kwargs):
         super().__init__(pool_size, strides, 2, "average", padding, data_format, name,
                          **kwargs)
 
 
 class AveragePooling3D(BasePooling):
     """Average pooling for 3D data: `(batch, dim1, dim2, dim3, channels)`. Arguments as
-    `BasePooling`; `pool_size` is required.
+    `BasePooling`; `pool_size` defaults to (2, 2, 2), as in tf.keras 2 (Keras 3 requires it;
+    the keras.io KerasTuner custom-tuner guide writes `AveragePooling2D()`).
 
     Example:
         >>> keras.layers.AveragePooling3D(2)(np.zeros((1, 4, 4, 4, 3))).shape
         (1, 2, 2, 2, 3)
     """
 
-    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, name=None,
-                 **kwargs):
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None,
+                 name=None, **kwargs):
         super().__init__(pool_size, strides, 3, "average", padding, data_format, name,
                          **kwargs)
 
