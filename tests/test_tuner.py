@@ -365,3 +365,11 @@ def test_oracle_tuner_with_hooks_and_update_trial(tmp_path):
         Silent(oracle=tuner.oracles.RandomSearch(objective=tuner.Objective("score", "min"),
                                                  max_trials=1),
                directory=str(tmp_path), project_name="s").search()
+
+
+def test_values_set_by_hand_before_declaring():
+    # keras_tuner/visualize_tuning.py: hp.values["model_type"] = "cnn" then build_model(hp)
+    hp = tuner.HyperParameters()
+    hp.values["model_type"] = "cnn"
+    assert hp.Choice("model_type", ["mlp", "cnn"]) == "cnn"
+    assert hp.Int("layers", 1, 3) == 1 and hp.values == {"model_type": "cnn", "layers": 1}

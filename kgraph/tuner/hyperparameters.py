@@ -162,6 +162,8 @@ class HyperParameters:
             value = self._given[name]
         elif self.trial is not None:
             value = suggest(self.trial)
+        elif name in self.values:  # set by hand before the declaration (`hp.values[n] = v`)
+            value = self.values[name]
         else:
             value = default
         if isinstance(value, float) and math.isfinite(value) and value == int(value) and \
