@@ -498,7 +498,9 @@ def test_tvm_matches_numpy_reference(row):
 # -- coverage --------------------------------------------------------------------------------
 def test_every_registered_op_has_a_row():
     covered = {row.op for row in ROWS}
-    missing = sorted(set(REGISTRY) - {"Input", "Constant"} - covered)
+    # Loop (a while_loop of unknown length) has no gradient and no TVM form: its own tests
+    # are in tests/test_while_loop.py
+    missing = sorted(set(REGISTRY) - {"Input", "Constant", "Loop"} - covered)
     assert not missing, f"ops without a row in tests/test_ops.py: {missing}"
 
 

@@ -198,11 +198,14 @@ def _emit_nodes(ctx, graph, names, out_pairs):
             ctx.node("Identity", [names[v]], [name])
 
 
-def emit_subgraph(ctx, body: Graph, invariant_names, history=False, n_carry=0) -> Subgraph:
+def emit_subgraph(ctx, body: Graph, invariant_names, history=False, n_carry=0,
+                  leading=()) -> Subgraph:
     """A loop body (kgraph/ops/recurrence.py) as a `Subgraph` emitted into `ctx`'s names and
     constants: its leading inputs become the subgraph's inputs, its trailing ones (the loop
     invariants) read the enclosing graph's `invariant_names`; with `history`, the first
-    `n_carry` inputs are also output (the carries each step started from)."""
+    `n_carry` inputs are also output (the carries each step started from). `leading`: (name
+    hint, TensorType) of inputs the loop construct passes before those and the body does not
+    read (ONNX Loop's iteration number and condition)."""
     head = body.inputs[:len(body.inputs) - len(invariant_names)]
     names = {v: ctx.fresh("body_in") for v in head}
     names.update(zip(body.inputs[len(head):], invariant_names))
@@ -216,6 +219,7 @@ def emit_subgraph(ctx, body: Graph, invariant_names, history=False, n_carry=0) -
         ctx.nodes = outer_nodes
     unnamed = lambda i: None  # noqa: E731 - a body's dims are the loop's business
     return Subgraph(ctx.fresh(body.name), nodes,
+                    [_value_info(ctx.fresh(hint), t, unnamed) for hint, t in leading] +
                     [_value_info(names[v], v.type, unnamed) for v in head],
                     [_value_info(name, v.type, unnamed) for name, v in out_pairs])
 

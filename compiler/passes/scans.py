@@ -28,6 +28,10 @@ def drop_unused_scan_history(graph: Graph) -> Graph:
 
 
 def unroll_scans(graph: Graph) -> Graph:
+    if any(node.op == "Loop" for node in graph.nodes):
+        raise ValueError("A while_loop whose number of steps is known only at run time (a "
+                         "symbolic condition and no maximum_iterations) cannot be unrolled "
+                         "for TVM, whose ONNX importer has no Loop; pass maximum_iterations=N")
     # a loop in a loop's body is copied out unrolled once per step: the next round unrolls it
     while any(node.op == "Scan" for node in graph.nodes):
         _unroll_once(graph)

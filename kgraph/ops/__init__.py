@@ -38,7 +38,7 @@ sigmoid = _ew.sigmoid
 from kgraph.ops.numpy_namespace import *  # noqa: F401,F403,E402 - numpy-like names
 from kgraph.ops import numpy_namespace as numpy  # noqa: E402 - keras.ops.numpy
 from kgraph.ops import image  # noqa: F401,E402 - keras.ops.image
-from kgraph.ops import recurrence  # noqa: F401,E402 - registers Scan
+from kgraph.ops import loop, recurrence  # noqa: F401,E402 - register Loop and Scan
 from kgraph.ops.control_flow import (associative_scan, cond, fori_loop, map, scan,  # noqa: F401,E402
                                      switch, vectorized_map, while_loop)
 from kgraph.ops.core_api import (convert_to_numpy, convert_to_tensor, custom_gradient,  # noqa: F401,E402

@@ -104,9 +104,10 @@ def fori_loop(lower, upper, body_fun, init_val):
 def while_loop(cond, body, loop_vars, maximum_iterations=None):
     """Repeat `loop_vars = body(*loop_vars)` while `cond(*loop_vars)` (`keras.ops.while_loop`).
 
-    A condition that is a Python/numpy value runs as a Python loop. A symbolic condition is
-    unrolled `maximum_iterations` times, each step selecting the old state once the condition
-    has turned false; without `maximum_iterations` it raises `StaticShapeRequiredError`."""
+    A condition that is a Python/numpy value runs as a Python loop. A symbolic condition with
+    `maximum_iterations` is a `Scan` of that many steps (unrolled where a loop cannot be),
+    each step selecting the old state once the condition has turned false; without it, one
+    `Loop` node whose number of steps is known only at run time (no gradient)."""
     single = not isinstance(loop_vars, (list, tuple))
     state = (loop_vars,) if single else tuple(loop_vars)
 
@@ -129,9 +130,7 @@ def while_loop(cond, body, loop_vars, maximum_iterations=None):
 
 def _unrolled_while(cond, step, state, maximum_iterations, done):
     if maximum_iterations is None:
-        raise StaticShapeRequiredError(
-            "while_loop: the condition is a symbolic tensor while tracing and kgraph unrolls "
-            "loops; pass maximum_iterations=N (a Python int) to bound the unrolling.")
+        return _open_while(cond, step, state)
     looped = _looped_while(cond, step, state, int(maximum_iterations) - done)
     if looped is not None:
         return looped
@@ -140,6 +139,34 @@ def _unrolled_while(cond, step, state, maximum_iterations, done):
         state = _select(alive, step(state), state)
         alive = ew.logical_and(alive, ew.cast(cond(*state), "bool"))
     return state
+
+
+def _open_while(cond, step, state):
+    """`while_loop` with a symbolic condition and no bound: one `Loop` node
+    (kgraph/ops/loop.py; no gradient)."""
+    from kgraph.ir.graph import current_graph, tracing
+    from kgraph.ops.recurrence import ScanBodyError
+    from kgraph.ops.registry import to_value
+    from kgraph.ops.loop import while_loop as loop
+
+    leaves = _flatten(state)
+    graph = current_graph() or next(leaf for leaf in leaves if is_symbolic(leaf)).graph
+    with tracing(graph):
+        carries = [to_value(leaf) for leaf in leaves]
+
+        def body(values):
+            new = _flatten(step(_unflatten(state, values)))
+            return [ew.cast(to_value(v), c.dtype) for v, c in zip(new, carries)]
+
+        try:
+            finals = loop(lambda *values: cond(*_unflatten(state, list(values))), body,
+                          carries)
+        except ScanBodyError as e:
+            raise StaticShapeRequiredError(
+                f"while_loop: the condition is a symbolic tensor while tracing and the body "
+                f"cannot be a loop ({e}); pass maximum_iterations=N (a Python int) to "
+                f"unroll it.") from e
+    return _unflatten(state, list(finals))
 
 
 def _leading(xs, op, known=True):
