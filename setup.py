@@ -8,4 +8,6 @@ packages, package_dir = [], {}
 for name, path in ROOTS.items():
     package_dir[name] = path
     packages += [name] + [f"{name}.{sub}" for sub in find_packages(path)]
-setup(packages=packages, package_dir=package_dir)
+# data files read at run time: the demo's digits, the Keras op table of model configs
+setup(packages=packages, package_dir=package_dir,
+      package_data={"kgraph.datasets": ["data/*"], "kgraph.keras.saving": ["*.json"]})

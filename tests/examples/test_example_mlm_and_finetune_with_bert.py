@@ -21,9 +21,10 @@ the encoded strings.
 
 **xfail**: `mlm_model.save("bert_mlm_model.h5")` and its reload. The model adds KerasTensors
 with `+` (`embedding_layer + attention_output`): Keras 3 writes such a node as an operation
-(`keras.src.ops.numpy.Add`) in the config; kgraph's functional config cannot yet serialize
-arithmetic or indexing on symbolic tensors (NotSerializableError), so the classifier is built
-on the trained model in memory instead of the reloaded one.
+(`keras.src.ops.numpy.Add`), which a `.keras` file round-trips (tests/test_op_node_configs.py)
+but the legacy `.h5` format does not, in Keras 3.15 itself either (its reload raises
+"TypeError: too many positional arguments"; kgraph's rebuilds the node as the Add layer and
+fails the same way), so the classifier is built on the trained model in memory.
 """
 
 import types
@@ -206,8 +207,8 @@ def test_mlm_and_finetune_with_bert(tmp_path, monkeypatch):
     np.testing.assert_allclose([loss, accuracy], [want_loss, want_accuracy], rtol=1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="functional configs cannot yet hold arithmetic on "
-                   "KerasTensors (Keras 3 writes them as keras.src.ops operations)")
+@pytest.mark.xfail(strict=True, reason="an op node (KerasTensor arithmetic) in a legacy .h5 "
+                   "file does not reload, in Keras 3.15 either; .keras files round-trip")
 def test_saving_a_model_that_adds_keras_tensors_as_the_example_does(tmp_path):
     from kgraph import keras
     from kgraph.keras import layers

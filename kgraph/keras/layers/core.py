@@ -222,6 +222,11 @@ class _OpLayer(Layer):
         self.fn, self.template = fn, template
 
     def call(self, *tensors):
+        args, kwargs = self.arguments(tensors)
+        return self.fn(*args, **kwargs)
+
+    def arguments(self, tensors):
+        """(args, kwargs) of the op's call on `tensors` (the template filled in)."""
         it = iter(tensors)
 
         def fill(value):
@@ -232,7 +237,7 @@ class _OpLayer(Layer):
             return value
 
         args, kwargs = self.template
-        return self.fn(*[fill(a) for a in args], **{k: fill(v) for k, v in kwargs.items()})
+        return [fill(a) for a in args], {k: fill(v) for k, v in kwargs.items()}
 
 
 _TENSOR = object()

@@ -4,6 +4,8 @@ tensor, with Python's operators as layers), `DeferredTensor` (an unbuilt Sequent
 return) and `IncompatibleInputError`."""
 from __future__ import annotations
 
+import operator
+
 import itertools
 
 import numpy as np
@@ -107,52 +109,50 @@ class KerasTensor:
 
         return _op_layer(fn, self, *others)
 
-    def __add__(self, o):
-        return self._op(lambda a, b: a + b, o)
 
-    def __radd__(self, o):
-        return self._op(lambda a, b: b + a, o)
+def _named(name, fn):
+    """`fn` under the name of the Keras op a config records for it (Keras 3 routes Python
+    operators on KerasTensors to these ops: keras/src/backend/common/keras_tensor.py)."""
+    fn.__name__ = fn.__qualname__ = name
+    return fn
 
-    def __sub__(self, o):
-        return self._op(lambda a, b: a - b, o)
 
-    def __rsub__(self, o):
-        return self._op(lambda a, b: b - a, o)
-
-    def __mul__(self, o):
-        return self._op(lambda a, b: a * b, o)
-
-    def __rmul__(self, o):
-        return self._op(lambda a, b: b * a, o)
-
-    def __truediv__(self, o):
-        return self._op(lambda a, b: a / b, o)
-
-    def __neg__(self):
-        return self._op(lambda a: -a)
-
-    def __getitem__(self, index):
-        return self._op(lambda a: a[index])
+def get_item(x, key):
+    return x[tuple(key) if isinstance(key, list) else key]
 
 
 def _install_operators():
-    """The rest of Python's operators on KerasTensors, as traced values have them (`x ** 2`,
-    `x @ w`, `x > 0`, `1 / x`, `~mask`, ...). `==`/`!=` keep Python's identity: functional
-    code looks KerasTensors up in lists (`ops.equal` compares elementwise)."""
-    import operator
+    """Python's operators on KerasTensors, as traced values have them (`x + 1`, `x ** 2`,
+    `x @ w`, `x > 0`, `1 / x`, `~mask`, `x[:, 0]`, ...), each an op layer named as the Keras
+    op it is (`add`, `true_divide`, `get_item`, ...) with its operands in Keras' order (`1 - x`
+    is subtract(1, x)), so functional models built with them save as Keras saves them.
+    `==`/`!=` keep Python's identity: functional code looks KerasTensors up in lists
+    (`ops.equal` compares elementwise)."""
+    def _op_layer(fn, *operands):
+        from kgraph.keras.layers.core import _op_layer as make
 
-    binary = {"pow": operator.pow, "matmul": operator.matmul, "floordiv": operator.floordiv,
-              "mod": operator.mod, "and": operator.and_, "or": operator.or_}
-    for name, fn in binary.items():
-        setattr(KerasTensor, f"__{name}__", lambda self, o, fn=fn: self._op(fn, o))
-    for name, fn in {**binary, "truediv": operator.truediv}.items():
-        setattr(KerasTensor, f"__r{name}__",
-                lambda self, o, fn=fn: self._op(lambda a, b: fn(b, a), o))
-    for name, fn in {"lt": operator.lt, "le": operator.le, "gt": operator.gt,
+        return make(fn, *operands)
+
+    binary = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+              "truediv": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
+              "pow": operator.pow, "matmul": operator.matmul, "and": operator.and_,
+              "or": operator.or_}
+    keras_names = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "true_divide",
+                   "floordiv": "floor_divide", "mod": "mod", "pow": "power", "matmul": "matmul",
+                   "and": "logical_and", "or": "logical_or", "lt": "less", "le": "less_equal",
+                   "gt": "greater", "ge": "greater_equal"}
+    for name, fn in {**binary, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
                      "ge": operator.ge}.items():
-        setattr(KerasTensor, f"__{name}__", lambda self, o, fn=fn: self._op(fn, o))
-    KerasTensor.__abs__ = lambda self: self._op(abs)
-    KerasTensor.__invert__ = lambda self: self._op(operator.invert)
+        op = _named(keras_names[name], lambda a, b, fn=fn: fn(a, b))
+        setattr(KerasTensor, f"__{name}__", lambda self, o, op=op: _op_layer(op, self, o))
+        if name in binary:
+            setattr(KerasTensor, f"__r{name}__", lambda self, o, op=op: _op_layer(op, o, self))
+    for dunder, (name, fn) in {"neg": ("negative", operator.neg),
+                               "abs": ("absolute", abs),
+                               "invert": ("logical_not", operator.invert)}.items():
+        op = _named(name, lambda a, fn=fn: fn(a))
+        setattr(KerasTensor, f"__{dunder}__", lambda self, op=op: _op_layer(op, self))
+    KerasTensor.__getitem__ = lambda self, key: _op_layer(get_item, self, key)
 
 
 _install_operators()

@@ -15,6 +15,7 @@ import numpy as np
 
 from kgraph.keras import saving_safety
 from kgraph.keras.layers.base import KerasTensor, Layer
+from kgraph.keras.saving import op_nodes
 from kgraph.keras.saving import serialization_lib as slib
 from kgraph.keras.saving.errors import InvalidConfigError, NotSerializableError, UnsafeFileError
 
@@ -64,9 +65,14 @@ def functional_config(model) -> dict:
     own = {id(node) for node in model._order}
     layers = []
     for layer in list(model.layers):  # Keras' order, so configs list layers as Keras does
+        nodes = [n for n in layer._inbound_nodes if id(n) in own]
+        if op_nodes.is_keras_op(layer) and len(nodes) == 1:  # `x * 2`, `ops.exp(x)`, ...
+            layers.append(op_nodes.op_entry(layer, layer.arguments(nodes[0].args),
+                                            lambda x: _walk(x, _converter(layer, own))))
+            continue
         entry = layer_entry(layer)
         entry["name"] = layer.name
-        nodes = [serialize_node(n, own) for n in layer._inbound_nodes if id(n) in own]
+        nodes = [serialize_node(n, own) for n in nodes]
         entry["inbound_nodes"] = [n for n in nodes if n is not None]
         layers.append(entry)
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
@@ -92,11 +98,9 @@ def _tensor_refs(structure, own):
     return [_tensor_refs(v, own) for v in structure]
 
 
-def serialize_node(node, own):
-    """`{"args": [...], "kwargs": {...}}` of one layer call; None for calls without inputs."""
-    if not node.inputs:
-        return None
-
+def _converter(owner, own):
+    """Writes one value of a call of layer `owner`: a KerasTensor as a reference to the node
+    that made it, anything else as `serialize_value` does."""
     def convert(x):
         if isinstance(x, KerasTensor):
             layer, node_index, tensor_index = x._keras_history
@@ -104,8 +108,15 @@ def serialize_node(node, own):
             return {"class_name": "__keras_tensor__",
                     "config": {"shape": list(x.shape), "dtype": str(x.dtype),
                                "keras_history": history}}
-        return serialize_value(x, node.layer.name)
+        return serialize_value(x, owner.name)
+    return convert
 
+
+def serialize_node(node, own):
+    """`{"args": [...], "kwargs": {...}}` of one layer call; None for calls without inputs."""
+    if not node.inputs:
+        return None
+    convert = _converter(node.layer, own)
     return {"args": [_walk(a, convert) for a in node.args],
             "kwargs": {k: _walk(v, convert) for k, v in node.kwargs.items()}}
 
@@ -156,7 +167,8 @@ def sequential_from_config(cls, config, custom_objects=None):
 def functional_from_config(cls, config, custom_objects=None):
     created, pending = {}, []
     for data in config["layers"]:
-        layer = slib.deserialize_keras_object(data, custom_objects)
+        layer = op_nodes.SavedOp(data) if op_nodes.is_op_entry(data) else \
+            slib.deserialize_keras_object(data, custom_objects)
         name = data.get("name") or layer.name
         created[name] = layer
         pending.append((layer, [n for n in data.get("inbound_nodes") or [] if n]))

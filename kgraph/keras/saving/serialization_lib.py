@@ -227,9 +227,6 @@ def _is_keras_module(module) -> bool:
                                  for p in KERAS_PACKAGES + ("kgraph.keras",))
 
 
-from kgraph.keras.layers.op_nodes import OP_MODULES, OP_NODES  # noqa: E402
-
-
 def _builtin_classes() -> dict:
     from kgraph.keras import layers as klayers
     from kgraph.keras.layers.base import Layer
@@ -263,8 +260,6 @@ def resolve_class(class_name, module=None, registered_name=None, what="layer"):
             f"custom_objects={{{class_name!r}: {class_name}}} or inside "
             f"keras.utils.CustomObjectScope.")
     found = _builtin_classes().get(class_name) or _object_class(module, class_name)
-    if module in OP_MODULES:  # Keras op nodes (masks fed to layers): a fixed table
-        found = OP_NODES.get(class_name)
     if found is None:
         raise UnknownObjectError(
             f"Unknown {what}: {class_name!r} (module {module!r}). kgraph.keras has no such "
