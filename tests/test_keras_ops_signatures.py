@@ -10,10 +10,7 @@ import pytest
 
 from test_keras_ops_coverage import keras_names, resolve
 
-# kgraph/ops/nn.py, which keras.ops.nn is, is being changed by another engineer: its `gelu`
-# (exact by default), `one_hot` (`indices`, float32) and `moments` (no `synchronized`) keep
-# their own signatures there; the top-level keras.ops names have Keras' (kgraph/ops/nn_api.py)
-FROZEN_ELSEWHERE = {"nn.gelu", "nn.one_hot", "nn.moments"}
+
 
 
 def _resolve_keras(real, name):
@@ -62,10 +59,7 @@ def test_keras_ops_take_keras_parameter_names_and_defaults():
         if why:
             mismatches[name] = why
     assert compared > 500
-    unexpected = {n: why for n, why in mismatches.items() if n not in FROZEN_ELSEWHERE}
-    assert not unexpected, f"keras.ops signatures differing from Keras': {unexpected}"
-    assert set(mismatches) == FROZEN_ELSEWHERE, (
-        f"fixed, so drop them from FROZEN_ELSEWHERE: {FROZEN_ELSEWHERE - set(mismatches)}")
+    assert not mismatches, f"keras.ops signatures differing from Keras': {mismatches}"
 
 
 def test_the_comparison_sees_a_renamed_parameter_and_a_changed_default():

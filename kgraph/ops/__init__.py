@@ -54,7 +54,7 @@ from kgraph.ops.nn import (average_pool, binary_crossentropy, categorical_crosse
                            sparse_plus, sparse_sigmoid, sparsemax, squareplus, tanh_shrink,
                            threshold, batch_normalization)
 from kgraph.ops.nn_api import softmax  # noqa: F401,E402 - also over a tuple of axes
-from kgraph.ops.nn_api import gelu, moments, one_hot, stop_gradient  # noqa: F401,E402 - Keras' names
+from kgraph.ops.nn_api import stop_gradient  # noqa: F401,E402 - Keras' name
 from kgraph.ops.reduce_api import erfinv, segment_max, segment_sum  # noqa: F401,E402
 from kgraph.ops.shape_api import extract_sequences  # noqa: F401,E402
 from kgraph.ops.numpy_api import rsqrt  # noqa: F401,E402

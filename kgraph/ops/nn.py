@@ -93,7 +93,7 @@ def silu(x):
 swish = silu
 
 
-def gelu(x, approximate=False):
+def gelu(x, approximate=True):  # Keras' op default (keras.activations.gelu is exact)
     if approximate:
         c = math.sqrt(2.0 / math.pi)
         return x * 0.5 * (ew.tanh((x + ew.power(x, 3.0) * 0.044715) * c) + 1.0)
@@ -112,10 +112,13 @@ def exponential(x):
     return ew.exp(x)
 
 
-def one_hot(indices, num_classes, axis=-1, dtype="float32", sparse=False):
+def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
     """One-hot by comparison with a range (TVM mis-types ONNX OneHot); the class axis is
-    `axis` of the result (Keras' signature; `sparse=True` is refused: kgraph has no sparse
-    tensors)."""
+    `axis` of the result, `dtype` floatx by default (Keras' signature; `sparse=True` is
+    refused: kgraph has no sparse tensors)."""
+    from kgraph import config
+
+    indices, dtype = x, dtype or config.floatx()
     if sparse:
         raise ValueError("one_hot(sparse=True): kgraph has no sparse tensors. "
                          "Received: sparse=True")
@@ -131,7 +134,7 @@ def one_hot(indices, num_classes, axis=-1, dtype="float32", sparse=False):
         raise ValueError(f"one_hot: `num_classes` must be an integer (or a dim of a traced "
                          f"tensor). Received: num_classes={num_classes!r}")
     indices = ew.cast(indices, "int64")
-    hot = ew.cast(ew.equal(mv.expand_dims(indices, -1), classes), dtype or "float32")
+    hot = ew.cast(ew.equal(mv.expand_dims(indices, -1), classes), dtype)
     rank = len(hot.shape)
     if axis in (-1, rank - 1):
         return hot
@@ -181,8 +184,10 @@ def random_normal_like(x, key, seed, mean=0.0, stddev=1.0):
 _SECOND_STREAM = 0x5BD1E995  # decorrelates the two uniform draws of one normal draw
 
 
-def moments(x, axes, keepdims=False):
-    """Mean and biased variance of `x` over `axes` (`keras.ops.moments`).
+def moments(x, axes, keepdims=False, synchronized=False):
+    """Mean and biased variance of `x` over `axes` (`keras.ops.moments`). `synchronized`
+    (cross-replica statistics) acts only on Keras' TensorFlow backend: ignored, as on Keras'
+    other backends.
 
     The variance is two-pass, `mean(square(x - mean))`, which stays accurate when the mean is
     large; the inner mean is a stop_gradient, which is exact because `sum(x - mean) = 0`.
@@ -192,6 +197,7 @@ def moments(x, axes, keepdims=False):
         x: input tensor.
         axes: int or sequence of ints, the axes to reduce.
         keepdims: keep the reduced axes with length 1.
+        synchronized: accepted for Keras' signature; no effect.
 
     Returns:
         `(mean, variance)`.

@@ -283,28 +283,7 @@ def softmax(x, axis=-1):
     return e / rd.sum(e, axes, keepdims=True)
 
 
-# `keras.ops` signatures of ops kgraph/ops/nn.py defines under other parameter names (that file
-# keeps its own for kgraph's internal callers)
-def one_hot(x, num_classes, axis=-1, dtype=None, sparse=False):
-    """`keras.ops.one_hot`: the class axis `axis` of the result, `dtype` floatx by default."""
-    from kgraph import config
-
-    return nn_ops.one_hot(x, num_classes, axis, dtype or config.floatx(), sparse)
-
-
-def gelu(x, approximate=True):
-    """`keras.ops.gelu`: the tanh approximation by default, as Keras' op (the activation
-    `keras.activations.gelu` is exact by default)."""
-    return nn_ops.gelu(x, approximate)
-
-
-def stop_gradient(variable):
+def stop_gradient(variable):  # Keras' parameter name (kgraph/ops/nn.py's takes `x`)
     """`keras.ops.stop_gradient`: `variable` with no gradient flowing back through it."""
     return nn_ops.stop_gradient(variable)
 
-
-def moments(x, axes, keepdims=False, synchronized=False):
-    """`keras.ops.moments`: mean and biased variance of `x` over `axes`. `synchronized`
-    (cross-replica statistics) only acts on Keras' TensorFlow backend; it is ignored here
-    as on Keras' other backends."""
-    return nn_ops.moments(x, axes, keepdims)
