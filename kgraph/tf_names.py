@@ -278,6 +278,12 @@ def linspace(start, stop, num, name=None, axis=0):
 
 
 def where(condition, x=None, y=None, name=None):
+    """tf.where: `x` where `condition` else `y`; with neither, the coordinates of the True
+    entries as one int64 (count, rank) tensor (TensorFlow's form; keras.ops.where gives a
+    tuple of index arrays). That count follows the data: eager only, as keras.ops.nonzero."""
+    if x is None and y is None:
+        return ops.cast(ops.stack(ops.nonzero(condition), axis=-1), "int64") if \
+            np.ndim(condition) else np.zeros((int(bool(condition)), 0), np.int64)
     return ops.where(condition, x, y)
 
 

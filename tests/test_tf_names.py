@@ -628,3 +628,14 @@ def test_gather_nd_with_an_open_batch_and_tf_keras_backend_functions():
                                rtol=1e-6)
     np.testing.assert_allclose(K.relu(x, alpha=0.1, max_value=1.0),
                                np.minimum(np.where(x > 0, x, 0.1 * x), 1.0), rtol=1e-6)
+
+
+def test_where_with_only_a_condition_gives_tensorflows_coordinates():
+    """tf.where(cond) is one int64 (count, rank) tensor of the True entries' coordinates
+    (keras.ops.where(cond) gives a tuple of index arrays, as numpy)."""
+    cond = np.array([[True, False, True], [False, True, False]])
+    got = tf.where(cond)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, [[0, 0], [0, 2], [1, 1]])
+    assert tf.where(np.zeros(4, bool)).shape == (0, 1)
+    np.testing.assert_array_equal(tf.where(cond, 1.0, 0.0), cond.astype("float32"))
