@@ -138,7 +138,7 @@ class Sequential(Model):
 
     def _invalidate_programs(self):
         """Compiled steps and eager calls of the old stack compute the wrong function now."""
-        self._programs = {}
+        self._programs, self._closed_keys = {}, set()
         self._eager_programs = {}
 
     @property

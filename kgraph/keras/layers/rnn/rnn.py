@@ -164,8 +164,10 @@ class RNN(EagerCallMixin, Layer):
     # -- calling --------------------------------------------------------------------------
     def call(self, sequences, initial_state=None, mask=None, training=False):
         states = self._initial_states(sequences, initial_state)
-        if sequences.shape[1] is None:
-            return self._shape_only_call(sequences, states, training)
+        if sequences.shape[1] is None and (is_shape_only_trace() or
+                                           not self._loops(sequences, training)):
+            return self._shape_only_call(sequences, states, training)  # (a loop runs any
+            # number of steps: a step traced with the length open is one program for all)
         _reset_dropout_masks(self.cell)
         try:
             last, outputs, states = self._unroll(sequences, states, mask, training)
@@ -234,7 +236,7 @@ class RNN(EagerCallMixin, Layer):
         cell (`_projects_once`), computing in float32/float64, and `unroll=False`, as Keras'
         `unroll`. Dropout masks are drawn once per sequence before the loop, as unrolled."""
         cell = self.cell
-        return not self.unroll and sequences.shape[1] and \
+        return not self.unroll and sequences.shape[1] != 0 and \
             self._projects_once(sequences, training, time_major=True) and \
             cell.compute_dtype in ("float32", "float64")  # see recurrence.ScanBodyError
 
