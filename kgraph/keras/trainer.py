@@ -23,6 +23,7 @@ from kgraph.keras import optimizers as koptimizers
 from kgraph.keras.compile_utils import (CompiledLoss, CompiledMetrics, CompileMetrics,
                                         call_compute_loss, flatten_logs,
                                         total_loss)
+from kgraph.keras.step_programs import StepPrograms
 from kgraph.keras.tree import flatten, pack_like
 
 
@@ -43,13 +44,14 @@ class _EagerStep:
         return np.asarray(value)
 
 
-class Trainer:
+class Trainer(StepPrograms):
     def __init__(self):
         self.optimizer = None
         self.compiled = False
         self.stop_training = False
         self.history = None
         self._programs: dict = {}
+        self._closed_keys: set = set()  # open-axis steps that could not be traced
         self._in_fit = False
         self.run_eagerly = False
         self._loss_tracker = None
@@ -134,150 +136,6 @@ class Trainer:
         if not self.compiled:
             raise NotCompiledError(f"You must call `compile()` before `{what}()` on model "
                                    f"{self.name!r}.")
-
-    # -- step graphs ----------------------------------------------------------------------
-    def _program(self, kind, batch, steps=1):
-        """The compiled program for `kind` on batches shaped like `batch`; with steps > 1,
-        `batch` holds `steps` batches stacked on axis 0 and the program runs them all."""
-        x, y, sw = batch
-        static = self._is_static()
-        cut = 0 if static else (2 if steps > 1 else 1)
-        opened = {} if static else self._open_axes(x, steps)
-        shapes = [a.shape for a in flatten((x, y, sw)) if a is not None]
-        if opened:  # one program for every size of the model's open input axes
-            shapes = [tuple(None if j in opened.get(i, ()) else d for j, d in enumerate(shape))
-                      for i, shape in enumerate(shapes)]
-        key = (kind, steps) + tuple((shape[cut:], a.dtype.str) for shape, a in zip(
-            shapes, [a for a in flatten((x, y, sw)) if a is not None])) + (y is None, sw is None)
-        # A schedule set after compile() is traced into a new step (held here, so its id
-        # cannot be reused by another object while the key lives).
-        key += (getattr(self.optimizer, "_schedule", None),)
-        program = self._programs.get(key)
-        closed = self.__dict__.setdefault("_closed_keys", set())  # open steps that failed
-        if program is None and opened and key in closed:
-            return self._program_of_sizes(kind, batch, steps)
-        if program is None:
-            with concurrency.model_lock(self):  # concurrent first calls build it once
-                program = self._programs.get(key)
-                if program is not None:
-                    return program
-                if not opened:
-                    return self._new_program(key, kind, batch, steps)
-                try:
-                    return self._new_program(key, kind, batch, steps, opened)
-                except Exception:  # noqa: BLE001 - a step that needs those sizes: per size
-                    closed.add(key)
-            return self._program_of_sizes(kind, batch, steps)
-        return program
-
-    def _program_of_sizes(self, kind, batch, steps):
-        """The program for `batch`'s exact sizes (the model's open axes closed)."""
-        x, y, sw = batch
-        cut = 0 if self._is_static() else (2 if steps > 1 else 1)
-        key = (kind, steps, "sized") + tuple((a.shape[cut:], a.dtype.str) for a in flatten(
-            (x, y, sw)) if a is not None) + (y is None, sw is None)
-        key += (getattr(self.optimizer, "_schedule", None),)
-        program = self._programs.get(key)
-        if program is None:
-            with concurrency.model_lock(self):
-                return self._programs.get(key) or self._new_program(key, kind, batch, steps)
-        return program
-
-    def _open_axes(self, x, steps):
-        """{input leaf index: axes} that the model's Inputs leave open (None) past the batch,
-        as `Input((None, features))`: a step traced with them open runs every length (a
-        recurrence is a loop of any length) instead of one program per length. Models
-        without symbolic inputs (subclassed) have none."""
-        inputs = getattr(self, "_inputs_struct", None)
-        if inputs is None or getattr(self, "_graph", None) is None:
-            return {}
-        leaves, lead = flatten(x), (1 if steps == 1 else 2)
-        inputs = flatten(inputs)
-        if len(inputs) != len(leaves):
-            return {}
-        opened = {}
-        for i, (tensor, leaf) in enumerate(zip(inputs, leaves)):
-            shape = tuple(getattr(tensor, "shape", ()) or ())
-            if np.ndim(leaf) != len(shape) + lead - 1:
-                continue
-            axes = tuple(lead - 1 + j for j in range(1, len(shape)) if shape[j] is None)
-            if axes:
-                opened[i] = axes
-        return opened
-
-    def _new_program(self, key, kind, batch, steps, opened=None):
-        x, y, sw = batch
-        self._ensure_built(execution.leaves(x)[0][0] if steps > 1 else x)
-        program = self._build_program(kind, x, y, sw, steps, opened)
-        program.stateful = [layer for layer in self._flat_layers()
-                            if getattr(layer, "stateful", False) and
-                            getattr(layer, "states", None)]
-        program.input_checks = input_checks.plan(self, kind, x, y)
-        self._programs[key] = program
-        for hook in self.__dict__.get("_program_hooks", ()):  # BackupAndRestore: metric state
-            hook(kind)
-        return program
-
-    def _ensure_built(self, x):
-        if getattr(self, "_graph", None) is None and hasattr(self, "_stack"):
-            first = flatten(x)[0]
-            self.build((None,) + tuple(first.shape[1:]))
-
-    def _is_static(self):
-        return getattr(self, "_backend", None) in execution.STATIC_TARGETS
-
-    def _build_program(self, kind, x, y, sw, steps=1, opened=None):
-        from kgraph.compiler.program import program_of
-        from kgraph.distribute.strategy import train_step_for
-
-        replicated = train_step_for(self, x, y, sw, steps) if kind == "train" else None
-        if replicated is not None:  # a mirrored strategy: split step + all-reduce
-            if opened:
-                raise ValueError("a replicated step is traced for the batch's sizes")
-            return replicated
-        graph = self.trace_step(kind, x, y, sw, steps=steps, static=self._is_static(),
-                                opened=opened)
-        return program_of(graph, getattr(self, "_backend", None))
-
-    def trace_step(self, kind, x, y=None, sw=None, steps=1, static=False, opened=None):
-        """The op graph of one train/test/predict step for batches shaped like `x, y, sw`;
-        what `fit`/`evaluate`/`predict` compile. The batch dimension is left unknown unless
-        `static`, and so are the axes `opened` names ({x leaf index: axes}). With `steps` > 1
-        the arrays hold `steps` batches stacked on axis 0 and the graph runs that many steps
-        in a row, each on the state the previous one wrote."""
-        from kgraph.compiler.program import trace_graph
-
-        lead = 1 if steps == 1 else 2
-        specs, structure = [], []
-        for tag, data in (("x", x), ("y", y), ("sample_weight", sw)):
-            leaves = flatten(data) if data is not None else []
-            for i, a in enumerate(leaves):
-                shape = a.shape if static else a.shape[:lead - 1] + (None,) + a.shape[lead:]
-                if tag == "x" and opened and i in opened:
-                    shape = tuple(None if j in opened[i] else d for j, d in enumerate(shape))
-                specs.append((f"{tag}_{i}", shape, a.dtype))
-            structure.append((data, len(leaves)))
-
-        def step(placeholders):
-            parts, i = [], 0
-            for data, n in structure:
-                parts.append(pack_like(data, placeholders[i:i + n]) if data is not None else None)
-                i += n
-            with self._compiled_trainability():
-                return getattr(self, f"_{kind}_graph")(*parts)
-
-        def fn(*placeholders):
-            if steps == 1:
-                return step(placeholders)
-            graph = current_graph()
-            for k in range(steps):
-                graph.rng_step = k  # each step draws its own dropout masks (kgraph.random)
-                results = step([ops.squeeze(ops.slice_axis(p, k, k + 1, 0), 0)
-                                for p in placeholders])
-            graph.rng_step = 0
-            return results
-
-        return trace_graph(f"{self.name}_{kind}", specs, fn)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss of one batch, plus regularization losses when training."""
