@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from kgraph.compiler.passes.cancel_transposes import ELEMENTWISE
 from kgraph.ir.graph import Graph, Value
-from kgraph.ops.registry import get_op
+from kgraph.ops.registry import apply
 
 MAX_CHAIN = 4
 
@@ -45,11 +45,11 @@ def fold_masks_into_pool_gradients(graph: Graph) -> Graph:
         g, y, x = grad.inputs
         pooled_mask, previous = y, x
         for step in chain:  # the same ops, on y instead of x
-            pooled_mask = _add(graph, step.op, [pooled_mask if v is previous else v
-                                                for v in step.inputs], step.attrs)
+            pooled_mask = apply(step.op, *[pooled_mask if v is previous else v
+                                           for v in step.inputs], **step.attrs)
             previous = step.outputs[0]
-        masked = _add(graph, "Mul", [g, pooled_mask], {})
-        replaced[node.outputs[0]] = _add(graph, "MaxPoolGrad", [masked, y, x], grad.attrs)
+        replaced[node.outputs[0]] = apply("MaxPoolGrad", apply("Mul", g, pooled_mask), y, x,
+                                          **grad.attrs)
     graph.outputs = [replaced.get(v, v) for v in graph.outputs]
     graph.updates = {var: replaced.get(v, v) for var, v in graph.updates.items()}
     return graph
@@ -74,8 +74,3 @@ def _chain(mask: Value, x: Value):
 def _single_constant(value: Value) -> bool:
     return value.node.op == "Constant" and value.node.attrs["value"].size == 1
 
-
-def _add(graph, op, inputs, attrs) -> Value:
-    attrs = dict(attrs)
-    types = get_op(op).infer([v.type for v in inputs], **attrs)
-    return graph.append_node(op, list(inputs), attrs, types)[0]

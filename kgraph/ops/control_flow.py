@@ -141,17 +141,24 @@ def _unrolled_while(cond, step, state, maximum_iterations, done):
     return state
 
 
+def _graph_of(*trees):
+    """The graph being traced, or else the one the first symbolic leaf of `trees` is in."""
+    from kgraph.ir.graph import current_graph
+
+    return current_graph() or next(leaf for tree in trees for leaf in _flatten(tree)
+                                   if is_symbolic(leaf)).graph
+
+
 def _open_while(cond, step, state):
     """`while_loop` with a symbolic condition and no bound: one `Loop` node
     (kgraph/ops/loop.py; no gradient)."""
-    from kgraph.ir.graph import current_graph, tracing
+    from kgraph.ir.graph import tracing
     from kgraph.ops.recurrence import ScanBodyError
     from kgraph.ops.registry import to_value
     from kgraph.ops.loop import while_loop as loop
 
     leaves = _flatten(state)
-    graph = current_graph() or next(leaf for leaf in leaves if is_symbolic(leaf)).graph
-    with tracing(graph):
+    with tracing(_graph_of(state)):
         carries = [to_value(leaf) for leaf in leaves]
 
         def body(values):
@@ -227,14 +234,12 @@ def _traced(*trees):
 
 def _looped_scan(f, init, xs, n, reverse):
     """`scan` as one `Scan` node, or None when `f` cannot be a loop body (see `scan`)."""
-    from kgraph.ir.graph import current_graph, tracing
+    from kgraph.ir.graph import tracing
     from kgraph.ops.recurrence import ScanBodyError
     from kgraph.ops.recurrence import scan as loop
     from kgraph.ops.registry import to_value
 
-    graph = current_graph() or next(leaf for tree in (init, xs) for leaf in _flatten(tree)
-                                    if is_symbolic(leaf)).graph
-    with tracing(graph):
+    with tracing(_graph_of(init, xs)):
         carries = [to_value(leaf) for leaf in _flatten(init)]
         sequences = [to_value(leaf) for leaf in _flatten(xs)] if xs is not None else \
             [to_value(np.zeros((n,), np.int32))]  # `length` alone: a sequence to count

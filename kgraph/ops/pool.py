@@ -273,9 +273,9 @@ def tiles_cheaply(shape, kernel, strides, pads):
 
 def _route_tiled(g, y, x, kernel):
     """`route_to_first_max` for channels-first windows that tile the input (`tiles_cheaply`;
-    rows past the last window get no gradient). The cut layout would put a window axis innermost, where onnxruntime's
-    broadcasting runs 7x slower than with channels there; here the pooled tensors are
-    upsampled (`Upsample`, ONNX Resize) to the input's layout instead."""
+    rows past the last window get no gradient). The cut layout would put a window axis
+    innermost, where onnxruntime's broadcasting runs 7x slower than with channels there; here
+    the pooled tensors are upsampled (`Upsample`, ONNX Resize) to the input's layout."""
     axes, _, outs = _geometry(x, kernel, kernel, ((0, 0),) * len(kernel), False)
     covered = x
     for axis, k, n in zip(axes, kernel, outs):  # the rows past the last window: no gradient
@@ -287,10 +287,8 @@ def _route_tiled(g, y, x, kernel):
     best = apply("MaxPool", score, kernel=kernel, strides=kernel, pads=((0, 0),) * len(kernel),
                  channels_last=False)
     first = ew.cast(ew.equal(score, upsample(best, scales)), x.dtype)
-    routed = first * upsample(g, scales)
-    for axis, k, n in zip(axes, kernel, outs):
-        routed = _pad_axis(routed, axis, 0, x.shape[axis] - k * n)
-    return routed
+    remainders = [(0, x.shape[axis] - k * n) for axis, k, n in zip(axes, kernel, outs)]
+    return _pad_all(first * upsample(g, scales), axes, remainders, 0.0)
 
 
 def _max_pool_grad_grad(gg, dx, g, y, x, kernel, strides, pads, channels_last):
@@ -351,8 +349,6 @@ def _pool_onnx(onnx_op, **extra):
     return emit
 
 
-defop("MaxPool", _pool_infer, _max_pool_ref, grad=_max_pool_grad, attrs=POOL_ATTRS,
-      onnx=_pool_onnx("MaxPool"))
 def _upsample_infer(types, scales):
     (t,) = types
     if len(scales) != len(t.shape) or tuple(scales[:2]) != (1, 1):
@@ -395,6 +391,8 @@ def upsample(x, scales):
     return apply("Upsample", x, scales=tuple(int(s) for s in scales))
 
 
+defop("MaxPool", _pool_infer, _max_pool_ref, grad=_max_pool_grad, attrs=POOL_ATTRS,
+      onnx=_pool_onnx("MaxPool"))
 defop("MaxPoolGrad", lambda types, **attrs: [types[2]], _max_pool_grad_ref,
       grad=_max_pool_grad_grad, attrs=POOL_ATTRS,
       onnx=lambda ctx, node, ins, outs: ctx.expand(route_to_first_max, node, ins, outs))

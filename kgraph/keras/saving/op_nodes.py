@@ -130,9 +130,9 @@ def _kgraph_op(name, family):
     from kgraph import ops
     from kgraph.keras.layers import tensors
 
-    if name == "get_item":
-        return lambda x, key: x[tuple(key) if isinstance(key, list) else key]
+    if name == "get_item":  # a config's key is a JSON list: the index tuple of `x[...]`
+        return tensors.get_item
     namespace = getattr(ops, family, None) if family in ("image", "linalg", "nn") else None
     fn = getattr(namespace, name, None) if namespace is not None else None
-    fn = fn or getattr(ops, name, None) or getattr(tensors, name, None)
+    fn = fn or getattr(ops, name, None)
     return fn if callable(fn) else None
