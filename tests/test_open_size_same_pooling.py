@@ -1,6 +1,7 @@
-"""'same' pooling with stride 1 over spatial axes of unknown size (kgraph/ops/pool.py): its
+"""'same' pooling over spatial axes of unknown size (kgraph/ops/pool.py): with stride 1 its
 padding does not depend on the size, so the layers pool an open image size (InceptionV3's
-average-pooling branches; the keras.io deep dream example runs it at three image sizes)."""
+average-pooling branches; the keras.io deep dream example runs it at three image sizes); with
+larger strides the input is padded at run time."""
 import numpy as np
 import pytest
 
@@ -22,9 +23,19 @@ def test_stride_one_same_pooling_runs_at_any_size_as_the_static_layer(layer):
                                    static_model.predict(x, verbose=0), rtol=1e-6)
 
 
-def test_strided_same_pooling_still_needs_the_size():
-    with pytest.raises(ValueError, match="needs static spatial dims when strides > 1"):
-        layers.MaxPooling2D(2, padding="same")(keras.Input((None, None, 3)))
+@pytest.mark.parametrize("layer", [layers.AveragePooling2D, layers.MaxPooling2D])
+def test_strided_same_pooling_pads_at_run_time(layer):
+    """With strides > 1 the padding depends on the size: the input is padded at run time
+    (tests/test_open_size_same_padding.py has more)."""
+    inputs = keras.Input((None, None, 3))
+    open_model = keras.Model(inputs, layer(2, padding="same")(inputs))
+    rng = np.random.default_rng(2)
+    for size in ((5, 4), (7, 9), (1, 1)):
+        x = rng.normal(size=(2,) + size + (3,)).astype("float32")
+        fixed = keras.Input(size + (3,))
+        static_model = keras.Model(fixed, layer(2, padding="same")(fixed))
+        np.testing.assert_allclose(open_model.predict(x, verbose=0),
+                                   static_model.predict(x, verbose=0), rtol=1e-6)
 
 
 def test_inception_v3_without_top_leaves_the_size_open():

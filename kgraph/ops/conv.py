@@ -178,9 +178,17 @@ def _swap_batch_and_channels(x, groups):
     if groups == 1:
         return transpose(x, (1, 0) + _rest(rank))
     n, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
-    if not _known(c, *spatial):
+    if c is None:
         raise NotImplementedError(f"The kernel gradient of a grouped convolution needs static "
-                                  f"channel and spatial dims. Received: {tuple(x.shape)}")
+                                  f"channels. Received: {tuple(x.shape)}")
+    if not _known(*spatial):  # sizes known at run time only: reshaped to the run-time dims
+        from kgraph.ops.movement import reshape
+        from kgraph.ops.symbolic_shape import dim
+
+        batch, sites = dim(x, 0), [dim(x, a) for a in range(2, rank)]
+        x = reshape(x, [batch, groups, c // groups] + sites)
+        x = transpose(x, (2, 1, 0) + tuple(range(3, rank + 1)))
+        return reshape(x, [c // groups, batch * groups] + sites)
     x = reshape_to(x, (n, groups, c // groups) + spatial)
     x = transpose(x, (2, 1, 0) + tuple(range(3, rank + 1)))
     return reshape_to(x, (c // groups, None if n is None else groups * n) + spatial)
@@ -278,21 +286,39 @@ def _kernel_grad(x, g, window, strides, dilations, pads, groups):
 
 def _input_grad_padding(x, g, w, strides, dilations, pads):
     """output_padding that gives the input gradient the input's size: the sites past the last
-    full window get no gradient. Always 0 along stride-1 axes, whatever their size."""
+    full window get no gradient. Always 0 along stride-1 axes, whatever their size; 0 too
+    along a strided axis whose size is known only at run time (`_input_grad_to_size`)."""
     extra = []
     for n, m, k, s, d, p in zip(x.shape[2:], g.shape[2:], w.shape[2:], strides, dilations, pads):
-        if s > 1 and not _known(n, m):
-            raise NotImplementedError(f"The input gradient of a strided convolution needs static "
-                                      f"spatial dims. Received: input {tuple(x.shape)}, "
-                                      f"strides={tuple(strides)}")
-        extra.append(0 if s == 1 else n - conv_transpose_size(m, k, s, d, p, 0))
+        extra.append(0 if s == 1 or not _known(n, m) else
+                     n - conv_transpose_size(m, k, s, d, p, 0))
     return tuple(extra)
+
+
+def _input_grad_to_size(dx, x, strides):
+    """`dx` brought to x's size along the strided axes whose size is known only at run time:
+    the up to stride - 1 sites past the last full window get no gradient, so `dx` is padded
+    with stride - 1 zeros and cut to x's run-time size."""
+    from kgraph.ops.movement import count, dynamic_slice, pad
+
+    axes = [2 + i for i, (n, s) in enumerate(zip(x.shape[2:], strides))
+            if s > 1 and (n is None or dx.shape[2 + i] is None)]
+    if not axes:
+        return dx
+    widths = [(0, 0)] * len(dx.shape)
+    for a in axes:
+        widths[a] = (0, strides[a - 2] - 1)
+    dx = pad(dx, widths)
+    for a in axes:
+        dx = dynamic_slice(dx, np.asarray(0, np.int64), count(x, (a,)), a)
+    return dx
 
 
 def _conv_grad(g, y, x, w, *bias, strides, dilations, pads, groups):
     attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=groups)
     extra = _input_grad_padding(x, g, w, strides, dilations, pads)
-    dx = apply("ConvTranspose", g, w, output_padding=extra, **attrs)
+    dx = _input_grad_to_size(apply("ConvTranspose", g, w, output_padding=extra, **attrs), x,
+                             strides)
     return (dx, _kernel_grad(x, g, w.shape[2:], **attrs)) + _bias_grad(g, bias)
 
 
@@ -356,6 +382,50 @@ def normalize_data_format(data_format):
         raise ValueError("The `data_format` argument must be one of 'channels_first', "
                          f"'channels_last'. Received: data_format={data_format!r}")
     return value
+
+
+def padded_for_conv(x, padding, window, strides, dilations):
+    """(x, pads): channels-first `x` and the Conv pads of Keras' `padding` for it. TF SAME
+    padding along a strided axis depends on the axis' size (size mod stride); where that
+    size is known only at run time (an `Input((None, None, 3))`), x is padded here instead
+    (`pad_same_at_run_time`) and its Conv pads are 0."""
+    sizes = tuple(x.shape[2:])
+    open_axes = [i for i, (n, s) in enumerate(zip(sizes, strides))
+                 if padding == "same" and n is None and s > 1]
+    pads = list(conv_pads(padding, tuple(1 if i in open_axes else n for i, n in
+                                         enumerate(sizes)), window, strides, dilations))
+    if not open_axes:
+        return x, tuple(pads)
+    for i in open_axes:
+        pads[i] = (0, 0)
+    x = pad_same_at_run_time(x, [2 + i for i in open_axes],
+                             [_span(window[i], dilations[i]) for i in open_axes],
+                             [strides[i] for i in open_axes])
+    return x, tuple(pads)
+
+
+def pad_same_at_run_time(x, axes, spans, strides, value=0.0):
+    """`x` padded with `value` along `axes`, whose sizes are known only at run time, as TF
+    SAME pads them for windows of `spans` at `strides`: total max((ceil(n / s) - 1) s +
+    span - n, 0) for a size n, the odd site after. A static pad of the most that can be
+    (span - 1), then a run-time slice of it per axis."""
+    from kgraph.ops.movement import count, dynamic_slice, pad
+
+    def i64(v):
+        return np.asarray(v, np.int64)
+
+    widths = [(0, 0)] * len(x.shape)
+    for a, span in zip(axes, spans):
+        widths[a] = ((span - 1) // 2, span - 1 - (span - 1) // 2)
+    padded = pad(x, widths, value)
+    for a, span, stride in zip(axes, spans, strides):
+        n = count(x, (a,))
+        sites = apply("Div", apply("Add", n, i64(stride - 1)), i64(stride))  # ceil(n / s)
+        reach = apply("Add", apply("Mul", apply("Sub", sites, i64(1)), i64(stride)), i64(span))
+        total = apply("Max", apply("Sub", reach, n), i64(0))
+        start = apply("Sub", i64(widths[a][0]), apply("Div", total, i64(2)))
+        padded = dynamic_slice(padded, start, apply("Add", apply("Add", start, n), total), a)
+    return padded
 
 
 def conv_pads(padding, sizes, window, strides, dilations):
@@ -472,7 +542,7 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
     x, strides, dilations, padding, last = _setup(inputs, window, strides, padding,
                                                   data_format, dilation_rate, causal=True)
     groups = _groups(x.shape[1], kernel.shape[-2])
-    pads = conv_pads(padding, x.shape[2:], window, strides, dilations)
+    x, pads = padded_for_conv(x, padding, window, strides, dilations)
     y = _conv_cf(x, _kernel_to_onnx(kernel), bias, strides, dilations, pads, groups)
     return _to_channels_last(y, last)
 
@@ -509,7 +579,7 @@ def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None,
     if x.shape[1] != kernel.shape[-2]:
         raise ValueError(f"depthwise_conv: the input has {x.shape[1]} channels, the kernel "
                          f"{kernel.shape[-2]}. Received: kernel shape {tuple(kernel.shape)}")
-    pads = conv_pads(padding, x.shape[2:], window, strides, dilations)
+    x, pads = padded_for_conv(x, padding, window, strides, dilations)
     y = _conv_cf(x, _depthwise_kernel(kernel), bias, strides, dilations, pads, x.shape[1])
     return _to_channels_last(y, last)
 
@@ -535,7 +605,7 @@ def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, paddin
     window = tuple(depthwise_kernel.shape[:-2])
     x, strides, dilations, padding, last = _setup(inputs, window, strides, padding,
                                                   data_format, dilation_rate)
-    pads = conv_pads(padding, x.shape[2:], window, strides, dilations)
+    x, pads = padded_for_conv(x, padding, window, strides, dilations)
     y = _conv_cf(x, _depthwise_kernel(depthwise_kernel), None, strides, dilations, pads,
                  x.shape[1])
     ones = (1,) * len(window)

@@ -427,15 +427,41 @@ def _pool(name, inputs, pool_size, strides, padding, data_format):
         pads = ((0, 0),) * dims
     else:
         # with stride 1 'same' pads k - 1 whatever the size, so an open axis (an image of any
-        # size) pools; a larger stride's padding depends on the size
-        if any(inputs.shape[a] is None and s > 1 for a, s in zip(axes, strides)):
-            raise ValueError(f"Pooling with padding='same' needs static spatial dims when "
-                             f"strides > 1. Received: shape={tuple(inputs.shape)}, "
-                             f"strides={strides}")
+        # size) pools; a larger stride's padding depends on the size: `_pool_open_same`
+        opened = [i for i, (a, s) in enumerate(zip(axes, strides))
+                  if inputs.shape[a] is None and s > 1]
+        if opened:
+            return _pool_open_same(name, inputs, kernel, strides, axes, opened, channels_last)
         pads = tuple(same_pads(1 if inputs.shape[a] is None else inputs.shape[a], k, s)
                      for a, k, s in zip(axes, kernel, strides))
     return apply(name, inputs, kernel=kernel, strides=strides, pads=pads,
                  channels_last=channels_last)
+
+
+def _pool_open_same(name, inputs, kernel, strides, axes, opened, channels_last):
+    """'same' pooling along strided axes whose sizes are known only at run time: the input
+    padded for them at run time (ops/conv.py `pad_same_at_run_time`), with -inf for a max;
+    an average divides by each window's real elements, as TF does, by pooling a mask of
+    ones padded the same way (a ratio of two window means)."""
+    from kgraph.ops.conv import pad_same_at_run_time
+    from kgraph.ops.movement import slice_axis
+    from kgraph.ops.numpy_api import ones_like
+
+    pads = tuple((0, 0) if i in opened else same_pads(
+        1 if inputs.shape[a] is None else inputs.shape[a], k, s)
+        for i, (a, k, s) in enumerate(zip(axes, kernel, strides)))
+
+    def pooled(x, value):
+        x = pad_same_at_run_time(x, [axes[i] for i in opened], [kernel[i] for i in opened],
+                                 [strides[i] for i in opened], value)
+        return apply(name, x, kernel=kernel, strides=strides, pads=pads,
+                     channels_last=channels_last)
+
+    if name == "MaxPool":
+        return pooled(inputs, -np.inf)
+    channel = len(inputs.shape) - 1 if channels_last else 1
+    mask = ones_like(slice_axis(inputs, 0, 1, channel))
+    return pooled(inputs, 0.0) / pooled(mask, 0.0)
 
 
 def _tuple(value, n, name):
