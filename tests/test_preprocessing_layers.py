@@ -320,8 +320,8 @@ def test_hashing_is_farmhash_fingerprint64_as_keras():
                                                  FINGERPRINTS_OF(b"7") % 5])
     hot = L.Hashing(num_bins=3, output_mode="one_hot")(np.array(["A", "B"]))
     np.testing.assert_array_equal(hot, np.eye(3)[[1, 0]])
-    with pytest.raises(NotImplementedError, match="salt"):
-        L.Hashing(num_bins=3, salt=133)
+    with pytest.raises(ValueError, match="salt"):
+        L.Hashing(num_bins=3, salt="pepper")
     # on a model Input: a host node of the model (tests/test_string_inputs.py)
     assert L.Hashing(num_bins=3)(keras.Input((1,), dtype="int64")).dtype == "int64"
     with pytest.raises(TypeError, match="runs on the host"):
@@ -544,3 +544,56 @@ def test_sequential_led_by_host_layers_round_trips_a_keras_file(tmp_path):
     np.testing.assert_array_equal(hashed.predict(ints, verbose=0), L.Hashing(num_bins=3)(ints))
     with pytest.raises(TypeError, match="runs on the host"):
         keras.Sequential([keras.Input((1,)), L.Dense(1), L.Hashing(num_bins=3)])
+
+
+def _salted_golden():
+    import json
+    import os
+
+    with open(os.path.join(os.path.dirname(__file__), "data", "hashing_salted_golden.json")) as f:
+        return json.load(f)
+
+
+def test_salted_hash_buckets_equal_tensorflows_to_hash_bucket_strong():
+    """SipHash-2-4 keyed by two ints (read as uint64, negative ones too) modulo the bins,
+    against TF 2.21's to_hash_bucket_strong (tests/data/make_hashing_salted_golden.py)."""
+    pytest.importorskip("siphashc")
+    from kgraph.keras.layers.preprocessing.hashing import hash_bucket
+
+    golden = _salted_golden()
+    assert len(golden["cases"]) == 20
+    for case in golden["cases"]:
+        key = [int(k) for k in case["key"]]
+        got = [hash_bucket(s, case["num_bins"], key) for s in golden["strings"]]
+        assert got == case["buckets"], case["key"]
+
+
+def test_salted_hashing_layer_equals_keras():
+    """`Hashing(salt=...)` (an int or a pair; mask_value; integer inputs hashed as decimal
+    strings; one_hot) against Keras 3.15.1's layer on TensorFlow, config included."""
+    pytest.importorskip("siphashc")
+    for entry in _salted_golden()["layers"]:
+        layer = L.Hashing(**entry["kwargs"])
+        out = layer(np.array(entry["inputs"]))
+        np.testing.assert_array_equal(np.asarray(out), np.array(entry["outputs"]))
+        assert layer.get_config()["salt"] == entry["config"]["salt"]
+        again = L.Hashing.from_config(layer.get_config())
+        np.testing.assert_array_equal(np.asarray(again(np.array(entry["inputs"]))), out)
+    unsalted = L.Hashing(num_bins=64)(np.array([["A"], ["B"]]))
+    salted = L.Hashing(num_bins=64, salt=1337)(np.array([["A"], ["B"]]))
+    assert not np.array_equal(unsalted, salted)
+
+
+def test_salted_lookup_oov_buckets_equal_keras():
+    """StringLookup / IntegerLookup(oov_method="farmhash") with a `salt`: the out-of-vocabulary
+    bucket is the keyed hash, as Keras 3.15.1 on TensorFlow computes it."""
+    pytest.importorskip("siphashc")
+    for entry in _salted_golden()["lookups"]:
+        layer = getattr(L, entry["class"])(**entry["kwargs"])
+        np.testing.assert_array_equal(np.asarray(layer(np.array(entry["inputs"]))),
+                                      entry["outputs"])
+        assert layer.get_config()["salt"] == entry["salt"]
+    with pytest.raises(ValueError, match="oov_method='farmhash'"):
+        L.IntegerLookup(vocabulary=[1], num_oov_indices=2, salt=3)
+    with pytest.raises(ValueError, match="IndexLookup"):
+        L.StringLookup(vocabulary=["a"], salt=(1, 2, 3))

@@ -10,9 +10,9 @@ changed: the TF-IDF section's `output_mode="tf-idf"` (TensorFlow 2.5's spelling)
 runs 1 step. Checked: adapted statistics, lookup encodings against the expected one-hot rows,
 each end-to-end string model against its inner model on the vectorized text.
 
-**xfail**: the hashing-trick recipe's `layers.Hashing(num_bins=64, salt=1337)`: a salted
-Hashing is SipHash (TensorFlow's `to_hash_bucket_strong`), which kgraph does not implement
-(it raises NotImplementedError naming the salt).
+The hashing-trick recipe's `layers.Hashing(num_bins=64, salt=1337)` is SipHash keyed by
+the salt, as TensorFlow's `to_hash_bucket_strong` (checked against TensorFlow in
+tests/test_preprocessing_layers.py).
 """
 
 import numpy as np
@@ -146,9 +146,6 @@ def test_encoding_categorical_features():
     index = [vocab.index(v) if v in vocab else vocab.index(-1) for v in [10, 10, 20, 50, 60, 0]]
     np.testing.assert_array_equal(encoded_data, np.eye(len(vocab))[index])
 
-@pytest.mark.xfail(strict=True, raises=NotImplementedError,
-                   reason="Hashing(salt=...) is SipHash (TensorFlow's to_hash_bucket_strong), "
-                   "not implemented in kgraph")
 def test_hashing_trick_on_an_integer_feature():
     from kgraph.keras import layers
 

@@ -1,9 +1,11 @@
 """`Hashing` (Keras 3): values to `num_bins` buckets by FarmHash Fingerprint64 of their string
 form, TF's `to_hash_bucket_fast`, so bins equal Keras' (integers are hashed as their decimal
-strings, as Keras does). It runs on the host (numpy in, numpy out): the 64-bit string hash has
-no counterpart among the graph's primitives. `salt` (Keras: SipHash, `to_hash_bucket_strong`)
-is not implemented."""
+strings, as Keras does). With a `salt`, SipHash-2-4 keyed by it (`siphashc`), TF's
+`to_hash_bucket_strong`, as Keras. It runs on the host (numpy in, numpy out): the 64-bit string
+hash has no counterpart among the graph's primitives."""
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 
@@ -156,19 +158,44 @@ def token_bytes(value) -> bytes:
     return str(value).encode("utf-8")
 
 
-def hash_bucket(value, num_bins) -> int:
-    return fingerprint64(token_bytes(value)) % num_bins
+def hash_bucket(value, num_bins, salt=None) -> int:
+    """`value`'s bin: TF's `to_hash_bucket_fast`, or `to_hash_bucket_strong` with the key
+    `salt` (two ints, read as uint64 as TF does)."""
+    if salt is None:
+        return fingerprint64(token_bytes(value)) % num_bins
+    try:
+        from siphashc import siphash
+    except ImportError as error:
+        raise ImportError("Hashing with a `salt` hashes with SipHash from the `siphashc` "
+                          "package: pip install siphashc (or kgraph[preprocessing])") from error
+    key = struct.pack("<QQ", *(int(k) & _MASK for k in salt))
+    return siphash(key, token_bytes(value)) % num_bins
+
+
+def salt_key(salt, owner="Hashing", pair="a tuple of size 2 integers"):
+    """Keras' `salt` argument as its two-int key (an int k is [k, k]), or None; else the
+    ValueError Keras raises, naming `owner`."""
+    if salt is None:
+        return None
+    if isinstance(salt, (tuple, list)) and len(salt) == 2:
+        return list(salt)
+    if isinstance(salt, int) and not isinstance(salt, bool):
+        return [salt, salt]
+    raise ValueError(f"The `salt` argument for `{owner}` can only be {pair}, or a single "
+                     f"integer. Received: salt={salt}.")
 
 
 class Hashing(HostLayer):
-    """Hashes strings or integers into `num_bins` bins (`to_hash_bucket_fast`).
+    """Hashes strings or integers into `num_bins` bins (`to_hash_bucket_fast`, or with a
+    `salt` the keyed `to_hash_bucket_strong`).
 
     With `mask_value`, that value maps to 0 and the others to `1 + hash % (num_bins - 1)`.
 
     Args:
         num_bins: number of bins (including the mask bin).
         mask_value: the value that means "masked" (maps to bin 0).
-        salt: not supported (Keras' salted SipHash).
+        salt: None, an int k (the key [k, k]) or two ints: hash with SipHash-2-4 keyed by
+            them, so bins differ from unsalted ones and from other salts.
         output_mode: `"int"` (default), `"one_hot"`, `"multi_hot"` or `"count"`.
         sparse: must be False.
 
@@ -185,22 +212,21 @@ class Hashing(HostLayer):
         if num_bins is None or num_bins <= 0:
             raise ValueError(f"The `num_bins` for `Hashing` cannot be `None` or non-positive "
                              f"values. Received: num_bins={num_bins}.")
-        if salt is not None:
-            raise NotImplementedError(f"Hashing: salted hashing (SipHash) is not implemented "
-                                      f"in kgraph. Received: salt={salt!r}")
-        self.num_bins, self.mask_value, self.salt = int(num_bins), mask_value, salt
+        self.num_bins, self.mask_value = int(num_bins), mask_value
+        self.salt = salt_key(salt)
         self.output_mode, self.sparse = output_mode, sparse
 
     def host_call(self, inputs):
         values = as_host_array(inputs)
         if self.mask_value is None:
-            bins = np.vectorize(lambda v: hash_bucket(v, self.num_bins), otypes=[np.int64])
+            bins = np.vectorize(lambda v: hash_bucket(v, self.num_bins, self.salt),
+                                otypes=[np.int64])
             out = bins(values) if values.size else values.astype(np.int64)
         else:
             def masked(v):
                 if v == self.mask_value:
                     return 0
-                return 1 + hash_bucket(v, self.num_bins - 1)
+                return 1 + hash_bucket(v, self.num_bins - 1, self.salt)
             out = np.vectorize(masked, otypes=[np.int64])(values) if values.size else \
                 values.astype(np.int64)
         return self.encode(out, self.num_bins)

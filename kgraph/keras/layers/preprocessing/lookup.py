@@ -15,7 +15,7 @@ from kgraph import ops
 from kgraph.keras.layers.base import KerasTensor
 from kgraph.keras.layers.preprocessing.adapt_data import iterate_batches
 from kgraph.keras.layers.preprocessing.categorical import encode_categorical, encoded_shape
-from kgraph.keras.layers.preprocessing.hashing import hash_bucket
+from kgraph.keras.layers.preprocessing.hashing import hash_bucket, salt_key
 from kgraph.keras.layers.preprocessing.host_layer import (HostLayer, RowBatches, as_host_array,
                                                           ragged_rows)
 
@@ -44,10 +44,11 @@ class IndexLookup(HostLayer):
             raise ValueError(f"Unknown value for `oov_method` argument of "
                              f"{type(self).__name__}. Allowed values are: ('floormod', "
                              f"'farmhash'). Received: oov_method={oov_method}")
-        if salt is not None:
-            raise NotImplementedError(f"{type(self).__name__}: a salted OOV hash (SipHash) is "
-                                      f"not implemented in kgraph. Received: salt={salt!r}")
-        self.oov_method, self.salt = oov_method, salt
+        if salt is not None and oov_method != "farmhash" and self._integer_keys():
+            raise ValueError(f"`salt` can only be used when `oov_method='farmhash'`. "
+                             f"Received: oov_method={oov_method}")
+        self.oov_method = oov_method
+        self.salt = salt_key(salt, "IndexLookup", "a tuple of 2 integers")  # keyed SipHash
         # Keras' deprecated names, still accepted (the keras.io structured-data example)
         output_mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(output_mode, output_mode)
         if output_mode not in LOOKUP_MODES:
@@ -170,7 +171,11 @@ class IndexLookup(HostLayer):
         return offset + (0 if self.num_oov_indices == 1 else self._oov_bucket(token))
 
     def _oov_bucket(self, token):
-        return hash_bucket(token, self.num_oov_indices)
+        return hash_bucket(token, self.num_oov_indices, self.salt)
+
+    @staticmethod
+    def _integer_keys():
+        return False
 
     def _inverse(self, index):
         vocabulary = self.get_vocabulary()
@@ -224,7 +229,8 @@ class IndexLookup(HostLayer):
                 "mask_token": self.mask_token, "output_mode": self.output_mode,
                 "sparse": self.sparse, "pad_to_max_tokens": self.pad_to_max_tokens,
                 "vocabulary": vocabulary or None,
-                "idf_weights": None if self.idf_weights is None else self.idf_weights.tolist()}
+                "idf_weights": None if self.idf_weights is None else self.idf_weights.tolist(),
+                "oov_method": self.oov_method, "salt": self.salt}
 
 
 class StringLookup(IndexLookup):
@@ -299,8 +305,12 @@ class IntegerLookup(IndexLookup):
 
     def _oov_bucket(self, token):
         if self.oov_method == "farmhash":  # the decimal string, hashed as Keras does
-            return hash_bucket(int(token), self.num_oov_indices)
+            return hash_bucket(int(token), self.num_oov_indices, self.salt)
         return int(token) % self.num_oov_indices
+
+    @staticmethod
+    def _integer_keys():
+        return True
 
     def __call__(self, inputs, *args, **kwargs):
         if isinstance(inputs, KerasTensor) or type(inputs).__name__ == "Value":
