@@ -28,6 +28,7 @@ class GradientTape:
         self._tracing = None
         self._used = False
         self._watched = []
+        self._recorded = []  # watched eager tensors whose numpy arithmetic is recorded
         self._start = 0  # first node of the outer graph recorded by this tape
 
     def __enter__(self):
@@ -45,9 +46,33 @@ class GradientTape:
         if self._tracing is not None:
             self._tracing.__exit__(*exc)
             self._tracing = None
+        for tensor in self._recorded:
+            entry = _WATCHED.get(id(tensor))
+            if entry is not None and entry[0] is tensor:
+                entry[1] -= 1
+                if not entry[1]:
+                    del _WATCHED[id(tensor)]
+        self._recorded = []
 
     def watch(self, tensor):
-        self._watched.append(tensor)
+        """Record what is computed from `tensor` (a constant, an input batch), so that
+        `gradient` can differentiate with respect to it: ops of kgraph and Keras record it
+        anyway; numpy arithmetic on a watched eager tensor (`x * x`) is recorded too, while
+        the tape records (`record_ufunc`)."""
+        from kgraph.keras import tree
+
+        graph = self._graph
+        for t in tree.flatten(tensor):
+            self._watched.append(t)
+            if (isinstance(t, np.ndarray) and graph is not None and graph.captures is not None
+                    and current_graph() is graph):  # an eager recording, still recording
+                entry = _WATCHED.setdefault(id(t), [t, 0])
+                if entry[0] is not t:  # a dead tensor's id, reused
+                    entry[:] = [t, 0]
+                entry[1] += 1
+                self._recorded.append(t)
+                graph.__dict__.setdefault("watched", set()).add(id(t))
+
 
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(target)/d(sources); `sources` may be a list or a single variable.
@@ -365,3 +390,30 @@ Value.numpy = _value_numpy
 Value.__array__ = lambda self, dtype=None, copy=None: np.asarray(_value_numpy(self), dtype=dtype)
 Value.__float__ = lambda self: float(_value_numpy(self))
 Value.__int__ = lambda self: int(_value_numpy(self))
+
+
+# eager tensors watched by recording tapes: id -> [tensor, number of tapes] (each tape holds
+# its tensors alive in `_watched`)
+_WATCHED: dict = {}
+
+_UFUNCS = {np.add: "add", np.subtract: "subtract", np.multiply: "multiply",
+           np.true_divide: "divide", np.power: "power", np.negative: "negative",
+           np.exp: "exp", np.log: "log", np.sin: "sin", np.cos: "cos", np.tan: "tan",
+           np.tanh: "tanh", np.sinh: "sinh", np.cosh: "cosh", np.arctan: "arctan",
+           np.sqrt: "sqrt", np.square: "square", np.absolute: "abs", np.maximum: "maximum",
+           np.minimum: "minimum", np.matmul: "matmul", np.log1p: "log1p", np.expm1: "expm1",
+           np.reciprocal: "reciprocal", np.sign: "sign"}
+
+
+def record_ufunc(ufunc, method, inputs, kwargs):
+    """A numpy ufunc call on eager tensors as the kgraph op it is, recorded on the tape being
+    recorded, when one of its operands is a tensor that tape watches; else NotImplemented."""
+    if not _WATCHED or method != "__call__" or kwargs or ufunc not in _UFUNCS:
+        return NotImplemented
+    if not any(_WATCHED.get(id(x), (None,))[0] is x for x in inputs):
+        return NotImplemented
+    if current_graph() is None:
+        return NotImplemented
+    from kgraph.keras import ops
+
+    return getattr(ops, _UFUNCS[ufunc])(*inputs)

@@ -71,7 +71,8 @@ def to_value(x, dtype=None) -> Value:
 
     if isinstance(x, Variable):
         return x.value  # cast to the compute dtype inside a mixed-precision layer
-    if isinstance(x, np.ndarray) and x.ndim and getattr(graph, "captures", None) is not None:
+    if isinstance(x, np.ndarray) and getattr(graph, "captures", None) is not None and (
+            x.ndim or id(x) in graph.__dict__.get("watched", ())):
         return graph.capture(x)  # eager data inside a GradientTape becomes a fed input
     array = np.asarray(x)
     if dtype is not None:

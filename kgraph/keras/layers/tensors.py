@@ -64,11 +64,39 @@ class EagerTensor(np.ndarray):
             raise TypeError(f"unhashable: an EagerTensor of shape {self.shape}")
         return hash(np.asarray(self).item())
 
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        # numpy arithmetic on a tensor an eager GradientTape watches is recorded, as
+        # TensorFlow's (`tape.watch(x); y = x * x` gives dy/dx); anything else is numpy's
+        from kgraph.tape import record_ufunc
+
+        recorded = record_ufunc(ufunc, method, inputs, kwargs)
+        if recorded is not NotImplemented:
+            return recorded
+        # numpy's own result, as for any subclass: arrays (0-d included) stay EagerTensors
+        args = [x.view(np.ndarray) if isinstance(x, EagerTensor) else x for x in inputs]
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, EagerTensor) else o
+                                  for o in out)
+        result = getattr(ufunc, method)(*args, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        if method == "at":
+            return None
+        return tuple(map(_eager_result, result)) if isinstance(result, tuple) else \
+            _eager_result(result)
+
     def _one_element(self):
         if self.size != 1:
             raise TypeError(f"Only a tensor of one element converts to a Python scalar. "
                             f"Received: shape={self.shape}")
         return np.asarray(self).reshape(())
+
+
+def _eager_result(value):
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value).view(EagerTensor)
+    return value
 
 
 def as_eager_tensor(value):
