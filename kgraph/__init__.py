@@ -44,6 +44,7 @@ _ATTRIBUTES = {
     "optimizers": ("kgraph.keras", "optimizers"),
     "metrics": ("kgraph.keras", "metrics"),
     "initializers": ("kgraph.keras", "initializers"),  # tf.initializers.Zeros()
+    "nest": ("kgraph.keras", "tree"),  # tf.nest.flatten / map_structure: Keras' tree
 }
 # TensorFlow's top-level tensor functions (tf.concat, tf.ones, tf.reduce_sum, ...): kgraph/tf_names.py
 _TF_NAMES = ("abs", "acos", "add", "argmax", "argmin", "argsort", "broadcast_to", "cast",

@@ -10,6 +10,7 @@ the sizes and epochs are small.
 import numpy as np
 import pytest
 
+import kgraph as tf
 from kgraph import keras
 from kgraph.keras import layers, ops
 
@@ -107,8 +108,8 @@ class NestedCell(keras.layers.Layer):
         self.unit_1 = unit_1
         self.unit_2 = unit_2
         self.unit_3 = unit_3
-        self.state_size = [(unit_1,), (unit_2, unit_3)]
-        self.output_size = [(unit_1,), (unit_2, unit_3)]
+        self.state_size = [tf.TensorShape([unit_1]), tf.TensorShape([unit_2, unit_3])]
+        self.output_size = [tf.TensorShape([unit_1]), tf.TensorShape([unit_2, unit_3])]
         super().__init__(**kwargs)
 
     def build(self, input_shapes):
@@ -121,10 +122,12 @@ class NestedCell(keras.layers.Layer):
                                           initializer="uniform", name="kernel_2_3")
 
     def call(self, inputs, states):
-        input_1, input_2 = keras.tree.flatten(inputs)
+        # inputs should be in [(batch, input_1), (batch, input_2, input_3)]
+        # state should be in shape [(batch, unit_1), (batch, unit_2, unit_3)]
+        input_1, input_2 = tf.nest.flatten(inputs)
         s1, s2 = states
-        output_1 = ops.matmul(input_1, self.kernel_1)
-        output_2_3 = ops.einsum("bij,ijkl->bkl", input_2, self.kernel_2_3)
+        output_1 = tf.matmul(input_1, self.kernel_1)
+        output_2_3 = tf.einsum("bij,ijkl->bkl", input_2, self.kernel_2_3)
         state_1 = s1 + output_1
         state_2_3 = s2 + output_2_3
         output = (output_1, output_2_3)
@@ -135,10 +138,6 @@ class NestedCell(keras.layers.Layer):
         return {"unit_1": self.unit_1, "unit_2": self.unit_2, "unit_3": self.unit_3}
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="keras.layers.RNN takes one (batch, time, features) sequence: "
-                   "nested inputs (a tuple of sequences) and nested state_size/output_size "
-                   "shapes are not supported")
 def test_nested_state_custom_cell():
     unit_1, unit_2, unit_3 = 10, 20, 30
     i1, i2, i3 = 32, 64, 32
@@ -158,3 +157,17 @@ def test_nested_state_custom_cell():
     history = model.fit([input_1_data, input_2_data], [target_1_data, target_2_data],
                         batch_size=batch_size, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    # the last step's outputs, against numpy (the states accumulate; the output is the step's)
+    k1, k23 = cell.kernel_1.numpy(), cell.kernel_2_3.numpy()
+    out_1, out_2_3 = model.predict([input_1_data, input_2_data], verbose=0)
+    np.testing.assert_allclose(out_1, input_1_data[:, -1] @ k1, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out_2_3, np.einsum("bij,ijkl->bkl", input_2_data[:, -1], k23),
+                               rtol=1e-4, atol=1e-4)
+    # every step's outputs and the final states: the states are the sums over time
+    full = keras.layers.RNN(cell, return_sequences=True, return_state=True)
+    (seq_1, seq_2_3), s1, s2 = full((input_1_data[:4], input_2_data[:4]))
+    assert seq_1.shape == (4, timestep, unit_1) and seq_2_3.shape == (4, timestep, unit_2, unit_3)
+    np.testing.assert_allclose(s1, np.einsum("bti,iu->bu", input_1_data[:4], k1), rtol=1e-4,
+                               atol=1e-4)
+    np.testing.assert_allclose(s2, np.einsum("btij,ijkl->bkl", input_2_data[:4], k23),
+                               rtol=1e-4, atol=1e-3)

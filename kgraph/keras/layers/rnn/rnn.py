@@ -22,6 +22,7 @@ from kgraph.keras.layers.rnn.utils import (EagerCallMixin, batch_reference, batc
                                            state_dims,
                                            call_cell, is_shape_only_trace, scope_weights,
                                            split_time, stack_steps, time_step)
+from kgraph.ir.graph import Value
 from kgraph.keras.tree import flatten, pack_like
 from kgraph.tensor_shape import TensorShape
 from kgraph.variables import Variable
@@ -44,7 +45,9 @@ class RNN(EagerCallMixin, Layer):
         zero_output_for_mask: masked steps output zeros instead of the previous output.
 
     Call arguments:
-        sequences: a tensor of shape (batch, time, features).
+        sequences: a tensor of shape (batch, time, features), or a nested structure of
+            (batch, time, ...) tensors (a cell taking structured steps: its `build` gets the
+            structure of step shapes, its `call` the structure of step slices).
         initial_state: a tensor or list of tensors, the initial states.
         mask: boolean (batch, time); False steps are skipped.
         training: passed on to the cell (dropout).
@@ -93,14 +96,20 @@ class RNN(EagerCallMixin, Layer):
 
     # -- building -----------------------------------------------------------------------
     def build(self, sequences_shape, initial_state_shape=None):
-        shape = tuple(sequences_shape)
-        if len(shape) < 3:
-            raise IncompatibleInputError(
-                f"Input 0 of layer {self.name!r} is incompatible with the layer: "
-                f"expected ndim=3, found ndim={len(shape)}. Full shape "
-                f"received: {shape}")
+        nested = _is_shape_structure(sequences_shape)
+        shapes = _flat_shapes(sequences_shape) if nested else [tuple(sequences_shape)]
+        for shape in shapes:
+            if len(shape) < 3:
+                raise IncompatibleInputError(
+                    f"Input 0 of layer {self.name!r} is incompatible with the layer: "
+                    f"expected ndim=3, found ndim={len(shape)}. Full shape "
+                    f"received: {tuple(sequences_shape) if not nested else sequences_shape}")
+        shape = shapes[0]
         if isinstance(self.cell, Layer) and not self.cell.built:
             step_shape = (shape[0],) + shape[2:]
+            if nested:  # the structure of step shapes, as Keras hands it to the cell
+                step_shape = _pack_shapes(sequences_shape,
+                                          iter([(s[0],) + s[2:] for s in shapes]))
             self.cell._build_input_shape = step_shape
             self.cell.build(step_shape)
             self.cell.built = True
@@ -163,9 +172,10 @@ class RNN(EagerCallMixin, Layer):
 
     # -- calling --------------------------------------------------------------------------
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        states = self._initial_states(sequences, initial_state)
-        if sequences.shape[1] is None and (is_shape_only_trace() or
-                                           not self._loops(sequences, training)):
+        first = flatten(sequences)[0]  # a structure of sequences shares batch and time
+        states = self._initial_states(first, initial_state)
+        if first.shape[1] is None and (is_shape_only_trace() or
+                                       not self._loops(sequences, training)):
             return self._shape_only_call(sequences, states, training)  # (a loop runs any
             # number of steps: a step traced with the length open is one program for all)
         _reset_dropout_masks(self.cell)
@@ -212,7 +222,8 @@ class RNN(EagerCallMixin, Layer):
             def step(inputs, states):
                 return cell.recur(inputs, states, training)
         else:
-            steps = split_time(sequences)
+            pieces = [split_time(x) for x in flatten(sequences)]
+            steps = [pack_like(sequences, list(at_t)) for at_t in zip(*pieces)]
 
             def step(inputs, states):
                 return call_cell(cell, inputs, states, training)
@@ -229,13 +240,19 @@ class RNN(EagerCallMixin, Layer):
             output, states = new_output, new_states
             if self.return_sequences:
                 outputs.append(output)
-        return output, stack_steps(outputs) if outputs else None, states
+        stacked = None
+        if outputs:  # each output of a structured step stacked over time
+            stacked = pack_like(outputs[0], [stack_steps(list(per_output)) for per_output in
+                                             zip(*[flatten(o) for o in outputs])])
+        return output, stacked, states
 
     def _loops(self, sequences, training):
         """Whether the steps run as one loop node (a `Scan`) rather than unrolled: a built-in
         cell (`_projects_once`), computing in float32/float64, and `unroll=False`, as Keras'
         `unroll`. Dropout masks are drawn once per sequence before the loop, as unrolled."""
         cell = self.cell
+        if not isinstance(sequences, Value):  # a structure of sequences: a custom cell's
+            return False
         return not self.unroll and sequences.shape[1] != 0 and \
             self._projects_once(sequences, training, time_major=True) and \
             cell.compute_dtype in ("float32", "float64")  # see recurrence.ScanBodyError
@@ -295,9 +312,14 @@ class RNN(EagerCallMixin, Layer):
 
     def _masked(self, mask_t, output, states, prev_output, prev_states):
         """Where the step is masked, keep the previous states and output (or zeros)."""
-        zero = np.zeros((), dtype=output.dtype)
-        fallback = zero if self.zero_output_for_mask or prev_output is None else prev_output
-        output = ops.where(_expand(mask_t, output), output, fallback)
+        previous = [None] * len(flatten(output)) if prev_output is None else flatten(
+            prev_output)
+        kept_outputs = []
+        for new, old in zip(flatten(output), previous):
+            zero = np.zeros((), dtype=new.dtype)
+            fallback = zero if self.zero_output_for_mask or old is None else old
+            kept_outputs.append(ops.where(_expand(mask_t, new), new, fallback))
+        output = pack_like(output, kept_outputs)
         kept = [ops.where(_expand(mask_t, new), new, old)
                 for new, old in zip(flatten(states), flatten(prev_states))]
         return output, pack_like(states, kept)
@@ -309,13 +331,17 @@ class RNN(EagerCallMixin, Layer):
             raise ValueError(f"Layer {self.name!r} needs a known number of time steps to run: "
                              f"kgraph unrolls recurrent layers in the compiled graph. "
                              f"Received: input shape {tuple(sequences.shape)}")
-        output, states = call_cell(self.cell, time_step(sequences, 0), states, training)
+        first_step = pack_like(sequences, [time_step(x, 0) for x in flatten(sequences)])
+        output, states = call_cell(self.cell, first_step, states, training)
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         _reset_dropout_masks(self.cell)
         if self.return_sequences:
-            shape = (output.shape[0], None) + tuple(output.shape[1:])
-            output = ops.apply("Expand", ops.expand_dims(output, 1),
-                               np.ones(len(shape), np.int64), shape=shape)
+            def over_time(out):
+                shape = (out.shape[0], None) + tuple(out.shape[1:])
+                return ops.apply("Expand", ops.expand_dims(out, 1),
+                                 np.ones(len(shape), np.int64), shape=shape)
+
+            output = pack_like(output, [over_time(o) for o in flatten(output)])
         return (output, *states) if self.return_state else output
 
     def compute_mask(self, inputs, mask=None):
@@ -342,6 +368,32 @@ class RNN(EagerCallMixin, Layer):
         config = dict(config)
         cell = deserialize_keras_object(config.pop("cell"), custom_objects=custom_objects)
         return cls(cell, **config)
+
+
+def _is_shape_structure(shape) -> bool:
+    """Whether a build shape is a structure of shapes (nested sequences), not one shape."""
+    if isinstance(shape, dict):
+        return True
+    return isinstance(shape, (list, tuple)) and any(
+        isinstance(d, (list, tuple, dict, TensorShape)) for d in shape)
+
+
+def _flat_shapes(structure) -> list:
+    """The shapes (tuples of ints and None) of a structure of shapes, in flatten order."""
+    if isinstance(structure, dict):
+        return [s for key in sorted(structure) for s in _flat_shapes(structure[key])]
+    if _is_shape_structure(structure):
+        return [s for item in structure for s in _flat_shapes(item)]
+    return [tuple(structure)]
+
+
+def _pack_shapes(structure, shapes):
+    """`structure` (of shapes) with its shapes replaced, in order, by those `shapes` yields."""
+    if isinstance(structure, dict):
+        return {k: _pack_shapes(structure[k], shapes) for k in sorted(structure)}
+    if _is_shape_structure(structure):
+        return type(structure)(_pack_shapes(item, shapes) for item in structure)
+    return next(shapes)
 
 
 def _expand(mask_t, like):

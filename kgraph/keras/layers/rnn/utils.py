@@ -102,13 +102,16 @@ class EagerCallMixin:
     call instead of baking them into it as constants."""
 
     def _eager_call(self, args, kwargs):
-        if args and not self.built:
-            self._maybe_build((np.asarray(args[0]),) + tuple(args[1:]))
+        from kgraph.keras.tree import flatten, map_structure
+
+        if args and not self.built:  # (a structure of sequences is built from its arrays)
+            self._maybe_build((map_structure(np.asarray, args[0]),) + tuple(args[1:]))
         states = getattr(self, "states", None)
-        if args and states and np.shape(args[0])[0] != states[0].shape[0]:
+        batch = np.shape(flatten(args[0])[0])[0] if args else None
+        if args and states and batch != states[0].shape[0]:
             raise ValueError(f"Layer {self.name!r} is stateful with batch size "
                              f"{states[0].shape[0]}, but it received a batch of "
-                             f"{np.shape(args[0])[0]} sequences. Every batch of a stateful "
+                             f"{batch} sequences. Every batch of a stateful "
                              f"layer must have the same size.")
         if kwargs.get("initial_state") is not None and len(args) == 1:
             kwargs = dict(kwargs)
