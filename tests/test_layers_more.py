@@ -156,3 +156,55 @@ def test_spectral_normalization_zero_kernel_stays():
     x = np.ones((2, 3), "f")
     out = layer(x, training=True)
     assert np.all(np.isfinite(out)) and not layer.get_weights()[0].any()
+
+
+# -- ReversibleEmbedding -----------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs", [{}, {"tie_weights": False, "logit_soft_cap": 2.0},
+                                    {"reverse_dtype": "float16", "mask_zero": True}])
+def test_reversible_embedding_equals_real_keras(kwargs):
+    ids = np.random.default_rng(0).integers(0, 7, (2, 5))
+    ours, theirs = L.ReversibleEmbedding(7, 4, **kwargs), \
+        real_keras.layers.ReversibleEmbedding(7, 4, **kwargs)
+    ours.build()
+    theirs.build()
+    assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
+    theirs.set_weights(ours.get_weights())
+    hidden = np.asarray(ours(ids))
+    np.testing.assert_allclose(hidden, np.asarray(theirs(ids)), rtol=1e-5)
+    logits = ours(hidden, reverse=True)
+    want = np.asarray(theirs(hidden, reverse=True))
+    assert np.asarray(logits).dtype == want.dtype
+    np.testing.assert_allclose(logits, want, rtol=1e-5 if "reverse_dtype" not in kwargs else 1e-3,
+                               atol=1e-6 if "reverse_dtype" not in kwargs else 1e-4)
+    strip = lambda c: {k: v for k, v in c.items() if k != "name"}  # noqa: E731
+    assert strip(ours.get_config()) == strip(theirs.get_config())
+
+
+def reversible_model(k):
+    """ids -> embedding (mask_zero) -> masked average and tied logits."""
+    ids = k.Input((5,), dtype="int32")
+    embedding = k.layers.ReversibleEmbedding(7, 4, mask_zero=True, name="tokens")
+    hidden = embedding(ids)
+    return k.Model(ids, [k.layers.GlobalAveragePooling1D()(hidden),
+                         embedding(hidden, reverse=True)])
+
+
+def test_reversible_embedding_mask_file_and_training(tmp_path):
+    ids = np.random.default_rng(1).integers(1, 7, (3, 5))
+    ids[0, 3:] = 0  # padding the masked average leaves out
+    ours, theirs = reversible_model(keras), reversible_model(real_keras)
+    theirs.set_weights(ours.get_weights())
+    for a, b in zip(ours.predict(ids, verbose=0), theirs.predict(ids, verbose=0)):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-7)
+    path = str(tmp_path / "r.keras")
+    ours.save(path)
+    for a, b in zip(ours.predict(ids, verbose=0),
+                    real_keras.models.load_model(path).predict(ids, verbose=0)):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-7)
+    # tied weights: both uses of the one matrix train it
+    model = keras.Model(ours.input, ours.outputs[1])
+    model.compile(keras.optimizers.SGD(0.5), "mse")
+    y = np.random.default_rng(2).normal(size=(3, 5, 7)).astype("f")
+    before = model.evaluate(ids, y, verbose=0)
+    model.fit(ids, y, epochs=3, batch_size=3, verbose=0)
+    assert model.evaluate(ids, y, verbose=0) < before

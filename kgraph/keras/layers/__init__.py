@@ -23,3 +23,4 @@ from kgraph.keras.layers.conv_lstm import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.stft_spectrogram import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.adaptive_pooling import *  # noqa: F401,F403,E402
 from kgraph.keras.layers.spectral_normalization import *  # noqa: F401,F403,E402
+from kgraph.keras.layers.reversible_embedding import *  # noqa: F401,F403,E402
