@@ -1,20 +1,27 @@
 """`keras.optimizers`: the optimizers, `get`, `serialize` and `deserialize`."""
 from kgraph.keras.optimizers import schedules  # noqa: F401
 from kgraph.keras.optimizers.adadelta import Adadelta
+from kgraph.keras.optimizers.adafactor import Adafactor
 from kgraph.keras.optimizers.adagrad import Adagrad
 from kgraph.keras.optimizers.adam import Adam
 from kgraph.keras.optimizers.adamax import Adamax
 from kgraph.keras.optimizers.adamw import AdamW
 from kgraph.keras.optimizers.base import Optimizer
+from kgraph.keras.optimizers.ftrl import Ftrl
 from kgraph.keras.optimizers.lamb import Lamb
+from kgraph.keras.optimizers.lion import Lion
 from kgraph.keras.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from kgraph.keras.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap  # noqa: F401
+from kgraph.keras.optimizers.muon import Muon
 from kgraph.keras.optimizers.nadam import Nadam
 from kgraph.keras.optimizers.rmsprop import RMSprop
+from kgraph.keras.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from kgraph.keras.optimizers.sgd import SGD
 from kgraph.keras.serialization import CustomObjectScope, lookup
 
 ALL = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
-                                     Nadam, Lamb, LossScaleOptimizer)}
+                                     Nadam, Lamb, LossScaleOptimizer, Lion, Adafactor, Ftrl,
+                                     Muon, ScheduleFreeAdamW, MultiOptimizer)}
 # Keras 3 resolves built-in names case-insensitively ("rmsprop", "RMSprop", "RMSPROP").
 _BY_LOWER_NAME = {name.lower(): name for name in ALL}
 

@@ -39,22 +39,28 @@ class Adam(Optimizer):
         return [self.add_variable_from_reference(var, n) for n in names]
 
     def update_step(self, g, var, lr, t):
-        m, v = self.slot(var, "momentum"), self.slot(var, "velocity")
-        b1, b2 = float(self.beta_1), float(self.beta_2)
-        alpha = lr * ops.sqrt(1.0 - ops.power(b2, t)) / (1.0 - ops.power(b1, t))
-        m_new = m.value + (g - m.value) * (1.0 - b1)
-        v_new = v.value + (ops.square(g) - v.value) * (1.0 - b2)
-        m.assign(m_new)
-        v.assign(v_new)
-        if self.amsgrad:
-            v_hat = self.slot(var, "velocity_hat")
-            v_new = ops.maximum(v_hat.value, v_new)
-            v_hat.assign(v_new)
-        var.assign(var.value - (m_new * alpha) / (ops.sqrt(v_new) + float(self.epsilon)))
+        v_hat = self.slot(var, "velocity_hat") if self.amsgrad else None
+        adam_step(var, g, self.slot(var, "momentum"), self.slot(var, "velocity"), lr, t,
+                  self.beta_1, self.beta_2, self.epsilon, v_hat)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
+
+
+def adam_step(var, g, m, v, lr, t, beta_1, beta_2, epsilon, v_hat=None):
+    """Keras 3's Adam update of `var` and its slots `m`, `v` (and AMSGrad's `v_hat`); Muon's
+    Adam step too."""
+    b1, b2 = float(beta_1), float(beta_2)
+    alpha = lr * ops.sqrt(1.0 - ops.power(b2, t)) / (1.0 - ops.power(b1, t))
+    m_new = m.value + (g - m.value) * (1.0 - b1)
+    v_new = v.value + (ops.square(g) - v.value) * (1.0 - b2)
+    m.assign(m_new)
+    v.assign(v_new)
+    if v_hat is not None:
+        v_new = ops.maximum(v_hat.value, v_new)
+        v_hat.assign(v_new)
+    var.assign(var.value - (m_new * alpha) / (ops.sqrt(v_new) + float(epsilon)))
 
 
 def check_moments(owner, beta_1, beta_2, epsilon):

@@ -243,6 +243,10 @@ class Optimizer:
             graph = None
         if graph is None:
             return self._apply_eager(grads, variables)
+        return self._apply_in_graph(grads, variables)
+
+    def _apply_in_graph(self, grads, variables):
+        """Append the whole update to the graph being traced (`MultiOptimizer` dispatches)."""
         self.build(variables)
         if self.loss_scale_factor is not None:
             grads = [g / float(self.loss_scale_factor) for g in grads]
