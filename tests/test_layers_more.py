@@ -3,6 +3,9 @@ ReversibleEmbedding, Pipeline, MelSpectrogram. Each is compared with real Keras 
 (outputs, configs, weight names and order, `.keras` files both ways) where it is installed."""
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -208,3 +211,60 @@ def test_reversible_embedding_mask_file_and_training(tmp_path):
     before = model.evaluate(ids, y, verbose=0)
     model.fit(ids, y, epochs=3, batch_size=3, verbose=0)
     assert model.evaluate(ids, y, verbose=0) < before
+
+
+# -- Pipeline ----------------------------------------------------------------------------------
+def test_pipeline_applies_layers_config_and_file(tmp_path):
+    x = np.random.default_rng(0).uniform(0, 255, (4, 6, 6, 3)).astype("f")
+    layers = lambda k: [k.layers.Rescaling(1 / 255.0), k.layers.CenterCrop(4, 4)]  # noqa: E731
+    ours, theirs = L.Pipeline(layers(keras)), real_keras.layers.Pipeline(layers(real_keras))
+    np.testing.assert_allclose(ours(x), np.asarray(theirs(x)), rtol=1e-6)
+    config = ours.get_config()
+    assert set(config) == {"layers", "name"} and len(ours.layers) == 2
+    strip = lambda c: [dict(l["config"], name=None) for l in c["layers"]]  # noqa: E731
+    assert strip(config) == strip(theirs.get_config())
+    clone = real_keras.layers.Pipeline.from_config(config)  # Keras reads kgraph's config
+    np.testing.assert_allclose(np.asarray(clone(x)), ours(x), rtol=1e-6)
+    assert strip(L.Pipeline.from_config(config).get_config()) == strip(config)
+    assert ours.compute_output_shape((None, 6, 6, 3)) == (None, 4, 4, 3)
+    check_file_both_ways(L.Pipeline(layers(keras)), x, tmp_path)
+    with pytest.raises(ValueError, match="layers="):
+        L.Pipeline.from_config({"name": "p"})
+
+
+def test_pipeline_augments_in_training_only():
+    x = np.random.default_rng(1).uniform(size=(8, 5, 5, 1)).astype("f")
+    pipeline = L.Pipeline([L.RandomFlip("horizontal", seed=3), L.Rescaling(2.0)])
+    flipped = np.asarray(pipeline(x))  # a direct call trains, as Keras' default
+    assert all(np.allclose(f, 2 * x[i]) or np.allclose(f, 2 * x[i, :, ::-1])
+               for i, f in enumerate(flipped))
+    assert not np.allclose(flipped, 2 * x)
+    np.testing.assert_allclose(pipeline(x, training=False), 2 * x)
+    model = keras.Sequential([keras.Input((5, 5, 1)), pipeline])
+    np.testing.assert_allclose(model.predict(x, verbose=0), 2 * x)
+
+
+# -- MelSpectrogram ----------------------------------------------------------------------------
+# real Keras' eager MelSpectrogram takes seconds to compile its stft: its outputs and configs
+# are recorded in tests/data/layers_more_golden.npz (tests/data/make_layers_more_golden.py)
+GOLDEN = np.load(os.path.join(os.path.dirname(__file__), "data", "layers_more_golden.npz"))
+
+
+@pytest.mark.parametrize("case", ["mel0", "mel1", "mel2"])
+def test_mel_spectrogram_equals_real_keras(case):
+    config = json.loads(str(GOLDEN[case + "_config"]))
+    ours = L.MelSpectrogram.from_config(config)
+    assert ours.get_config() == config
+    for source, key in (("audio", case), ("audio_one", case + "_one")):
+        want = GOLDEN[key]
+        got = ours(GOLDEN["input_" + source])
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    assert ours.compute_output_shape(GOLDEN["input_audio"].shape) == GOLDEN[case].shape
+
+
+def test_mel_spectrogram_in_a_model_file_and_errors(tmp_path):
+    x = np.random.default_rng(1).normal(size=(2, 400)).astype("f")
+    check_file_both_ways(L.MelSpectrogram(fft_length=64, sequence_stride=32, num_mel_bins=8),
+                         x, tmp_path, atol=1e-4)
+    with pytest.raises(ValueError, match="`sequence_length`=128"):
+        L.MelSpectrogram(fft_length=64, sequence_length=128)

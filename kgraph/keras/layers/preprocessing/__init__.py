@@ -11,3 +11,5 @@ from kgraph.keras.layers.preprocessing.hashing import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.hashed_crossing import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.lookup import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.text_vectorization import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.pipeline import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.mel_spectrogram import *  # noqa: F401,F403
