@@ -24,19 +24,24 @@ from kgraph.keras.losses.functions import *  # noqa: F401,F403
 from kgraph.keras.losses.functions import (_is_float, _y_pair, _num_classes, _binary_crossentropy_elements, _categorical_log_prob, _move_axis_last, _check_axis, _to_plus_minus_one, _match_weight_rank, _check_reduction)  # noqa: F401
 from kgraph.keras.losses.classes import *  # noqa: F401,F403
 from kgraph.keras.losses.classes import (_function)  # noqa: F401
+from kgraph.keras.losses.overlap_circle_gce import (  # noqa: F401
+    CategoricalGeneralizedCrossEntropy, Circle, Dice, Tversky,
+    categorical_generalized_cross_entropy, circle, dice, tversky)
 
 
 CLASSES = {c.__name__: c for c in (
     Loss, LossFunctionWrapper, MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError,
     MeanSquaredLogarithmicError, CosineSimilarity, Huber, LogCosh, KLDivergence, Poisson,
     Hinge, SquaredHinge, CategoricalHinge, BinaryCrossentropy, CategoricalCrossentropy,
-    SparseCategoricalCrossentropy, BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CTC)}
+    SparseCategoricalCrossentropy, BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CTC,
+    Dice, Tversky, Circle, CategoricalGeneralizedCrossEntropy)}
 FUNCTIONS = {f.__name__: f for f in (
     mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
     mean_squared_logarithmic_error, cosine_similarity, huber, log_cosh, kl_divergence, poisson,
     hinge, squared_hinge, categorical_hinge, binary_crossentropy, categorical_crossentropy,
     sparse_categorical_crossentropy, binary_focal_crossentropy,
-    categorical_focal_crossentropy, ctc)}
+    categorical_focal_crossentropy, ctc, dice, tversky, circle,
+    categorical_generalized_cross_entropy)}
 FUNCTIONS.update({"mse": mse, "MSE": mse, "mae": mae, "MAE": mae, "mape": mape, "MAPE": mape,
                   "msle": msle, "MSLE": msle, "kld": kld, "KLD": kld, "bce": bce, "BCE": bce,
                   "kullback_leibler_divergence": kld, "logcosh": log_cosh})

@@ -39,6 +39,11 @@ class Loss:
         """A validity mask for the per-sample losses, or None (all valid)."""
         return None
 
+    def output_mask(self, losses):
+        """A validity mask computed from the per-sample losses (Keras' `_keras_mask` on the
+        output of `call`), or None; combined with `compute_mask`'s by a logical and."""
+        return None
+
     def __call__(self, y_true, y_pred, sample_weight=None):
         graph = current_graph()
         if graph is not None and graph.captures is not None:  # an eager GradientTape
@@ -49,8 +54,10 @@ class Loss:
     def _record(self, y_true, y_pred, sample_weight=None):
         y_pred, y_true = self._convert(y_pred), self._convert(y_true)
         losses = self.call(y_true, y_pred)
-        return reduce_weighted_values(losses, sample_weight, self.compute_mask(y_true, y_pred),
-                                      self.reduction, self.dtype)
+        mask, output_mask = self.compute_mask(y_true, y_pred), self.output_mask(losses)
+        if output_mask is not None:
+            mask = output_mask if mask is None else ops.logical_and(mask, output_mask)
+        return reduce_weighted_values(losses, sample_weight, mask, self.reduction, self.dtype)
 
     def _convert(self, y):
         """`y` as tensors of the loss dtype, each leaf of a list/tuple/dict (Keras 3 maps the
@@ -102,6 +109,10 @@ class LossFunctionWrapper(Loss):
     def call(self, y_true, y_pred):
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
         return self.fn(y_true, y_pred, **self.fn_kwargs)
+
+    def output_mask(self, losses):
+        mask_of = getattr(self.fn, "output_mask", None)  # e.g. `circle`'s: loss > 0
+        return None if mask_of is None else mask_of(losses)
 
     def get_config(self):
         config = {**super().get_config(), **self.fn_kwargs}
