@@ -45,7 +45,8 @@ from kgraph.ops.core_api import (convert_to_numpy, convert_to_tensor, custom_gra
                                  dtype, is_tensor, saturate_cast, scatter, scatter_update,
                                  slice, slice_update, unstack)
 from kgraph.ops.linalg_api import (cholesky, cholesky_inverse, det, eig, eigh, inv,  # noqa: F401,E402
-                                   lstsq, lu_factor, norm, qr, solve, solve_triangular, svd)
+                                   lstsq, lu_factor, matrix_rank, norm, pinv, qr, solve,
+                                   solve_triangular, svd)
 from kgraph.ops.nn import (average_pool, binary_crossentropy, categorical_crossentropy,  # noqa: F401,E402
                            celu, depth_to_space, dot_product_attention, glu, hard_shrink,
                            hard_swish, hard_tanh, layer_normalization, log_sigmoid, max_pool,
@@ -55,7 +56,9 @@ from kgraph.ops.nn import (average_pool, binary_crossentropy, categorical_crosse
                            threshold, batch_normalization)
 from kgraph.ops.nn_api import softmax  # noqa: F401,E402 - also over a tuple of axes
 from kgraph.ops.nn_api import stop_gradient  # noqa: F401,E402 - Keras' name
-from kgraph.ops.reduce_api import erfinv, segment_max, segment_sum  # noqa: F401,E402
+from kgraph.ops.reduce_api import (erfinv, segment_max, segment_min,  # noqa: F401,E402
+                                   segment_prod, segment_sum)
+from kgraph.ops.numpy_math_api import cdist, erfc  # noqa: F401,E402
 from kgraph.ops.shape_api import extract_sequences  # noqa: F401,E402
 from kgraph.ops.numpy_api import rsqrt  # noqa: F401,E402
 from kgraph.ops.sort import in_top_k, top_k  # noqa: F401,E402
@@ -64,7 +67,7 @@ from kgraph.ops.fft import fft, fft2, ifft2, irfft, rfft  # noqa: F401,E402
 from kgraph.ops.stft import istft, stft  # noqa: F401,E402
 from kgraph.ops.jvp import jvp  # noqa: F401,E402
 from kgraph.ops.windows_api import (adaptive_average_pool, adaptive_max_pool,  # noqa: F401,E402
-                                   unfold)
+                                   fold, unfold)
 from kgraph.ops.einops import rearrange  # noqa: F401,E402
 from kgraph.ops.ctc import ctc_decode, ctc_loss  # noqa: F401,E402
 

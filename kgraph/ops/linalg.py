@@ -53,4 +53,6 @@ def dot(x1, x2):
 
 # `keras.ops.linalg` names, so that `kgraph.ops.linalg` is that namespace
 from kgraph.ops.linalg_api import (cholesky, cholesky_inverse, det, eig, eigh, inv,  # noqa: E402,F401
-                                   lstsq, lu_factor, norm, qr, solve, solve_triangular, svd)
+                                   lstsq, lu_factor, matrix_rank, norm, pinv, qr, solve,
+                                   solve_triangular, svd)
+from kgraph.ops.jvp import jvp  # noqa: E402,F401 - keras.ops.linalg.jvp

@@ -147,3 +147,30 @@ def solve_triangular(a, b, lower=False):
 @_eager
 def slogdet(x):
     return tuple(np.linalg.slogdet(x))
+
+
+@_eager
+def pinv(x, rcond=None):
+    """The Moore-Penrose pseudo-inverse; singular values below `rcond` times the largest count
+    as zero (default `10 * max(M, N) * eps`, as JAX)."""
+    x = _as_float(x, "pinv")
+    if rcond is None:
+        rcond = 10 * max(x.shape[-2:]) * np.finfo(x.dtype).eps
+    return np.linalg.pinv(x, rcond=rcond).astype(x.dtype)
+
+
+@_eager
+def matrix_rank(x, tol=None):
+    """The number of singular values above `tol` (default: the largest times
+    `max(M, N) * eps`), as int32."""
+    x = _as_float(x, "matrix_rank")
+    return np.asarray(np.linalg.matrix_rank(x, tol=tol), np.int32)
+
+
+def _as_float(x, op):
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected input to have rank >= 2. Received input with shape "
+                         f"{x.shape}")
+    from kgraph.ops.api_util import floatx
+
+    return x if x.dtype.kind == "f" else x.astype(floatx())

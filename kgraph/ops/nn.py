@@ -283,6 +283,6 @@ from kgraph.ops.nn_api import (binary_crossentropy, categorical_crossentropy, ce
                                sparsemax, squareplus, tanh_shrink, threshold)
 from kgraph.ops.pool import average_pool, max_pool  # noqa: E402,F401
 from kgraph.ops.windows_api import (adaptive_average_pool, adaptive_max_pool,  # noqa: E402,F401
-                                   unfold)
+                                   fold, unfold)
 
 hard_swish = hard_silu

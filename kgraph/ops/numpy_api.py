@@ -174,6 +174,20 @@ def logspace(start, stop, num=50, endpoint=True, base=10, dtype=None, axis=0):
     return out.astype(_np_dtype(dtype, floatx()))
 
 
+def geomspace(start, stop, num=50, endpoint=True, dtype=None, axis=0):
+    """`num` values evenly spaced on a log scale from `start` to `stop` (same sign, nonzero),
+    `keras.ops.geomspace`; `start` and `stop` may be traced tensors."""
+    if is_symbolic(start) or is_symbolic(stop):
+        dtype = dtype_name(dtype) if dtype is not None else floatx()
+        start, stop = ew.cast(start, dtype), ew.cast(stop, dtype)
+        logs = _linspace_traced(ew.log(ew.abs(start)), ew.log(ew.abs(stop)), int(num),
+                                endpoint, False, dtype, axis)
+        sign = ew.sign(start)
+        return ew.exp(logs) * (_expand_dims(sign, axis) if len(sign.shape) else sign)
+    out = np.geomspace(start, stop, num, endpoint=endpoint, axis=axis)
+    return out.astype(_np_dtype(dtype, floatx()))
+
+
 def eye(N, M=None, k=0, dtype=None):  # noqa: N803 - the Keras names
     """Ones on the k-th diagonal of an N x M matrix. N and M may be dims of a traced tensor
     (`ops.eye(ops.shape(x)[0])`, the keras.io DDIM example's KID kernel mask)."""

@@ -214,15 +214,28 @@ def segment_sum(data, segment_ids, num_segments=None, sorted=False):  # noqa: A0
     """Sum of the rows of `data` per segment id (`keras.ops.segment_sum`), a one-hot
     contraction; `num_segments` must be given while tracing (a Python int or a traced
     scalar such as `ops.shape(x)[0]`)."""
-    return _segment(data, segment_ids, num_segments, "segment_sum", maximum=False)
+    return _segment(data, segment_ids, num_segments, "segment_sum")
 
 
 def segment_max(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
     """Maximum of the rows of `data` per segment id; empty segments give the dtype's lowest."""
-    return _segment(data, segment_ids, num_segments, "segment_max", maximum=True)
+    return _segment(data, segment_ids, num_segments, "segment_max")
 
 
-def _segment(data, segment_ids, num_segments, op, maximum):
+def segment_min(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    """Minimum of the rows of `data` per segment id (`keras.ops.segment_min`); empty segments
+    give the dtype's largest value (TensorFlow's rule, as `segment_max` gives the lowest)."""
+    return _segment(data, segment_ids, num_segments, "segment_min")
+
+
+def segment_prod(data, segment_ids, num_segments=None, sorted=False):  # noqa: A002
+    """Product of the rows of `data` per segment id (`keras.ops.segment_prod`); empty
+    segments give 1. A chain of multiplies over the rows, so while tracing the number of rows
+    must be known; the gradient is exact at zeros."""
+    return _segment(data, segment_ids, num_segments, "segment_prod")
+
+
+def _segment(data, segment_ids, num_segments, op):
     from kgraph.ops.api_util import StaticShapeRequiredError, is_symbolic
     from kgraph.ops.movement import expand_dims
 
@@ -242,11 +255,16 @@ def _segment(data, segment_ids, num_segments, op, maximum):
     extra = rank(data) - 1
     for _ in range(extra):
         hits = expand_dims(hits, -1)
-    if not maximum:
-        return rd.sum(ew.cast(hits, dtype_of(data)) * expand_dims(data, 0), 1)
-    low = np.finfo(ew._np_dtype(dtype_of(data))).min if is_float(dtype_of(data)) else \
-        np.iinfo(ew._np_dtype(dtype_of(data))).min
-    return rd.max(ew.where(hits, expand_dims(data, 0), ew.cast(low, dtype_of(data))), 1)
+    rows = expand_dims(data, 0)
+    if op == "segment_sum":
+        return rd.sum(ew.cast(hits, dtype_of(data)) * rows, 1)
+    if op == "segment_prod":
+        static_dim(data, 0, op)  # the chain runs over the rows
+        return prod(ew.where(hits, rows, ew.cast(1, dtype_of(data))), 1)
+    info = np.finfo if is_float(dtype_of(data)) else np.iinfo
+    limits = info(ew._np_dtype(dtype_of(data)))
+    empty, reduce = (limits.min, rd.max) if op == "segment_max" else (limits.max, rd.min)
+    return reduce(ew.where(hits, rows, constant(np.asarray(empty, limits.dtype), rows)), 1)
 
 
 def erfinv(x):

@@ -126,6 +126,23 @@ def vsplit(x, indices_or_sections):
     return split(x, indices_or_sections, axis=0)
 
 
+def hsplit(x, indices_or_sections):
+    """`split` along axis 1 (axis 0 of a 1-D tensor), as `keras.ops.hsplit`."""
+    return split(x, indices_or_sections, axis=0 if rank(x) == 1 else 1)
+
+
+def dsplit(x, indices_or_sections):
+    """`split` along axis 2 (`keras.ops.dsplit`); `x` must have rank >= 3."""
+    _need_rank(x, 3, "dsplit")
+    return split(x, indices_or_sections, axis=2)
+
+
+def _need_rank(x, least, op):
+    if rank(x) < least:
+        raise ValueError(f"{op}: the input must have rank >= {least}. Received: "
+                         f"x.shape={tuple(shape_of(x))}")
+
+
 def _at_least(x, n):
     while rank(x) < n:
         x = mv.expand_dims(x, 0) if rank(x) < 2 or n == 2 else mv.expand_dims(x, rank(x))
@@ -162,6 +179,18 @@ def flip(x, axis=None):
         x = mv.apply("Gather", x, np.arange(n - 1, -1, -1, dtype=np.int64),
                      axis=axis_index(a, rank(x), "flip"))
     return x
+
+
+def fliplr(x):
+    """Reverse axis 1 (`keras.ops.fliplr`); `x` must have rank >= 2."""
+    _need_rank(x, 2, "fliplr")
+    return flip(x, 1)
+
+
+def flipud(x):
+    """Reverse axis 0 (`keras.ops.flipud`); `x` must have rank >= 1."""
+    _need_rank(x, 1, "flipud")
+    return flip(x, 0)
 
 
 def roll(x, shift, axis=None):

@@ -90,9 +90,10 @@ def _topk_indices(x, k, largest):
 def take_along_axis(x, indices, axis=None):
     """Values of `x` at `indices` along `axis` (`keras.ops.take_along_axis`).
 
-    Lowered to a one-hot contraction (`sum(one_hot(indices) * x)`), which both backends run on
-    any shape, unknown batch included, and whose gradient is exact; it costs
-    `indices.size * x.shape[axis]` multiplies.
+    Lowered to a one-hot selection (`sum(where(one_hot(indices), x, 0))`), which both backends
+    run on any shape, unknown batch included, and whose gradient is exact; it costs
+    `indices.size * x.shape[axis]` selects (a select, so an inf or NaN elsewhere in the row
+    does not turn the sum into NaN).
 
     Args:
         x: input tensor.
@@ -117,7 +118,8 @@ def take_along_axis(x, indices, axis=None):
     if x_last.dtype == "bool":
         picked = reduce_sum(ew.cast(hits, "int64") * ew.cast(expand_dims(x_last, -2), "int64"), -1)
         return back(ew.greater(picked, 0))
-    return back(reduce_sum(ew.cast(hits, x_last.dtype) * expand_dims(x_last, -2), -1))
+    zero = ew.cast(0, x_last.dtype)
+    return back(reduce_sum(ew.where(hits, expand_dims(x_last, -2), zero), -1))
 
 
 def top_k(x, k, sorted=True):  # noqa: A002 - the Keras name
@@ -217,3 +219,40 @@ def _stack_quantiles(picks, qs, ordered, back, keepdims, full_rank):
 def median(x, axis=None, keepdims=False):
     """Median of `x` along `axis` (`keras.ops.median`); float results for integer input."""
     return quantile(x, 0.5, axis=axis, keepdims=keepdims)
+
+
+def unique(x, sorted=True, return_index=False, return_inverse=False,  # noqa: A002
+           return_counts=False, axis=None, size=None, fill_value=None):
+    """The unique entries of `x` (`keras.ops.unique`), sorted, as numpy's `unique`.
+
+    Eager only: the number of unique entries is known only from the data, so the op has no
+    graph form (a symbolic `x` raises `TracedModeNotSupportedError`). As JAX, `size` pads
+    (or cuts) the result to that length: values with `fill_value` (default the smallest
+    unique value), indices with the first one, counts with 0. Indices, inverse and counts
+    are int32. `sorted=False` gives sorted values too (Keras leaves the order unspecified).
+
+    Returns:
+        The unique values, or a tuple of them and the indices / inverse / counts asked for.
+    """
+    from kgraph.ops.api_util import eager_only
+
+    eager_only("unique", x)
+    x = np.asarray(x)
+    values, index, inverse, counts = np.unique(x, return_index=True, return_inverse=True,
+                                               return_counts=True, axis=axis)
+    if axis is None:
+        inverse = inverse.reshape(x.shape)
+    if size is not None:
+        along = 0 if axis is None else axis
+        size, have = int(size), values.shape[along]
+        first = np.take(values, [0], axis=along)
+        fill = first if fill_value is None else np.full_like(first, fill_value)
+        missing = max(size - have, 0)
+        values = np.concatenate([np.take(values, np.arange(min(size, have)), axis=along)] +
+                                [fill] * missing, axis=along)
+        index = np.concatenate([index[:size], np.full(missing, index[0])])
+        counts = np.concatenate([counts[:size], np.zeros(missing, counts.dtype)])
+    out = [values] + [a.astype(np.int32) for a, wanted in ((index, return_index),
+                                                           (inverse, return_inverse),
+                                                           (counts, return_counts)) if wanted]
+    return out[0] if len(out) == 1 else tuple(out)

@@ -1,5 +1,5 @@
-"""`keras.ops.adaptive_average_pool` / `adaptive_max_pool` (and their `keras.ops.nn` names) and
-`keras.ops.unfold`, composed from existing primitives.
+"""`keras.ops.adaptive_average_pool` / `adaptive_max_pool` (and their `keras.ops.nn` names),
+`keras.ops.unfold` and its adjoint `keras.ops.fold`, composed from existing primitives.
 
 Adaptive pooling uses PyTorch's windows, as Keras 3: output position `i` of an axis of input
 size `n` and output size `m` pools input `[floor(i * n / m), ceil((i + 1) * n / m))`. Both pools
@@ -92,7 +92,7 @@ def adaptive_max_pool(inputs, output_size, data_format=None):
 def _pair(value, name):
     values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(values) != 2 or not all(isinstance(v, (int, np.integer)) for v in values):
-        raise ValueError(f"unfold: {name} must be an int or a tuple of two ints. "
+        raise ValueError(f"unfold/fold: {name} must be an int or a tuple of two ints. "
                          f"Received: {name}={value!r}")
     return tuple(int(v) for v in values)
 
@@ -136,3 +136,62 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
                    data_format="channels_first", dilation_rate=dilation)
     rows, cols = static_dim(patches, 2, "unfold"), static_dim(patches, 3, "unfold")
     return mv.reshape(patches, (-1, depth, rows * cols))
+
+
+def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Sum sliding local blocks back into a batch of channels-first images (`keras.ops.fold`,
+    PyTorch's `fold`, col2im): the adjoint of `unfold`, so overlapping entries add up.
+
+    Each window position's `(N, C, L)` column block is spread onto its strided grid (zeros
+    interleaved by a pad and a reshape), shifted by its offset in the window and summed; the
+    padding is then cut away. Only pads, reshapes, slices and adds: it traces on an unknown
+    batch and its gradient is `unfold`.
+
+    Args:
+        x: `(N, C * kH * kW, L)`, as `unfold` returns; the last two dims static.
+        output_size: int or `(H, W)`, the image size (without padding).
+        kernel_size: int or `(kH, kW)`.
+        dilation: int or `(dH, dW)`. Default 1.
+        padding: int or `(pH, pW)`, cut from both sides of each spatial dim. Default 0.
+        stride: int or `(sH, sW)`. Default 1.
+
+    Returns:
+        `(N, C, H, W)`.
+
+    Example:
+    >>> fold(np.ones((1, 4, 4), "float32"), 3, kernel_size=2)[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]], dtype=float32)
+    """
+    if rank(x) != 3:
+        raise ValueError(f"fold: input must be a 3D tensor (N, C * kH * kW, L). Received: "
+                         f"x.shape={tuple(x.shape)}")
+    (height, width), (kh, kw) = _pair(output_size, "output_size"), _pair(kernel_size,
+                                                                          "kernel_size")
+    (dh, dw), (ph, pw), (sh, sw) = (_pair(dilation, "dilation"), _pair(padding, "padding"),
+                                    _pair(stride, "stride"))
+    padded = (height + 2 * ph, width + 2 * pw)
+    rows, cols = ((size - d * (k - 1) - 1) // s + 1 for size, d, k, s in
+                  ((padded[0], dh, kh, sh), (padded[1], dw, kw, sw)))
+    depth, count = static_dim(x, 1, "fold"), static_dim(x, 2, "fold")
+    if depth % (kh * kw) or count != rows * cols:
+        raise ValueError(f"fold: x.shape={tuple(x.shape)} does not match kernel_size="
+                         f"{(kh, kw)} and {rows * cols} windows of output_size="
+                         f"{(height, width)}, padding={(ph, pw)}, stride={(sh, sw)}, "
+                         f"dilation={(dh, dw)}")
+    channels = depth // (kh * kw)
+    blocks = mv.reshape(x, (-1, channels, kh, kw, rows, 1, cols, 1))
+    # (rows, 1, cols, 1) padded to (rows, sH, cols, sW): entry (r sH, c sW) is block (r, c)
+    blocks = mv.pad(blocks, ((0, 0),) * 5 + ((0, sh - 1), (0, 0), (0, sw - 1)))
+    grid = (rows * sh, cols * sw)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            block = mv.reshape(blocks[:, :, i, j], (-1, channels) + grid)
+            top, left = i * dh, j * dw
+            block = mv.pad(block, ((0, 0), (0, 0), (top, max(padded[0] - top - grid[0], 0)),
+                                   (left, max(padded[1] - left - grid[1], 0))))
+            block = mv.slice_axis(mv.slice_axis(block, 0, padded[0], 2), 0, padded[1], 3)
+            out = block if out is None else out + block
+    return mv.slice_axis(mv.slice_axis(out, ph, ph + height, 2), pw, pw + width, 3)
