@@ -46,6 +46,25 @@ def test_the_name_list_is_keras_3s():
         assert expected in names
 
 
+def test_the_name_list_is_the_installed_keras_namespace():
+    """The list is what tools/gen_keras_ops_names.py reads from the Keras version its header
+    names (skipped when another version, or none, is installed)."""
+    import importlib.util
+
+    import pytest
+
+    real = pytest.importorskip("keras")
+    with open(os.path.join(HERE, "data", "keras_ops_names.txt")) as f:
+        version = re.match(r"# Keras (\S+) ", f.readline()).group(1)
+    if real.__version__ != version:
+        pytest.skip(f"the list is Keras {version}'s; Keras {real.__version__} is installed")
+    spec = importlib.util.spec_from_file_location(
+        "gen_keras_ops_names", os.path.join(HERE, os.pardir, "tools", "gen_keras_ops_names.py"))
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    assert sorted(set(generator.namespace_names())) == keras_names()
+
+
 def test_every_keras_ops_name_is_implemented_or_listed_with_a_reason():
     table = not_implemented_table()
     missing = [n for n in keras_names() if resolve(n) is None and not table.get(n)]
