@@ -18,8 +18,9 @@ every batch size.
 
 As with `tf.function`: Python side effects (print, appending to a list) happen while tracing
 only; variables may be created on the first trace only (optimizer slots, metric state);
-numpy arguments of a new shape retrace. There is no AutoGraph: Python `if`/`for` cannot
-branch on a tensor's value (use `kgraph.ops.cond`, `where`, `fori_loop`).
+numpy arguments of a new shape retrace. AutoGraph converts the function's own `if` statements
+(kgraph/autograph.py: an `if` on a tensor traces both branches and selects their results);
+`for`/`while` over tensors are not converted (use `kgraph.ops.fori_loop`, `while_loop`).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import weakref
 
 import numpy as np
 
+from kgraph.autograph import convert as autograph_convert
 from kgraph.ir.graph import Value, current_graph
 from kgraph.keras.tree import flatten, pack_like
 from kgraph.variables import Variable
@@ -40,25 +42,30 @@ _OPTIONS = frozenset({"autograph", "jit_compile", "reduce_retracing",
 
 
 def function(func=None, input_signature=None, **options):
-    """Decorator (with or without arguments) returning a `Function`. `jit_compile`,
-    `reduce_retracing`, `autograph` and tf.function's `experimental_*` options are accepted
-    and change nothing: every kgraph function is compiled."""
+    """Decorator (with or without arguments) returning a `Function`. `autograph=False` leaves
+    the function's `if` statements as written; `jit_compile`, `reduce_retracing` and
+    tf.function's `experimental_*` options are accepted and change nothing: every kgraph
+    function is compiled."""
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
         raise TypeError(f"kgraph.function() got unexpected keyword arguments: {unknown}")
+    autograph = options.get("autograph", True)
     if func is None:
-        return lambda f: Function(f, input_signature)
-    return Function(func, input_signature)
+        return lambda f: Function(f, input_signature, autograph)
+    return Function(func, input_signature, autograph)
 
 
 class Function:
     """A traced-and-compiled Python function; see the module docstring."""
 
-    def __init__(self, fn, input_signature=None):
+    def __init__(self, fn, input_signature=None, autograph=True):
         if not callable(fn):
             raise TypeError(f"kgraph.function needs a callable. Received: {fn!r}")
         functools.update_wrapper(self, fn)
-        self._fn = fn
+        self._python_fn = fn
+        self._autograph = bool(autograph)
+        # what is traced: `if` statements on tensors converted (kgraph/autograph.py)
+        self._fn = autograph_convert(fn) if self._autograph else fn
         self._signature = None if input_signature is None else list(input_signature)
         self._traces = {}  # signature key -> _Trace
         self._lock = threading.Lock()
@@ -70,12 +77,13 @@ class Function:
         bound = self._bound.get(instance)
         if bound is None:
             bound = self._bound[instance] = Function(
-                functools.partial(self._fn, instance), self._signature)
+                functools.partial(self._python_fn, instance), self._signature,
+                self._autograph)
         return bound
 
     @property
     def python_function(self):
-        return self._fn
+        return self._python_fn
 
     def __call__(self, *args, **kwargs):
         if current_graph() is not None:  # called while a step or another function traces
