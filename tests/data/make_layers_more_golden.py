@@ -22,6 +22,11 @@ CASES = {
              "audio"),
     "mel2": ("MelSpectrogram", {"fft_length": 64, "sequence_stride": 32, "num_mel_bins": 8,
                                 "ref_power": 2.0, "top_db": 20.0, "min_freq": 100.0}, "audio"),
+    # deterministic image layers (Equalization's JAX histogram is a 256-step Python loop)
+    "equalization0": ("Equalization", {}, "images"),
+    "equalization1": ("Equalization", {"value_range": (0, 1), "bins": 64,
+                                       "data_format": "channels_first"}, "images01"),
+    "auto_contrast0": ("AutoContrast", {"value_range": (0, 1)}, "images01"),
 }
 
 
@@ -38,7 +43,7 @@ def main():
     out = {f"input_{k}": v for k, v in data.items()}
     for name, (cls, kwargs, source) in CASES.items():
         layer = getattr(keras.layers, cls)(**kwargs)
-        out[name] = np.asarray(layer(data[source], training=False)
+        out[name] = np.asarray(layer(data[source], training=True)
                                if cls != "MelSpectrogram" else layer(data[source]))
         if cls == "MelSpectrogram":
             out[name + "_one"] = np.asarray(layer(data["audio_one"]))

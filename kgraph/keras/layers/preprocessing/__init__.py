@@ -13,3 +13,4 @@ from kgraph.keras.layers.preprocessing.lookup import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.text_vectorization import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.pipeline import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.mel_spectrogram import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.color import *  # noqa: F401,F403
