@@ -271,6 +271,51 @@ def beta(shape, alpha, beta, dtype=None, seed=None):  # noqa: A002 - Keras' argu
     return _as(first / (first + second), dtype)
 
 
+def binomial(shape, counts, probabilities, dtype=None, seed=None):
+    """Binomial(counts, probabilities) draws (`keras.random.binomial`): the number of
+    successes in `counts` trials, each a success with probability `probabilities`.
+
+    Each draw counts its uniform trials below `probabilities`, so it is exact, and costs
+    `max(counts)` uniforms per element.
+
+    Args:
+        shape: tuple of ints and dims of traced tensors (`ops.shape(x)[0]`).
+        counts: int or array of ints broadcasting to `shape`, the trials per draw; known
+            when the draw is traced (not a tensor computed in the graph).
+        probabilities: float, array or tensor broadcasting to `shape`, in [0, 1].
+        dtype: the result's dtype. Defaults to `floatx()`.
+        seed: int, `SeedGenerator` or None.
+
+    Returns:
+        An array eagerly, a graph tensor while tracing.
+
+    Example:
+
+    >>> draws = binomial((10000,), counts=10, probabilities=0.3, seed=1)  # mean ~ 3, var ~ 2.1
+    """
+    from kgraph import config, ops
+    from kgraph.ir.graph import Value
+
+    if isinstance(counts, Value):
+        raise ValueError("binomial: `counts` must be known when the draw is traced (an int or "
+                         "an array of ints), not a tensor computed in the graph. Received: "
+                         f"counts={counts!r}")
+    counts = np.asarray(counts)
+    if counts.size == 0 or np.any(counts < 0) or np.any(counts != np.floor(counts)):
+        raise ValueError(f"binomial: `counts` must be integers >= 0. Received: counts={counts!r}")
+    trials = int(counts.max())
+    shape = tuple(shape)
+    if trials == 0:
+        return ops.cast(_like(shape), dtype or config.floatx())
+    draws = uniform((trials,) + shape, seed=seed)
+    trial = np.arange(trials, dtype=np.float32).reshape((trials,) + (1,) * len(shape))
+    probabilities = ops.cast(probabilities, "float32") if isinstance(probabilities, Value) \
+        else np.asarray(probabilities, np.float32)
+    success = ops.logical_and(ops.less(draws, probabilities),
+                              ops.less(trial, counts.astype(np.float32)))
+    return ops.cast(ops.sum(ops.cast(success, "float32"), axis=0), dtype or config.floatx())
+
+
 def randint(shape, minval, maxval, dtype="int32", seed=None):
     """Integers in [minval, maxval) (`keras.random.randint`)."""
     from kgraph import ops

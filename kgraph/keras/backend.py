@@ -1,7 +1,10 @@
 """`keras.backend` (the few functions Keras code commonly reaches for)."""
 from kgraph.config import (epsilon, floatx, image_data_format, set_epsilon,  # noqa: F401
                            set_floatx, set_image_data_format)
-from kgraph.keras.layers.base import reset_names as clear_session  # noqa: F401
+from kgraph.keras.utils import get_source_inputs, is_keras_tensor  # noqa: F401
+from kgraph.keras.utils.dtype_utils import (is_float_dtype, is_int_dtype,  # noqa: F401
+                                            result_type, standardize_dtype)
+from kgraph.keras.utils.global_state import clear_session, get_uid  # noqa: F401
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from kgraph import ops
-from kgraph.keras.serialization import lookup
+from kgraph.keras.serialization import CustomObjectScope, lookup
 
 
 class Constraint:
@@ -79,3 +79,9 @@ def serialize(c):
         return None
     return {"module": "keras.constraints", "class_name": type(c).__name__,
             "config": c.get_config(), "registered_name": None}
+
+
+def deserialize(config, custom_objects=None):
+    """A constraint from `serialize()`'s dict (or a `{class_name, config}` dict, or a name)."""
+    with CustomObjectScope(custom_objects or {}):
+        return get(config)

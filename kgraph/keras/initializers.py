@@ -279,4 +279,7 @@ class STFT(Initializer):
                 "scaling": self.scaling}
 
 
-STFTInitializer = ALL["STFT"] = ALL["STFTInitializer"] = STFT
+STFTInitializer = stft = ALL["STFT"] = ALL["STFTInitializer"] = ALIASES["stft"] = STFT
+# Keras 3's longer public names of the same classes
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal
+ALIASES.update({"IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal})

@@ -25,6 +25,7 @@ from kgraph.keras.compile_utils import (CompiledLoss, CompiledMetrics, CompileMe
                                         total_loss)
 from kgraph.keras.step_programs import StepPrograms
 from kgraph.keras.tree import flatten, pack_like
+from kgraph.keras.utils import global_state
 
 
 class NotCompiledError(RuntimeError):
@@ -302,6 +303,8 @@ class Trainer(StepPrograms):
             validation_batch_size=None, validation_freq=1):
         """Train for `epochs` epochs; returns a `History`. See the Keras docs for arguments."""
         self._require_compiled("fit")
+        epochs = global_state.capped_epochs(epochs)  # keras.config.set_max_epochs
+        steps_per_epoch = global_state.capped_steps(steps_per_epoch)
         data_adapter.check_epochs(epochs, initial_epoch)
         if validation_split and validation_data is None:
             (x, y, sample_weight), validation_data = data_adapter.split_validation(
@@ -368,6 +371,7 @@ class Trainer(StepPrograms):
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False):
         self._require_compiled("evaluate")
+        steps = global_state.capped_steps(steps)  # keras.config.set_max_steps_per_epoch
         x = self._host_inputs(x)
         adapter = data_adapter.make_adapter(x, y, sample_weight, batch_size, False, None, steps)
         if self._is_static():
@@ -395,6 +399,7 @@ class Trainer(StepPrograms):
         return x
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        steps = global_state.capped_steps(steps)  # keras.config.set_max_steps_per_epoch
         x = self._host_inputs(x)
         adapter = data_adapter.make_adapter(x, None, None, batch_size, False, None, steps)
         verbose = 1 if verbose == "auto" else verbose

@@ -76,7 +76,9 @@ class ProgbarLogger(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._reset(self.target)
         if self.verbose and self.epochs > 1:
-            print(f"Epoch {epoch + 1}/{self.epochs}")
+            from kgraph.keras.utils.global_state import print_msg
+
+            print_msg(f"Epoch {epoch + 1}/{self.epochs}")  # stdout, or the `keras` logger
 
     def on_train_batch_end(self, batch, logs=None):
         self.seen = batch + 1

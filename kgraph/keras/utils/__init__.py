@@ -20,6 +20,61 @@ from kgraph.keras.layers.preprocessing.feature_space import FeatureSpace  # noqa
 from kgraph.keras.utils.image_dataset import image_dataset_from_directory  # noqa: F401
 from kgraph.keras.utils.image_utils import (array_to_img, img_to_array, load_img,  # noqa: F401
                                             save_img)
+from kgraph.keras.utils.config import Config  # noqa: F401
+from kgraph.keras.utils.dtype_utils import standardize_dtype  # noqa: F401
+from kgraph.keras.utils.global_state import (clear_session,  # noqa: F401
+                                             disable_interactive_logging,
+                                             enable_interactive_logging,
+                                             is_interactive_logging_enabled)
+
+
+def get_custom_objects():
+    """The global dict of custom objects (`keras.utils.get_custom_objects`): entries added to
+    it are found by name when configs and files are loaded, as
+    `register_keras_serializable` makes them.
+
+    Example:
+        >>> keras.utils.get_custom_objects()["MyLayer"] = MyLayer
+    """
+    from kgraph.keras.serialization import GLOBAL_CUSTOM_OBJECTS
+
+    return GLOBAL_CUSTOM_OBJECTS
+
+
+def is_keras_tensor(x):
+    """True if `x` is a symbolic `KerasTensor` (a functional model's `keras.Input` or what
+    layers return on one), not an array or a variable."""
+    from kgraph.keras.layers.tensors import KerasTensor
+
+    return isinstance(x, KerasTensor)
+
+
+def get_source_inputs(tensor):
+    """The `keras.Input` tensors that `tensor` was computed from, each once, in the order
+    the layer graph reaches them (`keras.utils.get_source_inputs`).
+
+    Args:
+        tensor: a KerasTensor. Anything without a layer history is returned as it is.
+
+    Returns:
+        A list of KerasTensors.
+    """
+    if not hasattr(tensor, "_keras_history"):
+        return tensor
+    layer, node_index, _ = tensor._keras_history or (None, 0, 0)
+    if layer is None or not layer._inbound_nodes:
+        return [tensor]
+    node = layer._inbound_nodes[node_index]
+    if not node.inputs:  # an input layer's node
+        from kgraph.keras.tree import flatten
+
+        return flatten(node.outputs)
+    sources = []
+    for parent in node.inputs:
+        for source in get_source_inputs(parent):
+            if all(source is not known for known in sources):
+                sources.append(source)
+    return sources
 
 
 def set_random_seed(seed):

@@ -117,5 +117,11 @@ class Progbar:
         return line
 
     def _write(self, text, finalize, plain=False):
+        from kgraph.keras.utils import global_state
+
+        if self.stream is sys.stdout and not global_state.is_interactive_logging_enabled():
+            if text.strip("\r\n\b "):
+                global_state.print_msg(text.strip("\r\n\b "))  # to the `keras` logger
+            return
         self.stream.write(text)
         self.stream.flush()
