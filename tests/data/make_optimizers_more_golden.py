@@ -2,7 +2,8 @@
 computes for Lion, Adafactor, Ftrl, Muon, ScheduleFreeAdamW and MultiOptimizer, for
 tests/test_optimizers_more.py: four `apply_gradients` steps on four variables (weights and
 every optimizer variable after them) and two epochs of `fit` of a small Dense model (its
-weights after), and the configs. `python tests/data/make_optimizers_more_golden.py`; not run by the tests."""
+weights after), the configs, and two .keras files Keras saved with Adafactor and
+MultiOptimizer state (tests/data/optimizer_*_keras.keras). `python tests/data/make_optimizers_more_golden.py`; not run by the tests."""
 import json
 import os
 
@@ -77,6 +78,18 @@ for name in ("lion", "adafactor", "ftrl", "muon", "ScheduleFreeAdamW", "multi"):
     out["fit"][name] = {"weights": [listed(w) for w in model.get_weights()],
                         "optimizer_variables": len(model.optimizer.variables)}
 out["multi_config"] = multi().get_config()
+
+# .keras files saved by Keras with an optimizer's state, and that state, for loading tests
+data_dir = os.path.dirname(os.path.abspath(__file__))
+out["saved"] = {}
+for name in ("adafactor", "multi"):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="body"),
+                              keras.layers.Dense(2, name="head")])
+    model.compile(optimizer=multi() if name == "multi" else name, loss="mse")
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    model.save(os.path.join(data_dir, f"optimizer_{name}_keras.keras"))
+    out["saved"][name] = [[v.path.split("/")[-1], listed(v.numpy())]
+                          for v in model.optimizer.variables]
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                        "optimizers_more_golden.json"), "w") as f:

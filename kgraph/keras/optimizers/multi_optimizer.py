@@ -111,7 +111,9 @@ class MultiOptimizer(Optimizer):
             raise TypeError("MultiOptimizer: `optimizer_map` must be an OptimizerMap or a "
                             "callable returning an Optimizer for a variable. Received: "
                             f"optimizer_map={optimizer_map!r}")
-        self._inner_optimizers = []
+        # a plain attribute named as Keras' property: `.keras` files keep each sub-optimizer's
+        # variables under optimizer/optimizers/<name>, as Keras writes them
+        self.optimizers = []
         super().__init__(learning_rate=0.0, loss_scale_factor=loss_scale_factor, name=name)
         self._optimizer_map = optimizer_map
         known = list(optimizer_map.values()) if hasattr(optimizer_map, "values") else []
@@ -121,15 +123,11 @@ class MultiOptimizer(Optimizer):
         self._owner = {}  # id(model variable) -> index in `optimizers`
 
     def _add_inner(self, opt):
-        if not any(opt is known for known in self._inner_optimizers):
+        if not any(opt is known for known in self.optimizers):
             _check_inner(opt)
             opt.loss_scale_factor = self.loss_scale_factor
-            self._inner_optimizers.append(opt)
-        return next(i for i, known in enumerate(self._inner_optimizers) if known is opt)
-
-    @property
-    def optimizers(self):
-        return self._inner_optimizers
+            self.optimizers.append(opt)
+        return next(i for i, known in enumerate(self.optimizers) if known is opt)
 
     @property
     def loss_scale_factor(self):
@@ -138,7 +136,7 @@ class MultiOptimizer(Optimizer):
     @loss_scale_factor.setter
     def loss_scale_factor(self, value):
         self._loss_scale_factor = value
-        for opt in getattr(self, "_inner_optimizers", ()):
+        for opt in getattr(self, "optimizers", ()):
             opt.loss_scale_factor = value
 
     @property
@@ -155,18 +153,18 @@ class MultiOptimizer(Optimizer):
     def variables(self):
         """Its own `iteration` and `learning_rate`, then each sub-optimizer's variables."""
         own = [self.iterations, self._learning_rate]
-        return own + [v for opt in self._inner_optimizers for v in opt.variables]
+        return own + [v for opt in self.optimizers for v in opt.variables]
 
     def build(self, variables):
-        groups = [[] for _ in self._inner_optimizers]
+        groups = [[] for _ in self.optimizers]
         for var in variables:
             if id(var) in self._owner:
                 continue
             index = self._add_inner(self._optimizer_map(var))
-            groups += [[] for _ in range(len(self._inner_optimizers) - len(groups))]
+            groups += [[] for _ in range(len(self.optimizers) - len(groups))]
             self._owner[id(var)] = index
             groups[index].append(var)
-        for opt, group in zip(self._inner_optimizers, groups):
+        for opt, group in zip(self.optimizers, groups):
             if group:
                 opt.build(group)
         self.built = True
@@ -174,7 +172,7 @@ class MultiOptimizer(Optimizer):
     def _apply_in_graph(self, grads, variables):
         self.build(variables)
         for index, group in self._split(list(zip(grads, variables))):
-            self._inner_optimizers[index].apply([g for g, _ in group], [v for _, v in group])
+            self.optimizers[index].apply([g for g, _ in group], [v for _, v in group])
         self.iterations.assign(self.iterations.value + np.int64(1))
         return self.iterations
 
@@ -187,7 +185,7 @@ class MultiOptimizer(Optimizer):
 
     def finalize_variable_values(self, var_list):
         for index, group in self._split(list(var_list), variable=lambda v: v):
-            self._inner_optimizers[index].finalize_variable_values(group)
+            self.optimizers[index].finalize_variable_values(group)
 
     def get_config(self):
         from kgraph.keras.saving.serialization_lib import serialize_keras_object
