@@ -128,6 +128,10 @@ def test_optimizer_map_lookup_and_errors():
         mapping["x"] = optimizers.LossScaleOptimizer(optimizers.SGD())
     with pytest.raises(TypeError, match="default_optimizer"):
         optimizers.OptimizerMap("sgd")
+    again = optimizers.deserialize(optimizers.serialize(mapping))  # as Keras 3 allows
+    assert type(again) is optimizers.OptimizerMap and again.get_config() == mapping.get_config()
+    with pytest.raises(ValueError, match="default_optimizer"):
+        optimizers.get("optimizermap")
 
 
 def test_bad_arguments_are_named():
@@ -184,3 +188,31 @@ def test_loads_keras_saved_optimizer_state(name):
         kkeras.models.load_model(path)
     model.fit(np.asarray(data["x"], "float32"), np.asarray(data["y"], "float32"), epochs=1,
               verbose=0)
+
+
+def test_multi_optimizer_in_an_eager_tape_loop_equals_separate_optimizers():
+    """`apply_gradients` of a MultiOptimizer after a GradientTape (the fused eager update)
+    equals applying its two sub-optimizers to their variables by hand."""
+    import kgraph
+
+    def train(multi):
+        kkeras.utils.set_random_seed(1)
+        model = kkeras.Sequential([kkeras.Input((4,)), kkeras.layers.Dense(3, name="body"),
+                                   kkeras.layers.Dense(2, name="head")])
+        sgd, lion = optimizers.SGD(0.1), optimizers.Lion(0.01)
+        opt = optimizers.MultiOptimizer(optimizers.OptimizerMap(sgd, {"head/.*": lion}))
+        x = np.asarray(GOLDEN["fit_data"]["x"], "float32")[:8]
+        for _ in range(3):
+            with kgraph.GradientTape() as tape:
+                loss = kkeras.ops.mean(kkeras.ops.square(model(x) - 1.0))
+            variables = model.trainable_variables
+            grads = tape.gradient(loss, variables)
+            if multi:
+                opt.apply_gradients(zip(grads, variables))
+            else:
+                sgd.apply_gradients(zip(grads[:2], variables[:2]))
+                lion.apply_gradients(zip(grads[2:], variables[2:]))
+        return model.get_weights()
+
+    for ours, by_hand in zip(train(True), train(False)):
+        np.testing.assert_allclose(ours, by_hand, rtol=1e-6)

@@ -11,7 +11,7 @@ from kgraph.keras.optimizers.ftrl import Ftrl
 from kgraph.keras.optimizers.lamb import Lamb
 from kgraph.keras.optimizers.lion import Lion
 from kgraph.keras.optimizers.loss_scale_optimizer import LossScaleOptimizer
-from kgraph.keras.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap  # noqa: F401
+from kgraph.keras.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
 from kgraph.keras.optimizers.muon import Muon
 from kgraph.keras.optimizers.nadam import Nadam
 from kgraph.keras.optimizers.rmsprop import RMSprop
@@ -21,7 +21,7 @@ from kgraph.keras.serialization import CustomObjectScope, lookup
 
 ALL = {cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
                                      Nadam, Lamb, LossScaleOptimizer, Lion, Adafactor, Ftrl,
-                                     Muon, ScheduleFreeAdamW, MultiOptimizer)}
+                                     Muon, ScheduleFreeAdamW, MultiOptimizer, OptimizerMap)}
 # Keras 3 resolves built-in names case-insensitively ("rmsprop", "RMSprop", "RMSPROP").
 _BY_LOWER_NAME = {name.lower(): name for name in ALL}
 
@@ -61,6 +61,8 @@ def deserialize(config, custom_objects=None):
         except ValueError:
             raise ValueError(f"Could not interpret optimizer identifier: {config['class_name']!r}"
                              f". Known optimizers: {sorted(_BY_LOWER_NAME)}") from None
+        if cls is OptimizerMap:  # Keras 3 deserializes the map through here too
+            return cls.from_config(dict(config.get("config") or {}), custom_objects)
         if not (isinstance(cls, type) and issubclass(cls, Optimizer)):
             raise ValueError(f"Could not interpret optimizer identifier: {config['class_name']!r}"
                              f" (it resolves to {cls!r}, not an Optimizer class)")

@@ -82,6 +82,9 @@ class OptimizerMap(MutableMapping):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        if "default_optimizer" not in config:
+            raise ValueError("OptimizerMap: the config must hold `default_optimizer`. "
+                             f"Received: config={config!r}")
         return cls(_deserialize(config["default_optimizer"], custom_objects),
                    {k: _deserialize(v, custom_objects)
                     for k, v in (config.get("optimizer_map") or {}).items()})
