@@ -92,7 +92,7 @@ def test_keras_activation_names_all_resolve():
 
     for name in ALL_OBJECTS_DICT:
         assert callable(A.get(name)), name
-    assert set(n for n in dir(real.activations) if not n.startswith("_")) <= set(dir(A))
+    assert {n for n in dir(real.activations) if not n.startswith("_")} <= set(dir(A))
 
 
 def test_sparsemax_is_the_simplex_projection():

@@ -136,7 +136,7 @@ def test_functions_resolve_by_name_and_q_is_checked():
     real = pytest.importorskip("keras")
     for name in ("dice", "tversky", "circle", "categorical_generalized_cross_entropy"):
         assert L.get(name).fn is getattr(L, name)
-    assert set(n for n in dir(real.losses) if not n.startswith("_")) <= set(dir(L))
+    assert {n for n in dir(real.losses) if not n.startswith("_")} <= set(dir(L))
     with pytest.raises(ValueError, match=r"q=1\.5"):
         L.CategoricalGeneralizedCrossEntropy(q=1.5)
 

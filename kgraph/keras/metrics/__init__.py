@@ -26,6 +26,14 @@ from kgraph.keras.metrics.base import (Mean, MeanMetricWrapper, Metric,  # noqa:
 from kgraph.keras.metrics.confusion import (AUC, FalseNegatives, FalsePositives,  # noqa: F401
                                             Precision, Recall, TrueNegatives, TruePositives,
                                             update_confusion_matrix_variables)
+from kgraph.keras.metrics.correlation import (ConcordanceCorrelation,  # noqa: F401
+                                              PearsonCorrelation, R2Score,
+                                              concordance_correlation, pearson_correlation)
+from kgraph.keras.metrics.f_score import F1Score, FBetaScore  # noqa: F401
+from kgraph.keras.metrics.iou import (IoU, BinaryIoU, MeanIoU, OneHotIoU,  # noqa: F401
+                                      OneHotMeanIoU)
+from kgraph.keras.metrics.sensitivity_specificity import (  # noqa: F401
+    PrecisionAtRecall, RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity)
 from kgraph.keras.metrics.regression import (BinaryCrossentropy,  # noqa: F401
                                              CategoricalCrossentropy, CategoricalHinge,
                                              CosineSimilarity, Hinge, KLDivergence,
@@ -48,7 +56,9 @@ CLASSES = {c.__name__: c for c in (
     TrueNegatives, TruePositives, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
     BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy, Accuracy,
     BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
-    SparseTopKCategoricalAccuracy)}
+    SparseTopKCategoricalAccuracy, IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU,
+    FBetaScore, F1Score, PearsonCorrelation, ConcordanceCorrelation, R2Score,
+    SensitivityAtSpecificity, SpecificityAtSensitivity, PrecisionAtRecall, RecallAtPrecision)}
 # Keras 3: a metric string names a class, by its name, its snake_case name or an alias
 STRINGS = {**{snake_case(name): cls for name, cls in CLASSES.items()},
            "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy, "mse": MeanSquaredError,
@@ -58,7 +68,8 @@ STRINGS = {**{snake_case(name): cls for name, cls in CLASSES.items()},
            "acc": Accuracy, "kld": KLDivergence, "logcosh": LogCoshError}
 FUNCTIONS = {f.__name__: f for f in (
     accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
-    top_k_categorical_accuracy, sparse_top_k_categorical_accuracy)}
+    top_k_categorical_accuracy, sparse_top_k_categorical_accuracy, pearson_correlation,
+    concordance_correlation)}
 FUNCTIONS.update({k: v for k, v in _losses.FUNCTIONS.items() if k not in FUNCTIONS})
 
 

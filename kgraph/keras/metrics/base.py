@@ -119,6 +119,19 @@ def _eager(x):
     return x
 
 
+def require_2d_inputs(metric, y_true_shape, y_pred_shape):
+    """Raise unless both shapes are `(batch_size, output_dim)` with `output_dim` known (the
+    metrics that size their state from the first batch: FBetaScore, R2Score)."""
+    if len(y_pred_shape) != 2 or len(y_true_shape) != 2:
+        raise ValueError(f"{metric} expects 2D inputs with shape (batch_size, output_dim). "
+                         f"Received input shapes: y_pred.shape={y_pred_shape} and "
+                         f"y_true.shape={y_true_shape}.")
+    if y_pred_shape[-1] is None or y_true_shape[-1] is None:
+        raise ValueError(f"{metric} expects 2D inputs with shape (batch_size, output_dim), "
+                         "with output_dim fully defined (not None). Received input shapes: "
+                         f"y_pred.shape={y_pred_shape} and y_true.shape={y_true_shape}.")
+
+
 def reduce_to_samplewise_values(values, sample_weight, reduce_fn, dtype):
     """Weight `values` and reduce them to one value per sample (Keras 3's rule): values are
     first reduced to the weights' rank, the weights broadcast to them, and both reduced over
