@@ -216,3 +216,9 @@ def test_multi_optimizer_in_an_eager_tape_loop_equals_separate_optimizers():
 
     for ours, by_hand in zip(train(True), train(False)):
         np.testing.assert_allclose(ours, by_hand, rtol=1e-6)
+
+
+def test_legacy_optimizers_raise_as_in_keras_3():
+    for name in ("Adam", "SGD", "RMSprop", "Adagrad", "Ftrl", "Optimizer"):
+        with pytest.raises(ImportError, match="keras.optimizers.legacy"):
+            getattr(optimizers.legacy, name)(learning_rate=0.1)

@@ -1,5 +1,5 @@
 """`keras.optimizers`: the optimizers, `get`, `serialize` and `deserialize`."""
-from kgraph.keras.optimizers import schedules  # noqa: F401
+from kgraph.keras.optimizers import legacy, schedules  # noqa: F401
 from kgraph.keras.optimizers.adadelta import Adadelta
 from kgraph.keras.optimizers.adafactor import Adafactor
 from kgraph.keras.optimizers.adagrad import Adagrad

@@ -21,6 +21,7 @@ from kgraph.keras.utils.image_dataset import image_dataset_from_directory  # noq
 from kgraph.keras.utils.image_utils import (array_to_img, img_to_array, load_img,  # noqa: F401
                                             save_img)
 from kgraph.keras.utils.config import Config  # noqa: F401
+from kgraph.keras.utils import legacy  # noqa: F401
 from kgraph.keras.utils.dtype_utils import standardize_dtype  # noqa: F401
 from kgraph.keras.utils.global_state import (clear_session,  # noqa: F401
                                              disable_interactive_logging,
