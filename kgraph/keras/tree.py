@@ -83,6 +83,11 @@ def flatten(structure) -> list:
 def _flatten_into(x, out):
     # module-level and not a closure (a self-referencing closure is a reference cycle, which
     # kept every batch flattened here alive until a full garbage collection)
+    kind = type(x)
+    if kind is list or kind is tuple:  # the hot path: every layer call flattens its args
+        for child in x:
+            _flatten_into(child, out)
+        return
     keys = _keys(x)
     if keys is None:
         out.append(x)
@@ -128,6 +133,11 @@ def pack_like(structure, leaves):
 
 
 def _build(s, it):
+    kind = type(s)
+    if kind is list:
+        return [_build(child, it) for child in s]
+    if kind is tuple:
+        return tuple([_build(child, it) for child in s])
     keys = _keys(s)
     if keys is None:
         return next(it)
