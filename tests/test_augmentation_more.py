@@ -16,50 +16,41 @@ real_keras = pytest.importorskip("keras")
 L = keras.layers
 GOLDEN = np.load(os.path.join(os.path.dirname(__file__), "data", "layers_more_golden.npz"))
 IMAGES = np.random.default_rng(0).uniform(0, 255, (3, 6, 5, 3)).astype("float32").round()
-U = np.array([0.1, 0.55, 0.9], np.float32)  # per-image draws fed to both sides
-
-# layer, kwargs, kgraph's draws, the same draws in Keras' transformation layout
-COLOR_CASES = [
-    ("Solarization", {"addition_factor": 0.3, "threshold_factor": (0.2, 0.8)},
-     {"additions": U * 60, "thresholds": U[::-1] * 200},
-     {"additions": (U * 60).reshape(-1, 1, 1, 1),
-      "thresholds": (U[::-1] * 200).reshape(-1, 1, 1, 1)}),
-    ("RandomInvert", {}, {"apply_inversion": U < 0.5}, {"apply_inversion": U < 0.5}),
-    ("RandomPosterization", {"factor": (1, 8)}, {"shift_factor": np.float32([7, 4, 1])},
-     {"shift_factor": np.uint8([7, 4, 1])}),
-    ("RandomGrayscale", {"factor": 0.4}, {"should_apply": U < 0.5},
-     (U < 0.5).reshape(-1, 1, 1, 1)),
-    ("RandomColorDegeneration", {"factor": 0.7}, {"factor": U * 1.4 - 0.7},
-     {"factor": (U * 1.4 - 0.7).reshape(-1, 1, 1, 1)}),
-    ("RandomSaturation", {"factor": 0.5}, {"factor": U * 2}, {"factor": U * 2}),
-    ("RandomHue", {"factor": 0.5, "value_range": (0, 255)}, {"factor": U - 0.5},
-     {"factor": U - 0.5}),
-    ("RandomSharpness", {"factor": 0.8}, {"factor": U * 0.8}, {"factor": U * 0.8}),
-    ("RandomSharpness", {"factor": (0.2, 0.9), "data_format": "channels_first"},
-     {"factor": U * 0.8}, {"factor": U * 0.8}),
-]
+# random layers: Keras' transform_images given fixed draws, recorded with the draws
+TRANSFORM_CASES = sorted({k.rsplit("_", 1)[0] for k in GOLDEN.files
+                          if k.startswith("t") and k.endswith("_class")})
 
 
 def strip(config):
-    return {k: v for k, v in config.items() if k not in ("name", "dtype")}
+    """The config as a saved file holds it (tuples as lists), without name and dtype."""
+    return json.loads(json.dumps({k: v for k, v in config.items()
+                                  if k not in ("name", "dtype")}))
 
 
-@pytest.mark.parametrize("name,kwargs,ours_draws,their_draws", COLOR_CASES,
-                         ids=[c[0] + str(i) for i, c in enumerate(COLOR_CASES)])
-def test_transform_equals_real_keras_given_the_draws(name, kwargs, ours_draws, their_draws):
-    ours, theirs = getattr(L, name)(**kwargs), getattr(real_keras.layers, name)(**kwargs)
-    images = IMAGES.transpose(0, 3, 1, 2) if kwargs.get("data_format") else IMAGES
-    want = np.asarray(theirs.transform_images(images, their_draws, training=True))
-    got = np.asarray(ours.transform(images, ours_draws))
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-4)
-    assert strip(ours.get_config()) == strip(theirs.get_config())
-    assert strip(type(ours).from_config(theirs.get_config()).get_config()) == \
-        strip(ours.get_config())
+@pytest.mark.parametrize("case", TRANSFORM_CASES)
+def test_transform_equals_real_keras_given_the_draws(case):
+    config = json.loads(str(GOLDEN[case + "_config"]))
+    cls = getattr(L, str(GOLDEN[case + "_class"]))
+    layer = cls.from_config(config)
+    assert strip(layer.get_config()) == strip(config)
+    prefix = case + "_draw_"
+    draws = {k[len(prefix):]: GOLDEN[k] for k in GOLDEN.files if k.startswith(prefix)}
+    if "boxes" in draws:
+        draws["boxes"] = tuple(draws["boxes"])
+    images = GOLDEN["input_images4"]
+    if case.endswith("first"):
+        images = images.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(layer.transform(images, draws), GOLDEN[case], rtol=1e-5,
+                               atol=2e-4)
+    if case + "_labels" in GOLDEN.files:
+        np.testing.assert_allclose(layer.transform_labels(np.eye(4, dtype="float32"), draws),
+                                   GOLDEN[case + "_labels"], rtol=1e-6)
 
 
 @pytest.mark.parametrize("case,cls,source", [
     ("equalization0", L.Equalization, "images"), ("equalization1", L.Equalization, "images01"),
-    ("auto_contrast0", L.AutoContrast, "images01")])
+    ("auto_contrast0", L.AutoContrast, "images01"),
+    ("auto_contrast1", L.AutoContrast, "images_flat")])
 def test_deterministic_layers_equal_real_keras(case, cls, source):
     """Recorded from Keras 3.15 (tests/data/make_layers_more_golden.py)."""
     config = json.loads(str(GOLDEN[case + "_config"]))
@@ -67,26 +58,35 @@ def test_deterministic_layers_equal_real_keras(case, cls, source):
     source = GOLDEN["input_" + source]
     np.testing.assert_allclose(layer(source, training=True), GOLDEN[case], rtol=1e-5,
                                atol=1e-5)
+    if cls is L.Equalization:  # training only, as Keras
+        np.testing.assert_array_equal(layer(source, training=False), source)
     assert strip(layer.get_config()) == strip(config)
 
 
-def test_auto_contrast_live_and_constant_channel():
-    x = IMAGES.copy()
-    x[1, :, :, 2] = 7.0  # a constant channel stays as it is (Keras: NaN -> the original)
-    ours, theirs = L.AutoContrast(), real_keras.layers.AutoContrast()
-    want = np.asarray(theirs(x))
+def test_auto_contrast_keeps_constant_channels_inference_one_image_and_predict():
+    x, want = GOLDEN["input_images_flat"], GOLDEN["auto_contrast1"]  # Keras 3.15's output
+    ours = L.AutoContrast()
     np.testing.assert_allclose(ours(x), want, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(want[..., 2], 7.0)
     np.testing.assert_allclose(ours(x, training=False), want, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(ours(x[0]), want[0], rtol=1e-5, atol=1e-4)  # one image
-    model = keras.Sequential([keras.Input((6, 5, 3)), L.AutoContrast()])
+    model = keras.Sequential([keras.Input(x.shape[1:]), L.AutoContrast()])
     np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-4)
 
 
-def test_equalization_small_bins_live():
-    ours, theirs = L.Equalization(bins=8), real_keras.layers.Equalization(bins=8)
-    np.testing.assert_allclose(ours(IMAGES), np.asarray(theirs(IMAGES, training=True)),
-                               rtol=1e-5)
-    np.testing.assert_array_equal(ours(IMAGES, training=False), IMAGES)
+def check_direct_calls(cls, kwargs, x):
+    """Identity with training=False; a direct call augments; the same global and layer
+    seeds give the same draws, another layer seed others. Returns the augmented batch."""
+    layer = cls(seed=7, **kwargs)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    keras.utils.set_random_seed(5)
+    first = np.asarray(layer(x))
+    assert first.shape == x.shape and not np.allclose(first, x)
+    keras.utils.set_random_seed(5)
+    np.testing.assert_array_equal(cls(seed=7, **kwargs)(x), first)
+    keras.utils.set_random_seed(5)
+    assert not np.array_equal(cls(seed=8, **kwargs)(x), first)
+    return first
 
 
 RANDOM = [(L.Solarization, {"addition_factor": 0.2, "threshold_factor": 0.5}),
@@ -99,16 +99,8 @@ RANDOM = [(L.Solarization, {"addition_factor": 0.2, "threshold_factor": 0.5}),
 @pytest.mark.parametrize("cls,kwargs", RANDOM, ids=[c.__name__ for c, _ in RANDOM])
 def test_random_layers_train_only_seeded_and_in_range(cls, kwargs):
     x = np.random.default_rng(1).uniform(0, 255, (16, 5, 4, 3)).astype("float32")
-    layer = cls(seed=7, **kwargs)
-    np.testing.assert_array_equal(layer(x, training=False), x)
-    keras.utils.set_random_seed(5)
-    first = np.asarray(layer(x))  # a direct call augments
-    assert first.shape == x.shape and not np.allclose(first, x)
+    first = check_direct_calls(cls, kwargs, x)
     assert first.min() >= -1e-3 and first.max() <= 255 + 1e-3
-    keras.utils.set_random_seed(5)  # same global seed and layer seed: the same draws
-    np.testing.assert_array_equal(cls(seed=7, **kwargs)(x), first)
-    keras.utils.set_random_seed(5)
-    assert not np.array_equal(cls(seed=8, **kwargs)(x), first)
     inputs = keras.Input((5, 4, 3))
     model = keras.Model(inputs, L.Dense(1)(L.Flatten()(cls(seed=1, **kwargs)(inputs))))
     model.compile("sgd", "mse")
@@ -145,3 +137,59 @@ def test_color_layer_errors():
         L.AutoContrast(value_range=3)
     with pytest.raises(ValueError, match="input_number=2"):
         L.Solarization(addition_factor=2)
+
+
+# -- blur, shear, mixing and erasing -----------------------------------------------------------
+MIXING = [(L.MixUp, {}), (L.CutMix, {}), (L.RandomErasing, {}), (L.RandomGaussianBlur, {}),
+          (L.RandomShear, {"x_factor": 0.3, "y_factor": 0.2})]
+
+
+@pytest.mark.parametrize("cls,kwargs", MIXING, ids=[c.__name__ for c, _ in MIXING])
+def test_mixing_layers_in_the_graph(cls, kwargs):
+    x = np.random.default_rng(1).uniform(0, 255, (8, 6, 5, 3)).astype("float32")
+    check_direct_calls(cls, kwargs, x)
+    model = keras.Sequential([keras.Input((6, 5, 3)), cls(seed=1, **kwargs), L.Flatten(),
+                              L.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(x / 255.0, np.zeros((8, 1), "float32"), epochs=1, verbose=0)
+    inputs = keras.Input((6, 5, 3))
+    identity = keras.Model(inputs, cls(seed=1, **kwargs)(inputs))
+    np.testing.assert_array_equal(identity.predict(x, verbose=0), x)
+
+
+def test_mixup_and_cutmix_labels_and_draw_statistics():
+    n = 600
+    labels = np.eye(n, dtype="float32")
+    out = L.MixUp(alpha=0.5, seed=4)({"images": np.zeros((n, 1, 1, 1), "float32"),
+                                      "labels": labels})
+    mixed = np.asarray(out["labels"])
+    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, rtol=1e-5)
+    weights = np.diag(mixed)  # each image keeps w of itself (or all, when perm(i) = i)
+    partner = np.argmax(mixed - np.diag(weights), axis=1)
+    assert len(set(partner[weights < 1 - 1e-6])) == np.sum(weights < 1 - 1e-6)  # a permutation
+    # Beta(0.5, 0.5): mean 1/2, variance 1/8 (fixed points of the permutation count as 1)
+    moved = weights[weights < 1 - 1e-6]
+    assert abs(moved.mean() - 0.5) < 5 * np.sqrt(0.125 / len(moved))
+    assert abs(moved.var() - 0.125) < 0.03
+    # CutMix labels keep the box's complement share (continuous box: a pixel per side apart)
+    images = np.random.default_rng(5).uniform(size=(6, 32, 32, 1)).astype("float32")
+    out = L.CutMix(seed=6)({"images": images, "labels": np.eye(6, dtype="float32")})
+    kept = np.mean(np.isclose(np.asarray(out["images"]), images), axis=(1, 2, 3))
+    np.testing.assert_allclose(np.diag(np.asarray(out["labels"])), kept, atol=2 / 32 + 1e-3)
+    np.testing.assert_array_equal(L.CutMix(seed=6)(images[0]), images[0])  # one image: as is
+
+
+def test_erasing_probability_and_fill():
+    x = np.full((300, 6, 6, 3), 100.0, "float32")
+    out = np.asarray(L.RandomErasing(factor=(0.5, 0.5), fill_value=(1.0, 2.0, 300.0),
+                                     seed=7)(x))
+    erased = np.any(out != 100.0, axis=(1, 2, 3))
+    assert abs(erased.mean() - 0.5) < 5 * np.sqrt(0.25 / 300)
+    values = {tuple(v) for v in out[erased].reshape(-1, 3)}
+    assert values <= {(100.0, 100.0, 100.0), (1.0, 2.0, 255.0)}  # clipped to value_range
+    with pytest.raises(ValueError, match="fill_value"):
+        L.RandomErasing(fill_value=(1, 2))
+    with pytest.raises(ValueError, match="must be an odd number"):
+        L.RandomGaussianBlur(kernel_size=4)
+    with pytest.raises(ValueError, match="input_number=1.5"):
+        L.RandomShear(x_factor=1.5)

@@ -1,6 +1,7 @@
 """Writes tests/data/layers_more_golden.npz: what real Keras 3 (3.15.1, JAX backend) returns
 for layers whose eager call in Keras takes seconds to compile (MelSpectrogram's stft, the
-image histogram layers), for tests/test_layers_more.py and tests/test_augmentation_more.py.
+image histogram layers) and the random image layers' `transform_images` given fixed draws, for
+tests/test_layers_more.py and tests/test_augmentation_more.py.
 `python tests/data/make_layers_more_golden.py` rewrites it. Not run by the tests."""
 import json
 import os
@@ -27,6 +28,7 @@ CASES = {
     "equalization1": ("Equalization", {"value_range": (0, 1), "bins": 64,
                                        "data_format": "channels_first"}, "images01"),
     "auto_contrast0": ("AutoContrast", {"value_range": (0, 1)}, "images01"),
+    "auto_contrast1": ("AutoContrast", {}, "images_flat"),  # one channel constant
 }
 
 
@@ -35,7 +37,79 @@ def inputs():
     return {"audio": rng.normal(size=(2, 1000)).astype("float32"),
             "audio_one": rng.normal(size=(600,)).astype("float32"),
             "images": rng.uniform(0, 255, (3, 8, 7, 3)).astype("float32").round(),
-            "images01": rng.uniform(0.2, 0.7, (2, 6, 5, 3)).astype("float32")}
+            "images01": rng.uniform(0.2, 0.7, (2, 6, 5, 3)).astype("float32"),
+            "images4": rng.uniform(0, 255, (4, 6, 5, 3)).astype("float32").round(),
+            "images_flat": np.concatenate([rng.uniform(0, 255, (3, 6, 5, 2)).round(),
+                                           np.full((3, 6, 5, 1), 7.0)], -1).astype("float32")}
+
+
+U = np.array([0.1, 0.55, 0.9, 0.3], np.float32)  # per-image draws fed to Keras and kgraph
+BOXES = np.stack([U * 2, U * 2 + 2.5, U[::-1] * 3, U[::-1] * 3 + 2])  # x0, x1, y0, y1
+# random layers: `transform_images` given fixed draws, in kgraph's draw layout (converted to
+# Keras' below); the tests feed the same draws to kgraph's `transform`
+TRANSFORMS = [
+    ("Solarization", {"addition_factor": 0.3, "threshold_factor": (0.2, 0.8)},
+     {"additions": U * 60, "thresholds": U[::-1] * 200}),
+    ("RandomInvert", {}, {"apply_inversion": U < 0.5}),
+    ("RandomPosterization", {"factor": (1, 8)}, {"shift_factor": np.float32([7, 4, 1, 2])}),
+    ("RandomGrayscale", {"factor": 0.4}, {"should_apply": U < 0.5}),
+    ("RandomColorDegeneration", {"factor": 0.7}, {"factor": U * 1.4 - 0.7}),
+    ("RandomSaturation", {"factor": 0.5}, {"factor": U * 2}),
+    ("RandomHue", {"factor": 0.5, "value_range": (0, 255)}, {"factor": U - 0.5}),
+    ("RandomSharpness", {"factor": 0.8}, {"factor": U * 0.8}),
+    ("RandomGaussianBlur", {"kernel_size": (3, 5), "sigma": (0.3, 0.9)},
+     {"should_apply_blur": U < 0.6, "blur_factor": np.float32([0.7, 0.4])}),
+    ("RandomShear", {"x_factor": 0.3, "y_factor": (0.1, 0.2)},
+     {"shear_factor": np.stack([U * 0.6 - 0.3, U[::-1] * 0.2], 1)}),
+    ("RandomShear", {"x_factor": 0.3, "interpolation": "nearest", "fill_mode": "constant",
+                     "fill_value": 9.0},
+     {"shear_factor": np.stack([U * 0.6 - 0.3, U[::-1] * 0.2], 1)}),
+    ("MixUp", {}, {"mix_weight": U, "permutation_order": np.array([2, 0, 3, 1])}),
+    ("CutMix", {}, {"boxes": BOXES, "permutation_order": np.array([2, 0, 3, 1])}),
+    ("RandomErasing", {"fill_value": 7.0}, {"boxes": BOXES, "apply_erasing": U < 0.6}),
+    ("RandomErasing", {}, {"boxes": BOXES, "apply_erasing": U < 0.6, "fill_value": "noise"}),
+]
+PER_IMAGE_4D = ("Solarization", "RandomColorDegeneration")
+
+
+def keras_draws(layer, name, draws, images):
+    """kgraph's draws in the layout of Keras' `get_random_transformation`."""
+    out = {k: v for k, v in draws.items() if k != "boxes"}
+    if name in PER_IMAGE_4D:
+        out = {k: v.reshape(-1, 1, 1, 1) for k, v in out.items()}
+    if name == "RandomPosterization":
+        out["shift_factor"] = out["shift_factor"].astype("uint8")
+    if name == "RandomGrayscale":
+        out = out["should_apply"].reshape(-1, 1, 1, 1)
+    if "boxes" in draws:
+        masks = layer._generate_batch_mask(images.shape, tuple(draws["boxes"]))
+        out["batch_masks"] = masks[0] if name == "CutMix" else masks
+    if name == "RandomErasing":
+        out["fill_value"] = np.asarray(layer._get_fill_value(images, images.shape, 1)) \
+            if layer.fill_value is not None else draws["fill_value"]
+    return out
+
+
+def transforms(data, out):
+    for i, (cls, kwargs, draws) in enumerate(TRANSFORMS):
+        for data_format in ("channels_last", "channels_first"):
+            key = f"t{i}_{data_format[9:]}"
+            images = data["images4"] if data_format == "channels_last" else \
+                data["images4"].transpose(0, 3, 1, 2)
+            layer = getattr(keras.layers, cls)(data_format=data_format, **kwargs)
+            fed = dict(draws)
+            if isinstance(fed.get("fill_value"), str):
+                fed["fill_value"] = np.clip(np.random.default_rng(4).normal(
+                    size=images.shape) * 255, 0, 255).astype("float32")
+            out[key] = np.asarray(layer.transform_images(
+                images, keras_draws(layer, cls, fed, images), training=True))
+            out[key + "_class"] = np.asarray(cls)
+            out[key + "_config"] = np.asarray(json.dumps(layer.get_config()))
+            for name, value in fed.items():
+                out[f"{key}_draw_{name}"] = np.asarray(value)
+            if cls == "MixUp":
+                labels = np.eye(4, dtype="float32")
+                out[key + "_labels"] = np.asarray(layer.transform_labels(labels, fed))
 
 
 def main():
@@ -48,6 +122,7 @@ def main():
         if cls == "MelSpectrogram":
             out[name + "_one"] = np.asarray(layer(data["audio_one"]))
         out[name + "_config"] = np.asarray(json.dumps(layer.get_config()))
+    transforms(data, out)
     np.savez_compressed(os.path.join(HERE, "layers_more_golden.npz"), **out)
 
 

@@ -14,3 +14,5 @@ from kgraph.keras.layers.preprocessing.text_vectorization import *  # noqa: F401
 from kgraph.keras.layers.preprocessing.pipeline import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.mel_spectrogram import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.color import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.blur_shear import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.mixing import *  # noqa: F401,F403

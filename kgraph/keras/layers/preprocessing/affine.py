@@ -83,16 +83,21 @@ def affine_transform(images, transform, interpolation="bilinear", fill_mode="ref
     return ops.reshape(out, (-1, h, w, c))
 
 
+def check_sampling(fill_mode, interpolation):
+    """Keras' errors for a `fill_mode` or `interpolation` the warps do not have."""
+    if fill_mode not in FILL_MODES:
+        raise NotImplementedError(f"Unknown `fill_mode` {fill_mode}. Expected of one "
+                                  f"{FILL_MODES}.")
+    if interpolation not in ("bilinear", "nearest"):
+        raise NotImplementedError(f"Unknown `interpolation` {interpolation}. Expected of "
+                                  f"one ('bilinear', 'nearest').")
+
+
 class _AffineLayer(RandomLayer):
     def __init__(self, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, data_format=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
-        if fill_mode not in FILL_MODES:
-            raise NotImplementedError(f"Unknown `fill_mode` {fill_mode}. Expected of one "
-                                      f"{FILL_MODES}.")
-        if interpolation not in ("bilinear", "nearest"):
-            raise NotImplementedError(f"Unknown `interpolation` {interpolation}. Expected of "
-                                      f"one ('bilinear', 'nearest').")
+        check_sampling(fill_mode, interpolation)
         self.fill_mode, self.interpolation, self.fill_value = \
             fill_mode, interpolation, fill_value
 

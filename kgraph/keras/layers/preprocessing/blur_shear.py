@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph import ops
-from kgraph.keras.layers.preprocessing.affine import FILL_MODES
+from kgraph.keras.layers.preprocessing.affine import check_sampling
 from kgraph.keras.layers.preprocessing.augmentation import per_sample
 from kgraph.keras.layers.preprocessing.color import ImageLayer, base_factor
 
@@ -107,12 +107,7 @@ class RandomShear(ImageLayer):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.x_factor = self._factor(x_factor, "x_factor")
         self.y_factor = self._factor(y_factor, "y_factor")
-        if fill_mode not in FILL_MODES:
-            raise NotImplementedError(f"Unknown `fill_mode` {fill_mode}. Expected of one "
-                                      f"{FILL_MODES}.")
-        if interpolation not in ("nearest", "bilinear"):
-            raise NotImplementedError(f"Unknown `interpolation` {interpolation}. Expected of "
-                                      f"one ('nearest', 'bilinear').")
+        check_sampling(fill_mode, interpolation)
         self.fill_mode, self.fill_value, self.interpolation = fill_mode, fill_value, \
             interpolation
 
