@@ -273,3 +273,13 @@ def test_evaluate_and_fit_report_what_real_keras_reports():
         np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=key)
     history = ours.fit(x, y, batch_size=8, epochs=1, verbose=0).history
     assert set(history) == set(want) and all(np.isfinite(v[0]) for v in history.values())
+
+
+@pytest.mark.xfail(raises=TypeError, strict=True,
+                   reason="the trainer turns every log into a float; a vector result (F1Score's "
+                          "default average=None) is not logged yet (docs/guide.md)")
+def test_vector_results_in_evaluate_logs():
+    x = RNG.standard_normal((8, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[_labels(3, 8)]
+    logs = _classifier(keras, [M.F1Score()]).evaluate(x, y, verbose=0, return_dict=True)
+    assert np.asarray(logs["f1_score"]).shape == (3,)
