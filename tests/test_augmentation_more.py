@@ -193,3 +193,19 @@ def test_erasing_probability_and_fill():
         L.RandomGaussianBlur(kernel_size=4)
     with pytest.raises(ValueError, match="input_number=1.5"):
         L.RandomShear(x_factor=1.5)
+
+
+def test_random_color_jitter():
+    kwargs = {"brightness_factor": (0.1, 0.2), "contrast_factor": 0.3,
+              "saturation_factor": 0.4, "hue_factor": 0.2, "value_range": (0, 255)}
+    ours, theirs = L.RandomColorJitter(**kwargs), real_keras.layers.RandomColorJitter(**kwargs)
+    assert strip(ours.get_config()) == strip(theirs.get_config())
+    x = np.random.default_rng(3).uniform(50, 150, (12, 5, 4, 3)).astype("float32")
+    out = check_direct_calls(L.RandomColorJitter, kwargs, x)
+    assert out.min() >= 0.0 and out.max() <= 255.0
+    # brightness alone: one shift per image in [0.1, 0.2] * 255 (no clipping from 50..150)
+    shift = np.asarray(L.RandomColorJitter(brightness_factor=(0.1, 0.2), seed=1)(x)) - x
+    per_image = shift.reshape(12, -1)
+    np.testing.assert_allclose(per_image, per_image[:, :1] * np.ones_like(per_image), atol=1e-4)
+    assert np.all(per_image[:, 0] >= 25.5 - 1e-3) and np.all(per_image[:, 0] <= 51.0 + 1e-3)
+    assert np.ptp(per_image[:, 0]) > 1.0  # drawn per image
