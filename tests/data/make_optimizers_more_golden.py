@@ -36,6 +36,12 @@ CASES = [
     ("ScheduleFreeAdamW", {}),
     ("ScheduleFreeAdamW", {"learning_rate": 0.05, "warmup_steps": 3, "beta_1": 0.8,
                            "weight_decay": 0.05, "clipnorm": 1.0}),
+    # the base arguments around the new update steps: accumulation, moving averages, clipping
+    ("Adafactor", {"gradient_accumulation_steps": 2, "use_ema": True,
+                   "ema_overwrite_frequency": 2}),
+    ("ScheduleFreeAdamW", {"gradient_accumulation_steps": 2, "warmup_steps": 2}),
+    ("Lion", {"use_ema": True, "global_clipnorm": 0.5}),
+    ("Muon", {"gradient_accumulation_steps": 2, "ns_steps": 3}),
 ]
 
 

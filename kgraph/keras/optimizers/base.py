@@ -188,11 +188,13 @@ class Optimizer:
 
     @property
     def variables(self):
-        """`[iteration, learning_rate, base slots, slots (Keras order), extra variables]`;
-        `learning_rate` is left out when it is a schedule, as in Keras 3."""
+        """`[iteration, learning_rate, averages, gradient accumulators, slots (Keras order),
+        extra variables]`; `learning_rate` is left out when it is a schedule, as in Keras 3."""
         out = [self.iterations] + ([] if self._schedule is not None else [self._learning_rate])
-        for var in self._built_variables:
-            out += self._base_slots[id(var)].values()
+        for kind in ("average", "gradient_accumulator"):  # all averages, then accumulators
+            for var in self._built_variables:
+                slot = self._base_slots[id(var)].get(kind)
+                out += [] if slot is None else [slot]
         for group in self.slot_groups or (None,):
             for var in self._built_variables:
                 out += [s for k, s in self._slots[id(var)].items() if group is None or k in group]
