@@ -141,7 +141,7 @@ def test_color_layer_errors():
 
 # -- blur, shear, mixing and erasing -----------------------------------------------------------
 MIXING = [(L.MixUp, {}), (L.CutMix, {}), (L.RandomErasing, {}), (L.RandomGaussianBlur, {}),
-          (L.RandomShear, {"x_factor": 0.3, "y_factor": 0.2})]
+          (L.RandomShear, {"x_factor": 0.3, "y_factor": 0.2}), (L.RandomPerspective, {})]
 
 
 @pytest.mark.parametrize("cls,kwargs", MIXING, ids=[c.__name__ for c, _ in MIXING])
@@ -193,6 +193,10 @@ def test_erasing_probability_and_fill():
         L.RandomGaussianBlur(kernel_size=4)
     with pytest.raises(ValueError, match="input_number=1.5"):
         L.RandomShear(x_factor=1.5)
+    with pytest.raises(ValueError, match="scale=2"):
+        L.RandomPerspective(scale=2)
+    with pytest.raises(NotImplementedError, match="bicubic"):
+        L.RandomPerspective(interpolation="bicubic")
 
 
 def test_random_color_jitter():

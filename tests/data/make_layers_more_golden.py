@@ -44,6 +44,8 @@ def inputs():
 
 
 U = np.array([0.1, 0.55, 0.9, 0.3], np.float32)  # per-image draws fed to Keras and kgraph
+CORNERS = np.repeat(np.float32([[[0, 0], [4, 0], [0, 5], [4, 5]]]), 4, 0)  # 6x5 images
+MOVES = (np.random.default_rng(7).uniform(size=(4, 4, 2)).astype("float32") - 0.5) * 0.6
 BOXES = np.stack([U * 2, U * 2 + 2.5, U[::-1] * 3, U[::-1] * 3 + 2])  # x0, x1, y0, y1
 # random layers: `transform_images` given fixed draws, in kgraph's draw layout (converted to
 # Keras' below); the tests feed the same draws to kgraph's `transform`
@@ -68,6 +70,11 @@ TRANSFORMS = [
     ("CutMix", {}, {"boxes": BOXES, "permutation_order": np.array([2, 0, 3, 1])}),
     ("RandomErasing", {"fill_value": 7.0}, {"boxes": BOXES, "apply_erasing": U < 0.6}),
     ("RandomErasing", {}, {"boxes": BOXES, "apply_erasing": U < 0.6, "fill_value": "noise"}),
+    ("RandomPerspective", {}, {"apply_perspective": U < 0.6, "start_points": CORNERS,
+                               "end_points": CORNERS * (1 + MOVES)}),
+    ("RandomPerspective", {"interpolation": "nearest", "fill_value": 3.0, "scale": 0.6},
+     {"apply_perspective": U < 0.6, "start_points": CORNERS,
+      "end_points": CORNERS * (1 + MOVES)}),
 ]
 PER_IMAGE_4D = ("Solarization", "RandomColorDegeneration")
 

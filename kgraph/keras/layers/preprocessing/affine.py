@@ -55,13 +55,25 @@ def _gather(flat, offsets, ys, xs, width):
 def affine_transform(images, transform, interpolation="bilinear", fill_mode="reflect",
                      fill_value=0.0):
     """Warp channels-last `(batch, H, W, C)` images by per-image `(batch, 6)` transforms."""
-    _, h, w, c = images.shape
-    grid_y, grid_x = np.meshgrid(np.arange(h, dtype=np.float32),
-                                 np.arange(w, dtype=np.float32), indexing="ij")
-    grid_x, grid_y = grid_x.reshape(1, -1), grid_y.reshape(1, -1)
+    _, h, w, _ = images.shape
+    grid_x, grid_y = output_grid(h, w)
     t = [transform[:, i:i + 1] for i in range(6)]
     src_x = t[0] * grid_x + t[1] * grid_y + t[2]  # (batch, H*W)
     src_y = t[3] * grid_x + t[4] * grid_y + t[5]
+    return sample(images, src_x, src_y, interpolation, fill_mode, fill_value)
+
+
+def output_grid(h, w):
+    """(x, y) of every output pixel, each `(1, H*W)` in row-major order."""
+    grid_y, grid_x = np.meshgrid(np.arange(h, dtype=np.float32),
+                                 np.arange(w, dtype=np.float32), indexing="ij")
+    return grid_x.reshape(1, -1), grid_y.reshape(1, -1)
+
+
+def sample(images, src_x, src_y, interpolation="bilinear", fill_mode="reflect", fill_value=0.0):
+    """Channels-last `(batch, H, W, C)` images read at the `(batch, H*W)` input points
+    `(src_x, src_y)` of each output pixel, by Keras' `map_coordinates` rules."""
+    _, h, w, c = images.shape
     flat = ops.reshape(images, (-1, c))
     offsets = _batch_offsets(images, h * w)
     if interpolation == "nearest":
