@@ -213,3 +213,21 @@ def test_random_color_jitter():
     np.testing.assert_allclose(per_image, per_image[:, :1] * np.ones_like(per_image), atol=1e-4)
     assert np.all(per_image[:, 0] >= 25.5 - 1e-3) and np.all(per_image[:, 0] <= 51.0 + 1e-3)
     assert np.ptp(per_image[:, 0]) > 1.0  # drawn per image
+
+
+@pytest.mark.parametrize("max_number", [3, 7])
+def test_max_num_bounding_boxes_equals_real_keras(max_number):
+    boxes = np.arange(2 * 5 * 4, dtype="float32").reshape(2, 5, 4)
+    data = lambda: {"images": IMAGES[:2], "bounding_boxes": {  # noqa: E731
+        "boxes": boxes, "labels": np.arange(10, dtype="float32").reshape(2, 5)}}
+    kwargs = {"max_number": max_number, "bounding_box_format": "xyxy"}
+    ours = L.MaxNumBoundingBoxes(**kwargs)(data())
+    theirs = real_keras.layers.MaxNumBoundingBoxes(**kwargs)(data())
+    for key in ("boxes", "labels"):
+        np.testing.assert_array_equal(ours["bounding_boxes"][key],
+                                      np.asarray(theirs["bounding_boxes"][key]))
+    np.testing.assert_array_equal(ours["images"], IMAGES[:2])
+    assert strip(L.MaxNumBoundingBoxes(**kwargs).get_config()) == \
+        strip(real_keras.layers.MaxNumBoundingBoxes(**kwargs).get_config())
+    with pytest.raises(ValueError, match="bounding_box_format"):
+        L.MaxNumBoundingBoxes(max_number)(data())
