@@ -132,16 +132,22 @@ def test_trainable_is_captured_at_compile():
     np.testing.assert_array_equal(before, model.get_weights()[0])
 
 
-def test_regularization_in_training_loss_only():
+def test_regularization_in_training_and_evaluation_loss():
+    """Keras 3.15's compute_loss adds the regularization penalties whatever `training` is:
+    fit and evaluate report the same loss (checked with real Keras: a Dense(1) with ones
+    and L2(0.5) on zero inputs gives 1.5 in fit, evaluate and validation)."""
     x, y = _data(30)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
         1, kernel_regularizer=keras.regularizers.L2(0.5))])
     model.compile(keras.optimizers.SGD(0.0), "mse")
-    history = model.fit(x, y, epochs=1, batch_size=30, verbose=0)
+    history = model.fit(x, y, epochs=1, batch_size=30, verbose=0, validation_data=(x, y))
     penalty = 0.5 * np.sum(model.get_weights()[0] ** 2)
     np.testing.assert_allclose(history.history["loss"][0], _mse(model, x, y) + penalty, rtol=1e-5)
-    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), _mse(model, x, y), rtol=1e-5)
+    np.testing.assert_allclose(history.history["val_loss"][0], _mse(model, x, y) + penalty,
+                               rtol=1e-5)
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), _mse(model, x, y) + penalty,
+                               rtol=1e-5)
 
 
 def test_train_test_predict_on_batch_and_call():

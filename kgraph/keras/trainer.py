@@ -139,14 +139,13 @@ class Trainer(StepPrograms):
                                    f"{self.name!r}.")
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The compiled loss of one batch, plus regularization losses when training."""
+        """The compiled loss of one batch plus the regularization and `add_loss` terms, in
+        training and evaluation alike (Keras 3's `training` changes nothing here either)."""
         loss, self._loss_parts = self._compiled_loss(y, y_pred, sample_weight,
                                                      self._output_names())
-        extra = []
-        if training or loss is None:  # validation reports the compiled loss alone
-            own = self.losses  # regularizers and this model's layers' add_loss terms
-            extra = own + [added for added in getattr(current_graph(), "losses", [])
-                           if not any(added is o for o in own)]
+        own = self.losses  # regularizers and this model's layers' add_loss terms
+        extra = own + [added for added in getattr(current_graph(), "losses", [])
+                       if not any(added is o for o in own)]
         return total_loss(loss, extra)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None, loss=None):
