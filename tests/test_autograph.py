@@ -152,3 +152,26 @@ def test_free_variables_are_read_when_called_not_when_decorated():
         return step
 
     np.testing.assert_allclose(make()(np.ones(2, np.float32)), [3.0, 3.0])
+
+
+def test_a_layer_call_stopped_by_an_if_on_a_tensor_runs_converted():
+    """A user layer's `call` (not a tf.function) with an `if` on a tensor: converted when the
+    traced call stops on it, as TensorFlow's AutoGraph converts what a compiled step calls;
+    a loss added before the `if` is counted once."""
+
+    class Normalize(keras.layers.Layer):
+        def call(self, inputs):
+            self.add_loss(tf.reduce_mean(inputs))
+            if tf.reduce_max(inputs) > 1.0:
+                inputs = inputs / tf.reduce_max(inputs)
+            return inputs
+
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(1, kernel_initializer="zeros")(Normalize()(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse")
+    big = np.array([[1.0, 2.0, 4.0]], np.float32)
+    np.testing.assert_allclose(model.layers[1](big), [[0.25, 0.5, 1.0]])
+    np.testing.assert_allclose(model.layers[1](big / 8), big / 8)
+    loss = model.evaluate(big, np.zeros((1, 1), np.float32), verbose=0)
+    assert loss == pytest.approx(7.0 / 3.0)  # the added loss once (mse is 0)

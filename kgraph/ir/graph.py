@@ -15,6 +15,10 @@ import numpy as np
 from kgraph.ir.types import TensorType, dtype_name
 
 
+class SymbolicTruthError(TypeError):
+    """`if`/`and`/`while` on a tensor of a graph being traced (it has no value yet)."""
+
+
 class Value:
     """One tensor in a graph: output `index` of `node`, with a static `TensorType`."""
 
@@ -46,7 +50,7 @@ class Value:
         return self.shape[0]
 
     def __bool__(self):
-        raise TypeError(
+        raise SymbolicTruthError(
             "A symbolic tensor has no truth value while a graph is traced; "
             "use kgraph.ops.where or a Python value instead.")
 
