@@ -37,7 +37,7 @@ def test_transform_equals_real_keras_given_the_draws(case):
     draws = {k[len(prefix):]: GOLDEN[k] for k in GOLDEN.files if k.startswith(prefix)}
     if "boxes" in draws:
         draws["boxes"] = tuple(draws["boxes"])
-    images = GOLDEN["input_images4"]
+    images = GOLDEN["input_images_big" if cls is L.RandomElasticTransform else "input_images4"]
     if case.endswith("first"):
         images = images.transpose(0, 3, 1, 2)
     np.testing.assert_allclose(layer.transform(images, draws), GOLDEN[case], rtol=1e-5,
@@ -141,7 +141,8 @@ def test_color_layer_errors():
 
 # -- blur, shear, mixing and erasing -----------------------------------------------------------
 MIXING = [(L.MixUp, {}), (L.CutMix, {}), (L.RandomErasing, {}), (L.RandomGaussianBlur, {}),
-          (L.RandomShear, {"x_factor": 0.3, "y_factor": 0.2}), (L.RandomPerspective, {})]
+          (L.RandomShear, {"x_factor": 0.3, "y_factor": 0.2}), (L.RandomPerspective, {}),
+          (L.RandomElasticTransform, {})]
 
 
 @pytest.mark.parametrize("cls,kwargs", MIXING, ids=[c.__name__ for c, _ in MIXING])

@@ -8,8 +8,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
+import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from keras.src.random.seed_generator import SeedGenerator, draw_seed  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # the cases, also read by the tests: (layer class, kwargs, input name)
@@ -39,6 +41,7 @@ def inputs():
             "images": rng.uniform(0, 255, (3, 8, 7, 3)).astype("float32").round(),
             "images01": rng.uniform(0.2, 0.7, (2, 6, 5, 3)).astype("float32"),
             "images4": rng.uniform(0, 255, (4, 6, 5, 3)).astype("float32").round(),
+            "images_big": rng.uniform(0, 255, (4, 24, 20, 3)).astype("float32").round(),
             "images_flat": np.concatenate([rng.uniform(0, 255, (3, 6, 5, 2)).round(),
                                            np.full((3, 6, 5, 1), 7.0)], -1).astype("float32")}
 
@@ -72,6 +75,11 @@ TRANSFORMS = [
     ("RandomErasing", {}, {"boxes": BOXES, "apply_erasing": U < 0.6, "fill_value": "noise"}),
     ("RandomPerspective", {}, {"apply_perspective": U < 0.6, "start_points": CORNERS,
                                "end_points": CORNERS * (1 + MOVES)}),
+    ("RandomElasticTransform", {}, {"apply_transform": U < 0.6, "distortion_factor": 0.8,
+                                    "field": "jax"}),
+    ("RandomElasticTransform", {"interpolation": "nearest", "fill_mode": "constant",
+                                "fill_value": 5.0, "scale": (0.5, 0.9)},
+     {"apply_transform": U < 0.6, "distortion_factor": 0.7, "field": "jax"}),
     ("RandomPerspective", {"interpolation": "nearest", "fill_value": 3.0, "scale": 0.6},
      {"apply_perspective": U < 0.6, "start_points": CORNERS,
       "end_points": CORNERS * (1 + MOVES)}),
@@ -91,6 +99,10 @@ def keras_draws(layer, name, draws, images):
     if "boxes" in draws:
         masks = layer._generate_batch_mask(images.shape, tuple(draws["boxes"]))
         out["batch_masks"] = masks[0] if name == "CutMix" else masks
+    if name == "RandomElasticTransform":  # Keras draws the field from this seed
+        out = {"apply_transform": draws["apply_transform"],
+               "distortion_factor": np.float32(draws["distortion_factor"]),
+               "seed": SeedGenerator(42)}
     if name == "RandomErasing":
         out["fill_value"] = np.asarray(layer._get_fill_value(images, images.shape, 1)) \
             if layer.fill_value is not None else draws["fill_value"]
@@ -104,7 +116,13 @@ def transforms(data, out):
             images = data["images4"] if data_format == "channels_last" else \
                 data["images4"].transpose(0, 3, 1, 2)
             layer = getattr(keras.layers, cls)(data_format=data_format, **kwargs)
+            if cls == "RandomElasticTransform":  # larger images: the blur has taps
+                images = data["images_big"] if data_format == "channels_last" else \
+                    data["images_big"].transpose(0, 3, 1, 2)
             fed = dict(draws)
+            if fed.get("field") == "jax":
+                fed["field"] = np.asarray(jax.random.normal(
+                    draw_seed(SeedGenerator(42)), (4, 24, 20), dtype="float32"))
             if isinstance(fed.get("fill_value"), str):
                 fed["fill_value"] = np.clip(np.random.default_rng(4).normal(
                     size=images.shape) * 255, 0, 255).astype("float32")
