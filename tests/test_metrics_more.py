@@ -275,11 +275,26 @@ def test_evaluate_and_fit_report_what_real_keras_reports():
     assert set(history) == set(want) and all(np.isfinite(v[0]) for v in history.values())
 
 
-@pytest.mark.xfail(raises=TypeError, strict=True,
-                   reason="the trainer turns every log into a float; a vector result (F1Score's "
-                          "default average=None) is not logged yet (docs/guide.md)")
 def test_vector_results_in_evaluate_logs():
+    """A vector result (F1Score's default average=None: one score per class) is logged as an
+    array, as Keras 3 logs it, in evaluate, fit's History and the callbacks' logs."""
     x = RNG.standard_normal((8, 4)).astype(np.float32)
     y = np.eye(3, dtype=np.float32)[_labels(3, 8)]
-    logs = _classifier(keras, [M.F1Score()]).evaluate(x, y, verbose=0, return_dict=True)
+    model = _classifier(keras, [M.F1Score(), M.Precision(thresholds=[0.3, 0.6])])
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
     assert np.asarray(logs["f1_score"]).shape == (3,)
+    assert np.asarray(logs["precision"]).shape == (2,)
+    seen = []
+    history = model.fit(x, y, epochs=2, batch_size=4, verbose=0, validation_data=(x, y),
+                        callbacks=[keras.callbacks.LambdaCallback(
+                            on_epoch_end=lambda epoch, logs: seen.append(logs))])
+    assert [np.shape(v) for v in history.history["val_f1_score"]] == [(3,), (3,)]
+    assert np.shape(seen[-1]["f1_score"]) == (3,) and isinstance(seen[-1]["loss"], float)
+    real = pytest.importorskip("keras")
+    reference = _classifier(real, [real.metrics.F1Score(),
+                                   real.metrics.Precision(thresholds=[0.3, 0.6])])
+    reference.set_weights(model.get_weights())
+    expected = reference.evaluate(x, y, verbose=0, return_dict=True)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    for name in ("f1_score", "precision"):
+        np.testing.assert_allclose(logs[name], expected[name], rtol=1e-5, atol=1e-6)

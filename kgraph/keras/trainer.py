@@ -248,7 +248,10 @@ class Trainer(StepPrograms):
         return program, outs
 
     def _logs(self, program, outs):
-        return {name: float(program.to_numpy(o)) for name, o in zip(program.result_names, outs)}
+        """The step's results by name: floats, and arrays for a metric whose result is a
+        vector (`F1Score(average=None)`: one score per class), as Keras logs them."""
+        return {name: _log_value(program.to_numpy(o))
+                for name, o in zip(program.result_names, outs)}
 
     @concurrency.serialized
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
@@ -505,3 +508,8 @@ def _unpack_validation(validation_data):
         sw = validation_data[2] if len(validation_data) == 3 else None
         return {"x": x, "y": y, "sample_weight": sw}
     return {"x": validation_data}
+
+
+def _log_value(value):
+    array = np.asarray(value)
+    return float(array.reshape(())) if array.size == 1 else np.array(array)

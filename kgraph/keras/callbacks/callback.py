@@ -1,14 +1,22 @@
 """The Callback protocol, History, the progress bar logger and CallbackList.
 
-Logs reach callbacks with keys sorted alphabetically and values as Python floats, as Keras 3
-does (`pythonify_logs`)."""
+Logs reach callbacks with keys sorted alphabetically and values as Python floats (arrays for
+vector results), as Keras 3 does (`pythonify_logs`)."""
 from __future__ import annotations
 
 from kgraph.keras.utils.progbar import Progbar
 
 
 def pythonify_logs(logs):
-    return {k: float(logs[k]) for k in sorted(logs or {})}
+    """Logs sorted by key, each value a Python float where it converts to one; a vector
+    result (`F1Score(average=None)`) stays an array, as Keras 3 keeps it."""
+    out = {}
+    for key in sorted(logs or {}):
+        try:
+            out[key] = float(logs[key])
+        except (TypeError, ValueError):
+            out[key] = logs[key]
+    return out
 
 
 class Callback:
