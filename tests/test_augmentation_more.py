@@ -232,3 +232,24 @@ def test_max_num_bounding_boxes_equals_real_keras(max_number):
         strip(real_keras.layers.MaxNumBoundingBoxes(**kwargs).get_config())
     with pytest.raises(ValueError, match="bounding_box_format"):
         L.MaxNumBoundingBoxes(max_number)(data())
+
+
+def test_rand_augment_picks_one_of_its_layers():
+    kwargs = {"num_ops": 1, "factor": 0.0}
+    assert strip(L.RandAugment(**kwargs).get_config()) == \
+        strip(real_keras.layers.RandAugment(**kwargs).get_config())
+    x = np.random.default_rng(4).uniform(0, 255, (4, 6, 5, 3)).astype("float32").round()
+    # strength 0: the geometric, brightness, colour and contrast layers leave the batch as it
+    # is; the others give these (Keras' arguments for factor 0)
+    options = [x, L.RandomSharpness((0.0, 0.0))(x), L.RandomPosterization(1)(x),
+               L.Solarization()(x), L.AutoContrast()(x), L.Equalization()(x)]
+    seen, layer = set(), L.RandAugment(seed=3, **kwargs)
+    for seed in range(10):
+        keras.utils.set_random_seed(seed)  # a new step key: another choice, one program
+        out = np.asarray(layer(x))
+        matches = [i for i, o in enumerate(options) if np.allclose(out, o, atol=1e-3)]
+        assert matches, f"seed {seed}: not one of RandAugment's layers"
+        seen.add(matches[0])
+    assert len(seen) > 2
+    out = check_direct_calls(L.RandAugment, {}, x)
+    assert out.min() >= -1e-3 and out.max() <= 255 + 1e-3

@@ -20,3 +20,4 @@ from kgraph.keras.layers.preprocessing.color_jitter import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.perspective import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.bounding_boxes import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.elastic import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.rand_augment import *  # noqa: F401,F403
