@@ -251,5 +251,23 @@ def test_rand_augment_picks_one_of_its_layers():
         assert matches, f"seed {seed}: not one of RandAugment's layers"
         seen.add(matches[0])
     assert len(seen) > 2
-    out = check_direct_calls(L.RandAugment, {}, x)
+    out = check_direct_calls(L.RandAugment, {"num_ops": 1}, x)
     assert out.min() >= -1e-3 and out.max() <= 255 + 1e-3
+
+
+def test_aug_mix():
+    for kwargs in ({}, {"num_chains": 2, "chain_depth": 2, "factor": (0.1, 0.4), "alpha": 0.5,
+                        "all_ops": False, "interpolation": "nearest"}):
+        assert strip(L.AugMix(**kwargs).get_config()) == \
+            strip(real_keras.layers.AugMix(**kwargs).get_config())
+    x = np.random.default_rng(6).uniform(0, 255, (4, 6, 5, 3)).astype("float32")
+    out = check_direct_calls(L.AugMix, {"num_chains": 2, "chain_depth": 2}, x)
+    assert out.min() >= -1e-3 and out.max() <= 255 + 1e-3
+    # the chains: up to chain_depth steps from Keras' list for all_ops=False
+    layer = L.AugMix(all_ops=False, seed=1)
+    chains = [layer._chains() for _ in range(30)]  # as 30 traces choose them
+    names = {type(step).__name__ for chain_set in chains for chain in chain_set
+             for step in chain}
+    assert names == {"RandomShear", "RandomTranslation", "RandomRotation",
+                     "RandomPosterization", "Solarization", "AutoContrast", "Equalization"}
+    assert all(len(chain) <= 3 for chain_set in chains for chain in chain_set)

@@ -17,6 +17,45 @@ from kgraph.keras.layers.preprocessing.color import (AutoContrast, Equalization,
 __all__ = ["RandAugment"]
 
 
+RAND_AUGMENT_LAYERS = ("random_shear", "random_translation", "random_rotation",
+                       "random_brightness", "random_color_degeneration", "random_contrast",
+                       "random_sharpness", "random_posterization", "solarization",
+                       "auto_contrast", "equalization")
+
+
+def augment_layers(names, factor, value_range, interpolation, data_format, seed, salt=0):
+    """The layers named as Keras' RandAugment/AugMix attributes, built with their arguments
+    from `factor`; each gets its own seed (from `seed` and `salt`), so their draws differ."""
+    f, fmt, rng = factor, data_format, value_range
+
+    def seed_of(i):
+        return None if seed is None else seed + 7919 * (i + 1) + 104729 * salt
+
+    makers = {
+        "random_shear": lambda s: RandomShear(x_factor=f, y_factor=f,
+                                              interpolation=interpolation, seed=s,
+                                              data_format=fmt),
+        "random_translation": lambda s: RandomTranslation(f, f, interpolation=interpolation,
+                                                          seed=s, data_format=fmt),
+        "random_rotation": lambda s: RandomRotation(f, interpolation=interpolation, seed=s,
+                                                    data_format=fmt),
+        "random_brightness": lambda s: RandomBrightness(f, value_range=rng, seed=s,
+                                                        data_format=fmt),
+        "random_color_degeneration": lambda s: RandomColorDegeneration(
+            f, value_range=rng, seed=s, data_format=fmt),
+        "random_contrast": lambda s: RandomContrast(f, value_range=rng, seed=s,
+                                                    data_format=fmt),
+        "random_sharpness": lambda s: RandomSharpness(f, value_range=rng, seed=s,
+                                                      data_format=fmt),
+        "random_posterization": lambda s: RandomPosterization(
+            max(1, int(8 * f[1])), value_range=rng, seed=s, data_format=fmt),
+        "solarization": lambda s: Solarization(addition_factor=f, threshold_factor=f,
+                                               value_range=rng, seed=s, data_format=fmt),
+        "auto_contrast": lambda s: AutoContrast(value_range=rng, data_format=fmt),
+        "equalization": lambda s: Equalization(value_range=rng, data_format=fmt)}
+    return [makers[name](seed_of(i)) for i, name in enumerate(names)]
+
+
 class RandAugment(ImageLayer):
     """Applies `num_ops` randomly chosen augmentations of strength `factor` (training only).
 
@@ -33,27 +72,8 @@ class RandAugment(ImageLayer):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.value_range, self.num_ops, self.interpolation = value_range, num_ops, interpolation
         self.factor = base_factor(factor, (0, 1))
-        f, fmt, rng = self.factor, self.data_format, value_range
-
-        def seed_of(i):  # one seed per candidate, so that their draws differ
-            return None if seed is None else seed + 7919 * (i + 1)
-
-        self._candidates = [
-            RandomShear(x_factor=f, y_factor=f, interpolation=interpolation, seed=seed_of(0),
-                        data_format=fmt),
-            RandomTranslation(f, f, interpolation=interpolation, seed=seed_of(1),
-                              data_format=fmt),
-            RandomRotation(f, interpolation=interpolation, seed=seed_of(2), data_format=fmt),
-            RandomBrightness(f, value_range=rng, seed=seed_of(3), data_format=fmt),
-            RandomColorDegeneration(f, value_range=rng, seed=seed_of(4), data_format=fmt),
-            RandomContrast(f, value_range=rng, seed=seed_of(5), data_format=fmt),
-            RandomSharpness(f, value_range=rng, seed=seed_of(6), data_format=fmt),
-            RandomPosterization(max(1, int(8 * f[1])), value_range=rng, seed=seed_of(7),
-                                data_format=fmt),
-            Solarization(addition_factor=f, threshold_factor=f, value_range=rng,
-                         seed=seed_of(8), data_format=fmt),
-            AutoContrast(value_range=rng, data_format=fmt),
-            Equalization(value_range=rng, data_format=fmt)]
+        self._candidates = augment_layers(RAND_AUGMENT_LAYERS, self.factor, value_range,
+                                          interpolation, self.data_format, seed)
 
     def draw_params(self, x):
         u = self.draw(x, self.num_ops, stream=2)[0]  # one choice per op for the batch
