@@ -263,6 +263,31 @@ def _call(name, args):
     return ast.Call(_attr(name), args, [])
 
 
+def call_layer(layer, args, kwargs):
+    """`layer.call(*args, **kwargs)`; when a user-written `call` stops on an `if` whose
+    condition is a tensor, `call` again with its `if` statements converted, as TensorFlow's
+    AutoGraph converts the code a compiled step calls. The losses the stopped attempt added
+    (`add_loss`) are dropped. kgraph's own layers are never converted."""
+    from kgraph.ir.graph import SymbolicTruthError, current_graph
+
+    graph = current_graph()
+    added = len(getattr(graph, "losses", ())), len(layer._losses)
+    try:
+        return layer.call(*args, **kwargs)
+    except SymbolicTruthError:
+        call = type(layer).call
+        converted = convert(call) if not call.__module__.startswith("kgraph.") else call
+        if converted is call:
+            raise
+        if hasattr(graph, "losses"):
+            dropped = {id(loss) for loss in graph.losses[added[0]:]}
+            del graph.losses[added[0]:]
+            for losses in graph.layer_losses.values():  # this layer's and its sublayers'
+                losses[:] = [loss for loss in losses if id(loss) not in dropped]
+        del layer._losses[added[1]:]
+        return converted(layer, *args, **kwargs)
+
+
 # -- run time -------------------------------------------------------------------------------
 def ld(read):
     """The value `read()` gives, or UNDEFINED for a name not assigned yet."""

@@ -1,6 +1,6 @@
 """Strided convolutions and poolings with padding="same" on inputs whose spatial size is open
 (`Input((None, None, 3))`, a fully convolutional model): TF SAME padding depends on the size
-mod the stride, so the input is padded at run time (ops/conv.py `padded_for_conv`), and the
+mod the stride, so the input is padded at run time (ops/conv_padding.py `padded_for_conv`), and the
 input gradient is cut to the run-time size. One program serves every size; checked equal to
 the same layers on inputs of fixed size (the static path, itself checked against Keras)."""
 from __future__ import annotations

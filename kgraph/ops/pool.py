@@ -440,10 +440,10 @@ def _pool(name, inputs, pool_size, strides, padding, data_format):
 
 def _pool_open_same(name, inputs, kernel, strides, axes, opened, channels_last):
     """'same' pooling along strided axes whose sizes are known only at run time: the input
-    padded for them at run time (ops/conv.py `pad_same_at_run_time`), with -inf for a max;
+    padded for them at run time (ops/conv_padding.py `pad_same_at_run_time`), with -inf for a max;
     an average divides by each window's real elements, as TF does, by pooling a mask of
     ones padded the same way (a ratio of two window means)."""
-    from kgraph.ops.conv import pad_same_at_run_time
+    from kgraph.ops.conv_padding import pad_same_at_run_time
     from kgraph.ops.movement import slice_axis
     from kgraph.ops.numpy_api import ones_like
 

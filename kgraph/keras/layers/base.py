@@ -17,7 +17,8 @@ import numpy as np
 from kgraph import config as kconfig
 from kgraph import replay
 from kgraph.device import current_device, labelling
-from kgraph.ir.graph import Graph, SymbolicTruthError, Value, current_graph, tracing
+from kgraph import autograph
+from kgraph.ir.graph import Graph, Value, current_graph, tracing
 from kgraph.keras import constraints as kconstraints
 from kgraph.keras import initializers as kinitializers
 from kgraph.keras import regularizers as kregularizers
@@ -406,39 +407,13 @@ class Layer:
                 labelling(current_graph(), current_device() or self._device):
             if self._accepts("training"):
                 kwargs["training"] = in_training_mode()
-            outputs = self._call_autographed(args, kwargs)
+            outputs = autograph.call_layer(self, args, kwargs)
         if self.activity_regularizer is not None:
             for out in flatten(outputs):
                 self.add_loss(_activity_loss(self.activity_regularizer, out))
         if self.supports_masking or type(self).compute_mask is not Layer.compute_mask:
             _set_mask(outputs, self.compute_mask(args[0] if args else None, mask))
         return outputs
-
-    def _call_autographed(self, args, kwargs):
-        """`self.call`, and, when a user-written `call` stops on an `if` whose condition is a
-        tensor, `call` again with its `if` statements converted (kgraph/autograph.py), as
-        TensorFlow's AutoGraph converts the code a compiled step calls. The losses the first
-        attempt added are dropped."""
-        graph = current_graph()
-        added = len(getattr(graph, "losses", ())), len(self._losses)
-        try:
-            return self.call(*args, **kwargs)
-        except SymbolicTruthError:
-            call = type(self).call
-            if call.__module__.startswith("kgraph."):
-                raise
-            from kgraph import autograph
-
-            converted = autograph.convert(call)
-            if converted is call:
-                raise
-            if hasattr(graph, "losses"):
-                dropped = {id(loss) for loss in graph.losses[added[0]:]}
-                del graph.losses[added[0]:]
-                for losses in graph.layer_losses.values():  # this layer's and its sublayers'
-                    losses[:] = [loss for loss in losses if id(loss) not in dropped]
-            del self._losses[added[1]:]
-            return converted(self, *args, **kwargs)
 
     def compute_mask(self, inputs, mask=None):
         """The mask of this layer's outputs (Keras): by default the input mask passes through
