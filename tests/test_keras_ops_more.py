@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 from scipy.special import erfc as scipy_erfc
+from scipy.special import i1 as scipy_i1
 
 from kgraph import keras
 from kgraph.compiler.autodiff import gradients
@@ -201,14 +202,20 @@ def test_gradient_matches_central_differences(case):
     assert np.all(analytic[~finite] == 0)
 
 
-def test_gradients_at_the_special_points():
-    """sinc at 0 (0/0 guarded) and i0 at the branch point 8 have finite, right gradients."""
-    x = keras.Variable(np.float32([0.0, 8.0, -8.0]))
+def test_float32_gradients_and_the_special_points():
+    """sinc at 0 (0/0 guarded) has gradient 0; float32 i0 (its own short polynomials) has
+    i1 as gradient on both sides of its branch point 3.75 and far out; erfc's tail has
+    -2 exp(-x^2) / sqrt(pi)."""
+    points = np.float32([0.5, 3.7, 3.75, 3.8, -8.0, 20.0])
+    x = keras.Variable(np.concatenate([[0.0], points, points[:4] + 1]).astype("float32"))
     with keras_tape() as tape:
-        loss = ops.sum(ops.sinc(x[:1])) + ops.sum(ops.i0(x[1:]))
+        loss = (ops.sum(ops.sinc(x[:1])) + ops.sum(ops.i0(x[1:7]))
+                + ops.sum(ops.erfc(x[7:])))
     grad = np.asarray(tape.gradient(loss, [x])[0])
-    i1 = 399.873136782560098  # i0'(8) = i1(8)
-    np.testing.assert_allclose(grad, [0.0, i1, -i1], rtol=1e-5)
+    tail = points[:4].astype("f8") + 1
+    np.testing.assert_allclose(grad, np.concatenate([[0.0], scipy_i1(points),
+                                                     -2 * np.exp(-tail * tail) / np.sqrt(np.pi)]),
+                               rtol=1e-5)
 
 
 def keras_tape():
@@ -309,3 +316,26 @@ def test_bad_arguments_raise_typed_errors_quoting_them():
         ops.nanquantile(np.zeros(3), 0.5, method="cubic")
     with pytest.raises(ValueError, match="x.shape=\\(1, 18, 8\\)"):
         ops.fold(np.zeros((1, 18, 8), "float32"), (5, 5), 3, padding=1, stride=2)
+
+
+@pytest.mark.tvm
+@pytest.mark.slow  # one TVM build of the graph, ~5 s (i0's first form, a 55-term series, took minutes)
+def test_one_graph_of_the_new_ops_on_tvm_matches_the_numpy_interpreter():
+    from tvm_helper import tvm_compiled
+
+    graph = Graph("more_ops_tvm")
+    x = graph.placeholder("x", (None, 18, 9), "float32")
+    with tracing(graph):
+        outputs = {
+            "elementwise": (ops.erfc(x) + ops.i0(x) + ops.fmod(x, 0.7) + ops.sinc(x)
+                            + ops.fmax(x, 0.1)),
+            "nan_reductions": ops.nanquantile(x, 0.3, axis=2) + ops.nanvar(x, axis=2),
+            # was a NotEqual of two bool tensors, which TVM's LLVM build rejected
+            "logical_xor": ops.logical_xor(ops.greater(x, 0.0), ops.less(x, 0.5)),
+        }
+    graph.set_outputs(outputs)
+    feeds = {"x": with_nans(normal(2, 18, 9), 37)}
+    tvm = tvm_compiled(graph)
+    for name, want, got in zip(outputs, compile_graph(graph, "numpy").run(feeds),
+                               tvm.run(feeds)):
+        np.testing.assert_allclose(tvm.to_numpy(got), want, rtol=1e-5, atol=1e-5, err_msg=name)

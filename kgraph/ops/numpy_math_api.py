@@ -5,7 +5,7 @@ traces, differentiates and runs on onnxruntime and TVM like the rest.
 `erfc` and `i0` are special functions without an ONNX op: `erfc` is `1 - erf` where that keeps
 full precision (x < 0.5) and a Chebyshev fit (Numerical Recipes' `erfcc`, relative error under
 1.2e-7) in the tail, where `1 - erf` would cancel to 0; `i0` is Cephes' Chebyshev expansion (the
-one numpy's `i0` evaluates), so float64 results carry full precision.
+one numpy's `i0` evaluates) in float64, Abramowitz and Stegun's polynomials in float32.
 """
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def fmod(x1, x2):
         x2 = ew.where(ew.equal(x2, zero), ew.cast(1, dtype_of(x2)), x2)
     r = ew.mod(x1, x2)
     zero = ew.cast(0, dtype_of(r))
-    moved = ew.logical_and(ew.not_equal(r, zero),
-                           ew.not_equal(ew.less(r, zero), ew.less(x1, zero)))
+    # signs compared as numbers: TVM's LLVM build rejects a NotEqual of two bool tensors
+    moved = ew.logical_and(ew.not_equal(r, zero), ew.not_equal(ew.sign(r), ew.sign(x1)))
     return ew.where(moved, r - x2, r)
 
 
@@ -75,15 +75,21 @@ _ERFC_POLY = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27
               -1.13520398, 1.48851587, -0.82215223, 0.17087277)
 
 
+def _horner(t, coefficients):
+    """The polynomial with these coefficients (lowest power first) at `t`."""
+    out = ew.cast(coefficients[-1], dtype_of(t))
+    for c in reversed(coefficients[:-1]):
+        out = out * t + c
+    return out
+
+
 def erfc(x):
     """The complementary error function `1 - erf(x)` (`keras.ops.erfc`), precise in the tail
     (`erfc(5)` is 1.5e-12, not 0)."""
     x = to_float(x)
-    z = ew.maximum(x, 0.5)  # the tail formula, used where x >= 0.5
+    z = ew.where(ew.less(x, 0.5), 0.5, x)  # a Where, not Max: NaN stays NaN on TVM too
     t = ew.reciprocal(z * 0.5 + 1.0)
-    poly = ew.cast(_ERFC_POLY[-1], dtype_of(x))
-    for c in reversed(_ERFC_POLY[:-1]):
-        poly = poly * t + c
+    poly = _horner(t, _ERFC_POLY)
     # exp(-z^2) as exp(-h^2) exp(-(z - h)(z + h)), h = z to 4 fraction bits: h^2 is exact, so
     # float32 keeps the tail's relative precision where z^2 alone would round by 8e-6
     h = ew.floor(z * 16.0) * (1.0 / 16.0)
@@ -122,16 +128,45 @@ def _chebyshev(x, coefficients):
     return (b0 - b2) * 0.5
 
 
+# Abramowitz & Stegun 9.8.1 (i0 on [0, 3.75], error < 1.6e-7) and 9.8.2 (sqrt(x) exp(-x) i0
+# on [3.75, inf), error < 1.9e-7), in powers of (x / 3.75)^2 and 3.75 / x
+_I0_SMALL = (1.0, 3.5156229, 3.0899424, 1.2067492, 0.2659732, 0.0360768, 0.0045813)
+_I0_LARGE = (0.39894228, 0.01328592, 0.00225319, -0.00157565, 0.00916281, -0.02057706,
+             0.02635537, -0.01647633, 0.00392377)
+
+
 def i0(x):
-    """The modified Bessel function of the first kind, order 0 (`keras.ops.i0`)."""
+    """The modified Bessel function of the first kind, order 0 (`keras.ops.i0`).
+
+    float64 evaluates Cephes' Chebyshev series (numpy's, full precision); other float types
+    the short Abramowitz-Stegun polynomials (relative error < 5e-7, a few float32 ulps), whose
+    graph is a quarter the size: TVM's build time grows fast with the length of an
+    elementwise chain."""
     x = ew.abs(to_float(x))
-    near = ew.less_equal(x, 8.0)
-    small = ew.where(near, x, 0.0)  # each branch sees only its own range (no 32/0 in the far one)
-    large = ew.where(near, 8.0, x)
+    split, (near_series, far_series) = (8.0, (_i0_near, _i0_far)) \
+        if dtype_of(x) == "float64" else (3.75, (_i0_near_short, _i0_far_short))
+    near = ew.less_equal(x, split)
+    small = ew.where(near, x, 0.0)  # each branch sees only its own range (no 1/0 in the far one)
+    large = ew.where(near, split, x)
     half = ew.exp(x * 0.5)  # exp(x) as two halves: i0 is finite a while after exp(x) overflows
-    near_value = _chebyshev(small * 0.5 - 2.0, _I0_A)
-    far_value = _chebyshev(32.0 / large - 2.0, _I0_B) / ew.sqrt(large)
-    return ew.where(near, near_value, far_value) * half * half
+    return ew.where(near, near_series(small), far_series(large) / ew.sqrt(large)) * half * half
+
+
+def _i0_near(x):  # exp(-x) i0(x) on [0, 8]
+    return _chebyshev(x * 0.5 - 2.0, _I0_A)
+
+
+def _i0_far(x):  # exp(-x) sqrt(x) i0(x) on (8, inf)
+    return _chebyshev(32.0 / x - 2.0, _I0_B)
+
+
+def _i0_near_short(x):
+    t = x * (1.0 / 3.75)
+    return _horner(t * t, _I0_SMALL) * ew.exp(-x)
+
+
+def _i0_far_short(x):
+    return _horner(3.75 / x, _I0_LARGE)
 
 
 def allclose(x1, x2, rtol=1e-5, atol=1e-8, equal_nan=False):
