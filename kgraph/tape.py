@@ -392,6 +392,29 @@ Value.__float__ = lambda self: float(_value_numpy(self))
 Value.__int__ = lambda self: int(_value_numpy(self))
 
 
+def _value_str(value: Value) -> str:
+    """`print(t)` of a tensor recorded by an eager tape: its value, as an eager tensor prints
+    (a tensor of a graph being compiled prints its description)."""
+    if value.graph.captures is None:
+        return repr(value)
+    return str(_eager(_value_numpy(value)))
+
+
+def _value_format(value: Value, spec: str) -> str:
+    """`f"{loss:.4f}"` of a recorded tensor: its value formatted as numpy formats it."""
+    if value.graph.captures is None:
+        if spec:
+            raise TypeError(f"unsupported format string passed to a symbolic tensor: {spec!r} "
+                            f"({value!r} has no value until its graph runs)")
+        return repr(value)
+    array = np.asarray(_value_numpy(value))
+    return format(array[()] if array.ndim == 0 else _eager(array), spec)
+
+
+Value.__str__ = _value_str
+Value.__format__ = _value_format
+
+
 # eager tensors watched by recording tapes: id -> [tensor, number of tapes] (each tape holds
 # its tensors alive in `_watched`)
 _WATCHED: dict = {}

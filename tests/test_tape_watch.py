@@ -91,3 +91,25 @@ def test_eager_tensor_ufuncs_keep_numpys_results():
     assert isinstance(q, type(v)) and np.array_equal(r, [0.0, 1.0, 0.0])
     out = np.zeros(3, np.float32)
     assert np.add(v, 1, out=out) is out and np.array_equal(out, [1.0, 2.0, 3.0])
+
+
+def test_recorded_tensors_print_and_format_their_values():
+    """`print(loss)` and `f"{loss:.4f}"` inside an eager tape show the value, as TensorFlow's
+    eager tensors do; a tensor of a graph being compiled prints its description."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="ones")])
+    x = np.ones((2, 3), np.float32)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model(x) ** 2)
+        assert str(loss) == "9.0" and f"{loss:.2f}" == "9.00"
+    assert f"step loss {loss:.1f}" == "step loss 9.0"
+    assert tape.gradient(loss, model.trainable_weights)[0].shape == (3, 1)
+
+    seen = []
+
+    @tf.function
+    def traced(v):
+        seen.append(str(v * 2))
+        return v * 2
+
+    traced(np.ones(2, np.float32))
+    assert seen[0].startswith("<Value")
