@@ -50,7 +50,10 @@ def test_transform_equals_real_keras_given_the_draws(case):
 @pytest.mark.parametrize("case,cls,source", [
     ("equalization0", L.Equalization, "images"), ("equalization1", L.Equalization, "images01"),
     ("auto_contrast0", L.AutoContrast, "images01"),
-    ("auto_contrast1", L.AutoContrast, "images_flat")])
+    ("auto_contrast1", L.AutoContrast, "images_flat"),
+    ("clahe0", L.ContrastLimitedAdaptiveHistogramEqualization, "images_big"),
+    ("clahe1", L.ContrastLimitedAdaptiveHistogramEqualization, "images4"),
+    ("clahe2", L.ContrastLimitedAdaptiveHistogramEqualization, "images01")])
 def test_deterministic_layers_equal_real_keras(case, cls, source):
     """Recorded from Keras 3.15 (tests/data/make_layers_more_golden.py)."""
     config = json.loads(str(GOLDEN[case + "_config"]))

@@ -31,6 +31,13 @@ CASES = {
                                        "data_format": "channels_first"}, "images01"),
     "auto_contrast0": ("AutoContrast", {"value_range": (0, 1)}, "images01"),
     "auto_contrast1": ("AutoContrast", {}, "images_flat"),  # one channel constant
+    "clahe0": ("ContrastLimitedAdaptiveHistogramEqualization", {"tile_grid_size": (3, 2)},
+               "images_big"),
+    "clahe1": ("ContrastLimitedAdaptiveHistogramEqualization",
+               {"tile_grid_size": (4, 4), "clip_limit": 0.0}, "images4"),
+    "clahe2": ("ContrastLimitedAdaptiveHistogramEqualization",
+               {"value_range": (0, 1), "tile_grid_size": (2, 2), "clip_limit": 2.0,
+                "data_format": "channels_first"}, "images01"),
 }
 
 

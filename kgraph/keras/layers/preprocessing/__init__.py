@@ -22,3 +22,4 @@ from kgraph.keras.layers.preprocessing.bounding_boxes import *  # noqa: F401,F40
 from kgraph.keras.layers.preprocessing.elastic import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.rand_augment import *  # noqa: F401,F403
 from kgraph.keras.layers.preprocessing.aug_mix import *  # noqa: F401,F403
+from kgraph.keras.layers.preprocessing.clahe import *  # noqa: F401,F403
