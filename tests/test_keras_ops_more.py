@@ -339,3 +339,24 @@ def test_one_graph_of_the_new_ops_on_tvm_matches_the_numpy_interpreter():
     for name, want, got in zip(outputs, compile_graph(graph, "numpy").run(feeds),
                                tvm.run(feeds)):
         np.testing.assert_allclose(tvm.to_numpy(got), want, rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_in_a_functional_model_at_two_batch_sizes_and_after_save_and_load(tmp_path):
+    inputs = keras.Input((5, 4))
+    # (cdist and allclose build no Keras Operation, so kgraph/keras/saving/keras_ops.json has
+    # no entry to save them by)
+    outputs = ops.concatenate([ops.nanstd(inputs, axis=2), ops.erfc(inputs[:, :, 0]),
+                               ops.fmod(inputs[:, :, 1], 0.3),
+                               ops.nanquantile(inputs, 0.25, axis=2)], axis=1)
+    model = keras.Model(inputs, outputs)
+    path = str(tmp_path / "more_ops.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    x = with_nans(normal(3, 5, 4), 7)
+    for batch in (1, 3):
+        want = np.concatenate([np.nanstd(x[:batch], axis=2), scipy_erfc(x[:batch, :, 0]),
+                               np.fmod(x[:batch, :, 1], np.float32(0.3)),
+                               np.nanquantile(x[:batch], 0.25, axis=2)], axis=1)
+        for m in (model, loaded):
+            np.testing.assert_allclose(m.predict(x[:batch], verbose=0), want, rtol=1e-5,
+                                       atol=1e-6)
