@@ -69,7 +69,6 @@ class RandomElasticTransform(ImageLayer):
     def draw_params(self, x):
         probability, threshold = self.uniforms(x, 2)
         probability = probability * (self.factor[1] - self.factor[0]) + self.factor[0]
-        h, w = self._size(x)
         like = ops.sum(ops.zeros_like(x), axis=1 if self.data_format == "channels_first"
                        else -1)
         field = random_normal_like(like, krandom.graph_key(),
