@@ -100,3 +100,14 @@ def test_the_mask_ops_keras_writes_for_masked_layers_load(tmp_path):
     np.testing.assert_allclose(back.predict([x_ids, x_seq], verbose=0),
                                np.asarray(theirs.predict([x_ids, x_seq], verbose=0)),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_arrays_on_the_left_of_a_keras_tensor_make_one_op_node():
+    """`np.ones(3) + x` is one Add of the functional model (numpy defers to the KerasTensor's
+    operators), not a numpy object array of one node per element."""
+    inputs = keras.Input((3,))
+    out = np.arange(3.0, dtype="float32") * inputs - np.ones(3, "float32")
+    assert isinstance(out, keras.KerasTensor) and tuple(out.shape) == (None, 3)
+    model = keras.Model(inputs, out)
+    np.testing.assert_allclose(model.predict(np.ones((2, 3), "float32"), verbose=0),
+                               [[-1.0, 0.0, 1.0]] * 2)

@@ -119,6 +119,10 @@ class IncompatibleInputError(ValueError):
 class KerasTensor:
     """A symbolic tensor of a functional model: shape (batch dim None), dtype, history."""
 
+    # numpy defers to the KerasTensor's own operators: `np.ones(3) + x` is one op node, not
+    # an object array of one per element
+    __array_ufunc__ = None
+
     def __init__(self, shape, dtype="float32", name=None, history=None):
         self.shape = tuple(shape)
         self.dtype = dtype
