@@ -332,6 +332,9 @@ def test_one_graph_of_the_new_ops_on_tvm_matches_the_numpy_interpreter():
             "nan_reductions": ops.nanquantile(x, 0.3, axis=2) + ops.nanvar(x, axis=2),
             # was a NotEqual of two bool tensors, which TVM's LLVM build rejected
             "logical_xor": ops.logical_xor(ops.greater(x, 0.0), ops.less(x, 0.5)),
+            # Equal of two bool tensors, emitted as an int32 comparison (ops/elementwise.py)
+            "bool_equal": ops.equal(ops.greater(x, 0.0), ops.less(x, 0.5)),
+            "bool_not_equal": ops.not_equal(ops.greater(x, 0.0), ops.less(x, 0.5)),
         }
     graph.set_outputs(outputs)
     feeds = {"x": with_nans(normal(2, 18, 9), 37)}

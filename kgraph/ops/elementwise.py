@@ -112,10 +112,18 @@ _defbinary("BitwiseXor", np.bitwise_xor)
 _defbinary("BitwiseAnd", np.bitwise_and)
 _defbinary("ShiftRight", np.right_shift,
            onnx=lambda ctx, node, ins, outs: ctx.node("BitShift", ins, outs, direction="RIGHT"))
-for _name, _fn in [("Equal", np.equal), ("Greater", np.greater),
-                   ("GreaterOrEqual", np.greater_equal), ("Less", np.less),
-                   ("LessOrEqual", np.less_equal), ("And", np.logical_and),
-                   ("Or", np.logical_or)]:
+def _equal_onnx(ctx, node, ins, outs):
+    """Equal; bool operands compared as int32: TVM's LLVM code generator emits a float
+    comparison (`fcmp`) for an Equal of two bool tensors and fails to build (TVM 0.27)."""
+    if node.inputs[0].dtype == "bool":
+        ins = [ctx.node("Cast", [i], to="int32") for i in ins]
+    ctx.node("Equal", ins, outs)
+
+
+_defbinary("Equal", np.equal, onnx=_equal_onnx, out_dtype="bool")
+for _name, _fn in [("Greater", np.greater), ("GreaterOrEqual", np.greater_equal),
+                   ("Less", np.less), ("LessOrEqual", np.less_equal),
+                   ("And", np.logical_and), ("Or", np.logical_or)]:
     _defbinary(_name, _fn, out_dtype="bool")
 
 
