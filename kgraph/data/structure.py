@@ -61,10 +61,64 @@ def normalize(s, lists_are_tuples=False):
 
 
 def call(fn, element):
-    """Call `fn` like tf.data: a (non-named) tuple element is unpacked as positional args."""
+    """Call `fn` like tf.data: a (non-named) tuple element is unpacked as positional args.
+    String leaves arrive as `StringTensor`s, whose dtype is TensorFlow's `string`."""
+    element = map_structure(_as_string_tensor, element)
     if isinstance(element, tuple) and not hasattr(element, "_fields"):
         return fn(*element)
     return fn(element)
+
+
+class StringDType:
+    """The dtype of a `StringTensor`: equal to "string" (`tf.string`), as a TensorFlow string
+    tensor's, and to its numpy dtype; any other attribute is the numpy dtype's, and numpy
+    takes it where it takes a dtype (`np.zeros(2, x.dtype)`) through `.dtype`."""
+
+    def __init__(self, dtype: np.dtype):
+        self.dtype = dtype
+
+    def __eq__(self, other):
+        return other == "string" or other is self or self.dtype == getattr(other, "dtype",
+                                                                           other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash("string")
+
+    def __getattr__(self, name):
+        return getattr(self.dtype, name)
+
+    def __repr__(self):
+        return "tf.string"
+
+
+class StringTensor(np.ndarray):
+    """A numpy array of text handed to a tf.data function (`map`, `filter`): numpy's own in
+    every respect but `dtype`, which compares equal to TensorFlow's "string" (the keras.io
+    structured-data example picks its lookup layer by `x.dtype == "string"`)."""
+
+    @property
+    def dtype(self):
+        return StringDType(np.ndarray.dtype.__get__(self))
+
+    def numpy(self):
+        return np.array(self)
+
+
+def _as_string_tensor(leaf):
+    if isinstance(leaf, (np.str_, np.bytes_)):  # one element of a sliced text column
+        leaf = np.asarray(leaf)
+    if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "USO" and not isinstance(
+            leaf, StringTensor) and (leaf.dtype.kind != "O" or _holds_text(leaf)):
+        return leaf.view(StringTensor)
+    return leaf
+
+
+def _holds_text(array) -> bool:
+    first = next(iter(array.flat), None)
+    return isinstance(first, (str, bytes))
 
 
 def stack(*arrays):
