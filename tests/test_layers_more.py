@@ -111,12 +111,15 @@ def test_spectral_normalization_equals_real_keras(make, shape, dtype, iterations
         rng.normal(size=shape).astype(dtype)
     ours, theirs = spectral_pair(make, shape, iterations)
     assert [w.name for w in ours.weights] == [w.name for w in theirs.weights]
-    np.testing.assert_allclose(ours(x), np.asarray(theirs(x)), rtol=1e-5, atol=1e-6)
     # a direct training call normalizes the kernel and writes it back, with the new vector_u
+    # (one Keras call per case: each compiles for a second)
     np.testing.assert_allclose(ours(x, training=True), np.asarray(theirs(x, training=True)),
                                rtol=1e-5, atol=1e-6)
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # inference: the wrapped layer on the stored kernel, cast to the input dtype as Keras
+    # (an Embedding's floats become ints there)
+    np.testing.assert_array_equal(ours(x), np.asarray(ours.layer(x)).astype(x.dtype))
     kernel = ours.get_weights()[0].reshape(-1, ours.get_weights()[0].shape[-1])
     # power iteration under-estimates sigma: the normalized kernel's norm is at least 1
     assert np.linalg.svd(kernel, compute_uv=False)[0] >= 1.0 - 1e-5
@@ -175,8 +178,8 @@ def test_spectral_normalization_zero_kernel_stays():
                                     {"reverse_dtype": "float16", "mask_zero": True}])
 def test_reversible_embedding_equals_real_keras(kwargs):
     ids = np.random.default_rng(0).integers(0, 7, (2, 5))
-    ours, theirs = L.ReversibleEmbedding(7, 4, **kwargs), \
-        real_keras.layers.ReversibleEmbedding(7, 4, **kwargs)
+    ours, theirs = L.ReversibleEmbedding(7, 4, name="tokens", **kwargs), \
+        real_keras.layers.ReversibleEmbedding(7, 4, name="tokens", **kwargs)
     ours.build()
     theirs.build()
     assert [w.path for w in ours.weights] == [w.path for w in theirs.weights]
