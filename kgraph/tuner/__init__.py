@@ -17,6 +17,6 @@ Needs the `optuna` package (`pip install kgraph[tuner]`).
 from kgraph.tuner.callback import PruningCallback  # noqa: F401
 from kgraph.tuner.hyperparameters import HyperParameters  # noqa: F401
 from kgraph.tuner.tuner import HyperModel, Objective, Trial, Tuner  # noqa: F401
-from kgraph.tuner import errors, oracles  # noqa: F401
+from kgraph.tuner import applications, errors, oracles  # noqa: F401
 from kgraph.tuner.tuners import (BayesianOptimization, GridSearch, Hyperband,  # noqa: F401
                                  RandomSearch)

@@ -10,8 +10,9 @@ trials, epochs 2 -> 1. Checked: defaults of a fresh `HyperParameters`, the numbe
 and their recorded hyperparameters, the best model's shapes, the objective each tuner reads
 (History, a float, a dict key, a custom metric), the best `x` of `x * x + 1`.
 
-Not run: the last section's `keras_tuner.applications.HyperResNet` (KerasTuner's prebuilt
-hypermodels are not in kgraph.tuner).
+The last section's `keras_tuner.applications.HyperResNet` is `kgraph.tuner.applications`'
+(KerasTuner's search space and architectures; max_trials 2 -> 1: each trial traces a ResNet
+of up to 36 blocks in its fourth stack).
 """
 
 import os
@@ -452,3 +453,33 @@ def test_tune_end_to_end_workflows(tmp_path):
     keras_code(**best_hp.values, saving_path=str(tmp_path / "best_model.keras"))
     assert sorted(p.name for p in tmp_path.glob("*.keras")) == ["00.keras", "01.keras",
                                                                 "best_model.keras"]
+
+
+@pytest.mark.slow  # one random ResNet (up to 36 blocks in its fourth stack) traced and trained
+def test_pre_made_tunable_applications(tmp_path):
+    from kgraph import keras
+    from kgraph import tuner as keras_tuner
+
+    keras.utils.set_random_seed(0)
+    x_train, y_train, x_val, y_val = _mnist()
+
+    from kgraph.tuner.applications import HyperResNet  # keras_tuner.applications
+
+    hypermodel = HyperResNet(input_shape=(28, 28, 1), classes=10)
+
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        objective="val_accuracy",
+        max_trials=1,  # 2 in the guide
+        overwrite=True,
+        directory=str(tmp_path / "my_dir"),
+        project_name="built_in_hypermodel",
+    )
+
+    tuner.search(
+        x_train[:100], y_train[:100], epochs=1, validation_data=(x_val[:100], y_val[:100])
+    )
+    values = tuner.get_best_hyperparameters()[0].values
+    assert set(values) == {"version", "conv3_depth", "conv4_depth", "pooling", "optimizer",
+                           "learning_rate"}
+    assert tuner.get_best_models(1)[0].predict(x_val, verbose=0).shape == (32, 10)

@@ -7,8 +7,9 @@ temporary folder, max_trials 3 -> 2. Checked: only the listed hyperparameter is 
 others keep their defaults: 64 units, no dropout), a `Fixed` entry stays fixed while the rest
 vary, and the compile overrides reach the best model (its loss is "mse").
 
-Not run: the last section's `keras_tuner.applications.HyperXception` (KerasTuner's prebuilt
-hypermodels are not in kgraph.tuner).
+The last section's `keras_tuner.applications.HyperXception` is `kgraph.tuner.applications`'
+(KerasTuner's search space and architecture): only the listed learning rate is sampled, the
+rest keep their defaults, the loss override reaches the model (max_trials 3 -> 2).
 """
 
 import numpy as np
@@ -123,3 +124,42 @@ def test_overriding_compilation_arguments(tmp_path):
     x_train, y_train, x_val, y_val = _data()
     tuner.search(x_train, y_train, epochs=1, validation_data=(x_val, y_val))
     assert tuner.get_best_models()[0].loss == "mse"
+
+
+@pytest.mark.slow  # HyperXception (256/512 separable filters) traced and trained on 100 images
+def test_tailor_the_search_space_of_pre_build_hypermodels(tmp_path):
+    from kgraph import tuner as keras_tuner
+
+    x_train, y_train, x_val, y_val = _data()
+    hypermodel = keras_tuner.applications.HyperXception(input_shape=(28, 28, 1), classes=10)
+
+    hp = keras_tuner.HyperParameters()
+
+    # This will override the `learning_rate` parameter with your
+    # own selection of choices
+    hp.Choice("learning_rate", values=[1e-2, 1e-3, 1e-4])
+
+    tuner = keras_tuner.RandomSearch(
+        hypermodel,
+        hyperparameters=hp,
+        # Prevents unlisted parameters from being tuned
+        tune_new_entries=False,
+        # Override the loss.
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        objective="val_accuracy",
+        max_trials=2,  # 3 in the guide
+        overwrite=True,
+        directory=str(tmp_path / "my_dir"),
+        project_name="helloworld",
+    )
+
+    # Run the search
+    tuner.search(x_train, y_train, epochs=1, validation_data=(x_val, y_val))
+    tuner.search_space_summary()
+    assert all(set(t.distributions) == {"learning_rate"} for t in tuner.study.trials)
+    for values in _values(tuner):  # KerasTuner's defaults for the rest
+        assert values["activation"] == "relu" and values["sep_num_filters"] == 256
+        assert values["num_residual_blocks"] == 4 and values["dropout_rate"] == 0.5
+        assert values["learning_rate"] in (1e-2, 1e-3, 1e-4)
+    assert tuner.get_best_models()[0].loss == "sparse_categorical_crossentropy"
