@@ -107,9 +107,34 @@ class StringTensor(np.ndarray):
         return np.array(self)
 
 
+class StringScalar(np.str_):
+    """One text element (of a sliced text column) handed to a tf.data function: a Python
+    `str` (paths open, strings format) whose `dtype` equals TensorFlow's "string"."""
+
+    @property
+    def dtype(self):
+        return StringDType(np.dtype(np.str_))
+
+    def numpy(self):
+        return np.str_(self)
+
+
+class BytesScalar(np.bytes_):
+    """One bytes element handed to a tf.data function (see `StringScalar`)."""
+
+    @property
+    def dtype(self):
+        return StringDType(np.dtype(np.bytes_))
+
+    def numpy(self):
+        return np.bytes_(self)
+
+
 def _as_string_tensor(leaf):
-    if isinstance(leaf, (np.str_, np.bytes_)):  # one element of a sliced text column
-        leaf = np.asarray(leaf)
+    if isinstance(leaf, np.str_) and not isinstance(leaf, StringScalar):
+        return StringScalar(leaf)
+    if isinstance(leaf, np.bytes_) and not isinstance(leaf, BytesScalar):
+        return BytesScalar(leaf)
     if isinstance(leaf, np.ndarray) and leaf.dtype.kind in "USO" and not isinstance(
             leaf, StringTensor) and (leaf.dtype.kind != "O" or _holds_text(leaf)):
         return leaf.view(StringTensor)
