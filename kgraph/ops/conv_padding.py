@@ -23,8 +23,9 @@ def padded_for_conv(x, padding, window, strides, dilations):
     sizes = tuple(x.shape[2:])
     open_axes = [i for i, (n, s) in enumerate(zip(sizes, strides))
                  if padding == "same" and n is None and s > 1]
-    pads = list(conv_pads(padding, tuple(1 if i in open_axes else n for i, n in
-                                         enumerate(sizes)), window, strides, dilations))
+    # an unknown size along a stride-1 axis: SAME pads span - 1 whatever it is (as for 1)
+    pads = list(conv_pads(padding, tuple(1 if n is None else n for n in sizes), window,
+                          strides, dilations))
     if not open_axes:
         return x, tuple(pads)
     for i in open_axes:
@@ -59,9 +60,16 @@ def pad_same_at_run_time(x, axes, spans, strides, value=0.0):
     return padded
 
 
+def same_pads(size, span, stride):
+    """TF 'SAME' padding of one axis of `size` for a window of extent `span`: output
+    ceil(size / stride), the odd element of padding after."""
+    total = max((math.ceil(size / stride) - 1) * stride + span - size, 0)
+    return (total // 2, total - total // 2)
+
+
 def conv_pads(padding, sizes, window, strides, dilations):
-    """Explicit (before, after) pads for Keras padding names; 'same' is TF's SAME (output
-    ceil(size / stride), the odd element of padding after), 'causal' pads before only."""
+    """Explicit (before, after) pads for Keras padding names of axes of known `sizes`: 'same'
+    is TF's SAME (`same_pads`), 'causal' pads before only."""
     pads = []
     for n, k, s, d in zip(sizes, window, strides, dilations):
         span = window_span(k, d)
@@ -70,11 +78,7 @@ def conv_pads(padding, sizes, window, strides, dilations):
         elif padding == "causal":
             pads.append((span - 1, 0))
         else:
-            if n is None and s != 1:
-                raise ValueError(f"'same' padding with strides {tuple(strides)} needs static "
-                                 f"spatial dims. Received: spatial dims {tuple(sizes)}")
-            total = span - 1 if n is None else max((math.ceil(n / s) - 1) * s + span - n, 0)
-            pads.append((total // 2, total - total // 2))
+            pads.append(same_pads(n, span, s))
     return tuple(pads)
 
 

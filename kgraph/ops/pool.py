@@ -25,6 +25,7 @@ import numpy as np
 
 from kgraph.ir.types import TensorType
 from kgraph.ops import elementwise as ew
+from kgraph.ops.conv_padding import pad_same_at_run_time, same_pads
 from kgraph.ops import movement as mv
 from kgraph.ops.registry import apply, defop
 
@@ -401,12 +402,6 @@ defop("AveragePool", _pool_infer, _average_pool_ref, grad=_average_pool_grad, at
 
 
 # -- public functions (keras.ops signatures) --------------------------------------------------
-def same_pads(size, kernel, stride):
-    """TF 'SAME' padding of one axis: output ceil(size / stride), the odd element after."""
-    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-    return (total // 2, total - total // 2)
-
-
 def _pool(name, inputs, pool_size, strides, padding, data_format):
     from kgraph import config
 
@@ -428,28 +423,26 @@ def _pool(name, inputs, pool_size, strides, padding, data_format):
     else:
         # with stride 1 'same' pads k - 1 whatever the size, so an open axis (an image of any
         # size) pools; a larger stride's padding depends on the size: `_pool_open_same`
+        pads = tuple(same_pads(1 if inputs.shape[a] is None else inputs.shape[a], k, s)
+                     for a, k, s in zip(axes, kernel, strides))
         opened = [i for i, (a, s) in enumerate(zip(axes, strides))
                   if inputs.shape[a] is None and s > 1]
         if opened:
-            return _pool_open_same(name, inputs, kernel, strides, axes, opened, channels_last)
-        pads = tuple(same_pads(1 if inputs.shape[a] is None else inputs.shape[a], k, s)
-                     for a, k, s in zip(axes, kernel, strides))
+            return _pool_open_same(name, inputs, kernel, strides, axes, opened, pads,
+                                   channels_last)
     return apply(name, inputs, kernel=kernel, strides=strides, pads=pads,
                  channels_last=channels_last)
 
 
-def _pool_open_same(name, inputs, kernel, strides, axes, opened, channels_last):
+def _pool_open_same(name, inputs, kernel, strides, axes, opened, pads, channels_last):
     """'same' pooling along strided axes whose sizes are known only at run time: the input
     padded for them at run time (ops/conv_padding.py `pad_same_at_run_time`), with -inf for a max;
     an average divides by each window's real elements, as TF does, by pooling a mask of
     ones padded the same way (a ratio of two window means)."""
-    from kgraph.ops.conv_padding import pad_same_at_run_time
     from kgraph.ops.movement import slice_axis
     from kgraph.ops.numpy_api import ones_like
 
-    pads = tuple((0, 0) if i in opened else same_pads(
-        1 if inputs.shape[a] is None else inputs.shape[a], k, s)
-        for i, (a, k, s) in enumerate(zip(axes, kernel, strides)))
+    pads = tuple((0, 0) if i in opened else p for i, p in enumerate(pads))
 
     def pooled(x, value):
         x = pad_same_at_run_time(x, [axes[i] for i in opened], [kernel[i] for i in opened],
