@@ -3,7 +3,7 @@
 TensorFlow rewrites the Python control flow of a `tf.function` into graph ops (AutoGraph), so
 `if tf.random.uniform(()) > 0.5: return x * 2` branches per value. kgraph rewrites the `if`
 statements of a function it compiles (`convert`), on its syntax tree, into calls of
-`if_stmt`/`if_return` below; at run time these follow Python when the condition is a Python
+`if_stmt` below; at run time it follows Python when the condition is a Python
 or eager value, and when it is a tensor of the graph being traced they trace BOTH branches and
 select their results elementwise with `where` (as `keras.ops.cond` does). Converted forms:
 
@@ -59,8 +59,9 @@ def convert(fn):
 
 
 def _convert(fn):
-    """(the factory that builds the converted function from fn's free variables, names), or
-    None when there is nothing to convert."""
+    """The code object of `fn` converted, or None when there is nothing to convert. It is
+    compiled inside a function taking `__ag` (this module) and fn's free variables, so that
+    its free variables are those names; `_instantiate` gives it fn's own cells."""
     try:
         source = textwrap.dedent(inspect.getsource(fn))
         filename = inspect.getsourcefile(fn) or "<autograph>"
@@ -90,16 +91,17 @@ def _convert(fn):
     module = ast.Module(body=[factory], type_ignores=[])
     ast.fix_missing_locations(module)
     ast.increment_lineno(module, first_line - 1)
-    namespace: dict = {}
-    exec(compile(module, filename, "exec"), fn.__globals__, namespace)  # noqa: S102
-    return namespace["__ag_factory"]
+    factory_code = _inner_code(compile(module, filename, "exec"), "__ag_factory")
+    return _inner_code(factory_code, func.name)
 
 
-def _instantiate(fn, factory):
-    """The converted function over fn's own closure cells (so a free variable rebound after
-    the decoration is seen, as by fn), its globals and defaults."""
-    code = next(c for c in factory.__code__.co_consts
-                if isinstance(c, types.CodeType) and c.co_name == fn.__code__.co_name)
+def _inner_code(code, name):
+    return next(c for c in code.co_consts if isinstance(c, types.CodeType) and c.co_name == name)
+
+
+def _instantiate(fn, code):
+    """The converted `code` as a function over fn's own closure cells (so a free variable
+    rebound after the decoration is seen, as by fn), its globals and defaults."""
     own = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
     closure = tuple(types.CellType(sys.modules[__name__]) if name == "__ag" else own[name]
                     for name in code.co_freevars)
@@ -163,35 +165,34 @@ class _Rewriter:
             handler.body = self.block(handler.body)
 
     def _if(self, node, rest):
+        """The statements replacing `node` and whether they replace `rest` too, or None."""
         loop_exits = (ast.Break, ast.Continue, ast.Yield, ast.YieldFrom, ast.Await,
                       ast.Global, ast.Nonlocal)
         if _has(node.body + node.orelse, loop_exits):
             return None
-        n = next(self.counter)
-        if _returns_at_end(node.body):
-            orelse, consumed = (node.orelse, False) if node.orelse else (rest, True)
+        returns = _returns_at_end(node.body)
+        if returns:  # the else branch is the rest of the function when there is none
+            orelse = node.orelse or rest
             if not _returns_at_end(orelse) or _has(orelse, loop_exits):
                 return None
-            self.converted += 1
-            # names the branches assign are parameters (each branch starts from their values
-            # before the `if`): assigned in a nested function they would be its own locals
-            names = sorted((_assigned(node.body) | _assigned(orelse)) - self.freevars)
-            params = [ast.arg(name) for name in names]
-            true_fn = self._branch(f"__ag_true_{n}", params, self.block(node.body))
-            false_fn = self._branch(f"__ag_false_{n}", params, self.block(orelse))
-            call = _call("if_return", [node.test, ast.Name(true_fn.name, ast.Load()),
-                                       ast.Name(false_fn.name, ast.Load()), _current(names)])
-            return [true_fn, false_fn, ast.copy_location(ast.Return(call), node)], True
-        if _has(node.body + node.orelse, ast.Return):
+        elif _has(node.body + node.orelse, ast.Return):
             return None
+        else:
+            orelse = node.orelse
         self.converted += 1
-        names = sorted((_assigned(node.body) | _assigned(node.orelse)) - self.freevars)
+        n = next(self.counter)
+        # names the branches assign are parameters (each branch starts from their values
+        # before the `if`): assigned in a nested function they would be its own locals
+        names = sorted((_assigned(node.body) | _assigned(orelse)) - self.freevars)
         params = [ast.arg(name) for name in names]
-        result = ast.Return(ast.Tuple([ast.Name(v, ast.Load()) for v in names], ast.Load()))
-        true_fn = self._branch(f"__ag_true_{n}", params, self.block(node.body) + [result])
-        false_fn = self._branch(f"__ag_false_{n}", params, self.block(node.orelse) + [result])
+        result = [] if returns else [
+            ast.Return(ast.Tuple([ast.Name(v, ast.Load()) for v in names], ast.Load()))]
+        true_fn = self._branch(f"__ag_true_{n}", params, self.block(node.body) + result)
+        false_fn = self._branch(f"__ag_false_{n}", params, self.block(orelse) + result)
         call = _call("if_stmt", [node.test, ast.Name(true_fn.name, ast.Load()),
                                  ast.Name(false_fn.name, ast.Load()), _current(names)])
+        if returns:  # what follows is the else branch, or unreachable after it
+            return [true_fn, false_fn, ast.copy_location(ast.Return(call), node)], True
         if names:
             target = ast.Tuple([ast.Name(v, ast.Store()) for v in names], ast.Store())
             assign = ast.Assign(targets=[target], value=call)
@@ -297,17 +298,10 @@ def ld(read):
         return UNDEFINED
 
 
-def if_return(test, true_fn, false_fn, values):
-    """`return a if test else b` for the two returning branches (which take the values of
-    the names they assign, as `if_stmt`'s)."""
-    if not _symbolic(test):
-        return true_fn(*values) if _truth(test) else false_fn(*values)
-    return _traced_both(test, true_fn, false_fn, values)
-
-
 def if_stmt(test, true_fn, false_fn, values):
-    """The names an `if` assigns, after it: each branch takes their values before the `if`
-    and returns them after its body."""
+    """The branch `test` takes, or both selected per value: each branch takes the values the
+    names it assigns had before the `if`, and returns either its `return` value or those
+    names after its body."""
     if not _symbolic(test):
         return true_fn(*values) if _truth(test) else false_fn(*values)
     return _traced_both(test, true_fn, false_fn, values)
@@ -342,15 +336,11 @@ def _traced_both(test, true_fn, false_fn, values):
                              "both branches of such an `if`, so the assignment cannot depend "
                              "on the condition; use `ops.where` on the value assigned")
     condition = ops.reshape(ops.cast(test, "bool"), ())
-    try:
-        flat_a, flat_b = tree.flatten(a), tree.flatten(b)
-    except TypeError:
-        flat_a, flat_b = [a], [b]
+    flat_a, flat_b = tree.flatten(a), tree.flatten(b)
     if len(flat_a) != len(flat_b):
         raise AutoGraphError(f"The two branches of an `if` on a tensor give different "
                              f"structures: {a!r} and {b!r}")
-    chosen = [_select(condition, x, y) for x, y in zip(flat_a, flat_b)]
-    return tree.pack_like(a, chosen) if isinstance(a, (list, tuple, dict)) else chosen[0]
+    return tree.pack_like(a, [_select(condition, x, y) for x, y in zip(flat_a, flat_b)])
 
 
 def _select(condition, x, y):
