@@ -71,6 +71,9 @@ class GradientTape:
                     entry[:] = [t, 0]
                 entry[1] += 1
                 self._recorded.append(t)
+                # two lifetimes: numpy arithmetic is routed (_WATCHED) only while a tape
+                # watching t records; the recording captures t as an input (not a constant)
+                # for as long as it lives: `gradient(y, x)` after the block reads x again
                 graph.__dict__.setdefault("watched", set()).add(id(t))
 
 
