@@ -313,3 +313,22 @@ def test_iteration_yields_eager_tensors_and_as_numpy_iterator_plain_arrays():
     np.testing.assert_array_equal(first["x"][0].numpy(), x[0])
     plain = next(ds.as_numpy_iterator())
     assert type(plain["x"]) is np.ndarray and type(plain["y"]) is np.ndarray
+
+
+def test_text_reaches_map_functions_with_tensorflows_string_dtype():
+    """Text elements and batches handed to a map function: dtype equal to "string" (as a
+    TensorFlow string tensor's) and otherwise numpy's own (kind, itemsize)."""
+    import kgraph as tf
+
+    seen = []
+
+    def look(text, number):
+        seen.append((text.dtype == tf.string, text.dtype.kind, text.dtype.itemsize,
+                     number.dtype == "string", isinstance(text, str)))
+        return text, number
+
+    ds = tf.data.Dataset.from_tensor_slices((np.array(["abc", "de"]), np.arange(2)))
+    list(ds.map(look))
+    list(ds.batch(2).map(look))
+    assert seen == [(True, "U", 12, False, True), (True, "U", 8, False, True),
+                    (True, "U", 12, False, False)]

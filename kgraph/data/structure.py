@@ -113,7 +113,7 @@ class StringScalar(np.str_):
 
     @property
     def dtype(self):
-        return StringDType(np.dtype(np.str_))
+        return StringDType(np.dtype((np.str_, len(self))))  # as np.str_(self).dtype
 
     def numpy(self):
         return np.str_(self)
@@ -124,7 +124,7 @@ class BytesScalar(np.bytes_):
 
     @property
     def dtype(self):
-        return StringDType(np.dtype(np.bytes_))
+        return StringDType(np.dtype((np.bytes_, len(self))))
 
     def numpy(self):
         return np.bytes_(self)
