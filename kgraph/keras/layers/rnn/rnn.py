@@ -23,7 +23,7 @@ from kgraph.keras.layers.rnn.utils import (EagerCallMixin, batch_reference, batc
                                            call_cell, is_shape_only_trace, scope_weights,
                                            split_time, stack_steps, time_step)
 from kgraph.ir.graph import Value
-from kgraph.keras.tree import flatten, pack_like
+from kgraph.keras.tree import flatten, map_shape_structure, pack_like
 from kgraph.tensor_shape import TensorShape
 from kgraph.variables import Variable
 
@@ -96,20 +96,19 @@ class RNN(EagerCallMixin, Layer):
 
     # -- building -----------------------------------------------------------------------
     def build(self, sequences_shape, initial_state_shape=None):
-        nested = _is_shape_structure(sequences_shape)
-        shapes = _flat_shapes(sequences_shape) if nested else [tuple(sequences_shape)]
+        shapes = []  # one (batch, time, ...) shape, or those of a structure of sequences
+        map_shape_structure(lambda s: shapes.append(tuple(s)), sequences_shape)
         for shape in shapes:
             if len(shape) < 3:
                 raise IncompatibleInputError(
                     f"Input 0 of layer {self.name!r} is incompatible with the layer: "
                     f"expected ndim=3, found ndim={len(shape)}. Full shape "
-                    f"received: {tuple(sequences_shape) if not nested else sequences_shape}")
+                    f"received: {sequences_shape}")
         shape = shapes[0]
         if isinstance(self.cell, Layer) and not self.cell.built:
-            step_shape = (shape[0],) + shape[2:]
-            if nested:  # the structure of step shapes, as Keras hands it to the cell
-                step_shape = _pack_shapes(sequences_shape,
-                                          iter([(s[0],) + s[2:] for s in shapes]))
+            # the step shape, or the structure of them, as Keras hands it to the cell
+            step_shape = map_shape_structure(lambda s: (s[0],) + tuple(s[2:]),
+                                             sequences_shape)
             self.cell._build_input_shape = step_shape
             self.cell.build(step_shape)
             self.cell.built = True
@@ -368,32 +367,6 @@ class RNN(EagerCallMixin, Layer):
         config = dict(config)
         cell = deserialize_keras_object(config.pop("cell"), custom_objects=custom_objects)
         return cls(cell, **config)
-
-
-def _is_shape_structure(shape) -> bool:
-    """Whether a build shape is a structure of shapes (nested sequences), not one shape."""
-    if isinstance(shape, dict):
-        return True
-    return isinstance(shape, (list, tuple)) and any(
-        isinstance(d, (list, tuple, dict, TensorShape)) for d in shape)
-
-
-def _flat_shapes(structure) -> list:
-    """The shapes (tuples of ints and None) of a structure of shapes, in flatten order."""
-    if isinstance(structure, dict):
-        return [s for key in sorted(structure) for s in _flat_shapes(structure[key])]
-    if _is_shape_structure(structure):
-        return [s for item in structure for s in _flat_shapes(item)]
-    return [tuple(structure)]
-
-
-def _pack_shapes(structure, shapes):
-    """`structure` (of shapes) with its shapes replaced, in order, by those `shapes` yields."""
-    if isinstance(structure, dict):
-        return {k: _pack_shapes(structure[k], shapes) for k in sorted(structure)}
-    if _is_shape_structure(structure):
-        return type(structure)(_pack_shapes(item, shapes) for item in structure)
-    return next(shapes)
 
 
 def _expand(mask_t, like):
