@@ -428,11 +428,8 @@ def floor_divide(x1, x2):
 
 
 def logical_xor(x1, x2):
-    # compared as int32: TVM's LLVM build rejects a NotEqual of two bool tensors (fcmp on i1)
-    def as_int(x):
-        return ew.cast(ew.cast(x, "bool"), "int32")
-
-    return ew.not_equal(as_int(x1), as_int(x2))
+    # (an Equal of two bool tensors is emitted as an int32 comparison for TVM: elementwise.py)
+    return ew.not_equal(ew.cast(x1, "bool"), ew.cast(x2, "bool"))
 
 
 def conj(x):

@@ -57,7 +57,7 @@ def fmod(x1, x2):
         x2 = ew.where(ew.equal(x2, zero), ew.cast(1, dtype_of(x2)), x2)
     r = ew.mod(x1, x2)
     zero = ew.cast(0, dtype_of(r))
-    # signs compared as numbers: TVM's LLVM build rejects a NotEqual of two bool tensors
+    # moved where r is not 0 and its sign is not x1's
     moved = ew.logical_and(ew.not_equal(r, zero), ew.not_equal(ew.sign(r), ew.sign(x1)))
     return ew.where(moved, r - x2, r)
 
