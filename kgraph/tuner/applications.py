@@ -8,6 +8,8 @@ same architectures as KerasTuner's, built from kgraph's Keras layers and compile
 """
 from __future__ import annotations
 
+from kgraph import keras
+from kgraph.keras import layers
 from kgraph.tuner.tuner import HyperModel
 
 _EPSILON = 1.001e-5  # the batch normalisation epsilon of the Keras ResNets
@@ -29,8 +31,6 @@ class _ImageHyperModel(HyperModel):
         self.input_tensor, self.classes = input_tensor, classes
 
     def _inputs(self):
-        from kgraph import keras
-
         if self.input_tensor is not None:
             return keras.utils.get_source_inputs(self.input_tensor), self.input_tensor
         inputs = keras.layers.Input(shape=self.input_shape)
@@ -51,9 +51,6 @@ class HyperResNet(_ImageHyperModel):
     """
 
     def build(self, hp):
-        from kgraph import keras
-        from kgraph.keras import layers
-
         version = hp.Choice("version", ["v1", "v2", "next"], default="v2")
         conv3_depth = hp.Choice("conv3_depth", [4, 8])
         conv4_depth = hp.Choice("conv4_depth", [6, 23, 36])
@@ -92,21 +89,15 @@ class HyperResNet(_ImageHyperModel):
 
 
 def _bn(x, name):
-    from kgraph.keras import layers
-
     return layers.BatchNormalization(axis=-1, epsilon=_EPSILON, name=name)(x)
 
 
 def _bn_relu(x, prefix):
-    from kgraph.keras import layers
-
     return layers.Activation("relu", name=f"{prefix}_relu")(_bn(x, f"{prefix}_bn"))
 
 
 def _stack_v1(x, filters, blocks, stride, name):
     """ResNet v1 bottleneck blocks, the first with a projection shortcut and `stride`."""
-    from kgraph.keras import layers
-
     for b in range(1, blocks + 1):
         prefix, s = f"{name}_block{b}", stride if b == 1 else 1
         shortcut = x
@@ -126,8 +117,6 @@ def _stack_v1(x, filters, blocks, stride, name):
 def _stack_v2(x, filters, blocks, stride, name):
     """Pre-activation (v2) blocks: a projection shortcut in the first, `stride` in the last
     (its shortcut a 1x1 max pooling of that stride)."""
-    from kgraph.keras import layers
-
     for b in range(1, blocks + 1):
         prefix, s = f"{name}_block{b}", stride if b == blocks else 1
         preact = _bn_relu(x, f"{prefix}_preact")
@@ -147,8 +136,6 @@ def _stack_v2(x, filters, blocks, stride, name):
 def _stack_next(x, filters, blocks, stride, name, groups=32):
     """ResNeXt blocks: the grouped 3x3 convolution as a depthwise convolution of
     `filters / groups` channels per input channel summed within each group."""
-    from kgraph.keras import layers
-
     per_group = filters // groups
     for b in range(1, blocks + 1):
         prefix, s = f"{name}_block{b}", stride if b == 1 else 1
@@ -183,9 +170,6 @@ class HyperXception(_ImageHyperModel):
     """
 
     def build(self, hp):
-        from kgraph import keras
-        from kgraph.keras import layers
-
         activation = hp.Choice("activation", ["relu", "selu"])
         inputs, x = self._inputs()
         filters = hp.Choice("conv2d_num_filters", [32, 64, 128], default=64)
@@ -217,8 +201,6 @@ class HyperXception(_ImageHyperModel):
 def _conv_unit(conv, x, filters, kernel_size, activation, strides=1):
     """A (separable) convolution: selu with LeCun initialisation, or relu after a batch
     normalisation of the bias-free convolution."""
-    from kgraph.keras import layers
-
     if activation == "selu":
         # LeCun initialisation for a plain convolution; a separable one keeps its default
         # depthwise/pointwise initializers (KerasTuner's `kernel_initializer` is not one of
@@ -231,8 +213,6 @@ def _conv_unit(conv, x, filters, kernel_size, activation, strides=1):
 
 
 def _xception_residual(x, filters, activation, max_pooling):
-    from kgraph.keras import layers
-
     if max_pooling:
         shortcut = layers.Conv2D(filters, 1, strides=2, padding="same")(x)
     elif filters != x.shape[-1]:
@@ -247,8 +227,6 @@ def _xception_residual(x, filters, activation, max_pooling):
 
 
 def _dense_unit(x, units, activation, batchnorm, dropout):
-    from kgraph.keras import layers
-
     if activation == "selu":
         x = layers.Dense(units, activation="selu", kernel_initializer="lecun_normal")(x)
         return layers.AlphaDropout(dropout)(x) if dropout else x
