@@ -216,25 +216,24 @@ def _window_parts(x, window, strides, dilations, pads, sizes, spatial):
 
 def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
     """d/dkernel of an ungrouped Conv as one GEMM (im2col): the windows of the padded input,
-    channels last, one column block per window offset, (N * out sites, window * in) against
-    the output gradient (N * out sites, out). The channels-last Transposes of x and g cancel
-    those that the layers put around the Conv."""
+    channels outermost, one row block per window offset, (window * in, N * out sites) times
+    the output gradient channels last (N * out sites, out). onnxruntime's GEMM runs this
+    untransposed product ~20% faster than the transposed one of a (N * out sites, window * in)
+    im2col, and the (in, N, *sites) layout is a cheap transpose of channels-first data."""
     from kgraph.ops.linalg import matmul
     from kgraph.ops.movement import concatenate, reshape_to, transpose
 
     rank = len(x.shape)
     dims = rank - 2
-    last = (0,) + _rest(rank) + (1,)
     sizes, c = tuple(g.shape[2:]), x.shape[1]
     if c * int(np.prod(window)) * 4 <= int(np.prod(sizes)):
         return _per_sample_kernel_grad(x, g, window, strides, dilations, pads)
-    parts = _window_parts(transpose(x, last), window, strides, dilations, pads, sizes,
-                          tuple(range(1, dims + 1)))  # (n, *sites, c) each
-    cols = [reshape_to(part, (None, c)) for part in parts]
-    cols = cols[0] if len(cols) == 1 else concatenate(cols, 1)  # (n * sites, window * in)
-    gl = reshape_to(transpose(g, last), (None, g.shape[1]))
-    grad = matmul(transpose(cols, (1, 0)), gl)  # (window * in, out)
-    grad = reshape_to(grad, tuple(window) + (c, g.shape[1]))
+    parts = _window_parts(transpose(x, (1, 0) + _rest(rank)), window, strides, dilations, pads,
+                          sizes, _rest(rank))  # (c, n, *sites) each
+    rows = [reshape_to(part, (c, None)) for part in parts]
+    rows = rows[0] if len(rows) == 1 else concatenate(rows, 0)  # (window * in, n * sites)
+    gl = reshape_to(transpose(g, (0,) + _rest(rank) + (1,)), (None, g.shape[1]))
+    grad = reshape_to(matmul(rows, gl), tuple(window) + (c, g.shape[1]))
     return transpose(grad, (dims + 1, dims) + tuple(range(dims)))
 
 
