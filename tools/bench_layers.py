@@ -1,4 +1,4 @@
-"""kgraph model benchmark suite: MLP, CNNs, LSTMs, transformer with Adam vs PyTorch eager, Keras/TF, numpy.
+"""kgraph model suite: MLP, CNNs, LSTMs, transformer (Adam) vs PyTorch eager, Keras/TF, numpy.
 
 Usage: tools/bench_layers [--quick] [--rounds R] [--json PATH] [--markdown PATH]
                           [--only kgraph,torch,tf] [--models ...] [--profile]
@@ -25,12 +25,13 @@ MODELS = {"mlp": "MLP 784-256-256-10 (tools/bench's workload, batch 128)",
           "bilstm": "2x Bidirectional(LSTM(32)) on 200x16 -> Dense(1)",
           "transformer": "encoder block (Embedding 1000x64, 4-head attention, FFN 128, "
                          "post-norm) on 64 tokens -> 2 classes"}
-BATCHES = {"mlp": 128}  # every other model trains at BATCH
+BATCHES = {"mlp": bench.BATCH}  # tools/bench's MLP workload; every other model at BATCH
 FULL = dict(n={"mlp": 20000, "cnn": 10000, "cnn_full": 10000, "lstm": 5000, "bilstm": 1024,
                "transformer": 4096}, epochs=3, floor_steps=20, floor_blocks=25, timeout_s=3600)
-QUICK = dict(n={"mlp": 2048, "cnn": 1024, "cnn_full": 1024, "lstm": 512, "bilstm": 128, "transformer": 512},
+QUICK = dict(n={"mlp": 2048, "cnn": 1024, "cnn_full": 1024, "lstm": 512, "bilstm": 128,
+                  "transformer": 512},
              epochs=3, floor_steps=5, floor_blocks=5, timeout_s=300)
-CLASSIFIERS = ("mlp", "cnn", "cnn_full", "transformer")  # sparse categorical crossentropy; others mse
+CLASSIFIERS = ("mlp", "cnn", "cnn_full", "transformer")  # sparse categorical CE; others mse
 PROFILE_STEPS, PROFILE_WARMUP, PROFILE_TOP = 20, 3, 12
 
 
@@ -99,7 +100,8 @@ class KerasLayers(KerasBench):
     def first_step(self, x, y):
         """Seconds from a compiled model to its first trained batch (tracing, compiling)."""
         t = time.perf_counter()
-        self.model.train_on_batch(x[:batch_of(self.kind)], y[:batch_of(self.kind)])
+        batch = batch_of(self.kind)
+        self.model.train_on_batch(x[:batch], y[:batch])
         return time.perf_counter() - t
 
     def fit_epochs(self, x, y, epochs):  # bench.KerasBench.fit_epochs has batch 128 built in
@@ -178,7 +180,8 @@ class TorchLayers(TorchBench):
         return self.torch.from_numpy(x), self.torch.from_numpy(y)
 
     def first_step(self, x, y):
-        X, Y = self._tensors(x[:batch_of(self.kind)], y[:batch_of(self.kind)])
+        batch = batch_of(self.kind)
+        X, Y = self._tensors(x[:batch], y[:batch])
         t = time.perf_counter()
         self.step(X, Y)
         return time.perf_counter() - t
@@ -297,9 +300,8 @@ def paired_ratio(res, fw):
 # (M = batch*out_h*out_w, K = kh*kw*in_ch); the LSTM as one gate product [x_t, h] @ W per step
 # whose input grad only goes to h (x is the model input).
 GEMMS = {
-    "mlp": [(128, 784, 256, 1, 0),                  # tools/bench's MLP at batch 128
-            (128, 256, 256, 1, 256),
-            (128, 256, 10, 1, 256)],
+    "mlp": [(bench.BATCH, n_in, n_out, 1, i and n_in)  # tools/bench's MLP, no input grad
+            for i, (n_in, n_out) in enumerate(bench.LAYERS)],  # for the first layer
     "cnn": [(BATCH * 26 * 26, 9, 32, 1, 0),         # conv1: first layer, no input grad
             (BATCH * 11 * 11, 288, 64, 1, 288),     # conv2 (input grad: col2im not counted)
             (BATCH, 1600, 10, 1, 1600)],            # dense
@@ -339,7 +341,8 @@ def measure_floor(model, n, steps, blocks):
             for a, b, out in ops:
                 np.matmul(a, b, out=out)
         runs.append((time.perf_counter() - t) / steps)
-    flops_per_s, epoch_flops = step_flops(model) / min(runs[1:]), step_flops(model) * n / batch_of(model)
+    flops_per_s = step_flops(model) / min(runs[1:])
+    epoch_flops = step_flops(model) * n / batch_of(model)
     return {"epoch_s": epoch_flops / flops_per_s, "gflops": flops_per_s / 1e9,
             "epoch_gflop": epoch_flops / 1e9}
 
