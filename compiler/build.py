@@ -143,8 +143,11 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
         An executor (`runtime.executor.Compiled`). The numpy reference executor is never
         cached: it holds the graph, which callers may go on rewriting.
     """
+    from kgraph.runtime import native_ops
+
     target = resolve_target(target)
-    key = (target, optimized, graph_key(graph)) if cache and target != "numpy" else None
+    native = target == "onnxruntime" and native_ops.available()  # kgraph's own operators
+    key = (target, native, optimized, graph_key(graph)) if cache and target != "numpy" else None
     compiled = lookup(key) if key is not None else None
     if compiled is not None:
         return compiled
@@ -169,13 +172,14 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
 
         graph = compute_bfloat16_in_float32(graph)
     count("emissions")
-    emitted = emit(graph)
+    emitted = emit(graph, native=native)
     count("compilations")
     if target == "onnxruntime":  # bytes written directly: the onnx package is not imported
         from kgraph.runtime.onnx_exec import optimization_level
 
         compiled = OrtCompiled(emitted.to_bytes(),
-                               optimization=optimization_level(emitted.op_types()))
+                               optimization=optimization_level(emitted.op_types()),
+                               native=bool(emitted.domains))
     else:
         from kgraph.compiler.tvm import compile_onnx
 

@@ -93,8 +93,11 @@ def plan_key(graph: Graph, target: str, *extra) -> tuple:
     """The compile-cache key of a plan for `graph` (variable names left out); `extra` are
     further parts (what a GradientTape differentiates)."""
     from kgraph.compiler.passes.partition_by_device import placement_key
+    from kgraph.runtime import native_ops
 
-    return ("plan", target, graph_key(graph, variable_names=False)) + placement_key(graph) + extra
+    native = target == "onnxruntime" and native_ops.available()  # emitted with kgraph's ops
+    return (("plan", target, native, graph_key(graph, variable_names=False))
+            + placement_key(graph) + extra)
 
 
 def make_plan(graph: Graph, target: str, prologue: bool = True) -> Plan:

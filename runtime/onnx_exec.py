@@ -156,10 +156,15 @@ def optimization_level(op_types) -> str:
     return "all"
 
 
-def _session_options(level="all", threads=None):
+def _session_options(level="all", threads=None, native=False):
     """Options of a kgraph session; `threads` (intra-op threads, the caller included) overrides
-    `KGRAPH_NUM_THREADS` (0 = onnxruntime's default)."""
+    `KGRAPH_NUM_THREADS` (0 = onnxruntime's default); `native` registers kgraph's operators
+    (runtime/native_ops.py)."""
     opts = ort.SessionOptions()
+    if native:
+        from kgraph.runtime import native_ops
+
+        native_ops.register(opts)
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
     opts.log_severity_level = 3
     if _global_threads():
@@ -205,11 +210,12 @@ class _Collector:
 _COLLECTOR = _Collector()
 
 
-def _budgeted_session(model_bytes: bytes, level: str):
+def _budgeted_session(model_bytes: bytes, level: str, native: bool = False):
     """An InferenceSession whose pool threads come from the process-wide budget and go back
     to it when the session is freed."""
     if _global_threads():
-        return ort.InferenceSession(model_bytes, _session_options(level), providers=providers())
+        return ort.InferenceSession(model_bytes, _session_options(level, native=native),
+                                    providers=providers())
     wanted = num_threads()
     width = wanted or physical_cores()
     workers = _BUDGET.take(width - 1)  # the calling thread runs work too
@@ -222,7 +228,7 @@ def _budgeted_session(model_bytes: bytes, level: str):
     # all granted and no explicit count: onnxruntime's default (it also pins its threads)
     threads = wanted if workers == width - 1 else 1 + workers
     try:
-        session = ort.InferenceSession(model_bytes, _session_options(level, threads),
+        session = ort.InferenceSession(model_bytes, _session_options(level, threads, native),
                                        providers=providers())
     except BaseException:
         _BUDGET.give_back(workers)
@@ -259,10 +265,11 @@ _UPLOADERS: dict = {}
 class OrtCompiled:
     """One onnxruntime session. Buffers live on the session's device: the first CUDA device
     when the CUDA execution provider runs it (onnxruntime-gpu), else the host; parameters
-    and results stay there between steps."""
+    and results stay there between steps. `native`: the model uses kgraph's operators."""
 
-    def __init__(self, model_bytes: bytes, output_names=None, optimization="all"):
-        self.session = _budgeted_session(model_bytes, optimization)
+    def __init__(self, model_bytes: bytes, output_names=None, optimization="all",
+                 native=False):
+        self.session = _budgeted_session(model_bytes, optimization, native)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
         on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"

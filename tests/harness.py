@@ -10,6 +10,18 @@ import numpy as np
 from kgraph import keras
 
 
+def numeric_gradient(f, feeds, name, eps=1e-6):
+    """Central differences of the scalar `f(feeds)` w.r.t. `feeds[name]` (float64 arrays)."""
+    grad = np.zeros_like(feeds[name])
+    for idx in np.ndindex(grad.shape):
+        plus, minus = dict(feeds), dict(feeds)
+        plus[name], minus[name] = feeds[name].copy(), feeds[name].copy()
+        plus[name][idx] += eps
+        minus[name][idx] -= eps
+        grad[idx] = (f(plus) - f(minus)) / (2 * eps)
+    return grad
+
+
 def _sample(shape, rng, dtype="float32", low=-1.0, high=1.0):
     if dtype.startswith("int"):
         return rng.integers(0, 4, size=shape).astype(dtype)

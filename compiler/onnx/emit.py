@@ -4,7 +4,8 @@
 One pinned opset and an explicit `ir_version` (onnx 1.23 writes IR 14 by default, which
 onnxruntime 1.30+ refuses). Only ops that both onnxruntime and TVM's Relax ONNX frontend import
 are emitted (no SoftmaxCrossEntropyLoss or OneHot; see DESIGN.md), except `Scan`, which the TVM
-targets unroll before emission (compiler/passes/unroll_scans.py).
+targets unroll before emission (compiler/passes/unroll_scans.py), and, in a graph emitted
+`native` for this process's onnxruntime, the "kgraph" domain's operators (runtime/native_ops.py).
 """
 from __future__ import annotations
 
@@ -23,10 +24,13 @@ _DTYPES = wire.DTYPES  # kgraph dtype name -> TensorProto.DataType
 
 class EmitContext:
     """What an op's emission callable sees: fresh names, constants and node creation. Nodes
-    and initializers are kept as plain data, made into protos or bytes at the end."""
+    and initializers are kept as plain data, made into protos or bytes at the end. With
+    `native`, an op may emit its "kgraph" domain operator (op type "kgraph.Op") instead of its
+    standard-ONNX expansion; `domains` collects the domains used."""
 
-    def __init__(self, graph_name):
+    def __init__(self, graph_name, native=False):
         self.nodes, self.initializers = [], []  # (op_type, inputs, outputs, attrs), (name, array)
+        self.native, self.domains = native, set()
         self._count = 0
         self._consts = {}
         self._prefix = graph_name
@@ -48,6 +52,9 @@ class EmitContext:
 
     def node(self, op_type, inputs, outputs=None, **attrs) -> str:
         outputs = outputs or [self.fresh(op_type.lower())]
+        domain = wire.split_domain(op_type)[0]
+        if domain:
+            self.domains.add(domain)
         if op_type == "Cast" and isinstance(attrs.get("to"), str):
             attrs["to"] = _DTYPES[attrs["to"]]
         self.nodes.append((op_type, list(inputs), list(outputs), attrs))
@@ -93,7 +100,8 @@ def _node_bytes(nodes):
 def _node_protos(nodes):
     from onnx import helper
 
-    return [helper.make_node(op, ins, outs, **{
+    return [helper.make_node(wire.split_domain(op)[1], ins, outs,
+                             domain=wire.split_domain(op)[0] or None, **{
         k: v.to_proto() if isinstance(v, Subgraph) else v for k, v in attrs.items()})
         for op, ins, outs, attrs in nodes]
 
@@ -108,9 +116,9 @@ class Emitted:
     """An emitted graph as plain data: nodes, initializers, and the inputs' and outputs'
     (name, dtype, dims) with symbolic dims as strings."""
 
-    def __init__(self, name, nodes, initializers, inputs, outputs):
+    def __init__(self, name, nodes, initializers, inputs, outputs, domains=()):
         self.name, self.nodes, self.initializers = name, nodes, initializers
-        self.inputs, self.outputs = inputs, outputs
+        self.inputs, self.outputs, self.domains = inputs, outputs, frozenset(domains)
 
     def op_types(self):
         return [n[0] for n in self.nodes]
@@ -127,7 +135,7 @@ class Emitted:
                           [wire.tensor(a, name) for name, a in self.initializers],
                           [wire.value_info(*i) for i in self.inputs],
                           [wire.value_info(*o) for o in self.outputs],
-                          ONNX_OPSET, IR_VERSION, PRODUCER)
+                          ONNX_OPSET, IR_VERSION, PRODUCER, self.domains)
 
     def to_proto(self):
         from onnx import helper, numpy_helper
@@ -135,8 +143,10 @@ class Emitted:
         inits = [numpy_helper.from_array(a, name) for name, a in self.initializers]
         g = helper.make_graph(_node_protos(self.nodes), self.name, _infos(self.inputs),
                               _infos(self.outputs), inits)
-        return helper.make_model(g, opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
-                                 producer_name=PRODUCER, ir_version=IR_VERSION)
+        opsets = [helper.make_opsetid("", ONNX_OPSET)]
+        opsets += [helper.make_opsetid(d, 1) for d in sorted(self.domains)]
+        return helper.make_model(g, opset_imports=opsets, producer_name=PRODUCER,
+                                 ir_version=IR_VERSION)
 
 
 def _value_info(name, t, dim_names):
@@ -155,9 +165,10 @@ def to_onnx_bytes(graph: Graph) -> tuple[bytes, list]:
     return emitted.to_bytes(), emitted.op_types()
 
 
-def emit(graph: Graph) -> Emitted:
-    """Emit `graph` (its outputs, then its variable updates as `<path>:new`)."""
-    ctx = EmitContext(graph.name)
+def emit(graph: Graph, native: bool = False) -> Emitted:
+    """Emit `graph` (its outputs, then its variable updates as `<path>:new`); `native`: for
+    this process's onnxruntime with kgraph's operators registered (runtime/native_ops.py)."""
+    ctx = EmitContext(graph.name, native)
     out_pairs = list(zip(graph.output_names, graph.outputs))
     out_pairs += [(update_name(var, graph), v) for var, v in graph.updates.items()]
     names, inputs = {}, []
@@ -167,7 +178,7 @@ def emit(graph: Graph) -> Emitted:
         inputs.append(_value_info(name, v.type, lambda i, n=name: "batch" if i == 0 else f"{n}_d{i}"))
     _emit_nodes(ctx, graph, names, out_pairs)
     out_infos = [_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}") for name, v in out_pairs]
-    return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos)
+    return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos, ctx.domains)
 
 
 def _emit_nodes(ctx, graph, names, out_pairs):

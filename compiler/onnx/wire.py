@@ -95,14 +95,23 @@ def attribute(name: str, value) -> bytes:
 
 
 def node(op_type: str, inputs, outputs, attrs: dict) -> bytes:
-    """NodeProto as `onnx.helper.make_node(op_type, inputs, outputs, **attrs)` makes it."""
+    """NodeProto as `onnx.helper.make_node(op_type, inputs, outputs, **attrs)` makes it; an
+    `op_type` of the form "domain.Op" is Op of that domain (`split_domain`)."""
+    domain, op_type = split_domain(op_type)
     out = b"".join(_str(1, i) for i in inputs) + b"".join(_str(2, o) for o in outputs)
     out += _str(4, op_type)
     for key in sorted(attrs):
         value = attrs[key]
         if value is not None:
             out += _bytes(5, attribute(key, value))
-    return out
+    return out + (_str(7, domain) if domain else b"")
+
+
+def split_domain(op_type: str) -> tuple[str, str]:
+    """("kgraph", "MaxPoolGrad") for "kgraph.MaxPoolGrad", ("", op) for a standard op (ONNX op
+    names have no dots)."""
+    domain, _, op = op_type.rpartition(".")
+    return domain, op
 
 
 def tensor(array: np.ndarray, name: str) -> bytes:
@@ -140,8 +149,11 @@ def graph(nodes, name, initializers, inputs, outputs) -> bytes:
         b"".join(_bytes(12, o) for o in outputs)
 
 
-def model(nodes, name, initializers, inputs, outputs, opset, ir_version, producer) -> bytes:
-    """ModelProto bytes: `nodes`, `initializers`, `inputs`, `outputs` already encoded."""
-    opset_id = _str(1, "") + _int(2, opset)
+def model(nodes, name, initializers, inputs, outputs, opset, ir_version, producer,
+          domains=()) -> bytes:
+    """ModelProto bytes: `nodes`, `initializers`, `inputs`, `outputs` already encoded;
+    `domains`: the other op domains the nodes use (each imported at version 1)."""
+    opset_ids = _bytes(8, _str(1, "") + _int(2, opset))
+    opset_ids += b"".join(_bytes(8, _str(1, d) + _int(2, 1)) for d in sorted(domains))
     return _int(1, ir_version) + _str(2, producer) + \
-        _bytes(7, graph(nodes, name, initializers, inputs, outputs)) + _bytes(8, opset_id)
+        _bytes(7, graph(nodes, name, initializers, inputs, outputs)) + opset_ids

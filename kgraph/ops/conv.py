@@ -214,6 +214,65 @@ def _window_parts(x, window, strides, dilations, pads, sizes, spatial):
     return parts
 
 
+def im2col_rows(x, window, strides, dilations, pads, sizes):
+    """The windows of channels-first `x` as (window * in, N * out sites) rows, one row block
+    per window offset: slices of x transposed to (in, N, *spatial), joined by a Concat."""
+    from kgraph.ops.movement import concatenate, reshape_to, transpose
+
+    rank, c = len(x.shape), x.shape[1]
+    parts = _window_parts(transpose(x, (1, 0) + _rest(rank)), window, strides, dilations, pads,
+                          sizes, _rest(rank))  # (c, n, *sites) each
+    rows = [reshape_to(part, (c, None)) for part in parts]
+    return rows[0] if len(rows) == 1 else concatenate(rows, 0)
+
+
+def _im2col_rows_infer(types, window, strides, dilations, pads, sizes):
+    (t,) = types
+    n = None if t.shape[0] is None else t.shape[0] * int(np.prod(sizes))
+    return [TensorType((int(np.prod(window)) * t.shape[1], n), t.dtype)]
+
+
+def _im2col_rows_ref(x, window, strides, dilations, pads, sizes):
+    widths = [(0, 0), (0, 0)] + [(lo, max(hi, (k - 1) * d + m * s - n - lo))
+                                 for (lo, hi), k, d, m, s, n in
+                                 zip(pads, window, dilations, sizes, strides, x.shape[2:])]
+    xp = np.pad(x, widths)
+    blocks = []
+    for offset in np.ndindex(*window):
+        index = tuple(slice(o * d, o * d + m * s, s)
+                      for o, d, m, s in zip(offset, dilations, sizes, strides))
+        part = xp[(slice(None), slice(None)) + index]  # (n, c, *sites)
+        blocks.append(np.moveaxis(part, 1, 0).reshape(x.shape[1], -1))
+    return np.concatenate(blocks, 0)
+
+
+def _im2col_rows_grad(g, y, x, **attrs):
+    """The adjoint of the window cut, from its expansion (a convolution's kernel gradient is
+    differentiated again only for second-order gradients)."""
+    from kgraph.compiler.autodiff import vjp
+    from kgraph.ir.graph import current_graph
+
+    graph = current_graph()
+    start = len(graph.nodes)
+    return tuple(vjp(graph, [im2col_rows(x, **attrs)], [g], [x], start))
+
+
+def _im2col_rows_onnx(ctx, node, ins, outs):
+    a = node.attrs
+    if not ctx.native:
+        return ctx.expand(im2col_rows, node, ins, outs)
+    ctx.node("kgraph.Im2ColRows", ins, outs, kernel_shape=list(a["window"]),
+             strides=list(a["strides"]), dilations=list(a["dilations"]),
+             pads=[lo for lo, _ in a["pads"]] + [hi for _, hi in a["pads"]],
+             sizes=list(a["sizes"]))
+
+
+# the rows of a 2-D kernel gradient's im2col in one kernel, where kgraph's onnxruntime
+# operators run the step (runtime/native/ortops.cc); traced only there
+defop("Im2ColRows", _im2col_rows_infer, _im2col_rows_ref, grad=_im2col_rows_grad,
+      attrs=("window", "strides", "dilations", "pads", "sizes"), onnx=_im2col_rows_onnx)
+
+
 def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
     """d/dkernel of an ungrouped Conv as one GEMM (im2col): the windows of the padded input,
     channels outermost, one row block per window offset, (window * in, N * out sites) times
@@ -221,17 +280,20 @@ def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
     untransposed product ~20% faster than the transposed one of a (N * out sites, window * in)
     im2col, and the (in, N, *sites) layout is a cheap transpose of channels-first data."""
     from kgraph.ops.linalg import matmul
-    from kgraph.ops.movement import concatenate, reshape_to, transpose
+    from kgraph.ops.movement import reshape_to, transpose
+    from kgraph.runtime import native_ops
 
     rank = len(x.shape)
     dims = rank - 2
     sizes, c = tuple(g.shape[2:]), x.shape[1]
     if c * int(np.prod(window)) * 4 <= int(np.prod(sizes)):
         return _per_sample_kernel_grad(x, g, window, strides, dilations, pads)
-    parts = _window_parts(transpose(x, (1, 0) + _rest(rank)), window, strides, dilations, pads,
-                          sizes, _rest(rank))  # (c, n, *sites) each
-    rows = [reshape_to(part, (c, None)) for part in parts]
-    rows = rows[0] if len(rows) == 1 else concatenate(rows, 0)  # (window * in, n * sites)
+    attrs = dict(window=tuple(window), strides=tuple(strides), dilations=tuple(dilations),
+                 pads=tuple(map(tuple, pads)), sizes=sizes)
+    if dims == 2 and x.dtype == "float32" and native_ops.available():  # one kernel
+        rows = apply("Im2ColRows", x, **attrs)
+    else:
+        rows = im2col_rows(x, **attrs)
     gl = reshape_to(transpose(g, (0,) + _rest(rank) + (1,)), (None, g.shape[1]))
     grad = reshape_to(matmul(rows, gl), tuple(window) + (c, g.shape[1]))
     return transpose(grad, (dims + 1, dims) + tuple(range(dims)))

@@ -394,9 +394,20 @@ def upsample(x, scales):
 
 defop("MaxPool", _pool_infer, _max_pool_ref, grad=_max_pool_grad, attrs=POOL_ATTRS,
       onnx=_pool_onnx("MaxPool"))
+def _max_pool_grad_onnx(ctx, node, ins, outs):
+    """kgraph's MaxPoolGrad operator (runtime/native/ortops.cc: one pass over the input) for
+    2-D float32 pooling where the graph is `native`, else `route_to_first_max` in standard
+    ONNX."""
+    a, x = node.attrs, node.inputs[2]
+    if not (ctx.native and len(a["kernel"]) == 2 and x.dtype == "float32"):
+        return ctx.expand(route_to_first_max, node, ins, outs)
+    pads = [lo for lo, _ in a["pads"]] + [hi for _, hi in a["pads"]]
+    ctx.node("kgraph.MaxPoolGrad", [ins[0], ins[2]], outs, kernel_shape=list(a["kernel"]),
+             strides=list(a["strides"]), pads=pads, channels_last=int(a["channels_last"]))
+
+
 defop("MaxPoolGrad", lambda types, **attrs: [types[2]], _max_pool_grad_ref,
-      grad=_max_pool_grad_grad, attrs=POOL_ATTRS,
-      onnx=lambda ctx, node, ins, outs: ctx.expand(route_to_first_max, node, ins, outs))
+      grad=_max_pool_grad_grad, attrs=POOL_ATTRS, onnx=_max_pool_grad_onnx)
 defop("AveragePool", _pool_infer, _average_pool_ref, grad=_average_pool_grad, attrs=POOL_ATTRS,
       onnx=_pool_onnx("AveragePool", count_include_pad=0))
 

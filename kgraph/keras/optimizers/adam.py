@@ -4,6 +4,8 @@ from __future__ import annotations
 from kgraph import ops
 from kgraph.keras.optimizers.base import Optimizer
 from kgraph.keras.optimizers.checks import check_number
+from kgraph.ops.adam_update import adam_update
+from kgraph.runtime import native_ops
 
 
 class Adam(Optimizer):
@@ -53,6 +55,13 @@ def adam_step(var, g, m, v, lr, t, beta_1, beta_2, epsilon, v_hat=None):
     Adam step too."""
     b1, b2 = float(beta_1), float(beta_2)
     alpha = lr * ops.sqrt(1.0 - ops.power(b2, t)) / (1.0 - ops.power(b1, t))
+    if v_hat is None and _one_update_op(var, g, alpha):
+        new_var, m_new, v_new = adam_update(var.value, g, m.value, v.value, alpha, b1, b2,
+                                            epsilon)
+        m.assign(m_new)
+        v.assign(v_new)
+        var.assign(new_var)
+        return
     m_new = m.value + (g - m.value) * (1.0 - b1)
     v_new = v.value + (ops.square(g) - v.value) * (1.0 - b2)
     m.assign(m_new)
@@ -61,6 +70,16 @@ def adam_step(var, g, m, v, lr, t, beta_1, beta_2, epsilon, v_hat=None):
         v_new = ops.maximum(v_hat.value, v_new)
         v_hat.assign(v_new)
     var.assign(var.value - (m_new * alpha) / (ops.sqrt(v_new) + float(epsilon)))
+
+
+def _one_update_op(var, g, alpha):
+    """Whether the update is one `AdamUpdate` op: float32 throughout, and kgraph's
+    onnxruntime operators to run it (runtime/native_ops.py)."""
+    value = var.value
+    return (value.dtype == "float32" and getattr(g, "dtype", None) == "float32"
+            and getattr(alpha, "dtype", None) == "float32"
+            and tuple(getattr(g, "shape", ())) == tuple(value.shape)
+            and native_ops.available())
 
 
 def check_moments(owner, beta_1, beta_2, epsilon):

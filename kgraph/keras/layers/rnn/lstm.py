@@ -12,6 +12,8 @@ from kgraph.keras import activations, initializers
 from kgraph.keras.layers.rnn.cell_base import RecurrentCell
 from kgraph.keras.layers.rnn.cell_layer import CellLayer
 from kgraph.keras.layers.rnn.utils import gate_blocks
+from kgraph.ops.lstm_gates import lstm_gates
+from kgraph.runtime import native_ops
 
 
 class LSTMCell(RecurrentCell):
@@ -57,7 +59,11 @@ class LSTMCell(RecurrentCell):
 
     def recur(self, projected, states, training=False):
         h_tm1, c_tm1 = states[0], states[1]
-        z = projected + _recurrent_product(self, h_tm1, training)
+        product = _recurrent_product(self, h_tm1, training)
+        if self._one_gates_op(projected):
+            h, c = lstm_gates(projected, product, c_tm1)
+            return h, [h, c]
+        z = projected + product
         z_i, z_f, z_c, z_o = gate_blocks(z, 4)
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
@@ -65,6 +71,15 @@ class LSTMCell(RecurrentCell):
         o = self.recurrent_activation(z_o)
         h = o * self.activation(c)
         return h, [h, c]
+
+    def _one_gates_op(self, projected):
+        """Whether the step's gate arithmetic is one `LSTMGates` op: Keras' default
+        activations, float32, and kgraph's onnxruntime operators to run it (elsewhere the
+        separate ops, whose backward loop reads derivatives computed before it, are faster)."""
+        return (self.activation is activations.tanh
+                and self.recurrent_activation is activations.sigmoid
+                and projected.dtype == "float32" and len(projected.shape) == 2
+                and native_ops.available())
 
     def get_config(self):
         return {**super().get_config(),

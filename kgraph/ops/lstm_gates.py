@@ -1,0 +1,152 @@
+"""`LSTMGates`: Keras' LSTM step after its two products, as one op.
+
+`LSTMGates(a, b, c) -> (h, c')` with `z = a + b` (the input and recurrent products, bias
+included) split into gate blocks i, f, c~, o of `units` columns each:
+`c' = σ(z_f) c + σ(z_i) tanh(z_c~)`, `h = σ(z_o) tanh(c')` (Keras' default activations).
+Its gradient is `LSTMGatesGrad(dh, dc', a, b, c) -> (dz, dc)`, which recomputes the gates
+from `a + b` rather than saving them: in a `Scan`, the forward step then saves one (n, 4u)
+tensor per step and the backward step is one kernel plus its product.
+
+Where a train step runs on onnxruntime with kgraph's operators (runtime/native_ops.py), each
+op is one kernel (runtime/native/ortops.cc); everywhere else it is emitted as its expansion
+in standard ops (`gates`, `gates_grad` below, also the gradient of `LSTMGatesGrad`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kgraph.ir.types import TensorType
+from kgraph.ops import elementwise as ew
+from kgraph.ops.movement import concatenate, split
+from kgraph.ops.registry import apply, defop
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+# -- the math, in numpy (references) and in kgraph ops (expansions) ---------------------------
+def _gates_ref(a, b, c):
+    i, f, cand, o = np.split(a + b, 4, axis=-1)
+    c_new = _sigmoid(f) * c + _sigmoid(i) * np.tanh(cand)
+    return (_sigmoid(o) * np.tanh(c_new)).astype(a.dtype), c_new.astype(a.dtype)
+
+
+def _gates_grad_ref(dh, dc, a, b, c):
+    zi, zf, zc, zo = np.split(a + b, 4, axis=-1)
+    i, f, cand, o = _sigmoid(zi), _sigmoid(zf), np.tanh(zc), _sigmoid(zo)
+    tc = np.tanh(f * c + i * cand)
+    dct = dc + dh * o * (1 - tc * tc)
+    dz = np.concatenate([dct * cand * i * (1 - i), dct * c * f * (1 - f),
+                         dct * i * (1 - cand * cand), dh * tc * o * (1 - o)], axis=-1)
+    return dz.astype(a.dtype), (dct * f).astype(a.dtype)
+
+
+def gates(a, b, c):
+    """`LSTMGates` in standard ops."""
+    zi, zf, zc, zo = split(ew.add(a, b), (c.shape[-1],) * 4, -1)
+    c_new = ew.sigmoid(zf) * c + ew.sigmoid(zi) * ew.tanh(zc)
+    return ew.sigmoid(zo) * ew.tanh(c_new), c_new
+
+
+def gates_grad(dh, dc, a, b, c):
+    """`LSTMGatesGrad` in standard ops."""
+    zi, zf, zc, zo = split(ew.add(a, b), (c.shape[-1],) * 4, -1)
+    i, f, cand, o = ew.sigmoid(zi), ew.sigmoid(zf), ew.tanh(zc), ew.sigmoid(zo)
+    tc = ew.tanh(f * c + i * cand)
+    dct = dc + dh * o * (1 - tc * tc)
+    dz = concatenate([dct * cand * i * (1 - i), dct * c * f * (1 - f),
+                      dct * i * (1 - cand * cand), dh * tc * o * (1 - o)], axis=-1)
+    return dz, dct * f
+
+
+# -- shape rules ------------------------------------------------------------------------------
+def _same(*dims):
+    """The one known size among `dims` (None when none is known); raises when two differ."""
+    known = {d for d in dims if d is not None}
+    if len(known) > 1:
+        raise ValueError
+    return known.pop() if known else None
+
+
+def _rows_and_units(name, a, b, c):
+    """(rows, units) of gate inputs a, b (n, 4 units) and a carry c (n, units); a batch dim
+    may be unknown in some of them (a stateful layer's carry has a fixed one)."""
+    try:
+        if len(a.shape) != 2 or len(b.shape) != 2 or len(c.shape) != 2:
+            raise ValueError
+        if c.shape[-1] is None or _same(a.shape[1], b.shape[1], 4 * c.shape[1]) is None:
+            raise ValueError
+        if not a.dtype == b.dtype == c.dtype:
+            raise ValueError
+        return _same(a.shape[0], b.shape[0], c.shape[0]), c.shape[1]
+    except ValueError:
+        raise ValueError(f"{name} takes gate inputs a, b of shape (n, 4 units) and a carry c "
+                         f"of shape (n, units), all of one dtype. Received: a {a!r}, b {b!r}, "
+                         f"c {c!r}") from None
+
+
+def _gates_infer(types):
+    a, b, c = types
+    rows, units = _rows_and_units("LSTMGates", a, b, c)
+    return [TensorType((rows, units), c.dtype)] * 2
+
+
+def _gates_grad_infer(types):
+    dh, dc, a, b, c = types
+    rows, units = _rows_and_units("LSTMGatesGrad", a, b, c)
+    for name, t in (("dh", dh), ("dc", dc)):
+        try:
+            rows = _same(rows, t.shape[0]) if len(t.shape) == 2 else None
+            ok = len(t.shape) == 2 and t.shape[1] == units and t.dtype == c.dtype
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"LSTMGatesGrad: {name} must be like the carry {c!r}. "
+                             f"Received: {t!r}")
+    return [TensorType((rows, 4 * units), a.dtype), TensorType((rows, units), c.dtype)]
+
+
+# -- gradient rules ---------------------------------------------------------------------------
+def _gates_grad_rule(g, y, a, b, c):
+    from kgraph.ops.numpy_api import zeros_like
+
+    dh, dc = g
+    h, c_new = y
+    dz, dc_prev = apply("LSTMGatesGrad", dh if dh is not None else zeros_like(h),
+                        dc if dc is not None else zeros_like(c_new), a, b, c)
+    return dz, dz, dc_prev
+
+
+def _gates_grad_grad_rule(g, y, *inputs):
+    """The gradient of `LSTMGatesGrad` (second-order gradients through an LSTM): the
+    vector-Jacobian product of its expansion, traced into the graph being differentiated."""
+    from kgraph.compiler.autodiff import vjp
+    from kgraph.ir.graph import current_graph
+
+    graph = current_graph()
+    start = len(graph.nodes)
+    outs = gates_grad(*inputs)
+    pairs = [(o, s) for o, s in zip(outs, g) if s is not None]
+    return tuple(vjp(graph, [o for o, _ in pairs], [s for _, s in pairs], list(inputs), start))
+
+
+# -- ONNX emission ----------------------------------------------------------------------------
+def _emission(op, expansion):
+    def emit(ctx, node, ins, outs):
+        if ctx.native and node.inputs[-1].dtype == "float32":
+            return ctx.node(f"kgraph.{op}", ins, outs)
+        return ctx.expand(expansion, node, ins, outs)
+    return emit
+
+
+defop("LSTMGates", _gates_infer, _gates_ref, grad=_gates_grad_rule, num_outputs=2,
+      onnx=_emission("LSTMGates", gates))
+defop("LSTMGatesGrad", _gates_grad_infer, _gates_grad_ref, grad=_gates_grad_grad_rule,
+      num_outputs=2, onnx=_emission("LSTMGatesGrad", gates_grad))
+
+
+def lstm_gates(a, b, c):
+    """(h, c') of an LSTM step with default activations from its products `a`, `b` (see the
+    module docstring)."""
+    return apply("LSTMGates", a, b, c)

@@ -1,0 +1,571 @@
+// kgraph's operators for onnxruntime (ONNX domain "kgraph"): the kernels a training step needs
+// that standard ONNX can only spell as chains of passes over memory. Each has a numpy
+// reference and a standard-ONNX expansion in kgraph/ops (the expansion is what every other
+// consumer of the graph sees: TVM, exported files, an onnxruntime without this library);
+// runtime/native_ops.py builds nothing, it only finds this library and registers it.
+//
+//   MaxPoolGrad(g, x)            the max-pooling gradient, 2-D, channels first or last: each
+//                                window's gradient goes to its FIRST maximum in row-major
+//                                order (TF's MaxPoolGrad). attrs kernel_shape, strides,
+//                                pads (begin h, begin w, end h, end w), channels_last.
+//   LSTMGates(a, b, c)           Keras' LSTM step after the products: z = a + b split into
+//                                gates i, f, c~, o; c' = σ(f) c + σ(i) tanh(c~);
+//                                h = σ(o) tanh(c'). Outputs h, c'.
+//   LSTMGatesGrad(dh, dc, a, b, c)   its vector-Jacobian product: dz (= da = db), dc.
+//   Im2ColRows(x)                the windows of a channels-first 2-D input (zero padded) as
+//                                rows: (window offset, channel) by (image, output site), what
+//                                a convolution's kernel gradient multiplies by the output
+//                                gradient. attrs kernel_shape, strides, dilations, pads, sizes
+//                                (the output's spatial size).
+//   AdamUpdate(var, g, m, v, alpha)  Keras 3's Adam step of one variable in one pass:
+//                                m' = m + (g - m) decay_m, v' = v + (g² - v) decay_v,
+//                                var' = var - (m' alpha) / (sqrt(v') + epsilon), the float32
+//                                operations of the separate ops, in their order (built
+//                                without FMA contraction: equal bit for bit). attrs decay_m,
+//                                decay_v, epsilon; outputs var', m', v'.
+//
+// float32 only. Built by setup.py as an optional extension against the vendored C API
+// headers of onnxruntime 1.21 (third_party/onnxruntime): it loads in any onnxruntime >= 1.21.
+#define ORT_API_MANUAL_INIT
+#include "onnxruntime_cxx_api.h"
+#undef ORT_API_MANUAL_INIT
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+// Hot loops are compiled twice, for AVX2+FMA and for the baseline ISA, picked at load time.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define KG_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define KG_CLONES
+#endif
+
+namespace {
+
+// -- branch-free helpers (the loops below must vectorise: no data-dependent branches) -----
+inline uint32_t bits(float v) { uint32_t b; std::memcpy(&b, &v, 4); return b; }
+inline float from_bits(uint32_t b) { float v; std::memcpy(&v, &b, 4); return v; }
+inline uint32_t all_if(bool c) { return 0u - uint32_t(c); }
+inline float pick(bool c, float a, float b) {
+  uint32_t m = all_if(c);
+  return from_bits((bits(a) & m) | (bits(b) & ~m));
+}
+
+// exp(x) with x clamped to [-80, 80]: 2^n e^r with |r| <= ln2/2, e^r by its degree-7 Taylor
+// polynomial (error below 1e-8 relative), 2^n put into the exponent bits. The clamp keeps
+// every intermediate a normal float (denormals cost microcode assists) and changes no
+// sigmoid or tanh result beyond float32's resolution (e^-80 = 1.8e-35).
+inline float exp_clamped(float x) {
+  x = std::min(std::max(x, -80.0f), 80.0f);
+  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  float t = x * 1.44269504088896341f + shifter;
+  float n = t - shifter;
+  int32_t ni = int32_t(bits(t) - bits(shifter));
+  float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  return p * from_bits(uint32_t(ni + 127) << 23);
+}
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + exp_clamped(-x)); }
+
+// tanh: its Taylor series (to x^11) below |x| = 0.4, where (1 - e^-2|x|) / (1 + e^-2|x|) would
+// lose relative precision to cancellation; that ratio above, with x's sign.
+inline float tanh_approx(float x) {
+  float ax = std::fabs(x);
+  float x2 = x * x;
+  float s = -1382.0f / 155925;
+  s = s * x2 + 62.0f / 2835;
+  s = s * x2 - 17.0f / 315;
+  s = s * x2 + 2.0f / 15;
+  s = s * x2 - 1.0f / 3;
+  float small = x + x * x2 * s;
+  float e = exp_clamped(-2.0f * ax);
+  float large = from_bits(bits((1.0f - e) / (1.0f + e)) | (bits(x) & 0x80000000u));
+  return pick(ax < 0.4f, small, large);
+}
+
+// -- MaxPoolGrad -----------------------------------------------------------------------
+struct PoolGeometry {
+  int64_t n, channels, h, w, oh, ow, kh, kw, sh, sw, ph, pw;
+};
+
+struct PoolGradTask {
+  const PoolGeometry* geo;
+  const float* g;
+  const float* x;
+  float* dx;
+};
+
+// The input rows (or columns) [lo, hi) of window i along an axis: inside the input, padding cut.
+inline std::pair<int64_t, int64_t> window_span(int64_t i, int64_t stride, int64_t pad,
+                                               int64_t kernel, int64_t size) {
+  return {std::max<int64_t>(i * stride - pad, 0), std::min(i * stride - pad + kernel, size)};
+}
+
+// One row of 2x2 windows tiling two input rows: all four outputs written, no scatter.
+KG_CLONES void tile_row_2x2(const float* __restrict x0, const float* __restrict x1,
+                            const float* __restrict gi, float* __restrict d0,
+                            float* __restrict d1, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    float a = x0[2 * j], b = x0[2 * j + 1], c = x1[2 * j], d = x1[2 * j + 1];
+    float m = std::max(std::max(a, b), std::max(c, d));
+    uint32_t ta = all_if(a == m), tb = all_if(b == m) & ~ta;
+    uint32_t tc = all_if(c == m) & ~(ta | tb), td = ~(ta | tb | tc);
+    uint32_t v = bits(gi[j]);
+    d0[2 * j] = from_bits(v & ta);
+    d0[2 * j + 1] = from_bits(v & tb);
+    d1[2 * j] = from_bits(v & tc);
+    d1[2 * j + 1] = from_bits(v & td);
+  }
+}
+
+// Channels first: one (image, channel) plane per task.
+void pool_grad_plane(void* data, size_t plane) {
+  const auto& t = *static_cast<PoolGradTask*>(data);
+  const PoolGeometry& p = *t.geo;
+  const float* x = t.x + plane * p.h * p.w;
+  const float* g = t.g + plane * p.oh * p.ow;
+  float* dx = t.dx + plane * p.h * p.w;
+  bool tiles = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0;
+  if (tiles) {  // rows and columns past the last window get no gradient
+    for (int64_t i = 0; i < p.oh; ++i) {
+      float* d0 = dx + 2 * i * p.w;
+      tile_row_2x2(x + 2 * i * p.w, x + (2 * i + 1) * p.w, g + i * p.ow, d0, d0 + p.w, p.ow);
+      for (int64_t c = 2 * p.ow; c < p.w; ++c) d0[c] = d0[p.w + c] = 0.0f;
+    }
+    std::memset(dx + 2 * p.oh * p.w, 0, sizeof(float) * (p.h - 2 * p.oh) * p.w);
+    return;
+  }
+  std::memset(dx, 0, sizeof(float) * p.h * p.w);
+  for (int64_t i = 0; i < p.oh; ++i) {
+    const auto [r0, r1] = window_span(i, p.sh, p.ph, p.kh, p.h);
+    for (int64_t j = 0; j < p.ow; ++j) {
+      const auto [c0, c1] = window_span(j, p.sw, p.pw, p.kw, p.w);
+      int64_t at = r0 * p.w + c0;
+      float best = x[at];
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) {
+          float v = x[r * p.w + c];
+          bool take = v > best;
+          best = take ? v : best;
+          at = take ? r * p.w + c : at;
+        }
+      dx[at] += g[i * p.ow + j];
+    }
+  }
+}
+
+// The channels-last window loop: the running maximum and its window offset per channel.
+KG_CLONES void window_max_step(const float* __restrict v, float* __restrict best,
+                               int32_t* __restrict at, int32_t k, int64_t channels) {
+  for (int64_t c = 0; c < channels; ++c) {
+    bool take = v[c] > best[c];
+    best[c] = take ? v[c] : best[c];
+    at[c] = take ? k : at[c];
+  }
+}
+
+KG_CLONES void window_route(const float* __restrict g, const int32_t* __restrict at,
+                            float* __restrict d, int32_t k, int64_t channels) {
+  for (int64_t c = 0; c < channels; ++c) d[c] += at[c] == k ? g[c] : 0.0f;
+}
+
+// Channels last: one image per task, the channels vectorised.
+void pool_grad_image(void* data, size_t image) {
+  const auto& t = *static_cast<PoolGradTask*>(data);
+  const PoolGeometry& p = *t.geo;
+  const int64_t ch = p.channels;
+  const float* x = t.x + image * p.h * p.w * ch;
+  const float* g = t.g + image * p.oh * p.ow * ch;
+  float* dx = t.dx + image * p.h * p.w * ch;
+  std::memset(dx, 0, sizeof(float) * p.h * p.w * ch);
+  std::vector<float> best(ch);
+  std::vector<int32_t> at(ch);
+  for (int64_t i = 0; i < p.oh; ++i) {
+    const auto [r0, r1] = window_span(i, p.sh, p.ph, p.kh, p.h);
+    for (int64_t j = 0; j < p.ow; ++j) {
+      const auto [c0, c1] = window_span(j, p.sw, p.pw, p.kw, p.w);
+      std::memcpy(best.data(), x + (r0 * p.w + c0) * ch, sizeof(float) * ch);
+      std::fill(at.begin(), at.end(), 0);
+      int32_t k = 0;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c, ++k)
+          if (k) window_max_step(x + (r * p.w + c) * ch, best.data(), at.data(), k, ch);
+      const float* gij = g + (i * p.ow + j) * ch;
+      k = 0;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c, ++k)
+          window_route(gij, at.data(), dx + (r * p.w + c) * ch, k, ch);
+    }
+  }
+}
+
+struct MaxPoolGradKernel {
+  PoolGeometry geo{};
+  bool channels_last = false;
+
+  explicit MaxPoolGradKernel(const OrtKernelInfo* info) {
+    Ort::ConstKernelInfo ki(info);
+    auto kernel = ki.GetAttributes<int64_t>("kernel_shape");
+    auto strides = ki.GetAttributes<int64_t>("strides");
+    auto pads = ki.GetAttributes<int64_t>("pads");
+    if (kernel.size() != 2 || strides.size() != 2 || pads.size() != 4)
+      ORT_CXX_API_THROW("kgraph.MaxPoolGrad pools over 2 spatial dims", ORT_INVALID_ARGUMENT);
+    channels_last = ki.GetAttribute<int64_t>("channels_last") != 0;
+    geo.kh = kernel[0], geo.kw = kernel[1], geo.sh = strides[0], geo.sw = strides[1];
+    geo.ph = pads[0], geo.pw = pads[1];
+  }
+
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    auto g = ctx.GetInput(0);
+    auto x = ctx.GetInput(1);
+    auto xs = x.GetTensorTypeAndShapeInfo().GetShape();
+    auto gs = g.GetTensorTypeAndShapeInfo().GetShape();
+    if (xs.size() != 4 || gs.size() != 4)
+      ORT_CXX_API_THROW("kgraph.MaxPoolGrad takes rank-4 tensors", ORT_INVALID_ARGUMENT);
+    PoolGeometry p = geo;
+    p.n = xs[0];
+    if (channels_last) {
+      p.h = xs[1], p.w = xs[2], p.channels = xs[3], p.oh = gs[1], p.ow = gs[2];
+    } else {
+      p.channels = xs[1], p.h = xs[2], p.w = xs[3], p.oh = gs[2], p.ow = gs[3];
+    }
+    auto out = ctx.GetOutput(0, xs);
+    PoolGradTask task{&p, g.GetTensorData<float>(), x.GetTensorData<float>(),
+                      out.GetTensorMutableData<float>()};
+    if (p.n * p.channels == 0) return;
+    if (channels_last)
+      ctx.ParallelFor(pool_grad_image, size_t(p.n), 0, &task);
+    else
+      ctx.ParallelFor(pool_grad_plane, size_t(p.n * p.channels), 0, &task);
+  }
+};
+
+// -- LSTMGates ----------------------------------------------------------------------------
+struct LstmTask {
+  int64_t units;
+  const float *dh, *dc, *a, *b, *c;
+  float *h, *c_out, *dz, *dc_out;
+};
+
+// unit k of an LSTM step: the gates from z = a + b (blocks i, f, c~, o of u columns), the new
+// carry and its tanh
+struct Cell {
+  float i, f, cand, o, c, tc;
+};
+
+__attribute__((always_inline)) inline Cell lstm_cell(const float* a, const float* b, const float* c, int64_t u, int64_t k) {
+  Cell cell;
+  cell.i = sigmoid(a[k] + b[k]);
+  cell.f = sigmoid(a[u + k] + b[u + k]);
+  cell.cand = tanh_approx(a[2 * u + k] + b[2 * u + k]);
+  cell.o = sigmoid(a[3 * u + k] + b[3 * u + k]);
+  cell.c = cell.f * c[k] + cell.i * cell.cand;
+  cell.tc = tanh_approx(cell.c);
+  return cell;
+}
+
+KG_CLONES void lstm_row(const float* __restrict a, const float* __restrict b,
+                        const float* __restrict c, float* __restrict h,
+                        float* __restrict c_out, int64_t u) {
+  for (int64_t k = 0; k < u; ++k) {
+    Cell cell = lstm_cell(a, b, c, u, k);
+    c_out[k] = cell.c;
+    h[k] = cell.o * cell.tc;
+  }
+}
+
+KG_CLONES void lstm_grad_row(const float* __restrict dh, const float* __restrict dc,
+                             const float* __restrict a, const float* __restrict b,
+                             const float* __restrict c, float* __restrict dz,
+                             float* __restrict dc_out, int64_t u) {
+  for (int64_t k = 0; k < u; ++k) {
+    const Cell g = lstm_cell(a, b, c, u, k);
+    float dct = dc[k] + dh[k] * g.o * (1.0f - g.tc * g.tc);
+    dz[k] = dct * g.cand * g.i * (1.0f - g.i);
+    dz[u + k] = dct * c[k] * g.f * (1.0f - g.f);
+    dz[2 * u + k] = dct * g.i * (1.0f - g.cand * g.cand);
+    dz[3 * u + k] = dh[k] * g.tc * g.o * (1.0f - g.o);
+    dc_out[k] = dct * g.f;
+  }
+}
+
+void lstm_rows(void* data, size_t n) {
+  const auto& t = *static_cast<LstmTask*>(data);
+  const int64_t u = t.units;
+  lstm_row(t.a + n * 4 * u, t.b + n * 4 * u, t.c + n * u, t.h + n * u, t.c_out + n * u, u);
+}
+
+void lstm_grad_rows(void* data, size_t n) {
+  const auto& t = *static_cast<LstmTask*>(data);
+  const int64_t u = t.units;
+  lstm_grad_row(t.dh + n * u, t.dc + n * u, t.a + n * 4 * u, t.b + n * 4 * u, t.c + n * u,
+                t.dz + n * 4 * u, t.dc_out + n * u, u);
+}
+
+// rows of the batch per thread-pool task: below this many cells one thread does it all
+constexpr int64_t kParallelCells = 1 << 15;
+
+void for_rows(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_t rows,
+              int64_t units, LstmTask* task) {
+  if (rows * units < kParallelCells) {
+    for (int64_t n = 0; n < rows; ++n) fn(task, size_t(n));
+  } else {
+    ctx.ParallelFor(fn, size_t(rows), 0, task);
+  }
+}
+
+// (rows, units) of the gate input `a` (rows, 4 units), checked against the other inputs
+void lstm_shape(const Ort::KernelContext& ctx, size_t first_gate_input, int64_t* rows,
+                int64_t* units) {
+  auto shape = ctx.GetInput(first_gate_input).GetTensorTypeAndShapeInfo().GetShape();
+  auto other = ctx.GetInput(first_gate_input + 1).GetTensorTypeAndShapeInfo().GetShape();
+  auto carry = ctx.GetInput(first_gate_input + 2).GetTensorTypeAndShapeInfo().GetShape();
+  if (shape.size() != 2 || shape[1] % 4 || other != shape || carry.size() != 2 ||
+      carry[0] != shape[0] || carry[1] * 4 != shape[1])
+    ORT_CXX_API_THROW("kgraph.LSTMGates: gate inputs (n, 4u) and a carry (n, u) expected",
+                      ORT_INVALID_ARGUMENT);
+  *rows = shape[0];
+  *units = shape[1] / 4;
+}
+
+struct LstmGatesKernel {
+  explicit LstmGatesKernel(const OrtKernelInfo*) {}
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    int64_t rows, units;
+    lstm_shape(ctx, 0, &rows, &units);
+    auto h = ctx.GetOutput(0, {rows, units});
+    auto c = ctx.GetOutput(1, {rows, units});
+    LstmTask task{units, nullptr, nullptr,
+                  ctx.GetInput(0).GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
+                  ctx.GetInput(2).GetTensorData<float>(), h.GetTensorMutableData<float>(),
+                  c.GetTensorMutableData<float>(), nullptr, nullptr};
+    for_rows(ctx, lstm_rows, rows, units, &task);
+  }
+};
+
+struct LstmGatesGradKernel {
+  explicit LstmGatesGradKernel(const OrtKernelInfo*) {}
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    int64_t rows, units;
+    lstm_shape(ctx, 2, &rows, &units);
+    for (size_t k = 0; k < 2; ++k) {
+      auto s = ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
+      if (s.size() != 2 || s[0] != rows || s[1] != units)
+        ORT_CXX_API_THROW("kgraph.LSTMGatesGrad: output gradients (n, u) expected",
+                          ORT_INVALID_ARGUMENT);
+    }
+    auto dz = ctx.GetOutput(0, {rows, 4 * units});
+    auto dc = ctx.GetOutput(1, {rows, units});
+    LstmTask task{units, ctx.GetInput(0).GetTensorData<float>(),
+                  ctx.GetInput(1).GetTensorData<float>(), ctx.GetInput(2).GetTensorData<float>(),
+                  ctx.GetInput(3).GetTensorData<float>(), ctx.GetInput(4).GetTensorData<float>(),
+                  nullptr, nullptr, dz.GetTensorMutableData<float>(),
+                  dc.GetTensorMutableData<float>()};
+    for_rows(ctx, lstm_grad_rows, rows, units, &task);
+  }
+};
+
+// -- Im2ColRows ------------------------------------------------------------------------------
+struct Im2ColTask {
+  int64_t n, channels, h, w, oh, ow, kw, sh, sw, dh, dw, ph, pw;
+  const float* x;
+  float* rows;
+};
+
+// One output row: window offset (i, j) of channel c, over every image and output site.
+void im2col_row(void* data, size_t row) {
+  const auto& t = *static_cast<Im2ColTask*>(data);
+  const int64_t c = int64_t(row) % t.channels, offset = int64_t(row) / t.channels;
+  const int64_t di = (offset / t.kw) * t.dh - t.ph, dj = (offset % t.kw) * t.dw - t.pw;
+  float* out = t.rows + int64_t(row) * t.n * t.oh * t.ow;
+  // the output columns whose input column is inside the image: [j0, j1)
+  int64_t j0 = 0, j1 = t.ow;
+  while (j0 < t.ow && j0 * t.sw + dj < 0) ++j0;
+  while (j1 > j0 && (j1 - 1) * t.sw + dj >= t.w) --j1;
+  for (int64_t img = 0; img < t.n; ++img) {
+    const float* plane = t.x + (img * t.channels + c) * t.h * t.w;
+    for (int64_t i = 0; i < t.oh; ++i, out += t.ow) {
+      const int64_t r = i * t.sh + di;
+      if (r < 0 || r >= t.h) {
+        std::memset(out, 0, sizeof(float) * t.ow);
+        continue;
+      }
+      const float* src = plane + r * t.w + dj;
+      for (int64_t j = 0; j < j0; ++j) out[j] = 0.0f;
+      if (t.sw == 1) {
+        std::memcpy(out + j0, src + j0, sizeof(float) * (j1 - j0));
+      } else {
+        for (int64_t j = j0; j < j1; ++j) out[j] = src[j * t.sw];
+      }
+      for (int64_t j = j1; j < t.ow; ++j) out[j] = 0.0f;
+    }
+  }
+}
+
+struct Im2ColKernel {
+  std::vector<int64_t> kernel, strides, dilations, pads, sizes;
+
+  explicit Im2ColKernel(const OrtKernelInfo* info) {
+    Ort::ConstKernelInfo ki(info);
+    kernel = ki.GetAttributes<int64_t>("kernel_shape");
+    strides = ki.GetAttributes<int64_t>("strides");
+    dilations = ki.GetAttributes<int64_t>("dilations");
+    pads = ki.GetAttributes<int64_t>("pads");
+    sizes = ki.GetAttributes<int64_t>("sizes");
+    if (kernel.size() != 2 || strides.size() != 2 || dilations.size() != 2 ||
+        pads.size() != 4 || sizes.size() != 2)
+      ORT_CXX_API_THROW("kgraph.Im2ColRows takes 2 spatial dims", ORT_INVALID_ARGUMENT);
+  }
+
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    auto x = ctx.GetInput(0);
+    auto xs = x.GetTensorTypeAndShapeInfo().GetShape();
+    if (xs.size() != 4)
+      ORT_CXX_API_THROW("kgraph.Im2ColRows takes a rank-4 input", ORT_INVALID_ARGUMENT);
+    const int64_t window = kernel[0] * kernel[1];
+    auto rows = ctx.GetOutput(0, {window * xs[1], xs[0] * sizes[0] * sizes[1]});
+    Im2ColTask t{xs[0], xs[1], xs[2], xs[3], sizes[0], sizes[1], kernel[1], strides[0],
+                 strides[1], dilations[0], dilations[1], pads[0], pads[1],
+                 x.GetTensorData<float>(), rows.GetTensorMutableData<float>()};
+    if (window * xs[1] && xs[0]) ctx.ParallelFor(im2col_row, size_t(window * xs[1]), 0, &t);
+  }
+};
+
+// -- AdamUpdate -------------------------------------------------------------------------------
+struct AdamTask {
+  const float *var, *g, *m, *v;
+  float alpha, decay_m, decay_v, epsilon;
+  float *var_out, *m_out, *v_out;
+  int64_t size;
+};
+
+constexpr int64_t kAdamBlock = 1 << 14;  // elements per thread-pool task
+
+KG_CLONES void adam_block(const AdamTask& t, int64_t begin, int64_t end) {
+  const float alpha = t.alpha, dm = t.decay_m, dv = t.decay_v, eps = t.epsilon;
+  const float* __restrict var = t.var;
+  const float* __restrict g = t.g;
+  const float* __restrict m = t.m;
+  const float* __restrict v = t.v;
+  float* __restrict var_out = t.var_out;
+  float* __restrict m_out = t.m_out;
+  float* __restrict v_out = t.v_out;
+  for (int64_t k = begin; k < end; ++k) {
+    float m_new = m[k] + (g[k] - m[k]) * dm;
+    float v_new = v[k] + (g[k] * g[k] - v[k]) * dv;
+    m_out[k] = m_new;
+    v_out[k] = v_new;
+    var_out[k] = var[k] - (m_new * alpha) / (std::sqrt(v_new) + eps);
+  }
+}
+
+void adam_task(void* data, size_t block) {
+  const auto& t = *static_cast<AdamTask*>(data);
+  int64_t begin = int64_t(block) * kAdamBlock;
+  adam_block(t, begin, std::min(begin + kAdamBlock, t.size));
+}
+
+struct AdamUpdateKernel {
+  float decay_m, decay_v, epsilon;
+
+  explicit AdamUpdateKernel(const OrtKernelInfo* info) {
+    Ort::ConstKernelInfo ki(info);
+    decay_m = ki.GetAttribute<float>("decay_m");
+    decay_v = ki.GetAttribute<float>("decay_v");
+    epsilon = ki.GetAttribute<float>("epsilon");
+  }
+
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    auto var = ctx.GetInput(0);
+    auto info = var.GetTensorTypeAndShapeInfo();
+    auto shape = info.GetShape();
+    const int64_t size = int64_t(info.GetElementCount());
+    for (size_t k = 1; k < 4; ++k)
+      if (ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape() != shape)
+        ORT_CXX_API_THROW("kgraph.AdamUpdate: var, g, m, v must have one shape",
+                          ORT_INVALID_ARGUMENT);
+    auto alpha = ctx.GetInput(4);
+    if (alpha.GetTensorTypeAndShapeInfo().GetElementCount() != 1)
+      ORT_CXX_API_THROW("kgraph.AdamUpdate: alpha must be a scalar", ORT_INVALID_ARGUMENT);
+    AdamTask t{var.GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
+               ctx.GetInput(2).GetTensorData<float>(), ctx.GetInput(3).GetTensorData<float>(),
+               alpha.GetTensorData<float>()[0], decay_m, decay_v, epsilon,
+               ctx.GetOutput(0, shape).GetTensorMutableData<float>(),
+               ctx.GetOutput(1, shape).GetTensorMutableData<float>(),
+               ctx.GetOutput(2, shape).GetTensorMutableData<float>(), size};
+    const int64_t blocks = (size + kAdamBlock - 1) / kAdamBlock;
+    if (blocks <= 1)
+      adam_block(t, 0, size);
+    else
+      ctx.ParallelFor(adam_task, size_t(blocks), 0, &t);
+  }
+};
+
+// -- registration ---------------------------------------------------------------------------
+template <typename Kernel, int kInputs, int kOutputs>
+struct FloatOp : Ort::CustomOpBase<FloatOp<Kernel, kInputs, kOutputs>, Kernel> {
+  explicit FloatOp(const char* name) : name_(name) {}
+  void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const { return new Kernel(info); }
+  const char* GetName() const { return name_; }
+  const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }
+  size_t GetInputTypeCount() const { return kInputs; }
+  ONNXTensorElementDataType GetInputType(size_t) const {
+    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+  size_t GetOutputTypeCount() const { return kOutputs; }
+  ONNXTensorElementDataType GetOutputType(size_t) const {
+    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+
+ private:
+  const char* name_;
+};
+
+FloatOp<MaxPoolGradKernel, 2, 1> max_pool_grad_op("MaxPoolGrad");
+FloatOp<LstmGatesKernel, 3, 2> lstm_gates_op("LSTMGates");
+FloatOp<LstmGatesGradKernel, 5, 2> lstm_gates_grad_op("LSTMGatesGrad");
+FloatOp<Im2ColKernel, 1, 1> im2col_rows_op("Im2ColRows");
+FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) OrtStatus* ORT_API_CALL
+RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
+  const OrtApi* api = api_base->GetApi(ORT_API_VERSION);
+  if (api == nullptr)  // an onnxruntime older than these headers: refuse, through API 1
+    return api_base->GetApi(1)->CreateStatus(ORT_FAIL, "kgraph ops need onnxruntime >= 1.21");
+  Ort::InitApi(api);
+  try {
+    // the domain outlives every session made with these options: it is never released
+    static Ort::CustomOpDomain* domain = [] {
+      auto* d = new Ort::CustomOpDomain("kgraph");
+      d->Add(&max_pool_grad_op);
+      d->Add(&lstm_gates_op);
+      d->Add(&lstm_gates_grad_op);
+      d->Add(&im2col_rows_op);
+      d->Add(&adam_update_op);
+      return d;
+    }();
+    Ort::UnownedSessionOptions(options).Add(*domain);
+  } catch (const Ort::Exception& e) {
+    return Ort::GetApi().CreateStatus(ORT_FAIL, e.what());
+  }
+  return nullptr;
+}

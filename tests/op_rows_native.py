@@ -1,0 +1,85 @@
+"""Op-table rows of the ops kgraph's onnxruntime operators run (runtime/native/ortops.cc):
+LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows (kgraph/ops/conv.py) and
+AdamUpdate (kgraph/ops/adam_update.py). Each op's outputs get a row of their own (a row has
+one output). In this process the onnxruntime column runs the native kernels where the library
+is built; TVM runs the standard expansions.
+
+The expectations are written independently of the ops' references: the LSTM step gate by gate
+with named slices, the im2col by `sliding_window_view`, Adam as Keras writes it."""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from kgraph import ops
+from kgraph.ops.adam_update import adam_update
+from kgraph.ops.lstm_gates import lstm_gates
+from op_table import Row, normal, uniform
+
+N, U = 3, 4
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def np_lstm(a, b, c):
+    """(h, c', and the gates) of Keras' LSTM step from its products a, b and carry c."""
+    z = a + b
+    i, f = _sig(z[:, :U]), _sig(z[:, U:2 * U])
+    cand, o = np.tanh(z[:, 2 * U:3 * U]), _sig(z[:, 3 * U:])
+    c_new = f * c + i * cand
+    return o * np.tanh(c_new), c_new, (i, f, cand, o)
+
+
+def np_lstm_grad(dh, dc, a, b, c):
+    """(dz, dc_prev): the chain rule through `np_lstm`, written out."""
+    _, c_new, (i, f, cand, o) = np_lstm(a, b, c)
+    tc = np.tanh(c_new)
+    dc_total = dc + dh * o * (1 - tc ** 2)
+    dz = np.concatenate([dc_total * cand * i * (1 - i), dc_total * c * f * (1 - f),
+                         dc_total * i * (1 - cand ** 2), dh * tc * o * (1 - o)], axis=1)
+    return dz, dc_total * f
+
+
+def np_im2col_rows(x, window, strides, pads):
+    """Rows (offset, channel) by columns (image, site), from one strided sliding-window view."""
+    padded = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
+    views = sliding_window_view(padded, window, (2, 3))[:, :, ::strides[0], ::strides[1]]
+    # views: (n, c, oh, ow, kh, kw) -> (kh, kw, c, n, oh, ow)
+    return views.transpose(4, 5, 1, 0, 2, 3).reshape(window[0] * window[1] * x.shape[1], -1)
+
+
+def np_adam(var, g, m, v, alpha, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    m_new = m + (g - m) * (1 - beta_1)
+    v_new = v + (g * g - v) * (1 - beta_2)
+    return var - m_new * alpha / (np.sqrt(v_new) + epsilon), m_new, v_new
+
+
+_GATES = (normal(N, 4 * U, scale=1.5), normal(N, 4 * U, scale=1.5), normal(N, U))
+_GRADS = (normal(N, U), normal(N, U)) + _GATES
+_IM2COL = dict(window=(2, 3), strides=(2, 1), dilations=(1, 1), pads=((1, 0), (0, 1)),
+               sizes=(3, 3))
+_ADAM = (normal(5, 3), normal(5, 3), normal(5, 3), uniform(0.1, 2.0, 5, 3), uniform(1e-3, 1e-2))
+
+
+def _adam(k):
+    return lambda *args: adam_update(*args, beta_1=0.9, beta_2=0.999, epsilon=1e-7)[k]
+
+
+ROWS = [
+    Row("LSTMGates_h", lambda a, b, c: lstm_gates(a, b, c)[0], _GATES,
+        lambda a, b, c: np_lstm(a, b, c)[0], op="LSTMGates"),
+    Row("LSTMGates_c", lambda a, b, c: lstm_gates(a, b, c)[1], _GATES,
+        lambda a, b, c: np_lstm(a, b, c)[1]),
+    Row("LSTMGatesGrad_dz", lambda *args: ops.apply("LSTMGatesGrad", *args)[0], _GRADS,
+        lambda *args: np_lstm_grad(*args)[0], op="LSTMGatesGrad"),
+    Row("LSTMGatesGrad_dc", lambda *args: ops.apply("LSTMGatesGrad", *args)[1], _GRADS,
+        lambda *args: np_lstm_grad(*args)[1]),
+    Row("Im2ColRows", lambda x: ops.apply("Im2ColRows", x, **_IM2COL), (normal(2, 3, 5, 4),),
+        lambda x: np_im2col_rows(x, (2, 3), (2, 1), ((1, 0), (0, 1))), op="Im2ColRows"),
+    Row("AdamUpdate_var", _adam(0), _ADAM, lambda *args: np_adam(*args)[0], op="AdamUpdate",
+        grad="none"),
+    Row("AdamUpdate_m", _adam(1), _ADAM, lambda *args: np_adam(*args)[1], grad="none"),
+    Row("AdamUpdate_v", _adam(2), _ADAM, lambda *args: np_adam(*args)[2], grad="none"),
+]
