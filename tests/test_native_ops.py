@@ -13,6 +13,7 @@ from kgraph import keras, ops
 from kgraph.compiler.autodiff import gradients
 from kgraph.compiler.build import compile_graph
 from kgraph.compiler.onnx.emit import emit
+from kgraph.compiler.passes import optimize
 from kgraph.ir.graph import Graph, tracing
 from kgraph.ops.conv import _im2col_rows_ref, im2col_rows
 from kgraph.ops.lstm_gates import _gates_grad_ref, _gates_ref, lstm_gates
@@ -241,6 +242,27 @@ def test_models_train_the_same_with_and_without_the_operators(build, shape, monk
     np.testing.assert_allclose(on_loss, off_loss, rtol=1e-4)
     for a, b in zip(on_weights, off_weights):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+@needs_library
+def test_cnn_step_cuts_windows_with_the_operator_and_pools_channels_first():
+    """With the operators, both kernel gradients cut their windows with Im2ColRows (the
+    first layer's per-sample product too, no Slices) and both pooling gradients run
+    channels first, the second one too although its window does not tile its 3x3 input:
+    the operator takes any channels-first shape, so no data-sized Transpose stays around it."""
+    model = _cnn()
+    model.compile("adam", "mse")
+    graph = optimize(model.trace_step("train", np.zeros((4, 12, 12, 2), "float32"),
+                                      np.zeros((4, 1), "float32")))
+    ops_ = [n.op for n in graph.nodes]
+    assert ops_.count("Im2ColRows") == 2 and "Slice" not in ops_
+    pools = [n for n in graph.nodes if n.op == "MaxPoolGrad"]
+    assert len(pools) == 2 and not any(n.attrs["channels_last"] for n in pools)
+    # what stays transposed: the input and kernels, the dense gradient, conv2's output
+    # gradient (for the channels-last GEMM), the cut windows; never a convolution's or
+    # pooling's forward output, nor a pooling gradient's input
+    sources = {n.inputs[0].node.op for n in graph.nodes if n.op == "Transpose"}
+    assert sources <= {"Input", "Reshape", "MaxPoolGrad"}, sources
 
 
 @needs_library

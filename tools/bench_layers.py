@@ -431,8 +431,9 @@ def profile_model(model, steps=PROFILE_STEPS, warmup=PROFILE_WARMUP, top=PROFILE
     import json
     import tempfile
     import onnxruntime as ort
-    from kgraph.compiler.onnx import to_onnx
+    from kgraph.compiler.onnx.emit import emit
     from kgraph.compiler.passes import optimize
+    from kgraph.runtime import native_ops
     from kgraph.runtime.onnx_exec import _session_options, providers  # what fit() uses
 
     b = KerasLayers("kgraph", model)
@@ -446,21 +447,22 @@ def profile_model(model, steps=PROFILE_STEPS, warmup=PROFILE_WARMUP, top=PROFILE
     fit_ms = (time.perf_counter() - t) / steps * 1e3
     xb, yb = x[:batch], y[:batch]
     graph = b.model.trace_step("train", xb, yb)
-    data = to_onnx(optimize(graph)).SerializeToString()
+    native = native_ops.available()  # kgraph's operators, as fit() emits them
+    data = emit(optimize(graph), native=native).to_bytes()
     feeds = {ph.node.attrs["name"]: np.asarray(var.numpy()) for var, ph in graph.variables.items()}
     feeds.update(x_0=xb, y_0=yb)
     names = {v.node.attrs["name"] for v in graph.inputs}
     if "rng_key" in names:
         feeds["rng_key"] = np.uint32(SEED)  # a scalar (kgraph.random)
     feeds = {k: v for k, v in feeds.items() if k in names}
-    plain = ort.InferenceSession(data, _session_options(), providers=providers())
+    plain = ort.InferenceSession(data, _session_options(native=native), providers=providers())
     for _ in range(warmup):
         plain.run(None, feeds)
     t = time.perf_counter()
     for _ in range(steps):
         plain.run(None, feeds)
     run_ms = (time.perf_counter() - t) / steps * 1e3
-    opts = _session_options()
+    opts = _session_options(native=native)
     opts.enable_profiling = True
     opts.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "kgraph_%s" % model)
     sess = ort.InferenceSession(data, opts, providers=providers())
@@ -483,8 +485,8 @@ def profile_model(model, steps=PROFILE_STEPS, warmup=PROFILE_WARMUP, top=PROFILE
             nd[0] += e["dur"]
     total = sum(v[0] for v in ops.values())
     node_count = sum(v[1] for v in ops.values()) / steps
-    print("\n### %s: kgraph train step (batch %d) under onnxruntime's profiler\n" % (
-        MODELS[model], batch))
+    print("\n### %s: kgraph train step (batch %d) under onnxruntime's profiler%s\n" % (
+        MODELS[model], batch, ", kgraph's operators on" if native else ""))
     print("per step: kgraph fit (one fit call) %.2f ms | InferenceSession.run, unprofiled "
           "%.2f ms | sum of kernel times, profiled %.2f ms (%d kernels; %d steps after %d "
           "warm-up) | numpy GEMM floor %.2f ms\n" % (

@@ -59,12 +59,24 @@ def build(out, arch="sm_90", only=None, progress=print):
         feeds = {n: np.asarray(feeds.get(n, np.uint32(7)), dtype=dtypes[n]) for n in inputs}
         export_library(onnx_model, f"cuda:{arch}", os.path.join(out, f"{name}.so"),
                        static_shapes={n: v.shape for n, v in feeds.items()}, progress=progress)
-        np.savez(os.path.join(out, f"{name}.npz"), *[feeds[n] for n in inputs])
+        refs = reference_outputs(onnx_model, feeds)
+        np.savez(os.path.join(out, f"{name}.npz"), *[feeds[n] for n in inputs],
+                 **{f"ref_{i}": r for i, r in enumerate(refs)})
         manifest["workloads"][name] = {"model": model_name, "kind": kind, "batch": batch,
                                        "inputs": inputs, "outputs": outputs, "dtypes": dtypes}
     with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
     return manifest
+
+
+def reference_outputs(onnx_model, feeds):
+    """The same graph run by onnxruntime on this CPU: what the GPU's outputs are checked against."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, {n: feeds[n] for n in names})
 
 
 # --------------------------------------------------------------------------- run (GPU box)
@@ -94,7 +106,7 @@ def register_nvcc(arch):
     tvm_ffi.register_global_func("tvm_callback_cuda_compile", compile_cuda, override=True)
 
 
-def time_calls(fn, sync, seconds=2.0, warmup=10):
+def time_calls(fn, sync, seconds=1.0, warmup=10):
     for _ in range(warmup):
         fn()
     sync()
@@ -119,15 +131,31 @@ def _tvm_exec():
     return module
 
 
+def max_error(outputs, data):
+    """Largest |gpu - cpu| / (1 + |cpu|) over every output of one step against onnxruntime's."""
+    worst = 0.0
+    for i, got in enumerate(outputs):
+        want = data[f"ref_{i}"]
+        got = np.asarray(got, dtype=np.float64).reshape(want.shape)
+        worst = max(worst, float(np.max(np.abs(got - want) / (1 + np.abs(want)), initial=0)))
+    return worst
+
+
 def tvm_rows(out, manifest):
     load_library = _tvm_exec().load_library
     rows = {}
     for name, spec in manifest["workloads"].items():
+        start = time.perf_counter()
         compiled = load_library(os.path.join(out, f"{name}.so"), spec["inputs"], spec["outputs"],
                                 "cuda", spec["dtypes"])
         data = np.load(os.path.join(out, f"{name}.npz"))
         feeds = {n: compiled.upload(data[f"arr_{i}"]) for i, n in enumerate(spec["inputs"])}
+        error = max_error(compiled.run_numpy(feeds), data)
+        loaded = time.perf_counter() - start
         rows[name] = time_calls(lambda: compiled.run(feeds), compiled.device.sync)
+        print(f"TVM-CUDA {name}: {rows[name] * 1e3:.3f} ms; load + nvcc + first run "
+              f"{loaded:.1f} s; max |gpu - onnxruntime cpu| / (1 + |cpu|) = {error:.2e}",
+              flush=True)
     return rows
 
 
@@ -170,6 +198,7 @@ def torch_rows(manifest, mode):
                 with torch.no_grad():
                     return torch.softmax(forward(x), -1)
         rows[name] = time_calls(fn, torch.cuda.synchronize)
+        print(f"torch {mode} {name}: {rows[name] * 1e3:.3f} ms", flush=True)
     return rows
 
 

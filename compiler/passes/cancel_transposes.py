@@ -288,8 +288,9 @@ def _sink_layout_aware(rw, t, op) -> bool:
     wanted = _channels_last_perm(rank) if channels_last else _channels_first_perm(rank)
     if perm != wanted or not isinstance(channels_last, bool):
         return False
-    if op.op == "MaxPoolGrad" and channels_last and not tiles_cheaply(
-            t.inputs[0].shape, op.attrs["kernel"], op.attrs["strides"], op.attrs["pads"]):
+    if (op.op == "MaxPoolGrad" and channels_last and not _native_pool_grad(op)
+            and not tiles_cheaply(t.inputs[0].shape, op.attrs["kernel"], op.attrs["strides"],
+                                  op.attrs["pads"])):
         return False  # channels first, it would broadcast over an innermost window axis
     inverse = tuple(int(i) for i in np.argsort(perm))
     makers = [None if v is out else rw._relayout(v, perm, inverse, op) for v in op.inputs]
@@ -303,6 +304,16 @@ def _sink_layout_aware(rw, t, op) -> bool:
     operands = [t.inputs[0] if v is out else make() for v, make in zip(op.inputs, makers)]
     rw._rebuild(op, operands, {**op.attrs, "channels_last": not channels_last}, perm)
     return True
+
+
+def _native_pool_grad(op) -> bool:
+    """Whether kgraph's MaxPoolGrad operator will run `op` (kgraph/ops/pool.py emits it for
+    2-D float32 pooling where this process's onnxruntime has kgraph's operators): one pass
+    over the input in either layout, whatever the window tiling."""
+    from kgraph.runtime import native_ops
+
+    return (len(op.attrs["kernel"]) == 2 and op.inputs[2].dtype == "float32"
+            and native_ops.available())
 
 
 def _sink_shape(rw, t, op) -> bool:

@@ -273,6 +273,14 @@ defop("Im2ColRows", _im2col_rows_infer, _im2col_rows_ref, grad=_im2col_rows_grad
       attrs=("window", "strides", "dilations", "pads", "sizes"), onnx=_im2col_rows_onnx)
 
 
+def _native_im2col(x) -> bool:
+    """Whether kgraph's Im2ColRows operator cuts the windows of `x` (2-D float32, where this
+    process's onnxruntime has kgraph's operators)."""
+    from kgraph.runtime import native_ops
+
+    return len(x.shape) == 4 and x.dtype == "float32" and native_ops.available()
+
+
 def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
     """d/dkernel of an ungrouped Conv as one GEMM (im2col): the windows of the padded input,
     channels outermost, one row block per window offset, (window * in, N * out sites) times
@@ -281,7 +289,6 @@ def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
     im2col, and the (in, N, *sites) layout is a cheap transpose of channels-first data."""
     from kgraph.ops.linalg import matmul
     from kgraph.ops.movement import reshape_to, transpose
-    from kgraph.runtime import native_ops
 
     rank = len(x.shape)
     dims = rank - 2
@@ -290,7 +297,7 @@ def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
         return _per_sample_kernel_grad(x, g, window, strides, dilations, pads)
     attrs = dict(window=tuple(window), strides=tuple(strides), dilations=tuple(dilations),
                  pads=tuple(map(tuple, pads)), sizes=sizes)
-    if dims == 2 and x.dtype == "float32" and native_ops.available():  # one kernel
+    if _native_im2col(x):  # one kernel
         rows = apply("Im2ColRows", x, **attrs)
     else:
         rows = im2col_rows(x, **attrs)
@@ -311,12 +318,18 @@ def _per_sample_kernel_grad(x, g, window, strides, dilations, pads):
 
     dims = len(x.shape) - 2
     sizes, c, batch, out = tuple(g.shape[2:]), x.shape[1], x.shape[0], g.shape[1]
-    sites = int(np.prod(sizes))
-    parts = _window_parts(x, window, strides, dilations, pads, sizes,
-                          tuple(range(2, dims + 2)))  # (n, c, *sites) each
-    cols = [reshape_to(part, (batch, c, sites)) for part in parts]
-    cols = cols[0] if len(cols) == 1 else concatenate(cols, 1)  # (n, window * in, sites)
-    per_sample = matmul(reshape_to(g, (batch, out, sites)), transpose(cols, (0, 2, 1)))
+    sites, taps = int(np.prod(sizes)), int(np.prod(window)) * c
+    if _native_im2col(x):  # kgraph's Im2ColRows (window * in, n * sites), one kernel
+        rows = apply("Im2ColRows", x, window=tuple(window), strides=tuple(strides),
+                     dilations=tuple(dilations), pads=tuple(map(tuple, pads)), sizes=sizes)
+        cols_t = transpose(reshape_to(rows, (taps, batch, sites)), (1, 2, 0))
+    else:
+        parts = _window_parts(x, window, strides, dilations, pads, sizes,
+                              tuple(range(2, dims + 2)))  # (n, c, *sites) each
+        cols = [reshape_to(part, (batch, c, sites)) for part in parts]
+        cols = cols[0] if len(cols) == 1 else concatenate(cols, 1)  # (n, window * in, sites)
+        cols_t = transpose(cols, (0, 2, 1))
+    per_sample = matmul(reshape_to(g, (batch, out, sites)), cols_t)
     grad = reshape_to(reduce_sum(per_sample, (0,)), (out,) + tuple(window) + (c,))
     return transpose(grad, (0, dims + 1) + tuple(range(1, dims + 1)))
 
