@@ -1,5 +1,6 @@
 """kgraph's onnxruntime operators (runtime/native/ortops.cc, runtime/native_ops.py) and the IR
-ops they run: MaxPoolGrad, LSTMGates / LSTMGatesGrad, Im2ColRows.
+ops they run: MaxPoolGrad, LSTMGates / LSTMGatesGrad, Im2ColRows, AdamUpdate,
+ScatterAddRows.
 
 Oracles: each op's numpy reference (float64 for the LSTM arithmetic), its standard-ONNX
 expansion run by onnxruntime, float64 finite differences for the gradient rules (first and
@@ -330,3 +331,51 @@ def test_adam_trains_bit_for_bit_as_without_the_operators(monkeypatch):
 
     for a, b in zip(train(True), train(False)):
         np.testing.assert_array_equal(a, b)
+
+
+# -- ScatterAddRows (and the standard scatter-add it replaces) --------------------------------
+def _scatter_case(n=4096, rows=1000, width=64, seed=0):
+    """An embedding's gradient at the transformer benchmark's size: every row repeats ~4
+    times, where onnxruntime's multithreaded ScatterND "add" lost rows."""
+    rng = np.random.default_rng(seed)
+    updates = rng.standard_normal((n // 64, 64, width)).astype(np.float32)
+    indices = rng.integers(-rows, rows, (n // 64, 64))  # negative ones count from the end
+    want = np.zeros((rows, width), np.float64)
+    np.add.at(want, indices % rows, updates.astype(np.float64))
+    graph = _graph("scatter", {"u": updates},
+                   lambda u: {"y": apply("ScatterAdd", u, indices, np.array([rows, width]),
+                                         shape=(rows, width))})
+    return graph, {"u": updates}, want
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_scatter_add_is_exact_and_repeatable_on_onnxruntime(native):
+    """Both emissions sum each row's updates in index order, on any number of threads:
+    the same bits on every run, equal to np.add.at up to float32 rounding."""
+    if native and not native_ops.available():
+        pytest.skip("kgraph's onnxruntime operators are not built")
+    graph, feeds, want = _scatter_case()
+    emitted = emit(graph, native=native)
+    assert ("kgraph.ScatterAddRows" in emitted.op_types()) == native
+    assert "ScatterND" not in emitted.op_types()
+    compiled = OrtCompiled(emitted.to_bytes(), native=native)
+    runs = [compiled.run_numpy(feeds)[0] for _ in range(5)]
+    for run in runs[1:]:
+        np.testing.assert_array_equal(run, runs[0])
+    np.testing.assert_allclose(runs[0], want, rtol=1e-5, atol=1e-5)
+
+
+def test_scatter_add_standard_emission_runs_on_tvm():
+    pytest.importorskip("tvm")
+    graph, feeds, want = _scatter_case(n=512, rows=50, width=8)
+    np.testing.assert_allclose(_run(graph, "tvm", feeds)[0], want, rtol=1e-5, atol=1e-5)
+
+
+@needs_library
+def test_scatter_add_rows_names_the_bad_index():
+    graph = _graph("scatter", {"u": np.ones((2, 3), np.float32)},
+                   lambda u: {"y": apply("ScatterAdd", u, np.array([0, 7]), np.array([4, 3]),
+                                         shape=(4, 3))})
+    compiled = OrtCompiled(emit(graph, native=True).to_bytes(), native=True)
+    with pytest.raises(Exception, match="index 7 is out of range for 4 rows"):
+        compiled.run_numpy({"u": np.ones((2, 3), np.float32)})

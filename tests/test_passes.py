@@ -336,3 +336,50 @@ def test_a_mask_that_is_not_of_the_pooled_input_stays():
         g.set_outputs({"out": routed * ops.cast(ops.greater(z, 0.0), "float32")})
     counts = op_counts(g)
     assert op_counts(fold_masks_into_pool_gradients(g)) == counts
+
+
+def _expand_graph(source_shape, other_shape):
+    """`other + Expand(s)` and `Expand(s) * other`, the Expand also read by a ReduceSum."""
+    from kgraph.ops.movement import broadcast_like
+
+    g = Graph("expands")
+    s = g.placeholder("s", source_shape, "float32")
+    other = g.placeholder("other", other_shape, "float32")
+    with tracing(g):
+        e = broadcast_like(s, other)
+        g.set_outputs({"sum": other + e, "product": e * other,
+                       "total": ops.sum(e, axis=-1)})
+    return g
+
+
+def test_fold_expands_lets_broadcasting_ops_read_the_unexpanded_value():
+    """The softmax / layer-norm gradient pattern: a reduced gradient expanded back to the
+    input's shape, then added or multiplied. The Add and Mul read the (n, 3, 1) value; the
+    Expand stays for the reduction only; results equal bit for bit."""
+    from kgraph.compiler.passes import fold_expands
+
+    rng = np.random.default_rng(0)
+    feeds = {"s": rng.normal(size=(2, 3, 1)).astype("float32"),
+             "other": rng.normal(size=(2, 3, 4)).astype("float32")}
+    before = run(_expand_graph((None, 3, 1), (None, 3, 4)), feeds)
+    graph = run_passes(_expand_graph((None, 3, 1), (None, 3, 4)),
+                       [fold_expands, eliminate_dead_code], check=True)
+    readers = [n for n in graph.nodes if n.op in ("Add", "Mul")]
+    assert all(n.inputs[0].node.op == "Input" and n.inputs[1].node.op == "Input"
+               for n in readers)
+    (expand,) = [n for n in graph.nodes if n.op == "Expand"]  # the ReduceSum still reads it
+    assert_same_results(before, run(graph, feeds))
+
+
+@pytest.mark.parametrize("source_shape,other_shape", [
+    ((1, 3, 1), (None, 3, 4)),  # broadcast along an unknown dim: the other's could be 1
+    ((None, 3, 1), (None, 1, 4)),  # the other operand is smaller than the Expand's result
+])
+def test_fold_expands_keeps_an_expand_whose_shape_broadcasting_could_not_give(
+        source_shape, other_shape):
+    from kgraph.compiler.passes import fold_expands
+
+    graph = _expand_graph(source_shape, other_shape)
+    readers = {n.id: list(n.inputs) for n in graph.nodes if n.op in ("Add", "Mul")}
+    fold_expands(graph)
+    assert {n.id: list(n.inputs) for n in graph.nodes if n.op in ("Add", "Mul")} == readers

@@ -11,17 +11,16 @@ of `Gather` moves `axis` to the front and back with transposes, so one simple pr
 every axis. Its numpy reference is `np.add.at` (independent of the ONNX emission), and its own
 gradient is a `Gather` of the incoming gradient, so second derivatives come for free.
 
-Gradient emission, chosen by what runs on both backends (both were tried):
-ONNX `ScatterND` with `reduction="add"` into zeros made by `Expand`. onnxruntime runs it, and
-TVM's Relax ONNX frontend imports it as `relax.scatter_nd`, whose CPU and CUDA kernels (TVM
-0.27 topi) loop serially over the indices and in parallel over the row elements, so repeated
-indices accumulate without races (run here on llvm; the CUDA kernel is read, not yet run). It costs O(indices x row) work and memory; the other TVM-friendly form,
-`matmul(one_hot(indices)^T, g)`, costs O(indices x vocabulary x row) and a dense one-hot of
+Gradient emission (`_scatter_add_onnx`): kgraph's ScatterAddRows operator for this process's
+onnxruntime, else ONNX `ScatterElements` with `reduction="add"` into zeros made by `Expand`
+(not `ScatterND`, which onnxruntime gets wrong on repeated indices). TVM's Relax ONNX frontend
+imports it as `relax.scatter_elements`. It costs O(indices x row) work and memory; the other
+TVM-friendly form, `matmul(one_hot(indices)^T, g)`, costs O(indices x vocabulary x row) and a dense one-hot of
 indices x vocabulary (a 10k vocabulary and a 64x50 batch: 128 MB per step). Two TVM importer
 limits shape the emission: `ConstantOfShape` of a constant shape fails to build (so zeros come
 from `Expand`), and arithmetic on a shape expression is refused (so an unknown target shape is a
 `Concat` of constants and `Slice`s of `Shape`, never arithmetic). Indices are cast to int64
-(ScatterND needs it); negative ones are wrapped in the emission when the scattered dim is
+(ScatterElements needs it); negative ones are wrapped in the emission when the scattered dim is
 static, and by the backend otherwise (onnxruntime and TVM both wrap them).
 """
 from __future__ import annotations
@@ -132,17 +131,38 @@ def _scatter_add_grad(g, y, updates, indices, dims, shape):
 
 
 def _scatter_add_onnx(ctx, node, ins, outs):
+    """kgraph's ScatterAddRows where the graph is `native` (float32), else ScatterElements
+    with reduction "add" along axis 0, whose indices name a row per updated value.
+
+    Not ScatterND with reduction "add", the natural spelling: onnxruntime's CPU kernel runs
+    it on several threads that race on repeated indices (onnxruntime issues 18048 and 23396;
+    measured with onnxruntime 1.32: 4096 updates into 1000 rows lost whole rows, max error
+    3.9, a different result on every run), and an embedding's gradient always repeats its
+    rows. onnxruntime runs ScatterElements serially: exact, 30x slower than the racing
+    ScatterND (2.9 ms for that case; kgraph's operator 0.1 ms); TVM imports both."""
     updates, indices, dims = ins
     if node.inputs[1].dtype != "int64":
         indices = ctx.node("Cast", [indices], to="int64")
-    rows = node.attrs["shape"][0]
+    if ctx.native and node.inputs[0].dtype == "float32":  # wraps negative indices itself
+        return ctx.node("kgraph.ScatterAddRows", [updates, indices, dims], outs)
+    shape = node.attrs["shape"]
+    rows, rank = shape[0], len(shape)
     if rows is not None:  # wrap negative indices here; an unknown dim is left to the backend
         negative = ctx.node("Less", [indices, ctx.const(np.int64(0))])
         wrapped = ctx.node("Add", [indices, ctx.const(np.int64(rows))])
         indices = ctx.node("Where", [negative, wrapped, indices])
     zeros = ctx.node("Expand", [ctx.const(np.zeros((), node.outputs[0].dtype)), dims])
-    last = ctx.node("Unsqueeze", [indices, ctx.const(np.int64([-1]))])
-    ctx.node("ScatterND", [zeros, last, updates], outs, reduction="add")
+    if len(node.inputs[1].shape) != 1 or len(node.inputs[0].shape) != rank:
+        # one axis of updates per index: (n, *shape[1:])
+        if all(d is not None for d in shape[1:]):
+            target = ctx.const(np.int64([-1, *shape[1:]]))
+        else:
+            rest = ctx.node("Slice", [dims, ctx.const(np.int64([1])), ctx.const(np.int64([rank]))])
+            target = ctx.node("Concat", [ctx.const(np.int64([-1])), rest], axis=0)
+        updates = ctx.node("Reshape", [updates, target])
+    column = ctx.node("Reshape", [indices, ctx.const(np.int64([-1] + [1] * (rank - 1)))])
+    spread = ctx.node("Expand", [column, ctx.node("Shape", [updates])])
+    ctx.node("ScatterElements", [zeros, spread, updates], outs, axis=0, reduction="add")
 
 
 defop("ScatterAdd", _scatter_add_infer, _scatter_add_ref, grad=_scatter_add_grad,

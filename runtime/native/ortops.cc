@@ -23,8 +23,12 @@
 //                                operations of the separate ops, in their order (built
 //                                without FMA contraction: equal bit for bit). attrs decay_m,
 //                                decay_v, epsilon; outputs var', m', v'.
+//   ScatterAddRows(updates, indices, dims)   zeros of shape dims, each update row added at
+//                                its index (int64, negative from the end) in index order:
+//                                an embedding's gradient, deterministic (onnxruntime's
+//                                ScatterND "add" is not, nor correct, on several threads).
 //
-// float32 only. Built by setup.py as an optional extension against the vendored C API
+// float32 data only. Built by setup.py as an optional extension against the vendored C API
 // headers of onnxruntime 1.21 (third_party/onnxruntime): it loads in any onnxruntime >= 1.21.
 #define ORT_API_MANUAL_INIT
 #include "onnxruntime_cxx_api.h"
@@ -34,6 +38,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -443,7 +448,8 @@ struct Im2ColKernel {
     Im2ColTask t{xs[0], xs[1], xs[2], xs[3], sizes[0], sizes[1], kernel[1], strides[0],
                  strides[1], dilations[0], dilations[1], pads[0], pads[1],
                  x.GetTensorData<float>(), rows.GetTensorMutableData<float>()};
-    if (window * xs[1] && xs[0]) ctx.ParallelFor(im2col_row, size_t(window * xs[1]), 0, &t);
+    if (window * xs[1] != 0 && xs[0] != 0)
+      ctx.ParallelFor(im2col_row, size_t(window * xs[1]), 0, &t);
   }
 };
 
@@ -518,6 +524,75 @@ struct AdamUpdateKernel {
   }
 };
 
+// -- ScatterAddRows ---------------------------------------------------------------------------
+// out = zeros(dims); out[indices[i]] += updates[i] for every i in index order (rows of
+// prod(dims[1:]) values; negative indices count from the end). onnxruntime's ScatterND with
+// reduction "add" races on repeated indices when it runs on several threads (onnxruntime
+// issues 18048, 23396: rows lost, a different result each run); here threads split the
+// columns, never the indices, so each value is summed by one thread in index order.
+struct ScatterTask {
+  const float* updates;
+  const int64_t* rows_of;  // the wrapped row of each update
+  float* out;
+  int64_t n, row;
+};
+
+constexpr int64_t kScatterColumns = 256;  // columns per thread-pool task
+
+KG_CLONES void scatter_columns(const ScatterTask& t, int64_t begin, int64_t end) {
+  for (int64_t i = 0; i < t.n; ++i) {
+    const float* __restrict src = t.updates + i * t.row;
+    float* __restrict dst = t.out + t.rows_of[i] * t.row;
+    for (int64_t k = begin; k < end; ++k) dst[k] += src[k];
+  }
+}
+
+void scatter_task(void* data, size_t block) {
+  const auto& t = *static_cast<ScatterTask*>(data);
+  const int64_t begin = int64_t(block) * kScatterColumns;
+  scatter_columns(t, begin, std::min(begin + kScatterColumns, t.row));
+}
+
+struct ScatterAddRowsKernel {
+  explicit ScatterAddRowsKernel(const OrtKernelInfo*) {}
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    auto updates = ctx.GetInput(0), indices = ctx.GetInput(1), dims = ctx.GetInput(2);
+    auto dims_info = dims.GetTensorTypeAndShapeInfo();
+    const int64_t* d = dims.GetTensorData<int64_t>();
+    std::vector<int64_t> shape(d, d + dims_info.GetElementCount());
+    if (shape.empty())
+      ORT_CXX_API_THROW("kgraph.ScatterAddRows: dims must name at least one axis",
+                        ORT_INVALID_ARGUMENT);
+    int64_t row = 1;
+    for (size_t k = 1; k < shape.size(); ++k) row *= shape[k];
+    const int64_t rows = shape[0];
+    const int64_t n = int64_t(indices.GetTensorTypeAndShapeInfo().GetElementCount());
+    if (int64_t(updates.GetTensorTypeAndShapeInfo().GetElementCount()) != n * row)
+      ORT_CXX_API_THROW("kgraph.ScatterAddRows: updates must hold one row of prod(dims[1:]) "
+                        "values per index", ORT_INVALID_ARGUMENT);
+    const int64_t* idx = indices.GetTensorData<int64_t>();
+    std::vector<int64_t> rows_of(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t r = idx[i] < 0 ? idx[i] + rows : idx[i];
+      if (r < 0 || r >= rows)
+        ORT_CXX_API_THROW("kgraph.ScatterAddRows: index " + std::to_string(idx[i]) +
+                              " is out of range for " + std::to_string(rows) + " rows",
+                          ORT_INVALID_ARGUMENT);
+      rows_of[size_t(i)] = r;
+    }
+    auto out = ctx.GetOutput(0, shape);
+    float* o = out.GetTensorMutableData<float>();
+    std::fill(o, o + rows * row, 0.0f);
+    ScatterTask t{updates.GetTensorData<float>(), rows_of.data(), o, n, row};
+    const int64_t blocks = (row + kScatterColumns - 1) / kScatterColumns;
+    if (blocks <= 1 || n * row < (1 << 16))
+      scatter_columns(t, 0, row);
+    else
+      ctx.ParallelFor(scatter_task, size_t(blocks), 0, &t);
+  }
+};
+
 // -- registration ---------------------------------------------------------------------------
 template <typename Kernel, int kInputs, int kOutputs>
 struct FloatOp : Ort::CustomOpBase<FloatOp<Kernel, kInputs, kOutputs>, Kernel> {
@@ -538,11 +613,29 @@ struct FloatOp : Ort::CustomOpBase<FloatOp<Kernel, kInputs, kOutputs>, Kernel> {
   const char* name_;
 };
 
+// (updates float, indices int64, dims int64) -> float
+struct ScatterAddRowsOp : Ort::CustomOpBase<ScatterAddRowsOp, ScatterAddRowsKernel> {
+  void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const {
+    return new ScatterAddRowsKernel(info);
+  }
+  const char* GetName() const { return "ScatterAddRows"; }
+  const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }
+  size_t GetInputTypeCount() const { return 3; }
+  ONNXTensorElementDataType GetInputType(size_t k) const {
+    return k == 0 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
+  }
+  size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(size_t) const {
+    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+};
+
 FloatOp<MaxPoolGradKernel, 2, 1> max_pool_grad_op("MaxPoolGrad");
 FloatOp<LstmGatesKernel, 3, 2> lstm_gates_op("LSTMGates");
 FloatOp<LstmGatesGradKernel, 5, 2> lstm_gates_grad_op("LSTMGatesGrad");
 FloatOp<Im2ColKernel, 1, 1> im2col_rows_op("Im2ColRows");
 FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
+ScatterAddRowsOp scatter_add_rows_op;
 
 }  // namespace
 
@@ -561,6 +654,7 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
       d->Add(&lstm_gates_grad_op);
       d->Add(&im2col_rows_op);
       d->Add(&adam_update_op);
+      d->Add(&scatter_add_rows_op);
       return d;
     }();
     Ort::UnownedSessionOptions(options).Add(*domain);
