@@ -1,7 +1,7 @@
 """Op-table rows of the ops kgraph's onnxruntime operators run (runtime/native/ortops.cc):
-LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows (kgraph/ops/conv.py) and
-AdamUpdate (kgraph/ops/adam_update.py). Each op's outputs get a row of their own (a row has
-one output). In this process the onnxruntime column runs the native kernels where the library
+LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows (kgraph/ops/conv.py),
+AdamUpdate (kgraph/ops/adam_update.py), Softmax and SoftmaxGrad (kgraph/ops/softmax_ops.py).
+Each op's outputs get a row of their own (a row has one output). In this process the onnxruntime column runs the native kernels where the library
 is built; TVM runs the standard expansions.
 
 The expectations are written independently of the ops' references: the LSTM step gate by gate
@@ -82,4 +82,34 @@ ROWS = [
         grad="none"),
     Row("AdamUpdate_m", _adam(1), _ADAM, lambda *args: np_adam(*args)[1], grad="none"),
     Row("AdamUpdate_v", _adam(2), _ADAM, lambda *args: np_adam(*args)[2], grad="none"),
+]
+
+
+def np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def np_softmax_grad(g, y, axis):
+    """The softmax's vector-Jacobian product: sum_j g_j dy_j/dx_i with dy_j/dx_i =
+    y_j (δij - y_i), from the Jacobian written out."""
+    out = np.empty_like(y)
+    for index in np.ndindex(*np.delete(y.shape, axis)):
+        at = list(index)
+        at.insert(axis, slice(None))
+        yv, gv = y[tuple(at)], g[tuple(at)]
+        out[tuple(at)] = (np.diag(yv) - np.outer(yv, yv)) @ gv
+    return out
+
+
+ROWS += [
+    Row("Softmax_op", lambda x: ops.apply("Softmax", x, axis=1), (normal(3, 5, scale=2.0),),
+        lambda x: np_softmax(x, 1), op="Softmax"),
+    Row("Softmax_op_axis0", lambda x: ops.apply("Softmax", x, axis=0), (normal(4, 3, scale=2.0),),
+        lambda x: np_softmax(x, 0)),  # not the last axis: the expansion, also natively
+    Row("SoftmaxGrad_op", lambda g, y: ops.apply("SoftmaxGrad", g, y, axis=1),
+        (normal(3, 5), uniform(0.05, 0.5, 3, 5)), lambda g, y: np_softmax_grad(g, y, 1),
+        op="SoftmaxGrad"),
+    Row("SoftmaxGrad_op_axis0", lambda g, y: ops.apply("SoftmaxGrad", g, y, axis=0),
+        (normal(4, 3), uniform(0.05, 0.5, 4, 3)), lambda g, y: np_softmax_grad(g, y, 0)),
 ]

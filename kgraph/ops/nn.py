@@ -15,9 +15,11 @@ def clip(x, x_min, x_max):
 
 
 def softmax(x, axis=-1):
-    shifted = x - mv_stop(rd.max(x, axis, keepdims=True))
-    e = ew.exp(shifted)
-    return e / rd.sum(e, axis, keepdims=True)
+    """exp(x - max) / sum over `axis`, as one op with its own gradient
+    (kgraph/ops/softmax_ops.py; its expansion is this formula)."""
+    from kgraph.ops.softmax_ops import softmax as softmax_op
+
+    return softmax_op(x, axis)
 
 
 def log_softmax(x, axis=-1):

@@ -23,6 +23,8 @@
 //                                operations of the separate ops, in their order (built
 //                                without FMA contraction: equal bit for bit). attrs decay_m,
 //                                decay_v, epsilon; outputs var', m', v'.
+//   SoftmaxGrad(g, y)            a softmax's gradient over the last axis, y (g - sum(g y)),
+//                                from the softmax y alone (the forward is onnxruntime's own).
 //   ScatterAddRows(updates, indices, dims)   zeros of shape dims, each update row added at
 //                                its index (int64, negative from the end) in index order:
 //                                an embedding's gradient, deterministic (onnxruntime's
@@ -524,6 +526,63 @@ struct AdamUpdateKernel {
   }
 };
 
+// -- SoftmaxGrad over the last axis ------------------------------------------------------------
+struct SoftmaxGradTask {
+  const float *g, *y;
+  float* dx;
+  int64_t width, rows, chunk;
+};
+
+constexpr int64_t kChunkValues = 1 << 13;  // values per thread-pool task
+constexpr int64_t kLanes = 8;              // one AVX register of partial sums
+
+// dx = y (g - sum(g y)) for one row; the sum in 8 lanes (a single running sum is a chain of
+// dependent adds the compiler may not reorder), combined at the end
+KG_CLONES void softmax_grad_row(const float* __restrict g, const float* __restrict y,
+                                float* __restrict dx, int64_t w) {
+  float lane[kLanes] = {};
+  int64_t k = 0;
+  for (; k + kLanes <= w; k += kLanes)
+    for (int64_t j = 0; j < kLanes; ++j) lane[j] += g[k + j] * y[k + j];
+  float dot = 0.0f;
+  for (; k < w; ++k) dot += g[k] * y[k];
+  for (int64_t j = 0; j < kLanes; ++j) dot += lane[j];
+  for (k = 0; k < w; ++k) dx[k] = y[k] * (g[k] - dot);
+}
+
+// rows [n * chunk, (n + 1) * chunk): a thread-pool task per chunk of rows, not per row
+void softmax_grad_rows(void* data, size_t n) {
+  const auto& t = *static_cast<SoftmaxGradTask*>(data);
+  const int64_t end = std::min((int64_t(n) + 1) * t.chunk, t.rows);
+  for (int64_t r = int64_t(n) * t.chunk; r < end; ++r)
+    softmax_grad_row(t.g + r * t.width, t.y + r * t.width, t.dx + r * t.width, t.width);
+}
+
+struct SoftmaxGradKernel {
+  explicit SoftmaxGradKernel(const OrtKernelInfo*) {}
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    auto g = ctx.GetInput(0), y = ctx.GetInput(1);
+    auto info = y.GetTensorTypeAndShapeInfo();
+    auto shape = info.GetShape();
+    if (g.GetTensorTypeAndShapeInfo().GetShape() != shape)
+      ORT_CXX_API_THROW("kgraph.SoftmaxGrad: the gradient and the softmax must have one "
+                        "shape", ORT_INVALID_ARGUMENT);
+    const int64_t size = int64_t(info.GetElementCount());
+    const int64_t width = shape.empty() ? 1 : shape.back();
+    auto dx = ctx.GetOutput(0, shape);
+    if (size == 0 || width == 0) return;
+    const int64_t rows = size / width, chunk = std::max<int64_t>(1, kChunkValues / width);
+    SoftmaxGradTask t{g.GetTensorData<float>(), y.GetTensorData<float>(),
+                      dx.GetTensorMutableData<float>(), width, rows, chunk};
+    const int64_t chunks = (rows + chunk - 1) / chunk;
+    if (chunks == 1)
+      softmax_grad_rows(&t, 0);
+    else
+      ctx.ParallelFor(softmax_grad_rows, size_t(chunks), 0, &t);
+  }
+};
+
 // -- ScatterAddRows ---------------------------------------------------------------------------
 // out = zeros(dims); out[indices[i]] += updates[i] for every i in index order (rows of
 // prod(dims[1:]) values; negative indices count from the end). onnxruntime's ScatterND with
@@ -636,6 +695,7 @@ FloatOp<LstmGatesGradKernel, 5, 2> lstm_gates_grad_op("LSTMGatesGrad");
 FloatOp<Im2ColKernel, 1, 1> im2col_rows_op("Im2ColRows");
 FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
 ScatterAddRowsOp scatter_add_rows_op;
+FloatOp<SoftmaxGradKernel, 2, 1> softmax_grad_op("SoftmaxGrad");
 
 }  // namespace
 
@@ -655,6 +715,7 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
       d->Add(&im2col_rows_op);
       d->Add(&adam_update_op);
       d->Add(&scatter_add_rows_op);
+      d->Add(&softmax_grad_op);
       return d;
     }();
     Ort::UnownedSessionOptions(options).Add(*domain);
