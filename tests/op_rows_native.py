@@ -32,10 +32,15 @@ def np_lstm(a, b, c):
     return o * np.tanh(c_new), c_new, (i, f, cand, o)
 
 
-def np_lstm_grad(dh, dc, a, b, c):
-    """(dz, dc_prev): the chain rule through `np_lstm`, written out."""
+def np_lstm_saved(a, b, c):
+    """The activations LSTMGates saves for its gradient: i, f, c~, o, tanh(c')."""
     _, c_new, (i, f, cand, o) = np_lstm(a, b, c)
-    tc = np.tanh(c_new)
+    return np.concatenate([i, f, cand, o, np.tanh(c_new)], axis=1)
+
+
+def np_lstm_grad(dh, dc, saved, c):
+    """(dz, dc_prev): the chain rule through `np_lstm`, written out from its activations."""
+    i, f, cand, o, tc = (saved[:, k * U:(k + 1) * U] for k in range(5))
     dc_total = dc + dh * o * (1 - tc ** 2)
     dz = np.concatenate([dc_total * cand * i * (1 - i), dc_total * c * f * (1 - f),
                          dc_total * i * (1 - cand ** 2), dh * tc * o * (1 - o)], axis=1)
@@ -57,7 +62,8 @@ def np_adam(var, g, m, v, alpha, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
 
 
 _GATES = (normal(N, 4 * U, scale=1.5), normal(N, 4 * U, scale=1.5), normal(N, U))
-_GRADS = (normal(N, U), normal(N, U)) + _GATES
+# the saved activations: sigmoids and tanhs in (0, 1) and (-1, 1)
+_GRADS = (normal(N, U), normal(N, U), uniform(0.05, 0.95, N, 5 * U), normal(N, U))
 _IM2COL = dict(window=(2, 3), strides=(2, 1), dilations=(1, 1), pads=((1, 0), (0, 1)),
                sizes=(3, 3))
 _ADAM = (normal(5, 3), normal(5, 3), normal(5, 3), uniform(0.1, 2.0, 5, 3), uniform(1e-3, 1e-2))
@@ -72,10 +78,12 @@ ROWS = [
         lambda a, b, c: np_lstm(a, b, c)[0], op="LSTMGates"),
     Row("LSTMGates_c", lambda a, b, c: lstm_gates(a, b, c)[1], _GATES,
         lambda a, b, c: np_lstm(a, b, c)[1]),
+    Row("LSTMGates_saved", lambda a, b, c: ops.apply("LSTMGates", a, b, c)[2], _GATES,
+        np_lstm_saved),
     Row("LSTMGatesGrad_dz", lambda *args: ops.apply("LSTMGatesGrad", *args)[0], _GRADS,
         lambda *args: np_lstm_grad(*args)[0], op="LSTMGatesGrad"),
     Row("LSTMGatesGrad_dc", lambda *args: ops.apply("LSTMGatesGrad", *args)[1], _GRADS,
-        lambda *args: np_lstm_grad(*args)[1]),
+        lambda *args: np_lstm_grad(*args)[1], wrt=(0, 1, 2)),  # dc_prev = dct f: not of c
     Row("Im2ColRows", lambda x: ops.apply("Im2ColRows", x, **_IM2COL), (normal(2, 3, 5, 4),),
         lambda x: np_im2col_rows(x, (2, 3), (2, 1), ((1, 0), (0, 1))), op="Im2ColRows"),
     Row("AdamUpdate_var", _adam(0), _ADAM, lambda *args: np_adam(*args)[0], op="AdamUpdate",

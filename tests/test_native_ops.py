@@ -97,17 +97,17 @@ def test_lstm_gates_match_the_float64_reference(scale):
     feeds = _lstm_inputs(rows=64, units=70, scale=scale, dtype=np.float32)
     wide = {k: v.astype(np.float64) for k, v in feeds.items()}
     want = list(_gates_ref(wide["a"], wide["b"], wide["c"]))
-    want += list(_gates_grad_ref(*(wide[k] for k in ("dh", "dc", "a", "b", "c"))))
+    want += list(_gates_grad_ref(wide["dh"], wide["dc"], want[2], wide["c"]))
 
     def build(a, b, c, dh, dc):
-        h, c_new = lstm_gates(a, b, c)
-        dz, dc_prev = apply("LSTMGatesGrad", dh, dc, a, b, c)
-        return {"h": h, "c_new": c_new, "dz": dz, "dc_prev": dc_prev}
+        h, c_new, saved = apply("LSTMGates", a, b, c)
+        dz, dc_prev = apply("LSTMGatesGrad", dh, dc, saved, c)
+        return {"h": h, "c_new": c_new, "saved": saved, "dz": dz, "dc_prev": dc_prev}
 
     graph = _graph("gates", feeds, build)
     # in saturation σ'(z) = σ(1 - σ) and 1 - tanh² lose all digits to float32's rounding of
     # σ and tanh near 1 (in any float32 formulation): there only the outputs are compared
-    names = ("h", "c", "dz", "dc") if scale < 10 else ("h", "c")
+    names = ("h", "c", "gates", "dz", "dc") if scale < 10 else ("h", "c", "gates")
     for got in _run_both(graph, feeds):
         for name, g, w in zip(names, got, want):
             np.testing.assert_allclose(g, w, atol=3e-6 * max(1.0, scale), rtol=1e-5,

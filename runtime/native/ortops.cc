@@ -10,8 +10,10 @@
 //                                pads (begin h, begin w, end h, end w), channels_last.
 //   LSTMGates(a, b, c)           Keras' LSTM step after the products: z = a + b split into
 //                                gates i, f, c~, o; c' = σ(f) c + σ(i) tanh(c~);
-//                                h = σ(o) tanh(c'). Outputs h, c'.
-//   LSTMGatesGrad(dh, dc, a, b, c)   its vector-Jacobian product: dz (= da = db), dc.
+//                                h = σ(o) tanh(c'). Outputs h, c' and the activations
+//                                [σ(i), σ(f), tanh(c~), σ(o), tanh(c')] (n, 5u).
+//   LSTMGatesGrad(dh, dc, gates, c)  its vector-Jacobian product from those activations:
+//                                dz (= da = db), dc.
 //   Im2ColRows(x)                the windows of a channels-first 2-D input (zero padded) as
 //                                rows: (window offset, channel) by (image, output site), what
 //                                a convolution's kernel gradient multiplies by the output
@@ -263,62 +265,59 @@ struct MaxPoolGradKernel {
 // -- LSTMGates ----------------------------------------------------------------------------
 struct LstmTask {
   int64_t units;
-  const float *dh, *dc, *a, *b, *c;
-  float *h, *c_out, *dz, *dc_out;
+  const float *dh, *dc, *a, *b, *c, *saved;
+  float *h, *c_out, *saved_out, *dz, *dc_out;
 };
 
-// unit k of an LSTM step: the gates from z = a + b (blocks i, f, c~, o of u columns), the new
-// carry and its tanh
-struct Cell {
-  float i, f, cand, o, c, tc;
-};
-
-__attribute__((always_inline)) inline Cell lstm_cell(const float* a, const float* b, const float* c, int64_t u, int64_t k) {
-  Cell cell;
-  cell.i = sigmoid(a[k] + b[k]);
-  cell.f = sigmoid(a[u + k] + b[u + k]);
-  cell.cand = tanh_approx(a[2 * u + k] + b[2 * u + k]);
-  cell.o = sigmoid(a[3 * u + k] + b[3 * u + k]);
-  cell.c = cell.f * c[k] + cell.i * cell.cand;
-  cell.tc = tanh_approx(cell.c);
-  return cell;
-}
-
+// unit k of an LSTM step from z = a + b (blocks i, f, c~, o of u columns): the new carry, h,
+// and the five activations its gradient reads (i, f, c~, o, tanh(c'): blocks of `saved`)
 KG_CLONES void lstm_row(const float* __restrict a, const float* __restrict b,
                         const float* __restrict c, float* __restrict h,
-                        float* __restrict c_out, int64_t u) {
+                        float* __restrict c_out, float* __restrict saved, int64_t u) {
   for (int64_t k = 0; k < u; ++k) {
-    Cell cell = lstm_cell(a, b, c, u, k);
-    c_out[k] = cell.c;
-    h[k] = cell.o * cell.tc;
+    const float i = sigmoid(a[k] + b[k]);
+    const float f = sigmoid(a[u + k] + b[u + k]);
+    const float cand = tanh_approx(a[2 * u + k] + b[2 * u + k]);
+    const float o = sigmoid(a[3 * u + k] + b[3 * u + k]);
+    const float c_new = f * c[k] + i * cand;
+    const float tc = tanh_approx(c_new);
+    c_out[k] = c_new;
+    h[k] = o * tc;
+    saved[k] = i;
+    saved[u + k] = f;
+    saved[2 * u + k] = cand;
+    saved[3 * u + k] = o;
+    saved[4 * u + k] = tc;
   }
 }
 
+// its vector-Jacobian product from the saved activations: products and sums only
 KG_CLONES void lstm_grad_row(const float* __restrict dh, const float* __restrict dc,
-                             const float* __restrict a, const float* __restrict b,
-                             const float* __restrict c, float* __restrict dz,
-                             float* __restrict dc_out, int64_t u) {
+                             const float* __restrict saved, const float* __restrict c,
+                             float* __restrict dz, float* __restrict dc_out, int64_t u) {
   for (int64_t k = 0; k < u; ++k) {
-    const Cell g = lstm_cell(a, b, c, u, k);
-    float dct = dc[k] + dh[k] * g.o * (1.0f - g.tc * g.tc);
-    dz[k] = dct * g.cand * g.i * (1.0f - g.i);
-    dz[u + k] = dct * c[k] * g.f * (1.0f - g.f);
-    dz[2 * u + k] = dct * g.i * (1.0f - g.cand * g.cand);
-    dz[3 * u + k] = dh[k] * g.tc * g.o * (1.0f - g.o);
-    dc_out[k] = dct * g.f;
+    const float i = saved[k], f = saved[u + k], cand = saved[2 * u + k];
+    const float o = saved[3 * u + k], tc = saved[4 * u + k];
+    const float dct = dc[k] + dh[k] * o * (1.0f - tc * tc);
+    dz[k] = dct * cand * i * (1.0f - i);
+    dz[u + k] = dct * c[k] * f * (1.0f - f);
+    dz[2 * u + k] = dct * i * (1.0f - cand * cand);
+    dz[3 * u + k] = dh[k] * tc * o * (1.0f - o);
+    dc_out[k] = dct * f;
   }
 }
 
 void lstm_rows(void* data, size_t n) {
   const auto& t = *static_cast<LstmTask*>(data);
   const int64_t u = t.units;
-  lstm_row(t.a + n * 4 * u, t.b + n * 4 * u, t.c + n * u, t.h + n * u, t.c_out + n * u, u);
+  lstm_row(t.a + n * 4 * u, t.b + n * 4 * u, t.c + n * u, t.h + n * u, t.c_out + n * u,
+           t.saved_out + n * 5 * u, u);
 }
 
 void lstm_grad_rows(void* data, size_t n) {
   const auto& t = *static_cast<LstmTask*>(data);
   const int64_t u = t.units;
-  lstm_grad_row(t.dh + n * u, t.dc + n * u, t.a + n * 4 * u, t.b + n * 4 * u, t.c + n * u,
+  lstm_grad_row(t.dh + n * u, t.dc + n * u, t.saved + n * 5 * u, t.c + n * u,
                 t.dz + n * 4 * u, t.dc_out + n * u, u);
 }
 
@@ -334,12 +333,11 @@ void for_rows(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_t rows,
   }
 }
 
-// (rows, units) of the gate input `a` (rows, 4 units), checked against the other inputs
-void lstm_shape(const Ort::KernelContext& ctx, size_t first_gate_input, int64_t* rows,
-                int64_t* units) {
-  auto shape = ctx.GetInput(first_gate_input).GetTensorTypeAndShapeInfo().GetShape();
-  auto other = ctx.GetInput(first_gate_input + 1).GetTensorTypeAndShapeInfo().GetShape();
-  auto carry = ctx.GetInput(first_gate_input + 2).GetTensorTypeAndShapeInfo().GetShape();
+// (rows, units) of the gate inputs a, b (rows, 4 units) and the carry c (rows, units)
+void lstm_shape(const Ort::KernelContext& ctx, int64_t* rows, int64_t* units) {
+  auto shape = ctx.GetInput(0).GetTensorTypeAndShapeInfo().GetShape();
+  auto other = ctx.GetInput(1).GetTensorTypeAndShapeInfo().GetShape();
+  auto carry = ctx.GetInput(2).GetTensorTypeAndShapeInfo().GetShape();
   if (shape.size() != 2 || shape[1] % 4 || other != shape || carry.size() != 2 ||
       carry[0] != shape[0] || carry[1] * 4 != shape[1])
     ORT_CXX_API_THROW("kgraph.LSTMGates: gate inputs (n, 4u) and a carry (n, u) expected",
@@ -353,13 +351,15 @@ struct LstmGatesKernel {
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
     int64_t rows, units;
-    lstm_shape(ctx, 0, &rows, &units);
+    lstm_shape(ctx, &rows, &units);
     auto h = ctx.GetOutput(0, {rows, units});
     auto c = ctx.GetOutput(1, {rows, units});
+    auto saved = ctx.GetOutput(2, {rows, 5 * units});
     LstmTask task{units, nullptr, nullptr,
                   ctx.GetInput(0).GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
-                  ctx.GetInput(2).GetTensorData<float>(), h.GetTensorMutableData<float>(),
-                  c.GetTensorMutableData<float>(), nullptr, nullptr};
+                  ctx.GetInput(2).GetTensorData<float>(), nullptr,
+                  h.GetTensorMutableData<float>(), c.GetTensorMutableData<float>(),
+                  saved.GetTensorMutableData<float>(), nullptr, nullptr};
     for_rows(ctx, lstm_rows, rows, units, &task);
   }
 };
@@ -368,20 +368,23 @@ struct LstmGatesGradKernel {
   explicit LstmGatesGradKernel(const OrtKernelInfo*) {}
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
-    int64_t rows, units;
-    lstm_shape(ctx, 2, &rows, &units);
-    for (size_t k = 0; k < 2; ++k) {
+    auto carry = ctx.GetInput(3).GetTensorTypeAndShapeInfo().GetShape();
+    if (carry.size() != 2)
+      ORT_CXX_API_THROW("kgraph.LSTMGatesGrad: a carry (n, u) expected", ORT_INVALID_ARGUMENT);
+    const int64_t rows = carry[0], units = carry[1];
+    const std::vector<int64_t> widths{units, units, 5 * units};
+    for (size_t k = 0; k < 3; ++k) {
       auto s = ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
-      if (s.size() != 2 || s[0] != rows || s[1] != units)
-        ORT_CXX_API_THROW("kgraph.LSTMGatesGrad: output gradients (n, u) expected",
-                          ORT_INVALID_ARGUMENT);
+      if (s.size() != 2 || s[0] != rows || s[1] != widths[k])
+        ORT_CXX_API_THROW("kgraph.LSTMGatesGrad: dh, dc (n, u) and the saved gates (n, 5u) "
+                          "expected", ORT_INVALID_ARGUMENT);
     }
     auto dz = ctx.GetOutput(0, {rows, 4 * units});
     auto dc = ctx.GetOutput(1, {rows, units});
     LstmTask task{units, ctx.GetInput(0).GetTensorData<float>(),
-                  ctx.GetInput(1).GetTensorData<float>(), ctx.GetInput(2).GetTensorData<float>(),
-                  ctx.GetInput(3).GetTensorData<float>(), ctx.GetInput(4).GetTensorData<float>(),
-                  nullptr, nullptr, dz.GetTensorMutableData<float>(),
+                  ctx.GetInput(1).GetTensorData<float>(), nullptr, nullptr,
+                  ctx.GetInput(3).GetTensorData<float>(), ctx.GetInput(2).GetTensorData<float>(),
+                  nullptr, nullptr, nullptr, dz.GetTensorMutableData<float>(),
                   dc.GetTensorMutableData<float>()};
     for_rows(ctx, lstm_grad_rows, rows, units, &task);
   }
@@ -690,8 +693,8 @@ struct ScatterAddRowsOp : Ort::CustomOpBase<ScatterAddRowsOp, ScatterAddRowsKern
 };
 
 FloatOp<MaxPoolGradKernel, 2, 1> max_pool_grad_op("MaxPoolGrad");
-FloatOp<LstmGatesKernel, 3, 2> lstm_gates_op("LSTMGates");
-FloatOp<LstmGatesGradKernel, 5, 2> lstm_gates_grad_op("LSTMGatesGrad");
+FloatOp<LstmGatesKernel, 3, 3> lstm_gates_op("LSTMGates");
+FloatOp<LstmGatesGradKernel, 4, 2> lstm_gates_grad_op("LSTMGatesGrad");
 FloatOp<Im2ColKernel, 1, 1> im2col_rows_op("Im2ColRows");
 FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
 ScatterAddRowsOp scatter_add_rows_op;
