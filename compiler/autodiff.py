@@ -23,6 +23,20 @@ def gradients(graph: Graph, loss: Value, wrt: list[Value],
     return vjp(graph, [loss], [None], wrt, start)
 
 
+def expansion_vjp(expansion, inputs: list[Value], cotangents: list, **attrs) -> tuple:
+    """The gradient rule of an op that is `expansion(*inputs, **attrs)` in other ops: the
+    vector-Jacobian product of that expansion, traced into the graph being differentiated,
+    for the op's output cotangents, one per output (None: no gradient)."""
+    from kgraph.ir.graph import current_graph
+
+    graph = current_graph()
+    start = len(graph.nodes)
+    outs = expansion(*inputs, **attrs)
+    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    pairs = [(o, s) for o, s in zip(outs, cotangents) if s is not None]
+    return tuple(vjp(graph, [o for o, _ in pairs], [s for _, s in pairs], list(inputs), start))
+
+
 def vjp(graph: Graph, outputs: list[Value], seeds: list, wrt: list[Value],
         start: int = 0) -> list[Value | None]:
     """The vector-Jacobian product: Σ_k seeds[k] · d(outputs[k])/d(w) for each w in `wrt`,

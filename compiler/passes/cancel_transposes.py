@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.ir.graph import Graph, Value
-from kgraph.ops.pool import tiles_cheaply
+from kgraph.ops.pool import has_native_kernel, tiles_cheaply
 from kgraph.ops.registry import get_op
 
 ELEMENTWISE = frozenset({
@@ -307,13 +307,12 @@ def _sink_layout_aware(rw, t, op) -> bool:
 
 
 def _native_pool_grad(op) -> bool:
-    """Whether kgraph's MaxPoolGrad operator will run `op` (kgraph/ops/pool.py emits it for
-    2-D float32 pooling where this process's onnxruntime has kgraph's operators): one pass
-    over the input in either layout, whatever the window tiling."""
+    """Whether kgraph's MaxPoolGrad operator will run `op` (this process's onnxruntime has
+    kgraph's operators, and kgraph/ops/pool.py emits it for the node): one pass over the
+    input in either layout, whatever the window tiling."""
     from kgraph.runtime import native_ops
 
-    return (len(op.attrs["kernel"]) == 2 and op.inputs[2].dtype == "float32"
-            and native_ops.available())
+    return has_native_kernel(op) and native_ops.available()
 
 
 def _sink_shape(rw, t, op) -> bool:

@@ -152,12 +152,12 @@ def _scatter_add_onnx(ctx, node, ins, outs):
         wrapped = ctx.node("Add", [indices, ctx.const(np.int64(rows))])
         indices = ctx.node("Where", [negative, wrapped, indices])
     zeros = ctx.node("Expand", [ctx.const(np.zeros((), node.outputs[0].dtype)), dims])
-    if len(node.inputs[1].shape) != 1 or len(node.inputs[0].shape) != rank:
-        # one axis of updates per index: (n, *shape[1:])
+    if len(node.inputs[1].shape) != 1:  # one axis of updates per index: (n, *shape[1:])
         if all(d is not None for d in shape[1:]):
             target = ctx.const(np.int64([-1, *shape[1:]]))
         else:
-            rest = ctx.node("Slice", [dims, ctx.const(np.int64([1])), ctx.const(np.int64([rank]))])
+            rest = ctx.node("Slice", [dims, ctx.const(np.int64([1])),
+                                      ctx.const(np.int64([rank]))])
             target = ctx.node("Concat", [ctx.const(np.int64([-1])), rest], axis=0)
         updates = ctx.node("Reshape", [updates, target])
     column = ctx.node("Reshape", [indices, ctx.const(np.int64([-1] + [1] * (rank - 1)))])

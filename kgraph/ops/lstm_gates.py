@@ -115,34 +115,24 @@ def _gates_grad_infer(types):
 
 # -- gradient rules ---------------------------------------------------------------------------
 def _gates_grad_rule(g, y, a, b, c):
+    from kgraph.compiler.autodiff import expansion_vjp
     from kgraph.ops.numpy_api import zeros_like
 
     dh, dc, d_saved = g
     h, c_new, saved = y
     if d_saved is not None:  # the saved gates were differentiated (a second-order gradient)
-        return _expansion_vjp(gates, [a, b, c], g)
+        return expansion_vjp(gates, [a, b, c], g)
     dz, dc_prev = apply("LSTMGatesGrad", dh if dh is not None else zeros_like(h),
                         dc if dc is not None else zeros_like(c_new), saved, c)
     return dz, dz, dc_prev
 
 
-def _expansion_vjp(expansion, inputs, cotangents):
-    """The vector-Jacobian product of `expansion(*inputs)` for the given output cotangents
-    (None: no gradient), traced into the graph being differentiated."""
-    from kgraph.compiler.autodiff import vjp
-    from kgraph.ir.graph import current_graph
-
-    graph = current_graph()
-    start = len(graph.nodes)
-    outs = expansion(*inputs)
-    pairs = [(o, s) for o, s in zip(outs, cotangents) if s is not None]
-    return tuple(vjp(graph, [o for o, _ in pairs], [s for _, s in pairs], list(inputs), start))
-
-
 def _gates_grad_grad_rule(g, y, *inputs):
     """The gradient of `LSTMGatesGrad` (second-order gradients through an LSTM): the
     vector-Jacobian product of its expansion."""
-    return _expansion_vjp(gates_grad, inputs, g)
+    from kgraph.compiler.autodiff import expansion_vjp
+
+    return expansion_vjp(gates_grad, inputs, g)
 
 
 # -- ONNX emission ----------------------------------------------------------------------------

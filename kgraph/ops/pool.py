@@ -394,12 +394,20 @@ def upsample(x, scales):
 
 defop("MaxPool", _pool_infer, _max_pool_ref, grad=_max_pool_grad, attrs=POOL_ATTRS,
       onnx=_pool_onnx("MaxPool"))
+
+
+def has_native_kernel(node) -> bool:
+    """Whether kgraph's MaxPoolGrad operator takes this MaxPoolGrad node where the graph is
+    emitted `native`: 2-D float32 pooling, either layout, any window tiling."""
+    return len(node.attrs["kernel"]) == 2 and node.inputs[2].dtype == "float32"
+
+
 def _max_pool_grad_onnx(ctx, node, ins, outs):
-    """kgraph's MaxPoolGrad operator (runtime/native/ortops.cc: one pass over the input) for
-    2-D float32 pooling where the graph is `native`, else `route_to_first_max` in standard
-    ONNX."""
-    a, x = node.attrs, node.inputs[2]
-    if not (ctx.native and len(a["kernel"]) == 2 and x.dtype == "float32"):
+    """kgraph's MaxPoolGrad operator (runtime/native/ortops.cc: one pass over the input)
+    where the graph is `native` and it takes the node (`has_native_kernel`), else
+    `route_to_first_max` in standard ONNX."""
+    a = node.attrs
+    if not (ctx.native and has_native_kernel(node)):
         return ctx.expand(route_to_first_max, node, ins, outs)
     pads = [lo for lo, _ in a["pads"]] + [hi for _, hi in a["pads"]]
     ctx.node("kgraph.MaxPoolGrad", [ins[0], ins[2]], outs, kernel_shape=list(a["kernel"]),

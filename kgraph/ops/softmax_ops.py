@@ -71,14 +71,10 @@ def _softmax_grad_rule(g, y, x, axis):
 
 
 def _softmax_grad_grad_rule(g, y, *inputs, axis):
-    """The gradient of `SoftmaxGrad`: the vector-Jacobian product of its expansion, traced
-    into the graph being differentiated."""
-    from kgraph.compiler.autodiff import vjp
-    from kgraph.ir.graph import current_graph
+    """The gradient of `SoftmaxGrad`: the vector-Jacobian product of its expansion."""
+    from kgraph.compiler.autodiff import expansion_vjp
 
-    graph = current_graph()
-    start = len(graph.nodes)
-    return tuple(vjp(graph, [decomposed_grad(*inputs, axis=axis)], [g], list(inputs), start))
+    return expansion_vjp(decomposed_grad, inputs, [g], axis=axis)
 
 
 # -- ONNX emission ----------------------------------------------------------------------------
