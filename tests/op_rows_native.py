@@ -1,7 +1,8 @@
 """Op-table rows of the ops kgraph's onnxruntime operators run (runtime/native/ortops.cc):
-LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows (kgraph/ops/conv.py),
-AdamUpdate (kgraph/ops/adam_update.py), Softmax and SoftmaxGrad (kgraph/ops/softmax_ops.py).
-Each op's outputs get a row of their own (a row has one output). In this process the onnxruntime column runs the native kernels where the library
+LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows
+(kgraph/ops/conv_kernel_grad.py), AdamUpdate (kgraph/ops/adam_update.py), Softmax and
+SoftmaxGrad (kgraph/ops/softmax_ops.py). Each op's outputs get a row of their own (a row has
+one output). In this process the onnxruntime column runs the native kernels where the library
 is built; TVM runs the standard expansions.
 
 The expectations are written independently of the ops' references: the LSTM step gate by gate

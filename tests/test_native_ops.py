@@ -16,7 +16,7 @@ from kgraph.compiler.build import compile_graph
 from kgraph.compiler.onnx.emit import emit
 from kgraph.compiler.passes import optimize
 from kgraph.ir.graph import Graph, tracing
-from kgraph.ops.conv import _im2col_rows_ref, im2col_rows
+from kgraph.ops.conv_kernel_grad import _im2col_rows_ref, im2col_rows
 from kgraph.ops.lstm_gates import _gates_grad_ref, _gates_ref, lstm_gates
 from kgraph.ops.pool import _max_pool_grad_ref, _max_pool_ref
 from kgraph.ops.registry import apply

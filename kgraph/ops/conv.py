@@ -13,8 +13,8 @@ explicit pads and put Transposes around the primitive; the `cancel_transposes` p
 the ones that meet between consecutive layers.
 
 Gradients: d/dinput of a Conv is the ConvTranspose with the same attributes (and the reverse);
-d/dkernel is a Conv of the input by the output gradient with batch and channel axes swapped,
-strides and dilations exchanged, cut to the window size.
+d/dkernel is kgraph/ops/conv_kernel_grad.py's `kernel_grad` (an im2col GEMM, or a Conv of the
+input by the output gradient with batch and channel axes swapped).
 """
 from __future__ import annotations
 
@@ -163,195 +163,6 @@ def _bias_grad(g, bias):
     return (reduce_sum(g, (0,) + _rest(len(g.shape))),) if bias else ()
 
 
-def _swap_batch_and_channels(x, groups):
-    """(n, c, *s) -> (c / groups, groups * n, *s): each group's channels become a batch and
-    its samples the channels of that group, so a grouped Conv sums over the samples."""
-    from kgraph.ops.movement import reshape_to, transpose
-
-    rank = len(x.shape)
-    if groups == 1:
-        return transpose(x, (1, 0) + _rest(rank))
-    n, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
-    if c is None:
-        raise NotImplementedError(f"The kernel gradient of a grouped convolution needs static "
-                                  f"channels. Received: {tuple(x.shape)}")
-    if not _known(*spatial):  # sizes known at run time only: reshaped to the run-time dims
-        from kgraph.ops.movement import reshape
-        from kgraph.ops.symbolic_shape import dim
-
-        batch, sites = dim(x, 0), [dim(x, a) for a in range(2, rank)]
-        x = reshape(x, [batch, groups, c // groups] + sites)
-        x = transpose(x, (2, 1, 0) + tuple(range(3, rank + 1)))
-        return reshape(x, [c // groups, batch * groups] + sites)
-    x = reshape_to(x, (n, groups, c // groups) + spatial)
-    x = transpose(x, (2, 1, 0) + tuple(range(3, rank + 1)))
-    return reshape_to(x, (c // groups, None if n is None else groups * n) + spatial)
-
-
-def _window_parts(x, window, strides, dilations, pads, sizes, spatial):
-    """The padded input at each window offset, at every stride-th site (`sizes` of them per
-    spatial axis), in x's own layout (`spatial`: its spatial axes): one tensor per offset."""
-    from kgraph.ops.movement import pad, reshape_to
-
-    widths = [(0, 0)] * len(x.shape)
-    for a, k, s, d, (lo, hi), m in zip(spatial, window, strides, dilations, pads, sizes):
-        need = (k - 1) * d + m * s  # the last offset's slice, a whole stride past its end
-        widths[a] = (lo, max(hi, need - x.shape[a] - lo))
-    xp = pad(x, widths) if any(w != (0, 0) for w in widths) else x
-    parts = []
-    for offset in np.ndindex(*window):
-        starts = tuple(o * d for o, d in zip(offset, dilations))
-        ends = tuple(st + m * s for st, m, s in zip(starts, sizes, strides))
-        part = apply("Slice", xp, starts=starts, ends=ends, axes=spatial)
-        if any(s > 1 for s in strides):  # every s-th site: split (m * s) -> (m, s), keep 0
-            split = list(part.shape)
-            for i, (a, m, s) in enumerate(zip(spatial, sizes, strides)):
-                split[a + i:a + i + 1] = [m, s]
-            part = apply("Slice", reshape_to(part, tuple(split)), starts=(0,) * len(spatial),
-                         ends=(1,) * len(spatial),
-                         axes=tuple(a + i + 1 for i, a in enumerate(spatial)))
-        parts.append(part)
-    return parts
-
-
-def im2col_rows(x, window, strides, dilations, pads, sizes):
-    """The windows of channels-first `x` as (window * in, N * out sites) rows, one row block
-    per window offset: slices of x transposed to (in, N, *spatial), joined by a Concat."""
-    from kgraph.ops.movement import concatenate, reshape_to, transpose
-
-    rank, c = len(x.shape), x.shape[1]
-    parts = _window_parts(transpose(x, (1, 0) + _rest(rank)), window, strides, dilations, pads,
-                          sizes, _rest(rank))  # (c, n, *sites) each
-    rows = [reshape_to(part, (c, None)) for part in parts]
-    return rows[0] if len(rows) == 1 else concatenate(rows, 0)
-
-
-def _im2col_rows_infer(types, window, strides, dilations, pads, sizes):
-    (t,) = types
-    n = None if t.shape[0] is None else t.shape[0] * int(np.prod(sizes))
-    return [TensorType((int(np.prod(window)) * t.shape[1], n), t.dtype)]
-
-
-def _im2col_rows_ref(x, window, strides, dilations, pads, sizes):
-    widths = [(0, 0), (0, 0)] + [(lo, max(hi, (k - 1) * d + m * s - n - lo))
-                                 for (lo, hi), k, d, m, s, n in
-                                 zip(pads, window, dilations, sizes, strides, x.shape[2:])]
-    xp = np.pad(x, widths)
-    blocks = []
-    for offset in np.ndindex(*window):
-        index = tuple(slice(o * d, o * d + m * s, s)
-                      for o, d, m, s in zip(offset, dilations, sizes, strides))
-        part = xp[(slice(None), slice(None)) + index]  # (n, c, *sites)
-        blocks.append(np.moveaxis(part, 1, 0).reshape(x.shape[1], -1))
-    return np.concatenate(blocks, 0)
-
-
-def _im2col_rows_grad(g, y, x, **attrs):
-    """The adjoint of the window cut, from its expansion (a convolution's kernel gradient is
-    differentiated again only for second-order gradients)."""
-    from kgraph.compiler.autodiff import vjp
-    from kgraph.ir.graph import current_graph
-
-    graph = current_graph()
-    start = len(graph.nodes)
-    return tuple(vjp(graph, [im2col_rows(x, **attrs)], [g], [x], start))
-
-
-def _im2col_rows_onnx(ctx, node, ins, outs):
-    a = node.attrs
-    if not ctx.native:
-        return ctx.expand(im2col_rows, node, ins, outs)
-    ctx.node("kgraph.Im2ColRows", ins, outs, kernel_shape=list(a["window"]),
-             strides=list(a["strides"]), dilations=list(a["dilations"]),
-             pads=[lo for lo, _ in a["pads"]] + [hi for _, hi in a["pads"]],
-             sizes=list(a["sizes"]))
-
-
-# the rows of a 2-D kernel gradient's im2col in one kernel, where kgraph's onnxruntime
-# operators run the step (runtime/native/ortops.cc); traced only there
-defop("Im2ColRows", _im2col_rows_infer, _im2col_rows_ref, grad=_im2col_rows_grad,
-      attrs=("window", "strides", "dilations", "pads", "sizes"), onnx=_im2col_rows_onnx)
-
-
-def _native_im2col(x) -> bool:
-    """Whether kgraph's Im2ColRows operator cuts the windows of `x` (2-D float32, where this
-    process's onnxruntime has kgraph's operators)."""
-    from kgraph.runtime import native_ops
-
-    return len(x.shape) == 4 and x.dtype == "float32" and native_ops.available()
-
-
-def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
-    """d/dkernel of an ungrouped Conv as one GEMM (im2col): the windows of the padded input,
-    channels outermost, one row block per window offset, (window * in, N * out sites) times
-    the output gradient channels last (N * out sites, out). onnxruntime's GEMM runs this
-    untransposed product ~20% faster than the transposed one of a (N * out sites, window * in)
-    im2col, and the (in, N, *sites) layout is a cheap transpose of channels-first data."""
-    from kgraph.ops.linalg import matmul
-    from kgraph.ops.movement import reshape_to, transpose
-
-    rank = len(x.shape)
-    dims = rank - 2
-    sizes, c = tuple(g.shape[2:]), x.shape[1]
-    if c * int(np.prod(window)) * 4 <= int(np.prod(sizes)):
-        return _per_sample_kernel_grad(x, g, window, strides, dilations, pads)
-    attrs = dict(window=tuple(window), strides=tuple(strides), dilations=tuple(dilations),
-                 pads=tuple(map(tuple, pads)), sizes=sizes)
-    if _native_im2col(x):  # one kernel
-        rows = apply("Im2ColRows", x, **attrs)
-    else:
-        rows = im2col_rows(x, **attrs)
-    gl = reshape_to(transpose(g, (0,) + _rest(rank) + (1,)), (None, g.shape[1]))
-    grad = reshape_to(matmul(rows, gl), tuple(window) + (c, g.shape[1]))
-    return transpose(grad, (dims + 1, dims) + tuple(range(dims)))
-
-
-def _per_sample_kernel_grad(x, g, window, strides, dilations, pads):
-    """`_im2col_kernel_grad` channels first, one product per sample, summed: for a layer with
-    few input channels (the first, on images) the windows (window * in) are far fewer than
-    the output sites, so the per-sample products (out, window * in) are small, and neither
-    the output gradient (often channels first, after a pooling gradient or a transposed
-    convolution) nor the input needs a transpose."""
-    from kgraph.ops.linalg import matmul
-    from kgraph.ops.movement import concatenate, reshape_to, transpose
-    from kgraph.ops.reduce import sum as reduce_sum
-
-    dims = len(x.shape) - 2
-    sizes, c, batch, out = tuple(g.shape[2:]), x.shape[1], x.shape[0], g.shape[1]
-    sites, taps = int(np.prod(sizes)), int(np.prod(window)) * c
-    if _native_im2col(x):  # kgraph's Im2ColRows (window * in, n * sites), one kernel
-        rows = apply("Im2ColRows", x, window=tuple(window), strides=tuple(strides),
-                     dilations=tuple(dilations), pads=tuple(map(tuple, pads)), sizes=sizes)
-        cols_t = transpose(reshape_to(rows, (taps, batch, sites)), (1, 2, 0))
-    else:
-        parts = _window_parts(x, window, strides, dilations, pads, sizes,
-                              tuple(range(2, dims + 2)))  # (n, c, *sites) each
-        cols = [reshape_to(part, (batch, c, sites)) for part in parts]
-        cols = cols[0] if len(cols) == 1 else concatenate(cols, 1)  # (n, window * in, sites)
-        cols_t = transpose(cols, (0, 2, 1))
-    per_sample = matmul(reshape_to(g, (batch, out, sites)), cols_t)
-    grad = reshape_to(reduce_sum(per_sample, (0,)), (out,) + tuple(window) + (c,))
-    return transpose(grad, (0, dims + 1) + tuple(range(1, dims + 1)))
-
-
-def _kernel_grad(x, g, window, strides, dilations, pads, groups):
-    """d/dkernel of Conv(x, kernel) given the output gradient `g`, as (out, in / groups, *window):
-    a Conv of x (samples as channels) by g (samples as input channels) whose stride is the
-    dilation and whose dilation is the stride; positions past the window are cut off."""
-    from kgraph.ops.movement import reshape_to, transpose
-
-    rank = len(x.shape)
-    if groups == 1 and _known(x.shape[1], g.shape[1], *x.shape[2:], *g.shape[2:], *window):
-        return _im2col_kernel_grad(x, g, window, strides, dilations, pads)
-    grad = apply("Conv", _swap_batch_and_channels(x, groups), transpose(g, (1, 0) + _rest(rank)),
-                 strides=dilations, dilations=strides, pads=pads, groups=groups)
-    if tuple(grad.shape[2:]) != tuple(window):
-        axes = _rest(rank)
-        grad = apply("Slice", grad, starts=(0,) * len(axes), ends=tuple(window), axes=axes)
-        grad = reshape_to(grad, tuple(grad.shape[:2]) + tuple(window))  # static when s is not
-    return transpose(grad, (1, 0) + _rest(rank))
-
-
 def _input_grad_padding(x, g, w, strides, dilations, pads):
     """output_padding that gives the input gradient the input's size: the sites past the last
     full window get no gradient. Always 0 along stride-1 axes, whatever their size; 0 too
@@ -383,18 +194,22 @@ def _input_grad_to_size(dx, x, strides):
 
 
 def _conv_grad(g, y, x, w, *bias, strides, dilations, pads, groups):
+    from kgraph.ops.conv_kernel_grad import kernel_grad
+
     attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=groups)
     extra = _input_grad_padding(x, g, w, strides, dilations, pads)
     dx = _input_grad_to_size(apply("ConvTranspose", g, w, output_padding=extra, **attrs), x,
                              strides)
-    return (dx, _kernel_grad(x, g, w.shape[2:], **attrs)) + _bias_grad(g, bias)
+    return (dx, kernel_grad(x, g, w.shape[2:], **attrs)) + _bias_grad(g, bias)
 
 
 def _conv_transpose_grad(g, y, x, w, *bias, strides, dilations, pads, output_padding, groups):
+    from kgraph.ops.conv_kernel_grad import kernel_grad
+
     attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=groups)
     dx = apply("Conv", g, w, **attrs)
     # y = ConvTranspose(x, w) pairs x with g as Conv(g, w) pairs its output with g
-    return (dx, _kernel_grad(g, x, w.shape[2:], **attrs)) + _bias_grad(g, bias)
+    return (dx, kernel_grad(g, x, w.shape[2:], **attrs)) + _bias_grad(g, bias)
 
 
 # -- ONNX -------------------------------------------------------------------------------------
