@@ -14,11 +14,11 @@ for name, path in ROOTS.items():
     packages += [name] + [f"{name}.{sub}" for sub in find_packages(path)]
 # data files read at run time: the demo's digits, the Keras op table of model configs
 ortops = Extension(
-    "kgraph.runtime._ortops", sources=["runtime/native/ortops.cc"],
+    "kgraph.runtime._ortops", sources=["runtime/native/ortops.cc", "runtime/native/lstm.cc"],
     include_dirs=["third_party/onnxruntime"], language="c++", optional=True,
     # -fno-trapping-math lets the branch-free loops vectorise (no trap handlers are installed);
     # no FMA contraction: AdamUpdate's results must equal the separate ops' bit for bit
     extra_compile_args=["-O3", "-std=c++17", "-fno-trapping-math", "-ffp-contract=off",
-                        "-fvisibility=hidden"])
+                        "-fvisibility=hidden", "-Wno-psabi"])
 setup(packages=packages, package_dir=package_dir, ext_modules=[ortops],
       package_data={"kgraph.datasets": ["data/*"], "kgraph.keras.saving": ["*.json"]})

@@ -11,8 +11,15 @@ step is one kernel plus its product (recomputing the five exponentials per cell 
 instead made the backward kernel 13x slower: 26 against 2 µs for 64 x 64 cells).
 
 Where a train step runs on onnxruntime with kgraph's operators (runtime/native_ops.py), each
-op is one kernel (runtime/native/ortops.cc); everywhere else it is emitted as its expansion
+op is one kernel (runtime/native/lstm.cc); everywhere else it is emitted as its expansion
 in standard ops (`gates`, `gates_grad` below, also the gradient of `LSTMGatesGrad`).
+
+There, too, a whole `Scan` whose step is just an LSTM step (`LSTMGates(x[t], h r, c)`), or
+the reverse `Scan` of its gradient (`LSTMGatesGrad` then the product with rᵀ), is emitted as
+one operator, `LSTMSequence` / `LSTMSequenceGrad` (`emit_sequence`): the kernel runs every
+step of a block of batch rows on one thread (rows do not interact), so the loop needs no
+per-step kernel launches and uses every core, where the Scan's small per-step kernels ran
+on one. Masked, stateful-with-mask or otherwise different steps keep their Scan.
 """
 from __future__ import annotations
 
@@ -148,6 +155,99 @@ defop("LSTMGates", _gates_infer, _gates_ref, grad=_gates_grad_rule, num_outputs=
       onnx=_emission("LSTMGates", gates))
 defop("LSTMGatesGrad", _gates_grad_infer, _gates_grad_ref, grad=_gates_grad_grad_rule,
       num_outputs=2, onnx=_emission("LSTMGatesGrad", gates_grad))
+
+
+# -- whole recurrences as one operator (onnxruntime with kgraph's operators) -------------------
+def _computed(body):
+    return [n for n in body.nodes if n.op != "Input"]
+
+
+def _forward_outputs(node):
+    """For a `Scan` `node` whose step is exactly an LSTM step, the `LSTMSequence` output
+    (0 last h, 1 last c, 2 h, 3 c, 4 activations, 5 and 6 the step's h and c history) of
+    each of its outputs; None for any other Scan."""
+    a, body = node.attrs, node.attrs["body"]
+    ops = _computed(body)
+    if a["n_carry"] != 2 or a["n_seq"] != 1 or [n.op for n in ops] != ["MatMul", "LSTMGates"]:
+        return None
+    (h, c, x), invariants = body.inputs[:3], body.inputs[3:]
+    product, step = ops
+    if product.inputs[0] is not h or product.inputs[1] not in invariants or \
+            product.inputs[1].ndim != 2 or step.inputs[2] is not c or \
+            set(step.inputs[:2]) != {x, product.outputs[0]}:
+        return None
+    if list(body.outputs[:2]) != list(step.outputs[:2]):
+        return None
+    stacked = [step.outputs.index(v) + 2 if v in step.outputs else None
+               for v in body.outputs[2:]]
+    kernel_outs = [0, 1] + stacked + ([5, 6] if a["history"] else [])
+    if None in kernel_outs or len(set(kernel_outs)) != len(kernel_outs):
+        return None
+    return kernel_outs
+
+
+def _backward_inputs(node):
+    """For a `Scan` `node` that is an LSTM step's gradient loop (`LSTMGatesGrad`, then its dz
+    times rᵀ, the incoming dh maybe summed with a sequence dy first), the body inputs read as
+    (saved activations, c history, rᵀ, dy or None); None for any other Scan."""
+    a, body = node.attrs, node.attrs["body"]
+    ops = _computed(body)
+    names = [n.op for n in ops]
+    if a["n_carry"] != 2 or a["history"] or names not in (["LSTMGatesGrad", "MatMul"],
+                                                          ["Add", "LSTMGatesGrad", "MatMul"]):
+        return None
+    dh, dc = body.inputs[:2]
+    sequences = body.inputs[2:2 + a["n_seq"]]
+    invariants = body.inputs[2 + a["n_seq"]:]
+    *added, grad, product = ops
+    dy = None
+    if added:
+        pair = added[0].inputs
+        others = [v for v in pair if v is not dh]
+        if len(others) != 1 or others[0] not in sequences or grad.inputs[0] is not added[0].outputs[0]:
+            return None
+        dy = others[0]
+    elif grad.inputs[0] is not dh:
+        return None
+    saved, c_prev = grad.inputs[2:]
+    if grad.inputs[1] is not dc or saved not in sequences or c_prev not in sequences or \
+            product.inputs[0] is not grad.outputs[0] or product.inputs[1] not in invariants or \
+            product.inputs[1].ndim != 2:
+        return None
+    if list(body.outputs[:2]) != [product.outputs[0], grad.outputs[1]] or \
+            any(v is not grad.outputs[0] for v in body.outputs[2:]) or len(body.outputs) > 3:
+        return None
+    return saved, c_prev, product.inputs[1], dy
+
+
+def emit_sequence(ctx, node, ins, outs) -> bool:
+    """Emit the `Scan` `node` as `kgraph.LSTMSequence` or `kgraph.LSTMSequenceGrad` where the
+    graph is `native`, the loop is float32 and its step is an LSTM step or that step's
+    gradient (module docstring); False (nothing emitted) otherwise."""
+    body = node.attrs["body"]
+    if not ctx.native or any(v.dtype != "float32" for v in body.inputs):
+        return False
+    reverse = int(bool(node.attrs["reverse"]))
+    name_of = dict(zip(body.inputs, ins))
+    kernel_outs = _forward_outputs(node)
+    if kernel_outs is not None:
+        names = [""] * 7
+        for k, name in zip(kernel_outs, outs):
+            names[k] = name
+        while not names[-1]:
+            names.pop()
+        h, c, x, r = (name_of[v] for v in body.inputs[:3] + [_computed(body)[0].inputs[1]])
+        ctx.node("kgraph.LSTMSequence", [x, r, h, c], names, reverse=reverse)
+        return True
+    read = _backward_inputs(node)
+    if read is None:
+        return False
+    saved, c_prev, r_t, dy = read
+    dz = outs[2] if len(outs) > 2 else ctx.fresh("lstm_dz")
+    ctx.node("kgraph.LSTMSequenceGrad", [name_of[saved], name_of[c_prev], name_of[r_t], ins[0],
+                                         ins[1]] + ([name_of[dy]] if dy is not None else []),
+             [outs[0], outs[1], dz], reverse=reverse)
+    return True
 
 
 def lstm_gates(a, b, c):

@@ -27,6 +27,7 @@ import numpy as np
 
 from kgraph.ir.graph import Graph, Value, current_graph, tracing
 from kgraph.ir.types import TensorType
+from kgraph.ops.lstm_gates import emit_sequence
 from kgraph.ops.registry import apply, defop, to_value
 from kgraph.ops.scan_body import optimize_body
 
@@ -367,6 +368,8 @@ def _save_in_forward(node, values) -> dict:
 def _emit(ctx, node, ins, outs):
     from kgraph.compiler.onnx.emit import emit_subgraph
 
+    if emit_sequence(ctx, node, ins, outs):  # an LSTM's loop as one kgraph operator
+        return
     a = node.attrs
     n_carry, n_seq = a["n_carry"], a["n_seq"]
     n_scan_out = len(node.outputs) - n_carry

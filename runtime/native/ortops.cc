@@ -8,12 +8,7 @@
 //                                window's gradient goes to its FIRST maximum in row-major
 //                                order (TF's MaxPoolGrad). attrs kernel_shape, strides,
 //                                pads (begin h, begin w, end h, end w), channels_last.
-//   LSTMGates(a, b, c)           Keras' LSTM step after the products: z = a + b split into
-//                                gates i, f, c~, o; c' = σ(f) c + σ(i) tanh(c~);
-//                                h = σ(o) tanh(c'). Outputs h, c' and the activations
-//                                [σ(i), σ(f), tanh(c~), σ(o), tanh(c')] (n, 5u).
-//   LSTMGatesGrad(dh, dc, gates, c)  its vector-Jacobian product from those activations:
-//                                dz (= da = db), dc.
+//   LSTMGates, LSTMGatesGrad, LSTMSequence, LSTMSequenceGrad   Keras' LSTM: lstm.cc.
 //   Im2ColRows(x)                the windows of a channels-first 2-D input (zero padded) as
 //                                rows: (window offset, channel) by (image, output site), what
 //                                a convolution's kernel gradient multiplies by the output
@@ -34,75 +29,11 @@
 //
 // float32 data only. Built by setup.py as an optional extension against the vendored C API
 // headers of onnxruntime 1.21 (third_party/onnxruntime): it loads in any onnxruntime >= 1.21.
-#define ORT_API_MANUAL_INIT
-#include "onnxruntime_cxx_api.h"
-#undef ORT_API_MANUAL_INIT
-
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <string>
-#include <utility>
-#include <vector>
-
-// Hot loops are compiled twice, for AVX2+FMA and for the baseline ISA, picked at load time.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define KG_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define KG_CLONES
-#endif
+#include "ortops.h"
 
 namespace {
 
-// -- branch-free helpers (the loops below must vectorise: no data-dependent branches) -----
-inline uint32_t bits(float v) { uint32_t b; std::memcpy(&b, &v, 4); return b; }
-inline float from_bits(uint32_t b) { float v; std::memcpy(&v, &b, 4); return v; }
-inline uint32_t all_if(bool c) { return 0u - uint32_t(c); }
-inline float pick(bool c, float a, float b) {
-  uint32_t m = all_if(c);
-  return from_bits((bits(a) & m) | (bits(b) & ~m));
-}
-
-// exp(x) with x clamped to [-80, 80]: 2^n e^r with |r| <= ln2/2, e^r by its degree-7 Taylor
-// polynomial (error below 1e-8 relative), 2^n put into the exponent bits. The clamp keeps
-// every intermediate a normal float (denormals cost microcode assists) and changes no
-// sigmoid or tanh result beyond float32's resolution (e^-80 = 1.8e-35).
-inline float exp_clamped(float x) {
-  x = std::min(std::max(x, -80.0f), 80.0f);
-  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  float t = x * 1.44269504088896341f + shifter;
-  float n = t - shifter;
-  int32_t ni = int32_t(bits(t) - bits(shifter));
-  float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-  float p = 1.0f / 5040;
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  return p * from_bits(uint32_t(ni + 127) << 23);
-}
-
-inline float sigmoid(float x) { return 1.0f / (1.0f + exp_clamped(-x)); }
-
-// tanh: its Taylor series (to x^11) below |x| = 0.4, where (1 - e^-2|x|) / (1 + e^-2|x|) would
-// lose relative precision to cancellation; that ratio above, with x's sign.
-inline float tanh_approx(float x) {
-  float ax = std::fabs(x);
-  float x2 = x * x;
-  float s = -1382.0f / 155925;
-  s = s * x2 + 62.0f / 2835;
-  s = s * x2 - 17.0f / 315;
-  s = s * x2 + 2.0f / 15;
-  s = s * x2 - 1.0f / 3;
-  float small = x + x * x2 * s;
-  float e = exp_clamped(-2.0f * ax);
-  float large = from_bits(bits((1.0f - e) / (1.0f + e)) | (bits(x) & 0x80000000u));
-  return pick(ax < 0.4f, small, large);
-}
+using namespace kgops;
 
 // -- MaxPoolGrad -----------------------------------------------------------------------
 struct PoolGeometry {
@@ -259,134 +190,6 @@ struct MaxPoolGradKernel {
       ctx.ParallelFor(pool_grad_image, size_t(p.n), 0, &task);
     else
       ctx.ParallelFor(pool_grad_plane, size_t(p.n * p.channels), 0, &task);
-  }
-};
-
-// -- LSTMGates ----------------------------------------------------------------------------
-struct LstmTask {
-  int64_t units;
-  const float *dh, *dc, *a, *b, *c, *saved;
-  float *h, *c_out, *saved_out, *dz, *dc_out;
-};
-
-// unit k of an LSTM step from z = a + b (blocks i, f, c~, o of u columns): the new carry, h,
-// and the five activations its gradient reads (i, f, c~, o, tanh(c'): blocks of `saved`)
-KG_CLONES void lstm_row(const float* __restrict a, const float* __restrict b,
-                        const float* __restrict c, float* __restrict h,
-                        float* __restrict c_out, float* __restrict saved, int64_t u) {
-  for (int64_t k = 0; k < u; ++k) {
-    const float i = sigmoid(a[k] + b[k]);
-    const float f = sigmoid(a[u + k] + b[u + k]);
-    const float cand = tanh_approx(a[2 * u + k] + b[2 * u + k]);
-    const float o = sigmoid(a[3 * u + k] + b[3 * u + k]);
-    const float c_new = f * c[k] + i * cand;
-    const float tc = tanh_approx(c_new);
-    c_out[k] = c_new;
-    h[k] = o * tc;
-    saved[k] = i;
-    saved[u + k] = f;
-    saved[2 * u + k] = cand;
-    saved[3 * u + k] = o;
-    saved[4 * u + k] = tc;
-  }
-}
-
-// its vector-Jacobian product from the saved activations: products and sums only
-KG_CLONES void lstm_grad_row(const float* __restrict dh, const float* __restrict dc,
-                             const float* __restrict saved, const float* __restrict c,
-                             float* __restrict dz, float* __restrict dc_out, int64_t u) {
-  for (int64_t k = 0; k < u; ++k) {
-    const float i = saved[k], f = saved[u + k], cand = saved[2 * u + k];
-    const float o = saved[3 * u + k], tc = saved[4 * u + k];
-    const float dct = dc[k] + dh[k] * o * (1.0f - tc * tc);
-    dz[k] = dct * cand * i * (1.0f - i);
-    dz[u + k] = dct * c[k] * f * (1.0f - f);
-    dz[2 * u + k] = dct * i * (1.0f - cand * cand);
-    dz[3 * u + k] = dh[k] * tc * o * (1.0f - o);
-    dc_out[k] = dct * f;
-  }
-}
-
-void lstm_rows(void* data, size_t n) {
-  const auto& t = *static_cast<LstmTask*>(data);
-  const int64_t u = t.units;
-  lstm_row(t.a + n * 4 * u, t.b + n * 4 * u, t.c + n * u, t.h + n * u, t.c_out + n * u,
-           t.saved_out + n * 5 * u, u);
-}
-
-void lstm_grad_rows(void* data, size_t n) {
-  const auto& t = *static_cast<LstmTask*>(data);
-  const int64_t u = t.units;
-  lstm_grad_row(t.dh + n * u, t.dc + n * u, t.saved + n * 5 * u, t.c + n * u,
-                t.dz + n * 4 * u, t.dc_out + n * u, u);
-}
-
-// rows of the batch per thread-pool task: below this many cells one thread does it all
-constexpr int64_t kParallelCells = 1 << 15;
-
-void for_rows(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_t rows,
-              int64_t units, LstmTask* task) {
-  if (rows * units < kParallelCells) {
-    for (int64_t n = 0; n < rows; ++n) fn(task, size_t(n));
-  } else {
-    ctx.ParallelFor(fn, size_t(rows), 0, task);
-  }
-}
-
-// (rows, units) of the gate inputs a, b (rows, 4 units) and the carry c (rows, units)
-void lstm_shape(const Ort::KernelContext& ctx, int64_t* rows, int64_t* units) {
-  auto shape = ctx.GetInput(0).GetTensorTypeAndShapeInfo().GetShape();
-  auto other = ctx.GetInput(1).GetTensorTypeAndShapeInfo().GetShape();
-  auto carry = ctx.GetInput(2).GetTensorTypeAndShapeInfo().GetShape();
-  if (shape.size() != 2 || shape[1] % 4 || other != shape || carry.size() != 2 ||
-      carry[0] != shape[0] || carry[1] * 4 != shape[1])
-    ORT_CXX_API_THROW("kgraph.LSTMGates: gate inputs (n, 4u) and a carry (n, u) expected",
-                      ORT_INVALID_ARGUMENT);
-  *rows = shape[0];
-  *units = shape[1] / 4;
-}
-
-struct LstmGatesKernel {
-  explicit LstmGatesKernel(const OrtKernelInfo*) {}
-  void Compute(OrtKernelContext* context) {
-    Ort::KernelContext ctx(context);
-    int64_t rows, units;
-    lstm_shape(ctx, &rows, &units);
-    auto h = ctx.GetOutput(0, {rows, units});
-    auto c = ctx.GetOutput(1, {rows, units});
-    auto saved = ctx.GetOutput(2, {rows, 5 * units});
-    LstmTask task{units, nullptr, nullptr,
-                  ctx.GetInput(0).GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
-                  ctx.GetInput(2).GetTensorData<float>(), nullptr,
-                  h.GetTensorMutableData<float>(), c.GetTensorMutableData<float>(),
-                  saved.GetTensorMutableData<float>(), nullptr, nullptr};
-    for_rows(ctx, lstm_rows, rows, units, &task);
-  }
-};
-
-struct LstmGatesGradKernel {
-  explicit LstmGatesGradKernel(const OrtKernelInfo*) {}
-  void Compute(OrtKernelContext* context) {
-    Ort::KernelContext ctx(context);
-    auto carry = ctx.GetInput(3).GetTensorTypeAndShapeInfo().GetShape();
-    if (carry.size() != 2)
-      ORT_CXX_API_THROW("kgraph.LSTMGatesGrad: a carry (n, u) expected", ORT_INVALID_ARGUMENT);
-    const int64_t rows = carry[0], units = carry[1];
-    const std::vector<int64_t> widths{units, units, 5 * units};
-    for (size_t k = 0; k < 3; ++k) {
-      auto s = ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
-      if (s.size() != 2 || s[0] != rows || s[1] != widths[k])
-        ORT_CXX_API_THROW("kgraph.LSTMGatesGrad: dh, dc (n, u) and the saved gates (n, 5u) "
-                          "expected", ORT_INVALID_ARGUMENT);
-    }
-    auto dz = ctx.GetOutput(0, {rows, 4 * units});
-    auto dc = ctx.GetOutput(1, {rows, units});
-    LstmTask task{units, ctx.GetInput(0).GetTensorData<float>(),
-                  ctx.GetInput(1).GetTensorData<float>(), nullptr, nullptr,
-                  ctx.GetInput(3).GetTensorData<float>(), ctx.GetInput(2).GetTensorData<float>(),
-                  nullptr, nullptr, nullptr, dz.GetTensorMutableData<float>(),
-                  dc.GetTensorMutableData<float>()};
-    for_rows(ctx, lstm_grad_rows, rows, units, &task);
   }
 };
 
@@ -655,26 +458,6 @@ struct ScatterAddRowsKernel {
   }
 };
 
-// -- registration ---------------------------------------------------------------------------
-template <typename Kernel, int kInputs, int kOutputs>
-struct FloatOp : Ort::CustomOpBase<FloatOp<Kernel, kInputs, kOutputs>, Kernel> {
-  explicit FloatOp(const char* name) : name_(name) {}
-  void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const { return new Kernel(info); }
-  const char* GetName() const { return name_; }
-  const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }
-  size_t GetInputTypeCount() const { return kInputs; }
-  ONNXTensorElementDataType GetInputType(size_t) const {
-    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  }
-  size_t GetOutputTypeCount() const { return kOutputs; }
-  ONNXTensorElementDataType GetOutputType(size_t) const {
-    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  }
-
- private:
-  const char* name_;
-};
-
 // (updates float, indices int64, dims int64) -> float
 struct ScatterAddRowsOp : Ort::CustomOpBase<ScatterAddRowsOp, ScatterAddRowsKernel> {
   void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const {
@@ -693,8 +476,6 @@ struct ScatterAddRowsOp : Ort::CustomOpBase<ScatterAddRowsOp, ScatterAddRowsKern
 };
 
 FloatOp<MaxPoolGradKernel, 2, 1> max_pool_grad_op("MaxPoolGrad");
-FloatOp<LstmGatesKernel, 3, 3> lstm_gates_op("LSTMGates");
-FloatOp<LstmGatesGradKernel, 4, 2> lstm_gates_grad_op("LSTMGatesGrad");
 FloatOp<Im2ColKernel, 1, 1> im2col_rows_op("Im2ColRows");
 FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
 ScatterAddRowsOp scatter_add_rows_op;
@@ -713,8 +494,7 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
     static Ort::CustomOpDomain* domain = [] {
       auto* d = new Ort::CustomOpDomain("kgraph");
       d->Add(&max_pool_grad_op);
-      d->Add(&lstm_gates_op);
-      d->Add(&lstm_gates_grad_op);
+      kgops::add_lstm_ops(*d);
       d->Add(&im2col_rows_op);
       d->Add(&adam_update_op);
       d->Add(&scatter_add_rows_op);

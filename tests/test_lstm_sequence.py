@@ -1,0 +1,195 @@
+"""`LSTMSequence` / `LSTMSequenceGrad` (runtime/native/lstm.cc): an LSTM's whole `Scan`, and
+the reverse `Scan` of its gradient, emitted as one kgraph operator on onnxruntime
+(kgraph/ops/lstm_gates.emit_sequence). Oracles: the Scan's own float64 numpy reference, the
+standard emission of the same graph, and per-step loops over the LSTMGates references."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from kgraph import keras, ops
+from kgraph.compiler.autodiff import gradients
+from kgraph.compiler.build import compile_graph
+from kgraph.compiler.onnx.emit import emit
+from kgraph.compiler.passes import optimize
+from kgraph.ir.graph import Graph, tracing
+from kgraph.ops.lstm_gates import _gates_grad_ref, _gates_ref, lstm_gates
+from kgraph.ops.recurrence import scan
+from kgraph.runtime import native_ops
+from kgraph.runtime.onnx_exec import OrtCompiled, _session_options
+
+needs_library = pytest.mark.skipif(not native_ops.available(),
+                                   reason="kgraph's onnxruntime operators are not built")
+
+
+# -- through the compiler: a Scan of LSTM steps and its gradient -------------------------------
+def _lstm_graph(steps, rows, units, reverse, with_sequence_loss):
+    """loss over an LSTM Scan (its last h and c, and with `with_sequence_loss` every step's
+    h too) and its gradients w.r.t. the input products, the recurrent kernel and the initial
+    carries."""
+    rng = np.random.default_rng(steps * 100 + units)
+    feeds = {"x": rng.standard_normal((steps, rows, 4 * units)),
+             "r": rng.standard_normal((units, 4 * units)) * 0.4,
+             "h0": rng.standard_normal((rows, units)) * 0.5,
+             "c0": rng.standard_normal((rows, units)),
+             "wy": rng.standard_normal((steps, rows, units))}
+    feeds = {k: v.astype(np.float32) for k, v in feeds.items()}
+    g = Graph("lstm_scan")
+    with tracing(g):
+        x, r, h0, c0, wy = (g.placeholder(k, v.shape, "float32") for k, v in feeds.items())
+
+        def step(carries, slices):
+            h, c = lstm_gates(slices[0], ops.matmul(carries[0], r), carries[1])
+            return [h, c], [h]
+
+        (h, c), (hs,) = scan(step, [h0, c0], [x], reverse=reverse)
+        loss = ops.sum(h * h) + ops.sum(c)
+        if with_sequence_loss:
+            loss = loss + ops.sum(hs * wy)
+        grads = gradients(g, loss, [x, r, h0, c0])
+        g.set_outputs(dict(zip(("loss", "gx", "gr", "gh0", "gc0"), [loss] + grads)))
+    return optimize(g), feeds
+
+
+@needs_library
+@pytest.mark.parametrize("steps,rows,units", [(9, 64, 32), (5, 3, 5), (4, 1, 50),
+                                              (3, 17, 8), (30, 40, 32)])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("with_sequence_loss", [False, True])
+def test_lstm_loop_as_one_operator_matches_the_scan(steps, rows, units, reverse,
+                                                    with_sequence_loss):
+    graph, feeds = _lstm_graph(steps, rows, units, reverse, with_sequence_loss)
+    native = emit(graph, native=True)
+    assert native.op_types().count("kgraph.LSTMSequence") == 1
+    assert native.op_types().count("kgraph.LSTMSequenceGrad") == 1
+    assert "Scan" not in native.op_types()
+    standard = emit(graph)
+    assert standard.op_types().count("Scan") == 2 and not standard.domains
+    got = OrtCompiled(native.to_bytes(), native=True).run_numpy(feeds)
+    off = OrtCompiled(standard.to_bytes()).run_numpy(feeds)
+    wide = {k: v.astype(np.float64) for k, v in feeds.items()}
+    want = compile_graph(graph, "numpy").run(wide)  # the Scan's reference, float64
+    for name, a, b, w in zip(("loss", "gx", "gr", "gh0", "gc0"), got, off, want):
+        w = np.asarray(w)
+        tol = 2e-5 * max(1.0, float(np.abs(w).max()))
+        np.testing.assert_allclose(a, w, atol=tol, err_msg=name)
+        np.testing.assert_allclose(b, w, atol=tol, err_msg=name)
+
+
+@needs_library
+def test_masked_lstm_keeps_its_scan_and_trains_the_same():
+    """A mask makes the step select carries (Where): not the LSTM step the operator runs."""
+    model = keras.Sequential([keras.Input((6, 3)), keras.layers.Masking(0.0),
+                              keras.layers.LSTM(4), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    x = np.zeros((4, 6, 3), "float32")
+    graph = optimize(model.trace_step("train", x, np.zeros((4, 1), "float32")))
+    types = emit(graph, native=True).op_types()
+    assert "Scan" in types and "kgraph.LSTMSequence" not in types
+
+
+@needs_library
+def test_keras_lstm_layers_run_as_sequence_operators():
+    """Bidirectional (a reversed loop), stacked, go_backwards: every loop is one operator."""
+    model = keras.Sequential([
+        keras.Input((7, 3)),
+        keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True)),
+        keras.layers.LSTM(6, go_backwards=True, return_sequences=True),
+        keras.layers.LSTM(4), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    graph = optimize(model.trace_step("train", np.zeros((4, 7, 3), "float32"),
+                                      np.zeros((4, 1), "float32")))
+    types = emit(graph, native=True).op_types()
+    assert types.count("kgraph.LSTMSequence") == 4
+    assert types.count("kgraph.LSTMSequenceGrad") == 4
+    assert "Scan" not in types
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((32, 7, 3)).astype("float32"), rng.standard_normal((32, 1))
+    before = model.predict(x, verbose=0)
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(model.get_weights()[0]).all()
+    assert not np.allclose(model.predict(x, verbose=0), before)
+
+
+# -- the kernels directly -------------------------------------------------------------------
+def _session(op, inputs, outputs, **attrs):
+    info = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
+    node = helper.make_node(op, inputs, outputs, domain="kgraph", **attrs)
+    graph = helper.make_graph([node], op, [info(i) for i in inputs if i],
+                              [info(o) for o in outputs if o])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                    helper.make_opsetid("kgraph", 1)])
+    return ort.InferenceSession(model.SerializeToString(), _session_options(native=True))
+
+
+def _forward_ref(x, r, h, c, reverse):
+    steps = x.shape[0]
+    outs = {k: [None] * steps for k in ("hs", "cs", "saved", "h_hist", "c_hist")}
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        outs["h_hist"][t], outs["c_hist"][t] = h, c
+        h, c, saved = _gates_ref(x[t], h @ r, c)
+        outs["hs"][t], outs["cs"][t], outs["saved"][t] = h, c, saved
+    return [h, c] + [np.stack(outs[k]) for k in ("hs", "cs", "saved", "h_hist", "c_hist")]
+
+
+def _backward_ref(saved, c_prev, r_t, dh, dc, dy, reverse):
+    steps = saved.shape[0]
+    dz = [None] * steps
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        dz[t], dc = _gates_grad_ref(dh if dy is None else dh + dy[t], dc, saved[t], c_prev[t])
+        dh = dz[t] @ r_t
+    return [dh, dc, np.stack(dz)]
+
+
+@needs_library
+@pytest.mark.parametrize("reverse", [0, 1])
+def test_sequence_kernels_match_step_loops_with_outputs_and_dy_omitted(reverse):
+    rng = np.random.default_rng(5)
+    steps, rows, units = 6, 11, 7
+    x = rng.standard_normal((steps, rows, 4 * units)).astype(np.float32)
+    r = (rng.standard_normal((units, 4 * units)) * 0.4).astype(np.float32)
+    h0, c0 = (rng.standard_normal((rows, units)).astype(np.float32) for _ in range(2))
+    feeds = {"x": x, "r": r, "h0": h0, "c0": c0}
+    want = _forward_ref(x.astype(np.float64), r.astype(np.float64), h0, c0, reverse)
+    every = _session("LSTMSequence", list(feeds), [f"o{i}" for i in range(7)],
+                     reverse=reverse).run(None, feeds)
+    for k, (a, w) in enumerate(zip(every, want)):
+        np.testing.assert_allclose(a, w, atol=2e-6, err_msg=f"output {k}")
+    some = _session("LSTMSequence", list(feeds), ["", "", "hs", "", "saved"],
+                    reverse=reverse).run(None, feeds)
+    np.testing.assert_array_equal(some[0], every[2])
+    np.testing.assert_array_equal(some[1], every[4])
+    saved, c_prev = every[4], every[6]
+    r_t = np.ascontiguousarray(r.T)
+    dh, dc = (rng.standard_normal((rows, units)).astype(np.float32) for _ in range(2))
+    dy = rng.standard_normal((steps, rows, units)).astype(np.float32)
+    for with_dy in (True, False):
+        grad_feeds = {"saved": saved, "c_prev": c_prev, "r_t": r_t, "dh": dh, "dc": dc}
+        grad_feeds.update({"dy": dy} if with_dy else {})
+        got = _session("LSTMSequenceGrad", list(grad_feeds), ["dh0", "dc0", "dz"],
+                       reverse=1 - reverse).run(None, grad_feeds)
+        want = _backward_ref(saved.astype(np.float64), c_prev, r_t, dh, dc,
+                             dy if with_dy else None, 1 - reverse)
+        for name, a, w in zip(("dh0", "dc0", "dz"), got, want):
+            np.testing.assert_allclose(a, w, atol=1e-5, err_msg=f"{name}, dy={with_dy}")
+
+
+@needs_library
+def test_sequence_kernel_with_no_steps_returns_the_initial_carries():
+    rng = np.random.default_rng(2)
+    h0, c0 = (rng.standard_normal((3, 4)).astype(np.float32) for _ in range(2))
+    feeds = {"x": np.zeros((0, 3, 16), np.float32), "r": np.zeros((4, 16), np.float32),
+             "h0": h0, "c0": c0}
+    h, c, hs = _session("LSTMSequence", list(feeds), ["h", "c", "hs"],
+                        reverse=0).run(None, feeds)
+    np.testing.assert_array_equal(h, h0)
+    np.testing.assert_array_equal(c, c0)
+    assert hs.shape == (0, 3, 4)
+
+
+@needs_library
+def test_sequence_kernel_names_mismatched_shapes():
+    feeds = {"x": np.zeros((2, 3, 16), np.float32), "r": np.zeros((4, 12), np.float32),
+             "h0": np.zeros((3, 4), np.float32), "c0": np.zeros((3, 4), np.float32)}
+    with pytest.raises(Exception, match=r"kgraph.LSTMSequence: x \(T, n, 4u\), r \(u, 4u\)"):
+        _session("LSTMSequence", list(feeds), ["h"], reverse=0).run(None, feeds)
