@@ -189,31 +189,6 @@ def test_im2col_rows_match_the_reference(window, strides, dilations, pads):
     np.testing.assert_array_equal(_run(expanded, "numpy", {"x": x})[0], want)
 
 
-@pytest.mark.parametrize("window,strides,dilations,pads,output_padding", [
-    ((3, 3), (1, 1), (1, 1), ((0, 0), (0, 0)), (0, 0)),
-    ((3, 3), (2, 2), (1, 1), ((1, 1), (1, 1)), (1, 1)),
-    ((2, 3), (1, 2), (2, 1), ((0, 1), (2, 0)), (0, 1))])
-def test_conv_transpose_as_matmul_and_col2im_equals_onnxruntimes_own(window, strides, dilations,
-                                                                     pads, output_padding):
-    """For this process's onnxruntime a 2-D ConvTranspose (a convolution's input gradient) is
-    emitted as one batched MatMul and ONNX Col2Im: the sums onnxruntime's ConvTranspose does
-    per image, so the results are equal bit for bit; everywhere else it stays ConvTranspose."""
-    rng = np.random.default_rng(4)
-    feeds = {"g": rng.standard_normal((3, 5, 6, 7)).astype(np.float32),
-             "w": rng.standard_normal((5, 4) + window).astype(np.float32)}
-    attrs = dict(strides=strides, dilations=dilations, pads=pads, groups=1,
-                 output_padding=output_padding)
-    graph = _graph("conv_t", feeds, lambda g, w: {"y": apply("ConvTranspose", g, w, **attrs)})
-    native, standard = emit(graph, native=True), emit(graph)
-    assert "Col2Im" in native.op_types() and "ConvTranspose" not in native.op_types()
-    assert "ConvTranspose" in standard.op_types() and "Col2Im" not in standard.op_types()
-    got = OrtCompiled(native.to_bytes()).run_numpy(feeds)[0]
-    want = OrtCompiled(standard.to_bytes()).run_numpy(feeds)[0]
-    np.testing.assert_array_equal(got, want)
-    wide = {k: v.astype(np.float64) for k, v in feeds.items()}
-    np.testing.assert_allclose(got, _run(graph, "numpy", wide)[0], rtol=1e-5, atol=1e-5)
-
-
 def test_im2col_rows_gradient_is_the_adjoint_of_the_cut():
     """<rows(x), r> = <x, rows^T(r)>: the gradient of Σ rows * r w.r.t. x."""
     rng = np.random.default_rng(1)

@@ -227,42 +227,9 @@ def _onnx_attrs(node):
 
 defop("Conv", _conv_infer, _conv_ref, grad=_conv_grad, attrs=CONV_ATTRS,
       onnx=lambda ctx, node, ins, outs: ctx.node("Conv", ins, outs, **_onnx_attrs(node)))
-def _col2im_sizes(node):
-    """(input channels, output image size) of a 2-D float32 ConvTranspose without groups or
-    bias whose shapes are known when emitted; None otherwise."""
-    if len(node.inputs) != 2:
-        return None
-    (x, w), a = node.inputs, node.attrs
-    if len(x.shape) != 4 or a["groups"] != 1 or \
-            x.dtype != "float32" or not _known(*x.shape[1:], *w.shape):
-        return None
-    y = node.outputs[0].shape[2:]
-    return (x.shape[1], list(y)) if _known(*y) else None
-
-
-def _conv_transpose_onnx(ctx, node, ins, outs):
-    """onnxruntime's ConvTranspose runs a GEMM and a col2im per image; for this process's
-    onnxruntime (`ctx.native`) the same sums go as ONE batched MatMul of the kernel, as rows
-    (out channel, window offset), by the input's sites, then ONNX Col2Im: equal bit for bit,
-    0.66x the time for the CNN benchmark's conv2 input gradient (docs/benchmarks.md). TVM and
-    exported files keep ConvTranspose (TVM's importer has no Col2Im)."""
-    sizes = _col2im_sizes(node) if ctx.native else None
-    if sizes is None:
-        return ctx.node("ConvTranspose", ins, outs, **_onnx_attrs(node))
-    channels, image = sizes
-    a, window = node.attrs, list(node.inputs[1].shape[2:])
-    rows = ctx.node("Transpose", [ctx.node("Reshape", [ins[1], ctx.const(
-        np.asarray([channels, -1], np.int64))])], perm=[1, 0])
-    sites = ctx.node("Reshape", [ins[0], ctx.const(np.asarray([0, channels, -1], np.int64))])
-    ctx.node("Col2Im", [ctx.node("MatMul", [rows, sites]),
-                        ctx.const(np.asarray(image, np.int64)),
-                        ctx.const(np.asarray(window, np.int64))], outs,
-             dilations=list(a["dilations"]), strides=list(a["strides"]),
-             pads=[lo for lo, hi in a["pads"]] + [hi for lo, hi in a["pads"]])
-
-
 defop("ConvTranspose", _conv_transpose_infer, _conv_transpose_ref, grad=_conv_transpose_grad,
-      attrs=CONV_ATTRS + ("output_padding",), onnx=_conv_transpose_onnx)
+      attrs=CONV_ATTRS + ("output_padding",),
+      onnx=lambda ctx, node, ins, outs: ctx.node("ConvTranspose", ins, outs, **_onnx_attrs(node)))
 
 
 # -- Keras-facing functions (keras.ops signatures, Keras kernel layouts) ----------------------
