@@ -107,8 +107,8 @@ KG_CLONES KG_FMA void lstm_row(const float* __restrict a, const float* __restric
 
 // its vector-Jacobian product from the saved activations: products and sums only
 KG_CLONES KG_FMA void lstm_grad_row(const float* __restrict dh, const float* __restrict dc,
-                             const float* __restrict saved, const float* __restrict c,
-                             float* __restrict dz, float* __restrict dc_out, int64_t u) {
+                                    const float* __restrict saved, const float* __restrict c,
+                                    float* __restrict dz, float* __restrict dc_out, int64_t u) {
   for (int64_t k = 0; k < u; ++k) {
     const float i = saved[k], f = saved[u + k], cand = saved[2 * u + k];
     const float o = saved[3 * u + k], tc = saved[4 * u + k];
@@ -135,23 +135,26 @@ void lstm_grad_rows(void* data, size_t n) {
                 t.dz + n * 4 * u, t.dc_out + n * u, u);
 }
 
-// rows of the batch per thread-pool task: below this many cells one thread does it all
+// below this many cells of work one thread does it all
 constexpr int64_t kParallelCells = 1 << 15;
 
-void for_rows(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_t rows,
-              int64_t units, LstmTask* task) {
-  if (rows * units < kParallelCells) {
-    for (int64_t n = 0; n < rows; ++n) fn(task, size_t(n));
+// fn(data, i) for the tasks i < tasks: on the thread pool when there are `cells` enough
+void run_tasks(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_t tasks,
+               int64_t cells, void* data) {
+  if (tasks <= 1 || cells < kParallelCells) {
+    for (int64_t i = 0; i < tasks; ++i) fn(data, size_t(i));
   } else {
-    ctx.ParallelFor(fn, size_t(rows), 0, task);
+    ctx.ParallelFor(fn, size_t(tasks), 0, data);
   }
 }
 
+std::vector<int64_t> shape_of(Ort::KernelContext& ctx, size_t k) {
+  return ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
+}
+
 // (rows, units) of the gate inputs a, b (rows, 4 units) and the carry c (rows, units)
-void lstm_shape(const Ort::KernelContext& ctx, int64_t* rows, int64_t* units) {
-  auto shape = ctx.GetInput(0).GetTensorTypeAndShapeInfo().GetShape();
-  auto other = ctx.GetInput(1).GetTensorTypeAndShapeInfo().GetShape();
-  auto carry = ctx.GetInput(2).GetTensorTypeAndShapeInfo().GetShape();
+void lstm_shape(Ort::KernelContext& ctx, int64_t* rows, int64_t* units) {
+  const auto shape = shape_of(ctx, 0), other = shape_of(ctx, 1), carry = shape_of(ctx, 2);
   if (shape.size() != 2 || shape[1] % 4 || other != shape || carry.size() != 2 ||
       carry[0] != shape[0] || carry[1] * 4 != shape[1])
     ORT_CXX_API_THROW("kgraph.LSTMGates: gate inputs (n, 4u) and a carry (n, u) expected",
@@ -174,7 +177,7 @@ struct LstmGatesKernel {
                   ctx.GetInput(2).GetTensorData<float>(), nullptr,
                   h.GetTensorMutableData<float>(), c.GetTensorMutableData<float>(),
                   saved.GetTensorMutableData<float>(), nullptr, nullptr};
-    for_rows(ctx, lstm_rows, rows, units, &task);
+    run_tasks(ctx, lstm_rows, rows, rows * units, &task);
   }
 };
 
@@ -182,13 +185,13 @@ struct LstmGatesGradKernel {
   explicit LstmGatesGradKernel(const OrtKernelInfo*) {}
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
-    auto carry = ctx.GetInput(3).GetTensorTypeAndShapeInfo().GetShape();
+    const auto carry = shape_of(ctx, 3);
     if (carry.size() != 2)
       ORT_CXX_API_THROW("kgraph.LSTMGatesGrad: a carry (n, u) expected", ORT_INVALID_ARGUMENT);
     const int64_t rows = carry[0], units = carry[1];
     const std::vector<int64_t> widths{units, units, 5 * units};
     for (size_t k = 0; k < 3; ++k) {
-      auto s = ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
+      const auto s = shape_of(ctx, k);
       if (s.size() != 2 || s[0] != rows || s[1] != widths[k])
         ORT_CXX_API_THROW("kgraph.LSTMGatesGrad: dh, dc (n, u) and the saved gates (n, 5u) "
                           "expected", ORT_INVALID_ARGUMENT);
@@ -200,7 +203,7 @@ struct LstmGatesGradKernel {
                   ctx.GetInput(3).GetTensorData<float>(), ctx.GetInput(2).GetTensorData<float>(),
                   nullptr, nullptr, nullptr, dz.GetTensorMutableData<float>(),
                   dc.GetTensorMutableData<float>()};
-    for_rows(ctx, lstm_grad_rows, rows, units, &task);
+    run_tasks(ctx, lstm_grad_rows, rows, rows * units, &task);
   }
 };
 
@@ -258,6 +261,8 @@ KG_CLONES KG_FMA void product_rows(const float* a, int64_t lda, int64_t m, int64
 constexpr int64_t kSequenceRows = 8;  // batch rows per thread-pool task
 
 // Tensors of a sequence operator: rows (n), units (u), steps (T); nullptr = output omitted.
+// The gradient's carries ride in the forward's places: h0, c0 are its dh, dc after the last
+// step; h_last, c_last its dh, dc before the first.
 struct SequenceTask {
   int64_t steps, n, u, strips;
   bool reverse;
@@ -329,10 +334,6 @@ void sequence_grad_rows(void* data, size_t block) {
   copy_rows(dc, t.c_last ? t.c_last + r0 * u : nullptr, m * u);
 }
 
-std::vector<int64_t> shape_of(Ort::KernelContext& ctx, size_t k) {
-  return ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
-}
-
 [[noreturn]] void bad_shapes(const char* op, const std::string& expected) {
   ORT_CXX_API_THROW(std::string("kgraph.") + op + ": " + expected, ORT_INVALID_ARGUMENT);
 }
@@ -344,12 +345,10 @@ float* output_data(Ort::KernelContext& ctx, size_t k, const std::vector<int64_t>
   return static_cast<const OrtValue*>(value) ? value.GetTensorMutableData<float>() : nullptr;
 }
 
-void run_rows(Ort::KernelContext& ctx, void (*fn)(void*, size_t), SequenceTask* task) {
-  const int64_t blocks = (task->n + kSequenceRows - 1) / kSequenceRows;
-  if (blocks == 1 || task->steps * task->n * task->u < kParallelCells)
-    for (int64_t b = 0; b < blocks; ++b) fn(task, size_t(b));
-  else
-    ctx.ParallelFor(fn, size_t(blocks), 0, task);
+// fn over the blocks of kSequenceRows batch rows
+void run_blocks(Ort::KernelContext& ctx, void (*fn)(void*, size_t), SequenceTask* task) {
+  run_tasks(ctx, fn, (task->n + kSequenceRows - 1) / kSequenceRows,
+            task->steps * task->n * task->u, task);
 }
 
 // a sequence operator's direction: attr reverse, steps from the last
@@ -380,7 +379,7 @@ struct LstmSequenceKernel : Direction {
                    output_data(ctx, 2, {steps, n, u}), output_data(ctx, 3, {steps, n, u}),
                    output_data(ctx, 4, {steps, n, 5 * u}), output_data(ctx, 5, {steps, n, u}),
                    output_data(ctx, 6, {steps, n, u}), nullptr};
-    if (n > 0) run_rows(ctx, sequence_rows, &t);
+    if (n > 0) run_blocks(ctx, sequence_rows, &t);
   }
 };
 
@@ -409,7 +408,7 @@ struct LstmSequenceGradKernel : Direction {
                    ctx.GetOutput(0, {n, u}).GetTensorMutableData<float>(),
                    ctx.GetOutput(1, {n, u}).GetTensorMutableData<float>(),
                    nullptr, nullptr, nullptr, nullptr, nullptr, dz};
-    if (n > 0) run_rows(ctx, sequence_grad_rows, &t);
+    if (n > 0) run_blocks(ctx, sequence_grad_rows, &t);
   }
 };
 
