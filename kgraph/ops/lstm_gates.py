@@ -165,7 +165,8 @@ def _computed(body):
 def _forward_outputs(node):
     """For a `Scan` `node` whose step is exactly an LSTM step, the `LSTMSequence` output
     (0 last h, 1 last c, 2 h, 3 c, 4 activations, 5 and 6 the step's h and c history) of
-    each of its outputs; None for any other Scan."""
+    each of its outputs, and the body input read as the recurrent kernel; None for any other
+    Scan."""
     a, body = node.attrs, node.attrs["body"]
     ops = _computed(body)
     if a["n_carry"] != 2 or a["n_seq"] != 1 or [n.op for n in ops] != ["MatMul", "LSTMGates"]:
@@ -183,7 +184,7 @@ def _forward_outputs(node):
     kernel_outs = [0, 1] + stacked + ([5, 6] if a["history"] else [])
     if None in kernel_outs or len(set(kernel_outs)) != len(kernel_outs):
         return None
-    return kernel_outs
+    return kernel_outs, product.inputs[1]
 
 
 def _backward_inputs(node):
@@ -204,7 +205,8 @@ def _backward_inputs(node):
     if added:
         pair = added[0].inputs
         others = [v for v in pair if v is not dh]
-        if len(others) != 1 or others[0] not in sequences or grad.inputs[0] is not added[0].outputs[0]:
+        if len(others) != 1 or others[0] not in sequences or \
+                grad.inputs[0] is not added[0].outputs[0]:
             return None
         dy = others[0]
     elif grad.inputs[0] is not dh:
@@ -229,15 +231,17 @@ def emit_sequence(ctx, node, ins, outs) -> bool:
         return False
     reverse = int(bool(node.attrs["reverse"]))
     name_of = dict(zip(body.inputs, ins))
-    kernel_outs = _forward_outputs(node)
-    if kernel_outs is not None:
+    forward = _forward_outputs(node)
+    if forward is not None:
+        kernel_outs, r = forward
         names = [""] * 7
         for k, name in zip(kernel_outs, outs):
             names[k] = name
         while not names[-1]:
             names.pop()
-        h, c, x, r = (name_of[v] for v in body.inputs[:3] + [_computed(body)[0].inputs[1]])
-        ctx.node("kgraph.LSTMSequence", [x, r, h, c], names, reverse=reverse)
+        h, c, x = body.inputs[:3]
+        ctx.node("kgraph.LSTMSequence", [name_of[v] for v in (x, r, h, c)], names,
+                 reverse=reverse)
         return True
     read = _backward_inputs(node)
     if read is None:
