@@ -285,11 +285,15 @@ def _median_round(rounds):
     return result
 
 
+def _round_times(res, fw):
+    """fw's epoch time in each round (None where the round gave none)."""
+    return (res.get(fw) or {}).get("rounds_epoch_s") or []
+
+
 def paired_ratio(res, fw):
     """The median over rounds of (fw's epoch / kgraph's epoch) of the same round, or None."""
-    kg = (res.get("kgraph") or {}).get("rounds_epoch_s") or []
-    other = (res.get(fw) or {}).get("rounds_epoch_s") or []
-    pairs = [o / k for k, o in zip(kg, other) if k and o]
+    pairs = [o / k for k, o in zip(_round_times(res, "kgraph"), _round_times(res, fw))
+             if k and o]
     return float(np.median(pairs)) if pairs else None
 
 
@@ -297,8 +301,8 @@ def best_round_ratio(res, fw):
     """fw's fastest round over kgraph's fastest round, or None. The host flips between a
     fast and a ~1.8x slower phase for seconds at a time (docs/benchmarks.md), so a round's
     pair can straddle two phases; each framework's fastest round is its time in the fast one."""
-    kg = [t for t in (res.get("kgraph") or {}).get("rounds_epoch_s") or [] if t]
-    other = [t for t in (res.get(fw) or {}).get("rounds_epoch_s") or [] if t]
+    kg = [t for t in _round_times(res, "kgraph") if t]
+    other = [t for t in _round_times(res, fw) if t]
     return min(other) / min(kg) if kg and other else None
 
 
