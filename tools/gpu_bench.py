@@ -7,12 +7,16 @@ runtime only (../shared/gpu/make-tvm-runtime-bundle.sh):
   tools/gpu_bench.sh BUNDLE_DIR [--out bench-out/gpu]                      # on the GPU machine
   (= PYTHONPATH=...bundle... TVM_USE_RUNTIME_LIB=1 python3 tools/gpu_bench.py run --out ...)
 
-`build` traces kgraph's train steps (MLP 784-256-256-10 batch 128; CNN conv32-pool-conv64-
-pool-dense10 on 28x28x1 batch 64, Adam) and predict graphs at batch 1 and 1024, cross-compiles
-each for CUDA with every dim fixed, and writes `<name>.so` + `<name>.npz` (feeds) and one
-manifest.json (names, dtypes). `run` loads them through kgraph.runtime.tvm_exec (kernels are
-compiled by nvcc when a library loads), times them and the same workloads in PyTorch, all in
-one process on the same card, and prints card, driver and versions with one table.
+Models and data are tools/bench_layers.py's (its Keras models for kgraph, its PyTorch twins,
+its make_data). `build` traces kgraph's Adam train steps (MLP 784-256-256-10 batch 128; CNN
+conv32-pool-conv64-pool-dense10 on 28x28x1, LSTM(64) on 50x32 -> Dense(1) with mse, and the
+transformer encoder block whose Embedding gradient is ONNX ScatterElements, each batch 64) and
+the MLP and CNN predict graphs at batch 1 and 1024, cross-compiles each for CUDA with every dim
+fixed (the LSTM's Scan loops unrolled, as for every TVM target), and writes `<name>.so` +
+`<name>.npz` (feeds, and onnxruntime's outputs to check against) and one manifest.json (names,
+dtypes). `run` loads them through kgraph.runtime.tvm_exec (kernels are compiled by nvcc when a
+library loads), times them and the same workloads in PyTorch, all in one process on the same
+card, and prints card, driver and versions with one table.
 """
 from __future__ import annotations
 
@@ -26,19 +30,39 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOADS = [("mlp_train", "mlp", "train", 128), ("cnn_train", "cnn", "train", 64),
+             ("lstm_train", "lstm", "train", 64), ("transformer_train", "transformer", "train", 64),
              ("mlp_predict_b1", "mlp", "predict", 1), ("mlp_predict_b1024", "mlp", "predict", 1024),
              ("cnn_predict_b1", "cnn", "predict", 1), ("cnn_predict_b1024", "cnn", "predict", 1024)]
-SHAPES = {"mlp": (784,), "cnn": (28, 28, 1)}
+
+
+def bench_layers():
+    """tools/bench_layers.py (numpy only at import, so the GPU machine loads it too), also
+    when this file is itself loaded by path."""
+    tools = os.path.join(REPO, "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import bench_layers as module
+
+    return module
 
 
 # --------------------------------------------------------------------------- build (here)
+def kgraph_model(model_name):
+    """bench_layers' Keras model `model_name` for kgraph, seeded, compiled (Adam, its loss)."""
+    from kgraph import keras
+
+    keras.utils.set_random_seed(0)
+    bench = bench_layers().KerasLayers("kgraph", model_name)
+    bench.build()
+    bench.compile()
+    return bench.model
+
+
 def build(out, arch="sm_90", only=None, progress=print):
     """Cross-compile every workload (or those named in `only`) for CUDA into `out`."""
-    sys.path.insert(0, os.path.join(REPO, "tools"))
-    from bench_tvm import build_model
-
     from kgraph.compiler.onnx import to_onnx
     from kgraph.compiler.passes import optimize
+    from kgraph.compiler.passes.scans import unroll_scans
     from kgraph.compiler.tvm import export_library
     from kgraph.compiler.tvm.importer import onnx_signature
 
@@ -47,19 +71,19 @@ def build(out, arch="sm_90", only=None, progress=print):
     for name, model_name, kind, batch in WORKLOADS:
         if only and name not in only:
             continue
-        rng = np.random.default_rng(0)
-        x = rng.random((batch,) + SHAPES[model_name], dtype=np.float32)
-        y = rng.integers(0, 10, batch)
-        model = build_model(model_name)
+        x, y = bench_layers().make_data(model_name, batch)
+        model = kgraph_model(model_name)
         graph = optimize(model.trace_step(kind, x, y if kind == "train" else None))
         feeds = {"x_0": x, "y_0": y}
         feeds.update({v.node.attrs["name"]: var.numpy() for var, v in graph.variables.items()})
-        onnx_model = to_onnx(graph)
+        looped = to_onnx(graph)  # the Scan loops as onnxruntime runs them: the reference
+        onnx_model = to_onnx(unroll_scans(graph))  # TVM's ONNX importer has no Scan
         inputs, outputs, dtypes = onnx_signature(onnx_model)
+        assert onnx_signature(looped) == (inputs, outputs, dtypes)
         feeds = {n: np.asarray(feeds.get(n, np.uint32(7)), dtype=dtypes[n]) for n in inputs}
         export_library(onnx_model, f"cuda:{arch}", os.path.join(out, f"{name}.so"),
                        static_shapes={n: v.shape for n, v in feeds.items()}, progress=progress)
-        refs = reference_outputs(onnx_model, feeds)
+        refs = reference_outputs(looped, feeds)
         np.savez(os.path.join(out, f"{name}.npz"), *[feeds[n] for n in inputs],
                  **{f"ref_{i}": r for i, r in enumerate(refs)})
         manifest["workloads"][name] = {"model": model_name, "kind": kind, "batch": batch,
@@ -70,7 +94,8 @@ def build(out, arch="sm_90", only=None, progress=print):
 
 
 def reference_outputs(onnx_model, feeds):
-    """The same graph run by onnxruntime on this CPU: what the GPU's outputs are checked against."""
+    """The step run by onnxruntime on this CPU (its Scan loops as loops, not unrolled): what the
+    GPU's outputs are checked against."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(onnx_model.SerializeToString(),
@@ -141,10 +166,22 @@ def max_error(outputs, data):
     return worst
 
 
-def tvm_rows(out, manifest):
-    load_library = _tvm_exec().load_library
+def each_workload(manifest, label, measure):
+    """{name: seconds per call} of `measure(name, spec)` for every workload; one that fails is
+    reported and left out (its cell reads ERR), and the others still run."""
     rows = {}
     for name, spec in manifest["workloads"].items():
+        try:
+            rows[name] = measure(name, spec)
+        except Exception as error:  # noqa: BLE001  (a GPU lease is too short to lose the rest)
+            print(f"{label} {name}: failed: {type(error).__name__}: {error}", flush=True)
+    return rows
+
+
+def tvm_rows(out, manifest):
+    load_library = _tvm_exec().load_library
+
+    def measure(name, spec):
         start = time.perf_counter()
         compiled = load_library(os.path.join(out, f"{name}.so"), spec["inputs"], spec["outputs"],
                                 "cuda", spec["dtypes"])
@@ -152,54 +189,47 @@ def tvm_rows(out, manifest):
         feeds = {n: compiled.upload(data[f"arr_{i}"]) for i, n in enumerate(spec["inputs"])}
         error = max_error(compiled.run_numpy(feeds), data)
         loaded = time.perf_counter() - start
-        rows[name] = time_calls(lambda: compiled.run(feeds), compiled.device.sync)
-        print(f"TVM-CUDA {name}: {rows[name] * 1e3:.3f} ms; load + nvcc + first run "
+        seconds = time_calls(lambda: compiled.run(feeds), compiled.device.sync)
+        print(f"TVM-CUDA {name}: {seconds * 1e3:.3f} ms; load + nvcc + first run "
               f"{loaded:.1f} s; max |gpu - onnxruntime cpu| / (1 + |cpu|) = {error:.2e}",
               flush=True)
-    return rows
+        return seconds
+    return each_workload(manifest, "TVM-CUDA", measure)
 
 
-def torch_model(model_name):
-    import torch
-    from torch import nn
-
-    if model_name == "mlp":
-        return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                             nn.Linear(256, 10))
-    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3),
-                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 5 * 5, 10))
+def torch_workload(spec):
+    """bench_layers' PyTorch twin of the workload on the GPU, compiled there (Adam(eps=1e-7),
+    the same loss as kgraph's), with the same batch as tensors (NCHW images, int64 tokens)."""
+    layers = bench_layers()
+    bench = layers.TorchLayers("torch", spec["model"])
+    bench.build()
+    bench.model.cuda()
+    bench.compile()
+    x, y = bench._tensors(*layers.make_data(spec["model"], spec["batch"]))
+    return bench, x.cuda(), y.cuda()
 
 
 def torch_rows(manifest, mode):
-    import torch
+    def measure(name, spec):
+        import torch
 
-    rows = {}
-    for name, spec in manifest["workloads"].items():
-        torch.manual_seed(0)
-        model = torch_model(spec["model"]).cuda()
-        shape = (spec["batch"],) + ((784,) if spec["model"] == "mlp" else (1, 28, 28))
-        x = torch.rand(shape, device="cuda")
-        y = torch.randint(0, 10, (spec["batch"],), device="cuda")
+        bench, x, y = torch_workload(spec)
         if spec["kind"] == "train":
-            optimizer = torch.optim.Adam(model.parameters(), eps=1e-7)
+            step = bench.step if mode == "eager" else torch.compile(bench.step, mode=mode)
 
-            def step():
-                optimizer.zero_grad(set_to_none=True)
-                loss = torch.nn.functional.cross_entropy(model(x), y)
-                loss.backward()
-                optimizer.step()
-                return loss
-            fn = step if mode == "eager" else torch.compile(step, mode=mode)
+            def fn():
+                step(x, y)
         else:
-            model.eval()
-            forward = model if mode == "eager" else torch.compile(model, mode=mode)
+            bench.model.eval()
+            forward = bench.model if mode == "eager" else torch.compile(bench.model, mode=mode)
 
             def fn():
                 with torch.no_grad():
                     return torch.softmax(forward(x), -1)
-        rows[name] = time_calls(fn, torch.cuda.synchronize)
-        print(f"torch {mode} {name}: {rows[name] * 1e3:.3f} ms", flush=True)
-    return rows
+        seconds = time_calls(fn, torch.cuda.synchronize)
+        print(f"torch {mode} {name}: {seconds * 1e3:.3f} ms", flush=True)
+        return seconds
+    return each_workload(manifest, f"torch {mode}", measure)
 
 
 def describe():
@@ -223,10 +253,7 @@ def run(out):
     columns = {"TVM-CUDA (kgraph)": tvm_rows(out, manifest)}
     for label, mode in [("torch eager", "eager"), ("torch.compile", "default"),
                         ("torch.compile reduce-overhead", "reduce-overhead")]:
-        try:
-            columns[label] = torch_rows(manifest, mode)
-        except Exception as error:  # noqa: BLE001  (one failing column still prints the rest)
-            print(f"{label}: failed: {error}")
+        columns[label] = torch_rows(manifest, mode)
     print("\n| workload | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
     for name in manifest["workloads"]:
