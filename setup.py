@@ -14,7 +14,8 @@ for name, path in ROOTS.items():
     packages += [name] + [f"{name}.{sub}" for sub in find_packages(path)]
 # data files read at run time: the demo's digits, the Keras op table of model configs
 ortops = Extension(
-    "kgraph.runtime._ortops", sources=["runtime/native/ortops.cc", "runtime/native/lstm.cc"],
+    "kgraph.runtime._ortops",
+    sources=["runtime/native/ortops.cc", "runtime/native/lstm.cc", "runtime/native/conv.cc"],
     include_dirs=["third_party/onnxruntime"], language="c++", optional=True,
     # -fno-trapping-math lets the branch-free loops vectorise (no trap handlers are installed);
     # no FMA contraction: AdamUpdate's results must equal the separate ops' bit for bit

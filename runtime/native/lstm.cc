@@ -25,13 +25,6 @@
 // bit (unlike AdamUpdate's in ortops.cc).
 #include "ortops.h"
 
-// Lets one function contract a * b + c into FMA where the file is built without contraction.
-#if defined(__GNUC__) && !defined(__clang__)
-#define KG_FMA __attribute__((optimize("fp-contract=fast")))
-#else
-#define KG_FMA
-#endif
-
 namespace kgops {
 namespace {
 
@@ -135,23 +128,6 @@ void lstm_grad_rows(void* data, size_t n) {
                 t.dz + n * 4 * u, t.dc_out + n * u, u);
 }
 
-// below this many cells of work one thread does it all
-constexpr int64_t kParallelCells = 1 << 15;
-
-// fn(data, i) for the tasks i < tasks: on the thread pool when there are `cells` enough
-void run_tasks(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_t tasks,
-               int64_t cells, void* data) {
-  if (tasks <= 1 || cells < kParallelCells) {
-    for (int64_t i = 0; i < tasks; ++i) fn(data, size_t(i));
-  } else {
-    ctx.ParallelFor(fn, size_t(tasks), 0, data);
-  }
-}
-
-std::vector<int64_t> shape_of(Ort::KernelContext& ctx, size_t k) {
-  return ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
-}
-
 // (rows, units) of the gate inputs a, b (rows, 4 units) and the carry c (rows, units)
 void lstm_shape(Ort::KernelContext& ctx, int64_t* rows, int64_t* units) {
   const auto shape = shape_of(ctx, 0), other = shape_of(ctx, 1), carry = shape_of(ctx, 2);
@@ -209,7 +185,6 @@ struct LstmGatesGradKernel {
 
 
 // -- the step's product: rows of A (m x k) times B (k x n), B packed in column strips -------
-typedef float v8 __attribute__((vector_size(32)));  // eight floats (one AVX register)
 constexpr int64_t kStrip = 16;                      // columns of a packed strip: two v8
 
 inline int64_t strips_of(int64_t n) { return (n + kStrip - 1) / kStrip; }
@@ -223,9 +198,6 @@ void pack_strips(const float* b, int64_t k, int64_t n, float* out) {
         *out++ = col < n ? b[p * n + col] : 0.0f;
       }
 }
-
-inline v8 load8(const float* p) { v8 v; std::memcpy(&v, p, sizeof v); return v; }
-inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
 // c (m rows of `strips` * 16 floats) = a (m x k, row stride lda) times the packed b: four
 // rows by one strip at a time, eight accumulators in registers
@@ -332,10 +304,6 @@ void sequence_grad_rows(void* data, size_t block) {
   }
   copy_rows(dh, t.h_last ? t.h_last + r0 * u : nullptr, m * u);
   copy_rows(dc, t.c_last ? t.c_last + r0 * u : nullptr, m * u);
-}
-
-[[noreturn]] void bad_shapes(const char* op, const std::string& expected) {
-  ORT_CXX_API_THROW(std::string("kgraph.") + op + ": " + expected, ORT_INVALID_ARGUMENT);
 }
 
 // an optional output's data (nullptr where the node omits it)

@@ -9,6 +9,7 @@
 //                                order (TF's MaxPoolGrad). attrs kernel_shape, strides,
 //                                pads (begin h, begin w, end h, end w), channels_last.
 //   LSTMGates, LSTMGatesGrad, LSTMSequence, LSTMSequenceGrad   Keras' LSTM: lstm.cc.
+//   Conv2D, ConvTranspose2D, Conv2DKernelGrad   2-D convolutions and their gradients: conv.cc.
 //   Im2ColRows(x)                the windows of a channels-first 2-D input (zero padded) as
 //                                rows: (window offset, channel) by (image, output site), what
 //                                a convolution's kernel gradient multiplies by the output
@@ -495,6 +496,7 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
       auto* d = new Ort::CustomOpDomain("kgraph");
       d->Add(&max_pool_grad_op);
       kgops::add_lstm_ops(*d);
+      kgops::add_conv_ops(*d);
       d->Add(&im2col_rows_op);
       d->Add(&adam_update_op);
       d->Add(&scatter_add_rows_op);

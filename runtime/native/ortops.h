@@ -22,6 +22,14 @@
 #define KG_CLONES
 #endif
 
+// Lets one function contract a * b + c into FMA where the file is built without contraction
+// (AdamUpdate must not contract: its results equal the separate ops' bit for bit).
+#if defined(__GNUC__) && !defined(__clang__)
+#define KG_FMA __attribute__((optimize("fp-contract=fast")))
+#else
+#define KG_FMA
+#endif
+
 namespace kgops {
 
 // -- branch-free helpers (the loops below must vectorise: no data-dependent branches) -----
@@ -31,6 +39,33 @@ inline uint32_t all_if(bool c) { return 0u - uint32_t(c); }
 inline float pick(bool c, float a, float b) {
   uint32_t m = all_if(c);
   return from_bits((bits(a) & m) | (bits(b) & ~m));
+}
+
+// -- eight floats, one AVX register (GCC vector extensions; plain SSE pairs elsewhere) ------
+typedef float v8 __attribute__((vector_size(32)));
+inline v8 load8(const float* p) { v8 v; std::memcpy(&v, p, sizeof v); return v; }
+inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+
+// -- kernel plumbing --------------------------------------------------------------------------
+inline std::vector<int64_t> shape_of(Ort::KernelContext& ctx, size_t k) {
+  return ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
+}
+
+[[noreturn]] inline void bad_shapes(const char* op, const std::string& expected) {
+  ORT_CXX_API_THROW(std::string("kgraph.") + op + ": " + expected, ORT_INVALID_ARGUMENT);
+}
+
+// below this many cells of work one thread does it all
+constexpr int64_t kParallelCells = 1 << 15;
+
+// fn(data, i) for the tasks i < tasks: on the thread pool when there are `cells` enough
+inline void run_tasks(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_t tasks,
+                      int64_t cells, void* data) {
+  if (tasks <= 1 || cells < kParallelCells) {
+    for (int64_t i = 0; i < tasks; ++i) fn(data, size_t(i));
+  } else {
+    ctx.ParallelFor(fn, size_t(tasks), 0, data);
+  }
 }
 
 // A float32 operator of the "kgraph" domain: kInputs inputs, kOutputs outputs, run by Kernel
@@ -64,7 +99,8 @@ struct FloatOp : Ort::CustomOpBase<
   const char* name_;
 };
 
-// Adds the LSTM operators (lstm.cc) to the domain.
+// Adds the LSTM operators (lstm.cc) and the convolutions (conv.cc) to the domain.
 void add_lstm_ops(Ort::CustomOpDomain& domain);
+void add_conv_ops(Ort::CustomOpDomain& domain);
 
 }  // namespace kgops

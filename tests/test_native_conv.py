@@ -1,0 +1,123 @@
+"""kgraph's 2-D convolution operators (runtime/native/conv.cc: Conv2D, ConvTranspose2D,
+Conv2DKernelGrad) against the numpy references of Conv / ConvTranspose in float64, directly
+and as the emission of Keras convolution layers and their gradients."""
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from kgraph import keras
+from kgraph.ops.conv import _conv_ref, _conv_transpose_ref
+from kgraph.ops.conv_kernel_grad import _im2col_rows_ref
+from kgraph.runtime import native_ops
+from kgraph.runtime.onnx_exec import _session_options
+
+pytestmark = pytest.mark.skipif(not native_ops.available(),
+                                reason="kgraph's onnxruntime operators are not built")
+
+# (n, c, h, w, o, kh, kw, strides, dilations, pads (top, left, bottom, right)):
+# tails of every tile (sites, channels, window offsets not multiples of 6 or 16), padding,
+# strides, dilations, one channel, 1x1 windows, a window as large as the padded input
+CASES = [(2, 3, 9, 7, 5, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
+         (3, 32, 13, 13, 64, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
+         (2, 1, 12, 10, 17, 3, 2, (2, 1), (1, 2), (1, 0, 2, 1)),
+         (1, 20, 8, 8, 33, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0)),
+         (2, 7, 11, 9, 6, 5, 3, (3, 2), (2, 1), (2, 1, 2, 1)),
+         (1, 4, 3, 4, 3, 5, 6, (1, 1), (1, 1), (1, 1, 1, 1))]
+
+
+def _session(op, inputs, **attrs):
+    info = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
+    node = helper.make_node(op, inputs, ["y"], domain="kgraph", **attrs)
+    graph = helper.make_graph([node], op, [info(i) for i in inputs if i], [info("y")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                    helper.make_opsetid("kgraph", 1)])
+    return ort.InferenceSession(model.SerializeToString(), _session_options(native=True))
+
+
+def _operands(case, seed=0):
+    n, c, h, w, o, kh, kw, strides, dilations, pads = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    k = rng.standard_normal((o, c, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    attrs = dict(strides=strides, dilations=dilations,
+                 pads=((pads[0], pads[2]), (pads[1], pads[3])))
+    return x, k, b, attrs, dict(strides=list(strides), dilations=list(dilations), pads=list(pads))
+
+
+def _close(got, want):
+    scale = np.sqrt(np.prod(want.shape[1:]) if want.ndim > 1 else 1) * max(1, np.abs(want).max())
+    np.testing.assert_allclose(got, want, atol=1e-6 * scale, rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("relu", [0, 1])
+def test_conv2d_matches_the_reference(case, relu):
+    x, k, b, attrs, onnx_attrs = _operands(case)
+    want = _conv_ref(x.astype(np.float64), k.astype(np.float64), b.astype(np.float64),
+                     groups=1, **attrs)
+    want = np.maximum(want, 0) if relu else want
+    got = _session("Conv2D", ["x", "k", "b"], relu=relu, **onnx_attrs).run(
+        None, {"x": x, "k": k, "b": b})[0]
+    _close(got, want)
+    no_bias = _session("Conv2D", ["x", "k"], relu=0, **onnx_attrs).run(None, {"x": x, "k": k})[0]
+    _close(no_bias, _conv_ref(x.astype(np.float64), k.astype(np.float64), groups=1, **attrs))
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("output_padding", [(0, 0), (1, 0)])
+def test_conv_transpose2d_matches_the_reference(case, output_padding):
+    x, k, b, attrs, onnx_attrs = _operands(case)
+    if output_padding[0] >= attrs["strides"][0]:
+        output_padding = (0, 0)
+    # a transposed convolution of the forward output's shape with the kernel (c, o, kh, kw)
+    y = _conv_ref(x, k, groups=1, **attrs)
+    g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    kt = np.ascontiguousarray(k)  # (o, c, ...) is the (in, out, ...) of the transposed conv
+    bias = np.random.default_rng(2).standard_normal(k.shape[1]).astype(np.float32)
+    want = _conv_transpose_ref(g.astype(np.float64), kt.astype(np.float64), bias.astype(np.float64),
+                               output_padding=output_padding, groups=1, **attrs)
+    got = _session("ConvTranspose2D", ["g", "k", "b"], output_padding=list(output_padding),
+                   **onnx_attrs).run(None, {"g": g, "k": kt, "b": bias})[0]
+    _close(got, want)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_conv2d_kernel_grad_is_the_adjoint_of_conv(case):
+    x, k, _, attrs, onnx_attrs = _operands(case)
+    y = _conv_ref(x, k, groups=1, **attrs)
+    g = np.random.default_rng(1).standard_normal(y.shape)
+    # d/dk sum(g * Conv(x, k)) = the windows of x (window offset, channel) times g's sites
+    sizes = y.shape[2:]
+    rows = _im2col_rows_ref(x.astype(np.float64), k.shape[2:], attrs["strides"],
+                            attrs["dilations"], attrs["pads"], sizes)
+    per_site = g.transpose(0, 2, 3, 1).reshape(-1, g.shape[1])  # (n * sites, o)
+    want = (rows @ per_site).reshape(k.shape[2:] + k.shape[1:2] + k.shape[:1])
+    want = want.transpose(3, 2, 0, 1)
+    got = _session("Conv2DKernelGrad", ["x", "g"], kernel_shape=list(k.shape[2:]),
+                   **onnx_attrs).run(None, {"x": x, "g": g.astype(np.float32)})[0]
+    _close(got, want)
+
+
+def test_bad_shapes_and_attributes_are_named():
+    x = np.zeros((1, 3, 5, 5), np.float32)
+    with pytest.raises(Exception, match="Conv2D: x .n, c, h, w. and a kernel"):
+        _session("Conv2D", ["x", "k"], relu=0, strides=[1, 1], dilations=[1, 1],
+                 pads=[0, 0, 0, 0]).run(None, {"x": x, "k": np.zeros((2, 4, 3, 3), np.float32)})
+    with pytest.raises(Exception, match="window no larger than the padded input"):
+        _session("Conv2D", ["x", "k"], relu=0, strides=[1, 1], dilations=[1, 1],
+                 pads=[0, 0, 0, 0]).run(None, {"x": x, "k": np.zeros((2, 3, 7, 1), np.float32)})
+    with pytest.raises(Exception, match="bias"):
+        _session("Conv2D", ["x", "k", "b"], relu=0, strides=[1, 1], dilations=[1, 1],
+                 pads=[0, 0, 0, 0]).run(None, {"x": x, "k": np.zeros((2, 3, 3, 3), np.float32),
+                                               "b": np.zeros(3, np.float32)})
+    with pytest.raises(Exception, match="gradient of the convolution's output shape"):
+        _session("Conv2DKernelGrad", ["x", "g"], kernel_shape=[3, 3], strides=[1, 1],
+                 dilations=[1, 1], pads=[0, 0, 0, 0]).run(
+            None, {"x": x, "g": np.zeros((1, 2, 4, 3), np.float32)})
+    with pytest.raises(Exception, match="strides and dilations >= 1"):
+        _session("Conv2D", ["x", "k"], relu=0, strides=[0, 1], dilations=[1, 1],
+                 pads=[0, 0, 0, 0])
