@@ -134,7 +134,8 @@ LARGE_GRAPH_NODES = 20000
 # steps: 8.6 ms against 10.1 ms at "all"); convolution and dense steps at "all" (NCHWc
 # layouts, fused GEMMs: CNN 12.9 against 14.6 ms, MLP 1.66 against 2.44 ms). docs/benchmarks.md.
 RECURRENT_GRAPH_NODES = 1000
-_CONVOLUTIONS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool"})
+_CONVOLUTIONS = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "kgraph.Conv2D",
+                           "kgraph.ConvTranspose2D"})
 
 
 def optimization_level(op_types) -> str:

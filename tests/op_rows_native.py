@@ -1,12 +1,13 @@
 """Op-table rows of the ops kgraph's onnxruntime operators run (runtime/native/ortops.cc):
-LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows
+LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows and Conv2DKernelGrad
 (kgraph/ops/conv_kernel_grad.py), AdamUpdate (kgraph/ops/adam_update.py), Softmax and
 SoftmaxGrad (kgraph/ops/softmax_ops.py). Each op's outputs get a row of their own (a row has
 one output). In this process the onnxruntime column runs the native kernels where the library
 is built; TVM runs the standard expansions.
 
 The expectations are written independently of the ops' references: the LSTM step gate by gate
-with named slices, the im2col by `sliding_window_view`, Adam as Keras writes it."""
+with named slices, the im2col and the kernel gradient by `sliding_window_view`, Adam as Keras
+writes it."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,6 +57,14 @@ def np_im2col_rows(x, window, strides, pads):
     return views.transpose(4, 5, 1, 0, 2, 3).reshape(window[0] * window[1] * x.shape[1], -1)
 
 
+def np_conv_kernel_grad(x, g, window, strides, pads):
+    """d/dk sum(g * Conv(x, k)): each kernel entry (o, c, i, j) meets x's channel c at window
+    offset (i, j) of every output site, weighted by g's channel o there."""
+    padded = np.pad(x, [(0, 0), (0, 0)] + [tuple(p) for p in pads])
+    views = sliding_window_view(padded, window, (2, 3))[:, :, ::strides[0], ::strides[1]]
+    return np.einsum("nopq,ncpqij->ocij", g, views)
+
+
 def np_adam(var, g, m, v, alpha, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
     m_new = m + (g - m) * (1 - beta_1)
     v_new = v + (g * g - v) * (1 - beta_2)
@@ -87,6 +96,10 @@ ROWS = [
         lambda *args: np_lstm_grad(*args)[1], wrt=(0, 1, 2)),  # dc_prev = dct f: not of c
     Row("Im2ColRows", lambda x: ops.apply("Im2ColRows", x, **_IM2COL), (normal(2, 3, 5, 4),),
         lambda x: np_im2col_rows(x, (2, 3), (2, 1), ((1, 0), (0, 1))), op="Im2ColRows"),
+    Row("Conv2DKernelGrad", lambda x, g: ops.apply("Conv2DKernelGrad", x, g, **_IM2COL),
+        (normal(2, 3, 5, 4), normal(2, 4, 3, 3)),
+        lambda x, g: np_conv_kernel_grad(x, g, (2, 3), (2, 1), ((1, 0), (0, 1))),
+        op="Conv2DKernelGrad"),
     Row("AdamUpdate_var", _adam(0), _ADAM, lambda *args: np_adam(*args)[0], op="AdamUpdate",
         grad="none"),
     Row("AdamUpdate_m", _adam(1), _ADAM, lambda *args: np_adam(*args)[1], grad="none"),

@@ -257,23 +257,25 @@ def test_models_train_the_same_with_and_without_the_operators(build, shape, monk
 
 @needs_library
 def test_cnn_step_cuts_windows_with_the_operator_and_pools_channels_first():
-    """With the operators, both kernel gradients cut their windows with Im2ColRows (the
-    first layer's per-sample product too, no Slices) and both pooling gradients run
-    channels first, the second one too although its window does not tile its 3x3 input:
-    the operator takes any channels-first shape, so no data-sized Transpose stays around it."""
+    """With the operators, the first layer's kernel gradient (few input channels: per-sample
+    products) cuts its windows with Im2ColRows, the second's is one Conv2DKernelGrad (no
+    Slices either way), and both pooling gradients run channels first, the second one too
+    although its window does not tile its 3x3 input: the operator takes any channels-first
+    shape, so no data-sized Transpose stays around it."""
     model = _cnn()
     model.compile("adam", "mse")
     graph = optimize(model.trace_step("train", np.zeros((4, 12, 12, 2), "float32"),
                                       np.zeros((4, 1), "float32")))
     ops_ = [n.op for n in graph.nodes]
-    assert ops_.count("Im2ColRows") == 2 and "Slice" not in ops_
+    assert ops_.count("Im2ColRows") == 1 and ops_.count("Conv2DKernelGrad") == 1
+    assert "Slice" not in ops_
     pools = [n for n in graph.nodes if n.op == "MaxPoolGrad"]
     assert len(pools) == 2 and not any(n.attrs["channels_last"] for n in pools)
-    # what stays transposed: the input and kernels, the dense gradient, conv2's output
-    # gradient (for the channels-last GEMM), the cut windows; never a convolution's or
-    # pooling's forward output, nor a pooling gradient's input
+    # what stays transposed: the input and kernels, the dense gradient, the kernel gradients
+    # (to Keras' layout), the cut windows; never a convolution's or pooling's forward output,
+    # nor a pooling gradient's input or output
     sources = {n.inputs[0].node.op for n in graph.nodes if n.op == "Transpose"}
-    assert sources <= {"Input", "Reshape", "MaxPoolGrad"}, sources
+    assert sources <= {"Input", "Reshape", "Conv2DKernelGrad"}, sources
 
 
 @needs_library

@@ -225,11 +225,35 @@ def _onnx_attrs(node):
     return attrs
 
 
-defop("Conv", _conv_infer, _conv_ref, grad=_conv_grad, attrs=CONV_ATTRS,
-      onnx=lambda ctx, node, ins, outs: ctx.node("Conv", ins, outs, **_onnx_attrs(node)))
+def native_2d(x, groups=1) -> bool:
+    """Whether kgraph's 2-D convolution operators (runtime/native/conv.cc) can run an
+    ungrouped convolution of `x`: float32 images, where this process's onnxruntime has
+    kgraph's operators."""
+    from kgraph.runtime import native_ops
+
+    return (len(x.shape) == 4 and x.dtype == "float32" and groups == 1
+            and native_ops.available())
+
+
+def _conv_onnx(op):
+    """The emission of Conv / ConvTranspose: kgraph's Conv2D / ConvTranspose2D in a native
+    graph where they apply (one implicit GEMM each, no NCHWc reorders or col2im pass: the
+    relu that follows a Conv2D joins it, compiler/onnx/emit.py), else ONNX's operator."""
+    def emit(ctx, node, ins, outs):
+        attrs = _onnx_attrs(node)
+        if ctx.native and native_2d(node.inputs[0], attrs["group"]):
+            attrs.pop("kernel_shape", None)
+            del attrs["group"]
+            extra = dict(relu=0) if op == "Conv" else {}
+            ctx.node(f"kgraph.{op}2D", ins, outs, **attrs, **extra)
+        else:
+            ctx.node(op, ins, outs, **attrs)
+    return emit
+
+
+defop("Conv", _conv_infer, _conv_ref, grad=_conv_grad, attrs=CONV_ATTRS, onnx=_conv_onnx("Conv"))
 defop("ConvTranspose", _conv_transpose_infer, _conv_transpose_ref, grad=_conv_transpose_grad,
-      attrs=CONV_ATTRS + ("output_padding",),
-      onnx=lambda ctx, node, ins, outs: ctx.node("ConvTranspose", ins, outs, **_onnx_attrs(node)))
+      attrs=CONV_ATTRS + ("output_padding",), onnx=_conv_onnx("ConvTranspose"))
 
 
 # -- Keras-facing functions (keras.ops signatures, Keras kernel layouts) ----------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.ir.types import TensorType
-from kgraph.ops.conv import _known, _rest
+from kgraph.ops.conv import _known, _rest, native_2d
 from kgraph.ops.registry import apply, defop
 
 
@@ -103,36 +103,70 @@ def _im2col_rows_ref(x, window, strides, dilations, pads, sizes):
     return np.concatenate(blocks, 0)
 
 
-def _im2col_rows_grad(g, y, x, **attrs):
-    """The adjoint of the window cut, from its expansion (a convolution's kernel gradient is
-    differentiated again only for second-order gradients)."""
-    from kgraph.compiler.autodiff import expansion_vjp
+def _windowed_op(op, expansion, emit_sizes):
+    """(gradient rule, emission) of a windowed kgraph operator (attrs window, strides,
+    dilations, pads, sizes): the gradient is the vector-Jacobian product of `expansion` (the
+    ops are differentiated again only for second-order gradients); the emission is the
+    `kgraph.<op>` node in a native graph, else `expansion`'s standard ONNX."""
+    def grad(gy, y, *inputs, **attrs):
+        from kgraph.compiler.autodiff import expansion_vjp
 
-    return expansion_vjp(im2col_rows, [x], [g], **attrs)
+        return expansion_vjp(expansion, list(inputs), [gy], **attrs)
+
+    def emit(ctx, node, ins, outs):
+        a = node.attrs
+        if not ctx.native:
+            return ctx.expand(expansion, node, ins, outs)
+        extra = dict(sizes=list(a["sizes"])) if emit_sizes else {}
+        ctx.node(f"kgraph.{op}", ins, outs, kernel_shape=list(a["window"]),
+                 strides=list(a["strides"]), dilations=list(a["dilations"]),
+                 pads=[lo for lo, _ in a["pads"]] + [hi for _, hi in a["pads"]], **extra)
+    return grad, emit
 
 
-def _im2col_rows_onnx(ctx, node, ins, outs):
-    a = node.attrs
-    if not ctx.native:
-        return ctx.expand(im2col_rows, node, ins, outs)
-    ctx.node("kgraph.Im2ColRows", ins, outs, kernel_shape=list(a["window"]),
-             strides=list(a["strides"]), dilations=list(a["dilations"]),
-             pads=[lo for lo, _ in a["pads"]] + [hi for _, hi in a["pads"]],
-             sizes=list(a["sizes"]))
-
-
+_WINDOW_ATTRS = ("window", "strides", "dilations", "pads", "sizes")
+_im2col_rows_grad, _im2col_rows_onnx = _windowed_op("Im2ColRows", im2col_rows, True)
 # the rows of a 2-D kernel gradient's im2col in one kernel, where kgraph's onnxruntime
 # operators run the step (runtime/native/ortops.cc); traced only there
 defop("Im2ColRows", _im2col_rows_infer, _im2col_rows_ref, grad=_im2col_rows_grad,
-      attrs=("window", "strides", "dilations", "pads", "sizes"), onnx=_im2col_rows_onnx)
+      attrs=_WINDOW_ATTRS, onnx=_im2col_rows_onnx)
 
 
-def _native_im2col(x) -> bool:
-    """Whether kgraph's Im2ColRows operator cuts the windows of `x` (2-D float32, where this
-    process's onnxruntime has kgraph's operators)."""
-    from kgraph.runtime import native_ops
+def _kernel_grad_attrs(window, strides, dilations, pads, sizes):
+    return dict(window=tuple(window), strides=tuple(strides), dilations=tuple(dilations),
+                pads=tuple(map(tuple, pads)), sizes=tuple(sizes))
 
-    return len(x.shape) == 4 and x.dtype == "float32" and native_ops.available()
+
+def _conv2d_kernel_grad_infer(types, window, strides, dilations, pads, sizes):
+    x, g = types
+    return [TensorType((g.shape[1], x.shape[1]) + tuple(window), x.dtype)]
+
+
+def _conv2d_kernel_grad_ref(x, g, window, strides, dilations, pads, sizes):
+    rows = _im2col_rows_ref(x, window, strides, dilations, pads, sizes)  # (window * in, n sites)
+    grad = rows @ np.moveaxis(g, 1, -1).reshape(-1, g.shape[1])
+    grad = grad.reshape(tuple(window) + (x.shape[1], g.shape[1]))
+    return np.ascontiguousarray(np.moveaxis(grad, (-1, -2), (0, 1))).astype(x.dtype)
+
+
+def _conv2d_kernel_grad_expansion(x, g, window, strides, dilations, pads, sizes):
+    return _im2col_kernel_grad(x, g, window, strides, dilations, pads)
+
+
+_conv2d_kernel_grad_grad, _conv2d_kernel_grad_onnx = _windowed_op(
+    "Conv2DKernelGrad", _conv2d_kernel_grad_expansion, False)
+
+
+# an ungrouped 2-D convolution's kernel gradient as one operator without an im2col buffer,
+# where kgraph's onnxruntime operators run the step (runtime/native/conv.cc); traced only there
+defop("Conv2DKernelGrad", _conv2d_kernel_grad_infer, _conv2d_kernel_grad_ref,
+      grad=_conv2d_kernel_grad_grad, attrs=_WINDOW_ATTRS, onnx=_conv2d_kernel_grad_onnx)
+
+
+def _few_channels(x, g, window) -> bool:
+    """Whether the windows (window * in) are few against the output sites: a layer with few
+    input channels (the first, on images), whose kernel gradient is best per sample."""
+    return x.shape[1] * int(np.prod(window)) * 4 <= int(np.prod(g.shape[2:]))
 
 
 def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
@@ -147,11 +181,10 @@ def _im2col_kernel_grad(x, g, window, strides, dilations, pads):
     rank = len(x.shape)
     dims = rank - 2
     sizes, c = tuple(g.shape[2:]), x.shape[1]
-    if c * int(np.prod(window)) * 4 <= int(np.prod(sizes)):
+    if _few_channels(x, g, window):
         return _per_sample_kernel_grad(x, g, window, strides, dilations, pads)
-    attrs = dict(window=tuple(window), strides=tuple(strides), dilations=tuple(dilations),
-                 pads=tuple(map(tuple, pads)), sizes=sizes)
-    if _native_im2col(x):  # one kernel
+    attrs = _kernel_grad_attrs(window, strides, dilations, pads, sizes)
+    if native_2d(x):  # one kernel
         rows = apply("Im2ColRows", x, **attrs)
     else:
         rows = im2col_rows(x, **attrs)
@@ -173,9 +206,9 @@ def _per_sample_kernel_grad(x, g, window, strides, dilations, pads):
     dims = len(x.shape) - 2
     sizes, c, batch, out = tuple(g.shape[2:]), x.shape[1], x.shape[0], g.shape[1]
     sites, taps = int(np.prod(sizes)), int(np.prod(window)) * c
-    if _native_im2col(x):  # kgraph's Im2ColRows (window * in, n * sites), one kernel
-        rows = apply("Im2ColRows", x, window=tuple(window), strides=tuple(strides),
-                     dilations=tuple(dilations), pads=tuple(map(tuple, pads)), sizes=sizes)
+    if native_2d(x):  # kgraph's Im2ColRows (window * in, n * sites), one kernel
+        rows = apply("Im2ColRows", x, **_kernel_grad_attrs(window, strides, dilations, pads,
+                                                           sizes))
         cols_t = transpose(reshape_to(rows, (taps, batch, sites)), (1, 2, 0))
     else:
         parts = _window_parts(x, window, strides, dilations, pads, sizes,
@@ -196,6 +229,9 @@ def kernel_grad(x, g, window, strides, dilations, pads, groups):
 
     rank = len(x.shape)
     if groups == 1 and _known(x.shape[1], g.shape[1], *x.shape[2:], *g.shape[2:], *window):
+        if native_2d(x) and not _few_channels(x, g, window):
+            return apply("Conv2DKernelGrad", x, g, **_kernel_grad_attrs(
+                window, strides, dilations, pads, g.shape[2:]))
         return _im2col_kernel_grad(x, g, window, strides, dilations, pads)
     grad = apply("Conv", _swap_batch_and_channels(x, groups), transpose(g, (1, 0) + _rest(rank)),
                  strides=dilations, dilations=strides, pads=pads, groups=groups)
