@@ -1,5 +1,14 @@
-"""A mask of the max-pooled input moves to the pooled side of the pooling's gradient:
-`MaxPoolGrad(g, y, x) * m(x)` becomes `MaxPoolGrad(g * m(y), y, x)`.
+"""Two rewrites of the max-pooling gradient that move work to its pooled side (a quarter of
+the data for 2x2 windows):
+
+- a mask of the pooled input moves through it: `MaxPoolGrad(g, y, x) * m(x)` becomes
+  `MaxPoolGrad(g * m(y), y, x)` (`fold_masks_into_pool_gradients`);
+- a sum over its windows' axes reads the pooled gradient: `ReduceSum(MaxPoolGrad(g, y, x))`
+  over axes that include every pooled axis becomes `ReduceSum(g)` over the same axes
+  (`sum_pool_gradients_before_routing`): each window sends its gradient to exactly one
+  input site (its first maximum, never a pad), so the sum over the sites is the sum over
+  the windows. A bias before a ReLU and a pooling (a CNN's convolution) takes its gradient
+  this way; the same values are summed in another order.
 
 MaxPoolGrad sends each window's gradient to the window's first maximum p, where x[p] = y[w];
 an elementwise function m of x alone therefore takes at p the value it takes at y[w], and
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 from kgraph.compiler.passes.cancel_transposes import ELEMENTWISE
 from kgraph.ir.graph import Graph, Value
+from kgraph.ops.pool import spatial_axes
 from kgraph.ops.registry import apply
 
 MAX_CHAIN = 4
@@ -74,3 +84,12 @@ def _chain(mask: Value, x: Value):
 def _single_constant(value: Value) -> bool:
     return value.node.op == "Constant" and value.node.attrs["value"].size == 1
 
+
+def sum_pool_gradients_before_routing(graph: Graph) -> Graph:
+    for node in graph.nodes:
+        routed = node.inputs[0].node if node.op == "ReduceSum" else None
+        if routed is not None and routed.op == "MaxPoolGrad":
+            pooled = spatial_axes(len(routed.outputs[0].shape), routed.attrs["channels_last"])
+            if set(pooled) <= set(node.attrs["axes"]):
+                node.inputs = [routed.inputs[0]] + node.inputs[1:]
+    return graph
