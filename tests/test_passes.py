@@ -338,19 +338,19 @@ def test_a_mask_that_is_not_of_the_pooled_input_stays():
     assert op_counts(fold_masks_into_pool_gradients(g)) == counts
 
 
-def _pool_gradient_sums(channels_last):
-    """Sums of a max-pooling gradient (3x3 windows at stride 2, padded: windows overlap and
-    reach the pad): over the batch and pooled axes, and over one pooled axis only."""
+def _pool_gradient_sums(channels_last, kernel=(3, 3), pad=1):
+    """Sums of a max-pooling gradient (by default 3x3 windows at stride 2, padded: windows
+    overlap and reach the pad): over the batch and pooled axes, and over one pooled axis."""
     g = Graph("pool_gradient_sums")
     shape = (2, 7, 7, 3) if channels_last else (2, 3, 7, 7)
     x = g.placeholder("x", shape, "float32")
     axes = (1, 2) if channels_last else (2, 3)
     with tracing(g):
-        attrs = dict(kernel=(3, 3), strides=(2, 2), pads=((1, 1), (1, 1)),
+        attrs = dict(kernel=kernel, strides=(2, 2), pads=((pad, pad), (pad, pad)),
                      channels_last=channels_last)
         y = ops.apply("MaxPool", x, **attrs)
         w = np.random.default_rng(2).normal(size=y.shape[1:]).astype(np.float32)
-        routed = ops.apply("MaxPoolGrad", y * w, y, x, **attrs)
+        routed = ops.apply("MaxPoolGrad", ops.ones_like(y) * w, y, x, **attrs)
         g.set_outputs({"all": ops.apply("ReduceSum", routed, axes=(0,) + axes, keepdims=False),
                        "kept": ops.apply("ReduceSum", routed, axes=(0, 1, 2, 3), keepdims=True),
                        "one_axis": ops.apply("ReduceSum", routed, axes=axes[:1], keepdims=False)})
@@ -371,6 +371,19 @@ def test_sums_over_the_pooled_axes_read_the_pooled_gradient(channels_last):
     assert [n.inputs[0].node.op for n in sums] == ["Mul", "Mul", "MaxPoolGrad"]
     for b, a in zip(before, run(graph, {"x": x})):  # the same values, summed in another order
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_sums_stay_where_a_window_lies_in_the_pad():
+    """2x2 windows padded by 2: the corner windows hold no input site, their gradient is
+    dropped, so the routed sum is not the pooled one."""
+    from kgraph.compiler.passes.pool_gradient_masks import sum_pool_gradients_before_routing
+
+    x = np.random.default_rng(1).normal(size=(2, 3, 7, 7)).astype(np.float32)
+    before = run(_pool_gradient_sums(False, (2, 2), 2), {"x": x})
+    graph = run_passes(_pool_gradient_sums(False, (2, 2), 2),
+                       [sum_pool_gradients_before_routing, eliminate_dead_code], check=True)
+    assert {n.inputs[0].node.op for n in graph.nodes if n.op == "ReduceSum"} == {"MaxPoolGrad"}
+    assert_same_results(before, run(graph, {"x": x}))
 
 
 def _expand_graph(source_shape, other_shape):

@@ -86,10 +86,16 @@ def _single_constant(value: Value) -> bool:
 
 
 def sum_pool_gradients_before_routing(graph: Graph) -> Graph:
+    """Each ReduceSum of a MaxPoolGrad over axes that include its pooled ones reads the
+    gradient before routing (see the module's docstring): where every window holds an input
+    site (pads smaller than the window), so no window's gradient lands in a pad."""
     for node in graph.nodes:
         routed = node.inputs[0].node if node.op == "ReduceSum" else None
-        if routed is not None and routed.op == "MaxPoolGrad":
-            pooled = spatial_axes(len(routed.outputs[0].shape), routed.attrs["channels_last"])
-            if set(pooled) <= set(node.attrs["axes"]):
-                node.inputs = [routed.inputs[0]] + node.inputs[1:]
+        if routed is None or routed.op != "MaxPoolGrad":
+            continue
+        a = routed.attrs
+        pooled = spatial_axes(len(routed.outputs[0].shape), a["channels_last"])
+        if set(pooled) <= set(node.attrs["axes"]) and all(
+                max(pad) < k for pad, k in zip(a["pads"], a["kernel"])):
+            node.inputs = [routed.inputs[0]] + node.inputs[1:]
     return graph

@@ -1,6 +1,11 @@
 """A convolution's kernel gradient, d/dkernel of `Conv(x, kernel)` given the output gradient,
-and `Im2ColRows`, the op that cuts its windows (kgraph/ops/conv.py's gradient rules call
-`kernel_grad`).
+`Conv2DKernelGrad`, the op that computes it in one kernel, and `Im2ColRows`, the op that cuts
+its windows (kgraph/ops/conv.py's gradient rules call `kernel_grad`).
+
+Where this process's onnxruntime has kgraph's operators, an ungrouped 2-D float32 convolution
+with known sizes takes it as one `Conv2DKernelGrad` (runtime/native/conv.cc: an implicit GEMM
+over the images, no im2col buffer), unless its layer has few input channels; its expansion,
+what every other consumer of the graph gets, is the im2col product below.
 
 Ungrouped convolutions with known sizes take it as one GEMM over an im2col: the windows of
 the input, channels outermost, as (window * in, N * out sites) rows times the output gradient
