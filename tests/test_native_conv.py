@@ -67,6 +67,14 @@ def test_conv2d_matches_the_reference(case, relu):
     _close(no_bias, _conv_ref(x.astype(np.float64), k.astype(np.float64), groups=1, **attrs))
 
 
+def test_conv2d_relu_keeps_nan_as_onnxruntime_relu_does():
+    x, k, b, _, onnx_attrs = _operands(CASES[0])
+    x[0, 0, 0, 0] = np.nan  # reaches the first output site of every channel
+    got = _session("Conv2D", ["x", "k", "b"], relu=1, **onnx_attrs).run(
+        None, {"x": x, "k": k, "b": b})[0]
+    assert np.isnan(got[0, :, 0, 0]).all() and not np.isnan(got[1]).any()
+
+
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("output_padding", [(0, 0), (1, 0)])
 def test_conv_transpose2d_matches_the_reference(case, output_padding):

@@ -175,9 +175,9 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
       float out[kRows][kCols];
       for (int64_t i = 0; i < kRows; ++i) {
         v8 lo = acc[2 * i] + b0, hi = acc[2 * i + 1] + b1;
-        if (t.relu) {
-          lo = lo > zero ? lo : zero;
-          hi = hi > zero ? hi : zero;
+        if (t.relu) {  // NaN stays NaN, as in onnxruntime's Relu
+          lo = lo < zero ? zero : lo;
+          hi = hi < zero ? zero : hi;
         }
         store8(out[i], lo);
         store8(out[i] + 8, hi);
