@@ -129,3 +129,23 @@ def test_bad_shapes_and_attributes_are_named():
     with pytest.raises(Exception, match="strides and dilations >= 1"):
         _session("Conv2D", ["x", "k"], relu=0, strides=[0, 1], dilations=[1, 1],
                  pads=[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("channels,window,native", [(32, 3, True), (1, 3, True), (8, 1, False),
+                                                    (128, 3, False)])
+def test_which_convolutions_run_as_kgraph_operators(channels, window, native):
+    """A small CNN's convolutions do; a 1x1 convolution (a plain GEMM) and one deeper than
+    NATIVE_CONV_MAX_DEPTH (128 x 3 x 3 = 1152 products per output) keep onnxruntime's."""
+    from kgraph.compiler.onnx.emit import emit
+    from kgraph.compiler.passes import optimize
+
+    model = keras.Sequential([keras.Input((6, 6, channels)),
+                              keras.layers.Conv2D(4, window, activation="relu"),
+                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    x = np.zeros((2, 6, 6, channels), np.float32)
+    ops_ = emit(optimize(model.trace_step("train", x, np.zeros((2, 1), np.float32))),
+                native=True).op_types()
+    mine = {"kgraph.Conv2D", "kgraph.Conv2DKernelGrad"}
+    assert mine <= set(ops_) if native else not mine & set(ops_) and "Conv" in ops_
+    assert ("Relu" not in ops_) == native  # joined into Conv2D (onnxruntime fuses its own)

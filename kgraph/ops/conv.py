@@ -225,14 +225,29 @@ def _onnx_attrs(node):
     return attrs
 
 
-def native_2d(x, groups=1) -> bool:
-    """Whether kgraph's 2-D convolution operators (runtime/native/conv.cc) can run an
-    ungrouped convolution of `x`: float32 images, where this process's onnxruntime has
-    kgraph's operators."""
+# The deepest convolution kgraph's own kernels take: (input channels x window offsets) of one
+# output. Measured (docs/benchmarks.md): they beat onnxruntime's on a small CNN's layers
+# (depth 9-576), and lost on ResNet50 (1x1 layers, depths up to 4608: its train step 1.2x
+# slower), where a packed 16-column kernel strip no longer stays in L2 and MLAS blocks it.
+NATIVE_CONV_MAX_DEPTH = 1024
+
+
+def native_2d(x) -> bool:
+    """Whether `x` is a float32 image batch where this process's onnxruntime has kgraph's
+    operators (the 2-D ones: Im2ColRows, the convolutions)."""
     from kgraph.runtime import native_ops
 
-    return (len(x.shape) == 4 and x.dtype == "float32" and groups == 1
-            and native_ops.available())
+    return len(x.shape) == 4 and x.dtype == "float32" and native_ops.available()
+
+
+def native_conv(x, channels, window, groups=1) -> bool:
+    """Whether kgraph's convolution operators (runtime/native/conv.cc) run an ungrouped 2-D
+    convolution of `x` with `channels` input channels per output and this `window`: a window
+    larger than 1x1 (a 1x1 convolution is a plain GEMM, MLAS's best case) and at most
+    NATIVE_CONV_MAX_DEPTH (channel, offset) pairs."""
+    depth = None if channels is None or None in window else channels * int(np.prod(window))
+    return (native_2d(x) and groups == 1 and depth is not None and int(np.prod(window)) > 1
+            and depth <= NATIVE_CONV_MAX_DEPTH)
 
 
 def _conv_onnx(op):
@@ -241,7 +256,8 @@ def _conv_onnx(op):
     relu that follows a Conv2D joins it, compiler/onnx/emit.py), else ONNX's operator."""
     def emit(ctx, node, ins, outs):
         attrs = _onnx_attrs(node)
-        if ctx.native and native_2d(node.inputs[0], attrs["group"]):
+        kernel = node.inputs[1].shape  # (out, in, *window) or, transposed, (in, out, *window)
+        if ctx.native and native_conv(node.inputs[0], kernel[1], kernel[2:], attrs["group"]):
             attrs.pop("kernel_shape", None)
             del attrs["group"]
             extra = dict(relu=0) if op == "Conv" else {}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.ir.types import TensorType
-from kgraph.ops.conv import _known, _rest, native_2d
+from kgraph.ops.conv import _known, _rest, native_2d, native_conv
 from kgraph.ops.registry import apply, defop
 
 
@@ -234,7 +234,7 @@ def kernel_grad(x, g, window, strides, dilations, pads, groups):
 
     rank = len(x.shape)
     if groups == 1 and _known(x.shape[1], g.shape[1], *x.shape[2:], *g.shape[2:], *window):
-        if native_2d(x) and not _few_channels(x, g, window):
+        if native_conv(x, x.shape[1], window) and not _few_channels(x, g, window):
             return apply("Conv2DKernelGrad", x, g, **_kernel_grad_attrs(
                 window, strides, dilations, pads, g.shape[2:]))
         return _im2col_kernel_grad(x, g, window, strides, dilations, pads)
