@@ -53,15 +53,21 @@ def _close(got, want):
     np.testing.assert_allclose(got, want, atol=1e-6 * scale, rtol=1e-5)
 
 
+def _in_layout(k, layout):
+    """An ONNX-layout kernel (a, b, kh, kw) as the operator reads it: Keras' (kh, kw, b, a)
+    for kernel_layout 1."""
+    return np.ascontiguousarray(k.transpose(2, 3, 1, 0)) if layout else k
+
+
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("relu", [0, 1])
-def test_conv2d_matches_the_reference(case, relu):
+@pytest.mark.parametrize("relu,layout", [(0, 0), (1, 0), (1, 1)])
+def test_conv2d_matches_the_reference(case, relu, layout):
     x, k, b, attrs, onnx_attrs = _operands(case)
     want = _conv_ref(x.astype(np.float64), k.astype(np.float64), b.astype(np.float64),
                      groups=1, **attrs)
     want = np.maximum(want, 0) if relu else want
-    got = _session("Conv2D", ["x", "k", "b"], relu=relu, **onnx_attrs).run(
-        None, {"x": x, "k": k, "b": b})[0]
+    got = _session("Conv2D", ["x", "k", "b"], relu=relu, kernel_layout=layout,
+                   **onnx_attrs).run(None, {"x": x, "k": _in_layout(k, layout), "b": b})[0]
     _close(got, want)
     no_bias = _session("Conv2D", ["x", "k"], relu=0, **onnx_attrs).run(None, {"x": x, "k": k})[0]
     _close(no_bias, _conv_ref(x.astype(np.float64), k.astype(np.float64), groups=1, **attrs))
@@ -76,8 +82,8 @@ def test_conv2d_relu_keeps_nan_as_onnxruntime_relu_does():
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("output_padding", [(0, 0), (1, 0)])
-def test_conv_transpose2d_matches_the_reference(case, output_padding):
+@pytest.mark.parametrize("output_padding,layout", [((0, 0), 0), ((1, 0), 0), ((1, 0), 1)])
+def test_conv_transpose2d_matches_the_reference(case, output_padding, layout):
     x, k, b, attrs, onnx_attrs = _operands(case)
     if output_padding[0] >= attrs["strides"][0]:
         output_padding = (0, 0)
@@ -89,12 +95,14 @@ def test_conv_transpose2d_matches_the_reference(case, output_padding):
     want = _conv_transpose_ref(g.astype(np.float64), kt.astype(np.float64), bias.astype(np.float64),
                                output_padding=output_padding, groups=1, **attrs)
     got = _session("ConvTranspose2D", ["g", "k", "b"], output_padding=list(output_padding),
-                   **onnx_attrs).run(None, {"g": g, "k": kt, "b": bias})[0]
+                   kernel_layout=layout, **onnx_attrs).run(
+        None, {"g": g, "k": _in_layout(kt, layout), "b": bias})[0]
     _close(got, want)
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_conv2d_kernel_grad_is_the_adjoint_of_conv(case):
+@pytest.mark.parametrize("layout", [0, 1])
+def test_conv2d_kernel_grad_is_the_adjoint_of_conv(case, layout):
     x, k, _, attrs, onnx_attrs = _operands(case)
     y = _conv_ref(x, k, groups=1, **attrs)
     g = np.random.default_rng(1).standard_normal(y.shape)
@@ -106,8 +114,9 @@ def test_conv2d_kernel_grad_is_the_adjoint_of_conv(case):
     want = (rows @ per_site).reshape(k.shape[2:] + k.shape[1:2] + k.shape[:1])
     want = want.transpose(3, 2, 0, 1)
     got = _session("Conv2DKernelGrad", ["x", "g"], kernel_shape=list(k.shape[2:]),
-                   **onnx_attrs).run(None, {"x": x, "g": g.astype(np.float32)})[0]
-    _close(got, want)
+                   kernel_layout=layout, **onnx_attrs).run(
+        None, {"x": x, "g": g.astype(np.float32)})[0]
+    _close(got, _in_layout(want, layout))
 
 
 def test_bad_shapes_and_attributes_are_named():
@@ -144,8 +153,47 @@ def test_which_convolutions_run_as_kgraph_operators(channels, window, native):
                               keras.layers.Flatten(), keras.layers.Dense(1)])
     model.compile("adam", "mse")
     x = np.zeros((2, 6, 6, channels), np.float32)
-    ops_ = emit(optimize(model.trace_step("train", x, np.zeros((2, 1), np.float32))),
-                native=True).op_types()
+    emitted = emit(optimize(model.trace_step("train", x, np.zeros((2, 1), np.float32))),
+                   native=True)
+    ops_ = emitted.op_types()
     mine = {"kgraph.Conv2D", "kgraph.Conv2DKernelGrad"}
     assert mine <= set(ops_) if native else not mine & set(ops_) and "Conv" in ops_
     assert ("Relu" not in ops_) == native  # joined into Conv2D (onnxruntime fuses its own)
+    # kgraph's operators read and write the kernel in Keras' layout: no Transposes of it
+    kernel = model.layers[0].kernel.path
+    transposes = [n for n in emitted.nodes if n[0] == "Transpose" and
+                  list(n[3]["perm"]) in ([3, 2, 0, 1], [2, 3, 1, 0])]
+    assert (not transposes) == native, transposes
+    if native:
+        conv = next(n for n in emitted.nodes if n[0] == "kgraph.Conv2D")
+        assert conv[1][1] == kernel and conv[3]["kernel_layout"] == 1
+
+
+def test_a_pre_activation_read_elsewhere_keeps_its_relu_and_trains_the_same():
+    """A model output that is a Conv2D's pre-activation (the loss reads it beside the ReLU):
+    the Relu stays a node of its own, and the native step trains as the standard one."""
+    from kgraph.compiler.onnx.emit import emit
+    from kgraph.compiler.passes import optimize
+
+    inputs = keras.Input((7, 7, 3))
+    conv = keras.layers.Conv2D(5, 3)
+    pre = conv(inputs)
+    out = keras.layers.Flatten()(keras.layers.ReLU()(pre))
+    model = keras.Model(inputs, [keras.layers.Dense(1)(out), pre])
+    model.compile(keras.optimizers.SGD(0.01), ["mse", "mse"])  # (Adam's sign steps magnify
+    rng = np.random.default_rng(0)                                   # rounding near zero)
+    x = rng.standard_normal((4, 7, 7, 3)).astype(np.float32)
+    ys = [rng.standard_normal((4, 1)).astype(np.float32),
+          rng.standard_normal((4, 5, 5, 5)).astype(np.float32)]
+    step = emit(optimize(model.trace_step("train", x, ys)), native=True).op_types()
+    assert "kgraph.Conv2D" in step and "Relu" in step
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(x, ys, epochs=2, batch_size=2, verbose=0, shuffle=False)
+    native = model.get_weights()
+    model.set_weights(before)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KGRAPH_NATIVE_OPS", "0")
+        model.compile(keras.optimizers.SGD(0.01), ["mse", "mse"])
+        model.fit(x, ys, epochs=2, batch_size=2, verbose=0, shuffle=False)
+    for a, b in zip(native, model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -180,7 +180,7 @@ def emit(graph: Graph, native: bool = False) -> Emitted:
         inputs.append(_value_info(name, v.type, lambda i, n=name: "batch" if i == 0 else f"{n}_d{i}"))
     _emit_nodes(ctx, graph, names, out_pairs)
     if native:
-        _join_relus(ctx.nodes, {name for name, _ in out_pairs})
+        _fuse_native(ctx.nodes, {name for name, _ in out_pairs})
     out_infos = [_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}") for name, v in out_pairs]
     return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos, ctx.domains)
 
@@ -195,20 +195,48 @@ def _readers(nodes, counts):
     return counts
 
 
-def _join_relus(nodes, outputs):
-    """A kgraph.Conv2D whose result only a Relu reads (and that is no graph output) takes the
-    Relu in (attr relu=1), as onnxruntime's own fusion does for its Conv: one pass over the
-    activations fewer."""
+_TO_ONNX_KERNEL, _TO_KERAS_KERNEL = [3, 2, 0, 1], [2, 3, 1, 0]  # (kh, kw, in, out) <-> ONNX's
+
+
+def _fuse_native(nodes, outputs):
+    """Peepholes for kgraph's convolution operators, which onnxruntime's own fusions do not
+    know: a Relu that alone reads a kgraph.Conv2D joins it (relu=1); the operators read a
+    kernel in Keras' layout (kh, kw, in, out) instead of its Transpose to ONNX's, and a
+    Conv2DKernelGrad that only a Transpose back to Keras' layout reads writes that layout
+    itself (kernel_layout=1); the Transposes nothing reads any more are dropped. `outputs`:
+    the graph's output names, which stay as they are."""
+    producer = {out: i for i, (_, _, outs, _) in enumerate(nodes) for out in outs}
     readers = _readers(nodes, Counter())
-    convs = {outs[0]: i for i, (op, _, outs, _) in enumerate(nodes) if op == "kgraph.Conv2D"}
-    relus = []
-    for i, (op, ins, outs, _) in enumerate(nodes):
-        if op == "Relu" and ins[0] in convs and readers[ins[0]] == 1 and ins[0] not in outputs:
-            conv_op, conv_ins, _, attrs = nodes[convs[ins[0]]]
-            nodes[convs[ins[0]]] = (conv_op, conv_ins, outs, dict(attrs, relu=1))
-            relus.append(i)
-    for i in reversed(relus):
-        del nodes[i]
+    dropped, layout = set(), dict(kernel_layout=1)
+
+    def only_reader(i, op, perm=None):
+        """The node that alone reads nodes[i]'s output, if it is an `op` (with `perm`)."""
+        out = nodes[i][2][0]
+        if readers[out] != 1 or out in outputs:
+            return None
+        j = next(j for j, node in enumerate(nodes) if out in node[1])
+        op_j, _, _, attrs = nodes[j]
+        return j if op_j == op and (perm is None or list(attrs["perm"]) == perm) else None
+
+    for i, (op, ins, outs, attrs) in enumerate(nodes):
+        if op in ("kgraph.Conv2D", "kgraph.ConvTranspose2D"):
+            source = producer.get(ins[1])
+            if source is not None and nodes[source][0] == "Transpose" and \
+                    list(nodes[source][3]["perm"]) == _TO_ONNX_KERNEL:
+                ins = [ins[0], nodes[source][1][0]] + ins[2:]
+                attrs = dict(attrs, **layout)
+        if op == "kgraph.Conv2D" and (j := only_reader(i, "Relu")) is not None:
+            outs, attrs = nodes[j][2], dict(attrs, relu=1)
+            dropped.add(j)
+        if op == "kgraph.Conv2DKernelGrad" and \
+                (j := only_reader(i, "Transpose", _TO_KERAS_KERNEL)) is not None:
+            outs, attrs = nodes[j][2], dict(attrs, **layout)
+            dropped.add(j)
+        nodes[i] = (op, ins, outs, attrs)
+    readers = _readers(nodes, Counter())
+    dropped |= {i for i, (op, _, outs, _) in enumerate(nodes) if op == "Transpose" and
+                readers[outs[0]] == 0 and outs[0] not in outputs}
+    nodes[:] = [node for i, node in enumerate(nodes) if i not in dropped]
 
 
 def _emit_nodes(ctx, graph, names, out_pairs):

@@ -9,6 +9,10 @@
 //   Conv2DKernelGrad(x, g)       d/dw of Conv(x, w) given its output gradient g: (o, c, kh,
 //                                kw); attr kernel_shape.
 //
+// With attr kernel_layout = 1 every kernel, read or written, is in Keras' layout (kh, kw,
+// in, out), and no Transpose of the weights to ONNX's layout and back runs
+// (compiler/onnx/emit.py folds them in).
+//
 // All three are one product shape (an "implicit GEMM"): a tile of 6 rows by 16 columns,
 // twelve accumulators in registers, summing a[row][koff[k]] * b[k][16 columns] over k, where
 // the rows and offsets index the image directly: no im2col buffer is written. The forward
@@ -52,10 +56,20 @@ inline __attribute__((always_inline)) void tile(const float* const* a, const int
 }
 
 // -- geometry ---------------------------------------------------------------------------------
+// an optional int attribute's value, `fallback` where the node has none
+int64_t int_attr(const OrtKernelInfo* info, const char* name, int64_t fallback) {
+  try {
+    return Ort::ConstKernelInfo(info).GetAttribute<int64_t>(name);
+  } catch (const Ort::Exception&) {
+    return fallback;
+  }
+}
+
 struct Attrs {
   std::vector<int64_t> strides, dilations, pads;
+  bool hwio;  // kernel_layout 1: the kernel is Keras' (kh, kw, in, out), else ONNX's
 
-  explicit Attrs(const OrtKernelInfo* info) {
+  explicit Attrs(const OrtKernelInfo* info) : hwio(int_attr(info, "kernel_layout", 0) != 0) {
     Ort::ConstKernelInfo ki(info);
     strides = ki.GetAttributes<int64_t>("strides");
     dilations = ki.GetAttributes<int64_t>("dilations");
@@ -94,6 +108,12 @@ struct Geometry {
     return off;
   }
 };
+
+// A kernel's shape as ONNX's (a, b, kh, kw) from Keras' (kh, kw, b, a) where hwio
+std::vector<int64_t> onnx_kernel_shape(const std::vector<int64_t>& k, bool hwio) {
+  if (!hwio || k.size() != 4) return k;
+  return {k[3], k[2], k[0], k[1]};
+}
 
 // The sizes of Conv(x (n, c, h, w), w (o, c, kh, kw)) under attrs, checked.
 Geometry conv_geometry(const char* op, const std::vector<int64_t>& x,
@@ -164,14 +184,14 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
   const int64_t last = std::min(sites, first + kSiteTiles * kRows);
   const float* x = t.x + image * g.c * g.hp * g.wp;
   float* y = t.y + image * g.o * sites;
-  for (int64_t s = 0; s < tiles(g.o, kCols); ++s)  // a strip's weights stay in cache
+  float block[kCols][kSiteTiles * kRows];  // a strip's outputs, channels first, then stored
+  for (int64_t s = 0; s < tiles(g.o, kCols); ++s) {  // a strip's weights stay in cache
+    const v8 zero = {}, b0 = load8(t.bias + s * kCols), b1 = load8(t.bias + s * kCols + 8);
     for (int64_t p = first; p < last; p += kRows) {
       const float* a[kRows];
       tile_rows(x, t.site_off, p, sites, a);
-      const int64_t rows = std::min(kRows, sites - p);
       v8 acc[2 * kRows] = {};
       tile(a, t.window_off, t.packed + s * depth * kCols, kCols, depth, acc);
-      const v8 zero = {}, b0 = load8(t.bias + s * kCols), b1 = load8(t.bias + s * kCols + 8);
       float out[kRows][kCols];
       for (int64_t i = 0; i < kRows; ++i) {
         v8 lo = acc[2 * i] + b0, hi = acc[2 * i + 1] + b1;
@@ -182,28 +202,32 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
         store8(out[i], lo);
         store8(out[i] + 8, hi);
       }
-      const int64_t cols = std::min(kCols, g.o - s * kCols);
-      float* to = y + s * kCols * sites + p;  // channels first: the tile's columns are rows
-      if (rows == kRows && cols == kCols) {
-        for (int64_t j = 0; j < kCols; ++j)
-          for (int64_t i = 0; i < kRows; ++i) to[j * sites + i] = out[i][j];
-      } else {
-        for (int64_t j = 0; j < cols; ++j)
-          for (int64_t i = 0; i < rows; ++i) to[j * sites + i] = out[i][j];
-      }
+      for (int64_t j = 0; j < kCols; ++j)  // the tile's columns are channels: transpose
+        for (int64_t i = 0; i < kRows; ++i) block[j][p - first + i] = out[i][j];
     }
+    for (int64_t j = 0; j < kCols && s * kCols + j < g.o; ++j)
+      std::memcpy(y + (s * kCols + j) * sites + first, block[j],
+                  sizeof(float) * size_t(last - first));
+  }
 }
 
-// w (rows, cols) read as w[r * row_stride + c * col_stride], packed as strips of 16 columns:
+// w read as rows w[row_at[r] + c * col_stride] (c < cols), packed as strips of 16 columns:
 // [cols / 16][rows][16], zero padded
-std::vector<float> pack(const float* w, int64_t rows, int64_t cols, int64_t row_stride,
+std::vector<float> pack(const float* w, const std::vector<int64_t>& row_at, int64_t cols,
                         int64_t col_stride) {
+  const int64_t rows = int64_t(row_at.size());
   std::vector<float> out(size_t(tiles(cols, kCols) * rows * kCols), 0.0f);
   for (int64_t s = 0; s < tiles(cols, kCols); ++s)
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < kCols && s * kCols + j < cols; ++j)
-        out[size_t((s * rows + r) * kCols + j)] = w[r * row_stride + (s * kCols + j) * col_stride];
+        out[size_t((s * rows + r) * kCols + j)] =
+            w[row_at[size_t(r)] + (s * kCols + j) * col_stride];
   return out;
+}
+
+// where kernel element (o, c, window offset k) of g's convolution is, in either layout
+int64_t kernel_at(const Geometry& g, bool hwio, int64_t o, int64_t c, int64_t k) {
+  return hwio ? (k * g.c + c) * g.o + o : (o * g.c + c) * g.kh * g.kw + k;
 }
 
 const float* optional_input(Ort::KernelContext& ctx, size_t k, int64_t size, const char* op) {
@@ -220,14 +244,19 @@ struct Conv2DKernel : Attrs {
 
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
-    const Geometry g = conv_geometry("Conv2D", shape_of(ctx, 0), shape_of(ctx, 1), *this);
+    const Geometry g = conv_geometry("Conv2D", shape_of(ctx, 0),
+                                     onnx_kernel_shape(shape_of(ctx, 1), hwio), *this);
     const float* bias = optional_input(ctx, 2, g.o, "Conv2D");
     float* y = ctx.GetOutput(0, {g.n, g.o, g.oh, g.ow}).GetTensorMutableData<float>();
     if (g.n * g.o * g.sites() == 0) return;
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
-    // w (o, c kh kw): rows (c kh kw) by columns o
-    const auto packed = pack(ctx.GetInput(1).GetTensorData<float>(), g.depth(), g.o, 1, g.depth());
+    // rows (c, window offset) by columns o
+    std::vector<int64_t> row_at(size_t(g.depth()));
+    for (int64_t r = 0; r < g.depth(); ++r)
+      row_at[size_t(r)] = kernel_at(g, hwio, 0, r / (g.kh * g.kw), r % (g.kh * g.kw));
+    const auto packed = pack(ctx.GetInput(1).GetTensorData<float>(), row_at, g.o,
+                             hwio ? 1 : g.depth());
     std::vector<float> strip_bias(size_t(tiles(g.o, kCols) * kCols), 0.0f);
     if (bias) std::copy(bias, bias + g.o, strip_bias.begin());
     const auto site_off = g.site_offsets(), window_off = g.window_offsets();
@@ -292,7 +321,7 @@ struct ConvTranspose2DKernel : Attrs {
 
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
-    const auto xs = shape_of(ctx, 0), ws = shape_of(ctx, 1);
+    const auto xs = shape_of(ctx, 0), ws = onnx_kernel_shape(shape_of(ctx, 1), hwio);
     if (xs.size() != 4 || ws.size() != 4 || xs[1] != ws[0])
       bad_shapes("ConvTranspose2D", "x (n, c, h, w) and a kernel (c, o, kh, kw) expected");
     // the Conv whose input gradient this is: input (n, ws[1], full size), output x
@@ -308,11 +337,13 @@ struct ConvTranspose2DKernel : Attrs {
     const float* bias = optional_input(ctx, 2, g.c, "ConvTranspose2D");
     float* y = ctx.GetOutput(0, {g.n, g.c, g.h, g.w}).GetTensorMutableData<float>();
     if (g.n * g.c == 0) return;
-    // w (o, c, kh, kw): per window offset, rows o by columns c
+    // the Conv's kernel (o, c, kh, kw): per window offset, rows o by columns c
     const float* w = ctx.GetInput(1).GetTensorData<float>();
     std::vector<float> packed;
+    std::vector<int64_t> row_at(size_t(g.o));
     for (int64_t k = 0; k < g.kh * g.kw; ++k) {
-      const auto strip = pack(w + k, g.o, g.c, g.c * g.kh * g.kw, g.kh * g.kw);
+      for (int64_t o = 0; o < g.o; ++o) row_at[size_t(o)] = kernel_at(g, hwio, o, 0, k);
+      const auto strip = pack(w, row_at, g.c, hwio ? g.o : g.kh * g.kw);
       packed.insert(packed.end(), strip.begin(), strip.end());
     }
     std::vector<int32_t> channel_off(size_t(g.o));
@@ -410,7 +441,9 @@ struct Conv2DKernelGradKernel : Attrs {
                                                              kernel[0], kernel[1]}, *this);
     if (gs != std::vector<int64_t>{g.n, g.o, g.oh, g.ow})
       bad_shapes("Conv2DKernelGrad", "a gradient of the convolution's output shape");
-    float* dw = ctx.GetOutput(0, {g.o, g.c, g.kh, g.kw}).GetTensorMutableData<float>();
+    float* dw = ctx.GetOutput(0, hwio ? std::vector<int64_t>{g.kh, g.kw, g.c, g.o}
+                                      : std::vector<int64_t>{g.o, g.c, g.kh, g.kw})
+                    .GetTensorMutableData<float>();
     const int64_t depth = g.depth(), ldg = tiles(g.o, kCols) * kCols;
     if (g.n * g.sites() == 0 || depth * g.o == 0) {
       std::fill(dw, dw + g.o * depth, 0.0f);
@@ -427,11 +460,11 @@ struct Conv2DKernelGradKernel : Attrs {
     KernelGradTask t{g, x, gt.data(), window_off.data(), site_off.data(), row_blocks, chunks,
                      ldg, partial.data()};
     run_tasks(ctx, kernel_grad_block, row_blocks * chunks, g.n * g.sites() * g.o * depth, &t);
-    for (int64_t ch = 0; ch < g.o; ++ch)  // sum the chunks, (c kh kw, o) -> (o, c kh kw)
+    for (int64_t ch = 0; ch < g.o; ++ch)  // sum the chunks into the kernel's layout
       for (int64_t k = 0; k < depth; ++k) {
         float v = 0.0f;
         for (int64_t i = 0; i < chunks; ++i) v += partial[size_t((i * depth + k) * ldg + ch)];
-        dw[ch * depth + k] = v;
+        dw[kernel_at(g, hwio, ch, k / (g.kh * g.kw), k % (g.kh * g.kw))] = v;
       }
   }
 };
