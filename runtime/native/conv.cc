@@ -184,9 +184,9 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
   const int64_t last = std::min(sites, first + kSiteTiles * kRows);
   const float* x = t.x + image * g.c * g.hp * g.wp;
   float* y = t.y + image * g.o * sites;
-  float block[kCols][kSiteTiles * kRows];  // a strip's outputs, channels first, then stored
   for (int64_t s = 0; s < tiles(g.o, kCols); ++s) {  // a strip's weights stay in cache
     const v8 zero = {}, b0 = load8(t.bias + s * kCols), b1 = load8(t.bias + s * kCols + 8);
+    const int64_t cols = std::min(kCols, g.o - s * kCols);
     for (int64_t p = first; p < last; p += kRows) {
       const float* a[kRows];
       tile_rows(x, t.site_off, p, sites, a);
@@ -202,12 +202,16 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
         store8(out[i], lo);
         store8(out[i] + 8, hi);
       }
-      for (int64_t j = 0; j < kCols; ++j)  // the tile's columns are channels: transpose
-        for (int64_t i = 0; i < kRows; ++i) block[j][p - first + i] = out[i][j];
+      const int64_t rows = std::min(kRows, sites - p);
+      float* to = y + s * kCols * sites + p;  // channels first: the tile's columns are rows
+      if (rows == kRows && cols == kCols) {
+        for (int64_t j = 0; j < kCols; ++j)
+          for (int64_t i = 0; i < kRows; ++i) to[j * sites + i] = out[i][j];
+      } else {
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t i = 0; i < rows; ++i) to[j * sites + i] = out[i][j];
+      }
     }
-    for (int64_t j = 0; j < kCols && s * kCols + j < g.o; ++j)
-      std::memcpy(y + (s * kCols + j) * sites + first, block[j],
-                  sizeof(float) * size_t(last - first));
   }
 }
 
