@@ -19,13 +19,15 @@ pytestmark = pytest.mark.skipif(not native_ops.available(),
 
 # (n, c, h, w, o, kh, kw, strides, dilations, pads (top, left, bottom, right)):
 # tails of every tile (sites, channels, window offsets not multiples of 6 or 16), padding,
-# strides, dilations, one channel, 1x1 windows, a window as large as the padded input
+# strides, dilations, one channel, 1x1 windows, a window as large as the padded input, a
+# batch split unevenly between the kernel gradient's tasks
 CASES = [(2, 3, 9, 7, 5, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
          (3, 32, 13, 13, 64, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
          (2, 1, 12, 10, 17, 3, 2, (2, 1), (1, 2), (1, 0, 2, 1)),
          (1, 20, 8, 8, 33, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0)),
          (2, 7, 11, 9, 6, 5, 3, (3, 2), (2, 1), (2, 1, 2, 1)),
-         (1, 4, 3, 4, 3, 5, 6, (1, 1), (1, 1), (1, 1, 1, 1))]
+         (1, 4, 3, 4, 3, 5, 6, (1, 1), (1, 1), (1, 1, 1, 1)),
+         (11, 5, 6, 6, 7, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1))]  # more images than tasks
 
 
 def _session(op, inputs, **attrs):

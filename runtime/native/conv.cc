@@ -361,15 +361,17 @@ struct ConvTranspose2DKernel : Attrs {
 };
 
 // -- Conv2DKernelGrad -------------------------------------------------------------------------
-constexpr int64_t kGradRowTiles = 8;  // (channel, window offset) tiles per task
-constexpr int64_t kGradTasks = 8;     // tasks wanted: images are split when rows are few
+// Tasks wanted. Each takes a chunk of the images (each image's input and gradient are read
+// once, from cache, into a partial sum of the whole kernel gradient) and, when images are
+// fewer than the tasks, a block of the (channel, window offset) rows.
+constexpr int64_t kGradTasks = 8;
 constexpr int64_t kGradSites = 256;   // output sites per pass over the rows
 
 struct KernelGradTask {
   Geometry g;
   const float *x, *gt;  // x padded; g's images transposed to [site][o padded to 16s]
   const int32_t *window_off, *site_off;
-  int64_t row_blocks, image_chunks, ldg;
+  int64_t row_blocks, block_rows, image_chunks, ldg;
   float* partial;  // per image chunk: [c kh kw][ldg]
 };
 
@@ -397,8 +399,7 @@ KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
   const Geometry& g = t.g;
   const int64_t block = int64_t(task) % t.row_blocks, chunk = int64_t(task) / t.row_blocks;
   const int64_t depth = g.depth(), sites = g.sites();
-  const int64_t first = block * kGradRowTiles * kRows;
-  const int64_t last = std::min(depth, first + kGradRowTiles * kRows);
+  const int64_t first = block * t.block_rows, last = std::min(depth, first + t.block_rows);
   const int64_t n0 = chunk * g.n / t.image_chunks, n1 = (chunk + 1) * g.n / t.image_chunks;
   float* sum = t.partial + chunk * depth * t.ldg;
   for (int64_t image = n0; image < n1; ++image)
@@ -457,12 +458,13 @@ struct Conv2DKernelGradKernel : Attrs {
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
     TransposeGradTask tt{&g, ctx.GetInput(1).GetTensorData<float>(), gt.data(), ldg};
     run_tasks(ctx, transpose_grad_image, g.n, g.n * g.sites() * g.o, &tt);
-    const int64_t row_blocks = tiles(depth, kGradRowTiles * kRows);
-    const int64_t chunks = std::max<int64_t>(1, std::min(g.n, kGradTasks / row_blocks));
+    const int64_t chunks = std::min(g.n, kGradTasks);
+    const int64_t row_blocks = std::min(tiles(depth, kRows), tiles(kGradTasks, chunks));
+    const int64_t block_rows = tiles(tiles(depth, kRows), row_blocks) * kRows;
     std::vector<float> partial(size_t(chunks * depth * ldg), 0.0f);
     const auto site_off = g.site_offsets(), window_off = g.window_offsets();
-    KernelGradTask t{g, x, gt.data(), window_off.data(), site_off.data(), row_blocks, chunks,
-                     ldg, partial.data()};
+    KernelGradTask t{g,          x,          gt.data(), window_off.data(), site_off.data(),
+                     row_blocks, block_rows, chunks,    ldg,               partial.data()};
     run_tasks(ctx, kernel_grad_block, row_blocks * chunks, g.n * g.sites() * g.o * depth, &t);
     for (int64_t ch = 0; ch < g.o; ++ch)  // sum the chunks into the kernel's layout
       for (int64_t k = 0; k < depth; ++k) {
