@@ -199,3 +199,16 @@ def test_a_pre_activation_read_elsewhere_keeps_its_relu_and_trains_the_same():
         model.fit(x, ys, epochs=2, batch_size=2, verbose=0, shuffle=False)
     for a, b in zip(native, model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_conv_output_read_only_inside_a_loop_body_is_left_alone():
+    """A loop body reads outer values by name: a Conv2D whose one reader is a body's Relu
+    keeps its output (and no top-level Relu is looked for)."""
+    from kgraph.compiler.onnx.emit import Subgraph, _fuse_native
+
+    body = Subgraph("body", [("Relu", ["y"], ["z"], {})], [], [])
+    nodes = [("kgraph.Conv2D", ["x", "w"], ["y"], {"relu": 0}),
+             ("Scan", ["s"], ["out"], {"body": body})]
+    _fuse_native(nodes, {"out"})
+    assert nodes[0] == ("kgraph.Conv2D", ["x", "w"], ["y"], {"relu": 0}) and len(nodes) == 2
+

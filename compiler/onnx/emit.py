@@ -206,15 +206,17 @@ def _fuse_native(nodes, outputs):
     itself (kernel_layout=1); the Transposes nothing reads any more are dropped. `outputs`:
     the graph's output names, which stay as they are."""
     producer = {out: i for i, (_, _, outs, _) in enumerate(nodes) for out in outs}
-    readers = _readers(nodes, Counter())
+    reader = {name: i for i, (_, ins, _, _) in enumerate(nodes) for name in ins}  # top level
+    readers = _readers(nodes, Counter())  # loop bodies included
     dropped, layout = set(), dict(kernel_layout=1)
 
     def only_reader(i, op, perm=None):
-        """The node that alone reads nodes[i]'s output, if it is an `op` (with `perm`)."""
+        """The node that alone reads nodes[i]'s output, if it is an `op` (with `perm`) of this
+        graph (not of a loop body that reads it by name)."""
         out = nodes[i][2][0]
-        if readers[out] != 1 or out in outputs:
+        j = reader.get(out)
+        if readers[out] != 1 or out in outputs or j is None:
             return None
-        j = next(j for j, node in enumerate(nodes) if out in node[1])
         op_j, _, _, attrs = nodes[j]
         return j if op_j == op and (perm is None or list(attrs["perm"]) == perm) else None
 
