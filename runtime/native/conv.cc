@@ -369,29 +369,26 @@ constexpr int64_t kGradSites = 256;   // output sites per pass over the rows
 
 struct KernelGradTask {
   Geometry g;
-  const float *x, *gt;  // x padded; g's images transposed to [site][o padded to 16s]
+  const float *x, *grad;  // x padded
   const int32_t *window_off, *site_off;
   int64_t row_blocks, block_rows, image_chunks, ldg;
   float* partial;  // per image chunk: [c kh kw][ldg]
 };
 
-// g's image i as sites by channels, the channels padded with zeros to a multiple of 16
-struct TransposeGradTask {
-  const Geometry* g;
-  const float* grad;
-  float* out;
-  int64_t ldg;
-};
-
-void transpose_grad_image(void* data, size_t i) {
-  const auto& t = *static_cast<const TransposeGradTask*>(data);
-  const int64_t sites = t.g->sites(), o = t.g->o;
-  const float* from = t.grad + int64_t(i) * o * sites;
-  float* to = t.out + int64_t(i) * sites * t.ldg;
-  for (int64_t p = 0; p < sites; ++p) {
-    for (int64_t ch = 0; ch < o; ++ch) to[p * t.ldg + ch] = from[ch * sites + p];
-    std::fill(to + p * t.ldg + o, to + (p + 1) * t.ldg, 0.0f);
-  }
+// g's image (o, sites) as sites by channels, [sites][ldg], the channels past o zero
+KG_CLONES void transpose_grad_image(const float* from, int64_t o, int64_t sites, int64_t ldg,
+                                    float* to) {
+  const int64_t sites8 = sites / 8 * 8, o8 = o / 8 * 8;
+  for (int64_t p = 0; p < sites8; p += 8)  // 8 x 8 blocks in registers
+    for (int64_t ch = 0; ch < o8; ch += 8) {
+      v8 r[8];
+      for (int64_t j = 0; j < 8; ++j) r[j] = load8(from + (ch + j) * sites + p);
+      transpose8(r);
+      for (int64_t j = 0; j < 8; ++j) store8(to + (p + j) * ldg + ch, r[j]);
+    }
+  for (int64_t ch = 0; ch < o; ++ch)  // the sites and channels past the blocks
+    for (int64_t p = ch < o8 ? sites8 : 0; p < sites; ++p) to[p * ldg + ch] = from[ch * sites + p];
+  for (int64_t p = 0; p < sites; ++p) std::fill(to + p * ldg + o, to + (p + 1) * ldg, 0.0f);
 }
 
 KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
@@ -402,10 +399,11 @@ KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
   const int64_t first = block * t.block_rows, last = std::min(depth, first + t.block_rows);
   const int64_t n0 = chunk * g.n / t.image_chunks, n1 = (chunk + 1) * g.n / t.image_chunks;
   float* sum = t.partial + chunk * depth * t.ldg;
-  for (int64_t image = n0; image < n1; ++image)
+  std::vector<float> gt(size_t(sites * t.ldg));  // this image's gradient, transposed
+  for (int64_t image = n0; image < n1; ++image) {
+    transpose_grad_image(t.grad + image * g.o * sites, g.o, sites, t.ldg, gt.data());
+    const float* x = t.x + image * g.c * g.hp * g.wp;
     for (int64_t p = 0; p < sites; p += kGradSites) {  // the chunk's gradient stays in cache
-      const float* x = t.x + image * g.c * g.hp * g.wp;
-      const float* gt = t.gt + (image * sites + p) * t.ldg;
       for (int64_t r = first; r < last; r += kRows) {
         const float* a[kRows];
         tile_rows(x, t.window_off, r, depth, a);
@@ -416,7 +414,8 @@ KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
             acc[2 * i] = load8(from);
             acc[2 * i + 1] = load8(from + 8);
           }
-          tile(a, t.site_off + p, gt + s * kCols, t.ldg, std::min(kGradSites, sites - p), acc);
+          tile(a, t.site_off + p, gt.data() + p * t.ldg + s * kCols, t.ldg,
+               std::min(kGradSites, sites - p), acc);
           for (int64_t i = 0; i < kRows && r + i < depth; ++i) {
             float* to = sum + (r + i) * t.ldg + s * kCols;
             store8(to, acc[2 * i]);
@@ -425,6 +424,7 @@ KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
         }
       }
     }
+  }
 }
 
 struct Conv2DKernelGradKernel : Attrs {
@@ -454,16 +454,15 @@ struct Conv2DKernelGradKernel : Attrs {
       std::fill(dw, dw + g.o * depth, 0.0f);
       return;
     }
-    std::vector<float> buffer, gt(size_t(g.n * g.sites() * ldg));
+    std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
-    TransposeGradTask tt{&g, ctx.GetInput(1).GetTensorData<float>(), gt.data(), ldg};
-    run_tasks(ctx, transpose_grad_image, g.n, g.n * g.sites() * g.o, &tt);
     const int64_t chunks = std::min(g.n, kGradTasks);
     const int64_t row_blocks = std::min(tiles(depth, kRows), tiles(kGradTasks, chunks));
     const int64_t block_rows = tiles(tiles(depth, kRows), row_blocks) * kRows;
     std::vector<float> partial(size_t(chunks * depth * ldg), 0.0f);
     const auto site_off = g.site_offsets(), window_off = g.window_offsets();
-    KernelGradTask t{g,          x,          gt.data(), window_off.data(), site_off.data(),
+    KernelGradTask t{g,          x,          ctx.GetInput(1).GetTensorData<float>(),
+                     window_off.data(), site_off.data(),
                      row_blocks, block_rows, chunks,    ldg,               partial.data()};
     run_tasks(ctx, kernel_grad_block, row_blocks * chunks, g.n * g.sites() * g.o * depth, &t);
     for (int64_t ch = 0; ch < g.o; ++ch)  // sum the chunks into the kernel's layout

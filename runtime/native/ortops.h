@@ -46,6 +46,27 @@ typedef float v8 __attribute__((vector_size(32)));
 inline v8 load8(const float* p) { v8 v; std::memcpy(&v, p, sizeof v); return v; }
 inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
+// r[i][j] becomes r[j][i] (an 8 x 8 block: unpack, shuffle, swap halves)
+typedef int32_t v8i __attribute__((vector_size(32)));
+inline __attribute__((always_inline)) void transpose8(v8* r) {
+  v8 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shuffle(r[i], r[i + 1], v8i{0, 8, 1, 9, 4, 12, 5, 13});
+    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], v8i{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+  for (int i = 0; i < 8; i += 4)
+    for (int j = 0; j < 2; ++j) {
+      u[i + j] = __builtin_shuffle(t[i + j], t[i + j + 2], v8i{0, 1, 8, 9, 4, 5, 12, 13});
+      u[i + j + 2] = __builtin_shuffle(t[i + j], t[i + j + 2], v8i{2, 3, 10, 11, 6, 7, 14, 15});
+    }
+  // u[0] holds column 0 in its low half and column 4 in its high half, ...
+  const int order[4] = {0, 2, 1, 3};
+  for (int j = 0; j < 4; ++j) {
+    r[j] = __builtin_shuffle(u[order[j]], u[order[j] + 4], v8i{0, 1, 2, 3, 8, 9, 10, 11});
+    r[j + 4] = __builtin_shuffle(u[order[j]], u[order[j] + 4], v8i{4, 5, 6, 7, 12, 13, 14, 15});
+  }
+}
+
 // -- kernel plumbing --------------------------------------------------------------------------
 inline std::vector<int64_t> shape_of(Ort::KernelContext& ctx, size_t k) {
   return ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
