@@ -20,14 +20,20 @@ pytestmark = pytest.mark.skipif(not native_ops.available(),
 # (n, c, h, w, o, kh, kw, strides, dilations, pads (top, left, bottom, right)):
 # tails of every tile (sites, channels, window offsets not multiples of 6 or 16), padding,
 # strides, dilations, one channel, 1x1 windows, a window as large as the padded input, a
-# batch split unevenly between the kernel gradient's tasks
+# batch split unevenly between the kernel gradient's tasks; then rows of 16 output sites or
+# more at stride 1 along w with few products per output (Conv2D's row tile: its last tile in a
+# row overlapping, channels past a multiple of 6, strides and dilations along h)
 CASES = [(2, 3, 9, 7, 5, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
          (3, 32, 13, 13, 64, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
          (2, 1, 12, 10, 17, 3, 2, (2, 1), (1, 2), (1, 0, 2, 1)),
          (1, 20, 8, 8, 33, 1, 1, (1, 1), (1, 1), (0, 0, 0, 0)),
          (2, 7, 11, 9, 6, 5, 3, (3, 2), (2, 1), (2, 1, 2, 1)),
          (1, 4, 3, 4, 3, 5, 6, (1, 1), (1, 1), (1, 1, 1, 1)),
-         (11, 5, 6, 6, 7, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1))]  # more images than tasks
+         (11, 5, 6, 6, 7, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1)),  # more images than tasks
+         (2, 3, 20, 37, 13, 3, 3, (2, 1), (1, 2), (1, 2, 0, 1)),
+         (3, 1, 28, 28, 32, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
+         (1, 2, 5, 18, 7, 2, 3, (1, 1), (1, 1), (0, 0, 0, 0))]
+ROW_TILE = CASES[7]
 
 
 def _session(op, inputs, **attrs):
@@ -75,8 +81,9 @@ def test_conv2d_matches_the_reference(case, relu, layout):
     _close(no_bias, _conv_ref(x.astype(np.float64), k.astype(np.float64), groups=1, **attrs))
 
 
-def test_conv2d_relu_keeps_nan_as_onnxruntime_relu_does():
-    x, k, b, _, onnx_attrs = _operands(CASES[0])
+@pytest.mark.parametrize("case", [CASES[0], ROW_TILE])  # the site tile and the row tile
+def test_conv2d_relu_keeps_nan_as_onnxruntime_relu_does(case):
+    x, k, b, _, onnx_attrs = _operands(case)
     x[0, 0, 0, 0] = np.nan  # reaches the first output site of every channel
     got = _session("Conv2D", ["x", "k", "b"], relu=1, **onnx_attrs).run(
         None, {"x": x, "k": k, "b": b})[0]

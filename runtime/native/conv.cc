@@ -22,8 +22,10 @@
 // (channel, window offset) and k runs over the output sites of every image. onnxruntime's
 // own Conv (NCHWc, with reorders around it), ConvTranspose (a GEMM per image, then col2im)
 // and the im2col kernel gradient reach 75-105 GFLOP/s on one AVX2 core on a small CNN's
-// layers; these 90-100 without the reorders and im2col passes. The loops may contract into
-// FMA (compared with the numpy reference to a tolerance).
+// layers; these 90-100 without the reorders and im2col passes. Conv2D of layers with few
+// products per output (the first, on images) turns the tile around: rows are output channels
+// and columns sites along an output row, so that it stores vectors (conv_rows_image). The
+// loops may contract into FMA (compared with the numpy reference to a tolerance).
 #include "ortops.h"
 
 namespace kgops {
@@ -215,6 +217,62 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
   }
 }
 
+// Layers with few products per output (the first, on images) and stride 1 along w: the
+// tile's 6 rows are output channels (their weights broadcast) and its 16 columns 16 output
+// sites of one output row, read from the image as two vector loads per (channel, window
+// offset), so that the tile stores vectors into the channels-first output instead of the
+// site tile's 96 scalars. A row's last tile overlaps the one before it (it recomputes and
+// stores the same values) instead of running past the row.
+constexpr int64_t kRowTileDepth = 64;  // the site tile above this depth
+
+bool row_tiles(const Geometry& g) { return g.sw == 1 && g.ow >= kCols && g.depth() <= kRowTileDepth; }
+
+struct RowTileTask {
+  Geometry g;
+  const float *x, *packed, *bias;  // x padded; w as [o / 6][c kh kw][6]; bias per 6 padded
+  const int32_t* window_off;
+  bool relu;
+  float* y;
+};
+
+KG_CLONES KG_FMA void conv_rows_image(void* data, size_t image) {
+  const auto& t = *static_cast<const RowTileTask*>(data);
+  const Geometry& g = t.g;
+  const int64_t depth = g.depth(), sites = g.sites();
+  const float* x = t.x + int64_t(image) * g.c * g.hp * g.wp;
+  float* y = t.y + int64_t(image) * g.o * sites;
+  const v8 zero = {};
+  for (int64_t ot = 0; ot < tiles(g.o, kRows); ++ot) {
+    const float* w = t.packed + ot * depth * kRows;
+    const int64_t channels = std::min(kRows, g.o - ot * kRows);
+    for (int64_t r = 0; r < g.oh; ++r)
+      for (int64_t col = 0; col < g.ow; col += kCols) {
+        const int64_t at = std::min(col, g.ow - kCols);  // the last tile overlaps
+        const float* from = x + r * g.sh * g.wp + at;
+        v8 acc[2 * kRows];
+        for (int64_t i = 0; i < kRows; ++i) acc[2 * i] = acc[2 * i + 1] = zero + t.bias[ot * kRows + i];
+        for (int64_t k = 0; k < depth; ++k) {
+          const v8 x0 = load8(from + t.window_off[k]), x1 = load8(from + t.window_off[k] + 8);
+          const float* wk = w + k * kRows;
+          for (int64_t i = 0; i < kRows; ++i) {
+            acc[2 * i] += wk[i] * x0;
+            acc[2 * i + 1] += wk[i] * x1;
+          }
+        }
+        for (int64_t i = 0; i < channels; ++i) {
+          v8 lo = acc[2 * i], hi = acc[2 * i + 1];
+          if (t.relu) {  // NaN stays NaN, as in onnxruntime's Relu
+            lo = lo < zero ? zero : lo;
+            hi = hi < zero ? zero : hi;
+          }
+          float* to = y + (ot * kRows + i) * sites + r * g.ow + at;
+          store8(to, lo);
+          store8(to + 8, hi);
+        }
+      }
+  }
+}
+
 // w read as rows w[row_at[r] + c * col_stride] (c < cols), packed as strips of 16 columns:
 // [cols / 16][rows][16], zero padded
 std::vector<float> pack(const float* w, const std::vector<int64_t>& row_at, int64_t cols,
@@ -255,6 +313,20 @@ struct Conv2DKernel : Attrs {
     if (g.n * g.o * g.sites() == 0) return;
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
+    const auto site_off = g.site_offsets(), window_off = g.window_offsets();
+    if (row_tiles(g)) {  // w packed as [o / 6][c kh kw][6], zero padded
+      std::vector<float> packed(size_t(tiles(g.o, kRows) * kRows * g.depth()), 0.0f);
+      std::vector<float> row_bias(size_t(tiles(g.o, kRows) * kRows), 0.0f);
+      const float* w = ctx.GetInput(1).GetTensorData<float>();
+      for (int64_t o = 0; o < g.o; ++o)
+        for (int64_t k = 0; k < g.depth(); ++k)
+          packed[size_t(((o / kRows) * g.depth() + k) * kRows + o % kRows)] =
+              w[kernel_at(g, hwio, o, k / (g.kh * g.kw), k % (g.kh * g.kw))];
+      if (bias) std::copy(bias, bias + g.o, row_bias.begin());
+      RowTileTask t{g, x, packed.data(), row_bias.data(), window_off.data(), relu, y};
+      run_tasks(ctx, conv_rows_image, g.n, g.n * g.sites() * g.o * g.depth(), &t);
+      return;
+    }
     // rows (c, window offset) by columns o
     std::vector<int64_t> row_at(size_t(g.depth()));
     for (int64_t r = 0; r < g.depth(); ++r)
@@ -263,7 +335,6 @@ struct Conv2DKernel : Attrs {
                              hwio ? 1 : g.depth());
     std::vector<float> strip_bias(size_t(tiles(g.o, kCols) * kCols), 0.0f);
     if (bias) std::copy(bias, bias + g.o, strip_bias.begin());
-    const auto site_off = g.site_offsets(), window_off = g.window_offsets();
     ConvTask t{g, x, packed.data(), strip_bias.data(), site_off.data(), window_off.data(), relu, y,
                tiles(g.sites(), kSiteTiles * kRows)};
     run_tasks(ctx, conv_block, g.n * t.blocks, g.n * g.sites() * g.o * g.depth(), &t);
