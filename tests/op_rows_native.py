@@ -1,7 +1,7 @@
 """Op-table rows of the ops kgraph's onnxruntime operators run (runtime/native/ortops.cc):
 LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows and Conv2DKernelGrad
 (kgraph/ops/conv_kernel_grad.py), AdamUpdate (kgraph/ops/adam_update.py), Softmax and
-SoftmaxGrad (kgraph/ops/softmax_ops.py). Each op's outputs get a row of their own (a row has
+SoftmaxGrad (kgraph/ops/softmax_ops.py), ReluGrad (kgraph/ops/elementwise.py). Each op's outputs get a row of their own (a row has
 one output). In this process the onnxruntime column runs the native kernels where the library
 is built; TVM runs the standard expansions.
 
@@ -16,7 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from kgraph import ops
 from kgraph.ops.adam_update import adam_update
 from kgraph.ops.lstm_gates import lstm_gates
-from op_table import Row, normal, uniform
+from op_table import Row, away, normal, spot, uniform
 
 N, U = 3, 4
 
@@ -134,4 +134,11 @@ ROWS += [
         op="SoftmaxGrad"),
     Row("SoftmaxGrad_op_axis0", lambda g, y: ops.apply("SoftmaxGrad", g, y, axis=0),
         (normal(4, 3), uniform(0.05, 0.5, 4, 3)), lambda g, y: np_softmax_grad(g, y, 0)),
+]
+
+ROWS += [
+    Row("ReluGrad_op", lambda g, y: ops.apply("ReluGrad", g, y), (normal(3, 5), away(3, 5)),
+        lambda g, y: g * (y > 0), op="ReluGrad", exact=True, wrt=(0,),  # 0 a.e. in y
+        spots=(spot(([[np.nan, 2.0, 3.0, -1.0]], [[1.0, 0.0, np.nan, 5.0]]),
+                    [[np.nan, 0.0, 0.0, -1.0]]),)),  # a multiply: NaN in g stays, NaN y masks
 ]

@@ -392,3 +392,33 @@ def test_scatter_add_rows_names_the_bad_index():
     compiled = OrtCompiled(emit(graph, native=True).to_bytes(), native=True)
     with pytest.raises(Exception, match="index 7 is out of range for 4 rows"):
         compiled.run_numpy({"u": np.ones((2, 3), np.float32)})
+
+
+# -- ReluGrad ----------------------------------------------------------------------------------
+def test_relu_grad_rejects_a_gradient_of_another_shape():
+    g = Graph("bad")
+    with tracing(g):
+        y = g.placeholder("y", (2, 3), "float32")
+        with pytest.raises(ValueError, match=r"ReluGrad: the gradient .* like the ReLU output"):
+            apply("ReluGrad", g.placeholder("g", (2, 1), "float32"), y)
+
+
+@needs_library
+def test_relu_grad_operator_names_mismatched_shapes():
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from kgraph.runtime.onnx_exec import _session_options
+
+    info = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
+    node = helper.make_node("ReluGrad", ["g", "y"], ["dx"], domain="kgraph")
+    model = helper.make_model(helper.make_graph([node], "relu_grad", [info("g"), info("y")],
+                                                [info("dx")]),
+                              opset_imports=[helper.make_opsetid("", 18),
+                                             helper.make_opsetid("kgraph", 1)])
+    session = ort.InferenceSession(model.SerializeToString(), _session_options(native=True))
+    y = np.array([[1.0, -2.0, 0.0]], "float32")
+    got = session.run(None, {"g": np.full_like(y, 3.0), "y": y})[0]
+    np.testing.assert_array_equal(got, [[3.0, 0.0, 0.0]])
+    with pytest.raises(Exception, match=r"kgraph.ReluGrad: a gradient of the ReLU output's shape"):
+        session.run(None, {"g": np.ones((1, 1), "float32"), "y": y})

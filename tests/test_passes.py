@@ -338,6 +338,80 @@ def test_a_mask_that_is_not_of_the_pooled_input_stays():
     assert op_counts(fold_masks_into_pool_gradients(g)) == counts
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_a_relu_gradient_becomes_one_node_with_the_same_values(channels_last):
+    from kgraph.compiler.passes.fuse_relu_gradients import fuse_relu_gradients
+    from kgraph.compiler.passes.pool_gradient_masks import fold_masks_into_pool_gradients
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 6, 6, 3) if channels_last else (2, 3, 6, 6)).astype("float32")
+    x[0, :2, :2] = -1.0
+    before = run(_relu_pool_gradient(channels_last), {"x": x})
+    graph = run_passes(_relu_pool_gradient(channels_last),
+                       [eliminate_common_subexpressions, fold_masks_into_pool_gradients,
+                        fuse_relu_gradients, eliminate_dead_code], check=True)
+    counts = op_counts(graph)
+    assert counts.get("ReluGrad") == 1 and "Greater" not in counts and "Cast" not in counts
+    (fused,) = [n for n in graph.nodes if n.op == "ReluGrad"]
+    assert fused.inputs[1].node.op == "MaxPool"  # the mask's operand: the pooled ReLU output
+    assert_same_results(before, run(graph, {"x": x}))
+
+
+def test_products_that_are_not_a_relu_gradient_stay():
+    from kgraph.compiler.passes.fuse_relu_gradients import fuse_relu_gradients
+
+    g = Graph("not_relu")
+    x = g.placeholder("x", (None, 4), "float32")
+    row = g.placeholder("row", (4,), "float32")
+    with tracing(g):
+        mask = ops.cast(ops.greater(x, 0.0), "float32")
+        shifted = x * ops.cast(ops.greater(x, 0.5), "float32")  # not a ReLU's threshold
+        broadcast = row * ops.cast(ops.greater(x, 0.0), "float32")  # the gradient broadcasts
+        shared = (x + 1.0) * mask  # the mask has another reader
+        g.set_outputs({"a": shifted, "b": broadcast, "c": shared, "mask": mask})
+    counts = op_counts(g)
+    assert op_counts(fuse_relu_gradients(g)) == counts
+
+
+def test_a_native_train_step_runs_relu_gradients_as_kgraph_operators():
+    """The dense ReLU's gradient of an MLP train step: one kgraph.ReluGrad, and the step's
+    results equal, bit for bit, those of the unfused graph."""
+    from kgraph.compiler.autodiff import gradients
+    from kgraph.compiler.onnx.emit import emit
+    from kgraph.compiler.passes.fuse_relu_gradients import fuse_relu_gradients
+    from kgraph.runtime import native_ops
+    from kgraph.runtime.onnx_exec import _session_options
+
+    if not native_ops.available():
+        pytest.skip("kgraph's onnxruntime operators are not built")
+    import onnxruntime as ort
+
+    def step():
+        g = Graph("mlp")
+        x = g.placeholder("x", (None, 5), "float32")
+        w = g.placeholder("w", (5, 7), "float32")
+        with tracing(g):
+            h = ops.relu(ops.matmul(x, w))
+            loss = ops.sum(h * h)
+            (dw,) = gradients(g, loss, [w])
+            g.set_outputs({"dw": dw})
+        return g
+
+    rng = np.random.default_rng(3)
+    feeds = {"x": rng.normal(size=(9, 5)).astype("float32"),
+             "w": rng.normal(size=(5, 7)).astype("float32")}
+    results = []
+    for graph in (run_passes(step(), [eliminate_dead_code]),
+                  run_passes(step(), [fuse_relu_gradients, eliminate_dead_code])):
+        emitted = emit(graph, native=True)
+        results.append(ort.InferenceSession(emitted.to_bytes(), _session_options(native=True))
+                       .run(None, feeds))
+    assert "kgraph.ReluGrad" not in emit(step(), native=True).op_types()
+    assert "kgraph.ReluGrad" in emit(run_passes(step(), [fuse_relu_gradients]),
+                                     native=True).op_types()
+    assert_same_results(results[0], results[1])
+
+
 def _pool_gradient_sums(channels_last, kernel=(3, 3), pad=1):
     """Sums of a max-pooling gradient (by default 3x3 windows at stride 2, padded: windows
     overlap and reach the pad): over the batch and pooled axes, and over one pooled axis."""

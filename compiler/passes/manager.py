@@ -24,6 +24,7 @@ def optimize(graph: Graph, check: bool | None = None) -> Graph:
     from kgraph.compiler.passes import (batch_weight_gradients, cancel_transposes,
                                         eliminate_common_subexpressions, eliminate_dead_code,
                                         fold_constants, fold_expands)
+    from kgraph.compiler.passes.fuse_relu_gradients import fuse_relu_gradients
     from kgraph.compiler.passes.pool_gradient_masks import (
         fold_masks_into_pool_gradients, sum_pool_gradients_before_routing)
     from kgraph.compiler.passes.scans import drop_unused_scan_history
@@ -31,4 +32,5 @@ def optimize(graph: Graph, check: bool | None = None) -> Graph:
     return run_passes(graph, [fold_constants, eliminate_common_subexpressions,
                               batch_weight_gradients, cancel_transposes,
                               fold_masks_into_pool_gradients, sum_pool_gradients_before_routing,
-                              fold_expands, eliminate_dead_code, drop_unused_scan_history], check)
+                              fuse_relu_gradients, fold_expands, eliminate_dead_code,
+                              drop_unused_scan_history], check)

@@ -43,6 +43,38 @@ defop("Floor", same_as_input, np.floor, differentiable=False)
 defop("Round", same_as_input, np.round, differentiable=False)  # half to even, as ONNX
 defop("Relu", same_as_input, lambda x: np.maximum(x, 0).astype(x.dtype),
       grad=lambda g, y, x: (g * cast(y > 0, g.dtype),))  # a multiply, as TF's ReluGrad
+
+
+# A ReLU's gradient as one op, g * (y > 0) from the ReLU's output y: the Greater, Cast and Mul of
+# Relu's rule above, fused by the pass compiler/passes/fuse_relu_gradients.py once the mask
+# passes have moved them. kgraph's ReluGrad operator runs it where the graph is native
+# (runtime/native/ortops.cc: one pass instead of three), the expansion everywhere else.
+def _relu_grad_expansion(g, y):
+    return g * cast(y > 0, g.dtype)
+
+
+def _relu_grad_infer(types):
+    g, y = types
+    if g != y or not is_float(g.dtype):
+        raise ValueError(f"ReluGrad: the gradient {g!r} must be a float tensor like the ReLU "
+                         f"output {y!r}")
+    return [g]
+
+
+def _relu_grad_grad(dz, z, g, y):
+    from kgraph.compiler.autodiff import expansion_vjp
+
+    return expansion_vjp(_relu_grad_expansion, (g, y), [dz])
+
+
+def _relu_grad_onnx(ctx, node, ins, outs):
+    if ctx.native and node.inputs[0].dtype == "float32":
+        return ctx.node("kgraph.ReluGrad", ins, outs)
+    return ctx.expand(_relu_grad_expansion, node, ins, outs)
+
+
+defop("ReluGrad", _relu_grad_infer, lambda g, y: (g * (y > 0)).astype(g.dtype),
+      grad=_relu_grad_grad, onnx=_relu_grad_onnx)
 defop("Erf", same_as_input, _typed(_erf),
       grad=lambda g, y, x: (g * exp(-(x * x)) * (2.0 / math.sqrt(math.pi)),))
 defop("Reciprocal", same_as_input, _typed(np.reciprocal), grad=lambda g, y, x: (-g * y * y,))

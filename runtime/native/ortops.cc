@@ -23,6 +23,9 @@
 //                                decay_v, epsilon; outputs var', m', v'.
 //   SoftmaxGrad(g, y)            a softmax's gradient over the last axis, y (g - sum(g y)),
 //                                from the softmax y alone (the forward is onnxruntime's own).
+//   ReluGrad(g, y)               a ReLU's gradient g * (y > 0 ? 1 : 0) from its output y, of
+//                                one shape: the Greater, Cast and Mul it replaces, bit for bit
+//                                (a multiply, as TF's ReluGrad: NaN in g stays NaN).
 //   ScatterAddRows(updates, indices, dims)   zeros of shape dims, each update row added at
 //                                its index (int64, negative from the end) in index order:
 //                                an embedding's gradient, deterministic (onnxruntime's
@@ -390,6 +393,37 @@ struct SoftmaxGradKernel {
   }
 };
 
+// -- ReluGrad ---------------------------------------------------------------------------------
+struct ReluGradTask {
+  const float *g, *y;
+  float* dx;
+  int64_t size;
+};
+
+KG_CLONES void relu_grad_chunk(void* data, size_t n) {
+  const auto& t = *static_cast<ReluGradTask*>(data);
+  const int64_t end = std::min((int64_t(n) + 1) * kChunkValues, t.size);
+  const float* __restrict g = t.g;
+  const float* __restrict y = t.y;
+  float* __restrict dx = t.dx;
+  for (int64_t i = int64_t(n) * kChunkValues; i < end; ++i)
+    dx[i] = g[i] * from_bits(bits(1.0f) & all_if(y[i] > 0.0f));
+}
+
+struct ReluGradKernel {
+  explicit ReluGradKernel(const OrtKernelInfo*) {}
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    const auto shape = shape_of(ctx, 1);
+    if (shape_of(ctx, 0) != shape) bad_shapes("ReluGrad", "a gradient of the ReLU output's shape");
+    auto dx = ctx.GetOutput(0, shape);
+    ReluGradTask t{ctx.GetInput(0).GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
+                   dx.GetTensorMutableData<float>(),
+                   int64_t(dx.GetTensorTypeAndShapeInfo().GetElementCount())};
+    run_tasks(ctx, relu_grad_chunk, (t.size + kChunkValues - 1) / kChunkValues, t.size, &t);
+  }
+};
+
 // -- ScatterAddRows ---------------------------------------------------------------------------
 // out = zeros(dims); out[indices[i]] += updates[i] for every i in index order (rows of
 // prod(dims[1:]) values; negative indices count from the end). onnxruntime's ScatterND with
@@ -481,6 +515,7 @@ FloatOp<Im2ColKernel, 1, 1> im2col_rows_op("Im2ColRows");
 FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
 ScatterAddRowsOp scatter_add_rows_op;
 FloatOp<SoftmaxGradKernel, 2, 1> softmax_grad_op("SoftmaxGrad");
+FloatOp<ReluGradKernel, 2, 1> relu_grad_op("ReluGrad");
 
 }  // namespace
 
@@ -501,6 +536,7 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
       d->Add(&adam_update_op);
       d->Add(&scatter_add_rows_op);
       d->Add(&softmax_grad_op);
+      d->Add(&relu_grad_op);
       return d;
     }();
     Ort::UnownedSessionOptions(options).Add(*domain);
