@@ -412,6 +412,71 @@ def test_a_native_train_step_runs_relu_gradients_as_kgraph_operators():
     assert_same_results(results[0], results[1])
 
 
+def _flatten_dense_step(extra_output=False, pool=True):
+    """A train step of Conv2D -> MaxPooling2D -> Flatten -> Dense (channels last: the Flatten
+    is a Transpose to channels last and a Reshape), as cancel_transposes leaves it."""
+    from kgraph import keras
+    from kgraph.compiler.passes import cancel_transposes
+
+    rng = np.random.default_rng(4)
+    inputs = keras.Input((8, 7, 1))  # one channel: the input's transpose is a Reshape
+    conv = keras.layers.Conv2D(3, 3, activation="relu")(inputs)
+    flat = keras.layers.Flatten()(keras.layers.MaxPooling2D(2)(conv) if pool else conv)
+    outputs = [keras.layers.Dense(4)(flat)] + ([flat] if extra_output else [])
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.SGD(0.1), ["mse"] * len(outputs))
+    x = rng.normal(size=(7, 8, 7, 1)).astype("float32")
+    y = [rng.normal(size=(7, 4)).astype("float32")] + \
+        ([rng.normal(size=(7, 18 if pool else 90)).astype("float32")] if extra_output else [])
+    g = model.trace_step("train", x, y if extra_output else y[0])
+    feeds = {"x_0": x, **{f"y_{i}": v for i, v in enumerate(y)}}
+    feeds.update({ph.node.attrs["name"]: var.numpy() for var, ph in g.variables.items()})
+    return run_passes(g, [cancel_transposes, eliminate_dead_code], check=True), feeds
+
+
+def _activation_transposes(graph):
+    """Transposes of a batch of images (the batch axis stays first)."""
+    return [n for n in graph.nodes if n.op == "Transpose" and len(n.attrs["perm"]) == 4 and
+            n.attrs["perm"][0] == 0]
+
+
+def test_a_flattened_transpose_times_a_kernel_permutes_the_kernel_rows():
+    from kgraph.compiler.passes import permute_flattened_products
+
+    graph, feeds = _flatten_dense_step()
+    names = {v.node.attrs["name"] for v in graph.inputs}
+    feeds = {k: v for k, v in feeds.items() if k in names}
+    assert len(_activation_transposes(graph)) == 2  # the Flatten's, forward and backward
+    before = compile_graph(graph.clone()[0], "numpy", optimized=True).run(feeds)
+    after_graph = run_passes(graph, [permute_flattened_products, eliminate_dead_code],
+                             check=True)
+    assert _activation_transposes(after_graph) == []
+    gathers = [n for n in after_graph.nodes if n.op == "Gather"]
+    assert len(gathers) == 2  # the kernel's rows (forward and input gradient), its gradient's
+    after = compile_graph(after_graph, "numpy", optimized=True).run(feeds)
+    assert len(before) == len(after)
+    for b, a in zip(before, after):  # loss, then each variable's update
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    ort = compile_graph(after_graph, "onnxruntime", optimized=True)
+    for b, a in zip(before, ort.run(feeds)):
+        np.testing.assert_allclose(ort.to_numpy(a), b, rtol=1e-5, atol=1e-6)
+
+
+def test_flattened_rows_read_elsewhere_or_in_inference_keep_their_transpose():
+    from kgraph.compiler.passes import permute_flattened_products
+
+    graph, _ = _flatten_dense_step(extra_output=True)  # the flattened rows are a loss's input
+    kept = len(_activation_transposes(graph))
+    assert len(_activation_transposes(permute_flattened_products(graph))) == kept
+    inference, _ = _flatten_dense_step()
+    inference.updates = {}  # a graph that updates nothing (predict): the batch may be 1
+    assert len(_activation_transposes(permute_flattened_products(inference))) == 2
+    # no pooling: ReLU's gradient mask reads the transposed activations too, so it stays
+    masked, _ = _flatten_dense_step(pool=False)
+    counts = op_counts(masked)
+    assert op_counts(permute_flattened_products(masked)) == counts
+
+
 def _pool_gradient_sums(channels_last, kernel=(3, 3), pad=1):
     """Sums of a max-pooling gradient (by default 3x3 windows at stride 2, padded: windows
     overlap and reach the pad): over the batch and pooled axes, and over one pooled axis."""

@@ -9,12 +9,19 @@ elsewhere it is emitted as the same three ops. The values are the same, bit for 
 """
 from __future__ import annotations
 
-from kgraph.ir.graph import Graph
+from kgraph.ir.graph import Graph, tracing
 from kgraph.ir.types import is_float
 from kgraph.ops.registry import apply
 
 
 def fuse_relu_gradients(graph: Graph) -> Graph:
+    # apply() adds the new nodes to `graph`, also while another graph (a GradientTape's)
+    # is being traced
+    with tracing(graph):
+        return _fuse_relu_gradients(graph)
+
+
+def _fuse_relu_gradients(graph: Graph) -> Graph:
     users = graph.users()
     kept = set(graph.outputs) | set(graph.updates.values())
 

@@ -25,12 +25,14 @@ def optimize(graph: Graph, check: bool | None = None) -> Graph:
                                         eliminate_common_subexpressions, eliminate_dead_code,
                                         fold_constants, fold_expands)
     from kgraph.compiler.passes.fuse_relu_gradients import fuse_relu_gradients
+    from kgraph.compiler.passes.permute_flattened_products import permute_flattened_products
     from kgraph.compiler.passes.pool_gradient_masks import (
         fold_masks_into_pool_gradients, sum_pool_gradients_before_routing)
     from kgraph.compiler.passes.scans import drop_unused_scan_history
 
     return run_passes(graph, [fold_constants, eliminate_common_subexpressions,
                               batch_weight_gradients, cancel_transposes,
-                              fold_masks_into_pool_gradients, sum_pool_gradients_before_routing,
-                              fuse_relu_gradients, fold_expands, eliminate_dead_code,
-                              drop_unused_scan_history], check)
+                              permute_flattened_products, fold_masks_into_pool_gradients,
+                              sum_pool_gradients_before_routing, fuse_relu_gradients,
+                              fold_expands, eliminate_dead_code, drop_unused_scan_history],
+                       check)

@@ -23,7 +23,7 @@ otherwise only single-element constants, whose result has the gradient's type (n
 from __future__ import annotations
 
 from kgraph.compiler.passes.cancel_transposes import ELEMENTWISE
-from kgraph.ir.graph import Graph, Value
+from kgraph.ir.graph import Graph, Value, tracing
 from kgraph.ops.pool import spatial_axes
 from kgraph.ops.registry import apply
 
@@ -31,6 +31,13 @@ MAX_CHAIN = 4
 
 
 def fold_masks_into_pool_gradients(graph: Graph) -> Graph:
+    # apply() adds the new nodes to `graph`, also while another graph (a GradientTape's)
+    # is being traced
+    with tracing(graph):
+        return _fold_masks_into_pool_gradients(graph)
+
+
+def _fold_masks_into_pool_gradients(graph: Graph) -> Graph:
     rewrites = {}  # Mul node id -> (its MaxPoolGrad node, the mask's chain from x outward)
     for node in graph.nodes:
         if node.op != "Mul":
