@@ -11,6 +11,7 @@ rounding), as any GEMM would.
 """
 from __future__ import annotations
 
+from kgraph.compiler.passes.rebuild import replace_in_order
 from kgraph.ir.graph import Graph, Node, Value
 from kgraph.ops.registry import get_op
 
@@ -26,24 +27,17 @@ def batch_weight_gradients(graph: Graph) -> Graph:
         terms = _terms(node, users)
         if terms is not None and len(terms) >= MIN_TERMS:
             rewrites[node.id] = terms
-    if not rewrites:
-        return graph
-    replaced, old = {}, graph.nodes
-    graph.nodes = []  # rebuilt in order: the new nodes go where each sum's root was
-    for node in old:
-        node.inputs = [replaced.get(v, v) for v in node.inputs]
-        terms = rewrites.get(node.id)
-        if terms is None:
-            graph.nodes.append(node)
-            continue
+    return replace_in_order(graph, {i: _stacked(graph, terms) for i, terms in rewrites.items()})
+
+
+def _stacked(graph, terms):
+    """The rewrite of a sum of `aᵀ b` terms into one product of the stacked operands."""
+    def rewrite(node):
         stacked_a = _add(graph, "Concat", [a for a, _ in terms], axis=0)
         stacked_b = _add(graph, "Concat", [b for _, b in terms], axis=0)
-        product = _add(graph, "MatMul",
-                       [_add(graph, "Transpose", [stacked_a], perm=(1, 0)), stacked_b])
-        replaced[node.outputs[0]] = product
-    graph.outputs = [replaced.get(v, v) for v in graph.outputs]
-    graph.updates = {var: replaced.get(v, v) for var, v in graph.updates.items()}
-    return graph
+        return _add(graph, "MatMul",
+                    [_add(graph, "Transpose", [stacked_a], perm=(1, 0)), stacked_b])
+    return rewrite
 
 
 def _internal(value: Value, users) -> bool:

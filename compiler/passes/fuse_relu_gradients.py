@@ -9,26 +9,20 @@ elsewhere it is emitted as the same three ops. The values are the same, bit for 
 """
 from __future__ import annotations
 
-from kgraph.ir.graph import Graph, tracing
+from kgraph.compiler.passes.rebuild import replace_in_order
+from kgraph.ir.graph import Graph
 from kgraph.ir.types import is_float
 from kgraph.ops.registry import apply
 
 
 def fuse_relu_gradients(graph: Graph) -> Graph:
-    # apply() adds the new nodes to `graph`, also while another graph (a GradientTape's)
-    # is being traced
-    with tracing(graph):
-        return _fuse_relu_gradients(graph)
-
-
-def _fuse_relu_gradients(graph: Graph) -> Graph:
     users = graph.users()
     kept = set(graph.outputs) | set(graph.updates.values())
 
     def only_read_by(value, node):
         return value not in kept and [n.id for n in users.get(value, ())] == [node.id]
 
-    fused = {}  # Mul node id -> (g, y)
+    rewrites = {}  # Mul node id -> its ReluGrad
     for node in graph.nodes:
         if node.op != "Mul":
             continue
@@ -37,22 +31,17 @@ def _fuse_relu_gradients(graph: Graph) -> Graph:
             if y is not None and only_read_by(mask, node) and \
                     only_read_by(mask.node.inputs[0], mask.node) and \
                     g.type == y.type == node.outputs[0].type:
-                fused[node.id] = (g, y)
+                rewrites[node.id] = _fused(node.inputs.index(g))
                 break
-    if not fused:
-        return graph
-    replaced, old = {}, graph.nodes
-    graph.nodes = []  # rebuilt in order: each ReluGrad goes where its product was
-    for node in old:
-        node.inputs = [replaced.get(v, v) for v in node.inputs]
-        if node.id in fused:
-            g, y = fused[node.id]
-            replaced[node.outputs[0]] = apply("ReluGrad", replaced.get(g, g), replaced.get(y, y))
-        else:
-            graph.nodes.append(node)
-    graph.outputs = [replaced.get(v, v) for v in graph.outputs]
-    graph.updates = {var: replaced.get(v, v) for var, v in graph.updates.items()}
-    return graph
+    return replace_in_order(graph, rewrites) if rewrites else graph
+
+
+def _fused(i):
+    """The rewrite of a product whose gradient operand is input i, its mask the other."""
+    def rewrite(node):
+        g = node.inputs[i]
+        return apply("ReluGrad", g, _relu_output(node.inputs[1 - i], g))
+    return rewrite
 
 
 def _relu_output(mask, g):

@@ -22,18 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph.ir.graph import Graph, tracing
+from kgraph.compiler.passes.rebuild import replace_in_order
+from kgraph.ir.graph import Graph
 from kgraph.ops.registry import apply
 
 
 def permute_flattened_products(graph: Graph) -> Graph:
-    # apply() adds the new nodes to `graph`, also while another graph (a GradientTape's)
-    # is being traced
-    with tracing(graph):
-        return _permute_flattened_products(graph)
-
-
-def _permute_flattened_products(graph: Graph) -> Graph:
     if not graph.updates:
         return graph
     users = graph.users()
@@ -42,7 +36,7 @@ def _permute_flattened_products(graph: Graph) -> Graph:
     def only_users(value):
         return [] if value in kept else users.get(value, [])
 
-    plan = {}  # node id -> how to rebuild it
+    plan = {}  # node id -> (kind, its operands)
     for node in graph.nodes:
         flat = _flattened_transpose(node)
         if flat is not None and [n.id for n in only_users(node.inputs[0])] == [node.id]:
@@ -52,8 +46,7 @@ def _permute_flattened_products(graph: Graph) -> Graph:
             plan[node.id] = ("input_grad",) + unflat
     if not plan:
         return graph
-    replaced, made, old = {}, {}, graph.nodes
-    graph.nodes = []  # rebuilt in order: each rewrite goes where the node it replaces was
+    made = {}  # nodes the rewrites share: the untransposed rows, each reordered weight
 
     def once(key, build):
         if key not in made:
@@ -64,30 +57,22 @@ def _permute_flattened_products(graph: Graph) -> Graph:
         return once(("gather", w, order.tobytes()),
                     lambda: apply("Gather", w, graph.constant(order), axis=0))
 
-    for node in old:
-        node.inputs = [replaced.get(v, v) for v in node.inputs]
-        how = plan.get(node.id)
-        if how is None:
-            graph.nodes.append(node)
-            continue
-        kind, *args = how
+    def rewrite(node):
+        kind, *args = plan[node.id]
         if kind == "input_grad":
             g, w, order, shape = args
             product = apply("MatMul", g, apply("Transpose", reordered_rows(w, order),
                                                perm=(1, 0)))
-            replaced[node.outputs[0]] = apply("Reshape", product, shape=shape)
-            continue
+            return apply("Reshape", product, shape=shape)
         x, shape, order = args
         rows = once(("rows", x), lambda: apply("Reshape", x, shape=shape))
         if kind == "forward":
-            new = apply("MatMul", rows, reordered_rows(node.inputs[1], order))
-        else:  # the kernel's gradient, its rows back in the flattened transpose's order
-            product = apply("MatMul", apply("Transpose", rows, perm=(1, 0)), node.inputs[1])
-            new = apply("Gather", product, graph.constant(np.argsort(order)), axis=0)
-        replaced[node.outputs[0]] = new
-    graph.outputs = [replaced.get(v, v) for v in graph.outputs]
-    graph.updates = {var: replaced.get(v, v) for var, v in graph.updates.items()}
-    return graph
+            return apply("MatMul", rows, reordered_rows(node.inputs[1], order))
+        # the kernel's gradient, its rows back in the flattened transpose's order
+        product = apply("MatMul", apply("Transpose", rows, perm=(1, 0)), node.inputs[1])
+        return apply("Gather", product, graph.constant(np.argsort(order)), axis=0)
+
+    return replace_in_order(graph, dict.fromkeys(plan, rewrite))
 
 
 def _flattened_transpose(node):

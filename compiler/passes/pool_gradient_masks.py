@@ -23,7 +23,8 @@ otherwise only single-element constants, whose result has the gradient's type (n
 from __future__ import annotations
 
 from kgraph.compiler.passes.cancel_transposes import ELEMENTWISE
-from kgraph.ir.graph import Graph, Value, tracing
+from kgraph.compiler.passes.rebuild import replace_in_order
+from kgraph.ir.graph import Graph, Value
 from kgraph.ops.pool import spatial_axes
 from kgraph.ops.registry import apply
 
@@ -31,14 +32,7 @@ MAX_CHAIN = 4
 
 
 def fold_masks_into_pool_gradients(graph: Graph) -> Graph:
-    # apply() adds the new nodes to `graph`, also while another graph (a GradientTape's)
-    # is being traced
-    with tracing(graph):
-        return _fold_masks_into_pool_gradients(graph)
-
-
-def _fold_masks_into_pool_gradients(graph: Graph) -> Graph:
-    rewrites = {}  # Mul node id -> (its MaxPoolGrad node, the mask's chain from x outward)
+    rewrites = {}  # Mul node id -> its rewrite
     for node in graph.nodes:
         if node.op != "Mul":
             continue
@@ -47,29 +41,22 @@ def _fold_masks_into_pool_gradients(graph: Graph) -> Graph:
             if grad.op == "MaxPoolGrad" and mask.type == routed.type:
                 chain = _chain(mask, grad.inputs[2])
                 if chain:
-                    rewrites[node.id] = (grad, chain)
+                    rewrites[node.id] = _moved(grad, chain)
                     break
-    if not rewrites:
-        return graph
-    replaced, old = {}, graph.nodes
-    graph.nodes = []  # rebuilt in order: the new nodes go where each product was
-    for node in old:
-        node.inputs = [replaced.get(v, v) for v in node.inputs]
-        if node.id not in rewrites:
-            graph.nodes.append(node)
-            continue
-        grad, chain = rewrites[node.id]
+    return replace_in_order(graph, rewrites) if rewrites else graph
+
+
+def _moved(grad, chain):
+    """The rewrite of `MaxPoolGrad(g, y, x) * m(x)` into `MaxPoolGrad(g * m(y), y, x)`."""
+    def rewrite(node):
         g, y, x = grad.inputs
         pooled_mask, previous = y, x
         for step in chain:  # the same ops, on y instead of x
             pooled_mask = apply(step.op, *[pooled_mask if v is previous else v
                                            for v in step.inputs], **step.attrs)
             previous = step.outputs[0]
-        replaced[node.outputs[0]] = apply("MaxPoolGrad", apply("Mul", g, pooled_mask), y, x,
-                                          **grad.attrs)
-    graph.outputs = [replaced.get(v, v) for v in graph.outputs]
-    graph.updates = {var: replaced.get(v, v) for var, v in graph.updates.items()}
-    return graph
+        return apply("MaxPoolGrad", apply("Mul", g, pooled_mask), y, x, **grad.attrs)
+    return rewrite
 
 
 def _chain(mask: Value, x: Value):
