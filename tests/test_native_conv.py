@@ -32,7 +32,14 @@ CASES = [(2, 3, 9, 7, 5, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
          (11, 5, 6, 6, 7, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1)),  # more images than tasks
          (2, 3, 20, 37, 13, 3, 3, (2, 1), (1, 2), (1, 2, 0, 1)),
          (3, 1, 28, 28, 32, 3, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
-         (1, 2, 5, 18, 7, 2, 3, (1, 1), (1, 1), (0, 0, 0, 0))]
+         (1, 2, 5, 18, 7, 2, 3, (1, 1), (1, 1), (0, 0, 0, 0)),
+         # 3x3, stride 1, 32 channels or more in and out, 24 blocks of 2x2 outputs or more
+         # per image and 256 in all: Winograd F(2x2, 3x3) forward (and, padded, for the
+         # transposed convolution): odd output sizes, mixed pads, channels past a multiple of
+         # 8 and 16, images split between two tasks
+         (11, 32, 9, 10, 40, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1)),
+         (8, 32, 11, 12, 33, 3, 3, (1, 1), (1, 1), (2, 1, 1, 2)),
+         (4, 36, 16, 15, 32, 3, 3, (1, 1), (1, 1), (1, 1, 1, 1))]
 ROW_TILE = CASES[7]
 
 
@@ -81,7 +88,7 @@ def test_conv2d_matches_the_reference(case, relu, layout):
     _close(no_bias, _conv_ref(x.astype(np.float64), k.astype(np.float64), groups=1, **attrs))
 
 
-@pytest.mark.parametrize("case", [CASES[0], ROW_TILE])  # the site tile and the row tile
+@pytest.mark.parametrize("case", [CASES[0], ROW_TILE, CASES[10]])  # site, row tile, Winograd
 def test_conv2d_relu_keeps_nan_as_onnxruntime_relu_does(case):
     x, k, b, _, onnx_attrs = _operands(case)
     x[0, 0, 0, 0] = np.nan  # reaches the first output site of every channel

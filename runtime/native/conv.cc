@@ -24,9 +24,14 @@
 // and the im2col kernel gradient reach 75-105 GFLOP/s on one AVX2 core on a small CNN's
 // layers; these 90-100 without the reorders and im2col passes. Conv2D of layers with few
 // products per output (the first, on images) turns the tile around: rows are output channels
-// and columns sites along an output row, so that it stores vectors (conv_rows_image). The
-// loops may contract into FMA (compared with the numpy reference to a tolerance).
+// and columns sites along an output row, so that it stores vectors (conv_rows_image). A 3x3
+// Conv2D at stride 1 over 32 channels or more (and the transposed convolution of a padded one)
+// runs as Winograd F(2x2, 3x3): 16 GEMMs of transformed blocks, 16 products where the direct
+// sum has 36 (winograd_conv). The loops may contract into FMA (compared with the numpy
+// reference to a tolerance).
 #include "ortops.h"
+
+#include <cstdlib>
 
 namespace kgops {
 namespace {
@@ -164,6 +169,178 @@ const float* padded_input(Ort::KernelContext& ctx, const Geometry& g, const floa
 void tile_rows(const float* base, const int32_t* row_off, int64_t first, int64_t count,
                const float** a) {
   for (int64_t i = 0; i < kRows; ++i) a[i] = base + row_off[first + (i < count - first ? i : 0)];
+}
+
+// -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
+// A 3x3 window at stride 1 and dilation 1 over enough channels: each 2x2 block of outputs is
+// A' [sum over input channels of (G k G') * (B' d B)] A, d the block's 4x4 input patch (Lavin
+// and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16 products per (block,
+// input channel, output channel) instead of the direct 36. The sum is 16 GEMMs, one per point
+// of the 4x4 transform (blocks by input channels, times input by output channels), run by the
+// register tile above; a task transforms a chunk of one image's blocks, multiplies and
+// transforms back with its buffers in L2. The transforms add and halve (exact in binary) but
+// round, so the results differ from the direct sum by float rounding, and a NaN or infinity in
+// a block's patch reaches all four of its outputs (the direct sum: those whose window holds it).
+constexpr int64_t kWinogradBlocks = 48;  // output blocks per task, at most
+constexpr int64_t kWinogradChannels = 32;  // fewer input or output channels: the direct tiles
+constexpr int64_t kWinogradMinBlocks = 256;  // blocks of all images, at least
+constexpr int64_t kWinogradMaxProducts = 1 << 16;  // input x output channels: G k G' <= 4 MB
+
+struct WinogradTask {
+  int64_t c, cp, h, w, top, left, o, oh, ow, bw, blocks, chunk, strips;  // x: (n, c, h, w)
+  const float *x, *u, *bias;  // u: [16][o / 16][c][16]; bias padded to strips * 16
+  const int32_t* koff;        // 0, 1, ..., c - 1
+  bool relu;
+  float* y;  // (n, o, oh, ow)
+  int64_t chunks;
+};
+
+KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
+  const auto& t = *static_cast<const WinogradTask*>(data);
+  const int64_t image = int64_t(task) / t.chunks, first = (int64_t(task) % t.chunks) * t.chunk;
+  const int64_t nb = std::min(t.chunk, t.blocks - first), ldo = t.strips * kCols, cp = t.cp;
+  if (nb <= 0) return;
+  // the rows of padded input the chunk's blocks read, channels last (cp, a multiple of 8),
+  // zero outside the image: a patch's 8 channels are one vector
+  const int64_t row0 = 2 * (first / t.bw), rows = 2 * ((first + nb - 1) / t.bw) + 4 - row0;
+  const int64_t cols = 2 * t.bw + 2;
+  // per-thread buffers, kept between calls: a fresh one of this size would be mapped and
+  // unmapped by every task (page faults, and on several threads the unmapping's TLB flushes)
+  thread_local std::vector<float> xt_buffer, v_buffer, m_buffer;
+  xt_buffer.assign(size_t(rows * cols * cp), 0.0f);
+  v_buffer.resize(size_t(16 * nb * cp));
+  m_buffer.resize(size_t(16 * nb * ldo));
+  float* const xt = xt_buffer.data();
+  const float* x = t.x + image * t.c * t.h * t.w;
+  for (int64_t r = std::max<int64_t>(0, t.top - row0); r < rows && row0 + r - t.top < t.h; ++r)
+    for (int64_t ch = 0; ch < t.c; ++ch) {
+      const float* from = x + (ch * t.h + row0 + r - t.top) * t.w;
+      float* to = xt + (r * cols + t.left) * cp + ch;
+      for (int64_t q = 0; q < t.w && q + t.left < cols; ++q) to[q * cp] = from[q];
+    }
+  float *const v = v_buffer.data(), *const m = m_buffer.data();
+  for (int64_t b = 0; b < nb; ++b) {  // V[xi][block][channel] = B' d B
+    const float* d = xt + ((2 * ((first + b) / t.bw) - row0) * cols +
+                                  2 * ((first + b) % t.bw)) * cp;
+    float* to = v + b * cp;
+    for (int64_t ch = 0; ch < cp; ch += 8) {
+      v8 e[4][4];
+      for (int64_t j = 0; j < 4; ++j) {
+        const v8 d0 = load8(d + (0 * cols + j) * cp + ch), d1 = load8(d + (1 * cols + j) * cp + ch);
+        const v8 d2 = load8(d + (2 * cols + j) * cp + ch), d3 = load8(d + (3 * cols + j) * cp + ch);
+        e[0][j] = d0 - d2;
+        e[1][j] = d1 + d2;
+        e[2][j] = d2 - d1;
+        e[3][j] = d1 - d3;
+      }
+      for (int64_t i = 0; i < 4; ++i) {
+        store8(to + ((i * 4 + 0) * nb) * cp + ch, e[i][0] - e[i][2]);
+        store8(to + ((i * 4 + 1) * nb) * cp + ch, e[i][1] + e[i][2]);
+        store8(to + ((i * 4 + 2) * nb) * cp + ch, e[i][2] - e[i][1]);
+        store8(to + ((i * 4 + 3) * nb) * cp + ch, e[i][1] - e[i][3]);
+      }
+    }
+  }
+  for (int64_t xi = 0; xi < 16; ++xi)  // M[xi] = V[xi] U[xi]
+    for (int64_t s = 0; s < t.strips; ++s)
+      for (int64_t r = 0; r < nb; r += kRows) {
+        const float* a[kRows];
+        for (int64_t i = 0; i < kRows; ++i)
+          a[i] = v + (xi * nb + (r + i < nb ? r + i : r)) * cp;
+        v8 acc[2 * kRows] = {};
+        tile(a, t.koff, t.u + (xi * t.strips + s) * t.c * kCols, kCols, t.c, acc);
+        for (int64_t i = 0; i < kRows && r + i < nb; ++i) {
+          float* to = m + (xi * nb + r + i) * ldo + s * kCols;
+          store8(to, acc[2 * i]);
+          store8(to + 8, acc[2 * i + 1]);
+        }
+      }
+  const v8 zero = {};
+  float* y = t.y + image * t.o * t.oh * t.ow;
+  for (int64_t b = 0; b < nb; ++b) {  // A' M A, eight output channels at a time
+    const int64_t r0 = 2 * ((first + b) / t.bw), c0 = 2 * ((first + b) % t.bw);
+    const int64_t out_rows = std::min<int64_t>(2, t.oh - r0);
+    const int64_t out_cols = std::min<int64_t>(2, t.ow - c0);
+    for (int64_t o8 = 0; o8 < ldo; o8 += 8) {
+      v8 p[16];
+      for (int64_t xi = 0; xi < 16; ++xi) p[xi] = load8(m + (xi * nb + b) * ldo + o8);
+      v8 s0[4], s1[4];
+      for (int j = 0; j < 4; ++j) {
+        s0[j] = p[j] + p[4 + j] + p[8 + j];
+        s1[j] = p[4 + j] - p[8 + j] - p[12 + j];
+      }
+      const v8 bias = load8(t.bias + o8);
+      v8 out[2][2] = {{s0[0] + s0[1] + s0[2] + bias, s0[1] - s0[2] - s0[3] + bias},
+                      {s1[0] + s1[1] + s1[2] + bias, s1[1] - s1[2] - s1[3] + bias}};
+      if (t.relu)  // NaN stays NaN, as in onnxruntime's Relu
+        for (auto& row : out)
+          for (auto& q : row) q = q < zero ? zero : q;
+      for (int64_t j = 0; j < 8 && o8 + j < t.o; ++j) {
+        float* plane = y + (o8 + j) * t.oh * t.ow + r0 * t.ow + c0;
+        for (int64_t i = 0; i < out_rows; ++i)
+          for (int64_t q = 0; q < out_cols; ++q) plane[i * t.ow + q] = out[i][q][j];
+      }
+    }
+  }
+}
+
+// y (n, o, oh, ow) = the 3x3 convolution of x (n, c, h, w), zero padded by pads (top, left,
+// bottom, right), with kernel(o, c, i, j), plus bias (o, or null), relu'd if asked
+template <typename Kernel>
+void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c, int64_t h,
+                   int64_t w, const int64_t* pads, int64_t o, Kernel kernel, const float* bias,
+                   bool relu, float* y) {
+  const int64_t oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2;
+  const int64_t strips = tiles(o, kCols);
+  std::vector<float> u(size_t(16 * strips * c * kCols), 0.0f);  // G k G', packed
+  for (int64_t oc = 0; oc < o; ++oc)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      float k[3][3], gk[4][3];
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) k[i][j] = kernel(oc, ch, i, j);
+      for (int j = 0; j < 3; ++j) {
+        gk[0][j] = k[0][j];
+        gk[1][j] = 0.5f * (k[0][j] + k[1][j] + k[2][j]);
+        gk[2][j] = 0.5f * (k[0][j] - k[1][j] + k[2][j]);
+        gk[3][j] = k[2][j];
+      }
+      for (int i = 0; i < 4; ++i) {
+        const float row[4] = {gk[i][0], 0.5f * (gk[i][0] + gk[i][1] + gk[i][2]),
+                              0.5f * (gk[i][0] - gk[i][1] + gk[i][2]), gk[i][2]};
+        for (int j = 0; j < 4; ++j)
+          u[size_t((((i * 4 + j) * strips + oc / kCols) * c + ch) * kCols + oc % kCols)] = row[j];
+      }
+    }
+  std::vector<float> strip_bias(size_t(strips * kCols), 0.0f);
+  if (bias) std::copy(bias, bias + o, strip_bias.begin());
+  std::vector<int32_t> koff(static_cast<size_t>(c));
+  for (int64_t ch = 0; ch < c; ++ch) koff[size_t(ch)] = int32_t(ch);
+  const int64_t bh = tiles(oh, 2), bw = tiles(ow, 2), blocks = bh * bw;
+  const int64_t chunks = tiles(blocks, kWinogradBlocks), chunk = tiles(blocks, chunks);
+  WinogradTask t{c,     tiles(c, 8) * 8, h,    w,          pads[0],         pads[1], o,
+                 oh,    ow,              bw,   blocks,     chunk,           strips,  x,
+                 u.data(), strip_bias.data(), koff.data(), relu, y, chunks};
+  run_tasks(ctx, winograd_chunk, n * chunks, n * blocks * 16 * c * o, &t);
+}
+
+// Whether the environment variable `name` is "0" (read on every call: a process can compare)
+bool switched_off(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && std::string(value) == "0";
+}
+
+// Whether a convolution of g's window, strides and dilations, with c input and o output
+// channels and n images of oh x ow outputs, runs as Winograd F(2x2, 3x3). Measured against
+// the direct tiles (two threads): 0.6-0.8 of their time from 32 channels in and out on images
+// of 13x13 to 56x56 outputs; slower with 16 channels (1.1: the transforms weigh more than
+// the products they save), on 7x7 images (16 blocks: each task streams all of G k G' for few
+// rows) and for one image (G k G' computed for a single use). KGRAPH_WINOGRAD=0: never.
+bool winograd(const Geometry& g, int64_t c, int64_t o, int64_t oh, int64_t ow) {
+  const int64_t blocks = tiles(oh, 2) * tiles(ow, 2);
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         std::min(c, o) >= kWinogradChannels && blocks >= kWinogradBlocks / 2 &&
+         g.n * blocks >= kWinogradMinBlocks && c * o <= kWinogradMaxProducts &&
+         !switched_off("KGRAPH_WINOGRAD");
 }
 
 // -- Conv2D -----------------------------------------------------------------------------------
@@ -311,13 +488,20 @@ struct Conv2DKernel : Attrs {
     const float* bias = optional_input(ctx, 2, g.o, "Conv2D");
     float* y = ctx.GetOutput(0, {g.n, g.o, g.oh, g.ow}).GetTensorMutableData<float>();
     if (g.n * g.o * g.sites() == 0) return;
+    const float* w = ctx.GetInput(1).GetTensorData<float>();
+    if (winograd(g, g.c, g.o, g.oh, g.ow)) {
+      const auto at = [&](int64_t o, int64_t c, int64_t i, int64_t j) {
+        return w[kernel_at(g, hwio, o, c, i * 3 + j)];
+      };
+      return winograd_conv(ctx, ctx.GetInput(0).GetTensorData<float>(), g.n, g.c, g.h, g.w,
+                           pads.data(), g.o, at, bias, relu, y);
+    }
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
     const auto site_off = g.site_offsets(), window_off = g.window_offsets();
     if (row_tiles(g)) {  // w packed as [o / 6][c kh kw][6], zero padded
       std::vector<float> packed(size_t(tiles(g.o, kRows) * kRows * g.depth()), 0.0f);
       std::vector<float> row_bias(size_t(tiles(g.o, kRows) * kRows), 0.0f);
-      const float* w = ctx.GetInput(1).GetTensorData<float>();
       for (int64_t o = 0; o < g.o; ++o)
         for (int64_t k = 0; k < g.depth(); ++k)
           packed[size_t(((o / kRows) * g.depth() + k) * kRows + o % kRows)] =
@@ -331,7 +515,7 @@ struct Conv2DKernel : Attrs {
     std::vector<int64_t> row_at(size_t(g.depth()));
     for (int64_t r = 0; r < g.depth(); ++r)
       row_at[size_t(r)] = kernel_at(g, hwio, 0, r / (g.kh * g.kw), r % (g.kh * g.kw));
-    const auto packed = pack(ctx.GetInput(1).GetTensorData<float>(), row_at, g.o,
+    const auto packed = pack(w, row_at, g.o,
                              hwio ? 1 : g.depth());
     std::vector<float> strip_bias(size_t(tiles(g.o, kCols) * kCols), 0.0f);
     if (bias) std::copy(bias, bias + g.o, strip_bias.begin());
@@ -357,7 +541,8 @@ KG_CLONES KG_FMA void conv_transpose_strip(void* data, size_t task) {
   const int64_t strips = tiles(g.c, kCols), image = int64_t(task) / strips;
   const int64_t s = int64_t(task) % strips, sites = g.sites(), area = g.hp * g.wp;
   const float* x = t.x + image * g.o * sites;
-  std::vector<float> sum(size_t(area * kCols), 0.0f);  // this strip's padded output, sites major
+  thread_local std::vector<float> sum;  // this strip's padded output, sites major (per thread:
+  sum.assign(size_t(area * kCols), 0.0f);  // see winograd_chunk)
   for (int64_t p = 0; p < sites; p += kRows) {
     const float* a[kRows];
     for (int64_t i = 0; i < kRows; ++i) a[i] = x + (p + i < sites ? p + i : p);
@@ -414,6 +599,19 @@ struct ConvTranspose2DKernel : Attrs {
     if (g.n * g.c == 0) return;
     // the Conv's kernel (o, c, kh, kw): per window offset, rows o by columns c
     const float* w = ctx.GetInput(1).GetTensorData<float>();
+    if (winograd(g, g.o, g.c, g.h, g.w) && output_padding[0] == 0 &&
+        output_padding[1] == 0 && std::min({pads[0], pads[1], pads[2], pads[3]}) >= 1 &&
+        std::max({pads[0], pads[1], pads[2], pads[3]}) <= 2) {
+      // the 3x3 convolution of x padded by 2 - pads with the kernel turned half round. Not
+      // for unpadded ("valid") layers: their padding by 2 makes the blocks many zeros (on a
+      // 13x13 output, 205 MFLOP of products against the direct scatter's 285, and slower)
+      const int64_t full[4] = {2 - pads[0], 2 - pads[1], 2 - pads[2], 2 - pads[3]};
+      const auto at = [&](int64_t c, int64_t o, int64_t i, int64_t j) {
+        return w[kernel_at(g, hwio, o, c, (2 - i) * 3 + 2 - j)];
+      };
+      return winograd_conv(ctx, ctx.GetInput(0).GetTensorData<float>(), g.n, g.o, g.oh, g.ow,
+                           full, g.c, at, bias, false, y);
+    }
     std::vector<float> packed;
     std::vector<int64_t> row_at(size_t(g.o));
     for (int64_t k = 0; k < g.kh * g.kw; ++k) {
@@ -470,7 +668,8 @@ KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
   const int64_t first = block * t.block_rows, last = std::min(depth, first + t.block_rows);
   const int64_t n0 = chunk * g.n / t.image_chunks, n1 = (chunk + 1) * g.n / t.image_chunks;
   float* sum = t.partial + chunk * depth * t.ldg;
-  std::vector<float> gt(size_t(sites * t.ldg));  // this image's gradient, transposed
+  thread_local std::vector<float> gt;  // this image's gradient, transposed (per thread: see
+  gt.resize(size_t(sites * t.ldg));      // winograd_chunk)
   for (int64_t image = n0; image < n1; ++image) {
     transpose_grad_image(t.grad + image * g.o * sites, g.o, sites, t.ldg, gt.data());
     const float* x = t.x + image * g.c * g.hp * g.wp;
