@@ -185,6 +185,7 @@ constexpr int64_t kWinogradBlocks = 48;  // output blocks per task, at most
 constexpr int64_t kWinogradChannels = 32;  // fewer input or output channels: the direct tiles
 constexpr int64_t kWinogradMinBlocks = 256;  // blocks of all images, at least
 constexpr int64_t kWinogradMaxProducts = 1 << 16;  // input x output channels: G k G' <= 4 MB
+constexpr int64_t kWinogradAdjointBlocks = 192;  // blocks of one image: one task's buffers
 
 struct WinogradTask {
   int64_t c, cp, h, w, top, left, o, oh, ow, bw, blocks, chunk, strips;  // x: (n, c, h, w)
@@ -286,13 +287,13 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
 
 // y (n, o, oh, ow) = the 3x3 convolution of x (n, c, h, w), zero padded by pads (top, left,
 // bottom, right), with kernel(o, c, i, j), plus bias (o, or null), relu'd if asked
+// G k G' of every kernel(o, c, i, j), packed for the GEMMs: [16][o / 16][c][16] (rows c by
+// columns o), or with `transposed` [16][c / 16][o][16] (rows o by columns c)
 template <typename Kernel>
-void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c, int64_t h,
-                   int64_t w, const int64_t* pads, int64_t o, Kernel kernel, const float* bias,
-                   bool relu, float* y) {
-  const int64_t oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2;
-  const int64_t strips = tiles(o, kCols);
-  std::vector<float> u(size_t(16 * strips * c * kCols), 0.0f);  // G k G', packed
+std::vector<float> winograd_kernels(int64_t c, int64_t o, Kernel kernel, bool transposed) {
+  const int64_t cols = transposed ? c : o, rows = transposed ? o : c;
+  const int64_t strips = tiles(cols, kCols);
+  std::vector<float> u(size_t(16 * strips * rows * kCols), 0.0f);
   for (int64_t oc = 0; oc < o; ++oc)
     for (int64_t ch = 0; ch < c; ++ch) {
       float k[3][3], gk[4][3];
@@ -304,23 +305,128 @@ void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c
         gk[2][j] = 0.5f * (k[0][j] - k[1][j] + k[2][j]);
         gk[3][j] = k[2][j];
       }
+      const int64_t col = transposed ? ch : oc, row = transposed ? oc : ch;
       for (int i = 0; i < 4; ++i) {
-        const float row[4] = {gk[i][0], 0.5f * (gk[i][0] + gk[i][1] + gk[i][2]),
+        const float out[4] = {gk[i][0], 0.5f * (gk[i][0] + gk[i][1] + gk[i][2]),
                               0.5f * (gk[i][0] - gk[i][1] + gk[i][2]), gk[i][2]};
         for (int j = 0; j < 4; ++j)
-          u[size_t((((i * 4 + j) * strips + oc / kCols) * c + ch) * kCols + oc % kCols)] = row[j];
+          u[size_t((((i * 4 + j) * strips + col / kCols) * rows + row) * kCols + col % kCols)] =
+              out[j];
       }
     }
+  return u;
+}
+
+std::vector<int32_t> identity_offsets(int64_t n) {
+  std::vector<int32_t> off(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) off[size_t(i)] = int32_t(i);
+  return off;
+}
+
+// y (n, o, oh, ow) = the 3x3 convolution of x (n, c, h, w), zero padded by pads (top, left,
+// bottom, right), with kernel(o, c, i, j), plus bias (o, or null), relu'd if asked
+template <typename Kernel>
+void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c, int64_t h,
+                   int64_t w, const int64_t* pads, int64_t o, Kernel kernel, const float* bias,
+                   bool relu, float* y) {
+  const int64_t oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2;
+  const int64_t strips = tiles(o, kCols);
+  const auto u = winograd_kernels(c, o, kernel, false);
   std::vector<float> strip_bias(size_t(strips * kCols), 0.0f);
   if (bias) std::copy(bias, bias + o, strip_bias.begin());
-  std::vector<int32_t> koff(static_cast<size_t>(c));
-  for (int64_t ch = 0; ch < c; ++ch) koff[size_t(ch)] = int32_t(ch);
+  const auto koff = identity_offsets(c);
   const int64_t bh = tiles(oh, 2), bw = tiles(ow, 2), blocks = bh * bw;
   const int64_t chunks = tiles(blocks, kWinogradBlocks), chunk = tiles(blocks, chunks);
   WinogradTask t{c,     tiles(c, 8) * 8, h,    w,          pads[0],         pads[1], o,
                  oh,    ow,              bw,   blocks,     chunk,           strips,  x,
                  u.data(), strip_bias.data(), koff.data(), relu, y, chunks};
   run_tasks(ctx, winograd_chunk, n * chunks, n * blocks * 16 * c * o, &t);
+}
+
+// The adjoint: the input gradient of a 3x3 convolution (g's, stride 1) from its output's, dy
+// (n, g.o, g.oh, g.ow), as dx = B [sum over o of (G k G') * (A dy A')] B' per 2x2 block of dy,
+// each 4x4 result added into the padded input it came from; one task per image (the blocks'
+// results overlap), bias added, cropped to dx (n, g.c, g.h, g.w).
+struct WinogradAdjointTask {
+  Geometry g;
+  int64_t op, bw, blocks, strips;  // op: g.o padded to 8s; strips of 16 input channels
+  const float *dy, *u, *bias;      // u: [16][c / 16][o][16]
+  const int32_t* koff;             // 0, 1, ..., o - 1
+  float* dx;
+};
+
+KG_CLONES KG_FMA void winograd_adjoint_image(void* data, size_t image) {
+  const auto& t = *static_cast<const WinogradAdjointTask*>(data);
+  const Geometry& g = t.g;
+  const int64_t nb = t.blocks, op = t.op, ldc = t.strips * kCols;
+  const int64_t rows = 2 * tiles(g.oh, 2), cols = 2 * t.bw;  // dy's blocks, zero past its edge
+  const int64_t arows = rows + 2, acols = cols + 2;          // the padded input they reach
+  thread_local std::vector<float> dyt_buffer, v_buffer, m_buffer, sum_buffer;
+  dyt_buffer.assign(size_t(rows * cols * op), 0.0f);
+  v_buffer.resize(size_t(16 * nb * op));
+  m_buffer.resize(size_t(16 * nb * ldc));
+  sum_buffer.assign(size_t(arows * acols * ldc), 0.0f);
+  float *const dyt = dyt_buffer.data(), *const v = v_buffer.data(), *const m = m_buffer.data();
+  float* const sum = sum_buffer.data();
+  const float* dy = t.dy + int64_t(image) * g.o * g.oh * g.ow;
+  for (int64_t ch = 0; ch < g.o; ++ch)  // dy channels last
+    for (int64_t r = 0; r < g.oh; ++r)
+      for (int64_t q = 0; q < g.ow; ++q)
+        dyt[(r * cols + q) * op + ch] = dy[(ch * g.oh + r) * g.ow + q];
+  for (int64_t b = 0; b < nb; ++b) {  // V[xi][block][o] = A dy A'
+    const float* d = dyt + (2 * (b / t.bw) * cols + 2 * (b % t.bw)) * op;
+    for (int64_t ch = 0; ch < op; ch += 8) {
+      const v8 d00 = load8(d + ch), d01 = load8(d + op + ch);
+      const v8 d10 = load8(d + cols * op + ch), d11 = load8(d + (cols + 1) * op + ch);
+      const v8 e[4][2] = {{d00, d01}, {d00 + d10, d01 + d11}, {d00 - d10, d01 - d11},
+                          {-d10, -d11}};
+      for (int64_t i = 0; i < 4; ++i) {
+        const v8 out[4] = {e[i][0], e[i][0] + e[i][1], e[i][0] - e[i][1], -e[i][1]};
+        for (int64_t j = 0; j < 4; ++j) store8(v + ((i * 4 + j) * nb + b) * op + ch, out[j]);
+      }
+    }
+  }
+  for (int64_t xi = 0; xi < 16; ++xi)  // M[xi] = V[xi] U[xi]'
+    for (int64_t s = 0; s < t.strips; ++s)
+      for (int64_t r = 0; r < nb; r += kRows) {
+        const float* a[kRows];
+        for (int64_t i = 0; i < kRows; ++i) a[i] = v + (xi * nb + (r + i < nb ? r + i : r)) * op;
+        v8 acc[2 * kRows] = {};
+        tile(a, t.koff, t.u + (xi * t.strips + s) * g.o * kCols, kCols, g.o, acc);
+        for (int64_t i = 0; i < kRows && r + i < nb; ++i) {
+          float* to = m + (xi * nb + r + i) * ldc + s * kCols;
+          store8(to, acc[2 * i]);
+          store8(to + 8, acc[2 * i + 1]);
+        }
+      }
+  for (int64_t b = 0; b < nb; ++b) {  // B M B', added into the padded input, channels last
+    float* to = sum + (2 * (b / t.bw) * acols + 2 * (b % t.bw)) * ldc;
+    for (int64_t c8 = 0; c8 < ldc; c8 += 8) {
+      v8 w[16], e[4][4];
+      for (int64_t xi = 0; xi < 16; ++xi) w[xi] = load8(m + (xi * nb + b) * ldc + c8);
+      for (int64_t j = 0; j < 4; ++j) {
+        e[0][j] = w[j];
+        e[1][j] = w[4 + j] - w[8 + j] + w[12 + j];
+        e[2][j] = w[4 + j] + w[8 + j] - w[j];
+        e[3][j] = -w[12 + j];
+      }
+      for (int64_t i = 0; i < 4; ++i) {
+        const v8 out[4] = {e[i][0], e[i][1] - e[i][2] + e[i][3], e[i][1] + e[i][2] - e[i][0],
+                           -e[i][3]};
+        for (int64_t j = 0; j < 4; ++j) {
+          float* at = to + (i * acols + j) * ldc + c8;
+          store8(at, load8(at) + out[j]);
+        }
+      }
+    }
+  }
+  float* dx = t.dx + int64_t(image) * g.c * g.h * g.w;
+  for (int64_t ch = 0; ch < g.c; ++ch) {  // cropped, channels first, plus the bias
+    const float bias = t.bias ? t.bias[ch] : 0.0f;
+    for (int64_t r = 0; r < g.h; ++r)
+      for (int64_t q = 0; q < g.w; ++q)
+        dx[(ch * g.h + r) * g.w + q] = sum[((r + g.top) * acols + q + g.left) * ldc + ch] + bias;
+  }
 }
 
 // Whether the environment variable `name` is "0" (read on every call: a process can compare)
@@ -599,6 +705,20 @@ struct ConvTranspose2DKernel : Attrs {
     if (g.n * g.c == 0) return;
     // the Conv's kernel (o, c, kh, kw): per window offset, rows o by columns c
     const float* w = ctx.GetInput(1).GetTensorData<float>();
+    if (winograd(g, g.c, g.o, g.oh, g.ow) && output_padding[0] == 0 &&
+        output_padding[1] == 0 && tiles(g.oh, 2) * tiles(g.ow, 2) <= kWinogradAdjointBlocks &&
+        std::max({pads[0], pads[1], pads[2], pads[3]}) == 0) {
+      const auto at = [&](int64_t o, int64_t c, int64_t i, int64_t j) {
+        return w[kernel_at(g, hwio, o, c, i * 3 + j)];
+      };
+      const auto u = winograd_kernels(g.c, g.o, at, true);
+      const auto koff = identity_offsets(g.o);
+      const int64_t bw = tiles(g.ow, 2), blocks = tiles(g.oh, 2) * bw;
+      WinogradAdjointTask t{g,        tiles(g.o, 8) * 8, bw,   blocks, tiles(g.c, kCols),
+                            ctx.GetInput(0).GetTensorData<float>(), u.data(), bias,
+                            koff.data(), y};
+      return run_tasks(ctx, winograd_adjoint_image, g.n, g.n * blocks * 16 * g.c * g.o, &t);
+    }
     if (winograd(g, g.o, g.c, g.h, g.w) && output_padding[0] == 0 &&
         output_padding[1] == 0 && std::min({pads[0], pads[1], pads[2], pads[3]}) >= 1 &&
         std::max({pads[0], pads[1], pads[2], pads[3]}) <= 2) {
