@@ -196,6 +196,26 @@ struct WinogradTask {
   int64_t chunks;
 };
 
+// M[xi] = V[xi] U[xi] for the 16 points xi: V [16][nb][ldv] (depth values of each row used),
+// U [16][strips][depth][16], M [16][nb][strips * 16]
+inline __attribute__((always_inline)) void winograd_products(
+    const float* v, int64_t ldv, int64_t nb, const float* u, const int32_t* koff, int64_t depth,
+    int64_t strips, float* m) {
+  for (int64_t xi = 0; xi < 16; ++xi)
+    for (int64_t s = 0; s < strips; ++s)
+      for (int64_t r = 0; r < nb; r += kRows) {
+        const float* a[kRows];
+        for (int64_t i = 0; i < kRows; ++i) a[i] = v + (xi * nb + (r + i < nb ? r + i : r)) * ldv;
+        v8 acc[2 * kRows] = {};
+        tile(a, koff, u + (xi * strips + s) * depth * kCols, kCols, depth, acc);
+        for (int64_t i = 0; i < kRows && r + i < nb; ++i) {
+          float* to = m + (xi * nb + r + i) * strips * kCols + s * kCols;
+          store8(to, acc[2 * i]);
+          store8(to + 8, acc[2 * i + 1]);
+        }
+      }
+}
+
 KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
   const auto& t = *static_cast<const WinogradTask*>(data);
   const int64_t image = int64_t(task) / t.chunks, first = (int64_t(task) % t.chunks) * t.chunk;
@@ -242,20 +262,7 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
       }
     }
   }
-  for (int64_t xi = 0; xi < 16; ++xi)  // M[xi] = V[xi] U[xi]
-    for (int64_t s = 0; s < t.strips; ++s)
-      for (int64_t r = 0; r < nb; r += kRows) {
-        const float* a[kRows];
-        for (int64_t i = 0; i < kRows; ++i)
-          a[i] = v + (xi * nb + (r + i < nb ? r + i : r)) * cp;
-        v8 acc[2 * kRows] = {};
-        tile(a, t.koff, t.u + (xi * t.strips + s) * t.c * kCols, kCols, t.c, acc);
-        for (int64_t i = 0; i < kRows && r + i < nb; ++i) {
-          float* to = m + (xi * nb + r + i) * ldo + s * kCols;
-          store8(to, acc[2 * i]);
-          store8(to + 8, acc[2 * i + 1]);
-        }
-      }
+  winograd_products(v, cp, nb, t.u, t.koff, t.c, t.strips, m);  // M[xi] = V[xi] U[xi]
   const v8 zero = {};
   float* y = t.y + image * t.o * t.oh * t.ow;
   for (int64_t b = 0; b < nb; ++b) {  // A' M A, eight output channels at a time
@@ -386,19 +393,7 @@ KG_CLONES KG_FMA void winograd_adjoint_image(void* data, size_t image) {
       }
     }
   }
-  for (int64_t xi = 0; xi < 16; ++xi)  // M[xi] = V[xi] U[xi]'
-    for (int64_t s = 0; s < t.strips; ++s)
-      for (int64_t r = 0; r < nb; r += kRows) {
-        const float* a[kRows];
-        for (int64_t i = 0; i < kRows; ++i) a[i] = v + (xi * nb + (r + i < nb ? r + i : r)) * op;
-        v8 acc[2 * kRows] = {};
-        tile(a, t.koff, t.u + (xi * t.strips + s) * g.o * kCols, kCols, g.o, acc);
-        for (int64_t i = 0; i < kRows && r + i < nb; ++i) {
-          float* to = m + (xi * nb + r + i) * ldc + s * kCols;
-          store8(to, acc[2 * i]);
-          store8(to + 8, acc[2 * i + 1]);
-        }
-      }
+  winograd_products(v, op, nb, t.u, t.koff, g.o, t.strips, m);  // M[xi] = V[xi] U[xi]'
   for (int64_t b = 0; b < nb; ++b) {  // B M B', added into the padded input, channels last
     float* to = sum + (2 * (b / t.bw) * acols + 2 * (b % t.bw)) * ldc;
     for (int64_t c8 = 0; c8 < ldc; c8 += 8) {
