@@ -216,33 +216,27 @@ inline __attribute__((always_inline)) void winograd_products(
       }
 }
 
-KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
-  const auto& t = *static_cast<const WinogradTask*>(data);
-  const int64_t image = int64_t(task) / t.chunks, first = (int64_t(task) % t.chunks) * t.chunk;
-  const int64_t nb = std::min(t.chunk, t.blocks - first), ldo = t.strips * kCols, cp = t.cp;
-  if (nb <= 0) return;
-  // the rows of padded input the chunk's blocks read, channels last (cp, a multiple of 8),
-  // zero outside the image: a patch's 8 channels are one vector
-  const int64_t row0 = 2 * (first / t.bw), rows = 2 * ((first + nb - 1) / t.bw) + 4 - row0;
-  const int64_t cols = 2 * t.bw + 2;
-  // per-thread buffers, kept between calls: a fresh one of this size would be mapped and
-  // unmapped by every task (page faults, and on several threads the unmapping's TLB flushes)
-  thread_local std::vector<float> xt_buffer, v_buffer, m_buffer;
-  xt_buffer.assign(size_t(rows * cols * cp), 0.0f);
-  v_buffer.resize(size_t(16 * nb * cp));
-  m_buffer.resize(size_t(16 * nb * ldo));
-  float* const xt = xt_buffer.data();
-  const float* x = t.x + image * t.c * t.h * t.w;
-  for (int64_t r = std::max<int64_t>(0, t.top - row0); r < rows && row0 + r - t.top < t.h; ++r)
-    for (int64_t ch = 0; ch < t.c; ++ch) {
-      const float* from = x + (ch * t.h + row0 + r - t.top) * t.w;
-      float* to = xt + (r * cols + t.left) * cp + ch;
-      for (int64_t q = 0; q < t.w && q + t.left < cols; ++q) to[q * cp] = from[q];
+// dst [rows][cols][cp] = src (channels, h, w) channels last, dst row r holding src row
+// first + r - top at column left on (zero elsewhere: dst is zeroed first)
+inline void stage_channels_last(const float* src, int64_t channels, int64_t h, int64_t w,
+                                int64_t first, int64_t top, int64_t left, int64_t rows,
+                                int64_t cols, int64_t cp, std::vector<float>& dst) {
+  dst.assign(size_t(rows * cols * cp), 0.0f);
+  for (int64_t r = std::max<int64_t>(0, top - first); r < rows && first + r - top < h; ++r)
+    for (int64_t ch = 0; ch < channels; ++ch) {
+      const float* from = src + (ch * h + first + r - top) * w;
+      float* to = dst.data() + (r * cols + left) * cp + ch;
+      for (int64_t q = 0; q < w && q + left < cols; ++q) to[q * cp] = from[q];
     }
-  float *const v = v_buffer.data(), *const m = m_buffer.data();
-  for (int64_t b = 0; b < nb; ++b) {  // V[xi][block][channel] = B' d B
-    const float* d = xt + ((2 * ((first + b) / t.bw) - row0) * cols +
-                                  2 * ((first + b) % t.bw)) * cp;
+}
+
+// V[xi][b][0..cp) = B' d B for the blocks b < nb (block first + b of bw a row), d the 4x4
+// patch of the staged input xt [][cols][cp] whose rows start at padded row row0
+inline __attribute__((always_inline)) void input_blocks(const float* xt, int64_t cols,
+                                                        int64_t cp, int64_t row0, int64_t bw,
+                                                        int64_t first, int64_t nb, float* v) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* d = xt + ((2 * ((first + b) / bw) - row0) * cols + 2 * ((first + b) % bw)) * cp;
     float* to = v + b * cp;
     for (int64_t ch = 0; ch < cp; ch += 8) {
       v8 e[4][4];
@@ -262,6 +256,45 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
       }
     }
   }
+}
+
+// V[xi][b][0..op) = A dy A' for the nb blocks of the staged output gradient dyt [][cols][op]
+inline __attribute__((always_inline)) void gradient_blocks(const float* dyt, int64_t cols,
+                                                           int64_t op, int64_t bw, int64_t nb,
+                                                           float* v) {
+  for (int64_t b = 0; b < nb; ++b) {
+    const float* d = dyt + (2 * (b / bw) * cols + 2 * (b % bw)) * op;
+    for (int64_t ch = 0; ch < op; ch += 8) {
+      const v8 d00 = load8(d + ch), d01 = load8(d + op + ch);
+      const v8 d10 = load8(d + cols * op + ch), d11 = load8(d + (cols + 1) * op + ch);
+      const v8 e[4][2] = {{d00, d01}, {d00 + d10, d01 + d11}, {d00 - d10, d01 - d11},
+                          {-d10, -d11}};
+      for (int64_t i = 0; i < 4; ++i) {
+        const v8 out[4] = {e[i][0], e[i][0] + e[i][1], e[i][0] - e[i][1], -e[i][1]};
+        for (int64_t j = 0; j < 4; ++j) store8(v + ((i * 4 + j) * nb + b) * op + ch, out[j]);
+      }
+    }
+  }
+}
+
+KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
+  const auto& t = *static_cast<const WinogradTask*>(data);
+  const int64_t image = int64_t(task) / t.chunks, first = (int64_t(task) % t.chunks) * t.chunk;
+  const int64_t nb = std::min(t.chunk, t.blocks - first), ldo = t.strips * kCols, cp = t.cp;
+  if (nb <= 0) return;
+  // the rows of padded input the chunk's blocks read, channels last (cp, a multiple of 8),
+  // zero outside the image: a patch's 8 channels are one vector
+  const int64_t row0 = 2 * (first / t.bw), rows = 2 * ((first + nb - 1) / t.bw) + 4 - row0;
+  const int64_t cols = 2 * t.bw + 2;
+  // per-thread buffers, kept between calls: a fresh one of this size would be mapped and
+  // unmapped by every task (page faults, and on several threads the unmapping's TLB flushes)
+  thread_local std::vector<float> xt_buffer, v_buffer, m_buffer;
+  stage_channels_last(t.x + image * t.c * t.h * t.w, t.c, t.h, t.w, row0, t.top, t.left, rows,
+                      cols, cp, xt_buffer);
+  v_buffer.resize(size_t(16 * nb * cp));
+  m_buffer.resize(size_t(16 * nb * ldo));
+  float *const v = v_buffer.data(), *const m = m_buffer.data();
+  input_blocks(xt_buffer.data(), cols, cp, row0, t.bw, first, nb, v);  // V[xi][block][channel]
   winograd_products(v, cp, nb, t.u, t.koff, t.c, t.strips, m);  // M[xi] = V[xi] U[xi]
   const v8 zero = {};
   float* y = t.y + image * t.o * t.oh * t.ow;
@@ -369,30 +402,13 @@ KG_CLONES KG_FMA void winograd_adjoint_image(void* data, size_t image) {
   const int64_t rows = 2 * tiles(g.oh, 2), cols = 2 * t.bw;  // dy's blocks, zero past its edge
   const int64_t arows = rows + 2, acols = cols + 2;          // the padded input they reach
   thread_local std::vector<float> dyt_buffer, v_buffer, m_buffer, sum_buffer;
-  dyt_buffer.assign(size_t(rows * cols * op), 0.0f);
+  stage_channels_last(t.dy + int64_t(image) * g.o * g.oh * g.ow, g.o, g.oh, g.ow, 0, 0, 0, rows,
+                      cols, op, dyt_buffer);
   v_buffer.resize(size_t(16 * nb * op));
   m_buffer.resize(size_t(16 * nb * ldc));
   sum_buffer.assign(size_t(arows * acols * ldc), 0.0f);
-  float *const dyt = dyt_buffer.data(), *const v = v_buffer.data(), *const m = m_buffer.data();
-  float* const sum = sum_buffer.data();
-  const float* dy = t.dy + int64_t(image) * g.o * g.oh * g.ow;
-  for (int64_t ch = 0; ch < g.o; ++ch)  // dy channels last
-    for (int64_t r = 0; r < g.oh; ++r)
-      for (int64_t q = 0; q < g.ow; ++q)
-        dyt[(r * cols + q) * op + ch] = dy[(ch * g.oh + r) * g.ow + q];
-  for (int64_t b = 0; b < nb; ++b) {  // V[xi][block][o] = A dy A'
-    const float* d = dyt + (2 * (b / t.bw) * cols + 2 * (b % t.bw)) * op;
-    for (int64_t ch = 0; ch < op; ch += 8) {
-      const v8 d00 = load8(d + ch), d01 = load8(d + op + ch);
-      const v8 d10 = load8(d + cols * op + ch), d11 = load8(d + (cols + 1) * op + ch);
-      const v8 e[4][2] = {{d00, d01}, {d00 + d10, d01 + d11}, {d00 - d10, d01 - d11},
-                          {-d10, -d11}};
-      for (int64_t i = 0; i < 4; ++i) {
-        const v8 out[4] = {e[i][0], e[i][0] + e[i][1], e[i][0] - e[i][1], -e[i][1]};
-        for (int64_t j = 0; j < 4; ++j) store8(v + ((i * 4 + j) * nb + b) * op + ch, out[j]);
-      }
-    }
-  }
+  float *const v = v_buffer.data(), *const m = m_buffer.data(), *const sum = sum_buffer.data();
+  gradient_blocks(dyt_buffer.data(), cols, op, t.bw, nb, v);  // V[xi][block][o] = A dy A'
   winograd_products(v, op, nb, t.u, t.koff, g.o, t.strips, m);  // M[xi] = V[xi] U[xi]'
   for (int64_t b = 0; b < nb; ++b) {  // B M B', added into the padded input, channels last
     float* to = sum + (2 * (b / t.bw) * acols + 2 * (b % t.bw)) * ldc;
