@@ -374,7 +374,7 @@ def targets(model, kg, to, tf, floor=None):
         goals.append(("<= PyTorch", to, to is not None and (kg or 0) <= to))
     return "; ".join(text + verdict[None if kg is None or other is None else ok]
                      for text, other, ok in goals) + \
-        (bench.reach_note(tf, times, floor) if times > 1 else "")
+        (bench.reach_note(tf, times, floor, kg) if times > 1 else "")
 
 
 def print_report(info, cfg, floors, results):
