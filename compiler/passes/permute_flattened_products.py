@@ -36,7 +36,7 @@ def permute_flattened_products(graph: Graph) -> Graph:
     def only_users(value):
         return [] if value in kept else users.get(value, [])
 
-    plan = {}  # node id -> (kind, its operands)
+    plan = {}  # node id -> (kind, order, shape)
     for node in graph.nodes:
         flat = _flattened_transpose(node)
         if flat is not None and [n.id for n in only_users(node.inputs[0])] == [node.id]:
@@ -57,14 +57,16 @@ def permute_flattened_products(graph: Graph) -> Graph:
         return once(("gather", w, order.tobytes()),
                     lambda: apply("Gather", w, graph.constant(order), axis=0))
 
-    def rewrite(node):
-        kind, *args = plan[node.id]
+    def rewrite(node):  # operands read through the node's inputs, as replaced so far
+        kind, order, shape = plan[node.id]
         if kind == "input_grad":
-            g, w, order, shape = args
+            product = node.inputs[0].node.inputs[0].node
+            g, w = product.inputs[0], product.inputs[1].node.inputs[0]
             product = apply("MatMul", g, apply("Transpose", reordered_rows(w, order),
                                                perm=(1, 0)))
             return apply("Reshape", product, shape=shape)
-        x, shape, order = args
+        flat = node.inputs[0].node if kind == "forward" else node.inputs[0].node.inputs[0].node
+        x = flat.inputs[0].node.inputs[0]
         rows = once(("rows", x), lambda: apply("Reshape", x, shape=shape))
         if kind == "forward":
             return apply("MatMul", rows, reordered_rows(node.inputs[1], order))
@@ -76,9 +78,9 @@ def permute_flattened_products(graph: Graph) -> Graph:
 
 
 def _flattened_transpose(node):
-    """(x, the rows' shape, order) where `node` is Reshape(Transpose(x, p)) to (batch,
-    features), p keeping the batch axis first: `order` holds, for each flat position of x's
-    rows, its flat index in the transposed rows."""
+    """(order, the rows' shape) where `node` is Reshape(Transpose(x, p)) to (batch, features),
+    p keeping the batch axis first: `order` holds, for each flat position of x's rows, its
+    flat index in the transposed rows."""
     if node.op != "Reshape" or node.inputs[0].node.op != "Transpose":
         return None
     t = node.inputs[0].node
@@ -88,7 +90,7 @@ def _flattened_transpose(node):
         return None
     order = np.arange(out.shape[1], dtype=np.int64).reshape(shape[1:]) \
         .transpose(np.argsort(np.asarray(perm[1:]) - 1)).ravel()
-    return t.inputs[0], tuple(out.shape), order
+    return order, tuple(out.shape)
 
 
 def _flat_readers(node, flat, only_users):
@@ -111,7 +113,7 @@ def _flat_readers(node, flat, only_users):
 
 
 def _unflattened_product(node, only_users):
-    """(g, w, order, shape) where `node` is Transpose(Reshape(MatMul(g, Transpose(w))), p) with
+    """(order, shape) where `node` is Transpose(Reshape(MatMul(g, Transpose(w))), p) with
     p keeping the batch axis first, each intermediate read by the next alone: `order` holds,
     for each flat position of the result's rows, the product's column it comes from."""
     if node.op != "Transpose" or node.inputs[0].node.op != "Reshape":
@@ -130,4 +132,4 @@ def _unflattened_product(node, only_users):
         return None
     order = np.arange(product.outputs[0].shape[1], dtype=np.int64).reshape(shape[1:]) \
         .transpose(np.asarray(perm[1:]) - 1).ravel()
-    return product.inputs[0], wt.inputs[0], order, tuple(node.outputs[0].shape)
+    return order, tuple(node.outputs[0].shape)
