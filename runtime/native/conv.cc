@@ -866,12 +866,13 @@ struct Conv2DKernelGradKernel : Attrs {
                      window_off.data(), site_off.data(),
                      row_blocks, block_rows, chunks,    ldg,               partial.data()};
     run_tasks(ctx, kernel_grad_block, row_blocks * chunks, g.n * g.sites() * g.o * depth, &t);
-    for (int64_t ch = 0; ch < g.o; ++ch)  // sum the chunks into the kernel's layout
-      for (int64_t k = 0; k < depth; ++k) {
-        float v = 0.0f;
-        for (int64_t i = 0; i < chunks; ++i) v += partial[size_t((i * depth + k) * ldg + ch)];
-        dw[kernel_at(g, hwio, ch, k / (g.kh * g.kw), k % (g.kh * g.kw))] = v;
-      }
+    const size_t size = size_t(depth * ldg);  // sum the chunks into the first, in order
+    for (int64_t i = 1; i < chunks; ++i)
+      for (size_t j = 0; j < size; ++j) partial[j] += partial[size_t(i) * size + j];
+    for (int64_t k = 0; k < depth; ++k)  // then into the kernel's layout
+      for (int64_t ch = 0; ch < g.o; ++ch)
+        dw[kernel_at(g, hwio, ch, k / (g.kh * g.kw), k % (g.kh * g.kw))] =
+            partial[size_t(k * ldg + ch)];
   }
 };
 
