@@ -41,16 +41,19 @@ defop("Cos", same_as_input, _typed(np.cos), grad=lambda g, y, x: (-g * sin(x),))
 defop("Sign", same_as_input, np.sign, differentiable=False)
 defop("Floor", same_as_input, np.floor, differentiable=False)
 defop("Round", same_as_input, np.round, differentiable=False)  # half to even, as ONNX
-defop("Relu", same_as_input, lambda x: np.maximum(x, 0).astype(x.dtype),
-      grad=lambda g, y, x: (g * cast(y > 0, g.dtype),))  # a multiply, as TF's ReluGrad
 
 
-# A ReLU's gradient as one op, g * (y > 0) from the ReLU's output y: the Greater, Cast and Mul of
-# Relu's rule above, fused by the pass compiler/passes/fuse_relu_gradients.py once the mask
-# passes have moved them. kgraph's ReluGrad operator runs it where the graph is native
-# (runtime/native/ortops.cc: one pass instead of three), the expansion everywhere else.
+# A ReLU's gradient, g * (y > 0) from its output y: a multiply, as TF's ReluGrad. Relu's rule
+# traces it as Greater, Cast and Mul, which the mask passes move through pooling gradients; the
+# pass compiler/passes/fuse_relu_gradients.py then fuses them into the one op ReluGrad below.
+# kgraph's ReluGrad operator runs it where the graph is native (runtime/native/ortops.cc: one
+# pass instead of three), this expansion everywhere else.
 def _relu_grad_expansion(g, y):
     return g * cast(y > 0, g.dtype)
+
+
+defop("Relu", same_as_input, lambda x: np.maximum(x, 0).astype(x.dtype),
+      grad=lambda g, y, x: (_relu_grad_expansion(g, y),))
 
 
 def _relu_grad_infer(types):
@@ -75,6 +78,8 @@ def _relu_grad_onnx(ctx, node, ins, outs):
 
 defop("ReluGrad", _relu_grad_infer, lambda g, y: (g * (y > 0)).astype(g.dtype),
       grad=_relu_grad_grad, onnx=_relu_grad_onnx)
+
+
 defop("Erf", same_as_input, _typed(_erf),
       grad=lambda g, y, x: (g * exp(-(x * x)) * (2.0 / math.sqrt(math.pi)),))
 defop("Reciprocal", same_as_input, _typed(np.reciprocal), grad=lambda g, y, x: (-g * y * y,))

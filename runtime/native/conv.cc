@@ -325,8 +325,6 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
   }
 }
 
-// y (n, o, oh, ow) = the 3x3 convolution of x (n, c, h, w), zero padded by pads (top, left,
-// bottom, right), with kernel(o, c, i, j), plus bias (o, or null), relu'd if asked
 // G k G' of every kernel(o, c, i, j), packed for the GEMMs: [16][o / 16][c][16] (rows c by
 // columns o), or with `transposed` [16][c / 16][o][16] (rows o by columns c)
 template <typename Kernel>
@@ -357,10 +355,18 @@ std::vector<float> winograd_kernels(int64_t c, int64_t o, Kernel kernel, bool tr
   return u;
 }
 
-std::vector<int32_t> identity_offsets(int64_t n) {
+// 0, stride, 2 stride, ... (n of them): the depth offsets of rows laid out contiguously
+std::vector<int32_t> strided_offsets(int64_t n, int64_t stride) {
   std::vector<int32_t> off(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) off[size_t(i)] = int32_t(i);
+  for (int64_t i = 0; i < n; ++i) off[size_t(i)] = int32_t(i * stride);
   return off;
+}
+
+// bias (n values, or none: zeros) padded with zeros to a multiple of `width`
+std::vector<float> padded_bias(const float* bias, int64_t n, int64_t width) {
+  std::vector<float> out(size_t(tiles(n, width) * width), 0.0f);
+  if (bias) std::copy(bias, bias + n, out.begin());
+  return out;
 }
 
 // y (n, o, oh, ow) = the 3x3 convolution of x (n, c, h, w), zero padded by pads (top, left,
@@ -372,9 +378,8 @@ void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c
   const int64_t oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2;
   const int64_t strips = tiles(o, kCols);
   const auto u = winograd_kernels(c, o, kernel, false);
-  std::vector<float> strip_bias(size_t(strips * kCols), 0.0f);
-  if (bias) std::copy(bias, bias + o, strip_bias.begin());
-  const auto koff = identity_offsets(c);
+  const auto strip_bias = padded_bias(bias, o, kCols);
+  const auto koff = strided_offsets(c, 1);
   const int64_t bh = tiles(oh, 2), bw = tiles(ow, 2), blocks = bh * bw;
   const int64_t chunks = tiles(blocks, kWinogradBlocks), chunk = tiles(blocks, chunks);
   WinogradTask t{c,     tiles(c, 8) * 8, h,    w,          pads[0],         pads[1], o,
@@ -519,7 +524,9 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
 // stores the same values) instead of running past the row.
 constexpr int64_t kRowTileDepth = 64;  // the site tile above this depth
 
-bool row_tiles(const Geometry& g) { return g.sw == 1 && g.ow >= kCols && g.depth() <= kRowTileDepth; }
+bool row_tiles(const Geometry& g) {
+  return g.sw == 1 && g.ow >= kCols && g.depth() <= kRowTileDepth;
+}
 
 struct RowTileTask {
   Geometry g;
@@ -544,7 +551,8 @@ KG_CLONES KG_FMA void conv_rows_image(void* data, size_t image) {
         const int64_t at = std::min(col, g.ow - kCols);  // the last tile overlaps
         const float* from = x + r * g.sh * g.wp + at;
         v8 acc[2 * kRows];
-        for (int64_t i = 0; i < kRows; ++i) acc[2 * i] = acc[2 * i + 1] = zero + t.bias[ot * kRows + i];
+        for (int64_t i = 0; i < kRows; ++i)
+          acc[2 * i] = acc[2 * i + 1] = zero + t.bias[ot * kRows + i];
         for (int64_t k = 0; k < depth; ++k) {
           const v8 x0 = load8(from + t.window_off[k]), x1 = load8(from + t.window_off[k] + 8);
           const float* wk = w + k * kRows;
@@ -567,17 +575,17 @@ KG_CLONES KG_FMA void conv_rows_image(void* data, size_t image) {
   }
 }
 
-// w read as rows w[row_at[r] + c * col_stride] (c < cols), packed as strips of 16 columns:
-// [cols / 16][rows][16], zero padded
+// w read as rows w[row_at[r] + c * col_stride] (c < cols), packed as strips of `width`
+// columns: [cols / width][rows][width], zero padded
 std::vector<float> pack(const float* w, const std::vector<int64_t>& row_at, int64_t cols,
-                        int64_t col_stride) {
+                        int64_t col_stride, int64_t width = kCols) {
   const int64_t rows = int64_t(row_at.size());
-  std::vector<float> out(size_t(tiles(cols, kCols) * rows * kCols), 0.0f);
-  for (int64_t s = 0; s < tiles(cols, kCols); ++s)
+  std::vector<float> out(size_t(tiles(cols, width) * rows * width), 0.0f);
+  for (int64_t s = 0; s < tiles(cols, width); ++s)
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < kCols && s * kCols + j < cols; ++j)
-        out[size_t((s * rows + r) * kCols + j)] =
-            w[row_at[size_t(r)] + (s * kCols + j) * col_stride];
+      for (int64_t j = 0; j < width && s * width + j < cols; ++j)
+        out[size_t((s * rows + r) * width + j)] =
+            w[row_at[size_t(r)] + (s * width + j) * col_stride];
   return out;
 }
 
@@ -616,26 +624,18 @@ struct Conv2DKernel : Attrs {
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
     const auto site_off = g.site_offsets(), window_off = g.window_offsets();
-    if (row_tiles(g)) {  // w packed as [o / 6][c kh kw][6], zero padded
-      std::vector<float> packed(size_t(tiles(g.o, kRows) * kRows * g.depth()), 0.0f);
-      std::vector<float> row_bias(size_t(tiles(g.o, kRows) * kRows), 0.0f);
-      for (int64_t o = 0; o < g.o; ++o)
-        for (int64_t k = 0; k < g.depth(); ++k)
-          packed[size_t(((o / kRows) * g.depth() + k) * kRows + o % kRows)] =
-              w[kernel_at(g, hwio, o, k / (g.kh * g.kw), k % (g.kh * g.kw))];
-      if (bias) std::copy(bias, bias + g.o, row_bias.begin());
-      RowTileTask t{g, x, packed.data(), row_bias.data(), window_off.data(), relu, y};
-      run_tasks(ctx, conv_rows_image, g.n, g.n * g.sites() * g.o * g.depth(), &t);
-      return;
-    }
-    // rows (c, window offset) by columns o
+    // the kernel as rows (c, window offset) by columns o
     std::vector<int64_t> row_at(size_t(g.depth()));
     for (int64_t r = 0; r < g.depth(); ++r)
       row_at[size_t(r)] = kernel_at(g, hwio, 0, r / (g.kh * g.kw), r % (g.kh * g.kw));
-    const auto packed = pack(w, row_at, g.o,
-                             hwio ? 1 : g.depth());
-    std::vector<float> strip_bias(size_t(tiles(g.o, kCols) * kCols), 0.0f);
-    if (bias) std::copy(bias, bias + g.o, strip_bias.begin());
+    if (row_tiles(g)) {  // strips of 6 output channels
+      const auto packed = pack(w, row_at, g.o, hwio ? 1 : g.depth(), kRows);
+      const auto row_bias = padded_bias(bias, g.o, kRows);
+      RowTileTask t{g, x, packed.data(), row_bias.data(), window_off.data(), relu, y};
+      return run_tasks(ctx, conv_rows_image, g.n, g.n * g.sites() * g.o * g.depth(), &t);
+    }
+    const auto packed = pack(w, row_at, g.o, hwio ? 1 : g.depth());
+    const auto strip_bias = padded_bias(bias, g.o, kCols);
     ConvTask t{g, x, packed.data(), strip_bias.data(), site_off.data(), window_off.data(), relu, y,
                tiles(g.sites(), kSiteTiles * kRows)};
     run_tasks(ctx, conv_block, g.n * t.blocks, g.n * g.sites() * g.o * g.depth(), &t);
@@ -723,7 +723,7 @@ struct ConvTranspose2DKernel : Attrs {
         return w[kernel_at(g, hwio, o, c, i * 3 + j)];
       };
       const auto u = winograd_kernels(g.c, g.o, at, true);
-      const auto koff = identity_offsets(g.o);
+      const auto koff = strided_offsets(g.o, 1);
       const int64_t bw = tiles(g.ow, 2), blocks = tiles(g.oh, 2) * bw;
       WinogradAdjointTask t{g,        tiles(g.o, 8) * 8, bw,   blocks, tiles(g.c, kCols),
                             ctx.GetInput(0).GetTensorData<float>(), u.data(), bias,
@@ -750,8 +750,7 @@ struct ConvTranspose2DKernel : Attrs {
       const auto strip = pack(w, row_at, g.c, hwio ? g.o : g.kh * g.kw);
       packed.insert(packed.end(), strip.begin(), strip.end());
     }
-    std::vector<int32_t> channel_off(size_t(g.o));
-    for (int64_t ch = 0; ch < g.o; ++ch) channel_off[size_t(ch)] = int32_t(ch * g.sites());
+    const auto channel_off = strided_offsets(g.o, g.sites());
     const auto site_off = g.site_offsets();
     TransposeTask t{g, ctx.GetInput(0).GetTensorData<float>(), packed.data(), bias,
                     site_off.data(), channel_off.data(), y};
