@@ -138,6 +138,27 @@ def test_conv2d_kernel_grad_is_the_adjoint_of_conv(case, layout):
     _close(got, _in_layout(want, layout))
 
 
+WINOGRAD = CASES[10:]
+
+
+@pytest.mark.parametrize("case", WINOGRAD)
+@pytest.mark.parametrize("tile", ["2", "4"])
+def test_each_winograd_tile_matches_the_reference(case, tile, monkeypatch):
+    """KGRAPH_WINOGRAD=2 or 4 runs F(2x2, 3x3) or F(4x4, 3x3) wherever Winograd applies (the
+    default picks per shape): all three operators, on every Winograd case, against the
+    references above; and the Winograd sum is not the direct one bit for bit (it ran)."""
+    monkeypatch.setenv("KGRAPH_WINOGRAD", tile)
+    test_conv2d_matches_the_reference(case, 1, 1)
+    test_conv_transpose2d_matches_the_reference(case, (0, 0), 1)
+    test_conv2d_kernel_grad_is_the_adjoint_of_conv(case, 1)
+    x, k, b, _, onnx_attrs = _operands(case)
+    run = lambda: _session("Conv2D", ["x", "k", "b"], relu=0, **onnx_attrs).run(  # noqa: E731
+        None, {"x": x, "k": k, "b": b})[0]
+    winograd = run()
+    monkeypatch.setenv("KGRAPH_WINOGRAD", "0")
+    assert not np.array_equal(winograd, run())
+
+
 def test_bad_shapes_and_attributes_are_named():
     x = np.zeros((1, 3, 5, 5), np.float32)
     with pytest.raises(Exception, match="Conv2D: x .n, c, h, w. and a kernel"):

@@ -171,37 +171,95 @@ void tile_rows(const float* base, const int32_t* row_off, int64_t first, int64_t
   for (int64_t i = 0; i < kRows; ++i) a[i] = base + row_off[first + (i < count - first ? i : 0)];
 }
 
-// -- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
-// A 3x3 window at stride 1 and dilation 1 over enough channels: each 2x2 block of outputs is
-// A' [sum over input channels of (G k G') * (B' d B)] A, d the block's 4x4 input patch (Lavin
-// and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16 products per (block,
-// input channel, output channel) instead of the direct 36. The sum is 16 GEMMs, one per point
-// of the 4x4 transform (blocks by input channels, times input by output channels), run by the
-// register tile above; a task transforms a chunk of one image's blocks, multiplies and
-// transforms back with its buffers in L2. The transforms add and halve (exact in binary) but
-// round, so the results differ from the direct sum by float rounding, and a NaN or infinity in
-// a block's patch reaches all four of its outputs (the direct sum: those whose window holds it).
-constexpr int64_t kWinogradBlocks = 48;  // output blocks per task, at most
-constexpr int64_t kWinogradChannels = 32;  // fewer input or output channels: the direct tiles
-constexpr int64_t kWinogradMinBlocks = 256;  // blocks of all images, at least
-constexpr int64_t kWinogradMaxProducts = 1 << 16;  // input x output channels: G k G' <= 4 MB
-constexpr int64_t kWinogradAdjointBlocks = 192;  // blocks of one image: one task's buffers
+// where kernel element (o, c, window offset k) of g's convolution is, in either layout
+int64_t kernel_at(const Geometry& g, bool hwio, int64_t o, int64_t c, int64_t k) {
+  return hwio ? (k * g.c + c) * g.o + o : (o * g.c + c) * g.kh * g.kw + k;
+}
 
-struct WinogradTask {
-  int64_t c, cp, h, w, top, left, o, oh, ow, bw, blocks, chunk, strips;  // x: (n, c, h, w)
-  const float *x, *u, *bias;  // u: [16][o / 16][c][16]; bias padded to strips * 16
-  const int32_t* koff;        // 0, 1, ..., c - 1
-  bool relu;
-  float* y;  // (n, o, oh, ow)
-  int64_t chunks;
+// -- Winograd F(m x m, 3 x 3) -----------------------------------------------------------------
+// A 3x3 window at stride 1 and dilation 1 over enough channels: each m x m block of outputs is
+// A' [sum over input channels of (G k G') * (B' d B)] A, d the block's a x a input patch
+// (a = m + 2; Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): a^2
+// products per (block, input channel, output channel) where the direct sum has 9 m^2 (F(2x2,
+// 3x3): 16 for 36; F(4x4, 3x3): 36 for 144). The sum is a^2 GEMMs, one per point of the
+// transform (blocks by input channels, times input by output channels), run by the register
+// tile above; a task transforms a chunk of one image's blocks (or several whole images, where
+// an image has few), multiplies and transforms back with its buffers in L2. F(2x2)'s transforms
+// add and halve (exact in binary); F(4x4)'s scale by up to 8 and its G holds sixths, so its
+// rounding errors are larger (about 1e-6 of the output's scale, against 1e-7). A NaN or
+// infinity in a block's patch reaches all of its outputs (the direct sum: those whose window
+// holds it). Both gradients of the convolution have the same form: the input gradient is
+// B [sum over output channels of (G k G') * (A dy A')] B' per m x m block of dy, the kernel
+// gradient G' [sum over blocks of (B' d B) * (A dy A')] G.
+struct WinogradF2 {
+  static constexpr int m = 2, a = 4;
+  static constexpr float bt[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  static constexpr float g[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+  static constexpr float at[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
 };
 
-// M[xi] = V[xi] U[xi] for the 16 points xi: V [16][nb][ldv] (depth values of each row used),
-// U [16][strips][depth][16], M [16][nb][strips * 16]
+struct WinogradF4 {  // the points 0, 1, -1, 2, -2 and infinity
+  static constexpr int m = 4, a = 6;
+  static constexpr float bt[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0},
+                                     {0, 4, -4, -1, 1, 0}, {0, -2, -1, 2, 1, 0},
+                                     {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  static constexpr float g[6][3] = {{1.0f / 4, 0, 0},
+                                    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                    {0, 0, 1}};
+  static constexpr float at[4][6] = {
+      {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+};
+
+// sum over k < K of T(i, k) x[k * stride], T = t or, with kT, t' (its entries constants once
+// inlined: zero terms are skipped and ones and minus ones do not multiply)
+template <int K, bool kT, typename V, size_t TR, size_t TC>
+inline __attribute__((always_inline)) V combine(const float (&t)[TR][TC], int i, const V* x,
+                                                int stride) {
+  V s{};
+  bool any = false;
+#pragma GCC unroll 8
+  for (int k = 0; k < K; ++k) {
+    const float c = kT ? t[k][i] : t[i][k];
+    if (c == 0.0f) continue;
+    const V v = x[k * stride];
+    const V term = c == 1.0f ? v : c == -1.0f ? -v : c * v;
+    s = any ? s + term : term;
+    any = true;
+  }
+  return s;
+}
+
+// y = T x T' for a K x K block x (T: R x K, t or with kT t')
+template <int R, int K, bool kT, typename V, size_t TR, size_t TC>
+inline __attribute__((always_inline)) void sandwich(const float (&t)[TR][TC], const V (&x)[K][K],
+                                                    V (&y)[R][R]) {
+  V e[R][K];
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < K; ++j) e[i][j] = combine<K, kT>(t, i, &x[0][j], K);
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < R; ++j) y[i][j] = combine<K, kT>(t, j, &e[i][0], 1);
+}
+
+constexpr int64_t kWinogradBlocks = 48;  // output blocks per task, at most (whole images: more)
+constexpr int64_t kWinogradChannels = 32;  // fewer input or output channels: the direct tiles
+constexpr int64_t kWinogradMinBlocks = 256;  // 2x2 blocks of all images, at least
+constexpr int64_t kWinogradMaxProducts = 1 << 16;  // input x output channels: G k G' <= 4 MB
+constexpr int64_t kWinogradAdjointBlocks = 192;  // 2x2 blocks of one image: a task's buffers
+constexpr int64_t kWinogradGradTasks = 4;  // kernel gradient: partial sums of a chunk of images
+
+// M[xi] = V[xi] U[xi] for the points xi < points: V [points][nb][ldv] (depth values of each
+// row used), U [points][strips][depth][16], M [points][nb][strips * 16]
 inline __attribute__((always_inline)) void winograd_products(
-    const float* v, int64_t ldv, int64_t nb, const float* u, const int32_t* koff, int64_t depth,
-    int64_t strips, float* m) {
-  for (int64_t xi = 0; xi < 16; ++xi)
+    const float* v, int64_t ldv, int64_t nb, int64_t points, const float* u,
+    const int32_t* koff, int64_t depth, int64_t strips, float* m) {
+  for (int64_t xi = 0; xi < points; ++xi)
     for (int64_t s = 0; s < strips; ++s)
       for (int64_t r = 0; r < nb; r += kRows) {
         const float* a[kRows];
@@ -217,107 +275,170 @@ inline __attribute__((always_inline)) void winograd_products(
 }
 
 // dst [rows][cols][cp] = src (channels, h, w) channels last, dst row r holding src row
-// first + r - top at column left on (zero elsewhere: dst is zeroed first)
-inline void stage_channels_last(const float* src, int64_t channels, int64_t h, int64_t w,
-                                int64_t first, int64_t top, int64_t left, int64_t rows,
-                                int64_t cols, int64_t cp, std::vector<float>& dst) {
-  dst.assign(size_t(rows * cols * cp), 0.0f);
-  for (int64_t r = std::max<int64_t>(0, top - first); r < rows && first + r - top < h; ++r)
-    for (int64_t ch = 0; ch < channels; ++ch) {
-      const float* from = src + (ch * h + first + r - top) * w;
-      float* to = dst.data() + (r * cols + left) * cp + ch;
-      for (int64_t q = 0; q < w && q + left < cols; ++q) to[q * cp] = from[q];
+// first + r - top at column left on (zero elsewhere: dst is zeroed first). 8 channels by 8
+// columns at a time through registers, the last block of a row (or of the channels)
+// overlapping the one before it, where there are 8 or more.
+KG_CLONES void stage_channels_last(const float* src, int64_t channels, int64_t h, int64_t w,
+                                   int64_t first, int64_t top, int64_t left, int64_t rows,
+                                   int64_t cols, int64_t cp, std::vector<float>& dst) {
+  dst.resize(size_t(rows * cols * cp));
+  std::memset(dst.data(), 0, dst.size() * sizeof(float));
+  const int64_t width = std::min(w, cols - left);
+  const bool blocks = width >= 8 && channels >= 8;
+  for (int64_t r = std::max<int64_t>(0, top - first); r < rows && first + r - top < h; ++r) {
+    const float* from = src + (first + r - top) * w;
+    float* to = dst.data() + (r * cols + left) * cp;
+    if (!blocks) {
+      for (int64_t ch = 0; ch < channels; ++ch)
+        for (int64_t q = 0; q < width; ++q) to[q * cp + ch] = from[ch * h * w + q];
+      continue;
     }
+    for (int64_t c8 = 0; c8 < channels; c8 += 8)
+      for (int64_t q8 = 0; q8 < width; q8 += 8) {
+        const int64_t ch = std::min(c8, channels - 8), q = std::min(q8, width - 8);
+        v8 block[8];
+        for (int64_t j = 0; j < 8; ++j) block[j] = load8(from + (ch + j) * h * w + q);
+        transpose8(block);
+        for (int64_t j = 0; j < 8; ++j) store8(to + (q + j) * cp + ch, block[j]);
+      }
+  }
 }
 
-// V[xi][b][0..cp) = B' d B for the blocks b < nb (block first + b of bw a row), d the 4x4
-// patch of the staged input xt [][cols][cp] whose rows start at padded row row0
+// V[xi][b][0..cp) = B' d B for the blocks b < nb (block first + b of bw a row), d the a x a
+// patch of the staged input xt [][cols][cp] whose rows start at padded row row0; V's points
+// are ldr rows apart
+template <class F>
 inline __attribute__((always_inline)) void input_blocks(const float* xt, int64_t cols,
                                                         int64_t cp, int64_t row0, int64_t bw,
-                                                        int64_t first, int64_t nb, float* v) {
+                                                        int64_t first, int64_t nb, int64_t ldr,
+                                                        float* v) {
+  constexpr int a = F::a;
   for (int64_t b = 0; b < nb; ++b) {
-    const float* d = xt + ((2 * ((first + b) / bw) - row0) * cols + 2 * ((first + b) % bw)) * cp;
-    float* to = v + b * cp;
+    const int64_t block = first + b;
+    const float* d = xt + ((F::m * (block / bw) - row0) * cols + F::m * (block % bw)) * cp;
     for (int64_t ch = 0; ch < cp; ch += 8) {
-      v8 e[4][4];
-      for (int64_t j = 0; j < 4; ++j) {
-        const v8 d0 = load8(d + (0 * cols + j) * cp + ch), d1 = load8(d + (1 * cols + j) * cp + ch);
-        const v8 d2 = load8(d + (2 * cols + j) * cp + ch), d3 = load8(d + (3 * cols + j) * cp + ch);
-        e[0][j] = d0 - d2;
-        e[1][j] = d1 + d2;
-        e[2][j] = d2 - d1;
-        e[3][j] = d1 - d3;
-      }
-      for (int64_t i = 0; i < 4; ++i) {
-        store8(to + ((i * 4 + 0) * nb) * cp + ch, e[i][0] - e[i][2]);
-        store8(to + ((i * 4 + 1) * nb) * cp + ch, e[i][1] + e[i][2]);
-        store8(to + ((i * 4 + 2) * nb) * cp + ch, e[i][2] - e[i][1]);
-        store8(to + ((i * 4 + 3) * nb) * cp + ch, e[i][1] - e[i][3]);
-      }
+      v8 x[a][a], y[a][a];
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) x[i][j] = load8(d + (i * cols + j) * cp + ch);
+      sandwich<a, a, false>(F::bt, x, y);
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) store8(v + ((i * a + j) * ldr + b) * cp + ch, y[i][j]);
     }
   }
 }
 
 // V[xi][b][0..op) = A dy A' for the nb blocks of the staged output gradient dyt [][cols][op]
+// (bw a row); V's points are ldr rows apart
+template <class F>
 inline __attribute__((always_inline)) void gradient_blocks(const float* dyt, int64_t cols,
                                                            int64_t op, int64_t bw, int64_t nb,
-                                                           float* v) {
+                                                           int64_t ldr, float* v) {
+  constexpr int a = F::a, m = F::m;
   for (int64_t b = 0; b < nb; ++b) {
-    const float* d = dyt + (2 * (b / bw) * cols + 2 * (b % bw)) * op;
+    const float* d = dyt + (m * (b / bw) * cols + m * (b % bw)) * op;
     for (int64_t ch = 0; ch < op; ch += 8) {
-      const v8 d00 = load8(d + ch), d01 = load8(d + op + ch);
-      const v8 d10 = load8(d + cols * op + ch), d11 = load8(d + (cols + 1) * op + ch);
-      const v8 e[4][2] = {{d00, d01}, {d00 + d10, d01 + d11}, {d00 - d10, d01 - d11},
-                          {-d10, -d11}};
-      for (int64_t i = 0; i < 4; ++i) {
-        const v8 out[4] = {e[i][0], e[i][0] + e[i][1], e[i][0] - e[i][1], -e[i][1]};
-        for (int64_t j = 0; j < 4; ++j) store8(v + ((i * 4 + j) * nb + b) * op + ch, out[j]);
-      }
+      v8 x[m][m], y[a][a];
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < m; ++j) x[i][j] = load8(d + (i * cols + j) * op + ch);
+      sandwich<a, m, true>(F::at, x, y);
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) store8(v + ((i * a + j) * ldr + b) * op + ch, y[i][j]);
     }
   }
 }
 
+// A task's blocks: `images` whole images from image0 on, or blocks first .. first + count of
+// one image
+struct BlockRange {
+  int64_t image0, images, first, count;
+};
+
+inline BlockRange block_range(int64_t task, int64_t n, int64_t images, int64_t chunks,
+                              int64_t chunk, int64_t blocks) {
+  if (images > 1) {
+    const int64_t image0 = task * images;
+    return {image0, std::min(images, n - image0), 0, blocks};
+  }
+  const int64_t first = (task % chunks) * chunk;
+  return {task / chunks, 1, first, std::min(chunk, blocks - first)};
+}
+
+// whole images per task, of n, where an image has fewer than kWinogradBlocks blocks: the tasks
+// that needs rounded up to a multiple of 4 (split evenly between threads), the images spread
+inline int64_t images_per_task(int64_t n, int64_t blocks) {
+  const int64_t most = std::max<int64_t>(1, kWinogradBlocks / blocks);
+  return tiles(n, std::min(n, tiles(tiles(n, most), 4) * 4));
+}
+
+struct WinogradTask {
+  int64_t n, c, cp, h, w, top, left, o, oh, ow, bw, blocks, chunk, chunks, images, strips;
+  const float *x, *u, *bias;  // x: (n, c, h, w); u: [a^2][o / 16][c][16]; bias padded to 16s
+  const int32_t* koff;        // 0, 1, ..., c - 1
+  bool relu;
+  float* y;  // (n, o, oh, ow)
+};
+
+template <class F>
 KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
+  constexpr int m = F::m, a = F::a;
   const auto& t = *static_cast<const WinogradTask*>(data);
-  const int64_t image = int64_t(task) / t.chunks, first = (int64_t(task) % t.chunks) * t.chunk;
-  const int64_t nb = std::min(t.chunk, t.blocks - first), ldo = t.strips * kCols, cp = t.cp;
-  if (nb <= 0) return;
-  // the rows of padded input the chunk's blocks read, channels last (cp, a multiple of 8),
-  // zero outside the image: a patch's 8 channels are one vector
-  const int64_t row0 = 2 * (first / t.bw), rows = 2 * ((first + nb - 1) / t.bw) + 4 - row0;
-  const int64_t cols = 2 * t.bw + 2;
+  const BlockRange r = block_range(int64_t(task), t.n, t.images, t.chunks, t.chunk, t.blocks);
+  const int64_t nb = r.images * r.count, ldo = t.strips * kCols, cp = t.cp;
+  if (r.images <= 0 || r.count <= 0) return;
+  // the rows of padded input the blocks read, channels last (cp, a multiple of 8), zero
+  // outside the image: a patch's 8 channels are one vector
+  const int64_t row0 = m * (r.first / t.bw);
+  const int64_t rows = m * ((r.first + r.count - 1) / t.bw) + a - row0, cols = m * t.bw + a - m;
   // per-thread buffers, kept between calls: a fresh one of this size would be mapped and
   // unmapped by every task (page faults, and on several threads the unmapping's TLB flushes)
   thread_local std::vector<float> xt_buffer, v_buffer, m_buffer;
-  stage_channels_last(t.x + image * t.c * t.h * t.w, t.c, t.h, t.w, row0, t.top, t.left, rows,
-                      cols, cp, xt_buffer);
-  v_buffer.resize(size_t(16 * nb * cp));
-  m_buffer.resize(size_t(16 * nb * ldo));
-  float *const v = v_buffer.data(), *const m = m_buffer.data();
-  input_blocks(xt_buffer.data(), cols, cp, row0, t.bw, first, nb, v);  // V[xi][block][channel]
-  winograd_products(v, cp, nb, t.u, t.koff, t.c, t.strips, m);  // M[xi] = V[xi] U[xi]
+  v_buffer.resize(size_t(a * a * nb * cp));
+  m_buffer.resize(size_t(a * a * nb * ldo));
+  float *const v = v_buffer.data(), *const mm = m_buffer.data();
+  for (int64_t i = 0; i < r.images; ++i) {  // V[xi][block][channel] = B' d B
+    stage_channels_last(t.x + (r.image0 + i) * t.c * t.h * t.w, t.c, t.h, t.w, row0, t.top,
+                        t.left, rows, cols, cp, xt_buffer);
+    input_blocks<F>(xt_buffer.data(), cols, cp, row0, t.bw, r.first, r.count, nb,
+                    v + i * r.count * cp);
+  }
+  winograd_products(v, cp, nb, a * a, t.u, t.koff, t.c, t.strips, mm);  // M[xi] = V[xi] U[xi]
   const v8 zero = {};
-  float* y = t.y + image * t.o * t.oh * t.ow;
-  for (int64_t b = 0; b < nb; ++b) {  // A' M A, eight output channels at a time
-    const int64_t r0 = 2 * ((first + b) / t.bw), c0 = 2 * ((first + b) % t.bw);
-    const int64_t out_rows = std::min<int64_t>(2, t.oh - r0);
-    const int64_t out_cols = std::min<int64_t>(2, t.ow - c0);
+  for (int64_t row = 0; row < nb; ++row) {  // A' M A, eight output channels at a time
+    const int64_t block = r.first + row % r.count;
+    const int64_t r0 = m * (block / t.bw), c0 = m * (block % t.bw);
+    const int64_t out_rows = std::min<int64_t>(m, t.oh - r0);
+    const int64_t out_cols = std::min<int64_t>(m, t.ow - c0);
+    float* y = t.y + (r.image0 + row / r.count) * t.o * t.oh * t.ow + r0 * t.ow + c0;
     for (int64_t o8 = 0; o8 < ldo; o8 += 8) {
-      v8 p[16];
-      for (int64_t xi = 0; xi < 16; ++xi) p[xi] = load8(m + (xi * nb + b) * ldo + o8);
-      v8 s0[4], s1[4];
-      for (int j = 0; j < 4; ++j) {
-        s0[j] = p[j] + p[4 + j] + p[8 + j];
-        s1[j] = p[4 + j] - p[8 + j] - p[12 + j];
-      }
+      v8 p[a][a], out[m][m];
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) p[i][j] = load8(mm + ((i * a + j) * nb + row) * ldo + o8);
+      sandwich<m, a, false>(F::at, p, out);
       const v8 bias = load8(t.bias + o8);
-      v8 out[2][2] = {{s0[0] + s0[1] + s0[2] + bias, s0[1] - s0[2] - s0[3] + bias},
-                      {s1[0] + s1[1] + s1[2] + bias, s1[1] - s1[2] - s1[3] + bias}};
-      if (t.relu)  // NaN stays NaN, as in onnxruntime's Relu
-        for (auto& row : out)
-          for (auto& q : row) q = q < zero ? zero : q;
+      for (auto& line : out)
+        for (auto& q : line) {
+          q += bias;
+          if (t.relu) q = q < zero ? zero : q;  // NaN stays NaN, as in onnxruntime's Relu
+        }
+      if (m == 4 && out_rows == 4 && out_cols == 4 && o8 + 8 <= t.o) {
+        for (int i = 0; i < m; i += 2) {  // rows i, i + 1 of eight channels: an 8 x 8 block
+          v8 block[8];
+          for (int q = 0; q < 4; ++q) {
+            block[q] = out[i][q % m];
+            block[4 + q] = out[i + 1][q % m];
+          }
+          transpose8(block);  // block[j]: channel o8 + j's row i, then row i + 1
+          for (int64_t j = 0; j < 8; ++j) {
+            float* plane = y + (o8 + j) * t.oh * t.ow + i * t.ow;
+            std::memcpy(plane, &block[j], 4 * sizeof(float));
+            std::memcpy(plane + t.ow, reinterpret_cast<const float*>(&block[j]) + 4,
+                        4 * sizeof(float));
+          }
+        }
+        continue;
+      }
       for (int64_t j = 0; j < 8 && o8 + j < t.o; ++j) {
-        float* plane = y + (o8 + j) * t.oh * t.ow + r0 * t.ow + c0;
+        float* plane = y + (o8 + j) * t.oh * t.ow;
         for (int64_t i = 0; i < out_rows; ++i)
           for (int64_t q = 0; q < out_cols; ++q) plane[i * t.ow + q] = out[i][q][j];
       }
@@ -325,32 +446,32 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
   }
 }
 
-// G k G' of every kernel(o, c, i, j), packed for the GEMMs: [16][o / 16][c][16] (rows c by
-// columns o), or with `transposed` [16][c / 16][o][16] (rows o by columns c)
-template <typename Kernel>
-std::vector<float> winograd_kernels(int64_t c, int64_t o, Kernel kernel, bool transposed) {
+// G k G' of every kernel(o, c, i, j), packed for the GEMMs: [a^2][o / 16][c][16] (rows c by
+// columns o), or with `transposed` [a^2][c / 16][o][16] (rows o by columns c)
+template <class F, typename Kernel>
+KG_CLONES std::vector<float> winograd_kernels(int64_t c, int64_t o, Kernel kernel,
+                                              bool transposed) {
+  constexpr int a = F::a;
   const int64_t cols = transposed ? c : o, rows = transposed ? o : c;
   const int64_t strips = tiles(cols, kCols);
-  std::vector<float> u(size_t(16 * strips * rows * kCols), 0.0f);
-  for (int64_t oc = 0; oc < o; ++oc)
+  std::vector<float> u(size_t(a * a * strips * rows * kCols), 0.0f);
+  for (int64_t o8 = 0; o8 < o; o8 += 8)  // eight output channels at a time
     for (int64_t ch = 0; ch < c; ++ch) {
-      float k[3][3], gk[4][3];
+      v8 k[3][3] = {}, gk[a][a];
       for (int i = 0; i < 3; ++i)
-        for (int j = 0; j < 3; ++j) k[i][j] = kernel(oc, ch, i, j);
-      for (int j = 0; j < 3; ++j) {
-        gk[0][j] = k[0][j];
-        gk[1][j] = 0.5f * (k[0][j] + k[1][j] + k[2][j]);
-        gk[2][j] = 0.5f * (k[0][j] - k[1][j] + k[2][j]);
-        gk[3][j] = k[2][j];
-      }
-      const int64_t col = transposed ? ch : oc, row = transposed ? oc : ch;
-      for (int i = 0; i < 4; ++i) {
-        const float out[4] = {gk[i][0], 0.5f * (gk[i][0] + gk[i][1] + gk[i][2]),
-                              0.5f * (gk[i][0] - gk[i][1] + gk[i][2]), gk[i][2]};
-        for (int j = 0; j < 4; ++j)
-          u[size_t((((i * 4 + j) * strips + col / kCols) * rows + row) * kCols + col % kCols)] =
-              out[j];
-      }
+        for (int j = 0; j < 3; ++j)
+          for (int64_t l = 0; l < 8 && o8 + l < o; ++l) k[i][j][l] = kernel(o8 + l, ch, i, j);
+      sandwich<a, 3, false>(F::g, k, gk);
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) {
+          float* point = u.data() + (i * a + j) * strips * rows * kCols;
+          if (!transposed) {  // rows c, the eight columns o8 .. o8 + 7 of a strip
+            store8(point + ((o8 / kCols) * rows + ch) * kCols + o8 % kCols, gk[i][j]);
+          } else {
+            for (int64_t l = 0; l < 8 && o8 + l < o; ++l)
+              point[((ch / kCols) * rows + o8 + l) * kCols + ch % kCols] = gk[i][j][l];
+          }
+        }
     }
   return u;
 }
@@ -371,77 +492,151 @@ std::vector<float> padded_bias(const float* bias, int64_t n, int64_t width) {
 
 // y (n, o, oh, ow) = the 3x3 convolution of x (n, c, h, w), zero padded by pads (top, left,
 // bottom, right), with kernel(o, c, i, j), plus bias (o, or null), relu'd if asked
-template <typename Kernel>
+template <class F, typename Kernel>
 void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c, int64_t h,
                    int64_t w, const int64_t* pads, int64_t o, Kernel kernel, const float* bias,
                    bool relu, float* y) {
   const int64_t oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2;
   const int64_t strips = tiles(o, kCols);
-  const auto u = winograd_kernels(c, o, kernel, false);
+  const auto u = winograd_kernels<F>(c, o, kernel, false);
   const auto strip_bias = padded_bias(bias, o, kCols);
   const auto koff = strided_offsets(c, 1);
-  const int64_t bh = tiles(oh, 2), bw = tiles(ow, 2), blocks = bh * bw;
+  const int64_t bw = tiles(ow, F::m), blocks = tiles(oh, F::m) * bw;
+  const int64_t images = images_per_task(n, blocks);
   const int64_t chunks = tiles(blocks, kWinogradBlocks), chunk = tiles(blocks, chunks);
-  WinogradTask t{c,     tiles(c, 8) * 8, h,    w,          pads[0],         pads[1], o,
-                 oh,    ow,              bw,   blocks,     chunk,           strips,  x,
-                 u.data(), strip_bias.data(), koff.data(), relu, y, chunks};
-  run_tasks(ctx, winograd_chunk, n * chunks, n * blocks * 16 * c * o, &t);
+  WinogradTask t{n,  c,      tiles(c, 8) * 8, h,      w,      pads[0], pads[1],  o,
+                 oh, ow,     bw,              blocks, chunk,  chunks,  images,   strips,
+                 x,  u.data(), strip_bias.data(), koff.data(), relu,    y};
+  const int64_t tasks = images > 1 ? tiles(n, images) : n * chunks;
+  run_tasks(ctx, winograd_chunk<F>, tasks, n * blocks * F::a * F::a * c * o, &t);
 }
 
 // The adjoint: the input gradient of a 3x3 convolution (g's, stride 1) from its output's, dy
-// (n, g.o, g.oh, g.ow), as dx = B [sum over o of (G k G') * (A dy A')] B' per 2x2 block of dy,
-// each 4x4 result added into the padded input it came from; one task per image (the blocks'
+// (n, g.o, g.oh, g.ow), as dx = B [sum over o of (G k G') * (A dy A')] B' per m x m block of
+// dy, each a x a result added into the padded input it came from (per image: the blocks'
 // results overlap), bias added, cropped to dx (n, g.c, g.h, g.w).
 struct WinogradAdjointTask {
   Geometry g;
-  int64_t op, bw, blocks, strips;  // op: g.o padded to 8s; strips of 16 input channels
-  const float *dy, *u, *bias;      // u: [16][c / 16][o][16]
-  const int32_t* koff;             // 0, 1, ..., o - 1
+  int64_t op, bw, blocks, strips, images;  // op: g.o padded to 8s; strips of 16 input channels
+  const float *dy, *u, *bias;              // u: [a^2][c / 16][o][16]
+  const int32_t* koff;                     // 0, 1, ..., o - 1
   float* dx;
 };
 
-KG_CLONES KG_FMA void winograd_adjoint_image(void* data, size_t image) {
+template <class F>
+KG_CLONES KG_FMA void winograd_adjoint_images(void* data, size_t task) {
+  constexpr int m = F::m, a = F::a;
   const auto& t = *static_cast<const WinogradAdjointTask*>(data);
   const Geometry& g = t.g;
-  const int64_t nb = t.blocks, op = t.op, ldc = t.strips * kCols;
-  const int64_t rows = 2 * tiles(g.oh, 2), cols = 2 * t.bw;  // dy's blocks, zero past its edge
-  const int64_t arows = rows + 2, acols = cols + 2;          // the padded input they reach
+  const int64_t image0 = int64_t(task) * t.images, images = std::min(t.images, g.n - image0);
+  const int64_t blocks = t.blocks, nb = images * blocks, op = t.op, ldc = t.strips * kCols;
+  const int64_t rows = m * tiles(g.oh, m), cols = m * t.bw;  // dy's blocks, zero past its edge
+  const int64_t arows = rows + a - m, acols = cols + a - m;   // the padded input they reach
   thread_local std::vector<float> dyt_buffer, v_buffer, m_buffer, sum_buffer;
-  stage_channels_last(t.dy + int64_t(image) * g.o * g.oh * g.ow, g.o, g.oh, g.ow, 0, 0, 0, rows,
-                      cols, op, dyt_buffer);
-  v_buffer.resize(size_t(16 * nb * op));
-  m_buffer.resize(size_t(16 * nb * ldc));
-  sum_buffer.assign(size_t(arows * acols * ldc), 0.0f);
-  float *const v = v_buffer.data(), *const m = m_buffer.data(), *const sum = sum_buffer.data();
-  gradient_blocks(dyt_buffer.data(), cols, op, t.bw, nb, v);  // V[xi][block][o] = A dy A'
-  winograd_products(v, op, nb, t.u, t.koff, g.o, t.strips, m);  // M[xi] = V[xi] U[xi]'
-  for (int64_t b = 0; b < nb; ++b) {  // B M B', added into the padded input, channels last
-    float* to = sum + (2 * (b / t.bw) * acols + 2 * (b % t.bw)) * ldc;
-    for (int64_t c8 = 0; c8 < ldc; c8 += 8) {
-      v8 w[16], e[4][4];
-      for (int64_t xi = 0; xi < 16; ++xi) w[xi] = load8(m + (xi * nb + b) * ldc + c8);
-      for (int64_t j = 0; j < 4; ++j) {
-        e[0][j] = w[j];
-        e[1][j] = w[4 + j] - w[8 + j] + w[12 + j];
-        e[2][j] = w[4 + j] + w[8 + j] - w[j];
-        e[3][j] = -w[12 + j];
-      }
-      for (int64_t i = 0; i < 4; ++i) {
-        const v8 out[4] = {e[i][0], e[i][1] - e[i][2] + e[i][3], e[i][1] + e[i][2] - e[i][0],
-                           -e[i][3]};
-        for (int64_t j = 0; j < 4; ++j) {
-          float* at = to + (i * acols + j) * ldc + c8;
-          store8(at, load8(at) + out[j]);
-        }
+  v_buffer.resize(size_t(a * a * nb * op));
+  m_buffer.resize(size_t(a * a * nb * ldc));
+  float *const v = v_buffer.data(), *const mm = m_buffer.data();
+  for (int64_t i = 0; i < images; ++i) {  // V[xi][block][o] = A dy A'
+    stage_channels_last(t.dy + (image0 + i) * g.o * g.oh * g.ow, g.o, g.oh, g.ow, 0, 0, 0, rows,
+                        cols, op, dyt_buffer);
+    gradient_blocks<F>(dyt_buffer.data(), cols, op, t.bw, blocks, nb, v + i * blocks * op);
+  }
+  winograd_products(v, op, nb, a * a, t.u, t.koff, g.o, t.strips, mm);  // M[xi] = V[xi] U[xi]'
+  for (int64_t i = 0; i < images; ++i) {
+    sum_buffer.assign(size_t(arows * acols * ldc), 0.0f);
+    float* const sum = sum_buffer.data();
+    for (int64_t b = 0; b < blocks; ++b) {  // B M B', added into the padded input, channels last
+      float* to = sum + (m * (b / t.bw) * acols + m * (b % t.bw)) * ldc;
+      for (int64_t c8 = 0; c8 < ldc; c8 += 8) {
+        v8 p[a][a], out[a][a];
+        for (int k = 0; k < a; ++k)
+          for (int j = 0; j < a; ++j)
+            p[k][j] = load8(mm + ((k * a + j) * nb + i * blocks + b) * ldc + c8);
+        sandwich<a, a, true>(F::bt, p, out);
+        for (int k = 0; k < a; ++k)
+          for (int j = 0; j < a; ++j) {
+            float* at = to + (k * acols + j) * ldc + c8;
+            store8(at, load8(at) + out[k][j]);
+          }
       }
     }
+    float* dx = t.dx + (image0 + i) * g.c * g.h * g.w;
+    for (int64_t ch = 0; ch < g.c; ++ch) {  // cropped, channels first, plus the bias
+      const float bias = t.bias ? t.bias[ch] : 0.0f;
+      for (int64_t r = 0; r < g.h; ++r)
+        for (int64_t q = 0; q < g.w; ++q)
+          dx[(ch * g.h + r) * g.w + q] = sum[((r + g.top) * acols + q + g.left) * ldc + ch] + bias;
+    }
   }
-  float* dx = t.dx + int64_t(image) * g.c * g.h * g.w;
-  for (int64_t ch = 0; ch < g.c; ++ch) {  // cropped, channels first, plus the bias
-    const float bias = t.bias ? t.bias[ch] : 0.0f;
-    for (int64_t r = 0; r < g.h; ++r)
-      for (int64_t q = 0; q < g.w; ++q)
-        dx[(ch * g.h + r) * g.w + q] = sum[((r + g.top) * acols + q + g.left) * ldc + ch] + bias;
+}
+
+template <class F, typename Kernel>
+void winograd_adjoint(Ort::KernelContext& ctx, const Geometry& g, Kernel kernel,
+                      const float* dy, const float* bias, float* dx) {
+  const auto u = winograd_kernels<F>(g.c, g.o, kernel, true);
+  const auto koff = strided_offsets(g.o, 1);
+  const int64_t bw = tiles(g.ow, F::m), blocks = tiles(g.oh, F::m) * bw;
+  const int64_t images = images_per_task(g.n, blocks);
+  WinogradAdjointTask t{g, tiles(g.o, 8) * 8, bw, blocks, tiles(g.c, kCols), images,
+                        dy, u.data(), bias, koff.data(), dx};
+  run_tasks(ctx, winograd_adjoint_images<F>, tiles(g.n, images),
+            g.n * blocks * F::a * F::a * g.c * g.o, &t);
+}
+
+// The kernel gradient: dw = G' [sum over blocks of (B' d B) * (A dy A')] G, the sum over a
+// chunk of images' blocks per task: a^2 GEMMs (output channels by blocks, times blocks by
+// input channels) added into the task's partial sums, which the caller adds in task order.
+struct WinogradGradTask {
+  Geometry g;
+  int64_t cp, op, bw, blocks, tasks;  // cp: g.c padded to 16s; op: g.o padded to 8s
+  const float *x, *dy;                // x unpadded
+  const int32_t* koff;                // 0, op, 2 op, ...: the blocks of a group of images
+  float* partial;                            // per task: [a^2][o][cp]
+};
+
+template <class F>
+KG_CLONES KG_FMA void winograd_grad_images(void* data, size_t task) {
+  constexpr int m = F::m, a = F::a;
+  const auto& t = *static_cast<const WinogradGradTask*>(data);
+  const Geometry& g = t.g;
+  const int64_t n0 = int64_t(task) * g.n / t.tasks, n1 = (int64_t(task) + 1) * g.n / t.tasks;
+  const int64_t bh = tiles(g.oh, m), cp = t.cp, op = t.op;
+  const int64_t xrows = m * bh + a - m, xcols = m * t.bw + a - m;
+  float* const sum = t.partial + int64_t(task) * a * a * g.o * cp;
+  thread_local std::vector<float> staged, v_buffer, w_buffer;
+  const int64_t group = images_per_task(n1 - n0, t.blocks);
+  for (int64_t start = n0; start < n1; start += group) {
+    const int64_t images = std::min(group, n1 - start), nb = images * t.blocks;
+    v_buffer.resize(size_t(a * a * nb * cp));
+    w_buffer.resize(size_t(a * a * nb * op));
+    float *const v = v_buffer.data(), *const w = w_buffer.data();
+    for (int64_t i = 0; i < images; ++i) {
+      stage_channels_last(t.x + (start + i) * g.c * g.h * g.w, g.c, g.h, g.w, 0, g.top, g.left,
+                          xrows, xcols, cp, staged);  // V[xi][block][c] = B' d B
+      input_blocks<F>(staged.data(), xcols, cp, 0, t.bw, 0, t.blocks, nb, v + i * t.blocks * cp);
+      stage_channels_last(t.dy + (start + i) * g.o * g.oh * g.ow, g.o, g.oh, g.ow, 0, 0, 0,
+                          m * bh, m * t.bw, op, staged);  // W[xi][block][o] = A dy A'
+      gradient_blocks<F>(staged.data(), m * t.bw, op, t.bw, t.blocks, nb, w + i * t.blocks * op);
+    }
+    for (int64_t xi = 0; xi < a * a; ++xi)  // sum[xi] += W[xi]' V[xi]
+      for (int64_t r = 0; r < g.o; r += kRows) {
+        const float* rows[kRows];
+        for (int64_t i = 0; i < kRows; ++i) rows[i] = w + xi * nb * op + std::min(r + i, g.o - 1);
+        for (int64_t s = 0; s < cp / kCols; ++s) {
+          v8 acc[2 * kRows];
+          for (int64_t i = 0; i < kRows; ++i) {
+            const float* from = sum + (xi * g.o + std::min(r + i, g.o - 1)) * cp + s * kCols;
+            acc[2 * i] = load8(from);
+            acc[2 * i + 1] = load8(from + 8);
+          }
+          tile(rows, t.koff, v + xi * nb * cp + s * kCols, cp, nb, acc);
+          for (int64_t i = 0; i < kRows && r + i < g.o; ++i) {
+            float* to = sum + (xi * g.o + r + i) * cp + s * kCols;
+            store8(to, acc[2 * i]);
+            store8(to + 8, acc[2 * i + 1]);
+          }
+        }
+      }
   }
 }
 
@@ -463,6 +658,53 @@ bool winograd(const Geometry& g, int64_t c, int64_t o, int64_t oh, int64_t ow) {
          std::min(c, o) >= kWinogradChannels && blocks >= kWinogradBlocks / 2 &&
          g.n * blocks >= kWinogradMinBlocks && c * o <= kWinogradMaxProducts &&
          !switched_off("KGRAPH_WINOGRAD");
+}
+
+// Which Winograd tile, where winograd(): F(4x4, 3x3) (4) where its products are at most 2/3 of
+// F(2x2, 3x3)'s (output sizes near multiples of 4: its blocks cover little past the edge) and
+// G k G' fits in L2 (c * o <= 128 * 128: a task streams all of it), else F(2x2, 3x3) (2).
+// Measured on two threads: F(4x4) 0.7-0.85 of F(2x2)'s time on 11x11 to 56x56 outputs at
+// that ratio (0.56-0.65), 1.2-2 times it on 14x14 outputs (0.73) and with 256 channels in and
+// out (G k G' 9.4 MB; the kernel gradient's partial sums as large). KGRAPH_WINOGRAD=2 or 4:
+// that one (to compare).
+constexpr int64_t kWinograd4MaxProducts = 128 * 128;
+
+int winograd_tile(int64_t c, int64_t o, int64_t oh, int64_t ow) {
+  const char* value = std::getenv("KGRAPH_WINOGRAD");
+  if (value != nullptr && std::string(value) == "2") return 2;
+  if (value != nullptr && std::string(value) == "4") return 4;
+  const int64_t f2 = tiles(oh, 2) * tiles(ow, 2) * 16, f4 = tiles(oh, 4) * tiles(ow, 4) * 36;
+  return 3 * f4 <= 2 * f2 && c * o <= kWinograd4MaxProducts ? 4 : 2;
+}
+
+// dw (in the kernel's layout) of g's 3x3 convolution of x by its output gradient dy
+template <class F>
+KG_CLONES KG_FMA void winograd_kernel_grad(Ort::KernelContext& ctx, const Geometry& g, bool hwio, const float* x,
+                          const float* dy, float* dw) {
+  constexpr int a = F::a;
+  const int64_t bw = tiles(g.ow, F::m), blocks = tiles(g.oh, F::m) * bw;
+  const int64_t cp = tiles(g.c, kCols) * kCols, op = tiles(g.o, 8) * 8;
+  const int64_t tasks = std::min(g.n, kWinogradGradTasks);
+  const int64_t group = std::max<int64_t>(1, kWinogradBlocks / blocks);  // images_per_task's most
+  std::vector<float> partial(size_t(tasks * a * a * g.o * cp), 0.0f);
+  const auto koff = strided_offsets(group * blocks, op);
+  WinogradGradTask t{g, cp, op, bw, blocks, tasks, x, dy, koff.data(), partial.data()};
+  run_tasks(ctx, winograd_grad_images<F>, tasks, g.n * blocks * a * a * g.c * g.o, &t);
+  const int64_t size = a * a * g.o * cp;
+  for (int64_t oc = 0; oc < g.o; ++oc)  // the tasks' sums, in order, then G' M G
+    for (int64_t c8 = 0; c8 < g.c; c8 += 8) {
+      v8 p[a][a], out[3][3];
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) {
+          const float* from = partial.data() + ((i * a + j) * g.o + oc) * cp + c8;
+          p[i][j] = load8(from);
+          for (int64_t k = 1; k < tasks; ++k) p[i][j] += load8(from + k * size);
+        }
+      sandwich<3, a, true>(F::g, p, out);
+      for (int64_t j = 0; j < 8 && c8 + j < g.c; ++j)
+        for (int i = 0; i < 3; ++i)
+          for (int q = 0; q < 3; ++q) dw[kernel_at(g, hwio, oc, c8 + j, i * 3 + q)] = out[i][q][j];
+    }
 }
 
 // -- Conv2D -----------------------------------------------------------------------------------
@@ -589,11 +831,6 @@ std::vector<float> pack(const float* w, const std::vector<int64_t>& row_at, int6
   return out;
 }
 
-// where kernel element (o, c, window offset k) of g's convolution is, in either layout
-int64_t kernel_at(const Geometry& g, bool hwio, int64_t o, int64_t c, int64_t k) {
-  return hwio ? (k * g.c + c) * g.o + o : (o * g.c + c) * g.kh * g.kw + k;
-}
-
 const float* optional_input(Ort::KernelContext& ctx, size_t k, int64_t size, const char* op) {
   if (ctx.GetInputCount() <= k || !static_cast<const OrtValue*>(ctx.GetInput(k))) return nullptr;
   if (shape_of(ctx, k) != std::vector<int64_t>{size}) bad_shapes(op, "a bias (channels,)");
@@ -618,8 +855,12 @@ struct Conv2DKernel : Attrs {
       const auto at = [&](int64_t o, int64_t c, int64_t i, int64_t j) {
         return w[kernel_at(g, hwio, o, c, i * 3 + j)];
       };
-      return winograd_conv(ctx, ctx.GetInput(0).GetTensorData<float>(), g.n, g.c, g.h, g.w,
-                           pads.data(), g.o, at, bias, relu, y);
+      const float* x = ctx.GetInput(0).GetTensorData<float>();
+      if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
+        return winograd_conv<WinogradF4>(ctx, x, g.n, g.c, g.h, g.w, pads.data(), g.o, at, bias,
+                                         relu, y);
+      return winograd_conv<WinogradF2>(ctx, x, g.n, g.c, g.h, g.w, pads.data(), g.o, at, bias,
+                                       relu, y);
     }
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
@@ -722,13 +963,10 @@ struct ConvTranspose2DKernel : Attrs {
       const auto at = [&](int64_t o, int64_t c, int64_t i, int64_t j) {
         return w[kernel_at(g, hwio, o, c, i * 3 + j)];
       };
-      const auto u = winograd_kernels(g.c, g.o, at, true);
-      const auto koff = strided_offsets(g.o, 1);
-      const int64_t bw = tiles(g.ow, 2), blocks = tiles(g.oh, 2) * bw;
-      WinogradAdjointTask t{g,        tiles(g.o, 8) * 8, bw,   blocks, tiles(g.c, kCols),
-                            ctx.GetInput(0).GetTensorData<float>(), u.data(), bias,
-                            koff.data(), y};
-      return run_tasks(ctx, winograd_adjoint_image, g.n, g.n * blocks * 16 * g.c * g.o, &t);
+      const float* dy = ctx.GetInput(0).GetTensorData<float>();
+      if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
+        return winograd_adjoint<WinogradF4>(ctx, g, at, dy, bias, y);
+      return winograd_adjoint<WinogradF2>(ctx, g, at, dy, bias, y);
     }
     if (winograd(g, g.o, g.c, g.h, g.w) && output_padding[0] == 0 &&
         output_padding[1] == 0 && std::min({pads[0], pads[1], pads[2], pads[3]}) >= 1 &&
@@ -740,8 +978,12 @@ struct ConvTranspose2DKernel : Attrs {
       const auto at = [&](int64_t c, int64_t o, int64_t i, int64_t j) {
         return w[kernel_at(g, hwio, o, c, (2 - i) * 3 + 2 - j)];
       };
-      return winograd_conv(ctx, ctx.GetInput(0).GetTensorData<float>(), g.n, g.o, g.oh, g.ow,
-                           full, g.c, at, bias, false, y);
+      const float* x = ctx.GetInput(0).GetTensorData<float>();
+      if (winograd_tile(g.o, g.c, g.h, g.w) == 4)
+        return winograd_conv<WinogradF4>(ctx, x, g.n, g.o, g.oh, g.ow, full, g.c, at, bias, false,
+                                         y);
+      return winograd_conv<WinogradF2>(ctx, x, g.n, g.o, g.oh, g.ow, full, g.c, at, bias, false,
+                                       y);
     }
     std::vector<float> packed;
     std::vector<int64_t> row_at(size_t(g.o));
@@ -853,6 +1095,12 @@ struct Conv2DKernelGradKernel : Attrs {
     if (g.n * g.sites() == 0 || depth * g.o == 0) {
       std::fill(dw, dw + g.o * depth, 0.0f);
       return;
+    }
+    if (winograd(g, g.c, g.o, g.oh, g.ow)) {
+      const float *x = ctx.GetInput(0).GetTensorData<float>(), *dy = ctx.GetInput(1).GetTensorData<float>();
+      if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
+        return winograd_kernel_grad<WinogradF4>(ctx, g, hwio, x, dy, dw);
+      return winograd_kernel_grad<WinogradF2>(ctx, g, hwio, x, dy, dw);
     }
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
