@@ -603,6 +603,7 @@ KG_CLONES KG_FMA void winograd_grad_images(void* data, size_t task) {
   const int64_t bh = tiles(g.oh, m), cp = t.cp, op = t.op;
   const int64_t xrows = m * bh + a - m, xcols = m * t.bw + a - m;
   float* const sum = t.partial + int64_t(task) * a * a * g.o * cp;
+  std::memset(sum, 0, sizeof(float) * size_t(a * a * g.o * cp));
   thread_local std::vector<float> staged, v_buffer, w_buffer;
   const int64_t group = images_per_task(n1 - n0, t.blocks);
   for (int64_t start = n0; start < n1; start += group) {
@@ -677,34 +678,55 @@ int winograd_tile(int64_t c, int64_t o, int64_t oh, int64_t ow) {
   return 3 * f4 <= 2 * f2 && c * o <= kWinograd4MaxProducts ? 4 : 2;
 }
 
+// dw (o, c, 3, 3 or, with hwio, 3, 3, c, o) = G' M G, M the tasks' partial sums added in
+// task order, for the output channels of a task's share
+struct WinogradGradOutTask {
+  Geometry g;
+  bool hwio;
+  int64_t cp, sums, tasks;
+  const float* partial;
+  float* dw;
+};
+
+template <class F>
+KG_CLONES KG_FMA void winograd_grad_out(void* data, size_t task) {
+  constexpr int a = F::a;
+  const auto& t = *static_cast<const WinogradGradOutTask*>(data);
+  const Geometry& g = t.g;
+  const int64_t size = a * a * g.o * t.cp;
+  for (int64_t oc = int64_t(task) * g.o / t.tasks; oc < (int64_t(task) + 1) * g.o / t.tasks; ++oc)
+    for (int64_t c8 = 0; c8 < g.c; c8 += 8) {
+      v8 p[a][a], out[3][3];
+      for (int i = 0; i < a; ++i)
+        for (int j = 0; j < a; ++j) {
+          const float* from = t.partial + ((i * a + j) * g.o + oc) * t.cp + c8;
+          p[i][j] = load8(from);
+          for (int64_t k = 1; k < t.sums; ++k) p[i][j] += load8(from + k * size);
+        }
+      sandwich<3, a, true>(F::g, p, out);
+      for (int64_t j = 0; j < 8 && c8 + j < g.c; ++j)
+        for (int i = 0; i < 3; ++i)
+          for (int q = 0; q < 3; ++q)
+            t.dw[kernel_at(g, t.hwio, oc, c8 + j, i * 3 + q)] = out[i][q][j];
+    }
+}
+
 // dw (in the kernel's layout) of g's 3x3 convolution of x by its output gradient dy
 template <class F>
-KG_CLONES KG_FMA void winograd_kernel_grad(Ort::KernelContext& ctx, const Geometry& g, bool hwio, const float* x,
+void winograd_kernel_grad(Ort::KernelContext& ctx, const Geometry& g, bool hwio, const float* x,
                           const float* dy, float* dw) {
   constexpr int a = F::a;
   const int64_t bw = tiles(g.ow, F::m), blocks = tiles(g.oh, F::m) * bw;
   const int64_t cp = tiles(g.c, kCols) * kCols, op = tiles(g.o, 8) * 8;
   const int64_t tasks = std::min(g.n, kWinogradGradTasks);
   const int64_t group = std::max<int64_t>(1, kWinogradBlocks / blocks);  // images_per_task's most
-  std::vector<float> partial(size_t(tasks * a * a * g.o * cp), 0.0f);
+  std::vector<float> partial(size_t(tasks * a * a * g.o * cp));  // zeroed by each task
   const auto koff = strided_offsets(group * blocks, op);
   WinogradGradTask t{g, cp, op, bw, blocks, tasks, x, dy, koff.data(), partial.data()};
   run_tasks(ctx, winograd_grad_images<F>, tasks, g.n * blocks * a * a * g.c * g.o, &t);
-  const int64_t size = a * a * g.o * cp;
-  for (int64_t oc = 0; oc < g.o; ++oc)  // the tasks' sums, in order, then G' M G
-    for (int64_t c8 = 0; c8 < g.c; c8 += 8) {
-      v8 p[a][a], out[3][3];
-      for (int i = 0; i < a; ++i)
-        for (int j = 0; j < a; ++j) {
-          const float* from = partial.data() + ((i * a + j) * g.o + oc) * cp + c8;
-          p[i][j] = load8(from);
-          for (int64_t k = 1; k < tasks; ++k) p[i][j] += load8(from + k * size);
-        }
-      sandwich<3, a, true>(F::g, p, out);
-      for (int64_t j = 0; j < 8 && c8 + j < g.c; ++j)
-        for (int i = 0; i < 3; ++i)
-          for (int q = 0; q < 3; ++q) dw[kernel_at(g, hwio, oc, c8 + j, i * 3 + q)] = out[i][q][j];
-    }
+  WinogradGradOutTask out{g, hwio, cp, tasks, std::min(g.o, kWinogradGradTasks), partial.data(),
+                          dw};
+  run_tasks(ctx, winograd_grad_out<F>, out.tasks, tasks * a * a * g.o * cp, &out);
 }
 
 // -- Conv2D -----------------------------------------------------------------------------------
