@@ -250,3 +250,156 @@ def test_a_conv_output_read_only_inside_a_loop_body_is_left_alone():
     _fuse_native(nodes, {"out"})
     assert nodes[0] == ("kgraph.Conv2D", ["x", "w"], ["y"], {"relu": 0}) and len(nodes) == 2
 
+
+
+# -- a 2x2 max pooling inside the convolutions (Conv2D pool=2, MaxUnpool, pooled gradients) --
+# (n, c, h, w, o, pads): the row tile (one channel), the site tile (few channels, padded), and
+# Winograd-sized layers with odd output sizes (windows cut at a block's edge, a last row and
+# column no window covers), one padded
+POOL_CASES = [(4, 1, 28, 28, 32, 0), (3, 5, 9, 11, 6, 1), (8, 32, 13, 13, 64, 0),
+              (9, 33, 12, 14, 40, 0), (11, 32, 9, 10, 40, 1)]
+UINT8 = {"i": TensorProto.UINT8}
+
+
+def _pool_session(op, inputs, outputs, **attrs):
+    info = lambda name: helper.make_tensor_value_info(  # noqa: E731
+        name, UINT8.get(name, TensorProto.FLOAT), None)
+    node = helper.make_node(op, inputs, outputs, domain="kgraph", **attrs)
+    graph = helper.make_graph([node], op, [info(i) for i in inputs if i],
+                              [info(o) for o in outputs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                    helper.make_opsetid("kgraph", 1)])
+    return ort.InferenceSession(model.SerializeToString(), _session_options(native=True))
+
+
+def _pooled_conv(case, relu=1):
+    """A case's conv output z (Conv2D alone), its pooling y and first-max offsets i (Conv2D
+    pool=2), and the operands."""
+    n, c, h, w, o, pad = case
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    x[0, :, :6, :6] = 0  # ties: whole windows of equal outputs
+    k = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(o).astype(np.float32)
+    attrs = dict(strides=[1, 1], dilations=[1, 1], pads=[pad] * 4)
+    feeds = {"x": x, "k": k, "b": b}
+    z = _pool_session("Conv2D", ["x", "k", "b"], ["z"], relu=relu, **attrs).run(None, feeds)[0]
+    y, i = _pool_session("Conv2D", ["x", "k", "b"], ["y", "i"], relu=relu, pool=2,
+                         **attrs).run(None, feeds)
+    return z, y, i, feeds, attrs
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("tile", ["0", "2", "4"])
+@pytest.mark.parametrize("relu", [0, 1])
+def test_conv2d_pool_writes_the_max_of_each_window_and_its_first_offset(case, tile, relu,
+                                                                        monkeypatch):
+    monkeypatch.setenv("KGRAPH_WINOGRAD", tile)
+    z, y, i, _, _ = _pooled_conv(case, relu)
+    n, o, h, w = z.shape
+    windows = z[:, :, :h // 2 * 2, :w // 2 * 2].reshape(n, o, h // 2, 2, w // 2, 2)
+    windows = windows.transpose(0, 1, 2, 4, 3, 5).reshape(n, o, h // 2, w // 2, 4)
+    assert i.dtype == np.uint8
+    np.testing.assert_array_equal(y, windows.max(-1))
+    np.testing.assert_array_equal(i, windows.argmax(-1))  # the first maximum, row-major
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+@pytest.mark.parametrize("tile", ["0", "4"])
+def test_pooled_gradients_are_the_unpooled_ones_bit_for_bit(case, tile, monkeypatch):
+    """MaxUnpool routes as MaxPoolGrad does from the unpooled output; Conv2DKernelGrad and
+    ConvTranspose2D given the pooled gradient and the offsets compute what they do from
+    MaxUnpool's dense gradient."""
+    monkeypatch.setenv("KGRAPH_WINOGRAD", tile)
+    z, y, i, feeds, attrs = _pooled_conv(case)
+    g = np.random.default_rng(4).standard_normal(y.shape).astype(np.float32)
+    size = list(z.shape[2:])
+    dense = _pool_session("MaxUnpool", ["g", "i"], ["d"], shape=size).run(None, {"g": g, "i": i})[0]
+    routed = _pool_session("MaxPoolGrad", ["g", "z"], ["d"], kernel_shape=[2, 2],
+                           strides=[2, 2], pads=[0] * 4, channels_last=0).run(
+        None, {"g": g, "z": z})[0]
+    np.testing.assert_array_equal(dense, routed)
+    x, k = feeds["x"], feeds["k"]
+    want = _pool_session("Conv2DKernelGrad", ["x", "g"], ["dw"], kernel_shape=[3, 3],
+                         **attrs).run(None, {"x": x, "g": dense})[0]
+    got = _pool_session("Conv2DKernelGrad", ["x", "g", "i"], ["dw"], kernel_shape=[3, 3],
+                        pool=2, **attrs).run(None, {"x": x, "g": g, "i": i})[0]
+    np.testing.assert_array_equal(got, want)
+    bias = np.random.default_rng(5).standard_normal(x.shape[1]).astype(np.float32)
+    want = _pool_session("ConvTranspose2D", ["g", "k", "b"], ["dx"], output_padding=[0, 0],
+                         **attrs).run(None, {"g": dense, "k": k, "b": bias})[0]
+    got = _pool_session("ConvTranspose2D", ["g", "k", "b", "i"], ["dx"], output_padding=[0, 0],
+                        pool_shape=size, **attrs).run(None, {"g": g, "k": k, "b": bias, "i": i})[0]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_bad_pooled_shapes_and_attributes_are_named():
+    z, y, i, feeds, attrs = _pooled_conv(POOL_CASES[1])
+    with pytest.raises(Exception, match="MaxUnpool: g .n, c, h / 2, w / 2. and window offsets"):
+        _pool_session("MaxUnpool", ["g", "i"], ["d"], shape=[3, 3]).run(None, {"g": y, "i": i})
+    with pytest.raises(Exception, match="Conv2DKernelGrad: a pooled gradient"):
+        _pool_session("Conv2DKernelGrad", ["x", "g", "i"], ["dw"], kernel_shape=[3, 3], pool=2,
+                      **attrs).run(None, {"x": feeds["x"], "g": y, "i": i[:, :, :1]})
+    with pytest.raises(Exception, match="Conv2D: pool 0 or 2"):
+        _pool_session("Conv2D", ["x", "k"], ["y", "i"], relu=0, pool=3, **attrs)
+
+
+def _cnn(pool_readers=False):
+    """Two conv-relu-pool blocks (the benchmark CNN's shape, smaller); with `pool_readers`
+    the first block's conv output is also a model output (read beside the pooling)."""
+    inputs = keras.Input((14, 14, 1))
+    pre = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
+    h = keras.layers.MaxPooling2D()(pre)
+    h = keras.layers.MaxPooling2D()(keras.layers.Conv2D(32, 3, activation="relu")(h))
+    out = keras.layers.Dense(3)(keras.layers.Flatten()(h))
+    model = keras.Model(inputs, [out, pre] if pool_readers else out)
+    model.compile(keras.optimizers.SGD(0.01), ["mse", "mse"] if pool_readers else "mse")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 14, 14, 1)).astype(np.float32)
+    ys = [rng.standard_normal((64, 3)).astype(np.float32)]
+    if pool_readers:
+        ys.append(rng.standard_normal((64, 12, 12, 32)).astype(np.float32))
+    return model, x, ys if pool_readers else ys[0]
+
+
+def _train_step_outputs(model, x, y, fused, monkeypatch):
+    from kgraph.compiler.onnx import emit as emission
+    from kgraph.compiler.passes import optimize
+
+    step = model.trace_step("train", x, y)
+    if not fused:
+        monkeypatch.setattr(emission, "_pool_in_convolutions", lambda *args: None)
+    emitted = emission.emit(optimize(step), native=True)
+    monkeypatch.undo()
+    session = ort.InferenceSession(emitted.to_bytes(), _session_options(native=True))
+    names = {v.node.attrs["name"] for v in step.inputs}
+    feeds = {ph.node.attrs["name"]: np.asarray(var.numpy()) for var, ph in step.variables.items()}
+    feeds.update(x_0=x, **({"y_0": y} if not isinstance(y, list) else
+                           {f"y_{k}": v for k, v in enumerate(y)}))
+    return emitted, session.run(None, {k: v for k, v in feeds.items() if k in names})
+
+
+def test_conv_relu_pool_blocks_pool_inside_the_convolution_and_train_bit_for_bit(monkeypatch):
+    """Emitted native, each conv-relu-2x2-pool block is one Conv2D (pool=2) whose pooled
+    gradient the kernel gradient and the transposed convolution read with its offsets (no
+    MaxPool, MaxPoolGrad or full-size gradient); the step's every output is the unfused one's."""
+    model, x, y = _cnn()
+    emitted, fused = _train_step_outputs(model, x, y, True, monkeypatch)
+    ops_ = emitted.op_types()
+    convs = [n for n in emitted.nodes if n[0] == "kgraph.Conv2D"]
+    assert len(convs) == 2 and all(n[3].get("pool") == 2 and len(n[2]) == 2 for n in convs)
+    assert not {"MaxPool", "kgraph.MaxPoolGrad"} & set(ops_)
+    grads = [n for n in emitted.nodes if n[0] == "kgraph.Conv2DKernelGrad"]
+    assert [n[3].get("pool") for n in grads] == [2]  # the second block's (the first: per sample)
+    transposed = next(n for n in emitted.nodes if n[0] == "kgraph.ConvTranspose2D")
+    assert transposed[1][3] == convs[1][2][1] and transposed[3]["pool_shape"] == [4, 4]
+    _, unfused = _train_step_outputs(model, x, y, False, monkeypatch)
+    for a, b in zip(fused, unfused):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_conv_output_read_beside_its_pooling_is_written_whole(monkeypatch):
+    model, x, ys = _cnn(pool_readers=True)
+    emitted, _ = _train_step_outputs(model, x, ys, True, monkeypatch)
+    pools = [n[3].get("pool") for n in emitted.nodes if n[0] == "kgraph.Conv2D"]
+    assert sorted(pools, key=str) == [2, None] and "MaxPool" in emitted.op_types()

@@ -180,7 +180,9 @@ def emit(graph: Graph, native: bool = False) -> Emitted:
         inputs.append(_value_info(name, v.type, lambda i, n=name: "batch" if i == 0 else f"{n}_d{i}"))
     _emit_nodes(ctx, graph, names, out_pairs)
     if native:
-        _fuse_native(ctx.nodes, {name for name, _ in out_pairs})
+        outputs = {name for name, _ in out_pairs}
+        _fuse_native(ctx.nodes, outputs)
+        _pool_in_convolutions(ctx.nodes, outputs, {name: v.shape for v, name in names.items()})
     out_infos = [_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}") for name, v in out_pairs]
     return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos, ctx.domains)
 
@@ -239,6 +241,73 @@ def _fuse_native(nodes, outputs):
     dropped |= {i for i, (op, _, outs, _) in enumerate(nodes) if op == "Transpose" and
                 readers[outs[0]] == 0 and outs[0] not in outputs}
     nodes[:] = [node for i, node in enumerate(nodes) if i not in dropped]
+
+
+def _pool_in_convolutions(nodes, outputs, shapes):
+    """A kgraph.Conv2D whose output only a 2x2 MaxPool at stride 2 and that pooling's
+    kgraph.MaxPoolGrads read pools it itself (attr pool=2: the pooled output and each window's
+    first-maximum offset, uint8) and the MaxPoolGrads become kgraph.MaxUnpools of those
+    offsets: the full-size output is neither written nor read back (runtime/native/conv.cc),
+    and the gradient is the same bit for bit. `shapes`: of the graph's values by name (the
+    unpooled size must be known)."""
+    readers = {}
+    for j, (_, ins, _, _) in enumerate(nodes):
+        for name in set(ins):
+            readers.setdefault(name, []).append(j)
+    counts = _readers(nodes, Counter())  # loop bodies included
+    dropped = set()
+    for i, (op, ins, outs, attrs) in enumerate(nodes):
+        z = outs[0]
+        shape = shapes.get(z)
+        if op != "kgraph.Conv2D" or z in outputs or shape is None or None in shape[2:]:
+            continue
+        js = readers.get(z, [])
+        pools = [j for j in js if _pools_2x2(nodes[j], "MaxPool")]
+        grads = [j for j in js if _pools_2x2(nodes[j], "kgraph.MaxPoolGrad") and
+                 nodes[j][1][1] == z and not nodes[j][3]["channels_last"]]
+        if len(pools) != 1 or len(js) != counts[z] or len(pools) + len(grads) != len(js):
+            continue
+        index = f"{z}_pool_index"
+        nodes[i] = (op, ins, [nodes[pools[0]][2][0], index], dict(attrs, pool=2))
+        dropped.add(pools[0])
+        for j in grads:
+            pooled, unpooled = nodes[j][1][0], nodes[j][2][0]
+            if _read_pooled(nodes, readers.get(unpooled, []), counts[unpooled], unpooled,
+                            pooled, index, list(shape[2:])) and unpooled not in outputs:
+                dropped.add(j)
+            else:
+                nodes[j] = ("kgraph.MaxUnpool", [pooled, index], [unpooled],
+                            dict(shape=list(shape[2:])))
+    nodes[:] = [node for i, node in enumerate(nodes) if i not in dropped]
+
+
+def _read_pooled(nodes, js, count, unpooled, pooled, index, size):
+    """Make the kgraph.Conv2DKernelGrads and kgraph.ConvTranspose2Ds among nodes[js] that
+    read `unpooled` (a max pooling's gradient, MaxUnpool(pooled, index) of that `size`) read
+    `pooled` and `index` instead (runtime/native/conv.cc unpools as it reads); whether those
+    were all of its `count` readers."""
+    taken = 0
+    for j in js:
+        op, ins, outs, attrs = nodes[j]
+        if op == "kgraph.Conv2DKernelGrad" and ins[1] == unpooled and ins.count(unpooled) == 1:
+            nodes[j] = (op, [ins[0], pooled, index], outs, dict(attrs, pool=2))
+        elif op == "kgraph.ConvTranspose2D" and ins[0] == unpooled and \
+                ins.count(unpooled) == 1:
+            bias = ins[2] if len(ins) > 2 else ""
+            nodes[j] = (op, [pooled, ins[1], bias, index], outs, dict(attrs, pool_shape=size))
+        else:
+            continue
+        taken += 1
+    return taken == count
+
+
+def _pools_2x2(node, op):
+    """Whether an emitted node is `op` over 2x2 windows at stride 2, unpadded, one output."""
+    op_, _, outs, attrs = node
+    return (op_ == op and len(outs) == 1 and list(attrs.get("kernel_shape", ())) == [2, 2]
+            and list(attrs.get("strides", ())) == [2, 2] and not any(attrs.get("pads", ()))
+            and not attrs.get("ceil_mode") and list(attrs.get("dilations", [1, 1])) == [1, 1]
+            and attrs.get("auto_pad", "NOTSET") == "NOTSET" and not attrs.get("storage_order"))
 
 
 def _emit_nodes(ctx, graph, names, out_pairs):

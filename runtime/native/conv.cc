@@ -3,11 +3,17 @@
 // semantics (attrs strides, dilations, pads = begin h, begin w, end h, end w):
 //
 //   Conv2D(x, w, b?)             y = Conv(x, w) + b, x (n, c, h, w), w (o, c, kh, kw);
-//                                attr relu: max(y, 0) on the way out.
-//   ConvTranspose2D(x, w, b?)    y = ConvTranspose(x, w) + b (the input gradient of a
-//                                Conv), w (c, o, kh, kw); attr output_padding.
-//   Conv2DKernelGrad(x, g)       d/dw of Conv(x, w) given its output gradient g: (o, c, kh,
-//                                kw); attr kernel_shape.
+//                                attr relu: max(y, 0) on the way out; attr pool = 2: y's 2x2
+//                                max pooling at stride 2 instead, and (output 1, uint8) each
+//                                window's first-maximum offset (see Pooling).
+//   ConvTranspose2D(x, w, b?, i?)  y = ConvTranspose(x, w) + b (the input gradient of a
+//                                Conv), w (c, o, kh, kw); attr output_padding; with attr
+//                                pool_shape (h, w), x is the gradient of a pooled Conv2D's
+//                                output and i its offsets (see OutputGrad).
+//   Conv2DKernelGrad(x, g, i?)   d/dw of Conv(x, w) given its output gradient g: (o, c, kh,
+//                                kw); attr kernel_shape; attr pool = 2: g pooled, i offsets.
+// compiler/onnx/emit.py fuses a conv-relu-max pooling block's nodes into these (the full-size
+// output and its gradient are never written).
 //
 // With attr kernel_layout = 1 every kernel, read or written, is in Keras' layout (kh, kw,
 // in, out), and no Transpose of the weights to ONNX's layout and back runs
@@ -176,6 +182,80 @@ int64_t kernel_at(const Geometry& g, bool hwio, int64_t o, int64_t c, int64_t k)
   return hwio ? (k * g.c + c) * g.o + o : (o * g.c + c) * g.kh * g.kw + k;
 }
 
+// -- the max pooling that may follow Conv2D ---------------------------------------------------
+// With attr pool = 2, Conv2D's output (bias and relu applied) goes through a 2x2 max pooling at
+// stride 2 before it is written: outputs the pooled (n, o, oh / 2, ow / 2) and, uint8 of that
+// shape, each window's offset of its first maximum in row-major order (0 .. 3), which
+// kgraph.MaxUnpool (ortops.cc) routes the pooled gradient by: the 2x2 max and the first-max
+// test of MaxPoolGrad's tile_row_2x2, so the gradient is the one MaxPoolGrad computes from the
+// unpooled output (compiler/onnx/emit.py fuses Conv2D, MaxPool and MaxPoolGrad so). Rows and
+// columns past the last window are dropped. A NaN in a window: std::max's order, offset 3 in
+// MaxPoolGrad's.
+struct Pooling {
+  int64_t oh, ow;  // the pooled size
+  float* y;
+  uint8_t* index;
+};
+
+// The max m of each lane's window (a b / c d: two rows of two) and the offset k of its first
+// maximum in row-major order: std::max's order, lane by lane
+inline __attribute__((always_inline)) void window_max(v8 a, v8 b, v8 c, v8 d, v8& m, v8i& k) {
+  const v8i three = {3, 3, 3, 3, 3, 3, 3, 3};
+  const v8 ab = a < b ? b : a, cd = c < d ? d : c;
+  m = ab < cd ? cd : ab;
+  k = c == m ? three - 1 : three;
+  k = b == m ? three - 2 : k;
+  k = a == m ? three - 3 : k;
+}
+
+// Eight 2x2 windows of rows z0 and z1 (16 floats each) into y and index: lanes < count stored
+inline __attribute__((always_inline)) void pool_8_windows(const float* z0, const float* z1,
+                                                          float* y, uint8_t* index, int count) {
+  const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
+  const v8 lo0 = load8(z0), hi0 = load8(z0 + 8), lo1 = load8(z1), hi1 = load8(z1 + 8);
+  v8 m;
+  v8i k;
+  window_max(__builtin_shuffle(lo0, hi0, even), __builtin_shuffle(lo0, hi0, odd),
+             __builtin_shuffle(lo1, hi1, even), __builtin_shuffle(lo1, hi1, odd), m, k);
+  if (count == 8) {
+    typedef uint8_t v32b __attribute__((vector_size(32)));  // each lane's low byte, first 8
+    const v32b low = {0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0,
+                      0, 0, 0, 0, 0, 0, 0, 0,  0,  0,  0,  0,  0, 0, 0, 0};
+    const v32b bytes = __builtin_shuffle(reinterpret_cast<const v32b&>(k), low);
+    store8(y, m);
+    std::memcpy(index, &bytes, 8);
+    return;
+  }
+  for (int l = 0; l < count; ++l) {
+    y[l] = m[l];
+    index[l] = uint8_t(k[l]);
+  }
+}
+
+// The pooling of planes z (h x w each, `planes` of them, from plane `first` of p's outputs),
+// eight windows a vector: a row's last vector overlaps the one before it, or, in rows of
+// fewer than eight windows, reads past the row (z holds kPoolSlack floats more)
+constexpr int64_t kPoolSlack = 16;
+
+KG_CLONES void max_pool_2x2(const float* z, int64_t h, int64_t w, int64_t first, int64_t planes,
+                            const Pooling& p) {
+  for (int64_t plane = 0; plane < planes; ++plane)
+    for (int64_t r = 0; r < p.oh; ++r) {
+      const float* z0 = z + (plane * h + 2 * r) * w;
+      const float* z1 = z0 + w;
+      float* y = p.y + ((first + plane) * p.oh + r) * p.ow;
+      uint8_t* index = p.index + ((first + plane) * p.oh + r) * p.ow;
+      if (p.ow < 8) {
+        pool_8_windows(z0, z1, y, index, int(p.ow));
+        continue;
+      }
+      for (int64_t j = 0; j < p.ow; j += 8) {
+        const int64_t at = std::min(j, p.ow - 8);
+        pool_8_windows(z0 + 2 * at, z1 + 2 * at, y + at, index + at, 8);
+      }
+    }
+}
+
 // -- Winograd F(m x m, 3 x 3) -----------------------------------------------------------------
 // A 3x3 window at stride 1 and dilation 1 over enough channels: each m x m block of outputs is
 // A' [sum over input channels of (G k G') * (B' d B)] A, d the block's a x a input patch
@@ -304,6 +384,56 @@ KG_CLONES void stage_channels_last(const float* src, int64_t channels, int64_t h
   }
 }
 
+// A convolution's output gradient dy (n, o, oh, ow) as an operator reads it: dense, or (attr
+// pool = 2) the gradient of the output's 2x2 max pooling and that pooling's first-maximum
+// offsets (see Pooling: Conv2D pool = 2 writes them), unpooled where it is read.
+struct OutputGrad {
+  int64_t n, o, oh, ow;
+  const float* dense;      // or null: pooled
+  const float* pooled;     // (n, o, oh / 2, ow / 2)
+  const uint8_t* index;    // of pooled's shape
+
+  // image's gradient channels last, dst [rows][cols][ld], zero past oh x ow and o channels
+  void stage(int64_t image, int64_t rows, int64_t cols, int64_t ld,
+             std::vector<float>& dst) const {
+    if (dense)
+      return stage_channels_last(dense + image * o * oh * ow, o, oh, ow, 0, 0, 0, rows, cols, ld,
+                                 dst);
+    dst.resize(size_t(rows * cols * ld));
+    std::memset(dst.data(), 0, dst.size() * sizeof(float));
+    const int64_t ph = oh / 2, pw = ow / 2;
+    for (int64_t ch = 0; ch < o; ++ch) {
+      const float* g = pooled + (image * o + ch) * ph * pw;
+      const uint8_t* k = index + (image * o + ch) * ph * pw;
+      for (int64_t q = 0; q < ph * pw; ++q) {
+        const int64_t r = 2 * (q / pw) + (k[q] >> 1), c = 2 * (q % pw) + (k[q] & 1);
+        dst[size_t((r * cols + c) * ld + ch)] = g[q];
+      }
+    }
+  }
+
+  // all of it dense: itself, or unpooled into `buffer`
+  const float* unpooled(Ort::KernelContext& ctx, std::vector<float>& buffer) const {
+    if (dense) return dense;
+    buffer.resize(size_t(n * o * oh * ow));
+    unpool_2x2(ctx, pooled, index, n * o, oh / 2, ow / 2, oh, ow, buffer.data());
+    return buffer.data();
+  }
+};
+
+// The output gradient an operator reads from input k (pooled: with input k_index), of a
+// convolution output (n, o, oh, ow); a pooled one's shape is checked
+OutputGrad output_grad(Ort::KernelContext& ctx, size_t k, size_t k_index, bool pooled,
+                       int64_t n, int64_t o, int64_t oh, int64_t ow, const char* op) {
+  if (!pooled) return {n, o, oh, ow, ctx.GetInput(k).GetTensorData<float>(), nullptr, nullptr};
+  const std::vector<int64_t> shape{n, o, oh / 2, ow / 2};
+  if (shape_of(ctx, k) != shape || ctx.GetInputCount() <= k_index ||
+      !static_cast<const OrtValue*>(ctx.GetInput(k_index)) || shape_of(ctx, k_index) != shape)
+    bad_shapes(op, "a pooled gradient (n, o, oh / 2, ow / 2) and window offsets of its shape");
+  return {n, o, oh, ow, nullptr, ctx.GetInput(k).GetTensorData<float>(),
+          ctx.GetInput(k_index).GetTensorData<uint8_t>()};
+}
+
 // V[xi][b][0..cp) = B' d B for the blocks b < nb (block first + b of bw a row), d the a x a
 // patch of the staged input xt [][cols][cp] whose rows start at padded row row0; V's points
 // are ldr rows apart
@@ -375,7 +505,8 @@ struct WinogradTask {
   const float *x, *u, *bias;  // x: (n, c, h, w); u: [a^2][o / 16][c][16]; bias padded to 16s
   const int32_t* koff;        // 0, 1, ..., c - 1
   bool relu;
-  float* y;  // (n, o, oh, ow)
+  float* y;                // (n, o, oh, ow), or where pooled is not null:
+  const Pooling* pooled;   // the 2x2 max pooling of the output
 };
 
 template <class F>
@@ -408,7 +539,7 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
     const int64_t r0 = m * (block / t.bw), c0 = m * (block % t.bw);
     const int64_t out_rows = std::min<int64_t>(m, t.oh - r0);
     const int64_t out_cols = std::min<int64_t>(m, t.ow - c0);
-    float* y = t.y + (r.image0 + row / r.count) * t.o * t.oh * t.ow + r0 * t.ow + c0;
+    float* y = t.pooled ? nullptr : t.y + (r.image0 + row / r.count) * t.o * t.oh * t.ow + r0 * t.ow + c0;
     for (int64_t o8 = 0; o8 < ldo; o8 += 8) {
       v8 p[a][a], out[m][m];
       for (int i = 0; i < a; ++i)
@@ -420,6 +551,23 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
           q += bias;
           if (t.relu) q = q < zero ? zero : q;  // NaN stays NaN, as in onnxruntime's Relu
         }
+      if (t.pooled) {  // the block's windows inside the pooled output, 8 channels a vector
+        const Pooling& p = *t.pooled;
+        const int64_t image = r.image0 + row / r.count;
+        for (int i = 0; i < m / 2 && r0 / 2 + i < p.oh; ++i)
+          for (int q = 0; q < m / 2 && c0 / 2 + q < p.ow; ++q) {
+            v8 most;
+            v8i k;
+            window_max(out[2 * i][2 * q], out[2 * i][2 * q + 1], out[2 * i + 1][2 * q],
+                       out[2 * i + 1][2 * q + 1], most, k);
+            const int64_t at = (image * t.o + o8) * p.oh * p.ow + (r0 / 2 + i) * p.ow + c0 / 2 + q;
+            for (int64_t j = 0; j < 8 && o8 + j < t.o; ++j) {
+              p.y[at + j * p.oh * p.ow] = most[j];
+              p.index[at + j * p.oh * p.ow] = uint8_t(k[j]);
+            }
+          }
+        continue;
+      }
       if (m == 4 && out_rows == 4 && out_cols == 4 && o8 + 8 <= t.o) {
         for (int i = 0; i < m; i += 2) {  // rows i, i + 1 of eight channels: an 8 x 8 block
           v8 block[8];
@@ -495,7 +643,7 @@ std::vector<float> padded_bias(const float* bias, int64_t n, int64_t width) {
 template <class F, typename Kernel>
 void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c, int64_t h,
                    int64_t w, const int64_t* pads, int64_t o, Kernel kernel, const float* bias,
-                   bool relu, float* y) {
+                   bool relu, float* y, const Pooling* pooled = nullptr) {
   const int64_t oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2;
   const int64_t strips = tiles(o, kCols);
   const auto u = winograd_kernels<F>(c, o, kernel, false);
@@ -506,7 +654,7 @@ void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c
   const int64_t chunks = tiles(blocks, kWinogradBlocks), chunk = tiles(blocks, chunks);
   WinogradTask t{n,  c,      tiles(c, 8) * 8, h,      w,      pads[0], pads[1],  o,
                  oh, ow,     bw,              blocks, chunk,  chunks,  images,   strips,
-                 x,  u.data(), strip_bias.data(), koff.data(), relu,    y};
+                 x,  u.data(), strip_bias.data(), koff.data(), relu,    y,       pooled};
   const int64_t tasks = images > 1 ? tiles(n, images) : n * chunks;
   run_tasks(ctx, winograd_chunk<F>, tasks, n * blocks * F::a * F::a * c * o, &t);
 }
@@ -518,7 +666,8 @@ void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c
 struct WinogradAdjointTask {
   Geometry g;
   int64_t op, bw, blocks, strips, images;  // op: g.o padded to 8s; strips of 16 input channels
-  const float *dy, *u, *bias;              // u: [a^2][c / 16][o][16]
+  const OutputGrad* dy;
+  const float *u, *bias;                   // u: [a^2][c / 16][o][16]
   const int32_t* koff;                     // 0, 1, ..., o - 1
   float* dx;
 };
@@ -537,8 +686,7 @@ KG_CLONES KG_FMA void winograd_adjoint_images(void* data, size_t task) {
   m_buffer.resize(size_t(a * a * nb * ldc));
   float *const v = v_buffer.data(), *const mm = m_buffer.data();
   for (int64_t i = 0; i < images; ++i) {  // V[xi][block][o] = A dy A'
-    stage_channels_last(t.dy + (image0 + i) * g.o * g.oh * g.ow, g.o, g.oh, g.ow, 0, 0, 0, rows,
-                        cols, op, dyt_buffer);
+    t.dy->stage(image0 + i, rows, cols, op, dyt_buffer);
     gradient_blocks<F>(dyt_buffer.data(), cols, op, t.bw, blocks, nb, v + i * blocks * op);
   }
   winograd_products(v, op, nb, a * a, t.u, t.koff, g.o, t.strips, mm);  // M[xi] = V[xi] U[xi]'
@@ -572,13 +720,13 @@ KG_CLONES KG_FMA void winograd_adjoint_images(void* data, size_t task) {
 
 template <class F, typename Kernel>
 void winograd_adjoint(Ort::KernelContext& ctx, const Geometry& g, Kernel kernel,
-                      const float* dy, const float* bias, float* dx) {
+                      const OutputGrad& dy, const float* bias, float* dx) {
   const auto u = winograd_kernels<F>(g.c, g.o, kernel, true);
   const auto koff = strided_offsets(g.o, 1);
   const int64_t bw = tiles(g.ow, F::m), blocks = tiles(g.oh, F::m) * bw;
   const int64_t images = images_per_task(g.n, blocks);
   WinogradAdjointTask t{g, tiles(g.o, 8) * 8, bw, blocks, tiles(g.c, kCols), images,
-                        dy, u.data(), bias, koff.data(), dx};
+                        &dy, u.data(), bias, koff.data(), dx};
   run_tasks(ctx, winograd_adjoint_images<F>, tiles(g.n, images),
             g.n * blocks * F::a * F::a * g.c * g.o, &t);
 }
@@ -589,7 +737,8 @@ void winograd_adjoint(Ort::KernelContext& ctx, const Geometry& g, Kernel kernel,
 struct WinogradGradTask {
   Geometry g;
   int64_t cp, op, bw, blocks, tasks;  // cp: g.c padded to 16s; op: g.o padded to 8s
-  const float *x, *dy;                // x unpadded
+  const float* x;                     // unpadded
+  const OutputGrad* dy;
   const int32_t* koff;                // 0, op, 2 op, ...: the blocks of a group of images
   float* partial;                            // per task: [a^2][o][cp]
 };
@@ -615,8 +764,7 @@ KG_CLONES KG_FMA void winograd_grad_images(void* data, size_t task) {
       stage_channels_last(t.x + (start + i) * g.c * g.h * g.w, g.c, g.h, g.w, 0, g.top, g.left,
                           xrows, xcols, cp, staged);  // V[xi][block][c] = B' d B
       input_blocks<F>(staged.data(), xcols, cp, 0, t.bw, 0, t.blocks, nb, v + i * t.blocks * cp);
-      stage_channels_last(t.dy + (start + i) * g.o * g.oh * g.ow, g.o, g.oh, g.ow, 0, 0, 0,
-                          m * bh, m * t.bw, op, staged);  // W[xi][block][o] = A dy A'
+      t.dy->stage(start + i, m * bh, m * t.bw, op, staged);  // W[xi][block][o] = A dy A'
       gradient_blocks<F>(staged.data(), m * t.bw, op, t.bw, t.blocks, nb, w + i * t.blocks * op);
     }
     for (int64_t xi = 0; xi < a * a; ++xi)  // sum[xi] += W[xi]' V[xi]
@@ -714,7 +862,7 @@ KG_CLONES KG_FMA void winograd_grad_out(void* data, size_t task) {
 // dw (in the kernel's layout) of g's 3x3 convolution of x by its output gradient dy
 template <class F>
 void winograd_kernel_grad(Ort::KernelContext& ctx, const Geometry& g, bool hwio, const float* x,
-                          const float* dy, float* dw) {
+                          const OutputGrad& dy, float* dw) {
   constexpr int a = F::a;
   const int64_t bw = tiles(g.ow, F::m), blocks = tiles(g.oh, F::m) * bw;
   const int64_t cp = tiles(g.c, kCols) * kCols, op = tiles(g.o, 8) * 8;
@@ -722,7 +870,7 @@ void winograd_kernel_grad(Ort::KernelContext& ctx, const Geometry& g, bool hwio,
   const int64_t group = std::max<int64_t>(1, kWinogradBlocks / blocks);  // images_per_task's most
   std::vector<float> partial(size_t(tasks * a * a * g.o * cp));  // zeroed by each task
   const auto koff = strided_offsets(group * blocks, op);
-  WinogradGradTask t{g, cp, op, bw, blocks, tasks, x, dy, koff.data(), partial.data()};
+  WinogradGradTask t{g, cp, op, bw, blocks, tasks, x, &dy, koff.data(), partial.data()};
   run_tasks(ctx, winograd_grad_images<F>, tasks, g.n * blocks * a * a * g.c * g.o, &t);
   WinogradGradOutTask out{g, hwio, cp, tasks, std::min(g.o, kWinogradGradTasks), partial.data(),
                           dw};
@@ -780,6 +928,19 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
   }
 }
 
+struct PoolTask {
+  const float* z;  // (planes, h, w)
+  int64_t h, w, planes_per_task, planes;
+  const Pooling* pooled;
+};
+
+void pool_planes(void* data, size_t task) {
+  const auto& t = *static_cast<const PoolTask*>(data);
+  const int64_t first = int64_t(task) * t.planes_per_task;
+  max_pool_2x2(t.z + first * t.h * t.w, t.h, t.w, first,
+               std::min(t.planes_per_task, t.planes - first), *t.pooled);
+}
+
 // Layers with few products per output (the first, on images) and stride 1 along w: the
 // tile's 6 rows are output channels (their weights broadcast) and its 16 columns 16 output
 // sites of one output row, read from the image as two vector loads per (channel, window
@@ -797,7 +958,8 @@ struct RowTileTask {
   const float *x, *packed, *bias;  // x padded; w as [o / 6][c kh kw][6]; bias per 6 padded
   const int32_t* window_off;
   bool relu;
-  float* y;
+  float* y;                // or, with pooled, a strip's outputs go to a per-thread buffer
+  const Pooling* pooled;   // null, or where the 2x2 max pooling of the output goes
 };
 
 KG_CLONES KG_FMA void conv_rows_image(void* data, size_t image) {
@@ -805,11 +967,13 @@ KG_CLONES KG_FMA void conv_rows_image(void* data, size_t image) {
   const Geometry& g = t.g;
   const int64_t depth = g.depth(), sites = g.sites();
   const float* x = t.x + int64_t(image) * g.c * g.hp * g.wp;
-  float* y = t.y + int64_t(image) * g.o * sites;
+  thread_local std::vector<float> strip;  // pooled: a strip's outputs, in L1 (see winograd_chunk)
+  if (t.pooled) strip.resize(size_t(kRows * sites + kPoolSlack));
   const v8 zero = {};
   for (int64_t ot = 0; ot < tiles(g.o, kRows); ++ot) {
     const float* w = t.packed + ot * depth * kRows;
     const int64_t channels = std::min(kRows, g.o - ot * kRows);
+    float* y = t.pooled ? strip.data() : t.y + (int64_t(image) * g.o + ot * kRows) * sites;
     for (int64_t r = 0; r < g.oh; ++r)
       for (int64_t col = 0; col < g.ow; col += kCols) {
         const int64_t at = std::min(col, g.ow - kCols);  // the last tile overlaps
@@ -831,11 +995,14 @@ KG_CLONES KG_FMA void conv_rows_image(void* data, size_t image) {
             lo = lo < zero ? zero : lo;
             hi = hi < zero ? zero : hi;
           }
-          float* to = y + (ot * kRows + i) * sites + r * g.ow + at;
+          float* to = y + i * sites + r * g.ow + at;
           store8(to, lo);
           store8(to + 8, hi);
         }
       }
+    if (t.pooled)
+      max_pool_2x2(strip.data(), g.oh, g.ow, int64_t(image) * g.o + ot * kRows, channels,
+                   *t.pooled);
   }
 }
 
@@ -861,17 +1028,37 @@ const float* optional_input(Ort::KernelContext& ctx, size_t k, int64_t size, con
 
 struct Conv2DKernel : Attrs {
   bool relu;
+  int64_t pool;  // 2: a 2x2 max pooling at stride 2 follows (see Pooling)
 
   explicit Conv2DKernel(const OrtKernelInfo* info)
-      : Attrs(info), relu(Ort::ConstKernelInfo(info).GetAttribute<int64_t>("relu") != 0) {}
+      : Attrs(info),
+        relu(Ort::ConstKernelInfo(info).GetAttribute<int64_t>("relu") != 0),
+        pool(int_attr(info, "pool", 0)) {
+    if (pool != 0 && pool != 2)
+      ORT_CXX_API_THROW("kgraph.Conv2D: pool 0 or 2 expected", ORT_INVALID_ARGUMENT);
+  }
 
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
     const Geometry g = conv_geometry("Conv2D", shape_of(ctx, 0),
                                      onnx_kernel_shape(shape_of(ctx, 1), hwio), *this);
     const float* bias = optional_input(ctx, 2, g.o, "Conv2D");
-    float* y = ctx.GetOutput(0, {g.n, g.o, g.oh, g.ow}).GetTensorMutableData<float>();
-    if (g.n * g.o * g.sites() == 0) return;
+    if (!pool) {
+      float* y = ctx.GetOutput(0, {g.n, g.o, g.oh, g.ow}).GetTensorMutableData<float>();
+      if (g.n * g.o * g.sites() > 0) convolve(ctx, g, bias, y, nullptr);
+      return;
+    }
+    const std::vector<int64_t> shape{g.n, g.o, g.oh / 2, g.ow / 2};
+    const Pooling pooled{g.oh / 2, g.ow / 2, ctx.GetOutput(0, shape).GetTensorMutableData<float>(),
+                         ctx.GetOutput(1, shape).GetTensorMutableData<uint8_t>()};
+    if (g.n * g.o * pooled.oh * pooled.ow == 0) return;
+    convolve(ctx, g, bias, nullptr, &pooled);
+  }
+
+  // y = the convolution (bias, relu), or, where pooled, its pooling: as the Winograd blocks
+  // and the row tile's strips are made; the site tile's output whole, then pooled
+  void convolve(Ort::KernelContext& ctx, const Geometry& g, const float* bias, float* y,
+                const Pooling* pooled) const {
     const float* w = ctx.GetInput(1).GetTensorData<float>();
     if (winograd(g, g.c, g.o, g.oh, g.ow)) {
       const auto at = [&](int64_t o, int64_t c, int64_t i, int64_t j) {
@@ -880,9 +1067,9 @@ struct Conv2DKernel : Attrs {
       const float* x = ctx.GetInput(0).GetTensorData<float>();
       if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
         return winograd_conv<WinogradF4>(ctx, x, g.n, g.c, g.h, g.w, pads.data(), g.o, at, bias,
-                                         relu, y);
+                                         relu, y, pooled);
       return winograd_conv<WinogradF2>(ctx, x, g.n, g.c, g.h, g.w, pads.data(), g.o, at, bias,
-                                       relu, y);
+                                       relu, y, pooled);
     }
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
@@ -894,14 +1081,18 @@ struct Conv2DKernel : Attrs {
     if (row_tiles(g)) {  // strips of 6 output channels
       const auto packed = pack(w, row_at, g.o, hwio ? 1 : g.depth(), kRows);
       const auto row_bias = padded_bias(bias, g.o, kRows);
-      RowTileTask t{g, x, packed.data(), row_bias.data(), window_off.data(), relu, y};
+      RowTileTask t{g, x, packed.data(), row_bias.data(), window_off.data(), relu, y, pooled};
       return run_tasks(ctx, conv_rows_image, g.n, g.n * g.sites() * g.o * g.depth(), &t);
     }
+    std::vector<float> z(pooled ? size_t(g.n * g.o * g.sites() + kPoolSlack) : 0);
     const auto packed = pack(w, row_at, g.o, hwio ? 1 : g.depth());
     const auto strip_bias = padded_bias(bias, g.o, kCols);
-    ConvTask t{g, x, packed.data(), strip_bias.data(), site_off.data(), window_off.data(), relu, y,
-               tiles(g.sites(), kSiteTiles * kRows)};
+    ConvTask t{g, x, packed.data(), strip_bias.data(), site_off.data(), window_off.data(), relu,
+               pooled ? z.data() : y, tiles(g.sites(), kSiteTiles * kRows)};
     run_tasks(ctx, conv_block, g.n * t.blocks, g.n * g.sites() * g.o * g.depth(), &t);
+    if (!pooled) return;
+    PoolTask p{z.data(), g.oh, g.ow, 8, g.n * g.o, pooled};
+    run_tasks(ctx, pool_planes, tiles(g.n * g.o, p.planes_per_task), g.n * g.o * g.sites(), &p);
   }
 };
 
@@ -950,6 +1141,7 @@ KG_CLONES KG_FMA void conv_transpose_strip(void* data, size_t task) {
 
 struct ConvTranspose2DKernel : Attrs {
   std::vector<int64_t> output_padding;
+  std::vector<int64_t> unpooled;  // attr pool_shape (h, w): x is pooled, input 3 its offsets
 
   explicit ConvTranspose2DKernel(const OrtKernelInfo* info)
       : Attrs(info),
@@ -957,11 +1149,20 @@ struct ConvTranspose2DKernel : Attrs {
     if (output_padding.size() != 2 || output_padding[0] < 0 || output_padding[1] < 0)
       ORT_CXX_API_THROW("kgraph.ConvTranspose2D: 2 output_padding >= 0 expected",
                         ORT_INVALID_ARGUMENT);
+    try {
+      unpooled = Ort::ConstKernelInfo(info).GetAttributes<int64_t>("pool_shape");
+    } catch (const Ort::Exception&) {
+    }
+    if (!unpooled.empty() && (unpooled.size() != 2 || unpooled[0] < 0 || unpooled[1] < 0))
+      ORT_CXX_API_THROW("kgraph.ConvTranspose2D: pool_shape (h, w) expected",
+                        ORT_INVALID_ARGUMENT);
   }
 
   void Compute(OrtKernelContext* context) {
     Ort::KernelContext ctx(context);
-    const auto xs = shape_of(ctx, 0), ws = onnx_kernel_shape(shape_of(ctx, 1), hwio);
+    auto xs = shape_of(ctx, 0);
+    const auto ws = onnx_kernel_shape(shape_of(ctx, 1), hwio);
+    if (!unpooled.empty() && xs.size() == 4) xs = {xs[0], xs[1], unpooled[0], unpooled[1]};
     if (xs.size() != 4 || ws.size() != 4 || xs[1] != ws[0])
       bad_shapes("ConvTranspose2D", "x (n, c, h, w) and a kernel (c, o, kh, kw) expected");
     // the Conv whose input gradient this is: input (n, ws[1], full size), output x
@@ -977,6 +1178,8 @@ struct ConvTranspose2DKernel : Attrs {
     const float* bias = optional_input(ctx, 2, g.c, "ConvTranspose2D");
     float* y = ctx.GetOutput(0, {g.n, g.c, g.h, g.w}).GetTensorMutableData<float>();
     if (g.n * g.c == 0) return;
+    const OutputGrad dy = output_grad(ctx, 0, 3, !unpooled.empty(), g.n, g.o, g.oh, g.ow,
+                                      "ConvTranspose2D");
     // the Conv's kernel (o, c, kh, kw): per window offset, rows o by columns c
     const float* w = ctx.GetInput(1).GetTensorData<float>();
     if (winograd(g, g.c, g.o, g.oh, g.ow) && output_padding[0] == 0 &&
@@ -985,7 +1188,6 @@ struct ConvTranspose2DKernel : Attrs {
       const auto at = [&](int64_t o, int64_t c, int64_t i, int64_t j) {
         return w[kernel_at(g, hwio, o, c, i * 3 + j)];
       };
-      const float* dy = ctx.GetInput(0).GetTensorData<float>();
       if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
         return winograd_adjoint<WinogradF4>(ctx, g, at, dy, bias, y);
       return winograd_adjoint<WinogradF2>(ctx, g, at, dy, bias, y);
@@ -1000,7 +1202,8 @@ struct ConvTranspose2DKernel : Attrs {
       const auto at = [&](int64_t c, int64_t o, int64_t i, int64_t j) {
         return w[kernel_at(g, hwio, o, c, (2 - i) * 3 + 2 - j)];
       };
-      const float* x = ctx.GetInput(0).GetTensorData<float>();
+      std::vector<float> dense;
+      const float* x = dy.unpooled(ctx, dense);
       if (winograd_tile(g.o, g.c, g.h, g.w) == 4)
         return winograd_conv<WinogradF4>(ctx, x, g.n, g.o, g.oh, g.ow, full, g.c, at, bias, false,
                                          y);
@@ -1016,8 +1219,9 @@ struct ConvTranspose2DKernel : Attrs {
     }
     const auto channel_off = strided_offsets(g.o, g.sites());
     const auto site_off = g.site_offsets();
-    TransposeTask t{g, ctx.GetInput(0).GetTensorData<float>(), packed.data(), bias,
-                    site_off.data(), channel_off.data(), y};
+    std::vector<float> dense;
+    TransposeTask t{g, dy.unpooled(ctx, dense), packed.data(), bias, site_off.data(),
+                    channel_off.data(), y};
     run_tasks(ctx, conv_transpose_strip, g.n * tiles(g.c, kCols),
               g.n * g.sites() * g.o * g.c * g.kh * g.kw, &t);
   }
@@ -1032,27 +1236,12 @@ constexpr int64_t kGradSites = 256;   // output sites per pass over the rows
 
 struct KernelGradTask {
   Geometry g;
-  const float *x, *grad;  // x padded
+  const float* x;  // padded
+  const OutputGrad* grad;
   const int32_t *window_off, *site_off;
   int64_t row_blocks, block_rows, image_chunks, ldg;
   float* partial;  // per image chunk: [c kh kw][ldg]
 };
-
-// g's image (o, sites) as sites by channels, [sites][ldg], the channels past o zero
-KG_CLONES void transpose_grad_image(const float* from, int64_t o, int64_t sites, int64_t ldg,
-                                    float* to) {
-  const int64_t sites8 = sites / 8 * 8, o8 = o / 8 * 8;
-  for (int64_t p = 0; p < sites8; p += 8)  // 8 x 8 blocks in registers
-    for (int64_t ch = 0; ch < o8; ch += 8) {
-      v8 r[8];
-      for (int64_t j = 0; j < 8; ++j) r[j] = load8(from + (ch + j) * sites + p);
-      transpose8(r);
-      for (int64_t j = 0; j < 8; ++j) store8(to + (p + j) * ldg + ch, r[j]);
-    }
-  for (int64_t ch = 0; ch < o; ++ch)  // the sites and channels past the blocks
-    for (int64_t p = ch < o8 ? sites8 : 0; p < sites; ++p) to[p * ldg + ch] = from[ch * sites + p];
-  for (int64_t p = 0; p < sites; ++p) std::fill(to + p * ldg + o, to + (p + 1) * ldg, 0.0f);
-}
 
 KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
   const auto& t = *static_cast<const KernelGradTask*>(data);
@@ -1062,10 +1251,9 @@ KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
   const int64_t first = block * t.block_rows, last = std::min(depth, first + t.block_rows);
   const int64_t n0 = chunk * g.n / t.image_chunks, n1 = (chunk + 1) * g.n / t.image_chunks;
   float* sum = t.partial + chunk * depth * t.ldg;
-  thread_local std::vector<float> gt;  // this image's gradient, transposed (per thread: see
-  gt.resize(size_t(sites * t.ldg));      // winograd_chunk)
-  for (int64_t image = n0; image < n1; ++image) {
-    transpose_grad_image(t.grad + image * g.o * sites, g.o, sites, t.ldg, gt.data());
+  thread_local std::vector<float> gt;  // this image's gradient, sites by channels (per
+  for (int64_t image = n0; image < n1; ++image) {  // thread: see winograd_chunk)
+    t.grad->stage(image, g.oh, g.ow, t.ldg, gt);
     const float* x = t.x + image * g.c * g.hp * g.wp;
     for (int64_t p = 0; p < sites; p += kGradSites) {  // the chunk's gradient stays in cache
       for (int64_t r = first; r < last; r += kRows) {
@@ -1093,12 +1281,17 @@ KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
 
 struct Conv2DKernelGradKernel : Attrs {
   std::vector<int64_t> kernel;
+  bool pooled;  // attr pool = 2: the gradient is pooled, input 2 its offsets (see OutputGrad)
 
   explicit Conv2DKernelGradKernel(const OrtKernelInfo* info)
-      : Attrs(info), kernel(Ort::ConstKernelInfo(info).GetAttributes<int64_t>("kernel_shape")) {
+      : Attrs(info),
+        kernel(Ort::ConstKernelInfo(info).GetAttributes<int64_t>("kernel_shape")),
+        pooled(int_attr(info, "pool", 0) == 2) {
     if (kernel.size() != 2 || kernel[0] < 1 || kernel[1] < 1)
       ORT_CXX_API_THROW("kgraph.Conv2DKernelGrad: 2 kernel_shape >= 1 expected",
                         ORT_INVALID_ARGUMENT);
+    if (int_attr(info, "pool", 0) != 0 && !pooled)
+      ORT_CXX_API_THROW("kgraph.Conv2DKernelGrad: pool 0 or 2 expected", ORT_INVALID_ARGUMENT);
   }
 
   void Compute(OrtKernelContext* context) {
@@ -1108,8 +1301,10 @@ struct Conv2DKernelGradKernel : Attrs {
       bad_shapes("Conv2DKernelGrad", "x (n, c, h, w) and its gradient (n, o, oh, ow) expected");
     const Geometry g = conv_geometry("Conv2DKernelGrad", xs, {gs[1], xs.size() == 4 ? xs[1] : 0,
                                                              kernel[0], kernel[1]}, *this);
-    if (gs != std::vector<int64_t>{g.n, g.o, g.oh, g.ow})
+    if (!pooled && gs != std::vector<int64_t>{g.n, g.o, g.oh, g.ow})
       bad_shapes("Conv2DKernelGrad", "a gradient of the convolution's output shape");
+    const OutputGrad dy =
+        output_grad(ctx, 1, 2, pooled, g.n, g.o, g.oh, g.ow, "Conv2DKernelGrad");
     float* dw = ctx.GetOutput(0, hwio ? std::vector<int64_t>{g.kh, g.kw, g.c, g.o}
                                       : std::vector<int64_t>{g.o, g.c, g.kh, g.kw})
                     .GetTensorMutableData<float>();
@@ -1119,7 +1314,7 @@ struct Conv2DKernelGradKernel : Attrs {
       return;
     }
     if (winograd(g, g.c, g.o, g.oh, g.ow)) {
-      const float *x = ctx.GetInput(0).GetTensorData<float>(), *dy = ctx.GetInput(1).GetTensorData<float>();
+      const float* x = ctx.GetInput(0).GetTensorData<float>();
       if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
         return winograd_kernel_grad<WinogradF4>(ctx, g, hwio, x, dy, dw);
       return winograd_kernel_grad<WinogradF2>(ctx, g, hwio, x, dy, dw);
@@ -1131,9 +1326,8 @@ struct Conv2DKernelGradKernel : Attrs {
     const int64_t block_rows = tiles(tiles(depth, kRows), row_blocks) * kRows;
     std::vector<float> partial(size_t(chunks * depth * ldg), 0.0f);
     const auto site_off = g.site_offsets(), window_off = g.window_offsets();
-    KernelGradTask t{g,          x,          ctx.GetInput(1).GetTensorData<float>(),
-                     window_off.data(), site_off.data(),
-                     row_blocks, block_rows, chunks,    ldg,               partial.data()};
+    KernelGradTask t{g,          x,          &dy,    window_off.data(), site_off.data(),
+                     row_blocks, block_rows, chunks, ldg,               partial.data()};
     run_tasks(ctx, kernel_grad_block, row_blocks * chunks, g.n * g.sites() * g.o * depth, &t);
     const size_t size = size_t(depth * ldg);  // sum the chunks into the first, in order
     for (int64_t i = 1; i < chunks; ++i)
@@ -1145,9 +1339,9 @@ struct Conv2DKernelGradKernel : Attrs {
   }
 };
 
-FloatOp<Conv2DKernel, 3, 1, 2> conv2d_op("Conv2D");
-FloatOp<ConvTranspose2DKernel, 3, 1, 2> conv_transpose2d_op("ConvTranspose2D");
-FloatOp<Conv2DKernelGradKernel, 2, 1> conv2d_kernel_grad_op("Conv2DKernelGrad");
+FloatOp<Conv2DKernel, 3, 2, 2, 1, -1, 1> conv2d_op("Conv2D");
+FloatOp<ConvTranspose2DKernel, 4, 1, 2, 1, 3> conv_transpose2d_op("ConvTranspose2D");
+FloatOp<Conv2DKernelGradKernel, 3, 1, 2, 1, 2> conv2d_kernel_grad_op("Conv2DKernelGrad");
 
 }  // namespace
 

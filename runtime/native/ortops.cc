@@ -8,6 +8,9 @@
 //                                window's gradient goes to its FIRST maximum in row-major
 //                                order (TF's MaxPoolGrad). attrs kernel_shape, strides,
 //                                pads (begin h, begin w, end h, end w), channels_last.
+//   MaxUnpool(g, index)          the gradient of a 2x2 max pooling at stride 2 (channels
+//                                first) from the offset of each window's first maximum, which
+//                                Conv2D writes with attr pool (conv.cc). attr shape (h, w).
 //   LSTMGates, LSTMGatesGrad, LSTMSequence, LSTMSequenceGrad   Keras' LSTM: lstm.cc.
 //   Conv2D, ConvTranspose2D, Conv2DKernelGrad   2-D convolutions and their gradients: conv.cc.
 //   Im2ColRows(x)                the windows of a channels-first 2-D input (zero padded) as
@@ -194,6 +197,84 @@ struct MaxPoolGradKernel {
       ctx.ParallelFor(pool_grad_image, size_t(p.n), 0, &task);
     else
       ctx.ParallelFor(pool_grad_plane, size_t(p.n * p.channels), 0, &task);
+  }
+};
+
+// -- MaxUnpool -------------------------------------------------------------------------------
+// The gradient of a 2x2 max pooling at stride 2, channels first, from each window's offset of
+// its first maximum (uint8 0 .. 3, row-major; conv.cc's Conv2D writes them with attr pool):
+// g to that offset of the window, zeros elsewhere and past the last window.
+struct UnpoolTask {
+  int64_t h, w, oh, ow, planes_per_task, planes;
+  const float* g;
+  const uint8_t* index;
+  float* dx;
+};
+
+KG_CLONES void unpool_planes(void* data, size_t task) {
+  const auto& t = *static_cast<const UnpoolTask*>(data);
+  const int64_t first = int64_t(task) * t.planes_per_task;
+  const int64_t last = std::min(t.planes, first + t.planes_per_task);
+  for (int64_t plane = first; plane < last; ++plane) {
+    float* dx = t.dx + plane * t.h * t.w;
+    for (int64_t i = 0; i < t.oh; ++i) {
+      const float* g = t.g + (plane * t.oh + i) * t.ow;
+      const uint8_t* k = t.index + (plane * t.oh + i) * t.ow;
+      float *d0 = dx + 2 * i * t.w, *d1 = d0 + t.w;
+      int64_t j = 0;
+      for (; j + 8 <= t.ow; j += 8) {  // eight windows: their offsets' masks, interleaved
+        v8i at;
+        for (int l = 0; l < 8; ++l) at[l] = k[j + l];
+        const v8 v = load8(g + j), zero = {};
+        const v8 a = at == 0 ? v : zero, b = at == 1 ? v : zero;
+        const v8 c = at == 2 ? v : zero, d = at == 3 ? v : zero;
+        const v8i low = {0, 8, 1, 9, 2, 10, 3, 11}, high = low + 4;
+        store8(d0 + 2 * j, __builtin_shuffle(a, b, low));
+        store8(d0 + 2 * j + 8, __builtin_shuffle(a, b, high));
+        store8(d1 + 2 * j, __builtin_shuffle(c, d, low));
+        store8(d1 + 2 * j + 8, __builtin_shuffle(c, d, high));
+      }
+      for (; j < t.ow; ++j) {
+        const uint32_t v = bits(g[j]);
+        d0[2 * j] = from_bits(v & all_if(k[j] == 0));
+        d0[2 * j + 1] = from_bits(v & all_if(k[j] == 1));
+        d1[2 * j] = from_bits(v & all_if(k[j] == 2));
+        d1[2 * j + 1] = from_bits(v & all_if(k[j] == 3));
+      }
+      for (int64_t c = 2 * t.ow; c < t.w; ++c) d0[c] = d1[c] = 0.0f;
+    }
+    std::memset(dx + 2 * t.oh * t.w, 0, sizeof(float) * size_t((t.h - 2 * t.oh) * t.w));
+  }
+}
+
+}  // namespace
+
+void kgops::unpool_2x2(Ort::KernelContext& ctx, const float* g, const uint8_t* index,
+                       int64_t planes, int64_t oh, int64_t ow, int64_t h, int64_t w, float* dx) {
+  UnpoolTask t{h, w, oh, ow, 8, planes, g, index, dx};
+  run_tasks(ctx, unpool_planes, (planes + 7) / 8, planes * h * w, &t);
+}
+
+namespace {
+
+struct MaxUnpoolKernel {
+  int64_t h, w;  // attr shape: the unpooled plane
+
+  explicit MaxUnpoolKernel(const OrtKernelInfo* info) {
+    auto shape = Ort::ConstKernelInfo(info).GetAttributes<int64_t>("shape");
+    if (shape.size() != 2 || shape[0] < 0 || shape[1] < 0)
+      ORT_CXX_API_THROW("kgraph.MaxUnpool: shape (h, w) expected", ORT_INVALID_ARGUMENT);
+    h = shape[0], w = shape[1];
+  }
+
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    const auto gs = shape_of(ctx, 0);
+    if (gs.size() != 4 || shape_of(ctx, 1) != gs || gs[2] != h / 2 || gs[3] != w / 2)
+      bad_shapes("MaxUnpool", "g (n, c, h / 2, w / 2) and window offsets of its shape");
+    float* dx = ctx.GetOutput(0, {gs[0], gs[1], h, w}).GetTensorMutableData<float>();
+    unpool_2x2(ctx, ctx.GetInput(0).GetTensorData<float>(),
+               ctx.GetInput(1).GetTensorData<uint8_t>(), gs[0] * gs[1], gs[2], gs[3], h, w, dx);
   }
 };
 
@@ -516,6 +597,7 @@ FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
 ScatterAddRowsOp scatter_add_rows_op;
 FloatOp<SoftmaxGradKernel, 2, 1> softmax_grad_op("SoftmaxGrad");
 FloatOp<ReluGradKernel, 2, 1> relu_grad_op("ReluGrad");
+FloatOp<MaxUnpoolKernel, 2, 1, 2, 1, 1> max_unpool_op("MaxUnpool");
 
 }  // namespace
 
@@ -537,6 +619,7 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
       d->Add(&scatter_add_rows_op);
       d->Add(&softmax_grad_op);
       d->Add(&relu_grad_op);
+      d->Add(&max_unpool_op);
       return d;
     }();
     Ort::UnownedSessionOptions(options).Add(*domain);

@@ -91,23 +91,26 @@ inline void run_tasks(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_
 
 // A float32 operator of the "kgraph" domain: kInputs inputs, kOutputs outputs, run by Kernel
 // (constructed from the node's OrtKernelInfo, Compute(OrtKernelContext*)); inputs from
-// kFirstOptionalInput on and outputs from kFirstOptionalOutput on may be omitted.
+// kFirstOptionalInput on and outputs from kFirstOptionalOutput on may be omitted; input
+// kByteInput and output kByteOutput, where there are, are uint8 (a max pooling's window offsets).
 template <typename Kernel, int kInputs, int kOutputs, int kFirstOptionalInput = kInputs,
-          int kFirstOptionalOutput = kOutputs>
-struct FloatOp : Ort::CustomOpBase<
-                     FloatOp<Kernel, kInputs, kOutputs, kFirstOptionalInput, kFirstOptionalOutput>,
-                     Kernel> {
+          int kFirstOptionalOutput = kOutputs, int kByteInput = -1, int kByteOutput = -1>
+struct FloatOp : Ort::CustomOpBase<FloatOp<Kernel, kInputs, kOutputs, kFirstOptionalInput,
+                                           kFirstOptionalOutput, kByteInput, kByteOutput>,
+                                   Kernel> {
   explicit FloatOp(const char* name) : name_(name) {}
   void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const { return new Kernel(info); }
   const char* GetName() const { return name_; }
   const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }
   size_t GetInputTypeCount() const { return kInputs; }
-  ONNXTensorElementDataType GetInputType(size_t) const {
-    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  ONNXTensorElementDataType GetInputType(size_t k) const {
+    return int(k) == kByteInput ? ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8
+                                : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
   }
   size_t GetOutputTypeCount() const { return kOutputs; }
-  ONNXTensorElementDataType GetOutputType(size_t) const {
-    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  ONNXTensorElementDataType GetOutputType(size_t k) const {
+    return int(k) == kByteOutput ? ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8
+                                 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
   }
   OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(size_t k) const {
     return int(k) < kFirstOptionalInput ? INPUT_OUTPUT_REQUIRED : INPUT_OUTPUT_OPTIONAL;
@@ -119,6 +122,13 @@ struct FloatOp : Ort::CustomOpBase<
  private:
   const char* name_;
 };
+
+// dx (planes, h, w) = the gradient of a 2x2 max pooling at stride 2 from the pooled one g
+// (planes, oh, ow) and each window's first-maximum offset (uint8 0 .. 3, row-major): g to that
+// offset, zeros elsewhere and past the last window (kgraph.MaxUnpool; conv.cc's operators that
+// take a pooled gradient)
+void unpool_2x2(Ort::KernelContext& ctx, const float* g, const uint8_t* index, int64_t planes,
+                int64_t oh, int64_t ow, int64_t h, int64_t w, float* dx);
 
 // Adds the LSTM operators (lstm.cc) and the convolutions (conv.cc) to the domain.
 void add_lstm_ops(Ort::CustomOpDomain& domain);
