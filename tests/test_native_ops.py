@@ -422,3 +422,40 @@ def test_relu_grad_operator_names_mismatched_shapes():
     np.testing.assert_array_equal(got, [[3.0, 0.0, 0.0]])
     with pytest.raises(Exception, match=r"kgraph.ReluGrad: a gradient of the ReLU output's shape"):
         session.run(None, {"g": np.ones((1, 1), "float32"), "y": y})
+
+
+# -- RandomUniformLike, BatchTranspose ------------------------------------------------------------
+@needs_library
+def test_dropout_noise_and_layout_changes_run_natively_with_the_standard_bits():
+    """A channels-last CNN with Dropout after its Flatten: the noise is kgraph's
+    RandomUniformLike and the layout changes around the Flatten are BatchTransposes (no
+    Transpose of activations, no hash of elementwise ops); the train step's outputs equal the
+    standard emission's (the same units dropped: the convolutions round differently)."""
+    import onnxruntime as ort
+
+    from kgraph.runtime.onnx_exec import _session_options
+
+    model = keras.Sequential([keras.Input((10, 10, 3)),
+                              keras.layers.Conv2D(8, 3, activation="relu"),
+                              keras.layers.MaxPooling2D(), keras.layers.Flatten(),
+                              keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+    model.compile("adam", "mse")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 10, 10, 3)).astype(np.float32)
+    y = rng.standard_normal((4, 2)).astype(np.float32)
+    step = model.trace_step("train", x, y)
+    graph = optimize(step)
+    native, standard = emit(graph, native=True), emit(graph)
+    ops_ = native.op_types()
+    assert {"kgraph.RandomUniformLike", "kgraph.BatchTranspose"} <= set(ops_)
+    assert not {"BitwiseXor", "BitShift"} & set(ops_)
+    assert all(list(n[3]["perm"]) in ([3, 2, 0, 1], [2, 3, 1, 0], [1, 0])
+               for n in native.nodes if n[0] == "Transpose")  # kernels and 2-D products only
+    feeds = {ph.node.attrs["name"]: np.asarray(v.numpy()) for v, ph in step.variables.items()}
+    feeds.update(x_0=x, y_0=y, rng_key=np.array(2**32 - 3, np.uint32))
+    names = {v.node.attrs["name"] for v in graph.inputs}
+    feeds = {k: v for k, v in feeds.items() if k in names}
+    runs = [ort.InferenceSession(e.to_bytes(), _session_options(native=True)).run(None, feeds)
+            for e in (native, standard)]
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -224,6 +224,12 @@ ROWS = [
         lambda x, y: np.broadcast_to(x, y.shape), wrt=(0,)),
     Row("Transpose", lambda x: ops.transpose(x, (2, 0, 1)), (normal(*A234),),
         lambda x: np.transpose(x, (2, 0, 1)), op="Transpose"),
+    # layout changes (kgraph's BatchTranspose natively): 8 x 8 blocks and the rows and columns
+    # past them
+    Row("Transpose_channels_last", lambda x: ops.transpose(x, (0, 2, 3, 1)),
+        (normal(2, 9, 3, 4),), lambda x: np.transpose(x, (0, 2, 3, 1))),
+    Row("Transpose_channels_first", lambda x: ops.transpose(x, (0, 3, 1, 2)),
+        (normal(2, 3, 4, 10),), lambda x: np.transpose(x, (0, 3, 1, 2))),
     Row("swapaxes", lambda x: ops.swapaxes(x, 0, -1), (normal(*A234),),
         lambda x: np.swapaxes(x, 0, -1)),
     Row("Slice", lambda x: apply("Slice", x, starts=(1, -3), ends=(3, 2**62), axes=(1, 2)),
@@ -271,6 +277,9 @@ ROWS = [
     Row("RandomUniformLike", lambda x, k: uniform_like(x, k, seed=7), (normal(4, 5), key(123)),
         lambda x, k: np_uniform(x.shape, k, 7), op="RandomUniformLike", grad="none",
         exact=True, tol=0.0),
+    Row("RandomUniformLike_large", lambda x, k: uniform_like(x, k, seed=2**32 - 5),
+        (normal(5, 8001), key(2**32 - 1)), lambda x, k: np_uniform(x.shape, k, 2**32 - 5),
+        grad="none", exact=True, tol=0.0),  # natively: several tasks, the last one short
     # composites of kgraph/ops/nn.py
     Row("StopGradient", ops.stop_gradient, (normal(*A34),), lambda x: x, op="StopGradient",
         composite=ops_nn.stop_gradient, grad="none"),

@@ -170,9 +170,31 @@ def broadcast_to(x, shape):
 
 
 # -- Transpose ---------------------------------------------------------------------------------
+def batch_split(perm):
+    """k where `perm` is (0, k + 1, ..., r - 1, 1, ..., k) for some 1 <= k <= r - 2: a batch of
+    matrix transposes, the layout change between channels first and channels last; else None."""
+    rank = len(perm)
+    for k in range(1, rank - 1):
+        if tuple(perm) == (0,) + tuple(range(k + 1, rank)) + tuple(range(1, k + 1)):
+            return k
+    return None
+
+
+def _transpose_onnx(ctx, node, ins, outs):
+    """kgraph's BatchTranspose (runtime/native/ortops.cc: 8 x 8 blocks in registers) for a
+    float32 layout change in a native graph (onnxruntime's Transpose moves such a permutation
+    one element at a time), else ONNX's Transpose."""
+    perm = tuple(node.attrs["perm"])
+    split = batch_split(perm)
+    if ctx.native and split is not None and node.inputs[0].dtype == "float32":
+        return ctx.node("kgraph.BatchTranspose", ins, outs, split=split)
+    ctx.node("Transpose", ins, outs, perm=list(perm))
+
+
 defop("Transpose", lambda t, perm: [TensorType(tuple(t[0].shape[p] for p in perm), t[0].dtype)],
       lambda x, perm: np.transpose(x, perm).copy(),
-      grad=lambda g, y, x, perm: (transpose(g, tuple(np.argsort(perm))),), attrs=("perm",))
+      grad=lambda g, y, x, perm: (transpose(g, tuple(np.argsort(perm))),), attrs=("perm",),
+      onnx=_transpose_onnx)
 
 
 def transpose(x, axes=None):

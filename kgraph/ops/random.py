@@ -44,13 +44,21 @@ def _emit_hash(ctx, h):
 
 
 def _uniform_onnx(ctx, node, ins, outs):
+    """kgraph's RandomUniformLike (runtime/native/ortops.cc: one pass, the same bits) for a
+    float32 `like` in a native graph, else the hash in standard ONNX ops."""
     like, key = ins
     seed = np.uint32(node.attrs["seed"])
+    if ctx.native and node.inputs[0].dtype == "float32":
+        return ctx.node("kgraph.RandomUniformLike", ins, outs, seed=int(seed))
     shape = ctx.node("Shape", [like])
     size = ctx.node("Size", [like])  # not ReduceProd(Shape): TVM's importer refuses that
     index = ctx.node("Range", [ctx.const(np.int64(0)), size, ctx.const(np.int64(1))])
     index = ctx.node("Reshape", [ctx.node("Cast", [index], to="uint32"), shape])
-    mixed = ctx.node("Add", [ctx.node("Mul", [key, ctx.const(GOLDEN)]), ctx.const(seed)])
+    scaled = ctx.node("Mul", [key, ctx.const(GOLDEN)])
+    # + seed, as - (2^32 - seed) where seed >= 2^31: TVM's importer adds a uint32 constant that
+    # large wrongly (measured; multiplying by one is right), and the sums are equal mod 2^32
+    mixed = ctx.node("Add", [scaled, ctx.const(seed)]) if seed < 2**31 else \
+        ctx.node("Sub", [scaled, ctx.const(np.uint32(2**32 - int(seed)))])
     bits = _emit_hash(ctx, ctx.node("BitwiseXor", [index, _emit_hash(ctx, mixed)]))
     top = ctx.node("Cast", [ctx.node("BitShift", [bits, ctx.const(np.uint32(8))],
                                      direction="RIGHT")], to="float32")

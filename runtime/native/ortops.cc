@@ -11,6 +11,11 @@
 //   MaxUnpool(g, index)          the gradient of a 2x2 max pooling at stride 2 (channels
 //                                first) from the offset of each window's first maximum, which
 //                                Conv2D writes with attr pool (conv.cc). attr shape (h, w).
+//   RandomUniformLike(like, key)  uniform [0, 1) noise of like's shape (float32 like): the
+//                                counter-based hash of kgraph/ops/random.py, bit for bit.
+//                                attr seed.
+//   BatchTranspose(x)            Transpose(x, (0, k + 1, ..., r, 1, ..., k)), attr split = k:
+//                                the layout change between channels first and last.
 //   LSTMGates, LSTMGatesGrad, LSTMSequence, LSTMSequenceGrad   Keras' LSTM: lstm.cc.
 //   Conv2D, ConvTranspose2D, Conv2DKernelGrad   2-D convolutions and their gradients: conv.cc.
 //   Im2ColRows(x)                the windows of a channels-first 2-D input (zero padded) as
@@ -275,6 +280,116 @@ struct MaxUnpoolKernel {
     float* dx = ctx.GetOutput(0, {gs[0], gs[1], h, w}).GetTensorMutableData<float>();
     unpool_2x2(ctx, ctx.GetInput(0).GetTensorData<float>(),
                ctx.GetInput(1).GetTensorData<uint8_t>(), gs[0] * gs[1], gs[2], gs[3], h, w, dx);
+  }
+};
+
+// -- RandomUniformLike ------------------------------------------------------------------------
+// kgraph/ops/random.py's counter-based noise: element i of the output is the top 24 bits of
+// lowbias32(i ^ lowbias32(key * golden + seed)) over 2^24, uint32 wrap-around, bit for bit the
+// op's standard-ONNX expansion (a dozen elementwise passes).
+inline uint32_t lowbias32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x7FEB352Du;
+  h ^= h >> 15;
+  h *= 0x846CA68Bu;
+  return h ^ (h >> 16);
+}
+
+struct UniformTask {
+  uint32_t mixed;
+  int64_t size, chunk;
+  float* out;
+};
+
+KG_CLONES void uniform_chunk(void* data, size_t task) {
+  const auto& t = *static_cast<const UniformTask*>(data);
+  const int64_t first = int64_t(task) * t.chunk, last = std::min(t.size, first + t.chunk);
+  for (int64_t i = first; i < last; ++i)
+    t.out[i] = float(lowbias32(uint32_t(i) ^ t.mixed) >> 8) * (1.0f / 16777216.0f);
+}
+
+struct RandomUniformKernel {
+  uint32_t seed;
+
+  explicit RandomUniformKernel(const OrtKernelInfo* info)
+      : seed(uint32_t(Ort::ConstKernelInfo(info).GetAttribute<int64_t>("seed"))) {}
+
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    const auto shape = shape_of(ctx, 0);
+    if (ctx.GetInput(1).GetTensorTypeAndShapeInfo().GetElementCount() != 1)
+      bad_shapes("RandomUniformLike", "a scalar key");
+    const uint32_t key = *ctx.GetInput(1).GetTensorData<uint32_t>();
+    float* out = ctx.GetOutput(0, shape).GetTensorMutableData<float>();
+    const int64_t size = int64_t(ctx.GetInput(0).GetTensorTypeAndShapeInfo().GetElementCount());
+    UniformTask t{lowbias32(key * 0x9E3779B9u + seed), size, 8192, out};
+    run_tasks(ctx, uniform_chunk, (size + t.chunk - 1) / t.chunk, size, &t);
+  }
+};
+
+// (like float, key uint32) -> float
+struct RandomUniformOp : Ort::CustomOpBase<RandomUniformOp, RandomUniformKernel> {
+  void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const {
+    return new RandomUniformKernel(info);
+  }
+  const char* GetName() const { return "RandomUniformLike"; }
+  const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }
+  size_t GetInputTypeCount() const { return 2; }
+  ONNXTensorElementDataType GetInputType(size_t k) const {
+    return k == 0 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32;
+  }
+  size_t GetOutputTypeCount() const { return 1; }
+  ONNXTensorElementDataType GetOutputType(size_t) const {
+    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+  }
+};
+
+// -- BatchTranspose -----------------------------------------------------------------------------
+// x (d0, d1, ..., dr) -> Transpose(x, perm (0, k + 1, ..., r, 1, ..., k)) for attr split = k:
+// each x[b] a (d1 ... dk) by (dk+1 ... dr) matrix, transposed; the layout changes between
+// channels first and channels last (onnxruntime's Transpose of such a perm runs one element at
+// a time: 0.5 ms for a 64 x 64 x 5 x 5 activation, against 8 x 8 blocks in registers here).
+struct BatchTransposeTask {
+  int64_t rows, cols;  // of each batch item
+  const float* x;
+  float* y;
+};
+
+KG_CLONES void batch_transpose_item(void* data, size_t b) {
+  const auto& t = *static_cast<const BatchTransposeTask*>(data);
+  const float* x = t.x + int64_t(b) * t.rows * t.cols;
+  float* y = t.y + int64_t(b) * t.rows * t.cols;
+  const int64_t r8 = t.rows / 8 * 8, c8 = t.cols / 8 * 8;
+  for (int64_t r = 0; r < r8; r += 8)
+    for (int64_t c = 0; c < c8; c += 8) {
+      v8 block[8];
+      for (int64_t j = 0; j < 8; ++j) block[j] = load8(x + (r + j) * t.cols + c);
+      transpose8(block);
+      for (int64_t j = 0; j < 8; ++j) store8(y + (c + j) * t.rows + r, block[j]);
+    }
+  for (int64_t r = 0; r < t.rows; ++r)  // the rows and columns past the blocks
+    for (int64_t c = r < r8 ? c8 : 0; c < t.cols; ++c) y[c * t.rows + r] = x[r * t.cols + c];
+}
+
+struct BatchTransposeKernel {
+  int64_t split;
+
+  explicit BatchTransposeKernel(const OrtKernelInfo* info)
+      : split(Ort::ConstKernelInfo(info).GetAttribute<int64_t>("split")) {}
+
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    const auto xs = shape_of(ctx, 0);
+    if (split < 1 || int64_t(xs.size()) < split + 2)
+      bad_shapes("BatchTranspose", "a batch axis, then split >= 1 axes and at least one more");
+    std::vector<int64_t> ys{xs[0]};
+    ys.insert(ys.end(), xs.begin() + split + 1, xs.end());
+    ys.insert(ys.end(), xs.begin() + 1, xs.begin() + split + 1);
+    int64_t rows = 1, cols = 1;
+    for (int64_t k = 1; k < int64_t(xs.size()); ++k) (k <= split ? rows : cols) *= xs[size_t(k)];
+    float* y = ctx.GetOutput(0, ys).GetTensorMutableData<float>();
+    BatchTransposeTask t{rows, cols, ctx.GetInput(0).GetTensorData<float>(), y};
+    run_tasks(ctx, batch_transpose_item, xs[0], xs[0] * rows * cols, &t);
   }
 };
 
@@ -597,6 +712,8 @@ FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
 ScatterAddRowsOp scatter_add_rows_op;
 FloatOp<SoftmaxGradKernel, 2, 1> softmax_grad_op("SoftmaxGrad");
 FloatOp<ReluGradKernel, 2, 1> relu_grad_op("ReluGrad");
+RandomUniformOp random_uniform_op;
+FloatOp<BatchTransposeKernel, 1, 1> batch_transpose_op("BatchTranspose");
 FloatOp<MaxUnpoolKernel, 2, 1, 2, 1, 1> max_unpool_op("MaxUnpool");
 
 }  // namespace
@@ -620,6 +737,8 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
       d->Add(&softmax_grad_op);
       d->Add(&relu_grad_op);
       d->Add(&max_unpool_op);
+      d->Add(&random_uniform_op);
+      d->Add(&batch_transpose_op);
       return d;
     }();
     Ort::UnownedSessionOptions(options).Add(*domain);
