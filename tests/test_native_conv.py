@@ -381,16 +381,17 @@ def _train_step_outputs(model, x, y, fused, monkeypatch):
 
 def test_conv_relu_pool_blocks_pool_inside_the_convolution_and_train_bit_for_bit(monkeypatch):
     """Emitted native, each conv-relu-2x2-pool block is one Conv2D (pool=2) whose pooled
-    gradient the kernel gradient and the transposed convolution read with its offsets (no
-    MaxPool, MaxPoolGrad or full-size gradient); the step's every output is the unfused one's."""
+    gradient the kernel gradients and the transposed convolution read with its offsets (no
+    MaxPool, MaxPoolGrad, MaxUnpool or full-size gradient); the step's every output is the
+    unfused one's."""
     model, x, y = _cnn()
     emitted, fused = _train_step_outputs(model, x, y, True, monkeypatch)
     ops_ = emitted.op_types()
     convs = [n for n in emitted.nodes if n[0] == "kgraph.Conv2D"]
     assert len(convs) == 2 and all(n[3].get("pool") == 2 and len(n[2]) == 2 for n in convs)
-    assert not {"MaxPool", "kgraph.MaxPoolGrad"} & set(ops_)
+    assert not {"MaxPool", "kgraph.MaxPoolGrad", "kgraph.MaxUnpool"} & set(ops_)
     grads = [n for n in emitted.nodes if n[0] == "kgraph.Conv2DKernelGrad"]
-    assert [n[3].get("pool") for n in grads] == [2]  # the second block's (the first: per sample)
+    assert [n[3].get("pool") for n in grads] == [2, 2]
     transposed = next(n for n in emitted.nodes if n[0] == "kgraph.ConvTranspose2D")
     assert transposed[1][3] == convs[1][2][1] and transposed[3]["pool_shape"] == [4, 4]
     _, unfused = _train_step_outputs(model, x, y, False, monkeypatch)

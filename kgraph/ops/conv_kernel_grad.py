@@ -4,8 +4,10 @@ its windows (kgraph/ops/conv.py's gradient rules call `kernel_grad`).
 
 Where this process's onnxruntime has kgraph's operators, an ungrouped 2-D float32 convolution
 with known sizes takes it as one `Conv2DKernelGrad` (runtime/native/conv.cc: an implicit GEMM
-over the images, no im2col buffer), unless its layer has few input channels; its expansion,
-what every other consumer of the graph gets, is the im2col product below.
+over the images, no im2col buffer), the first layer on images too (few input channels: it
+measured as fast as the per-sample products alone, and faster where a max pooling follows,
+whose pooled gradient the operator then reads directly, compiler/onnx/emit.py); its
+expansion, what every other consumer of the graph gets, is the im2col product below.
 
 Ungrouped convolutions with known sizes take it as one GEMM over an im2col: the windows of
 the input, channels outermost, as (window * in, N * out sites) rows times the output gradient
@@ -234,7 +236,7 @@ def kernel_grad(x, g, window, strides, dilations, pads, groups):
 
     rank = len(x.shape)
     if groups == 1 and _known(x.shape[1], g.shape[1], *x.shape[2:], *g.shape[2:], *window):
-        if native_conv(x, x.shape[1], window) and not _few_channels(x, g, window):
+        if native_conv(x, x.shape[1], window):
             return apply("Conv2DKernelGrad", x, g, **_kernel_grad_attrs(
                 window, strides, dilations, pads, g.shape[2:]))
         return _im2col_kernel_grad(x, g, window, strides, dilations, pads)

@@ -401,15 +401,32 @@ struct OutputGrad {
                                  dst);
     dst.resize(size_t(rows * cols * ld));
     std::memset(dst.data(), 0, dst.size() * sizeof(float));
-    const int64_t ph = oh / 2, pw = ow / 2;
-    for (int64_t ch = 0; ch < o; ++ch) {
-      const float* g = pooled + (image * o + ch) * ph * pw;
-      const uint8_t* k = index + (image * o + ch) * ph * pw;
-      for (int64_t q = 0; q < ph * pw; ++q) {
-        const int64_t r = 2 * (q / pw) + (k[q] >> 1), c = 2 * (q % pw) + (k[q] & 1);
-        dst[size_t((r * cols + c) * ld + ch)] = g[q];
+    const int64_t ph = oh / 2, pw = ow / 2, plane = ph * pw;
+    const float* g = pooled + image * o * plane;
+    const uint8_t* k = index + image * o * plane;
+    float* to = dst.data();
+    const int64_t o8 = o / 8 * 8;
+    const v8 zero = {};
+    for (int64_t qr = 0; qr < ph; ++qr)  // a window's channels at a time, 8 a vector: its
+      for (int64_t qc = 0; qc < pw; ++qc) {  // 2x2 sites each get g or zero
+        const int64_t q = qr * pw + qc, corner = (2 * qr * cols + 2 * qc) * ld;
+        for (int64_t ch = 0; ch < o8; ch += 8) {
+          v8 v;
+          v8i at;
+          for (int l = 0; l < 8; ++l) {
+            v[l] = g[(ch + l) * plane + q];
+            at[l] = k[(ch + l) * plane + q];
+          }
+          store8(to + corner + ch, at == 0 ? v : zero);
+          store8(to + corner + ld + ch, at == 1 ? v : zero);
+          store8(to + corner + cols * ld + ch, at == 2 ? v : zero);
+          store8(to + corner + (cols + 1) * ld + ch, at == 3 ? v : zero);
+        }
+        for (int64_t ch = o8; ch < o; ++ch) {
+          const uint8_t at = k[ch * plane + q];
+          to[corner + ((at >> 1) * cols + (at & 1)) * ld + ch] = g[ch * plane + q];
+        }
       }
-    }
   }
 
   // all of it dense: itself, or unpooled into `buffer`
