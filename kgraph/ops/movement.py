@@ -173,11 +173,9 @@ def broadcast_to(x, shape):
 def batch_split(perm):
     """k where `perm` is (0, k + 1, ..., r - 1, 1, ..., k) for some 1 <= k <= r - 2: a batch of
     matrix transposes, the layout change between channels first and channels last; else None."""
-    rank = len(perm)
-    for k in range(1, rank - 1):
-        if tuple(perm) == (0,) + tuple(range(k + 1, rank)) + tuple(range(1, k + 1)):
-            return k
-    return None
+    rank, k = len(perm), perm[-1] if perm else 0  # the axes 1 .. k move to the end
+    rotation = (0,) + tuple(range(k + 1, rank)) + tuple(range(1, k + 1))
+    return k if 1 <= k <= rank - 2 and tuple(perm) == rotation else None
 
 
 def _transpose_onnx(ctx, node, ins, outs):

@@ -510,11 +510,15 @@ inline BlockRange block_range(int64_t task, int64_t n, int64_t images, int64_t c
   return {task / chunks, 1, first, std::min(chunk, blocks - first)};
 }
 
-// whole images per task, of n, where an image has fewer than kWinogradBlocks blocks: the tasks
-// that needs rounded up to a multiple of 4 (split evenly between threads), the images spread
+// whole images a task may take where an image has fewer than kWinogradBlocks blocks
+inline int64_t most_images(int64_t blocks) {
+  return std::max<int64_t>(1, kWinogradBlocks / blocks);
+}
+
+// whole images per task, of n: the tasks most_images needs rounded up to a multiple of 4
+// (split evenly between threads), the images spread
 inline int64_t images_per_task(int64_t n, int64_t blocks) {
-  const int64_t most = std::max<int64_t>(1, kWinogradBlocks / blocks);
-  return tiles(n, std::min(n, tiles(tiles(n, most), 4) * 4));
+  return tiles(n, std::min(n, tiles(tiles(n, most_images(blocks)), 4) * 4));
 }
 
 struct WinogradTask {
@@ -556,7 +560,8 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
     const int64_t r0 = m * (block / t.bw), c0 = m * (block % t.bw);
     const int64_t out_rows = std::min<int64_t>(m, t.oh - r0);
     const int64_t out_cols = std::min<int64_t>(m, t.ow - c0);
-    float* y = t.pooled ? nullptr : t.y + (r.image0 + row / r.count) * t.o * t.oh * t.ow + r0 * t.ow + c0;
+    float* y = t.pooled ? nullptr
+                        : t.y + (r.image0 + row / r.count) * t.o * t.oh * t.ow + r0 * t.ow + c0;
     for (int64_t o8 = 0; o8 < ldo; o8 += 8) {
       v8 p[a][a], out[m][m];
       for (int i = 0; i < a; ++i)
@@ -585,22 +590,24 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
           }
         continue;
       }
-      if (m == 4 && out_rows == 4 && out_cols == 4 && o8 + 8 <= t.o) {
-        for (int i = 0; i < m; i += 2) {  // rows i, i + 1 of eight channels: an 8 x 8 block
-          v8 block[8];
-          for (int q = 0; q < 4; ++q) {
-            block[q] = out[i][q % m];
-            block[4 + q] = out[i + 1][q % m];
+      if constexpr (m == 4) {
+        if (out_rows == 4 && out_cols == 4 && o8 + 8 <= t.o) {
+          for (int i = 0; i < m; i += 2) {  // rows i, i + 1 of eight channels: an 8 x 8 block
+            v8 block[8];
+            for (int q = 0; q < 4; ++q) {
+              block[q] = out[i][q];
+              block[4 + q] = out[i + 1][q];
+            }
+            transpose8(block);  // block[j]: channel o8 + j's row i, then row i + 1
+            for (int64_t j = 0; j < 8; ++j) {
+              float* plane = y + (o8 + j) * t.oh * t.ow + i * t.ow;
+              std::memcpy(plane, &block[j], 4 * sizeof(float));
+              std::memcpy(plane + t.ow, reinterpret_cast<const float*>(&block[j]) + 4,
+                          4 * sizeof(float));
+            }
           }
-          transpose8(block);  // block[j]: channel o8 + j's row i, then row i + 1
-          for (int64_t j = 0; j < 8; ++j) {
-            float* plane = y + (o8 + j) * t.oh * t.ow + i * t.ow;
-            std::memcpy(plane, &block[j], 4 * sizeof(float));
-            std::memcpy(plane + t.ow, reinterpret_cast<const float*>(&block[j]) + 4,
-                        4 * sizeof(float));
-          }
+          continue;
         }
-        continue;
       }
       for (int64_t j = 0; j < 8 && o8 + j < t.o; ++j) {
         float* plane = y + (o8 + j) * t.oh * t.ow;
@@ -757,7 +764,7 @@ struct WinogradGradTask {
   const float* x;                     // unpadded
   const OutputGrad* dy;
   const int32_t* koff;                // 0, op, 2 op, ...: the blocks of a group of images
-  float* partial;                            // per task: [a^2][o][cp]
+  float* partial;                     // per task: [a^2][o][cp]
 };
 
 template <class F>
@@ -771,7 +778,7 @@ KG_CLONES KG_FMA void winograd_grad_images(void* data, size_t task) {
   float* const sum = t.partial + int64_t(task) * a * a * g.o * cp;
   std::memset(sum, 0, sizeof(float) * size_t(a * a * g.o * cp));
   thread_local std::vector<float> staged, v_buffer, w_buffer;
-  const int64_t group = images_per_task(n1 - n0, t.blocks);
+  const int64_t group = images_per_task(n1 - n0, t.blocks);  // <= most_images: koff covers it
   for (int64_t start = n0; start < n1; start += group) {
     const int64_t images = std::min(group, n1 - start), nb = images * t.blocks;
     v_buffer.resize(size_t(a * a * nb * cp));
@@ -813,7 +820,8 @@ bool switched_off(const char* name) {
 }
 
 // Whether a convolution of g's window, strides and dilations, with c input and o output
-// channels and n images of oh x ow outputs, runs as Winograd F(2x2, 3x3). Measured against
+// channels and n images of oh x ow outputs, runs as Winograd (of the tile winograd_tile
+// picks; the limits below were measured for F(2x2, 3x3)). Measured against
 // the direct tiles (two threads): 0.6-0.8 of their time from 32 channels in and out on images
 // of 13x13 to 56x56 outputs; slower with 16 channels (1.1: the transforms weigh more than
 // the products they save), on 7x7 images (16 blocks: each task streams all of G k G' for few
@@ -841,6 +849,13 @@ int winograd_tile(int64_t c, int64_t o, int64_t oh, int64_t ow) {
   if (value != nullptr && std::string(value) == "4") return 4;
   const int64_t f2 = tiles(oh, 2) * tiles(ow, 2) * 16, f4 = tiles(oh, 4) * tiles(ow, 4) * 36;
   return 3 * f4 <= 2 * f2 && c * o <= kWinograd4MaxProducts ? 4 : 2;
+}
+
+// fn(F()) for the Winograd tile F that winograd_tile(c, o, oh, ow) picks
+template <typename Fn>
+void with_winograd_tile(int64_t c, int64_t o, int64_t oh, int64_t ow, Fn&& fn) {
+  if (winograd_tile(c, o, oh, ow) == 4) return fn(WinogradF4());
+  fn(WinogradF2());
 }
 
 // dw (o, c, 3, 3 or, with hwio, 3, 3, c, o) = G' M G, M the tasks' partial sums added in
@@ -884,9 +899,8 @@ void winograd_kernel_grad(Ort::KernelContext& ctx, const Geometry& g, bool hwio,
   const int64_t bw = tiles(g.ow, F::m), blocks = tiles(g.oh, F::m) * bw;
   const int64_t cp = tiles(g.c, kCols) * kCols, op = tiles(g.o, 8) * 8;
   const int64_t tasks = std::min(g.n, kWinogradGradTasks);
-  const int64_t group = std::max<int64_t>(1, kWinogradBlocks / blocks);  // images_per_task's most
   std::vector<float> partial(size_t(tasks * a * a * g.o * cp));  // zeroed by each task
-  const auto koff = strided_offsets(group * blocks, op);
+  const auto koff = strided_offsets(most_images(blocks) * blocks, op);  // a group's blocks
   WinogradGradTask t{g, cp, op, bw, blocks, tasks, x, &dy, koff.data(), partial.data()};
   run_tasks(ctx, winograd_grad_images<F>, tasks, g.n * blocks * a * a * g.c * g.o, &t);
   WinogradGradOutTask out{g, hwio, cp, tasks, std::min(g.o, kWinogradGradTasks), partial.data(),
@@ -1082,11 +1096,10 @@ struct Conv2DKernel : Attrs {
         return w[kernel_at(g, hwio, o, c, i * 3 + j)];
       };
       const float* x = ctx.GetInput(0).GetTensorData<float>();
-      if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
-        return winograd_conv<WinogradF4>(ctx, x, g.n, g.c, g.h, g.w, pads.data(), g.o, at, bias,
-                                         relu, y, pooled);
-      return winograd_conv<WinogradF2>(ctx, x, g.n, g.c, g.h, g.w, pads.data(), g.o, at, bias,
-                                       relu, y, pooled);
+      return with_winograd_tile(g.c, g.o, g.oh, g.ow, [&](auto f) {
+        winograd_conv<decltype(f)>(ctx, x, g.n, g.c, g.h, g.w, pads.data(), g.o, at, bias, relu,
+                                   y, pooled);
+      });
     }
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
@@ -1205,9 +1218,9 @@ struct ConvTranspose2DKernel : Attrs {
       const auto at = [&](int64_t o, int64_t c, int64_t i, int64_t j) {
         return w[kernel_at(g, hwio, o, c, i * 3 + j)];
       };
-      if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
-        return winograd_adjoint<WinogradF4>(ctx, g, at, dy, bias, y);
-      return winograd_adjoint<WinogradF2>(ctx, g, at, dy, bias, y);
+      return with_winograd_tile(g.c, g.o, g.oh, g.ow, [&](auto f) {
+        winograd_adjoint<decltype(f)>(ctx, g, at, dy, bias, y);
+      });
     }
     if (winograd(g, g.o, g.c, g.h, g.w) && output_padding[0] == 0 &&
         output_padding[1] == 0 && std::min({pads[0], pads[1], pads[2], pads[3]}) >= 1 &&
@@ -1221,11 +1234,9 @@ struct ConvTranspose2DKernel : Attrs {
       };
       std::vector<float> dense;
       const float* x = dy.unpooled(ctx, dense);
-      if (winograd_tile(g.o, g.c, g.h, g.w) == 4)
-        return winograd_conv<WinogradF4>(ctx, x, g.n, g.o, g.oh, g.ow, full, g.c, at, bias, false,
-                                         y);
-      return winograd_conv<WinogradF2>(ctx, x, g.n, g.o, g.oh, g.ow, full, g.c, at, bias, false,
-                                       y);
+      return with_winograd_tile(g.o, g.c, g.h, g.w, [&](auto f) {
+        winograd_conv<decltype(f)>(ctx, x, g.n, g.o, g.oh, g.ow, full, g.c, at, bias, false, y);
+      });
     }
     std::vector<float> packed;
     std::vector<int64_t> row_at(size_t(g.o));
@@ -1332,9 +1343,9 @@ struct Conv2DKernelGradKernel : Attrs {
     }
     if (winograd(g, g.c, g.o, g.oh, g.ow)) {
       const float* x = ctx.GetInput(0).GetTensorData<float>();
-      if (winograd_tile(g.c, g.o, g.oh, g.ow) == 4)
-        return winograd_kernel_grad<WinogradF4>(ctx, g, hwio, x, dy, dw);
-      return winograd_kernel_grad<WinogradF2>(ctx, g, hwio, x, dy, dw);
+      return with_winograd_tile(g.c, g.o, g.oh, g.ow, [&](auto f) {
+        winograd_kernel_grad<decltype(f)>(ctx, g, hwio, x, dy, dw);
+      });
     }
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
@@ -1356,9 +1367,11 @@ struct Conv2DKernelGradKernel : Attrs {
   }
 };
 
-FloatOp<Conv2DKernel, 3, 2, 2, 1, -1, 1> conv2d_op("Conv2D");
-FloatOp<ConvTranspose2DKernel, 4, 1, 2, 1, 3> conv_transpose2d_op("ConvTranspose2D");
-FloatOp<Conv2DKernelGradKernel, 3, 1, 2, 1, 2> conv2d_kernel_grad_op("Conv2DKernelGrad");
+// the window offsets of a pooling (output 1 of Conv2D, input 3 of ConvTranspose2D, input 2 of
+// Conv2DKernelGrad) are uint8
+FloatOp<Conv2DKernel, 3, 2, 2, 1, 0, 0b10> conv2d_op("Conv2D");
+FloatOp<ConvTranspose2DKernel, 4, 1, 2, 1, 0b1000> conv_transpose2d_op("ConvTranspose2D");
+FloatOp<Conv2DKernelGradKernel, 3, 1, 2, 1, 0b100> conv2d_kernel_grad_op("Conv2DKernelGrad");
 
 }  // namespace
 

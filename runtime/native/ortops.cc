@@ -327,23 +327,6 @@ struct RandomUniformKernel {
   }
 };
 
-// (like float, key uint32) -> float
-struct RandomUniformOp : Ort::CustomOpBase<RandomUniformOp, RandomUniformKernel> {
-  void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const {
-    return new RandomUniformKernel(info);
-  }
-  const char* GetName() const { return "RandomUniformLike"; }
-  const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }
-  size_t GetInputTypeCount() const { return 2; }
-  ONNXTensorElementDataType GetInputType(size_t k) const {
-    return k == 0 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32;
-  }
-  size_t GetOutputTypeCount() const { return 1; }
-  ONNXTensorElementDataType GetOutputType(size_t) const {
-    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  }
-};
-
 // -- BatchTranspose -----------------------------------------------------------------------------
 // x (d0, d1, ..., dr) -> Transpose(x, perm (0, k + 1, ..., r, 1, ..., k)) for attr split = k:
 // each x[b] a (d1 ... dk) by (dk+1 ... dr) matrix, transposed; the layout changes between
@@ -689,32 +672,19 @@ struct ScatterAddRowsKernel {
   }
 };
 
-// (updates float, indices int64, dims int64) -> float
-struct ScatterAddRowsOp : Ort::CustomOpBase<ScatterAddRowsOp, ScatterAddRowsKernel> {
-  void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const {
-    return new ScatterAddRowsKernel(info);
-  }
-  const char* GetName() const { return "ScatterAddRows"; }
-  const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }
-  size_t GetInputTypeCount() const { return 3; }
-  ONNXTensorElementDataType GetInputType(size_t k) const {
-    return k == 0 ? ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT : ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64;
-  }
-  size_t GetOutputTypeCount() const { return 1; }
-  ONNXTensorElementDataType GetOutputType(size_t) const {
-    return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
-  }
-};
-
 FloatOp<MaxPoolGradKernel, 2, 1> max_pool_grad_op("MaxPoolGrad");
 FloatOp<Im2ColKernel, 1, 1> im2col_rows_op("Im2ColRows");
 FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
-ScatterAddRowsOp scatter_add_rows_op;
+// (updates float, indices int64, dims int64) -> float
+FloatOp<ScatterAddRowsKernel, 3, 1, 3, 1, 0b110, 0, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64>
+    scatter_add_rows_op("ScatterAddRows");
 FloatOp<SoftmaxGradKernel, 2, 1> softmax_grad_op("SoftmaxGrad");
 FloatOp<ReluGradKernel, 2, 1> relu_grad_op("ReluGrad");
-RandomUniformOp random_uniform_op;
+// (like float, key uint32) -> float
+FloatOp<RandomUniformKernel, 2, 1, 2, 1, 0b10, 0, ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32>
+    random_uniform_op("RandomUniformLike");
 FloatOp<BatchTransposeKernel, 1, 1> batch_transpose_op("BatchTranspose");
-FloatOp<MaxUnpoolKernel, 2, 1, 2, 1, 1> max_unpool_op("MaxUnpool");
+FloatOp<MaxUnpoolKernel, 2, 1, 2, 1, 0b10> max_unpool_op("MaxUnpool");  // (g, index uint8)
 
 }  // namespace
 

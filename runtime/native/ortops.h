@@ -91,26 +91,28 @@ inline void run_tasks(Ort::KernelContext& ctx, void (*fn)(void*, size_t), int64_
 
 // A float32 operator of the "kgraph" domain: kInputs inputs, kOutputs outputs, run by Kernel
 // (constructed from the node's OrtKernelInfo, Compute(OrtKernelContext*)); inputs from
-// kFirstOptionalInput on and outputs from kFirstOptionalOutput on may be omitted; input
-// kByteInput and output kByteOutput, where there are, are uint8 (a max pooling's window offsets).
+// kFirstOptionalInput on and outputs from kFirstOptionalOutput on may be omitted; the inputs
+// and outputs whose bits are set in kOtherInputs / kOtherOutputs are of type kOther instead
+// (indices, a random key, a max pooling's window offsets).
 template <typename Kernel, int kInputs, int kOutputs, int kFirstOptionalInput = kInputs,
-          int kFirstOptionalOutput = kOutputs, int kByteInput = -1, int kByteOutput = -1>
-struct FloatOp : Ort::CustomOpBase<FloatOp<Kernel, kInputs, kOutputs, kFirstOptionalInput,
-                                           kFirstOptionalOutput, kByteInput, kByteOutput>,
-                                   Kernel> {
+          int kFirstOptionalOutput = kOutputs, unsigned kOtherInputs = 0,
+          unsigned kOtherOutputs = 0,
+          ONNXTensorElementDataType kOther = ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8>
+struct FloatOp
+    : Ort::CustomOpBase<FloatOp<Kernel, kInputs, kOutputs, kFirstOptionalInput,
+                                kFirstOptionalOutput, kOtherInputs, kOtherOutputs, kOther>,
+                        Kernel> {
   explicit FloatOp(const char* name) : name_(name) {}
   void* CreateKernel(const OrtApi&, const OrtKernelInfo* info) const { return new Kernel(info); }
   const char* GetName() const { return name_; }
   const char* GetExecutionProviderType() const { return "CPUExecutionProvider"; }
   size_t GetInputTypeCount() const { return kInputs; }
   ONNXTensorElementDataType GetInputType(size_t k) const {
-    return int(k) == kByteInput ? ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8
-                                : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+    return (kOtherInputs >> k) & 1u ? kOther : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
   }
   size_t GetOutputTypeCount() const { return kOutputs; }
   ONNXTensorElementDataType GetOutputType(size_t k) const {
-    return int(k) == kByteOutput ? ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT8
-                                 : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
+    return (kOtherOutputs >> k) & 1u ? kOther : ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
   }
   OrtCustomOpInputOutputCharacteristic GetInputCharacteristic(size_t k) const {
     return int(k) < kFirstOptionalInput ? INPUT_OUTPUT_REQUIRED : INPUT_OUTPUT_OPTIONAL;
