@@ -17,6 +17,7 @@ from kgraph.ops.lstm_gates import _gates_grad_ref, _gates_ref, lstm_gates
 from kgraph.ops.recurrence import scan
 from kgraph.runtime import native_ops
 from kgraph.runtime.onnx_exec import OrtCompiled, _session_options
+from native_steps import both_emissions
 
 needs_library = pytest.mark.skipif(not native_ops.available(),
                                    reason="kgraph's onnxruntime operators are not built")
@@ -111,15 +112,44 @@ def test_keras_lstm_layers_run_as_sequence_operators():
     assert not np.allclose(model.predict(x, verbose=0), before)
 
 
+@needs_library
+def test_keras_lstm_biases_fold_into_the_sequence_operators():
+    """Each loop adds its bias to the recurrent product (no Add over the (T, n, 4u) input
+    products) and its gradient loop sums the bias gradient (no ReduceSum of dz); the train
+    step's outputs match the standard emission's."""
+    model = keras.Sequential([
+        keras.Input((9, 3)),
+        keras.layers.Bidirectional(keras.layers.LSTM(5, return_sequences=True)),
+        keras.layers.LSTM(6), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((11, 9, 3)).astype(np.float32)
+    y = rng.standard_normal((11, 1)).astype(np.float32)
+    step = model.trace_step("train", x, y)
+    native, got, want = both_emissions(step, optimize(step), dict(x_0=x, y_0=y))
+    loops = [n for n in native.nodes if n[0] == "kgraph.LSTMSequence"]
+    grads = [n for n in native.nodes if n[0] == "kgraph.LSTMSequenceGrad"]
+    assert len(loops) == len(grads) == 3
+    assert all(n[1][4].endswith("lstm_cell/bias") for n in loops)
+    assert all(len(n[2]) == 4 for n in grads)
+    dzs = {n[2][2] for n in grads}
+    assert not any(n[0] == "ReduceSum" and n[1][0] in dzs for n in native.nodes)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 # -- the kernels directly -------------------------------------------------------------------
-def _session(op, inputs, outputs, **attrs):
+def _session(op, inputs, outputs, threads=None, **attrs):
     info = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
     node = helper.make_node(op, inputs, outputs, domain="kgraph", **attrs)
     graph = helper.make_graph([node], op, [info(i) for i in inputs if i],
                               [info(o) for o in outputs if o])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
                                                     helper.make_opsetid("kgraph", 1)])
-    return ort.InferenceSession(model.SerializeToString(), _session_options(native=True))
+    options = _session_options(native=True)
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(model.SerializeToString(), options)
 
 
 def _forward_ref(x, r, h, c, reverse):
@@ -172,6 +202,42 @@ def test_sequence_kernels_match_step_loops_with_outputs_and_dy_omitted(reverse):
                              dy if with_dy else None, 1 - reverse)
         for name, a, w in zip(("dh0", "dc0", "dz"), got, want):
             np.testing.assert_allclose(a, w, atol=1e-5, err_msg=f"{name}, dy={with_dy}")
+
+
+@needs_library
+@pytest.mark.parametrize("steps,rows,units", [(5, 11, 6), (20, 64, 32), (5, 3, 6)])
+def test_sequence_kernels_take_the_bias_and_sum_its_gradient(steps, rows, units):
+    """LSTMSequence(x, r, h0, c0, bias) is LSTMSequence(x + bias, ...); LSTMSequenceGrad's
+    fourth output is dz summed over steps and rows, the same for any number of threads (20 x
+    64 x 32 cells run on the pool)."""
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((steps, rows, 4 * units)).astype(np.float32)
+    bias = rng.standard_normal(4 * units).astype(np.float32)
+    r = (rng.standard_normal((units, 4 * units)) * 0.4).astype(np.float32)
+    h0, c0 = (rng.standard_normal((rows, units)).astype(np.float32) for _ in range(2))
+    outs = [f"o{i}" for i in range(7)]
+    folded = _session("LSTMSequence", ["x", "r", "h0", "c0", "bias"], outs, reverse=0).run(
+        None, {"x": x, "r": r, "h0": h0, "c0": c0, "bias": bias})
+    added = _session("LSTMSequence", ["x", "r", "h0", "c0"], outs, reverse=0).run(
+        None, {"x": x + bias, "r": r, "h0": h0, "c0": c0})
+    for k, (a, b) in enumerate(zip(folded, added)):
+        np.testing.assert_allclose(a, b, atol=2e-6, err_msg=f"output {k}")
+    grad_feeds = {"saved": folded[4], "c_prev": folded[6], "r_t": np.ascontiguousarray(r.T),
+                  "dh": h0, "dc": c0, "dy": rng.standard_normal((steps, rows, units)).astype(
+                      np.float32)}
+    sums = []
+    for threads in (1, 2):
+        dh0, dc0, dz, db = _session("LSTMSequenceGrad", list(grad_feeds),
+                                    ["dh0", "dc0", "dz", "db"], threads=threads,
+                                    reverse=1).run(None, grad_feeds)
+        assert db.shape == (1, 1, 4 * units)
+        np.testing.assert_allclose(db, dz.astype(np.float64).sum((0, 1), keepdims=True),
+                                   rtol=1e-5, atol=1e-5)
+        sums.append(db)
+    np.testing.assert_array_equal(sums[0], sums[1])
+    bad = {"x": x, "r": r, "h0": h0, "c0": c0, "bias": bias[:-1]}
+    with pytest.raises(Exception, match=r"kgraph.LSTMSequence: a bias \(4u,\) expected"):
+        _session("LSTMSequence", list(bad), ["h"], reverse=0).run(None, bad)
 
 
 @needs_library

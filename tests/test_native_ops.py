@@ -24,6 +24,7 @@ from kgraph.runtime import native_ops
 from kgraph.runtime.onnx_exec import OrtCompiled
 
 from harness import numeric_gradient
+from native_steps import both_emissions
 
 needs_library = pytest.mark.skipif(not native_ops.available(),
                                    reason="kgraph's onnxruntime operators are not built")
@@ -431,10 +432,6 @@ def test_dropout_noise_and_layout_changes_run_natively_with_the_standard_bits():
     RandomUniformLike and the layout changes around the Flatten are BatchTransposes (no
     Transpose of activations, no hash of elementwise ops); the train step's outputs equal the
     standard emission's (the same units dropped: the convolutions round differently)."""
-    import onnxruntime as ort
-
-    from kgraph.runtime.onnx_exec import _session_options
-
     model = keras.Sequential([keras.Input((10, 10, 3)),
                               keras.layers.Conv2D(8, 3, activation="relu"),
                               keras.layers.MaxPooling2D(), keras.layers.Flatten(),
@@ -444,18 +441,12 @@ def test_dropout_noise_and_layout_changes_run_natively_with_the_standard_bits():
     x = rng.standard_normal((4, 10, 10, 3)).astype(np.float32)
     y = rng.standard_normal((4, 2)).astype(np.float32)
     step = model.trace_step("train", x, y)
-    graph = optimize(step)
-    native, standard = emit(graph, native=True), emit(graph)
+    native, got, want = both_emissions(step, optimize(step), dict(
+        x_0=x, y_0=y, rng_key=np.array(2**32 - 3, np.uint32)))
     ops_ = native.op_types()
     assert {"kgraph.RandomUniformLike", "kgraph.BatchTranspose"} <= set(ops_)
     assert not {"BitwiseXor", "BitShift"} & set(ops_)
     assert all(list(n[3]["perm"]) in ([3, 2, 0, 1], [2, 3, 1, 0], [1, 0])
                for n in native.nodes if n[0] == "Transpose")  # kernels and 2-D products only
-    feeds = {ph.node.attrs["name"]: np.asarray(v.numpy()) for v, ph in step.variables.items()}
-    feeds.update(x_0=x, y_0=y, rng_key=np.array(2**32 - 3, np.uint32))
-    names = {v.node.attrs["name"] for v in graph.inputs}
-    feeds = {k: v for k, v in feeds.items() if k in names}
-    runs = [ort.InferenceSession(e.to_bytes(), _session_options(native=True)).run(None, feeds)
-            for e in (native, standard)]
-    for a, b in zip(*runs):
+    for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -182,7 +182,9 @@ def emit(graph: Graph, native: bool = False) -> Emitted:
     if native:
         outputs = {name for name, _ in out_pairs}
         _fuse_native(ctx.nodes, outputs)
-        _pool_in_convolutions(ctx.nodes, outputs, {name: v.shape for v, name in names.items()})
+        shapes = {name: v.shape for v, name in names.items()}
+        _pool_in_convolutions(ctx.nodes, outputs, shapes)
+        _biases_in_sequences(ctx.nodes, outputs, shapes, dict(ctx.initializers))
     out_infos = [_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}") for name, v in out_pairs]
     return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos, ctx.domains)
 
@@ -195,6 +197,15 @@ def _readers(nodes, counts):
             if isinstance(value, Subgraph):
                 _readers(value.nodes, counts)
     return counts
+
+
+def _reader_lists(nodes):
+    """The indices of the (top-level) nodes that read each name."""
+    readers = {}
+    for j, (_, ins, _, _) in enumerate(nodes):
+        for name in set(ins):
+            readers.setdefault(name, []).append(j)
+    return readers
 
 
 _TO_ONNX_KERNEL, _TO_KERAS_KERNEL = [3, 2, 0, 1], [2, 3, 1, 0]  # (kh, kw, in, out) <-> ONNX's
@@ -250,10 +261,7 @@ def _pool_in_convolutions(nodes, outputs, shapes):
     offsets: the full-size output is neither written nor read back (runtime/native/conv.cc),
     and the gradient is the same bit for bit. `shapes`: of the graph's values by name (the
     unpooled size must be known)."""
-    readers = {}
-    for j, (_, ins, _, _) in enumerate(nodes):
-        for name in set(ins):
-            readers.setdefault(name, []).append(j)
+    readers = _reader_lists(nodes)
     counts = _readers(nodes, Counter())  # loop bodies included
     dropped = set()
     for i, (op, ins, outs, attrs) in enumerate(nodes):
@@ -308,6 +316,44 @@ def _pools_2x2(node, op):
             and list(attrs.get("strides", ())) == [2, 2] and not any(attrs.get("pads", ()))
             and not attrs.get("ceil_mode") and list(attrs.get("dilations", [1, 1])) == [1, 1]
             and attrs.get("auto_pad", "NOTSET") == "NOTSET" and not attrs.get("storage_order"))
+
+
+def _biases_in_sequences(nodes, outputs, shapes, consts):
+    """Peepholes for kgraph's LSTM loops (kgraph/ops/lstm_gates.py): a kgraph.LSTMSequence
+    whose input products only it reads and which are `Add(products, bias)` of a (4u,) bias
+    takes the products and the bias (adding it to its recurrent product, in cache, instead of
+    a pass over the (T, n, 4u) products); a kgraph.LSTMSequenceGrad's dz summed over steps and
+    rows (`ReduceSum` axes (0, 1), keepdims: the bias gradient) becomes its optional output,
+    summed as the loop makes dz. `outputs`: the graph's output names (left as they are);
+    `shapes`: of the graph's values by name; `consts`: initializer arrays by name."""
+    producer = {out: i for i, (_, _, outs, _) in enumerate(nodes) for out in outs}
+    readers = _reader_lists(nodes)
+    counts = _readers(nodes, Counter())  # loop bodies included
+    dropped = set()
+    for i, (op, ins, outs, attrs) in enumerate(nodes):
+        if op == "kgraph.LSTMSequence" and len(ins) == 4:
+            x = ins[0]
+            j = producer.get(x)
+            if j is None or nodes[j][0] != "Add" or counts[x] != 1 or x in outputs:
+                continue
+            width = (shapes.get(x) or (None,))[-1]
+            pair = nodes[j][1]
+            for bias, products in (pair, pair[::-1]):
+                if width is not None and shapes.get(bias) == (width,) and \
+                        len(shapes.get(products) or ()) == 3 and shapes[products][-1] == width:
+                    nodes[i] = (op, [products] + ins[1:] + [bias], outs, attrs)
+                    dropped.add(j)
+                    break
+        elif op == "kgraph.LSTMSequenceGrad" and len(outs) == 3:
+            for j in readers.get(outs[2], []):
+                op_j, ins_j, outs_j, attrs_j = nodes[j]
+                axes = consts.get(ins_j[1]) if op_j == "ReduceSum" and len(ins_j) == 2 else None
+                if axes is not None and sorted(np.ravel(axes).tolist()) == [0, 1] and \
+                        attrs_j.get("keepdims", 1) == 1 and ins_j[0] == outs[2]:
+                    nodes[i] = (op, ins, outs + outs_j, attrs)
+                    dropped.add(j)
+                    break
+    nodes[:] = [node for i, node in enumerate(nodes) if i not in dropped]
 
 
 def _emit_nodes(ctx, graph, names, out_pairs):

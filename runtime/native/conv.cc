@@ -444,8 +444,7 @@ OutputGrad output_grad(Ort::KernelContext& ctx, size_t k, size_t k_index, bool p
                        int64_t n, int64_t o, int64_t oh, int64_t ow, const char* op) {
   if (!pooled) return {n, o, oh, ow, ctx.GetInput(k).GetTensorData<float>(), nullptr, nullptr};
   const std::vector<int64_t> shape{n, o, oh / 2, ow / 2};
-  if (shape_of(ctx, k) != shape || ctx.GetInputCount() <= k_index ||
-      !static_cast<const OrtValue*>(ctx.GetInput(k_index)) || shape_of(ctx, k_index) != shape)
+  if (shape_of(ctx, k) != shape || !has_input(ctx, k_index) || shape_of(ctx, k_index) != shape)
     bad_shapes(op, "a pooled gradient (n, o, oh / 2, ow / 2) and window offsets of its shape");
   return {n, o, oh, ow, nullptr, ctx.GetInput(k).GetTensorData<float>(),
           ctx.GetInput(k_index).GetTensorData<uint8_t>()};
@@ -1052,9 +1051,7 @@ std::vector<float> pack(const float* w, const std::vector<int64_t>& row_at, int6
 }
 
 const float* optional_input(Ort::KernelContext& ctx, size_t k, int64_t size, const char* op) {
-  if (ctx.GetInputCount() <= k || !static_cast<const OrtValue*>(ctx.GetInput(k))) return nullptr;
-  if (shape_of(ctx, k) != std::vector<int64_t>{size}) bad_shapes(op, "a bias (channels,)");
-  return ctx.GetInput(k).GetTensorData<float>();
+  return optional_vector(ctx, k, size, op, "a bias (channels,)");
 }
 
 struct Conv2DKernel : Attrs {

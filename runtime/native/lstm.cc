@@ -6,17 +6,19 @@
 //                                σ(o), tanh(c')] (n, 5u) its gradient reads.
 //   LSTMGatesGrad(dh, dc, gates, c)  its vector-Jacobian product from those activations:
 //                                dz (= da = db), dc.
-//   LSTMSequence(x, r, h0, c0)   the whole recurrence, a Scan whose step is
-//                                LSTMGates(x[t], h r, c): x (T, n, 4u) the input products
-//                                (bias included), r (u, 4u) the recurrent kernel; attr
-//                                reverse (steps from the last). Outputs, each optional: the
-//                                last h and c (n, u); per step (aligned with x) h, c (T, n, u),
-//                                the activations (T, n, 5u), and the h and c it started from.
+//   LSTMSequence(x, r, h0, c0, bias)   the whole recurrence, a Scan whose step is
+//                                LSTMGates(x[t] + bias, h r, c): x (T, n, 4u) the input
+//                                products, bias (4u) optional (x then includes it), r (u, 4u)
+//                                the recurrent kernel; attr reverse (steps from the last).
+//                                Outputs, each optional: the last h and c (n, u); per step
+//                                (aligned with x) h, c (T, n, u), the activations (T, n, 5u),
+//                                and the h and c it started from.
 //   LSTMSequenceGrad(saved, c_prev, r_t, dh_last, dc_last, dy)   the reverse recurrence:
 //                                per step dz = LSTMGatesGrad(dh + dy[t], dc, saved[t],
 //                                c_prev[t]), dh <- dz r_t, dc <- its dc; r_t (4u, u); dy
 //                                optional; attr reverse (this loop's direction). Outputs dh, dc
-//                                after the last step and dz (T, n, 4u).
+//                                after the last step, dz (T, n, 4u) and, optional, the bias
+//                                gradient: dz summed over steps and rows, (1, 1, 4u).
 //
 // The sequence operators split the batch rows between threads, each running every step of
 // its rows (rows do not interact): no synchronisation per step, and the step's product is
@@ -232,14 +234,20 @@ KG_CLONES KG_FMA void product_rows(const float* a, int64_t lda, int64_t m, int64
 // -- LSTMSequence / LSTMSequenceGrad --------------------------------------------------------
 constexpr int64_t kSequenceRows = 8;  // batch rows per thread-pool task
 
+KG_CLONES void add_to(float* __restrict to, const float* __restrict from, int64_t values) {
+  for (int64_t k = 0; k < values; ++k) to[k] += from[k];
+}
+
 // Tensors of a sequence operator: rows (n), units (u), steps (T); nullptr = output omitted.
 // The gradient's carries ride in the forward's places: h0, c0 are its dh, dc after the last
 // step; h_last, c_last its dh, dc before the first.
+// bias: the forward's (4u) or nullptr; dbias: the gradient's per-block sums of dz (blocks, 4u)
+// or nullptr.
 struct SequenceTask {
   int64_t steps, n, u, strips;
   bool reverse;
-  const float *x, *packed, *h0, *c0, *dy, *saved_in, *c_prev;
-  float *h_last, *c_last, *hs, *cs, *saved, *h_hist, *c_hist, *dz;
+  const float *x, *packed, *h0, *c0, *dy, *saved_in, *c_prev, *bias;
+  float *h_last, *c_last, *hs, *cs, *saved, *h_hist, *c_hist, *dz, *dbias;
 };
 
 inline void copy_rows(const float* from, float* to, int64_t values) {
@@ -262,6 +270,8 @@ void sequence_rows(void* data, size_t block) {
     copy_rows(h, t.h_hist ? t.h_hist + at * u : nullptr, m * u);
     copy_rows(c, t.c_hist ? t.c_hist + at * u : nullptr, m * u);
     product_rows(h, u, m, u, t.packed, t.strips, z);
+    if (t.bias != nullptr)
+      for (int64_t r = 0; r < m; ++r) add_to(z + r * width, t.bias, 4 * u);
     for (int64_t r = 0; r < m; ++r)
       lstm_row(t.x + (at + r) * 4 * u, z + r * width, c + r * u, h_new + r * u, c_new + r * u,
                t.saved ? t.saved + (at + r) * 5 * u : scratch, u);
@@ -282,6 +292,8 @@ void sequence_grad_rows(void* data, size_t block) {
   std::vector<float> buf(size_t(m * (4 * u + width)));
   float *dh = buf.data(), *dc = dh + m * u, *dc_new = dc + m * u, *dh_in = dc_new + m * u;
   float* dh_wide = dh_in + m * u;
+  float* dbias = t.dbias ? t.dbias + int64_t(block) * 4 * u : nullptr;
+  if (dbias != nullptr) std::fill(dbias, dbias + 4 * u, 0.0f);
   std::memcpy(dh, t.h0 + r0 * u, sizeof(float) * size_t(m * u));
   std::memcpy(dc, t.c0 + r0 * u, sizeof(float) * size_t(m * u));
   for (int64_t step = 0; step < t.steps; ++step) {
@@ -297,6 +309,8 @@ void sequence_grad_rows(void* data, size_t block) {
     for (int64_t r = 0; r < m; ++r)
       lstm_grad_row(dh_step + r * u, dc + r * u, t.saved_in + (at + r) * 5 * u,
                     t.c_prev + (at + r) * u, dz + r * 4 * u, dc_new + r * u, u);
+    if (dbias != nullptr)
+      for (int64_t r = 0; r < m; ++r) add_to(dbias, dz + r * 4 * u, 4 * u);
     product_rows(dz, 4 * u, m, 4 * u, t.packed, t.strips, dh_wide);
     for (int64_t r = 0; r < m; ++r)
       std::memcpy(dh + r * u, dh_wide + r * width, sizeof(float) * size_t(u));
@@ -336,6 +350,7 @@ struct LstmSequenceKernel : Direction {
     if (x.size() != 3 || r.size() != 2 || x[2] != r[1] || r[1] != 4 * r[0] ||
         h0 != std::vector<int64_t>{x[1], r[0]} || c0 != h0)
       bad_shapes("LSTMSequence", "x (T, n, 4u), r (u, 4u), h0 and c0 (n, u) expected");
+    const float* bias = optional_vector(ctx, 4, r[1], "LSTMSequence", "a bias (4u,) expected");
     const int64_t steps = x[0], n = x[1], u = r[0];
     std::vector<float> packed(size_t(u * strips_of(4 * u) * kStrip));
     pack_strips(ctx.GetInput(1).GetTensorData<float>(), u, 4 * u, packed.data());
@@ -343,10 +358,11 @@ struct LstmSequenceKernel : Direction {
                    ctx.GetInput(0).GetTensorData<float>(), packed.data(),
                    ctx.GetInput(2).GetTensorData<float>(), ctx.GetInput(3).GetTensorData<float>(),
                    nullptr, nullptr, nullptr,
+                   bias,
                    output_data(ctx, 0, {n, u}), output_data(ctx, 1, {n, u}),
                    output_data(ctx, 2, {steps, n, u}), output_data(ctx, 3, {steps, n, u}),
                    output_data(ctx, 4, {steps, n, 5 * u}), output_data(ctx, 5, {steps, n, u}),
-                   output_data(ctx, 6, {steps, n, u}), nullptr};
+                   output_data(ctx, 6, {steps, n, u}), nullptr, nullptr};
     if (n > 0) run_blocks(ctx, sequence_rows, &t);
   }
 };
@@ -358,7 +374,7 @@ struct LstmSequenceGradKernel : Direction {
     Ort::KernelContext ctx(context);
     const auto saved = shape_of(ctx, 0), c_prev = shape_of(ctx, 1), rt = shape_of(ctx, 2);
     const auto dh = shape_of(ctx, 3), dc = shape_of(ctx, 4);
-    const bool has_dy = ctx.GetInputCount() > 5 && static_cast<const OrtValue*>(ctx.GetInput(5));
+    const bool has_dy = has_input(ctx, 5);
     if (saved.size() != 3 || rt.size() != 2 || rt[0] != 4 * rt[1] || saved[2] != 5 * rt[1] ||
         c_prev != std::vector<int64_t>{saved[0], saved[1], rt[1]} ||
         dh != std::vector<int64_t>{saved[1], rt[1]} || dc != dh ||
@@ -369,21 +385,29 @@ struct LstmSequenceGradKernel : Direction {
     std::vector<float> packed(size_t(4 * u * strips_of(u) * kStrip));
     pack_strips(ctx.GetInput(2).GetTensorData<float>(), 4 * u, u, packed.data());
     float* dz = ctx.GetOutput(2, {steps, n, 4 * u}).GetTensorMutableData<float>();
+    float* dbias = output_data(ctx, 3, {1, 1, 4 * u});
+    const int64_t blocks = (n + kSequenceRows - 1) / kSequenceRows;
+    std::vector<float> partial(dbias ? size_t(blocks * 4 * u) : 0);
     SequenceTask t{steps, n, u, strips_of(u), reverse, nullptr, packed.data(),
                    ctx.GetInput(3).GetTensorData<float>(), ctx.GetInput(4).GetTensorData<float>(),
                    has_dy ? ctx.GetInput(5).GetTensorData<float>() : nullptr,
                    ctx.GetInput(0).GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
-                   ctx.GetOutput(0, {n, u}).GetTensorMutableData<float>(),
+                   nullptr, ctx.GetOutput(0, {n, u}).GetTensorMutableData<float>(),
                    ctx.GetOutput(1, {n, u}).GetTensorMutableData<float>(),
-                   nullptr, nullptr, nullptr, nullptr, nullptr, dz};
+                   nullptr, nullptr, nullptr, nullptr, nullptr, dz,
+                   dbias ? partial.data() : nullptr};
     if (n > 0) run_blocks(ctx, sequence_grad_rows, &t);
+    if (dbias != nullptr) {  // the blocks' sums in block order: the same for any thread count
+      std::fill(dbias, dbias + 4 * u, 0.0f);
+      for (int64_t b = 0; b < blocks; ++b) add_to(dbias, partial.data() + b * 4 * u, 4 * u);
+    }
   }
 };
 
 FloatOp<LstmGatesKernel, 3, 3> lstm_gates_op("LSTMGates");
 FloatOp<LstmGatesGradKernel, 4, 2> lstm_gates_grad_op("LSTMGatesGrad");
-FloatOp<LstmSequenceKernel, 4, 7, 4, 0> lstm_sequence_op("LSTMSequence");
-FloatOp<LstmSequenceGradKernel, 6, 3, 5> lstm_sequence_grad_op("LSTMSequenceGrad");
+FloatOp<LstmSequenceKernel, 5, 7, 4, 0> lstm_sequence_op("LSTMSequence");
+FloatOp<LstmSequenceGradKernel, 6, 4, 5, 3> lstm_sequence_grad_op("LSTMSequenceGrad");
 
 }  // namespace
 

@@ -76,6 +76,19 @@ inline std::vector<int64_t> shape_of(Ort::KernelContext& ctx, size_t k) {
   ORT_CXX_API_THROW(std::string("kgraph.") + op + ": " + expected, ORT_INVALID_ARGUMENT);
 }
 
+// whether the node gives (optional) input k
+inline bool has_input(Ort::KernelContext& ctx, size_t k) {
+  return k < ctx.GetInputCount() && static_cast<const OrtValue*>(ctx.GetInput(k)) != nullptr;
+}
+
+// optional input k, a vector of `size` floats (`what` names it in the error), or nullptr
+inline const float* optional_vector(Ort::KernelContext& ctx, size_t k, int64_t size,
+                                    const char* op, const char* what) {
+  if (!has_input(ctx, k)) return nullptr;
+  if (shape_of(ctx, k) != std::vector<int64_t>{size}) bad_shapes(op, what);
+  return ctx.GetInput(k).GetTensorData<float>();
+}
+
 // below this many cells of work one thread does it all
 constexpr int64_t kParallelCells = 1 << 15;
 
