@@ -454,22 +454,26 @@ struct AdamTask {
 
 constexpr int64_t kAdamBlock = 1 << 14;  // elements per thread-pool task
 
-KG_CLONES void adam_block(const AdamTask& t, int64_t begin, int64_t end) {
-  const float alpha = t.alpha, dm = t.decay_m, dv = t.decay_v, eps = t.epsilon;
-  const float* __restrict var = t.var;
-  const float* __restrict g = t.g;
-  const float* __restrict m = t.m;
-  const float* __restrict v = t.v;
-  float* __restrict var_out = t.var_out;
-  float* __restrict m_out = t.m_out;
-  float* __restrict v_out = t.v_out;
-  for (int64_t k = begin; k < end; ++k) {
+// The pointers are parameters: GCC 12 does not vectorise this loop over restrict locals
+// copied from the task's fields ("no vectype"), and scalar it ran ~3x slower
+KG_CLONES void adam_values(const float* __restrict var, const float* __restrict g,
+                           const float* __restrict m, const float* __restrict v,
+                           float* __restrict var_out, float* __restrict m_out,
+                           float* __restrict v_out, float alpha, float dm, float dv, float eps,
+                           int64_t count) {
+  for (int64_t k = 0; k < count; ++k) {
     float m_new = m[k] + (g[k] - m[k]) * dm;
     float v_new = v[k] + (g[k] * g[k] - v[k]) * dv;
     m_out[k] = m_new;
     v_out[k] = v_new;
     var_out[k] = var[k] - (m_new * alpha) / (std::sqrt(v_new) + eps);
   }
+}
+
+void adam_block(const AdamTask& t, int64_t begin, int64_t end) {
+  adam_values(t.var + begin, t.g + begin, t.m + begin, t.v + begin, t.var_out + begin,
+              t.m_out + begin, t.v_out + begin, t.alpha, t.decay_m, t.decay_v, t.epsilon,
+              end - begin);
 }
 
 void adam_task(void* data, size_t block) {
