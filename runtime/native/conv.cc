@@ -186,8 +186,8 @@ int64_t kernel_at(const Geometry& g, bool hwio, int64_t o, int64_t c, int64_t k)
 // With attr pool = 2, Conv2D's output (bias and relu applied) goes through a 2x2 max pooling at
 // stride 2 before it is written: outputs the pooled (n, o, oh / 2, ow / 2) and, uint8 of that
 // shape, each window's offset of its first maximum in row-major order (0 .. 3), which
-// kgraph.MaxUnpool (ortops.cc) routes the pooled gradient by: the 2x2 max and the first-max
-// test of MaxPoolGrad's tile_row_2x2, so the gradient is the one MaxPoolGrad computes from the
+// kgraph.MaxUnpool (ortops.cc) routes the pooled gradient by: ortops.h's window_max, which
+// MaxPoolGrad routes by too, so the gradient is the one MaxPoolGrad computes from the
 // unpooled output (compiler/onnx/emit.py fuses Conv2D, MaxPool and MaxPoolGrad so). Rows and
 // columns past the last window are dropped. A NaN in a window: std::max's order, offset 3 in
 // MaxPoolGrad's.
@@ -197,26 +197,13 @@ struct Pooling {
   uint8_t* index;
 };
 
-// The max m of each lane's window (a b / c d: two rows of two) and the offset k of its first
-// maximum in row-major order: std::max's order, lane by lane
-inline __attribute__((always_inline)) void window_max(v8 a, v8 b, v8 c, v8 d, v8& m, v8i& k) {
-  const v8i three = {3, 3, 3, 3, 3, 3, 3, 3};
-  const v8 ab = a < b ? b : a, cd = c < d ? d : c;
-  m = ab < cd ? cd : ab;
-  k = c == m ? three - 1 : three;
-  k = b == m ? three - 2 : k;
-  k = a == m ? three - 3 : k;
-}
-
 // Eight 2x2 windows of rows z0 and z1 (16 floats each) into y and index: lanes < count stored
 inline __attribute__((always_inline)) void pool_8_windows(const float* z0, const float* z1,
                                                           float* y, uint8_t* index, int count) {
-  const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
-  const v8 lo0 = load8(z0), hi0 = load8(z0 + 8), lo1 = load8(z1), hi1 = load8(z1 + 8);
-  v8 m;
+  v8 a, b, c, d, m;
   v8i k;
-  window_max(__builtin_shuffle(lo0, hi0, even), __builtin_shuffle(lo0, hi0, odd),
-             __builtin_shuffle(lo1, hi1, even), __builtin_shuffle(lo1, hi1, odd), m, k);
+  window_corners(z0, z1, a, b, c, d);
+  window_max(a, b, c, d, m, k);
   if (count == 8) {
     typedef uint8_t v32b __attribute__((vector_size(32)));  // each lane's low byte, first 8
     const v32b low = {0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0,

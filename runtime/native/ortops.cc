@@ -65,21 +65,43 @@ inline std::pair<int64_t, int64_t> window_span(int64_t i, int64_t stride, int64_
   return {std::max<int64_t>(i * stride - pad, 0), std::min(i * stride - pad + kernel, size)};
 }
 
-// One row of 2x2 windows tiling two input rows: all four outputs written, no scatter.
-KG_CLONES void tile_row_2x2(const float* __restrict x0, const float* __restrict x1,
-                            const float* __restrict gi, float* __restrict d0,
-                            float* __restrict d1, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) {
-    float a = x0[2 * j], b = x0[2 * j + 1], c = x1[2 * j], d = x1[2 * j + 1];
-    float m = std::max(std::max(a, b), std::max(c, d));
-    uint32_t ta = all_if(a == m), tb = all_if(b == m) & ~ta;
-    uint32_t tc = all_if(c == m) & ~(ta | tb), td = ~(ta | tb | tc);
-    uint32_t v = bits(gi[j]);
-    d0[2 * j] = from_bits(v & ta);
-    d0[2 * j + 1] = from_bits(v & tb);
-    d1[2 * j] = from_bits(v & tc);
-    d1[2 * j + 1] = from_bits(v & td);
+// fn(j, x0, x1, g, d0, d1) for groups of eight windows of a row of n covering it (rows x0, x1
+// of the input, 2n floats; g, n floats; d0, d1, 2n floats; j the group's first window): a
+// last group that would run past the row overlaps the one before it (a window's outputs
+// depend on its inputs alone: written twice, the same); a row of fewer than eight windows
+// goes through zero-padded copies, only its n windows copied back
+template <typename Fn>
+inline __attribute__((always_inline)) void by_8_windows(const float* x0, const float* x1,
+                                                        const float* g, float* d0, float* d1,
+                                                        int64_t n, Fn fn) {
+  if (n >= 8) {
+    for (int64_t j = 0;; j = std::min(j + 8, n - 8)) {
+      fn(j, x0 + 2 * j, x1 + 2 * j, g + j, d0 + 2 * j, d1 + 2 * j);
+      if (j == n - 8) return;
+    }
   }
+  float t0[16] = {}, t1[16] = {}, tg[8] = {}, o0[16], o1[16];
+  if (x0 != nullptr) {
+    std::memcpy(t0, x0, sizeof(float) * size_t(2 * n));
+    std::memcpy(t1, x1, sizeof(float) * size_t(2 * n));
+  }
+  std::memcpy(tg, g, sizeof(float) * size_t(n));
+  fn(0, t0, t1, tg, o0, o1);
+  std::memcpy(d0, o0, sizeof(float) * size_t(2 * n));
+  std::memcpy(d1, o1, sizeof(float) * size_t(2 * n));
+}
+
+// One row of 2x2 windows tiling two input rows: all four outputs written, no scatter.
+KG_CLONES void tile_row_2x2(const float* x0, const float* x1, const float* gi, float* d0,
+                            float* d1, int64_t n) {
+  by_8_windows(x0, x1, gi, d0, d1, n, [](int64_t, const float* r0, const float* r1,
+                                         const float* g, float* o0, float* o1) {
+    v8 a, b, c, d, m;
+    v8i k;
+    window_corners(r0, r1, a, b, c, d);
+    window_max(a, b, c, d, m, k);
+    unpool_8_windows(load8(g), k, o0, o1);
+  });
 }
 
 // Channels first: one (image, channel) plane per task.
@@ -225,27 +247,15 @@ KG_CLONES void unpool_planes(void* data, size_t task) {
     for (int64_t i = 0; i < t.oh; ++i) {
       const float* g = t.g + (plane * t.oh + i) * t.ow;
       const uint8_t* k = t.index + (plane * t.oh + i) * t.ow;
+      const int64_t ow = t.ow;
       float *d0 = dx + 2 * i * t.w, *d1 = d0 + t.w;
-      int64_t j = 0;
-      for (; j + 8 <= t.ow; j += 8) {  // eight windows: their offsets' masks, interleaved
-        v8i at;
-        for (int l = 0; l < 8; ++l) at[l] = k[j + l];
-        const v8 v = load8(g + j), zero = {};
-        const v8 a = at == 0 ? v : zero, b = at == 1 ? v : zero;
-        const v8 c = at == 2 ? v : zero, d = at == 3 ? v : zero;
-        const v8i low = {0, 8, 1, 9, 2, 10, 3, 11}, high = low + 4;
-        store8(d0 + 2 * j, __builtin_shuffle(a, b, low));
-        store8(d0 + 2 * j + 8, __builtin_shuffle(a, b, high));
-        store8(d1 + 2 * j, __builtin_shuffle(c, d, low));
-        store8(d1 + 2 * j + 8, __builtin_shuffle(c, d, high));
-      }
-      for (; j < t.ow; ++j) {
-        const uint32_t v = bits(g[j]);
-        d0[2 * j] = from_bits(v & all_if(k[j] == 0));
-        d0[2 * j + 1] = from_bits(v & all_if(k[j] == 1));
-        d1[2 * j] = from_bits(v & all_if(k[j] == 2));
-        d1[2 * j + 1] = from_bits(v & all_if(k[j] == 3));
-      }
+      by_8_windows(nullptr, nullptr, g, d0, d1, ow, [k, ow](int64_t j, const float*,
+                                                            const float*, const float* gj,
+                                                            float* o0, float* o1) {
+        v8i at = {};  // (windows past a short row's last: offset 0 of a zero gradient)
+        for (int64_t l = 0; l < 8 && j + l < ow; ++l) at[l] = k[j + l];
+        unpool_8_windows(load8(gj), at, o0, o1);
+      });
       for (int64_t c = 2 * t.ow; c < t.w; ++c) d0[c] = d1[c] = 0.0f;
     }
     std::memset(dx + 2 * t.oh * t.w, 0, sizeof(float) * size_t((t.h - 2 * t.oh) * t.w));

@@ -67,6 +67,43 @@ inline __attribute__((always_inline)) void transpose8(v8* r) {
   }
 }
 
+// -- 2x2 max pooling windows, eight a vector ------------------------------------------------
+// The max m of each lane's window (a b / c d: two rows of two) and the offset k of its first
+// maximum in row-major order: std::max's order, lane by lane (a NaN: offset 3). The one
+// definition of the rule: conv.cc's pooled Conv2D writes these offsets, MaxPoolGrad routes by
+// them, and MaxUnpool by the written ones, so all three agree bit for bit.
+inline __attribute__((always_inline)) void window_max(v8 a, v8 b, v8 c, v8 d, v8& m, v8i& k) {
+  const v8i three = {3, 3, 3, 3, 3, 3, 3, 3};
+  const v8 ab = a < b ? b : a, cd = c < d ? d : c;
+  m = ab < cd ? cd : ab;
+  k = c == m ? three - 1 : three;
+  k = b == m ? three - 2 : k;
+  k = a == m ? three - 3 : k;
+}
+
+// The windows of rows x0, x1 (16 floats each) as their four corners a b / c d
+inline __attribute__((always_inline)) void window_corners(const float* x0, const float* x1,
+                                                          v8& a, v8& b, v8& c, v8& d) {
+  const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
+  const v8 lo0 = load8(x0), hi0 = load8(x0 + 8), lo1 = load8(x1), hi1 = load8(x1 + 8);
+  a = __builtin_shuffle(lo0, hi0, even);
+  b = __builtin_shuffle(lo0, hi0, odd);
+  c = __builtin_shuffle(lo1, hi1, even);
+  d = __builtin_shuffle(lo1, hi1, odd);
+}
+
+// Eight windows' gradient g to their offsets k, zeros elsewhere: rows d0, d1 (16 floats each)
+inline __attribute__((always_inline)) void unpool_8_windows(v8 g, v8i k, float* d0, float* d1) {
+  const v8 zero = {};
+  const v8 a = k == 0 ? g : zero, b = k == 1 ? g : zero;
+  const v8 c = k == 2 ? g : zero, d = k == 3 ? g : zero;
+  const v8i low = {0, 8, 1, 9, 2, 10, 3, 11}, high = low + 4;
+  store8(d0, __builtin_shuffle(a, b, low));
+  store8(d0 + 8, __builtin_shuffle(a, b, high));
+  store8(d1, __builtin_shuffle(c, d, low));
+  store8(d1 + 8, __builtin_shuffle(c, d, high));
+}
+
 // -- kernel plumbing --------------------------------------------------------------------------
 inline std::vector<int64_t> shape_of(Ort::KernelContext& ctx, size_t k) {
   return ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetShape();
