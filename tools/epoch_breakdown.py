@@ -1,0 +1,134 @@
+"""Where a kgraph training epoch goes, against the suite's numpy floor (not a test).
+
+Usage: python tools/epoch_breakdown.py [--model mlp] [--rounds 6]
+
+For one tools/bench_layers model, in one process and in turn each round: a `fit` epoch; the
+time inside onnxruntime's runs during it (the rest is the host: batch gathering, binding,
+Python); the step's matrix products alone (tools/bench_layers.GEMMS: forward, weight and
+input gradients at the same shapes and transposes) as one onnxruntime session of just those
+Gemm nodes, run once per step; and the numpy floor (bench_layers.measure_floor). Prints each
+round and the medians of the ratios to the floor: the products alone against the floor say
+what onnxruntime's GEMMs cost at these shapes, the runs minus the products what the other
+kernels cost.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_layers as bl  # noqa: E402
+
+
+def gemm_session(model):
+    """A session of the step's products alone and a function running it `steps` times."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from kgraph.runtime.onnx_exec import _session_options
+
+    rng = np.random.default_rng(bl.SEED)
+    nodes, feeds = [], {}
+
+    def gemm(a_shape, b_shape, trans_a=0, trans_b=0):
+        i = len(nodes)
+        a = rng.random(a_shape[::-1] if trans_a else a_shape, dtype=np.float32)
+        b = rng.random(b_shape[::-1] if trans_b else b_shape, dtype=np.float32)
+        feeds[f"a{i}"], feeds[f"b{i}"] = a, b
+        nodes.append(helper.make_node("Gemm", [f"a{i}", f"b{i}"], [f"y{i}"], transA=trans_a,
+                                      transB=trans_b))
+
+    for m, k, n, reps, ik in bl.GEMMS[model]:
+        for _ in range(reps):
+            gemm((m, k), (k, n))                # x @ w
+            gemm((k, m), (m, n), trans_a=1)     # x.T @ g
+            if ik:
+                gemm((m, n), (n, ik), trans_b=1)  # g @ w[:ik].T
+    info = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
+    proto = helper.make_model(
+        helper.make_graph(nodes, "gemms", [info(k) for k in feeds],
+                          [info(n.output[0]) for n in nodes]),
+        opset_imports=[helper.make_opsetid("", 18)])
+    proto.ir_version = 9
+    session = ort.InferenceSession(proto.SerializeToString(), _session_options(native=True))
+    binding = session.io_binding()
+    for name, value in feeds.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
+    for node in nodes:
+        binding.bind_output(node.output[0])
+    options = ort.RunOptions()
+
+    def run(steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            session._sess.run_with_iobinding(binding._iobinding, options)
+        return time.perf_counter() - start
+    return run
+
+
+class RunTimer:
+    """Adds up the time spent inside onnxruntime's runs of every kgraph step binder."""
+
+    def __init__(self):
+        from kgraph.runtime import onnx_exec
+
+        self.total = 0.0
+        timer, original = self, onnx_exec.OrtBinder.run
+
+        class Session:  # the binder's session with its run timed
+            def __init__(self, real):
+                self._real = real
+
+            def __getattr__(self, name):
+                return getattr(self._real, name)
+
+            def run_with_iobinding(self, *args):
+                start = time.perf_counter()
+                self._real.run_with_iobinding(*args)
+                timer.total += time.perf_counter() - start
+
+        def run(binder, feeds):
+            if not isinstance(binder.session._sess, Session):
+                binder.session = type("Timed", (), {"_sess": Session(binder.session._sess)})()
+            return original(binder, feeds)
+        onnx_exec.OrtBinder.run = run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="mlp", choices=sorted(bl.GEMMS))
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    model, n = args.model, bl.FULL["n"][args.model]
+    bench = bl.KerasLayers("kgraph", model)
+    bench.build()
+    bench.compile()
+    x, y = bl.make_data(model, n)
+    bench.fit_epochs(x[:10 * bl.batch_of(model)], y[:10 * bl.batch_of(model)], 1)
+    steps = -(-n // bl.batch_of(model))
+    gemms, timer = gemm_session(model), RunTimer()
+    gemms(10)
+    rows = []
+    for _ in range(args.rounds):
+        timer.total = 0.0
+        start = time.perf_counter()
+        bench.fit_epochs(x, y, 1)
+        epoch = time.perf_counter() - start
+        runs, alone = timer.total, gemms(steps)
+        floor = bl.measure_floor(model, n, bl.FULL["floor_steps"], 3)["epoch_s"]
+        rows.append((epoch, runs, alone, floor))
+        print(f"epoch {epoch:.3f} s | runs {runs:.3f} | products alone {alone:.3f} | floor "
+              f"{floor:.3f} | epoch/floor {epoch / floor:.2f}, runs/floor {runs / floor:.2f}, "
+              f"products/floor {alone / floor:.2f}", flush=True)
+    a = np.array(rows)
+    print(f"{model}, medians of {args.rounds} rounds: epoch/floor "
+          f"{np.median(a[:, 0] / a[:, 3]):.2f}, runs/floor {np.median(a[:, 1] / a[:, 3]):.2f}, "
+          f"products alone/floor {np.median(a[:, 2] / a[:, 3]):.2f}; other kernels "
+          f"{np.median(a[:, 1] - a[:, 2]) * 1e3:.1f} ms, host {np.median(a[:, 0] - a[:, 1]) * 1e3:.1f}"
+          f" ms an epoch")
+
+
+if __name__ == "__main__":
+    main()
