@@ -6,7 +6,8 @@ For one tools/bench_layers model, in one process and in turn each round: a `fit`
 time inside onnxruntime's runs during it (the rest is the host: batch gathering, binding,
 Python); the step's matrix products alone (tools/bench_layers.GEMMS: forward, weight and
 input gradients at the same shapes and transposes) as one onnxruntime session of just those
-Gemm nodes, run once per step; and the numpy floor (bench_layers.measure_floor). Prints each
+Gemm nodes, run once per step; kgraph's AdamUpdate of the model's trainable weights alone,
+likewise; and the numpy floor (bench_layers.measure_floor). Prints each
 round and the medians of the ratios to the floor: the products alone against the floor say
 what onnxruntime's GEMMs cost at these shapes, the runs minus the products what the other
 kernels cost.
@@ -53,11 +54,46 @@ def gemm_session(model):
         opset_imports=[helper.make_opsetid("", 18)])
     proto.ir_version = 9
     session = ort.InferenceSession(proto.SerializeToString(), _session_options(native=True))
+    return _bound_runner(session, feeds, [n.output[0] for n in nodes])
+
+
+def adam_session(shapes):
+    """kgraph's AdamUpdate over variables of `shapes` alone, one session, and a function
+    running it `steps` times (the updates of a step, without the products that feed them)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from kgraph.runtime.onnx_exec import _session_options
+
+    rng = np.random.default_rng(bl.SEED)
+    nodes, feeds = [], {"alpha": np.array(1e-3, np.float32)}
+    for i, shape in enumerate(shapes):
+        names = [f"{part}{i}" for part in ("var", "g", "m", "v")]
+        for name in names:
+            feeds[name] = rng.random(shape, dtype=np.float32)
+        nodes.append(helper.make_node("AdamUpdate", names + ["alpha"],
+                                      [f"var{i}_new", f"m{i}_new", f"v{i}_new"],
+                                      domain="kgraph", decay_m=0.1, decay_v=0.001,
+                                      epsilon=1e-7))
+    info = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
+    proto = helper.make_model(
+        helper.make_graph(nodes, "adam", [info(k) for k in feeds],
+                          [info(o) for n in nodes for o in n.output]),
+        opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("kgraph", 1)])
+    proto.ir_version = 9
+    session = ort.InferenceSession(proto.SerializeToString(), _session_options(native=True))
+    return _bound_runner(session, feeds, [o for n in nodes for o in n.output])
+
+
+def _bound_runner(session, feeds, outputs):
+    """A function running `session` on `feeds` through one binding `steps` times."""
+    import onnxruntime as ort
+
     binding = session.io_binding()
     for name, value in feeds.items():
         binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
-    for node in nodes:
-        binding.bind_output(node.output[0])
+    for name in outputs:
+        binding.bind_output(name)
     options = ort.RunOptions()
 
     def run(steps):
@@ -109,25 +145,27 @@ def main():
     bench.fit_epochs(x[:10 * bl.batch_of(model)], y[:10 * bl.batch_of(model)], 1)
     steps = -(-n // bl.batch_of(model))
     gemms, timer = gemm_session(model), RunTimer()
-    gemms(10)
+    adam = adam_session([tuple(w.shape) for w in bench.model.trainable_weights])
+    gemms(10), adam(10)
     rows = []
     for _ in range(args.rounds):
         timer.total = 0.0
         start = time.perf_counter()
         bench.fit_epochs(x, y, 1)
         epoch = time.perf_counter() - start
-        runs, alone = timer.total, gemms(steps)
+        runs, alone, updates = timer.total, gemms(steps), adam(steps)
         floor = bl.measure_floor(model, n, bl.FULL["floor_steps"], 3)["epoch_s"]
-        rows.append((epoch, runs, alone, floor))
-        print(f"epoch {epoch:.3f} s | runs {runs:.3f} | products alone {alone:.3f} | floor "
-              f"{floor:.3f} | epoch/floor {epoch / floor:.2f}, runs/floor {runs / floor:.2f}, "
-              f"products/floor {alone / floor:.2f}", flush=True)
+        rows.append((epoch, runs, alone, updates, floor))
+        print(f"epoch {epoch:.3f} s | runs {runs:.3f} | products alone {alone:.3f} | Adam alone "
+              f"{updates:.3f} | floor {floor:.3f} | over the floor: epoch {epoch / floor:.2f}, "
+              f"runs {runs / floor:.2f}, products {alone / floor:.2f}, Adam "
+              f"{updates / floor:.2f}", flush=True)
     a = np.array(rows)
-    print(f"{model}, medians of {args.rounds} rounds: epoch/floor "
-          f"{np.median(a[:, 0] / a[:, 3]):.2f}, runs/floor {np.median(a[:, 1] / a[:, 3]):.2f}, "
-          f"products alone/floor {np.median(a[:, 2] / a[:, 3]):.2f}; other kernels "
-          f"{np.median(a[:, 1] - a[:, 2]) * 1e3:.1f} ms, host {np.median(a[:, 0] - a[:, 1]) * 1e3:.1f}"
-          f" ms an epoch")
+    over = np.median(a[:, :4] / a[:, 4:], axis=0)
+    print(f"{model}, medians of {args.rounds} rounds, over the floor: epoch {over[0]:.2f}, runs "
+          f"{over[1]:.2f}, products alone {over[2]:.2f}, Adam alone {over[3]:.2f}; the runs' "
+          f"other kernels {np.median(a[:, 1] - a[:, 2] - a[:, 3]) * 1e3:.1f} ms, the host "
+          f"{np.median(a[:, 0] - a[:, 1]) * 1e3:.1f} ms an epoch")
 
 
 if __name__ == "__main__":
