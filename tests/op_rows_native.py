@@ -1,7 +1,8 @@
 """Op-table rows of the ops kgraph's onnxruntime operators run (runtime/native/ortops.cc):
 LSTMGates, LSTMGatesGrad (kgraph/ops/lstm_gates.py), Im2ColRows and Conv2DKernelGrad
 (kgraph/ops/conv_kernel_grad.py), AdamUpdate (kgraph/ops/adam_update.py), Softmax and
-SoftmaxGrad (kgraph/ops/softmax_ops.py), ReluGrad (kgraph/ops/elementwise.py). Each op's outputs get a row of their own (a row has
+SoftmaxGrad (kgraph/ops/softmax_ops.py), LayerNorm and LayerNormGrad (kgraph/ops/layer_norm.py),
+ReluGrad (kgraph/ops/elementwise.py). Each op's outputs get a row of their own (a row has
 one output). In this process the onnxruntime column runs the native kernels where the library
 is built; TVM runs the standard expansions.
 
@@ -134,6 +135,51 @@ ROWS += [
         op="SoftmaxGrad"),
     Row("SoftmaxGrad_op_axis0", lambda g, y: ops.apply("SoftmaxGrad", g, y, axis=0),
         (normal(4, 3), uniform(0.05, 0.5, 4, 3)), lambda g, y: np_softmax_grad(g, y, 0)),
+]
+
+def np_layer_norm(x, gamma, beta, eps=1e-3):
+    mean = x.mean(-1, keepdims=True)
+    return gamma * (x - mean) / np.sqrt(x.var(-1, keepdims=True) + eps) + beta
+
+
+def np_layer_norm_grad(dy, x, gamma, eps=1e-3):
+    """(dx, dgamma, dbeta): each row's dx as the projection (I - 1/w - xhat xhat'/w) of
+    gamma dy, over the row's sqrt(var + eps)."""
+    w = x.shape[-1]
+    sigma = np.sqrt(x.var(-1, keepdims=True) + eps)
+    xhat = (x - x.mean(-1, keepdims=True)) / sigma
+    rows_x, rows_g = xhat.reshape(-1, w), (gamma * dy).reshape(-1, w)
+    dx = np.stack([(np.eye(w) - 1.0 / w - np.outer(h, h) / w) @ d
+                   for h, d in zip(rows_x, rows_g)]).reshape(x.shape) / sigma
+    rows = tuple(range(x.ndim - 1))
+    return dx, (dy * xhat).sum(rows), dy.sum(rows)
+
+
+def _offset(*shape, center=5.0):  # a mean far from 0: the variance must be two-pass
+    return lambda rng, f: (center + rng.normal(size=shape)).astype(f)
+
+
+def _layer_norm(x, gamma, beta):
+    return ops.apply("LayerNorm", x, gamma, beta, epsilon=1e-3)
+
+
+def _layer_norm_grad(k):
+    return lambda dy, x, gamma: ops.apply("LayerNormGrad", dy, x, gamma, epsilon=1e-3)[k]
+
+
+ROWS += [
+    Row("LayerNorm_op", _layer_norm, (_offset(3, 5), normal(5), normal(5)), np_layer_norm,
+        op="LayerNorm"),
+    Row("LayerNorm_op_rank3", _layer_norm, (normal(2, 3, 4, scale=3.0), normal(4), normal(4)),
+        np_layer_norm),
+    Row("LayerNorm_op_wide", _layer_norm, (normal(2, 37), normal(37), normal(37)),
+        np_layer_norm),  # a width past the kernel's 8-lane sums
+] + [
+    Row(f"LayerNormGrad_op_{name}", _layer_norm_grad(k),
+        (normal(2, 3, 5), _offset(2, 3, 5), normal(5)),
+        lambda dy, x, gamma, k=k: np_layer_norm_grad(dy, x, gamma)[k],
+        op="LayerNormGrad" if k == 0 else None, wrt=wrt)
+    for k, name, wrt in ((0, "dx", (0, 1, 2)), (1, "dgamma", (0, 1)), (2, "dbeta", (0,)))
 ]
 
 ROWS += [

@@ -450,3 +450,27 @@ def test_dropout_noise_and_layout_changes_run_natively_with_the_standard_bits():
                for n in native.nodes if n[0] == "Transpose")  # kernels and 2-D products only
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+# -- LayerNorm, LayerNormGrad --------------------------------------------------------------------
+@needs_library
+def test_keras_layer_normalization_runs_as_one_operator_each_way():
+    """A LayerNormalization over the last axis is kgraph.LayerNorm forward and one
+    kgraph.LayerNormGrad backward (no ReduceMean, Sqrt or Div chains); the train step's
+    outputs match the standard emission's, which expands both. Over other axes, or without
+    its offset, the layer keeps the decomposition."""
+    model = keras.Sequential([keras.Input((6, 8)), keras.layers.Dense(8),
+                              keras.layers.LayerNormalization(),
+                              keras.layers.LayerNormalization(axis=[1, 2]),
+                              keras.layers.LayerNormalization(center=False),
+                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    rng = np.random.default_rng(4)
+    x = (3.0 + rng.standard_normal((5, 6, 8))).astype(np.float32)
+    y = rng.standard_normal((5, 1)).astype(np.float32)
+    step = model.trace_step("train", x, y)
+    native, got, want = both_emissions(step, optimize(step), dict(x_0=x, y_0=y))
+    ops_ = native.op_types()
+    assert ops_.count("kgraph.LayerNorm") == 1 and ops_.count("kgraph.LayerNormGrad") == 1
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

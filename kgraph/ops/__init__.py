@@ -42,6 +42,7 @@ from kgraph.ops import loop, recurrence  # noqa: F401,E402 - register Loop and S
 from kgraph.ops import lstm_gates as _lstm_gates  # noqa: F401,E402 - registers LSTMGates
 from kgraph.ops import adam_update as _adam_update  # noqa: F401,E402 - registers AdamUpdate
 from kgraph.ops import softmax_ops as _softmax_ops  # noqa: F401,E402 - Softmax, SoftmaxGrad
+from kgraph.ops import layer_norm as _layer_norm  # noqa: F401,E402 - LayerNorm, LayerNormGrad
 from kgraph.ops import conv_kernel_grad as _conv_kg  # noqa: F401,E402 - registers Im2ColRows
 from kgraph.ops.control_flow import (associative_scan, cond, fori_loop, map, scan,  # noqa: F401,E402
                                      switch, vectorized_map, while_loop)

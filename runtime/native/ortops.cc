@@ -31,6 +31,12 @@
 //                                decay_v, epsilon; outputs var', m', v'.
 //   SoftmaxGrad(g, y)            a softmax's gradient over the last axis, y (g - sum(g y)),
 //                                from the softmax y alone (the forward is onnxruntime's own).
+//   LayerNorm(x, gamma, beta)    Keras' layer normalization over the last axis: per row the
+//                                mean and two-pass variance, inv = gamma / sqrt(var + eps),
+//                                y = x inv + (beta - mean inv). attr epsilon.
+//   LayerNormGrad(dy, x, gamma)  its gradient from the input (the statistics recomputed):
+//                                dx, dgamma, dbeta (the sums over rows per chunk of rows,
+//                                chunks added in order: the same for any thread count).
 //   ReluGrad(g, y)               a ReLU's gradient g * (y > 0 ? 1 : 0) from its output y, of
 //                                one shape: the Greater, Cast and Mul it replaces, bit for bit
 //                                (a multiply, as TF's ReluGrad: NaN in g stays NaN).
@@ -539,6 +545,11 @@ struct SoftmaxGradTask {
 constexpr int64_t kChunkValues = 1 << 13;  // values per thread-pool task
 constexpr int64_t kLanes = 8;              // one AVX register of partial sums
 
+// rows of `width` values per thread-pool task (a task per chunk of rows, not per row)
+inline int64_t rows_per_chunk(int64_t width) {
+  return std::max<int64_t>(1, kChunkValues / std::max<int64_t>(width, 1));
+}
+
 // dx = y (g - sum(g y)) for one row; the sum in 8 lanes (a single running sum is a chain of
 // dependent adds the compiler may not reorder), combined at the end
 KG_CLONES void softmax_grad_row(const float* __restrict g, const float* __restrict y,
@@ -575,7 +586,7 @@ struct SoftmaxGradKernel {
     const int64_t width = shape.empty() ? 1 : shape.back();
     auto dx = ctx.GetOutput(0, shape);
     if (size == 0 || width == 0) return;
-    const int64_t rows = size / width, chunk = std::max<int64_t>(1, kChunkValues / width);
+    const int64_t rows = size / width, chunk = rows_per_chunk(width);
     SoftmaxGradTask t{g.GetTensorData<float>(), y.GetTensorData<float>(),
                       dx.GetTensorMutableData<float>(), width, rows, chunk};
     const int64_t chunks = (rows + chunk - 1) / chunk;
@@ -583,6 +594,147 @@ struct SoftmaxGradKernel {
       softmax_grad_rows(&t, 0);
     else
       ctx.ParallelFor(softmax_grad_rows, size_t(chunks), 0, &t);
+  }
+};
+
+// -- LayerNorm, LayerNormGrad over the last axis ---------------------------------------------
+// The sum of a row in kLanes partial sums (see softmax_grad_row), then combined
+KG_CLONES float row_sum(const float* __restrict a, int64_t w) {
+  float lane[kLanes] = {};
+  int64_t k = 0;
+  for (; k + kLanes <= w; k += kLanes)
+    for (int64_t j = 0; j < kLanes; ++j) lane[j] += a[k + j];
+  float sum = 0.0f;
+  for (; k < w; ++k) sum += a[k];
+  for (int64_t j = 0; j < kLanes; ++j) sum += lane[j];
+  return sum;
+}
+
+struct LayerNormTask {
+  const float *x, *gamma, *beta, *dy;
+  float *y, *dx, *partial;  // partial: the gradient's (dgamma, dbeta) sums, 2 width per chunk
+  float epsilon;
+  int64_t width, rows, chunk;
+};
+
+// a row's mean and 1 / sqrt(variance + epsilon), the variance two-pass; scratch: width floats
+inline void row_stats(const float* x, int64_t w, float epsilon, float* scratch, float* mean,
+                      float* inv) {
+  const float m = row_sum(x, w) / float(w);
+  for (int64_t k = 0; k < w; ++k) scratch[k] = (x[k] - m) * (x[k] - m);
+  *mean = m;
+  *inv = 1.0f / std::sqrt(row_sum(scratch, w) / float(w) + epsilon);
+}
+
+KG_CLONES void layer_norm_row(const float* __restrict x, const float* __restrict gamma,
+                              const float* __restrict beta, float* __restrict y, float mean,
+                              float inv, int64_t w) {
+  for (int64_t k = 0; k < w; ++k) {
+    const float scaled = inv * gamma[k];
+    y[k] = x[k] * scaled + (beta[k] - mean * scaled);
+  }
+}
+
+// dx of one row and its terms of dgamma, dbeta; scratch: 2 width floats (d, then d xhat)
+KG_CLONES void layer_norm_grad_row(const float* __restrict dy, const float* __restrict x,
+                                   const float* __restrict gamma, float* __restrict dx,
+                                   float* __restrict dgamma, float* __restrict dbeta,
+                                   float* __restrict d, float* __restrict dxhat, float mean,
+                                   float inv, int64_t w) {
+  for (int64_t k = 0; k < w; ++k) {
+    const float xhat = (x[k] - mean) * inv;
+    d[k] = dy[k] * gamma[k];
+    dxhat[k] = d[k] * xhat;
+    dgamma[k] += dy[k] * xhat;
+    dbeta[k] += dy[k];
+  }
+  const float mean_d = row_sum(d, w) / float(w), mean_dxhat = row_sum(dxhat, w) / float(w);
+  for (int64_t k = 0; k < w; ++k)
+    dx[k] = inv * (d[k] - mean_d - (x[k] - mean) * inv * mean_dxhat);
+}
+
+void layer_norm_rows(void* data, size_t n) {
+  const auto& t = *static_cast<LayerNormTask*>(data);
+  const int64_t w = t.width, end = std::min((int64_t(n) + 1) * t.chunk, t.rows);
+  std::vector<float> scratch(size_t(2 * w));
+  float* sums = t.partial ? t.partial + int64_t(n) * 2 * w : nullptr;
+  if (sums != nullptr) std::fill(sums, sums + 2 * w, 0.0f);
+  for (int64_t r = int64_t(n) * t.chunk; r < end; ++r) {
+    const float* x = t.x + r * w;
+    float mean, inv;
+    row_stats(x, w, t.epsilon, scratch.data(), &mean, &inv);
+    if (sums == nullptr)
+      layer_norm_row(x, t.gamma, t.beta, t.y + r * w, mean, inv, w);
+    else
+      layer_norm_grad_row(t.dy + r * w, x, t.gamma, t.dx + r * w, sums, sums + w,
+                          scratch.data(), scratch.data() + w, mean, inv, w);
+  }
+}
+
+// (rows, width) of input k, a float tensor whose last axis the vector inputs `vectors` span
+void layer_norm_shape(Ort::KernelContext& ctx, size_t k, std::initializer_list<size_t> vectors,
+                      const char* op, int64_t* rows, int64_t* width) {
+  const auto shape = shape_of(ctx, k);
+  bool ok = !shape.empty();
+  *width = ok ? shape.back() : 0;
+  for (size_t v : vectors) ok = ok && shape_of(ctx, v) == std::vector<int64_t>{*width};
+  if (!ok) bad_shapes(op, "an input with a last axis and vectors of its width expected");
+  *rows = *width ? int64_t(ctx.GetInput(k).GetTensorTypeAndShapeInfo().GetElementCount()) /
+                       *width
+                 : 0;
+}
+
+void run_layer_norm(Ort::KernelContext& ctx, LayerNormTask& t) {
+  const int64_t chunks = (t.rows + t.chunk - 1) / t.chunk;
+  run_tasks(ctx, layer_norm_rows, chunks, t.rows * t.width, &t);
+}
+
+struct LayerNormAttrs {
+  float epsilon;
+  explicit LayerNormAttrs(const OrtKernelInfo* info)
+      : epsilon(Ort::ConstKernelInfo(info).GetAttribute<float>("epsilon")) {}
+};
+
+struct LayerNormKernel : LayerNormAttrs {
+  using LayerNormAttrs::LayerNormAttrs;
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    int64_t rows, width;
+    layer_norm_shape(ctx, 0, {1, 2}, "LayerNorm", &rows, &width);
+    float* y = ctx.GetOutput(0, shape_of(ctx, 0)).GetTensorMutableData<float>();
+    LayerNormTask t{ctx.GetInput(0).GetTensorData<float>(),
+                    ctx.GetInput(1).GetTensorData<float>(),
+                    ctx.GetInput(2).GetTensorData<float>(), nullptr, y, nullptr, nullptr,
+                    epsilon, width, rows, rows_per_chunk(width)};
+    if (rows > 0) run_layer_norm(ctx, t);
+  }
+};
+
+struct LayerNormGradKernel : LayerNormAttrs {
+  using LayerNormAttrs::LayerNormAttrs;
+  void Compute(OrtKernelContext* context) {
+    Ort::KernelContext ctx(context);
+    int64_t rows, width;
+    layer_norm_shape(ctx, 1, {2}, "LayerNormGrad", &rows, &width);
+    if (shape_of(ctx, 0) != shape_of(ctx, 1))
+      bad_shapes("LayerNormGrad", "a gradient of the input's shape");
+    float* dx = ctx.GetOutput(0, shape_of(ctx, 1)).GetTensorMutableData<float>();
+    float* dgamma = ctx.GetOutput(1, {width}).GetTensorMutableData<float>();
+    float* dbeta = ctx.GetOutput(2, {width}).GetTensorMutableData<float>();
+    const int64_t chunk = rows_per_chunk(width), chunks = (rows + chunk - 1) / chunk;
+    std::vector<float> partial(size_t(chunks * 2 * width));
+    LayerNormTask t{ctx.GetInput(1).GetTensorData<float>(),
+                    ctx.GetInput(2).GetTensorData<float>(), nullptr,
+                    ctx.GetInput(0).GetTensorData<float>(), nullptr, dx, partial.data(),
+                    epsilon, width, rows, chunk};
+    if (rows > 0) run_layer_norm(ctx, t);
+    std::fill(dgamma, dgamma + width, 0.0f);  // the chunks' sums in chunk order: the same for
+    std::fill(dbeta, dbeta + width, 0.0f);    // any thread count
+    for (int64_t c = 0; c < chunks; ++c)
+      for (int64_t k = 0; k < width; ++k) {
+        dgamma[k] += partial[size_t((c * 2) * width + k)];
+        dbeta[k] += partial[size_t((c * 2 + 1) * width + k)];
+      }
   }
 };
 
@@ -694,6 +846,8 @@ FloatOp<ScatterAddRowsKernel, 3, 1, 3, 1, 0b110, 0, ONNX_TENSOR_ELEMENT_DATA_TYP
     scatter_add_rows_op("ScatterAddRows");
 FloatOp<SoftmaxGradKernel, 2, 1> softmax_grad_op("SoftmaxGrad");
 FloatOp<ReluGradKernel, 2, 1> relu_grad_op("ReluGrad");
+FloatOp<LayerNormKernel, 3, 1> layer_norm_op("LayerNorm");
+FloatOp<LayerNormGradKernel, 3, 3> layer_norm_grad_op("LayerNormGrad");
 // (like float, key uint32) -> float
 FloatOp<RandomUniformKernel, 2, 1, 2, 1, 0b10, 0, ONNX_TENSOR_ELEMENT_DATA_TYPE_UINT32>
     random_uniform_op("RandomUniformLike");
@@ -720,6 +874,8 @@ RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
       d->Add(&scatter_add_rows_op);
       d->Add(&softmax_grad_op);
       d->Add(&relu_grad_op);
+      d->Add(&layer_norm_op);
+      d->Add(&layer_norm_grad_op);
       d->Add(&max_unpool_op);
       d->Add(&random_uniform_op);
       d->Add(&batch_transpose_op);

@@ -14,6 +14,7 @@ from kgraph import ops
 from kgraph.keras import constraints, initializers, regularizers
 from kgraph.keras.layers.base import Layer
 from kgraph.ops import nn as ops_nn
+from kgraph.ops.layer_norm import layer_norm
 
 __all__ = ["BatchNormalization", "GroupNormalization", "LayerNormalization",
            "UnitNormalization"]
@@ -278,6 +279,12 @@ class LayerNormalization(_AffineMixin, Layer):
         dtype = inputs.dtype
         x = ops.cast(inputs, "float32") if dtype in _HALF else inputs
         rank = len(x.shape)
+        if list(self._axes) == [rank - 1] and x.shape[-1] is not None and \
+                self.gamma is not None and self.beta is not None and not self.rms_scaling:
+            # the common case: one op with its own gradient (kgraph/ops/layer_norm.py)
+            outputs = layer_norm(x, ops.cast(self.gamma.value, x.dtype),
+                                 ops.cast(self.beta.value, x.dtype), self.epsilon)
+            return ops.cast(outputs, dtype) if dtype in _HALF else outputs
         gamma, beta = self._along_axes(self.gamma, rank), self._along_axes(self.beta, rank)
         if self.rms_scaling:
             _, variance = ops_nn.moments(x, self._axes, keepdims=True)
