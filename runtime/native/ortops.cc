@@ -598,8 +598,9 @@ struct SoftmaxGradKernel {
 };
 
 // -- LayerNorm, LayerNormGrad over the last axis ---------------------------------------------
-// The sum of a row in kLanes partial sums (see softmax_grad_row), then combined
-KG_CLONES float row_sum(const float* __restrict a, int64_t w) {
+// The sum of a row in kLanes partial sums (see softmax_grad_row), then combined. The row
+// helpers inline into layer_norm_rows' clones (a target_clones function is not inlined).
+KG_INLINE float row_sum(const float* __restrict a, int64_t w) {
   float lane[kLanes] = {};
   int64_t k = 0;
   for (; k + kLanes <= w; k += kLanes)
@@ -618,15 +619,15 @@ struct LayerNormTask {
 };
 
 // a row's mean and 1 / sqrt(variance + epsilon), the variance two-pass; scratch: width floats
-inline void row_stats(const float* x, int64_t w, float epsilon, float* scratch, float* mean,
-                      float* inv) {
+KG_INLINE void row_stats(const float* x, int64_t w, float epsilon, float* scratch, float* mean,
+                         float* inv) {
   const float m = row_sum(x, w) / float(w);
   for (int64_t k = 0; k < w; ++k) scratch[k] = (x[k] - m) * (x[k] - m);
   *mean = m;
   *inv = 1.0f / std::sqrt(row_sum(scratch, w) / float(w) + epsilon);
 }
 
-KG_CLONES void layer_norm_row(const float* __restrict x, const float* __restrict gamma,
+KG_INLINE void layer_norm_row(const float* __restrict x, const float* __restrict gamma,
                               const float* __restrict beta, float* __restrict y, float mean,
                               float inv, int64_t w) {
   for (int64_t k = 0; k < w; ++k) {
@@ -636,7 +637,7 @@ KG_CLONES void layer_norm_row(const float* __restrict x, const float* __restrict
 }
 
 // dx of one row and its terms of dgamma, dbeta; scratch: 2 width floats (d, then d xhat)
-KG_CLONES void layer_norm_grad_row(const float* __restrict dy, const float* __restrict x,
+KG_INLINE void layer_norm_grad_row(const float* __restrict dy, const float* __restrict x,
                                    const float* __restrict gamma, float* __restrict dx,
                                    float* __restrict dgamma, float* __restrict dbeta,
                                    float* __restrict d, float* __restrict dxhat, float mean,
@@ -653,7 +654,7 @@ KG_CLONES void layer_norm_grad_row(const float* __restrict dy, const float* __re
     dx[k] = inv * (d[k] - mean_d - (x[k] - mean) * inv * mean_dxhat);
 }
 
-void layer_norm_rows(void* data, size_t n) {
+KG_CLONES void layer_norm_rows(void* data, size_t n) {
   const auto& t = *static_cast<LayerNormTask*>(data);
   const int64_t w = t.width, end = std::min((int64_t(n) + 1) * t.chunk, t.rows);
   std::vector<float> scratch(size_t(2 * w));

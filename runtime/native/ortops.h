@@ -22,6 +22,9 @@
 #define KG_CLONES
 #endif
 
+// A helper inlined into its callers, whatever their target clone.
+#define KG_INLINE inline __attribute__((always_inline))
+
 // Lets one function contract a * b + c into FMA where the file is built without contraction
 // (AdamUpdate must not contract: its results equal the separate ops' bit for bit).
 #if defined(__GNUC__) && !defined(__clang__)
