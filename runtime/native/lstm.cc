@@ -232,7 +232,9 @@ KG_CLONES KG_FMA void product_rows(const float* a, int64_t lda, int64_t m, int64
 }
 
 // -- LSTMSequence / LSTMSequenceGrad --------------------------------------------------------
-constexpr int64_t kSequenceRows = 8;  // batch rows per thread-pool task
+// Batch rows per thread-pool task: 16 from 64 rows (BiLSTM steps ~2-3% faster than with 8 in
+// six alternating pairs), else 8 (a batch of 16 or 32 still splits between threads).
+inline int64_t rows_per_task(int64_t n) { return n >= 64 ? 16 : 8; }
 
 KG_CLONES void add_to(float* __restrict to, const float* __restrict from, int64_t values) {
   for (int64_t k = 0; k < values; ++k) to[k] += from[k];
@@ -244,7 +246,7 @@ KG_CLONES void add_to(float* __restrict to, const float* __restrict from, int64_
 // bias: the forward's (4u) or nullptr; dbias: the gradient's per-block sums of dz (blocks, 4u)
 // or nullptr.
 struct SequenceTask {
-  int64_t steps, n, u, strips;
+  int64_t steps, n, u, strips, rows;  // rows: rows_per_task(n)
   bool reverse;
   const float *x, *packed, *h0, *c0, *dy, *saved_in, *c_prev, *bias;
   float *h_last, *c_last, *hs, *cs, *saved, *h_hist, *c_hist, *dz, *dbias;
@@ -257,8 +259,8 @@ inline void copy_rows(const float* from, float* to, int64_t values) {
 // every step of rows [r0, r0 + m) of the forward recurrence
 void sequence_rows(void* data, size_t block) {
   const auto& t = *static_cast<const SequenceTask*>(data);
-  const int64_t u = t.u, r0 = int64_t(block) * kSequenceRows;
-  const int64_t m = std::min(kSequenceRows, t.n - r0), width = t.strips * kStrip;
+  const int64_t u = t.u, r0 = int64_t(block) * t.rows;
+  const int64_t m = std::min(t.rows, t.n - r0), width = t.strips * kStrip;
   std::vector<float> buf(size_t(m * (4 * u + width + 5 * u)));
   float *h = buf.data(), *c = h + m * u, *h_new = c + m * u, *c_new = h_new + m * u;
   float *z = c_new + m * u, *scratch = z + m * width;
@@ -287,8 +289,8 @@ void sequence_rows(void* data, size_t block) {
 // every step of rows [r0, r0 + m) of the reverse (gradient) recurrence
 void sequence_grad_rows(void* data, size_t block) {
   const auto& t = *static_cast<const SequenceTask*>(data);
-  const int64_t u = t.u, r0 = int64_t(block) * kSequenceRows;
-  const int64_t m = std::min(kSequenceRows, t.n - r0), width = t.strips * kStrip;
+  const int64_t u = t.u, r0 = int64_t(block) * t.rows;
+  const int64_t m = std::min(t.rows, t.n - r0), width = t.strips * kStrip;
   std::vector<float> buf(size_t(m * (4 * u + width)));
   float *dh = buf.data(), *dc = dh + m * u, *dc_new = dc + m * u, *dh_in = dc_new + m * u;
   float* dh_wide = dh_in + m * u;
@@ -327,9 +329,9 @@ float* output_data(Ort::KernelContext& ctx, size_t k, const std::vector<int64_t>
   return static_cast<const OrtValue*>(value) ? value.GetTensorMutableData<float>() : nullptr;
 }
 
-// fn over the blocks of kSequenceRows batch rows
+// fn over the blocks of task->rows batch rows
 void run_blocks(Ort::KernelContext& ctx, void (*fn)(void*, size_t), SequenceTask* task) {
-  run_tasks(ctx, fn, (task->n + kSequenceRows - 1) / kSequenceRows,
+  run_tasks(ctx, fn, (task->n + task->rows - 1) / task->rows,
             task->steps * task->n * task->u, task);
 }
 
@@ -354,7 +356,7 @@ struct LstmSequenceKernel : Direction {
     const int64_t steps = x[0], n = x[1], u = r[0];
     std::vector<float> packed(size_t(u * strips_of(4 * u) * kStrip));
     pack_strips(ctx.GetInput(1).GetTensorData<float>(), u, 4 * u, packed.data());
-    SequenceTask t{steps, n, u, strips_of(4 * u), reverse,
+    SequenceTask t{steps, n, u, strips_of(4 * u), rows_per_task(n), reverse,
                    ctx.GetInput(0).GetTensorData<float>(), packed.data(),
                    ctx.GetInput(2).GetTensorData<float>(), ctx.GetInput(3).GetTensorData<float>(),
                    nullptr, nullptr, nullptr,
@@ -386,9 +388,10 @@ struct LstmSequenceGradKernel : Direction {
     pack_strips(ctx.GetInput(2).GetTensorData<float>(), 4 * u, u, packed.data());
     float* dz = ctx.GetOutput(2, {steps, n, 4 * u}).GetTensorMutableData<float>();
     float* dbias = output_data(ctx, 3, {1, 1, 4 * u});
-    const int64_t blocks = (n + kSequenceRows - 1) / kSequenceRows;
+    const int64_t blocks = (n + rows_per_task(n) - 1) / rows_per_task(n);
     std::vector<float> partial(dbias ? size_t(blocks * 4 * u) : 0);
-    SequenceTask t{steps, n, u, strips_of(u), reverse, nullptr, packed.data(),
+    SequenceTask t{steps, n, u, strips_of(u), rows_per_task(n), reverse, nullptr,
+                   packed.data(),
                    ctx.GetInput(3).GetTensorData<float>(), ctx.GetInput(4).GetTensorData<float>(),
                    has_dy ? ctx.GetInput(5).GetTensorData<float>() : nullptr,
                    ctx.GetInput(0).GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
