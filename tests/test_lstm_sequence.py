@@ -3,9 +3,7 @@ the reverse `Scan` of its gradient, emitted as one kgraph operator on onnxruntim
 (kgraph/ops/lstm_gates.emit_sequence). Oracles: the Scan's own float64 numpy reference, the
 standard emission of the same graph, and per-step loops over the LSTMGates references."""
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
 
 from kgraph import keras, ops
 from kgraph.compiler.autodiff import gradients
@@ -16,8 +14,8 @@ from kgraph.ir.graph import Graph, tracing
 from kgraph.ops.lstm_gates import _gates_grad_ref, _gates_ref, lstm_gates
 from kgraph.ops.recurrence import scan
 from kgraph.runtime import native_ops
-from kgraph.runtime.onnx_exec import OrtCompiled, _session_options
-from native_steps import both_emissions
+from kgraph.runtime.onnx_exec import OrtCompiled
+from native_steps import both_emissions, kgraph_session
 
 needs_library = pytest.mark.skipif(not native_ops.available(),
                                    reason="kgraph's onnxruntime operators are not built")
@@ -139,17 +137,7 @@ def test_keras_lstm_biases_fold_into_the_sequence_operators():
 
 
 # -- the kernels directly -------------------------------------------------------------------
-def _session(op, inputs, outputs, threads=None, **attrs):
-    info = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, None)  # noqa: E731
-    node = helper.make_node(op, inputs, outputs, domain="kgraph", **attrs)
-    graph = helper.make_graph([node], op, [info(i) for i in inputs if i],
-                              [info(o) for o in outputs if o])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
-                                                    helper.make_opsetid("kgraph", 1)])
-    options = _session_options(native=True)
-    if threads is not None:
-        options.intra_op_num_threads = threads
-    return ort.InferenceSession(model.SerializeToString(), options)
+_session = kgraph_session
 
 
 def _forward_ref(x, r, h, c, reverse):

@@ -24,7 +24,7 @@ from kgraph.runtime import native_ops
 from kgraph.runtime.onnx_exec import OrtCompiled
 
 from harness import numeric_gradient
-from native_steps import both_emissions
+from native_steps import both_emissions, kgraph_session
 
 needs_library = pytest.mark.skipif(not native_ops.available(),
                                    reason="kgraph's onnxruntime operators are not built")
@@ -423,6 +423,44 @@ def test_relu_grad_operator_names_mismatched_shapes():
     np.testing.assert_array_equal(got, [[3.0, 0.0, 0.0]])
     with pytest.raises(Exception, match=r"kgraph.ReluGrad: a gradient of the ReLU output's shape"):
         session.run(None, {"g": np.ones((1, 1), "float32"), "y": y})
+
+
+@needs_library
+@pytest.mark.parametrize("shape", [(128, 256), (5, 3), (2, 700, 24), (3, 1)])
+def test_relu_grad_sums_its_rows_the_same_on_any_thread_count(shape):
+    """ReluGrad's optional output: the gradient summed over every axis but the last,
+    keepdims (a Dense's bias gradient), in chunk order whatever the threads."""
+    rng = np.random.default_rng(len(shape))
+    g, y = (rng.standard_normal(shape).astype(np.float32) for _ in range(2))
+    runs = [kgraph_session("ReluGrad", ["g", "y"], ["dx", "db"], threads=threads).run(
+        None, {"g": g, "y": y}) for threads in (1, 2)]
+    want = g * (y > 0)
+    for dx, db in runs:
+        np.testing.assert_array_equal(dx, want)
+        assert db.shape == (1,) * (len(shape) - 1) + shape[-1:]
+        np.testing.assert_allclose(db, want.astype(np.float64).sum(
+            tuple(range(len(shape) - 1)), keepdims=True), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@needs_library
+def test_dense_bias_gradients_come_from_the_relu_gradients():
+    """In a native train step, the ReduceSum giving a Dense+ReLU layer's bias gradient is the
+    ReluGrad's second output; the step's outputs match the standard emission's."""
+    model = keras.Sequential([keras.Input((7,)), keras.layers.Dense(9, activation="relu"),
+                              keras.layers.Dense(5, activation="relu"), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((6, 7)).astype(np.float32), rng.standard_normal((6, 1))
+    y = y.astype(np.float32)
+    step = model.trace_step("train", x, y)
+    native, got, want = both_emissions(step, optimize(step), dict(x_0=x, y_0=y))
+    grads = [n for n in native.nodes if n[0] == "kgraph.ReluGrad"]
+    assert len(grads) == 2 and all(len(n[2]) == 2 for n in grads)
+    made = {n[2][0] for n in grads}
+    assert not any(n[0] == "ReduceSum" and n[1][0] in made for n in native.nodes)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 # -- RandomUniformLike, BatchTranspose ------------------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from kgraph.ir.types import TensorType
 from kgraph.ops import elementwise as ew
 from kgraph.ops import reduce as rd
 from kgraph.ops.registry import apply, defop

@@ -236,9 +236,6 @@ KG_CLONES KG_FMA void product_rows(const float* a, int64_t lda, int64_t m, int64
 // six alternating pairs), else 8 (a batch of 16 or 32 still splits between threads).
 inline int64_t rows_per_task(int64_t n) { return n >= 64 ? 16 : 8; }
 
-KG_CLONES void add_to(float* __restrict to, const float* __restrict from, int64_t values) {
-  for (int64_t k = 0; k < values; ++k) to[k] += from[k];
-}
 
 // Tensors of a sequence operator: rows (n), units (u), steps (T); nullptr = output omitted.
 // The gradient's carries ride in the forward's places: h0, c0 are its dh, dc after the last
@@ -320,13 +317,6 @@ void sequence_grad_rows(void* data, size_t block) {
   }
   copy_rows(dh, t.h_last ? t.h_last + r0 * u : nullptr, m * u);
   copy_rows(dc, t.c_last ? t.c_last + r0 * u : nullptr, m * u);
-}
-
-// an optional output's data (nullptr where the node omits it)
-float* output_data(Ort::KernelContext& ctx, size_t k, const std::vector<int64_t>& shape) {
-  if (k >= ctx.GetOutputCount()) return nullptr;
-  auto value = ctx.GetOutput(k, shape);
-  return static_cast<const OrtValue*>(value) ? value.GetTensorMutableData<float>() : nullptr;
 }
 
 // fn over the blocks of task->rows batch rows

@@ -39,7 +39,9 @@
 //                                chunks added in order: the same for any thread count).
 //   ReluGrad(g, y)               a ReLU's gradient g * (y > 0 ? 1 : 0) from its output y, of
 //                                one shape: the Greater, Cast and Mul it replaces, bit for bit
-//                                (a multiply, as TF's ReluGrad: NaN in g stays NaN).
+//                                (a multiply, as TF's ReluGrad: NaN in g stays NaN). Optional
+//                                output: that gradient summed over every axis but the last,
+//                                keepdims (the bias gradient of the layer before the ReLU).
 //   ScatterAddRows(updates, indices, dims)   zeros of shape dims, each update row added at
 //                                its index (int64, negative from the end) in index order:
 //                                an embedding's gradient, deterministic (onnxruntime's
@@ -740,20 +742,28 @@ struct LayerNormGradKernel : LayerNormAttrs {
 };
 
 // -- ReluGrad ---------------------------------------------------------------------------------
+// With sums (an optional output: dx summed over every axis but the last, the bias gradient of
+// the layer before the ReLU), the tasks take whole rows and add their rows' sums to their own
+// partial sums; the partial sums are added in task order (the same for any thread count).
 struct ReluGradTask {
   const float *g, *y;
-  float* dx;
-  int64_t size;
+  float *dx, *partial;  // partial: width floats per task, or nullptr
+  int64_t size, width, chunk;  // chunk: values per task (whole rows with partial)
 };
+
+KG_CLONES void relu_grad_values(const float* __restrict g, const float* __restrict y,
+                                float* __restrict dx, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dx[i] = g[i] * from_bits(bits(1.0f) & all_if(y[i] > 0.0f));
+}
 
 KG_CLONES void relu_grad_chunk(void* data, size_t n) {
   const auto& t = *static_cast<ReluGradTask*>(data);
-  const int64_t end = std::min((int64_t(n) + 1) * kChunkValues, t.size);
-  const float* __restrict g = t.g;
-  const float* __restrict y = t.y;
-  float* __restrict dx = t.dx;
-  for (int64_t i = int64_t(n) * kChunkValues; i < end; ++i)
-    dx[i] = g[i] * from_bits(bits(1.0f) & all_if(y[i] > 0.0f));
+  const int64_t begin = int64_t(n) * t.chunk, end = std::min(begin + t.chunk, t.size);
+  relu_grad_values(t.g + begin, t.y + begin, t.dx + begin, end - begin);
+  if (t.partial == nullptr) return;
+  float* sums = t.partial + int64_t(n) * t.width;
+  std::fill(sums, sums + t.width, 0.0f);
+  for (int64_t row = begin; row < end; row += t.width) add_to(sums, t.dx + row, t.width);
 }
 
 struct ReluGradKernel {
@@ -763,10 +773,21 @@ struct ReluGradKernel {
     const auto shape = shape_of(ctx, 1);
     if (shape_of(ctx, 0) != shape) bad_shapes("ReluGrad", "a gradient of the ReLU output's shape");
     auto dx = ctx.GetOutput(0, shape);
+    const int64_t size = int64_t(dx.GetTensorTypeAndShapeInfo().GetElementCount());
+    const int64_t width = shape.empty() ? 1 : shape.back();
+    std::vector<int64_t> summed(shape.size(), 1);
+    if (!shape.empty()) summed.back() = width;
+    float* sums = ctx.GetOutputCount() > 1 ? output_data(ctx, 1, summed) : nullptr;
+    const int64_t chunk = sums ? rows_per_chunk(width) * width : kChunkValues;
+    const int64_t tasks = chunk ? (size + chunk - 1) / chunk : 0;
+    std::vector<float> partial(sums ? size_t(tasks * width) : 0);
     ReluGradTask t{ctx.GetInput(0).GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
-                   dx.GetTensorMutableData<float>(),
-                   int64_t(dx.GetTensorTypeAndShapeInfo().GetElementCount())};
-    run_tasks(ctx, relu_grad_chunk, (t.size + kChunkValues - 1) / kChunkValues, t.size, &t);
+                   dx.GetTensorMutableData<float>(), sums ? partial.data() : nullptr, size,
+                   width, chunk};
+    run_tasks(ctx, relu_grad_chunk, tasks, size, &t);
+    if (sums == nullptr) return;
+    std::fill(sums, sums + width, 0.0f);
+    for (int64_t k = 0; k < tasks; ++k) add_to(sums, partial.data() + k * width, width);
   }
 };
 
@@ -846,7 +867,7 @@ FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
 FloatOp<ScatterAddRowsKernel, 3, 1, 3, 1, 0b110, 0, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64>
     scatter_add_rows_op("ScatterAddRows");
 FloatOp<SoftmaxGradKernel, 2, 1> softmax_grad_op("SoftmaxGrad");
-FloatOp<ReluGradKernel, 2, 1> relu_grad_op("ReluGrad");
+FloatOp<ReluGradKernel, 2, 2, 2, 1> relu_grad_op("ReluGrad");
 FloatOp<LayerNormKernel, 3, 1> layer_norm_op("LayerNorm");
 FloatOp<LayerNormGradKernel, 3, 3> layer_norm_grad_op("LayerNormGrad");
 // (like float, key uint32) -> float

@@ -129,6 +129,18 @@ inline const float* optional_vector(Ort::KernelContext& ctx, size_t k, int64_t s
   return ctx.GetInput(k).GetTensorData<float>();
 }
 
+// an optional output's data (nullptr where the node omits it)
+inline float* output_data(Ort::KernelContext& ctx, size_t k, const std::vector<int64_t>& shape) {
+  if (k >= ctx.GetOutputCount()) return nullptr;
+  auto value = ctx.GetOutput(k, shape);
+  return static_cast<const OrtValue*>(value) ? value.GetTensorMutableData<float>() : nullptr;
+}
+
+// to[k] += from[k] for k < values
+KG_INLINE void add_to(float* __restrict to, const float* __restrict from, int64_t values) {
+  for (int64_t k = 0; k < values; ++k) to[k] += from[k];
+}
+
 // below this many cells of work one thread does it all
 constexpr int64_t kParallelCells = 1 << 15;
 
