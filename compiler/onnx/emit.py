@@ -184,9 +184,8 @@ def emit(graph: Graph, native: bool = False) -> Emitted:
         _fuse_native(ctx.nodes, outputs)
         shapes = {name: v.shape for v, name in names.items()}
         _pool_in_convolutions(ctx.nodes, outputs, shapes)
-        consts = dict(ctx.initializers)
-        _biases_in_sequences(ctx.nodes, outputs, shapes, consts)
-        _bias_sums_in_relu_grads(ctx.nodes, shapes, consts)
+        _biases_in_sequences(ctx.nodes, outputs, shapes)
+        _row_sums_in_gradients(ctx.nodes, shapes, dict(ctx.initializers))
     out_infos = [_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}") for name, v in out_pairs]
     return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos, ctx.domains)
 
@@ -320,52 +319,53 @@ def _pools_2x2(node, op):
             and attrs.get("auto_pad", "NOTSET") == "NOTSET" and not attrs.get("storage_order"))
 
 
-def _biases_in_sequences(nodes, outputs, shapes, consts):
-    """Peepholes for kgraph's LSTM loops (kgraph/ops/lstm_gates.py): a kgraph.LSTMSequence
-    whose input products only it reads and which are `Add(products, bias)` of a (4u,) bias
-    takes the products and the bias (adding it to its recurrent product, in cache, instead of
-    a pass over the (T, n, 4u) products); a kgraph.LSTMSequenceGrad's dz summed over steps and
-    rows (`ReduceSum` axes (0, 1), keepdims: the bias gradient) becomes its optional output,
-    summed as the loop makes dz. `outputs`: the graph's output names (left as they are);
-    `shapes`: of the graph's values by name; `consts`: initializer arrays by name."""
+def _biases_in_sequences(nodes, outputs, shapes):
+    """A kgraph.LSTMSequence (kgraph/ops/lstm_gates.py) whose input products only it reads
+    and which are `Add(products, bias)` of a (4u,) bias takes the products and the bias (its
+    optional input: added to its recurrent product, in cache, instead of a pass over the (T,
+    n, 4u) products). `outputs`: the graph's output names (left as they are); `shapes`: of
+    the graph's values by name."""
     producer = {out: i for i, (_, _, outs, _) in enumerate(nodes) for out in outs}
-    readers = _reader_lists(nodes)
     counts = _readers(nodes, Counter())  # loop bodies included
     dropped = set()
     for i, (op, ins, outs, attrs) in enumerate(nodes):
-        if op == "kgraph.LSTMSequence" and len(ins) == 4:
-            x = ins[0]
-            j = producer.get(x)
-            if j is None or nodes[j][0] != "Add" or counts[x] != 1 or x in outputs:
-                continue
-            width = (shapes.get(x) or (None,))[-1]
-            pair = nodes[j][1]
-            for bias, products in (pair, pair[::-1]):
-                if width is not None and shapes.get(bias) == (width,) and \
-                        len(shapes.get(products) or ()) == 3 and shapes[products][-1] == width:
-                    nodes[i] = (op, [products] + ins[1:] + [bias], outs, attrs)
-                    dropped.add(j)
-                    break
-        elif op == "kgraph.LSTMSequenceGrad" and len(outs) == 3:
-            j = _row_sum_reader(nodes, readers, consts, outs[2], [0, 1])
-            if j is not None:
-                nodes[i] = (op, ins, outs + nodes[j][2], attrs)
+        if op != "kgraph.LSTMSequence" or len(ins) != 4:
+            continue
+        x = ins[0]
+        j = producer.get(x)
+        if j is None or nodes[j][0] != "Add" or counts[x] != 1 or x in outputs:
+            continue
+        width = (shapes.get(x) or (None,))[-1]
+        pair = nodes[j][1]
+        for bias, products in (pair, pair[::-1]):
+            if width is not None and shapes.get(bias) == (width,) and \
+                    len(shapes.get(products) or ()) == 3 and shapes[products][-1] == width:
+                nodes[i] = (op, [products] + ins[1:] + [bias], outs, attrs)
                 dropped.add(j)
+                break
     nodes[:] = [node for i, node in enumerate(nodes) if i not in dropped]
 
 
-def _bias_sums_in_relu_grads(nodes, shapes, consts):
-    """A kgraph.ReluGrad whose output a `ReduceSum` over every axis but the last (keepdims)
-    reads — the bias gradient of the layer before the ReLU — makes that sum too (its optional
-    output, runtime/native/ortops.cc), as it writes the gradient: onnxruntime's ReduceSum over
-    the leading axis took ~14 µs for a 128x256 gradient the ReluGrad itself makes in ~1."""
+# kgraph operators whose output k may come summed over every axis but the last as their next
+# (optional) output, made as they write it (runtime/native): a ReLU's gradient (the bias
+# gradient of the layer before it) and an LSTM loop's dz (its bias gradient)
+_ROW_SUMMED_OUTPUT = {"kgraph.ReluGrad": 0, "kgraph.LSTMSequenceGrad": 2}
+
+
+def _row_sums_in_gradients(nodes, shapes, consts):
+    """The `ReduceSum` over every axis but the last (keepdims) that reads output k of a
+    `_ROW_SUMMED_OUTPUT` operator becomes that operator's output k + 1: onnxruntime's
+    ReduceSum over the leading axis took ~14 µs for a 128x256 ReLU gradient the ReluGrad
+    itself makes in ~1, and an LSTM's over (T, n, 4u) a pass the loop makes in cache.
+    `shapes`: of the graph's values by name; `consts`: initializer arrays by name."""
     readers = _reader_lists(nodes)
     dropped = set()
     for i, (op, ins, outs, attrs) in enumerate(nodes):
-        rank = len(shapes.get(outs[0]) or ())
-        if op != "kgraph.ReluGrad" or len(outs) != 1 or rank < 2:
+        k = _ROW_SUMMED_OUTPUT.get(op)
+        rank = len(shapes.get(outs[k]) or ()) if k is not None and len(outs) == k + 1 else 0
+        if rank < 2:
             continue
-        j = _row_sum_reader(nodes, readers, consts, outs[0], list(range(rank - 1)))
+        j = _row_sum_reader(nodes, readers, consts, outs[k], list(range(rank - 1)))
         if j is not None:
             nodes[i] = (op, ins, outs + nodes[j][2], attrs)
             dropped.add(j)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from kgraph.ops import elementwise as ew
-from kgraph.ops.registry import apply, defop
+from kgraph.ops.registry import apply, defop, native_or_expanded
 
 ATTRS = ("decay_m", "decay_v", "epsilon")
 
@@ -43,15 +43,8 @@ def _infer(types, decay_m, decay_v, epsilon):
     return [var, m, v]
 
 
-def _onnx(ctx, node, ins, outs):
-    if ctx.native and node.inputs[0].dtype == "float32":
-        a = node.attrs
-        return ctx.node("kgraph.AdamUpdate", ins, outs, decay_m=float(a["decay_m"]),
-                        decay_v=float(a["decay_v"]), epsilon=float(a["epsilon"]))
-    return ctx.expand(expansion, node, ins, outs)
-
-
-defop("AdamUpdate", _infer, _ref, num_outputs=3, differentiable=False, attrs=ATTRS, onnx=_onnx)
+defop("AdamUpdate", _infer, _ref, num_outputs=3, differentiable=False, attrs=ATTRS,
+      onnx=native_or_expanded("AdamUpdate", expansion, ATTRS))
 
 
 def adam_update(var, g, m, v, alpha, beta_1, beta_2, epsilon):

@@ -23,7 +23,7 @@ import numpy as np
 
 from kgraph.ops import elementwise as ew
 from kgraph.ops import reduce as rd
-from kgraph.ops.registry import apply, defop
+from kgraph.ops.registry import apply, defop, native_or_expanded
 
 
 # -- the math, in numpy (references) and in kgraph ops (expansions) ---------------------------
@@ -109,19 +109,11 @@ def _layer_norm_grad_grad_rule(g, y, *inputs, epsilon):
 
 
 # -- ONNX emission ----------------------------------------------------------------------------
-def _emission(op, expansion):
-    def emit(ctx, node, ins, outs):
-        if ctx.native and node.inputs[1].dtype == "float32":
-            return ctx.node(f"kgraph.{op}", ins, outs, epsilon=float(node.attrs["epsilon"]))
-        return ctx.expand(expansion, node, ins, outs)
-    return emit
-
-
 defop("LayerNorm", _layer_norm_infer, _layer_norm_ref, grad=_layer_norm_grad_rule,
-      attrs=("epsilon",), onnx=_emission("LayerNorm", decomposed))
+      attrs=("epsilon",), onnx=native_or_expanded("LayerNorm", decomposed, ("epsilon",)))
 defop("LayerNormGrad", _layer_norm_grad_infer, _layer_norm_grad_ref,
       grad=_layer_norm_grad_grad_rule, num_outputs=3, attrs=("epsilon",),
-      onnx=_emission("LayerNormGrad", decomposed_grad))
+      onnx=native_or_expanded("LayerNormGrad", decomposed_grad, ("epsilon",)))
 
 
 def layer_norm(x, gamma, beta, epsilon):

@@ -28,7 +28,7 @@ import numpy as np
 from kgraph.ir.types import TensorType
 from kgraph.ops import elementwise as ew
 from kgraph.ops.movement import concatenate, split
-from kgraph.ops.registry import apply, defop
+from kgraph.ops.registry import apply, defop, native_or_expanded
 
 
 def _sigmoid(x):
@@ -143,18 +143,10 @@ def _gates_grad_grad_rule(g, y, *inputs):
 
 
 # -- ONNX emission ----------------------------------------------------------------------------
-def _emission(op, expansion):
-    def emit(ctx, node, ins, outs):
-        if ctx.native and node.inputs[-1].dtype == "float32":
-            return ctx.node(f"kgraph.{op}", ins, outs)
-        return ctx.expand(expansion, node, ins, outs)
-    return emit
-
-
 defop("LSTMGates", _gates_infer, _gates_ref, grad=_gates_grad_rule, num_outputs=3,
-      onnx=_emission("LSTMGates", gates))
+      onnx=native_or_expanded("LSTMGates", gates))
 defop("LSTMGatesGrad", _gates_grad_infer, _gates_grad_ref, grad=_gates_grad_grad_rule,
-      num_outputs=2, onnx=_emission("LSTMGatesGrad", gates_grad))
+      num_outputs=2, onnx=native_or_expanded("LSTMGatesGrad", gates_grad))
 
 
 # -- whole recurrences as one operator (onnxruntime with kgraph's operators) -------------------

@@ -41,6 +41,19 @@ def defop(name, infer, ref, grad=None, onnx=None, num_outputs=1, differentiable=
     return op
 
 
+def native_or_expanded(op, expansion, float_attrs=()):
+    """The ONNX emission of an op that kgraph's onnxruntime operators run
+    (runtime/native_ops.py): the node `kgraph.<op>`, its `float_attrs` passed as floats, where
+    the graph is native and the op's (last) input is float32; elsewhere `expansion` (the op in
+    standard kgraph ops, called with the inputs and the node's attrs)."""
+    def emit(ctx, node, ins, outs):
+        if ctx.native and node.inputs[-1].dtype == "float32":
+            return ctx.node(f"kgraph.{op}", ins, outs,
+                            **{name: float(node.attrs[name]) for name in float_attrs})
+        return ctx.expand(expansion, node, ins, outs)
+    return emit
+
+
 def get_op(name: str) -> OpDef:
     try:
         return REGISTRY[name]

@@ -235,7 +235,7 @@ KG_CLONES KG_FMA void product_rows(const float* a, int64_t lda, int64_t m, int64
 // Batch rows per thread-pool task: 16 from 64 rows (BiLSTM steps ~2-3% faster than with 8 in
 // six alternating pairs), else 8 (a batch of 16 or 32 still splits between threads).
 inline int64_t rows_per_task(int64_t n) { return n >= 64 ? 16 : 8; }
-
+inline int64_t row_blocks(int64_t n) { return (n + rows_per_task(n) - 1) / rows_per_task(n); }
 
 // Tensors of a sequence operator: rows (n), units (u), steps (T); nullptr = output omitted.
 // The gradient's carries ride in the forward's places: h0, c0 are its dh, dc after the last
@@ -243,7 +243,7 @@ inline int64_t rows_per_task(int64_t n) { return n >= 64 ? 16 : 8; }
 // bias: the forward's (4u) or nullptr; dbias: the gradient's per-block sums of dz (blocks, 4u)
 // or nullptr.
 struct SequenceTask {
-  int64_t steps, n, u, strips, rows;  // rows: rows_per_task(n)
+  int64_t steps, n, u, strips;
   bool reverse;
   const float *x, *packed, *h0, *c0, *dy, *saved_in, *c_prev, *bias;
   float *h_last, *c_last, *hs, *cs, *saved, *h_hist, *c_hist, *dz, *dbias;
@@ -256,8 +256,8 @@ inline void copy_rows(const float* from, float* to, int64_t values) {
 // every step of rows [r0, r0 + m) of the forward recurrence
 void sequence_rows(void* data, size_t block) {
   const auto& t = *static_cast<const SequenceTask*>(data);
-  const int64_t u = t.u, r0 = int64_t(block) * t.rows;
-  const int64_t m = std::min(t.rows, t.n - r0), width = t.strips * kStrip;
+  const int64_t u = t.u, rows = rows_per_task(t.n), r0 = int64_t(block) * rows;
+  const int64_t m = std::min(rows, t.n - r0), width = t.strips * kStrip;
   std::vector<float> buf(size_t(m * (4 * u + width + 5 * u)));
   float *h = buf.data(), *c = h + m * u, *h_new = c + m * u, *c_new = h_new + m * u;
   float *z = c_new + m * u, *scratch = z + m * width;
@@ -286,8 +286,8 @@ void sequence_rows(void* data, size_t block) {
 // every step of rows [r0, r0 + m) of the reverse (gradient) recurrence
 void sequence_grad_rows(void* data, size_t block) {
   const auto& t = *static_cast<const SequenceTask*>(data);
-  const int64_t u = t.u, r0 = int64_t(block) * t.rows;
-  const int64_t m = std::min(t.rows, t.n - r0), width = t.strips * kStrip;
+  const int64_t u = t.u, rows = rows_per_task(t.n), r0 = int64_t(block) * rows;
+  const int64_t m = std::min(rows, t.n - r0), width = t.strips * kStrip;
   std::vector<float> buf(size_t(m * (4 * u + width)));
   float *dh = buf.data(), *dc = dh + m * u, *dc_new = dc + m * u, *dh_in = dc_new + m * u;
   float* dh_wide = dh_in + m * u;
@@ -319,10 +319,9 @@ void sequence_grad_rows(void* data, size_t block) {
   copy_rows(dc, t.c_last ? t.c_last + r0 * u : nullptr, m * u);
 }
 
-// fn over the blocks of task->rows batch rows
+// fn over the blocks of rows_per_task batch rows
 void run_blocks(Ort::KernelContext& ctx, void (*fn)(void*, size_t), SequenceTask* task) {
-  run_tasks(ctx, fn, (task->n + task->rows - 1) / task->rows,
-            task->steps * task->n * task->u, task);
+  run_tasks(ctx, fn, row_blocks(task->n), task->steps * task->n * task->u, task);
 }
 
 // a sequence operator's direction: attr reverse, steps from the last
@@ -346,7 +345,7 @@ struct LstmSequenceKernel : Direction {
     const int64_t steps = x[0], n = x[1], u = r[0];
     std::vector<float> packed(size_t(u * strips_of(4 * u) * kStrip));
     pack_strips(ctx.GetInput(1).GetTensorData<float>(), u, 4 * u, packed.data());
-    SequenceTask t{steps, n, u, strips_of(4 * u), rows_per_task(n), reverse,
+    SequenceTask t{steps, n, u, strips_of(4 * u), reverse,
                    ctx.GetInput(0).GetTensorData<float>(), packed.data(),
                    ctx.GetInput(2).GetTensorData<float>(), ctx.GetInput(3).GetTensorData<float>(),
                    nullptr, nullptr, nullptr,
@@ -378,10 +377,8 @@ struct LstmSequenceGradKernel : Direction {
     pack_strips(ctx.GetInput(2).GetTensorData<float>(), 4 * u, u, packed.data());
     float* dz = ctx.GetOutput(2, {steps, n, 4 * u}).GetTensorMutableData<float>();
     float* dbias = output_data(ctx, 3, {1, 1, 4 * u});
-    const int64_t blocks = (n + rows_per_task(n) - 1) / rows_per_task(n);
-    std::vector<float> partial(dbias ? size_t(blocks * 4 * u) : 0);
-    SequenceTask t{steps, n, u, strips_of(u), rows_per_task(n), reverse, nullptr,
-                   packed.data(),
+    std::vector<float> partial(dbias ? size_t(row_blocks(n) * 4 * u) : 0);
+    SequenceTask t{steps, n, u, strips_of(u), reverse, nullptr, packed.data(),
                    ctx.GetInput(3).GetTensorData<float>(), ctx.GetInput(4).GetTensorData<float>(),
                    has_dy ? ctx.GetInput(5).GetTensorData<float>() : nullptr,
                    ctx.GetInput(0).GetTensorData<float>(), ctx.GetInput(1).GetTensorData<float>(),
@@ -390,10 +387,7 @@ struct LstmSequenceGradKernel : Direction {
                    nullptr, nullptr, nullptr, nullptr, nullptr, dz,
                    dbias ? partial.data() : nullptr};
     if (n > 0) run_blocks(ctx, sequence_grad_rows, &t);
-    if (dbias != nullptr) {  // the blocks' sums in block order: the same for any thread count
-      std::fill(dbias, dbias + 4 * u, 0.0f);
-      for (int64_t b = 0; b < blocks; ++b) add_to(dbias, partial.data() + b * 4 * u, 4 * u);
-    }
+    if (dbias != nullptr) add_parts(dbias, partial.data(), row_blocks(n), 4 * u, 4 * u);
   }
 };
 

@@ -79,9 +79,8 @@ inline std::pair<int64_t, int64_t> window_span(int64_t i, int64_t stride, int64_
 // depend on its inputs alone: written twice, the same); a row of fewer than eight windows
 // goes through zero-padded copies, only its n windows copied back
 template <typename Fn>
-inline __attribute__((always_inline)) void by_8_windows(const float* x0, const float* x1,
-                                                        const float* g, float* d0, float* d1,
-                                                        int64_t n, Fn fn) {
+KG_INLINE void by_8_windows(const float* x0, const float* x1, const float* g, float* d0,
+                            float* d1, int64_t n, Fn fn) {
   if (n >= 8) {
     for (int64_t j = 0;; j = std::min(j + 8, n - 8)) {
       fn(j, x0 + 2 * j, x1 + 2 * j, g + j, d0 + 2 * j, d1 + 2 * j);
@@ -731,13 +730,8 @@ struct LayerNormGradKernel : LayerNormAttrs {
                     ctx.GetInput(0).GetTensorData<float>(), nullptr, dx, partial.data(),
                     epsilon, width, rows, chunk};
     if (rows > 0) run_layer_norm(ctx, t);
-    std::fill(dgamma, dgamma + width, 0.0f);  // the chunks' sums in chunk order: the same for
-    std::fill(dbeta, dbeta + width, 0.0f);    // any thread count
-    for (int64_t c = 0; c < chunks; ++c)
-      for (int64_t k = 0; k < width; ++k) {
-        dgamma[k] += partial[size_t((c * 2) * width + k)];
-        dbeta[k] += partial[size_t((c * 2 + 1) * width + k)];
-      }
+    add_parts(dgamma, partial.data(), chunks, width, 2 * width);
+    add_parts(dbeta, partial.data() + width, chunks, width, 2 * width);
   }
 };
 
@@ -777,7 +771,7 @@ struct ReluGradKernel {
     const int64_t width = shape.empty() ? 1 : shape.back();
     std::vector<int64_t> summed(shape.size(), 1);
     if (!shape.empty()) summed.back() = width;
-    float* sums = ctx.GetOutputCount() > 1 ? output_data(ctx, 1, summed) : nullptr;
+    float* sums = output_data(ctx, 1, summed);
     const int64_t chunk = sums ? rows_per_chunk(width) * width : kChunkValues;
     const int64_t tasks = chunk ? (size + chunk - 1) / chunk : 0;
     std::vector<float> partial(sums ? size_t(tasks * width) : 0);
@@ -785,9 +779,7 @@ struct ReluGradKernel {
                    dx.GetTensorMutableData<float>(), sums ? partial.data() : nullptr, size,
                    width, chunk};
     run_tasks(ctx, relu_grad_chunk, tasks, size, &t);
-    if (sums == nullptr) return;
-    std::fill(sums, sums + width, 0.0f);
-    for (int64_t k = 0; k < tasks; ++k) add_to(sums, partial.data() + k * width, width);
+    if (sums != nullptr) add_parts(sums, partial.data(), tasks, width, width);
   }
 };
 

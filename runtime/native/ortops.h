@@ -75,7 +75,7 @@ inline __attribute__((always_inline)) void transpose8(v8* r) {
 // maximum in row-major order: std::max's order, lane by lane (a NaN: offset 3). The one
 // definition of the rule: conv.cc's pooled Conv2D writes these offsets, MaxPoolGrad routes by
 // them, and MaxUnpool by the written ones, so all three agree bit for bit.
-inline __attribute__((always_inline)) void window_max(v8 a, v8 b, v8 c, v8 d, v8& m, v8i& k) {
+KG_INLINE void window_max(v8 a, v8 b, v8 c, v8 d, v8& m, v8i& k) {
   const v8i three = {3, 3, 3, 3, 3, 3, 3, 3};
   const v8 ab = a < b ? b : a, cd = c < d ? d : c;
   m = ab < cd ? cd : ab;
@@ -85,7 +85,7 @@ inline __attribute__((always_inline)) void window_max(v8 a, v8 b, v8 c, v8 d, v8
 }
 
 // The windows of rows x0, x1 (16 floats each) as their four corners a b / c d
-inline __attribute__((always_inline)) void window_corners(const float* x0, const float* x1,
+KG_INLINE void window_corners(const float* x0, const float* x1,
                                                           v8& a, v8& b, v8& c, v8& d) {
   const v8i even = {0, 2, 4, 6, 8, 10, 12, 14}, odd = even + 1;
   const v8 lo0 = load8(x0), hi0 = load8(x0 + 8), lo1 = load8(x1), hi1 = load8(x1 + 8);
@@ -96,7 +96,7 @@ inline __attribute__((always_inline)) void window_corners(const float* x0, const
 }
 
 // Eight windows' gradient g to their offsets k, zeros elsewhere: rows d0, d1 (16 floats each)
-inline __attribute__((always_inline)) void unpool_8_windows(v8 g, v8i k, float* d0, float* d1) {
+KG_INLINE void unpool_8_windows(v8 g, v8i k, float* d0, float* d1) {
   const v8 zero = {};
   const v8 a = k == 0 ? g : zero, b = k == 1 ? g : zero;
   const v8 c = k == 2 ? g : zero, d = k == 3 ? g : zero;
@@ -139,6 +139,14 @@ inline float* output_data(Ort::KernelContext& ctx, size_t k, const std::vector<i
 // to[k] += from[k] for k < values
 KG_INLINE void add_to(float* __restrict to, const float* __restrict from, int64_t values) {
   for (int64_t k = 0; k < values; ++k) to[k] += from[k];
+}
+
+// out (width floats) = the sum of `parts` partial sums, part p at partial + p * stride, added
+// in part order: a sum the tasks made part by part, the same for any number of threads
+inline void add_parts(float* out, const float* partial, int64_t parts, int64_t width,
+                      int64_t stride) {
+  std::fill(out, out + width, 0.0f);
+  for (int64_t p = 0; p < parts; ++p) add_to(out, partial + p * stride, width);
 }
 
 // below this many cells of work one thread does it all
