@@ -17,6 +17,24 @@ from kgraph.runtime.onnx_exec import _session_options
 pytestmark = pytest.mark.skipif(not native_ops.available(),
                                 reason="kgraph's onnxruntime operators are not built")
 
+
+def _has_avx512() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512f" in flags and "avx512vl" in flags
+
+
+@pytest.fixture(autouse=True, params=["avx2", "avx512"])
+def register_tile(request, monkeypatch):
+    """Every test on each register tile (runtime/native/conv.cc: AVX2's 6 x 16, AVX-512's 12 x
+    16); KGRAPH_AVX512=0 keeps a CPU with AVX-512 on AVX2's."""
+    if request.param == "avx512" and not _has_avx512():
+        pytest.skip("this CPU has no AVX-512 (F, VL): its tile cannot run here")
+    monkeypatch.setenv("KGRAPH_AVX512", "1" if request.param == "avx512" else "0")
+
 # (n, c, h, w, o, kh, kw, strides, dilations, pads (top, left, bottom, right)):
 # tails of every tile (sites, channels, window offsets not multiples of 6 or 16), padding,
 # strides, dilations, one channel, 1x1 windows, a window as large as the padded input, a

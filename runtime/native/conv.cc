@@ -19,8 +19,9 @@
 // in, out), and no Transpose of the weights to ONNX's layout and back runs
 // (compiler/onnx/emit.py folds them in).
 //
-// All three are one product shape (an "implicit GEMM"): a tile of 6 rows by 16 columns,
-// twelve accumulators in registers, summing a[row][koff[k]] * b[k][16 columns] over k, where
+// All three are one product shape (an "implicit GEMM"): a tile of 6 rows by 16 columns (12
+// with AVX-512), twelve accumulators in registers, summing a[row][koff[k]] * b[k][16 columns]
+// over k, where
 // the rows and offsets index the image directly: no im2col buffer is written. The forward
 // pass's rows are output sites and k runs over (channel, window offset); the transposed
 // convolution's rows are input sites, k runs over input channels, and each window offset's
@@ -42,31 +43,89 @@
 namespace kgops {
 namespace {
 
-constexpr int64_t kRows = 6, kCols = 16;  // the register tile
+constexpr int64_t kCols = 16;  // the register tile's columns
+constexpr int64_t kTileRows = 12;  // a multiple of every tile's rows: where tasks split rows
+constexpr int64_t kRows = 6;  // conv_rows_image's tile: output channels (rows) by 16 sites
 
 inline int64_t tiles(int64_t n, int64_t t) { return (n + t - 1) / t; }
 
-// acc[i] (two v8 per row) += a[i][koff[k]] * b[k * ldb + 0..15], rows i < 6, k < depth
-inline __attribute__((always_inline)) void tile(const float* const* a, const int32_t* koff,
-                                                const float* b, int64_t ldb, int64_t depth,
-                                                v8* acc) {
-  v8 c00 = acc[0], c01 = acc[1], c10 = acc[2], c11 = acc[3], c20 = acc[4], c21 = acc[5];
-  v8 c30 = acc[6], c31 = acc[7], c40 = acc[8], c41 = acc[9], c50 = acc[10], c51 = acc[11];
-  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
-  for (int64_t k = 0; k < depth; ++k) {
-    const v8 b0 = load8(b + k * ldb), b1 = load8(b + k * ldb + 8);
-    const int32_t o = koff[k];
-    float v;
-    v = a0[o]; c00 += v * b0; c01 += v * b1;
-    v = a1[o]; c10 += v * b0; c11 += v * b1;
-    v = a2[o]; c20 += v * b0; c21 += v * b1;
-    v = a3[o]; c30 += v * b0; c31 += v * b1;
-    v = a4[o]; c40 += v * b0; c41 += v * b1;
-    v = a5[o]; c50 += v * b0; c51 += v * b1;
+// The register tile, rows by kCols columns of accumulators: with AVX2 six rows of two v8 (12
+// of its 16 vector registers), with AVX-512 twelve rows of one v16 (12 of 32: each broadcast
+// of a row's value feeds one 16-wide FMA). Both sum over k in the same order, with FMA.
+typedef float v16 __attribute__((vector_size(64)));
+struct Avx2Tile {
+  static constexpr int rows = 6;
+  typedef v8 V;
+};
+struct Avx512Tile {
+  static constexpr int rows = 12;
+  typedef v16 V;
+};
+
+// to[i][0..15] = (kAdd ? to[i][0..15] : 0) + sum over k < depth of a[i][koff[k]] * b[k * ldb
+// + 0..15], rows i < T::rows (a row whose result is not wanted: a spare `to`)
+template <class T, bool kAdd = false>
+KG_INLINE void tile(const float* const* a, const int32_t* koff, const float* b, int64_t ldb,
+                    int64_t depth, float* const* to) {
+  typedef typename T::V V;
+  constexpr int R = T::rows, L = int(sizeof(V) / sizeof(float)), NV = int(kCols) / L;
+  V c[R][NV];
+  const float* ar[R];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) {
+    ar[i] = a[i];
+#pragma GCC unroll 2
+    for (int j = 0; j < NV; ++j) {
+      if (kAdd)
+        std::memcpy(&c[i][j], to[i] + j * L, sizeof(V));
+      else
+        c[i][j] = V{};
+    }
   }
-  acc[0] = c00; acc[1] = c01; acc[2] = c10; acc[3] = c11; acc[4] = c20; acc[5] = c21;
-  acc[6] = c30; acc[7] = c31; acc[8] = c40; acc[9] = c41; acc[10] = c50; acc[11] = c51;
+  for (int64_t k = 0; k < depth; ++k) {
+    V bv[NV];
+#pragma GCC unroll 2
+    for (int j = 0; j < NV; ++j) std::memcpy(&bv[j], b + k * ldb + j * L, sizeof(V));
+    const int32_t o = koff[k];
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) {
+      const float v = ar[i][o];
+#pragma GCC unroll 2
+      for (int j = 0; j < NV; ++j) c[i][j] += v * bv[j];
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 2
+    for (int j = 0; j < NV; ++j) std::memcpy(to[i] + j * L, &c[i][j], sizeof(V));
 }
+
+// Whether the environment variable `name` is "0" (read on every call: a process can compare)
+bool switched_off(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && std::string(value) == "0";
+}
+
+// AVX-512's tile where the CPU has AVX-512 (F and VL) and KGRAPH_AVX512 is not "0" (the tests
+// run both); AVX2's, or the baseline ISA's, elsewhere
+bool wide_tiles() {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         !switched_off("KGRAPH_AVX512");
+#else
+  return false;
+#endif
+}
+
+// A thread-pool task over register tiles, compiled for each: Narrow (the task on Avx2Tile) in
+// the AVX2 and baseline clones, Wide (on Avx512Tile) for AVX-512; pick() is the machine's
+using TaskFn = void (*)(void*, size_t);
+template <TaskFn Narrow, TaskFn Wide>
+struct Tiled {
+  static KG_CLONES KG_FMA void narrow(void* data, size_t task) { Narrow(data, task); }
+  static KG_AVX512 KG_FMA void wide(void* data, size_t task) { Wide(data, task); }
+  static TaskFn pick() { return wide_tiles() ? wide : narrow; }
+};
 
 // -- geometry ---------------------------------------------------------------------------------
 // an optional int attribute's value, `fallback` where the node has none
@@ -172,9 +231,11 @@ const float* padded_input(Ort::KernelContext& ctx, const Geometry& g, const floa
 }
 
 // rows of a tile from `first`, rows past `count` repeating the first (computed, not stored)
-void tile_rows(const float* base, const int32_t* row_off, int64_t first, int64_t count,
-               const float** a) {
-  for (int64_t i = 0; i < kRows; ++i) a[i] = base + row_off[first + (i < count - first ? i : 0)];
+template <class T>
+KG_INLINE void tile_rows(const float* base, const int32_t* row_off, int64_t first, int64_t count,
+                         const float** a) {
+  for (int64_t i = 0; i < T::rows; ++i)
+    a[i] = base + row_off[first + (i < count - first ? i : 0)];
 }
 
 // where kernel element (o, c, window offset k) of g's convolution is, in either layout
@@ -323,21 +384,20 @@ constexpr int64_t kWinogradGradTasks = 4;  // kernel gradient: partial sums of a
 
 // M[xi] = V[xi] U[xi] for the points xi < points: V [points][nb][ldv] (depth values of each
 // row used), U [points][strips][depth][16], M [points][nb][strips * 16]
-inline __attribute__((always_inline)) void winograd_products(
-    const float* v, int64_t ldv, int64_t nb, int64_t points, const float* u,
-    const int32_t* koff, int64_t depth, int64_t strips, float* m) {
+template <class T>
+KG_INLINE void winograd_products(const float* v, int64_t ldv, int64_t nb, int64_t points,
+                                 const float* u, const int32_t* koff, int64_t depth,
+                                 int64_t strips, float* m) {
   for (int64_t xi = 0; xi < points; ++xi)
     for (int64_t s = 0; s < strips; ++s)
-      for (int64_t r = 0; r < nb; r += kRows) {
-        const float* a[kRows];
-        for (int64_t i = 0; i < kRows; ++i) a[i] = v + (xi * nb + (r + i < nb ? r + i : r)) * ldv;
-        v8 acc[2 * kRows] = {};
-        tile(a, koff, u + (xi * strips + s) * depth * kCols, kCols, depth, acc);
-        for (int64_t i = 0; i < kRows && r + i < nb; ++i) {
-          float* to = m + (xi * nb + r + i) * strips * kCols + s * kCols;
-          store8(to, acc[2 * i]);
-          store8(to + 8, acc[2 * i + 1]);
-        }
+      for (int64_t r = 0; r < nb; r += T::rows) {
+        const float* a[T::rows];
+        for (int64_t i = 0; i < T::rows; ++i)
+          a[i] = v + (xi * nb + (r + i < nb ? r + i : r)) * ldv;
+        float spare[kCols], *to[T::rows];
+        for (int64_t i = 0; i < T::rows; ++i)
+          to[i] = r + i < nb ? m + (xi * nb + r + i) * strips * kCols + s * kCols : spare;
+        tile<T>(a, koff, u + (xi * strips + s) * depth * kCols, kCols, depth, to);
       }
 }
 
@@ -516,8 +576,8 @@ struct WinogradTask {
   const Pooling* pooled;   // the 2x2 max pooling of the output
 };
 
-template <class F>
-KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
+template <class T, class F>
+KG_INLINE void winograd_chunk(void* data, size_t task) {
   constexpr int m = F::m, a = F::a;
   const auto& t = *static_cast<const WinogradTask*>(data);
   const BlockRange r = block_range(int64_t(task), t.n, t.images, t.chunks, t.chunk, t.blocks);
@@ -539,7 +599,7 @@ KG_CLONES KG_FMA void winograd_chunk(void* data, size_t task) {
     input_blocks<F>(xt_buffer.data(), cols, cp, row0, t.bw, r.first, r.count, nb,
                     v + i * r.count * cp);
   }
-  winograd_products(v, cp, nb, a * a, t.u, t.koff, t.c, t.strips, mm);  // M[xi] = V[xi] U[xi]
+  winograd_products<T>(v, cp, nb, a * a, t.u, t.koff, t.c, t.strips, mm);  // M[xi] = V[xi] U[xi]
   const v8 zero = {};
   for (int64_t row = 0; row < nb; ++row) {  // A' M A, eight output channels at a time
     const int64_t block = r.first + row % r.count;
@@ -666,7 +726,7 @@ void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c
                  oh, ow,     bw,              blocks, chunk,  chunks,  images,   strips,
                  x,  u.data(), strip_bias.data(), koff.data(), relu,    y,       pooled};
   const int64_t tasks = images > 1 ? tiles(n, images) : n * chunks;
-  run_tasks(ctx, winograd_chunk<F>, tasks, n * blocks * F::a * F::a * c * o, &t);
+  run_tasks(ctx, Tiled<winograd_chunk<Avx2Tile, F>, winograd_chunk<Avx512Tile, F>>::pick(), tasks, n * blocks * F::a * F::a * c * o, &t);
 }
 
 // The adjoint: the input gradient of a 3x3 convolution (g's, stride 1) from its output's, dy
@@ -682,8 +742,8 @@ struct WinogradAdjointTask {
   float* dx;
 };
 
-template <class F>
-KG_CLONES KG_FMA void winograd_adjoint_images(void* data, size_t task) {
+template <class T, class F>
+KG_INLINE void winograd_adjoint_images(void* data, size_t task) {
   constexpr int m = F::m, a = F::a;
   const auto& t = *static_cast<const WinogradAdjointTask*>(data);
   const Geometry& g = t.g;
@@ -699,7 +759,7 @@ KG_CLONES KG_FMA void winograd_adjoint_images(void* data, size_t task) {
     t.dy->stage(image0 + i, rows, cols, op, dyt_buffer);
     gradient_blocks<F>(dyt_buffer.data(), cols, op, t.bw, blocks, nb, v + i * blocks * op);
   }
-  winograd_products(v, op, nb, a * a, t.u, t.koff, g.o, t.strips, mm);  // M[xi] = V[xi] U[xi]'
+  winograd_products<T>(v, op, nb, a * a, t.u, t.koff, g.o, t.strips, mm);  // M[xi] = V[xi] U[xi]'
   for (int64_t i = 0; i < images; ++i) {
     sum_buffer.assign(size_t(arows * acols * ldc), 0.0f);
     float* const sum = sum_buffer.data();
@@ -737,7 +797,9 @@ void winograd_adjoint(Ort::KernelContext& ctx, const Geometry& g, Kernel kernel,
   const int64_t images = images_per_task(g.n, blocks);
   WinogradAdjointTask t{g, tiles(g.o, 8) * 8, bw, blocks, tiles(g.c, kCols), images,
                         &dy, u.data(), bias, koff.data(), dx};
-  run_tasks(ctx, winograd_adjoint_images<F>, tiles(g.n, images),
+  run_tasks(ctx,
+            Tiled<winograd_adjoint_images<Avx2Tile, F>, winograd_adjoint_images<Avx512Tile, F>>::pick(),
+            tiles(g.n, images),
             g.n * blocks * F::a * F::a * g.c * g.o, &t);
 }
 
@@ -753,8 +815,8 @@ struct WinogradGradTask {
   float* partial;                     // per task: [a^2][o][cp]
 };
 
-template <class F>
-KG_CLONES KG_FMA void winograd_grad_images(void* data, size_t task) {
+template <class T, class F>
+KG_INLINE void winograd_grad_images(void* data, size_t task) {
   constexpr int m = F::m, a = F::a;
   const auto& t = *static_cast<const WinogradGradTask*>(data);
   const Geometry& g = t.g;
@@ -778,31 +840,18 @@ KG_CLONES KG_FMA void winograd_grad_images(void* data, size_t task) {
       gradient_blocks<F>(staged.data(), m * t.bw, op, t.bw, t.blocks, nb, w + i * t.blocks * op);
     }
     for (int64_t xi = 0; xi < a * a; ++xi)  // sum[xi] += W[xi]' V[xi]
-      for (int64_t r = 0; r < g.o; r += kRows) {
-        const float* rows[kRows];
-        for (int64_t i = 0; i < kRows; ++i) rows[i] = w + xi * nb * op + std::min(r + i, g.o - 1);
+      for (int64_t r = 0; r < g.o; r += T::rows) {
+        const float* rows[T::rows];
+        for (int64_t i = 0; i < T::rows; ++i)
+          rows[i] = w + xi * nb * op + std::min(r + i, g.o - 1);
         for (int64_t s = 0; s < cp / kCols; ++s) {
-          v8 acc[2 * kRows];
-          for (int64_t i = 0; i < kRows; ++i) {
-            const float* from = sum + (xi * g.o + std::min(r + i, g.o - 1)) * cp + s * kCols;
-            acc[2 * i] = load8(from);
-            acc[2 * i + 1] = load8(from + 8);
-          }
-          tile(rows, t.koff, v + xi * nb * cp + s * kCols, cp, nb, acc);
-          for (int64_t i = 0; i < kRows && r + i < g.o; ++i) {
-            float* to = sum + (xi * g.o + r + i) * cp + s * kCols;
-            store8(to, acc[2 * i]);
-            store8(to + 8, acc[2 * i + 1]);
-          }
+          float spare[kCols] = {}, *to[T::rows];
+          for (int64_t i = 0; i < T::rows; ++i)
+            to[i] = r + i < g.o ? sum + (xi * g.o + r + i) * cp + s * kCols : spare;
+          tile<T, true>(rows, t.koff, v + xi * nb * cp + s * kCols, cp, nb, to);
         }
       }
   }
-}
-
-// Whether the environment variable `name` is "0" (read on every call: a process can compare)
-bool switched_off(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr && std::string(value) == "0";
 }
 
 // Whether a convolution of g's window, strides and dilations, with c input and o output
@@ -888,14 +937,15 @@ void winograd_kernel_grad(Ort::KernelContext& ctx, const Geometry& g, bool hwio,
   std::vector<float> partial(size_t(tasks * a * a * g.o * cp));  // zeroed by each task
   const auto koff = strided_offsets(most_images(blocks) * blocks, op);  // a group's blocks
   WinogradGradTask t{g, cp, op, bw, blocks, tasks, x, &dy, koff.data(), partial.data()};
-  run_tasks(ctx, winograd_grad_images<F>, tasks, g.n * blocks * a * a * g.c * g.o, &t);
+  run_tasks(ctx, Tiled<winograd_grad_images<Avx2Tile, F>, winograd_grad_images<Avx512Tile, F>>::pick(),
+            tasks, g.n * blocks * a * a * g.c * g.o, &t);
   WinogradGradOutTask out{g, hwio, cp, tasks, std::min(g.o, kWinogradGradTasks), partial.data(),
                           dw};
   run_tasks(ctx, winograd_grad_out<F>, out.tasks, tasks * a * a * g.o * cp, &out);
 }
 
 // -- Conv2D -----------------------------------------------------------------------------------
-constexpr int64_t kSiteTiles = 8;  // output-site tiles per thread-pool task
+constexpr int64_t kTaskSites = 4 * kTileRows;  // output sites per thread-pool task
 
 struct ConvTask {
   Geometry g;
@@ -906,25 +956,27 @@ struct ConvTask {
   int64_t blocks;  // tasks per image
 };
 
-KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
+template <class T>
+KG_INLINE void conv_block(void* data, size_t task) {
+  constexpr int64_t R = T::rows;
   const auto& t = *static_cast<const ConvTask*>(data);
   const Geometry& g = t.g;
   const int64_t image = int64_t(task) / t.blocks, sites = g.sites(), depth = g.depth();
-  const int64_t first = (int64_t(task) % t.blocks) * kSiteTiles * kRows;
-  const int64_t last = std::min(sites, first + kSiteTiles * kRows);
+  const int64_t first = (int64_t(task) % t.blocks) * kTaskSites;
+  const int64_t last = std::min(sites, first + kTaskSites);
   const float* x = t.x + image * g.c * g.hp * g.wp;
   float* y = t.y + image * g.o * sites;
   for (int64_t s = 0; s < tiles(g.o, kCols); ++s) {  // a strip's weights stay in cache
     const v8 zero = {}, b0 = load8(t.bias + s * kCols), b1 = load8(t.bias + s * kCols + 8);
     const int64_t cols = std::min(kCols, g.o - s * kCols);
-    for (int64_t p = first; p < last; p += kRows) {
-      const float* a[kRows];
-      tile_rows(x, t.site_off, p, sites, a);
-      v8 acc[2 * kRows] = {};
-      tile(a, t.window_off, t.packed + s * depth * kCols, kCols, depth, acc);
-      float out[kRows][kCols];
-      for (int64_t i = 0; i < kRows; ++i) {
-        v8 lo = acc[2 * i] + b0, hi = acc[2 * i + 1] + b1;
+    for (int64_t p = first; p < last; p += R) {
+      const float* a[R];
+      tile_rows<T>(x, t.site_off, p, sites, a);
+      float out[R][kCols], *rows_out[R];
+      for (int64_t i = 0; i < R; ++i) rows_out[i] = out[i];
+      tile<T>(a, t.window_off, t.packed + s * depth * kCols, kCols, depth, rows_out);
+      for (int64_t i = 0; i < R; ++i) {
+        v8 lo = load8(out[i]) + b0, hi = load8(out[i] + 8) + b1;
         if (t.relu) {  // NaN stays NaN, as in onnxruntime's Relu
           lo = lo < zero ? zero : lo;
           hi = hi < zero ? zero : hi;
@@ -932,11 +984,11 @@ KG_CLONES KG_FMA void conv_block(void* data, size_t task) {
         store8(out[i], lo);
         store8(out[i] + 8, hi);
       }
-      const int64_t rows = std::min(kRows, sites - p);
+      const int64_t rows = std::min(R, sites - p);
       float* to = y + s * kCols * sites + p;  // channels first: the tile's columns are rows
-      if (rows == kRows && cols == kCols) {
+      if (rows == R && cols == kCols) {
         for (int64_t j = 0; j < kCols; ++j)
-          for (int64_t i = 0; i < kRows; ++i) to[j * sites + i] = out[i][j];
+          for (int64_t i = 0; i < R; ++i) to[j * sites + i] = out[i][j];
       } else {
         for (int64_t j = 0; j < cols; ++j)
           for (int64_t i = 0; i < rows; ++i) to[j * sites + i] = out[i][j];
@@ -1102,8 +1154,8 @@ struct Conv2DKernel : Attrs {
     const auto packed = pack(w, row_at, g.o, hwio ? 1 : g.depth());
     const auto strip_bias = padded_bias(bias, g.o, kCols);
     ConvTask t{g, x, packed.data(), strip_bias.data(), site_off.data(), window_off.data(), relu,
-               pooled ? z.data() : y, tiles(g.sites(), kSiteTiles * kRows)};
-    run_tasks(ctx, conv_block, g.n * t.blocks, g.n * g.sites() * g.o * g.depth(), &t);
+               pooled ? z.data() : y, tiles(g.sites(), kTaskSites)};
+    run_tasks(ctx, Tiled<conv_block<Avx2Tile>, conv_block<Avx512Tile>>::pick(), g.n * t.blocks, g.n * g.sites() * g.o * g.depth(), &t);
     if (!pooled) return;
     PoolTask p{z.data(), g.oh, g.ow, 8, g.n * g.o, pooled};
     run_tasks(ctx, pool_planes, tiles(g.n * g.o, p.planes_per_task), g.n * g.o * g.sites(), &p);
@@ -1120,7 +1172,9 @@ struct TransposeTask {
   float* y;
 };
 
-KG_CLONES KG_FMA void conv_transpose_strip(void* data, size_t task) {
+template <class T>
+KG_INLINE void conv_transpose_strip(void* data, size_t task) {
+  constexpr int64_t R = T::rows;
   const auto& t = *static_cast<const TransposeTask*>(data);
   const Geometry& g = t.g;
   const int64_t strips = tiles(g.c, kCols), image = int64_t(task) / strips;
@@ -1128,18 +1182,20 @@ KG_CLONES KG_FMA void conv_transpose_strip(void* data, size_t task) {
   const float* x = t.x + image * g.o * sites;
   thread_local std::vector<float> sum;  // this strip's padded output, sites major (per thread:
   sum.assign(size_t(area * kCols), 0.0f);  // see winograd_chunk)
-  for (int64_t p = 0; p < sites; p += kRows) {
-    const float* a[kRows];
-    for (int64_t i = 0; i < kRows; ++i) a[i] = x + (p + i < sites ? p + i : p);
+  for (int64_t p = 0; p < sites; p += R) {
+    const float* a[R];
+    for (int64_t i = 0; i < R; ++i) a[i] = x + (p + i < sites ? p + i : p);
     for (int64_t y = 0; y < g.kh; ++y)
       for (int64_t xk = 0; xk < g.kw; ++xk) {
-        v8 acc[2 * kRows] = {};
-        tile(a, t.channel_off, t.packed + ((y * g.kw + xk) * tiles(g.c, kCols) + s) * g.o * kCols,
-             kCols, g.o, acc);
-        for (int64_t i = 0; i < kRows && p + i < sites; ++i) {
-          float* to = sum.data() + (t.site_off[p + i] + y * g.dh * g.wp + xk * g.dw) * kCols;
-          store8(to, load8(to) + acc[2 * i]);
-          store8(to + 8, load8(to + 8) + acc[2 * i + 1]);
+        float acc[R][kCols], *to[R];
+        for (int64_t i = 0; i < R; ++i) to[i] = acc[i];
+        tile<T>(a, t.channel_off,
+                t.packed + ((y * g.kw + xk) * tiles(g.c, kCols) + s) * g.o * kCols, kCols, g.o,
+                to);
+        for (int64_t i = 0; i < R && p + i < sites; ++i) {
+          float* at = sum.data() + (t.site_off[p + i] + y * g.dh * g.wp + xk * g.dw) * kCols;
+          store8(at, load8(at) + load8(acc[i]));
+          store8(at + 8, load8(at + 8) + load8(acc[i] + 8));
         }
       }
   }
@@ -1234,7 +1290,8 @@ struct ConvTranspose2DKernel : Attrs {
     std::vector<float> dense;
     TransposeTask t{g, dy.unpooled(ctx, dense), packed.data(), bias, site_off.data(),
                     channel_off.data(), y};
-    run_tasks(ctx, conv_transpose_strip, g.n * tiles(g.c, kCols),
+    run_tasks(ctx, Tiled<conv_transpose_strip<Avx2Tile>, conv_transpose_strip<Avx512Tile>>::pick(),
+              g.n * tiles(g.c, kCols),
               g.n * g.sites() * g.o * g.c * g.kh * g.kw, &t);
   }
 };
@@ -1255,7 +1312,9 @@ struct KernelGradTask {
   float* partial;  // per image chunk: [c kh kw][ldg]
 };
 
-KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
+template <class T>
+KG_INLINE void kernel_grad_block(void* data, size_t task) {
+  constexpr int64_t R = T::rows;
   const auto& t = *static_cast<const KernelGradTask*>(data);
   const Geometry& g = t.g;
   const int64_t block = int64_t(task) % t.row_blocks, chunk = int64_t(task) / t.row_blocks;
@@ -1268,23 +1327,15 @@ KG_CLONES KG_FMA void kernel_grad_block(void* data, size_t task) {
     t.grad->stage(image, g.oh, g.ow, t.ldg, gt);
     const float* x = t.x + image * g.c * g.hp * g.wp;
     for (int64_t p = 0; p < sites; p += kGradSites) {  // the chunk's gradient stays in cache
-      for (int64_t r = first; r < last; r += kRows) {
-        const float* a[kRows];
-        tile_rows(x, t.window_off, r, depth, a);
+      for (int64_t r = first; r < last; r += R) {
+        const float* a[R];
+        tile_rows<T>(x, t.window_off, r, last, a);
         for (int64_t s = 0; s < t.ldg / kCols; ++s) {
-          v8 acc[2 * kRows];
-          for (int64_t i = 0; i < kRows; ++i) {
-            const float* from = sum + (std::min(r + i, depth - 1)) * t.ldg + s * kCols;
-            acc[2 * i] = load8(from);
-            acc[2 * i + 1] = load8(from + 8);
-          }
-          tile(a, t.site_off + p, gt.data() + p * t.ldg + s * kCols, t.ldg,
-               std::min(kGradSites, sites - p), acc);
-          for (int64_t i = 0; i < kRows && r + i < depth; ++i) {
-            float* to = sum + (r + i) * t.ldg + s * kCols;
-            store8(to, acc[2 * i]);
-            store8(to + 8, acc[2 * i + 1]);
-          }
+          float spare[kCols] = {}, *to[R];
+          for (int64_t i = 0; i < R; ++i)
+            to[i] = r + i < last ? sum + (r + i) * t.ldg + s * kCols : spare;
+          tile<T, true>(a, t.site_off + p, gt.data() + p * t.ldg + s * kCols, t.ldg,
+                        std::min(kGradSites, sites - p), to);
         }
       }
     }
@@ -1334,13 +1385,14 @@ struct Conv2DKernelGradKernel : Attrs {
     std::vector<float> buffer;
     const float* x = padded_input(ctx, g, ctx.GetInput(0).GetTensorData<float>(), buffer);
     const int64_t chunks = std::min(g.n, kGradTasks);
-    const int64_t row_blocks = std::min(tiles(depth, kRows), tiles(kGradTasks, chunks));
-    const int64_t block_rows = tiles(tiles(depth, kRows), row_blocks) * kRows;
+    const int64_t row_blocks = std::min(tiles(depth, kTileRows), tiles(kGradTasks, chunks));
+    const int64_t block_rows = tiles(tiles(depth, kTileRows), row_blocks) * kTileRows;
     std::vector<float> partial(size_t(chunks * depth * ldg), 0.0f);
     const auto site_off = g.site_offsets(), window_off = g.window_offsets();
     KernelGradTask t{g,          x,          &dy,    window_off.data(), site_off.data(),
                      row_blocks, block_rows, chunks, ldg,               partial.data()};
-    run_tasks(ctx, kernel_grad_block, row_blocks * chunks, g.n * g.sites() * g.o * depth, &t);
+    run_tasks(ctx, Tiled<kernel_grad_block<Avx2Tile>, kernel_grad_block<Avx512Tile>>::pick(),
+              row_blocks * chunks, g.n * g.sites() * g.o * depth, &t);
     const size_t size = size_t(depth * ldg);  // sum the chunks into the first, in order
     for (int64_t i = 1; i < chunks; ++i)
       for (size_t j = 0; j < size; ++j) partial[j] += partial[size_t(i) * size + j];

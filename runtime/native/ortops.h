@@ -18,8 +18,10 @@
 // Hot loops are compiled twice, for AVX2+FMA and for the baseline ISA, picked at load time.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define KG_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define KG_AVX512 __attribute__((target("arch=x86-64-v4")))  // called where the CPU has it
 #else
 #define KG_CLONES
+#define KG_AVX512
 #endif
 
 // A helper inlined into its callers, whatever their target clone.
