@@ -179,7 +179,7 @@ def compile_graph(graph: Graph, target: str | None = None, optimized: bool = Fal
 
         compiled = OrtCompiled(emitted.to_bytes(),
                                optimization=optimization_level(emitted.op_types()),
-                               native=bool(emitted.domains))
+                               native=bool(emitted.domains), aliases=emitted.aliases)
     else:
         from kgraph.compiler.tvm import compile_onnx
 

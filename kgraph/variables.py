@@ -92,6 +92,7 @@ class Variable:
         self._host = _read_only(value)
         self._device = None  # backend buffer, authoritative when _host is None
         self._device_upload = None  # the upload of the executor whose buffer _device is
+        self._donatable = False  # a step may write _device in place (see `donatable`)
         from kgraph.distribute.strategy import note_variable
 
         note_variable(self)  # a strategy's scope remembers the variables made inside it
@@ -174,30 +175,47 @@ class Variable:
     def assign_sub(self, delta):
         return self.assign(self.value - delta)
 
-    def device_buffer(self, upload):
+    def device_buffer(self, upload, lend=False):
         """The buffer of the executor whose `upload` this is, uploading the host value when
         stale. A buffer another executor made (a model trained on TVM then called through
         onnxruntime) is copied across through the host; executors whose uploads compare
-        equal (TVM on one device) share buffers without a copy."""
+        equal (TVM on one device) share buffers without a copy.
+
+        The caller may keep the buffer, so no later step writes into it (see `donatable`),
+        unless `lend`: a step that feeds it and keeps nothing (runtime/program.py)."""
         if self._device is not None and self._device_upload != upload:
             self._held()
             self._device = None
         if self._device is None:
             self._device, self._device_upload = upload(self._host), upload
+            self._donatable = False
+        if not lend:
+            self._donatable = False
         return self._device
+
+    def donatable(self, upload) -> bool:
+        """Whether the next step may write the new value into the current buffer instead of
+        a fresh one (an optimizer's update in place): the buffer is one a step made for this
+        variable, on `upload`'s executor, and nothing since has been handed it (`device_buffer`
+        without `lend`, `snapshot`). A host array's upload is never written into (it may be
+        the variable's host value). Updates in place are what TensorFlow's variables do: a
+        thread reading the variable while a step updates it may see part of the update."""
+        return self._donatable and self._device is not None and self._device_upload == upload
 
     def snapshot(self):
         """The current value as an object that later steps leave unchanged (steps write new
         buffers, never into old ones): the executor's buffer, or a copy of the host array.
         `snapshot_to_numpy` turns it into an array, from any thread."""
         host = self._host
+        self._donatable = False
         return host.copy() if host is not None else self._device
 
-    def set_device_buffer(self, buffer, upload=None):
-        """Make `buffer` the value. `upload` names the executor that made it; by default the
-        one that last asked for this variable's buffer (a step's outputs come from the
-        executor its inputs were uploaded to)."""
-        self._device, self._host = buffer, None
+    def set_device_buffer(self, buffer, upload=None, donatable=False):
+        """Make `buffer` the value (or, the same buffer, mark the value changed). `upload`
+        names the executor that made it; by default the one that last asked for this
+        variable's buffer (a step's outputs come from the executor its inputs were uploaded
+        to). `donatable`: the buffer is the variable's alone (see `donatable`)."""
+        self._device, self._host, self._donatable = buffer, None, donatable
         if upload is not None:
             self._device_upload = upload
 

@@ -9,9 +9,11 @@ loads into this onnxruntime (>= 1.21), and `KGRAPH_NATIVE_OPS` is not "0". Every
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import glob
 import os
+import platform
 
 DOMAIN = "kgraph"
 
@@ -49,3 +51,31 @@ def register(session_options) -> None:
         raise RuntimeError("kgraph's onnxruntime operator library is not built "
                            "(reinstall kgraph with a C++ compiler present)")
     session_options.register_custom_ops_library(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _mxcsr():
+    """The library's functions on the calling thread's MXCSR, (get, set (returns the previous
+    value), flush (sets flush-to-zero and denormals-are-zero, returns the previous value)),
+    or None (not x86, or the library is not built)."""
+    path = library_path()
+    if path is None or platform.machine().lower() not in ("x86_64", "amd64") or \
+            not _loads(path):
+        return None
+    lib = ctypes.CDLL(path)
+    get, set_, flush = lib.kgraph_mxcsr, lib.kgraph_set_mxcsr, lib.kgraph_flush_denormals
+    for fn, args in ((get, []), (set_, [ctypes.c_uint]), (flush, [])):
+        fn.restype, fn.argtypes = ctypes.c_uint, args
+    return get, set_, flush
+
+
+def denormal_flags():
+    """(get, set, flush) of the calling thread's MXCSR (see `_mxcsr`) where kgraph's sessions
+    run with denormals flushed to zero, else None. TensorFlow's CPU kernels flush them too:
+    arithmetic on denormals is ~100x slower (an MLP's Adam moments of always-zero inputs reach
+    them after ~700 steps, and its epochs took twice as long from the fifth on). onnxruntime
+    flushes on its pool threads ("session.set_denormal_as_zero"); the thread that calls a run
+    flushes for that call only (runtime/onnx_exec.py). KGRAPH_FLUSH_DENORMALS=0: never."""
+    if os.environ.get("KGRAPH_FLUSH_DENORMALS", "1") == "0":
+        return None
+    return _mxcsr()

@@ -168,6 +168,8 @@ def _session_options(level="all", threads=None, native=False):
         native_ops.register(opts)
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _LEVELS[level])
     opts.log_severity_level = 3
+    if _denormal_flags() is not None:  # its pool threads flush denormals (see native_ops)
+        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
     if _global_threads():
         _size_global_pool()
         opts.use_per_session_threads = False
@@ -177,6 +179,14 @@ def _session_options(level="all", threads=None, native=False):
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
     return opts
+
+
+def _denormal_flags():
+    """native_ops.denormal_flags(): (get, set, flush) of the calling thread's MXCSR where
+    sessions flush denormals, else None."""
+    from kgraph.runtime import native_ops
+
+    return native_ops.denormal_flags()
 
 
 def _global_threads() -> bool:
@@ -213,7 +223,20 @@ _COLLECTOR = _Collector()
 
 def _budgeted_session(model_bytes: bytes, level: str, native: bool = False):
     """An InferenceSession whose pool threads come from the process-wide budget and go back
-    to it when the session is freed."""
+    to it when the session is freed. onnxruntime sets the flags of the thread that makes a
+    session that flushes denormals for good: they are put back (numpy keeps its denormals)."""
+    flags = _denormal_flags()
+    if flags is None:
+        return _new_session(model_bytes, level, native)
+    get, set_, _ = flags
+    before = get()
+    try:
+        return _new_session(model_bytes, level, native)
+    finally:
+        set_(before)
+
+
+def _new_session(model_bytes: bytes, level: str, native: bool):
     if _global_threads():
         return ort.InferenceSession(model_bytes, _session_options(level, native=native),
                                     providers=providers())
@@ -266,11 +289,15 @@ _UPLOADERS: dict = {}
 class OrtCompiled:
     """One onnxruntime session. Buffers live on the session's device: the first CUDA device
     when the CUDA execution provider runs it (onnxruntime-gpu), else the host; parameters
-    and results stay there between steps. `native`: the model uses kgraph's operators."""
+    and results stay there between steps. `native`: the model uses kgraph's operators.
+    `aliases`: {output: input} names whose output may be written into the input's buffer
+    (compiler/onnx/emit._updates_in_place; `OrtBinder.run`'s `into`)."""
 
     def __init__(self, model_bytes: bytes, output_names=None, optimization="all",
-                 native=False):
+                 native=False, aliases=None):
         self.session = _budgeted_session(model_bytes, optimization, native)
+        self.aliases = dict(aliases or {})
+        self.denormal_flags = _denormal_flags()  # (get, set, flush) around each run, or None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
         on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"
@@ -294,12 +321,26 @@ class OrtCompiled:
             raise ValueError(f"Required inputs ({sorted(missing)}) are missing from input feed "
                              f"({list(feeds)}).")
         values = [v if isinstance(v, ort.OrtValue) else self.upload(v) for v in feeds.values()]
-        result = self.session._sess.run_with_ort_values(
-            {k: v._ortvalue for k, v in zip(feeds, values)}, self.output_names, self._run_options)
+        flags = self.denormal_flags
+        before = flags[2]() if flags is not None else None  # this run flushes denormals
+        try:
+            result = self.session._sess.run_with_ort_values(
+                {k: v._ortvalue for k, v in zip(feeds, values)}, self.output_names,
+                self._run_options)
+        finally:
+            if flags is not None:
+                flags[1](before)
         return [ort.OrtValue(result[i]) for i in range(len(result))]  # (see OrtBinder.run)
 
     def run_numpy(self, feeds: dict) -> list:
-        return self.session.run(self.output_names, {k: np.asarray(v) for k, v in feeds.items()})
+        flags = self.denormal_flags
+        before = flags[2]() if flags is not None else None
+        try:
+            return self.session.run(self.output_names,
+                                    {k: np.asarray(v) for k, v in feeds.items()})
+        finally:
+            if flags is not None:
+                flags[1](before)
 
 
     @staticmethod
@@ -323,8 +364,11 @@ class OrtBinder:
         self._bound: dict = {}
         self._run_options = ort.RunOptions()
         self._c_device = ort.OrtDevice.make(self.device, 0)._get_c_device()
+        self._flags = compiled.denormal_flags
 
-    def run(self, feeds: dict) -> list:
+    def run(self, feeds: dict, into=None) -> list:
+        """`into`: {output name: OrtValue} written in place (an input's buffer where the
+        compiled graph's `aliases` allow it); every other output gets a fresh buffer."""
         binding, bound = self.binding._iobinding, self._bound
         for name, value in feeds.items():
             if bound.get(name) is value:
@@ -335,8 +379,18 @@ class OrtBinder:
             bound[name] = value
         device = self._c_device
         for name in self.output_names:  # fresh output buffers: earlier results stay valid
-            binding.bind_output(name, device)
-        self.session._sess.run_with_iobinding(binding, self._run_options)
+            target = into.get(name) if into else None
+            if target is None:
+                binding.bind_output(name, device)
+            else:
+                binding.bind_ortvalue_output(name, target._ortvalue)
+        flags = self._flags
+        before = flags[2]() if flags is not None else None  # this run flushes denormals
+        try:
+            self.session._sess.run_with_iobinding(binding, self._run_options)
+        finally:
+            if flags is not None:
+                flags[1](before)
         # Indexing copies each OrtValue (a new reference to its tensor); iterating the
         # vector would yield references INTO the binding's output slots, which the next run
         # on this binding re-points at its new results (a held weight, snapshot or pinned

@@ -2,7 +2,9 @@
 
 Calling a Program feeds the named arrays plus every variable's resident buffer, runs the
 compiled graph once, stores each updated variable's new buffer back on the variable (no numpy
-copy), and returns the remaining outputs as backend buffers.
+copy), and returns the remaining outputs as backend buffers. Where the compiled graph allows it
+(its `aliases`: an optimizer's slots and weights) and the variable's buffer is its own to give
+(`Variable.donatable`), the new value is written into the old buffer instead of a fresh one.
 
 A Program may be called from any number of threads at once: each thread runs through its own
 binder (an onnxruntime IOBinding remembers what was bound last, so one shared binder would mix
@@ -34,6 +36,15 @@ class Program:
         self.updated = list(updated)  # Variables whose new value follows the results
         self.result_names = list(result_names)
         self._per_thread = threading.local()
+        # (updated index, input name, output name) of each update the graph may write in place
+        aliases = getattr(compiled, "aliases", None) or {}
+        inputs = {id(var): name for name, var in self.variables}
+        self._update_names = list(compiled.output_names[len(self.result_names):]) if aliases \
+            else [None] * len(self.updated)
+        self._in_place = [(j, inputs[id(var)], out)
+                          for j, (var, out) in enumerate(zip(self.updated, self._update_names))
+                          if id(var) in inputs and aliases.get(out) == inputs[id(var)]]
+        self._lent = frozenset(name for _, name, _ in self._in_place)
 
     def _runner(self):
         """This thread's binder (made on a thread's first call), or the compiled graph itself
@@ -55,19 +66,26 @@ class Program:
         feeds = dict(zip(self.feed_names, arrays))
         for name, var in self.variables:
             buffer = pinned.get(var) if pinned else None
-            feeds[name] = buffer if buffer is not None else var.device_buffer(upload)
+            feeds[name] = buffer if buffer is not None else \
+                var.device_buffer(upload, lend=name in self._lent)
         if self.key_name is not None:
             feeds[self.key_name] = self.next_key()
         if self.prologue is not None:
             feeds.update(zip(self.prologue.result_names, self._prologue_results()))
-        outs = self._runner().run(feeds)
+        into = {}
+        for j, name, out in self._in_place:
+            var = self.updated[j]
+            if not (pinned and var in pinned) and not (defer and var in defer) and \
+                    var.donatable(upload):
+                into[out] = feeds[name]
+        outs = self._runner().run(feeds, into) if into else self._runner().run(feeds)
         n = len(self.result_names)
         held = {}
-        for var, buf in zip(self.updated, outs[n:]):
+        for var, buf, out in zip(self.updated, outs[n:], self._update_names):
             if defer and var in defer:
                 held[var] = buf
-            else:
-                var.set_device_buffer(buf, upload)  # the executor that made it
+            else:  # the executor that made it; a step's own buffer until something reads it
+                var.set_device_buffer(into.get(out, buf), upload, donatable=True)
         return (outs[:n], held) if defer is not None else outs[:n]
 
     def _prologue_results(self) -> list:

@@ -59,7 +59,8 @@ def gemm_session(model):
 
 def adam_session(shapes):
     """kgraph's AdamUpdate over variables of `shapes` alone, one session, and a function
-    running it `steps` times (the updates of a step, without the products that feed them)."""
+    running it `steps` times (the updates of a step, without the products that feed them),
+    each written into its variable's and slots' buffers as the trainer writes them."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -82,18 +83,25 @@ def adam_session(shapes):
         opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("kgraph", 1)])
     proto.ir_version = 9
     session = ort.InferenceSession(proto.SerializeToString(), _session_options(native=True))
-    return _bound_runner(session, feeds, [o for n in nodes for o in n.output])
+    return _bound_runner(session, feeds, [o for n in nodes for o in n.output],
+                         {o: i for n in nodes for o, i in zip(n.output, [n.input[0]] +
+                                                              list(n.input[2:4]))})
 
 
-def _bound_runner(session, feeds, outputs):
-    """A function running `session` on `feeds` through one binding `steps` times."""
+def _bound_runner(session, feeds, outputs, in_place=None):
+    """A function running `session` on `feeds` through one binding `steps` times; `in_place`:
+    {output: input} written into the input's buffer."""
     import onnxruntime as ort
 
-    binding = session.io_binding()
+    binding, values = session.io_binding(), {}
     for name, value in feeds.items():
-        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value))
+        values[name] = ort.OrtValue.ortvalue_from_numpy(value)
+        binding.bind_ortvalue_input(name, values[name])
     for name in outputs:
-        binding.bind_output(name)
+        if in_place and name in in_place:
+            binding.bind_ortvalue_output(name, values[in_place[name]])
+        else:
+            binding.bind_output(name)
     options = ort.RunOptions()
 
     def run(steps):

@@ -23,12 +23,15 @@
 //                                a convolution's kernel gradient multiplies by the output
 //                                gradient. attrs kernel_shape, strides, dilations, pads, sizes
 //                                (the output's spatial size).
-//   AdamUpdate(var, g, m, v, alpha)  Keras 3's Adam step of one variable in one pass:
+//   AdamUpdate(var, g, m, v, alpha, after?)  Keras 3's Adam step of one variable in one pass:
 //                                m' = m + (g - m) decay_m, v' = v + (g² - v) decay_v,
 //                                var' = var - (m' alpha) / (sqrt(v') + epsilon), the float32
 //                                operations of the separate ops, in their order (built
 //                                without FMA contraction: equal bit for bit). attrs decay_m,
-//                                decay_v, epsilon; outputs var', m', v'.
+//                                decay_v, epsilon; outputs var', m', v', which may be var, m,
+//                                v's own buffers (updated in place: each element is read
+//                                before it is written). `after` is not read: a tensor the
+//                                update must wait for (compiler/onnx/emit._updates_in_place).
 //   SoftmaxGrad(g, y)            a softmax's gradient over the last axis, y (g - sum(g y)),
 //                                from the softmax y alone (the forward is onnxruntime's own).
 //   LayerNorm(x, gamma, beta)    Keras' layer normalization over the last axis: per row the
@@ -50,6 +53,10 @@
 // float32 data only. Built by setup.py as an optional extension against the vendored C API
 // headers of onnxruntime 1.21 (third_party/onnxruntime): it loads in any onnxruntime >= 1.21.
 #include "ortops.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 namespace {
 
@@ -472,7 +479,9 @@ struct AdamTask {
 constexpr int64_t kAdamBlock = 1 << 14;  // elements per thread-pool task
 
 // The pointers are parameters: GCC 12 does not vectorise this loop over restrict locals
-// copied from the task's fields ("no vectype"), and scalar it ran ~3x slower
+// copied from the task's fields ("no vectype"), and scalar it ran ~3x slower. An output may be
+// its input's buffer (an update in place): each element is read, then written, and no other
+// element is read after it, so the restrict promise changes nothing the loop does.
 KG_CLONES void adam_values(const float* __restrict var, const float* __restrict g,
                            const float* __restrict m, const float* __restrict v,
                            float* __restrict var_out, float* __restrict m_out,
@@ -854,7 +863,7 @@ struct ScatterAddRowsKernel {
 
 FloatOp<MaxPoolGradKernel, 2, 1> max_pool_grad_op("MaxPoolGrad");
 FloatOp<Im2ColKernel, 1, 1> im2col_rows_op("Im2ColRows");
-FloatOp<AdamUpdateKernel, 5, 3> adam_update_op("AdamUpdate");
+FloatOp<AdamUpdateKernel, 6, 3, 5> adam_update_op("AdamUpdate");
 // (updates float, indices int64, dims int64) -> float
 FloatOp<ScatterAddRowsKernel, 3, 1, 3, 1, 0b110, 0, ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64>
     scatter_add_rows_op("ScatterAddRows");
@@ -869,6 +878,41 @@ FloatOp<BatchTransposeKernel, 1, 1> batch_transpose_op("BatchTranspose");
 FloatOp<MaxUnpoolKernel, 2, 1, 2, 1, 0b10> max_unpool_op("MaxUnpool");  // (g, index uint8)
 
 }  // namespace
+
+// The calling thread's SSE control and status register, set to `value`; returns the previous
+// one. runtime/native_ops.py sets flush-to-zero and denormals-are-zero (bits 15 and 6) on the
+// thread that calls a session's run, for that call, as onnxruntime's
+// "session.set_denormal_as_zero" sets them on its pool threads for good (and on the thread
+// that makes the session, which kgraph restores: numpy there keeps its denormals).
+extern "C" __attribute__((visibility("default"))) unsigned kgraph_set_mxcsr(unsigned value) {
+#if defined(__x86_64__) || defined(__i386__)
+  const unsigned old = _mm_getcsr();
+  _mm_setcsr(value);
+  return old;
+#else
+  return value;
+#endif
+}
+
+// Sets flush-to-zero and denormals-are-zero on the calling thread; returns the previous MXCSR
+// (kgraph_set_mxcsr restores it).
+extern "C" __attribute__((visibility("default"))) unsigned kgraph_flush_denormals() {
+#if defined(__x86_64__) || defined(__i386__)
+  const unsigned old = _mm_getcsr();
+  _mm_setcsr(old | 0x8040u);
+  return old;
+#else
+  return 0;
+#endif
+}
+
+extern "C" __attribute__((visibility("default"))) unsigned kgraph_mxcsr() {
+#if defined(__x86_64__) || defined(__i386__)
+  return _mm_getcsr();
+#else
+  return 0;
+#endif
+}
 
 extern "C" __attribute__((visibility("default"))) OrtStatus* ORT_API_CALL
 RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
