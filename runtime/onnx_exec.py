@@ -362,13 +362,15 @@ class OrtBinder:
         self.output_names = compiled.output_names
         self.upload, self.device = compiled.upload, compiled.device
         self._bound: dict = {}
+        self._bound_out: dict = {}  # outputs bound to a given buffer (in place) last time
         self._run_options = ort.RunOptions()
         self._c_device = ort.OrtDevice.make(self.device, 0)._get_c_device()
         self._flags = compiled.denormal_flags
 
     def run(self, feeds: dict, into=None) -> list:
         """`into`: {output name: OrtValue} written in place (an input's buffer where the
-        compiled graph's `aliases` allow it); every other output gets a fresh buffer."""
+        compiled graph's `aliases` allow it), returned as they are (kept bound while the
+        next call names the same buffer); every other output gets a fresh buffer."""
         binding, bound = self.binding._iobinding, self._bound
         for name, value in feeds.items():
             if bound.get(name) is value:
@@ -377,13 +379,16 @@ class OrtBinder:
                 value = self.upload(value)
             binding.bind_ortvalue_input(name, value._ortvalue)
             bound[name] = value
-        device = self._c_device
+        device, bound_out = self._c_device, self._bound_out
         for name in self.output_names:  # fresh output buffers: earlier results stay valid
             target = into.get(name) if into else None
             if target is None:
                 binding.bind_output(name, device)
-            else:
+                if bound_out:
+                    bound_out.pop(name, None)
+            elif bound_out.get(name) is not target:
                 binding.bind_ortvalue_output(name, target._ortvalue)
+                bound_out[name] = target
         flags = self._flags
         before = flags[2]() if flags is not None else None  # this run flushes denormals
         try:
@@ -396,4 +401,7 @@ class OrtBinder:
         # on this binding re-points at its new results (a held weight, snapshot or pinned
         # buffer would silently change to a later step's value).
         outputs = binding.get_outputs()
+        if into:
+            return [ort.OrtValue(outputs[i]) if (given := into.get(name)) is None else given
+                    for i, name in enumerate(self.output_names)]
         return [ort.OrtValue(outputs[i]) for i in range(len(outputs))]

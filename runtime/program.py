@@ -39,10 +39,9 @@ class Program:
         # (updated index, input name, output name) of each update the graph may write in place
         aliases = getattr(compiled, "aliases", None) or {}
         inputs = {id(var): name for name, var in self.variables}
-        self._update_names = list(compiled.output_names[len(self.result_names):]) if aliases \
-            else [None] * len(self.updated)
+        names = compiled.output_names[len(self.result_names):] if aliases else ()
         self._in_place = [(j, inputs[id(var)], out)
-                          for j, (var, out) in enumerate(zip(self.updated, self._update_names))
+                          for j, (var, out) in enumerate(zip(self.updated, names))
                           if id(var) in inputs and aliases.get(out) == inputs[id(var)]]
         self._lent = frozenset(name for _, name, _ in self._in_place)
 
@@ -81,11 +80,11 @@ class Program:
         outs = self._runner().run(feeds, into) if into else self._runner().run(feeds)
         n = len(self.result_names)
         held = {}
-        for var, buf, out in zip(self.updated, outs[n:], self._update_names):
+        for var, buf in zip(self.updated, outs[n:]):  # (the same buffer where in place)
             if defer and var in defer:
                 held[var] = buf
             else:  # the executor that made it; a step's own buffer until something reads it
-                var.set_device_buffer(into.get(out, buf), upload, donatable=True)
+                var.set_device_buffer(buf, upload, donatable=True)
         return (outs[:n], held) if defer is not None else outs[:n]
 
     def _prologue_results(self) -> list:

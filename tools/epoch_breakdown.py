@@ -133,10 +133,10 @@ class RunTimer:
                 self._real.run_with_iobinding(*args)
                 timer.total += time.perf_counter() - start
 
-        def run(binder, feeds):
+        def run(binder, feeds, into=None):
             if not isinstance(binder.session._sess, Session):
                 binder.session = type("Timed", (), {"_sess": Session(binder.session._sess)})()
-            return original(binder, feeds)
+            return original(binder, feeds, into)
         onnx_exec.OrtBinder.run = run
 
 
