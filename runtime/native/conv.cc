@@ -45,7 +45,6 @@ namespace {
 
 constexpr int64_t kCols = 16;  // the register tile's columns
 constexpr int64_t kTileRows = 12;  // a multiple of every tile's rows: where tasks split rows
-constexpr int64_t kRows = 6;  // conv_rows_image's tile: output channels (rows) by 16 sites
 
 inline int64_t tiles(int64_t n, int64_t t) { return (n + t - 1) / t; }
 
@@ -1011,7 +1010,7 @@ void pool_planes(void* data, size_t task) {
 }
 
 // Layers with few products per output (the first, on images) and stride 1 along w: the
-// tile's 6 rows are output channels (their weights broadcast) and its 16 columns 16 output
+// tile's rows (T::rows) are output channels (their weights broadcast) and its 16 columns 16 output
 // sites of one output row, read from the image as two vector loads per (channel, window
 // offset), so that the tile stores vectors into the channels-first output instead of the
 // site tile's 96 scalars. A row's last tile overlaps the one before it (it recomputes and
@@ -1024,53 +1023,54 @@ bool row_tiles(const Geometry& g) {
 
 struct RowTileTask {
   Geometry g;
-  const float *x, *packed, *bias;  // x padded; w as [o / 6][c kh kw][6]; bias per 6 padded
+  const float *x, *packed, *bias;  // x padded; w as [o / R][c kh kw][R]; bias padded to Rs
   const int32_t* window_off;
   bool relu;
   float* y;                // or, with pooled, a strip's outputs go to a per-thread buffer
   const Pooling* pooled;   // null, or where the 2x2 max pooling of the output goes
 };
 
-KG_CLONES KG_FMA void conv_rows_image(void* data, size_t image) {
+template <class T>
+KG_INLINE void conv_rows_image(void* data, size_t image) {
+  typedef typename T::V V;
+  constexpr int64_t R = T::rows, L = int64_t(sizeof(V) / sizeof(float)), NV = kCols / L;
   const auto& t = *static_cast<const RowTileTask*>(data);
   const Geometry& g = t.g;
   const int64_t depth = g.depth(), sites = g.sites();
   const float* x = t.x + int64_t(image) * g.c * g.hp * g.wp;
   thread_local std::vector<float> strip;  // pooled: a strip's outputs, in L1 (see winograd_chunk)
-  if (t.pooled) strip.resize(size_t(kRows * sites + kPoolSlack));
-  const v8 zero = {};
-  for (int64_t ot = 0; ot < tiles(g.o, kRows); ++ot) {
-    const float* w = t.packed + ot * depth * kRows;
-    const int64_t channels = std::min(kRows, g.o - ot * kRows);
-    float* y = t.pooled ? strip.data() : t.y + (int64_t(image) * g.o + ot * kRows) * sites;
+  if (t.pooled) strip.resize(size_t(R * sites + kPoolSlack));
+  const V zero = {};
+  for (int64_t ot = 0; ot < tiles(g.o, R); ++ot) {
+    const float* w = t.packed + ot * depth * R;
+    const int64_t channels = std::min(R, g.o - ot * R);
+    float* y = t.pooled ? strip.data() : t.y + (int64_t(image) * g.o + ot * R) * sites;
     for (int64_t r = 0; r < g.oh; ++r)
       for (int64_t col = 0; col < g.ow; col += kCols) {
         const int64_t at = std::min(col, g.ow - kCols);  // the last tile overlaps
         const float* from = x + r * g.sh * g.wp + at;
-        v8 acc[2 * kRows];
-        for (int64_t i = 0; i < kRows; ++i)
-          acc[2 * i] = acc[2 * i + 1] = zero + t.bias[ot * kRows + i];
+        V acc[R][NV];
+        for (int64_t i = 0; i < R; ++i)
+          for (int64_t j = 0; j < NV; ++j) acc[i][j] = zero + t.bias[ot * R + i];
         for (int64_t k = 0; k < depth; ++k) {
-          const v8 x0 = load8(from + t.window_off[k]), x1 = load8(from + t.window_off[k] + 8);
-          const float* wk = w + k * kRows;
-          for (int64_t i = 0; i < kRows; ++i) {
-            acc[2 * i] += wk[i] * x0;
-            acc[2 * i + 1] += wk[i] * x1;
-          }
+          V xv[NV];
+          for (int64_t j = 0; j < NV; ++j)
+            std::memcpy(&xv[j], from + t.window_off[k] + j * L, sizeof(V));
+          const float* wk = w + k * R;
+#pragma GCC unroll 16
+          for (int64_t i = 0; i < R; ++i)
+#pragma GCC unroll 2
+            for (int64_t j = 0; j < NV; ++j) acc[i][j] += wk[i] * xv[j];
         }
-        for (int64_t i = 0; i < channels; ++i) {
-          v8 lo = acc[2 * i], hi = acc[2 * i + 1];
-          if (t.relu) {  // NaN stays NaN, as in onnxruntime's Relu
-            lo = lo < zero ? zero : lo;
-            hi = hi < zero ? zero : hi;
+        for (int64_t i = 0; i < channels; ++i)
+          for (int64_t j = 0; j < NV; ++j) {
+            V q = acc[i][j];
+            if (t.relu) q = q < zero ? zero : q;  // NaN stays NaN, as in onnxruntime's Relu
+            std::memcpy(y + i * sites + r * g.ow + at + j * L, &q, sizeof(V));
           }
-          float* to = y + i * sites + r * g.ow + at;
-          store8(to, lo);
-          store8(to + 8, hi);
-        }
       }
     if (t.pooled)
-      max_pool_2x2(strip.data(), g.oh, g.ow, int64_t(image) * g.o + ot * kRows, channels,
+      max_pool_2x2(strip.data(), g.oh, g.ow, int64_t(image) * g.o + ot * R, channels,
                    *t.pooled);
   }
 }
@@ -1144,18 +1144,23 @@ struct Conv2DKernel : Attrs {
     std::vector<int64_t> row_at(size_t(g.depth()));
     for (int64_t r = 0; r < g.depth(); ++r)
       row_at[size_t(r)] = kernel_at(g, hwio, 0, r / (g.kh * g.kw), r % (g.kh * g.kw));
-    if (row_tiles(g)) {  // strips of 6 output channels
-      const auto packed = pack(w, row_at, g.o, hwio ? 1 : g.depth(), kRows);
-      const auto row_bias = padded_bias(bias, g.o, kRows);
+    if (row_tiles(g)) {  // strips of the tile's rows of output channels
+      const bool wide = wide_tiles();
+      const int64_t rows = wide ? Avx512Tile::rows : Avx2Tile::rows;
+      const auto packed = pack(w, row_at, g.o, hwio ? 1 : g.depth(), rows);
+      const auto row_bias = padded_bias(bias, g.o, rows);
       RowTileTask t{g, x, packed.data(), row_bias.data(), window_off.data(), relu, y, pooled};
-      return run_tasks(ctx, conv_rows_image, g.n, g.n * g.sites() * g.o * g.depth(), &t);
+      using Rows = Tiled<conv_rows_image<Avx2Tile>, conv_rows_image<Avx512Tile>>;
+      return run_tasks(ctx, wide ? Rows::wide : Rows::narrow, g.n,
+                       g.n * g.sites() * g.o * g.depth(), &t);
     }
     std::vector<float> z(pooled ? size_t(g.n * g.o * g.sites() + kPoolSlack) : 0);
     const auto packed = pack(w, row_at, g.o, hwio ? 1 : g.depth());
     const auto strip_bias = padded_bias(bias, g.o, kCols);
     ConvTask t{g, x, packed.data(), strip_bias.data(), site_off.data(), window_off.data(), relu,
                pooled ? z.data() : y, tiles(g.sites(), kTaskSites)};
-    run_tasks(ctx, Tiled<conv_block<Avx2Tile>, conv_block<Avx512Tile>>::pick(), g.n * t.blocks, g.n * g.sites() * g.o * g.depth(), &t);
+    run_tasks(ctx, Tiled<conv_block<Avx2Tile>, conv_block<Avx512Tile>>::pick(), g.n * t.blocks,
+              g.n * g.sites() * g.o * g.depth(), &t);
     if (!pooled) return;
     PoolTask p{z.data(), g.oh, g.ow, 8, g.n * g.o, pooled};
     run_tasks(ctx, pool_planes, tiles(g.n * g.o, p.planes_per_task), g.n * g.o * g.sites(), &p);
