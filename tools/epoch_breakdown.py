@@ -7,10 +7,11 @@ time inside onnxruntime's runs during it (the rest is the host: batch gathering,
 Python); the step's matrix products alone (tools/bench_layers.GEMMS: forward, weight and
 input gradients at the same shapes and transposes) as one onnxruntime session of just those
 Gemm nodes, run once per step; kgraph's AdamUpdate of the model's trainable weights alone,
-likewise; and the numpy floor (bench_layers.measure_floor). Prints each
-round and the medians of the ratios to the floor: the products alone against the floor say
-what onnxruntime's GEMMs cost at these shapes, the runs minus the products what the other
-kernels cost.
+likewise; the epoch's shuffled batches gathered alone (kgraph's data adapter, as `fit` gathers
+them: every framework pays it, the floor leaves it out); and the numpy floor
+(bench_layers.measure_floor). Prints each round and the medians of the ratios to the floor:
+the products alone against the floor say what onnxruntime's GEMMs cost at these shapes, the
+runs minus the products what the other kernels cost.
 """
 import argparse
 import os
@@ -112,6 +113,20 @@ def _bound_runner(session, feeds, outputs, in_place=None):
     return run
 
 
+def gather_epoch(x, y, batch):
+    """A function timing one epoch of `fit`'s shuffled batch gathers alone."""
+    from kgraph.keras import data_adapter
+
+    adapter = data_adapter.make_adapter(x, y, batch_size=batch, shuffle=True)
+
+    def run():
+        start = time.perf_counter()
+        for _ in adapter.batches():
+            pass
+        return time.perf_counter() - start
+    return run
+
+
 class RunTimer:
     """Adds up the time spent inside onnxruntime's runs of every kgraph step binder."""
 
@@ -153,6 +168,7 @@ def main():
     bench.fit_epochs(x[:10 * bl.batch_of(model)], y[:10 * bl.batch_of(model)], 1)
     steps = -(-n // bl.batch_of(model))
     gemms, timer = gemm_session(model), RunTimer()
+    gathers = gather_epoch(x, y, bl.batch_of(model))
     adam = adam_session([tuple(w.shape) for w in bench.model.trainable_weights])
     gemms(10), adam(10)
     rows = []
@@ -161,18 +177,20 @@ def main():
         start = time.perf_counter()
         bench.fit_epochs(x, y, 1)
         epoch = time.perf_counter() - start
-        runs, alone, updates = timer.total, gemms(steps), adam(steps)
+        runs, alone, updates, gathered = timer.total, gemms(steps), adam(steps), gathers()
         floor = bl.measure_floor(model, n, bl.FULL["floor_steps"], 3)["epoch_s"]
-        rows.append((epoch, runs, alone, updates, floor))
+        rows.append((epoch, runs, alone, updates, gathered, floor))
         print(f"epoch {epoch:.3f} s | runs {runs:.3f} | products alone {alone:.3f} | Adam alone "
-              f"{updates:.3f} | floor {floor:.3f} | over the floor: epoch {epoch / floor:.2f}, "
-              f"runs {runs / floor:.2f}, products {alone / floor:.2f}, Adam "
-              f"{updates / floor:.2f}", flush=True)
+              f"{updates:.3f} | gathers alone {gathered:.3f} | floor {floor:.3f} | over the "
+              f"floor: epoch {epoch / floor:.2f}, runs {runs / floor:.2f}, products "
+              f"{alone / floor:.2f}, Adam {updates / floor:.2f}, gathers {gathered / floor:.2f}",
+              flush=True)
     a = np.array(rows)
-    over = np.median(a[:, :4] / a[:, 4:], axis=0)
+    over = np.median(a[:, :5] / a[:, 5:], axis=0)
     print(f"{model}, medians of {args.rounds} rounds, over the floor: epoch {over[0]:.2f}, runs "
-          f"{over[1]:.2f}, products alone {over[2]:.2f}, Adam alone {over[3]:.2f}; the runs' "
-          f"other kernels {np.median(a[:, 1] - a[:, 2] - a[:, 3]) * 1e3:.1f} ms, the host "
+          f"{over[1]:.2f}, products alone {over[2]:.2f}, Adam alone {over[3]:.2f}, gathers "
+          f"alone {over[4]:.2f}; the runs' other kernels "
+          f"{np.median(a[:, 1] - a[:, 2] - a[:, 3]) * 1e3:.1f} ms, the host "
           f"{np.median(a[:, 0] - a[:, 1]) * 1e3:.1f} ms an epoch")
 
 
