@@ -6,7 +6,9 @@ inputs, see `kgraph.runtime.program`). Calls that update a model's state (`fit`,
 accumulators) take the model's lock, so two threads training or evaluating one model run one
 after the other and each sees exactly the results it would see alone. Building a step graph
 (the first call with a new input signature) takes the same lock, so concurrent first calls
-trace and build once.
+trace and build once. A `predict` running while another thread's `fit` updates the weights
+may read a weight partway through an update, as with TensorFlow's variables: the updates are
+written into the variables' own buffers (runtime/program.py; `Variable.donatable`).
 """
 from __future__ import annotations
 
