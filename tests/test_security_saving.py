@@ -59,11 +59,20 @@ def test_failed_write_leaves_no_temp_file_and_keeps_the_old_file(tmp_path):
 
 
 def _signal_this_thread(signum):
-    """`signum` sent to the main thread itself: os.kill(getpid()) lets the kernel pick any
-    thread, and one of onnxruntime's pool threads left by an earlier test of the worker,
-    waiting for a core on a loaded machine, can hold the signal past the end of the write
-    (the likely cause of one fresh-clone run's "DID NOT RAISE", which did not recur)."""
+    """`signum` sent to the main thread itself: the kernel may hand a signal sent to the
+    process to any thread that does not block it (onnxruntime's pool threads of earlier
+    tests), and the main thread's sleep then runs to its end before the handler does."""
     signal.pthread_kill(threading.main_thread().ident, signum)
+
+
+def _default_signals():
+    """SIGINT and SIGTERM as a fresh Python process has them (their default actions, not
+    blocked): in fresh-clone runs a pytest worker had SIGINT ignored when these tests ran
+    (no test had set it: a guard on every test's handler and mask found none), and a signal
+    that is ignored stays ignored during a save."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
 
 
 def test_sigint_swallowed_inside_the_writer_still_propagates(tmp_path):
@@ -79,10 +88,14 @@ def test_sigint_swallowed_inside_the_writer_still_propagates(tmp_path):
             pass
         open(tmp, "wb").write(b"new")
 
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(path, swallowing_write)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own (see above)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write(path, swallowing_write)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, old)
     assert path.read_bytes() == b"old" and _leftovers(tmp_path) == []
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 _SLOW_SAVE = textwrap.dedent("""
@@ -98,7 +111,7 @@ _SLOW_SAVE = textwrap.dedent("""
 
 def _start_slow_save(path):
     child = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, str(path)],
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     assert child.stdout.readline().strip() == "writing"
     return child
 
