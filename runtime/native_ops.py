@@ -55,7 +55,7 @@ def register(session_options) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _mxcsr():
-    """The library's functions on the calling thread's MXCSR, (get, set (returns the previous
+    """The library's functions on the calling thread's MXCSR, (set (returns the previous
     value), flush (sets flush-to-zero and denormals-are-zero, returns the previous value)),
     or None (not x86, or the library is not built)."""
     path = library_path()
@@ -63,14 +63,14 @@ def _mxcsr():
             not _loads(path):
         return None
     lib = ctypes.CDLL(path)
-    get, set_, flush = lib.kgraph_mxcsr, lib.kgraph_set_mxcsr, lib.kgraph_flush_denormals
-    for fn, args in ((get, []), (set_, [ctypes.c_uint]), (flush, [])):
+    set_, flush = lib.kgraph_set_mxcsr, lib.kgraph_flush_denormals
+    for fn, args in ((set_, [ctypes.c_uint]), (flush, [])):
         fn.restype, fn.argtypes = ctypes.c_uint, args
-    return get, set_, flush
+    return set_, flush
 
 
 def denormal_flags():
-    """(get, set, flush) of the calling thread's MXCSR (see `_mxcsr`) where kgraph's sessions
+    """(set, flush) of the calling thread's MXCSR (see `_mxcsr`) where kgraph's sessions
     run with denormals flushed to zero, else None. TensorFlow's CPU kernels flush them too:
     arithmetic on denormals is ~100x slower (an MLP's Adam moments of always-zero inputs reach
     them after ~700 steps, and its epochs took twice as long from the fifth on). onnxruntime

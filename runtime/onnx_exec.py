@@ -182,11 +182,24 @@ def _session_options(level="all", threads=None, native=False):
 
 
 def _denormal_flags():
-    """native_ops.denormal_flags(): (get, set, flush) of the calling thread's MXCSR where
-    sessions flush denormals, else None."""
+    """native_ops.denormal_flags(): (set, flush) of the calling thread's MXCSR where sessions
+    flush denormals, else None."""
     from kgraph.runtime import native_ops
 
     return native_ops.denormal_flags()
+
+
+def _flushing(flags, fn, *args):
+    """fn(*args) with denormals flushed on this thread, its flags put back after (`flags`:
+    `_denormal_flags()`; None: as it is)."""
+    if flags is None:
+        return fn(*args)
+    set_, flush = flags
+    before = flush()
+    try:
+        return fn(*args)
+    finally:
+        set_(before)
 
 
 def _global_threads() -> bool:
@@ -225,15 +238,7 @@ def _budgeted_session(model_bytes: bytes, level: str, native: bool = False):
     """An InferenceSession whose pool threads come from the process-wide budget and go back
     to it when the session is freed. onnxruntime sets the flags of the thread that makes a
     session that flushes denormals for good: they are put back (numpy keeps its denormals)."""
-    flags = _denormal_flags()
-    if flags is None:
-        return _new_session(model_bytes, level, native)
-    get, set_, _ = flags
-    before = get()
-    try:
-        return _new_session(model_bytes, level, native)
-    finally:
-        set_(before)
+    return _flushing(_denormal_flags(), _new_session, model_bytes, level, native)
 
 
 def _new_session(model_bytes: bytes, level: str, native: bool):
@@ -297,7 +302,7 @@ class OrtCompiled:
                  native=False, aliases=None):
         self.session = _budgeted_session(model_bytes, optimization, native)
         self.aliases = dict(aliases or {})
-        self.denormal_flags = _denormal_flags()  # (get, set, flush) around each run, or None
+        self.denormal_flags = _denormal_flags()  # (set, flush) around each run, or None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = output_names or [o.name for o in self.session.get_outputs()]
         on_gpu = self.session.get_providers()[0] == "CUDAExecutionProvider"
@@ -321,26 +326,14 @@ class OrtCompiled:
             raise ValueError(f"Required inputs ({sorted(missing)}) are missing from input feed "
                              f"({list(feeds)}).")
         values = [v if isinstance(v, ort.OrtValue) else self.upload(v) for v in feeds.values()]
-        flags = self.denormal_flags
-        before = flags[2]() if flags is not None else None  # this run flushes denormals
-        try:
-            result = self.session._sess.run_with_ort_values(
-                {k: v._ortvalue for k, v in zip(feeds, values)}, self.output_names,
-                self._run_options)
-        finally:
-            if flags is not None:
-                flags[1](before)
+        result = _flushing(self.denormal_flags, self.session._sess.run_with_ort_values,
+                           {k: v._ortvalue for k, v in zip(feeds, values)}, self.output_names,
+                           self._run_options)
         return [ort.OrtValue(result[i]) for i in range(len(result))]  # (see OrtBinder.run)
 
     def run_numpy(self, feeds: dict) -> list:
-        flags = self.denormal_flags
-        before = flags[2]() if flags is not None else None
-        try:
-            return self.session.run(self.output_names,
-                                    {k: np.asarray(v) for k, v in feeds.items()})
-        finally:
-            if flags is not None:
-                flags[1](before)
+        return _flushing(self.denormal_flags, self.session.run, self.output_names,
+                         {k: np.asarray(v) for k, v in feeds.items()})
 
 
     @staticmethod
@@ -389,13 +382,7 @@ class OrtBinder:
             elif bound_out.get(name) is not target:
                 binding.bind_ortvalue_output(name, target._ortvalue)
                 bound_out[name] = target
-        flags = self._flags
-        before = flags[2]() if flags is not None else None  # this run flushes denormals
-        try:
-            self.session._sess.run_with_iobinding(binding, self._run_options)
-        finally:
-            if flags is not None:
-                flags[1](before)
+        _flushing(self._flags, self.session._sess.run_with_iobinding, binding, self._run_options)
         # Indexing copies each OrtValue (a new reference to its tensor); iterating the
         # vector would yield references INTO the binding's output slots, which the next run
         # on this binding re-points at its new results (a held weight, snapshot or pinned

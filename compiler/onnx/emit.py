@@ -181,6 +181,7 @@ def emit(graph: Graph, native: bool = False) -> Emitted:
         names[v] = name
         inputs.append(_value_info(name, v.type, lambda i, n=name: "batch" if i == 0 else f"{n}_d{i}"))
     _emit_nodes(ctx, graph, names, out_pairs)
+    aliases = {}
     if native:
         outputs = {name for name, _ in out_pairs}
         _fuse_native(ctx.nodes, outputs)
@@ -191,7 +192,7 @@ def emit(graph: Graph, native: bool = False) -> Emitted:
         aliases = _updates_in_place(ctx.nodes, {i[0] for i in inputs}, outputs)
     out_infos = [_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}") for name, v in out_pairs]
     return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos, ctx.domains,
-                   aliases if native else {})
+                   aliases)
 
 
 def _readers(nodes, counts):

@@ -725,7 +725,8 @@ void winograd_conv(Ort::KernelContext& ctx, const float* x, int64_t n, int64_t c
                  oh, ow,     bw,              blocks, chunk,  chunks,  images,   strips,
                  x,  u.data(), strip_bias.data(), koff.data(), relu,    y,       pooled};
   const int64_t tasks = images > 1 ? tiles(n, images) : n * chunks;
-  run_tasks(ctx, Tiled<winograd_chunk<Avx2Tile, F>, winograd_chunk<Avx512Tile, F>>::pick(), tasks, n * blocks * F::a * F::a * c * o, &t);
+  using Chunk = Tiled<winograd_chunk<Avx2Tile, F>, winograd_chunk<Avx512Tile, F>>;
+  run_tasks(ctx, Chunk::pick(), tasks, n * blocks * F::a * F::a * c * o, &t);
 }
 
 // The adjoint: the input gradient of a 3x3 convolution (g's, stride 1) from its output's, dy
@@ -796,9 +797,9 @@ void winograd_adjoint(Ort::KernelContext& ctx, const Geometry& g, Kernel kernel,
   const int64_t images = images_per_task(g.n, blocks);
   WinogradAdjointTask t{g, tiles(g.o, 8) * 8, bw, blocks, tiles(g.c, kCols), images,
                         &dy, u.data(), bias, koff.data(), dx};
-  run_tasks(ctx,
-            Tiled<winograd_adjoint_images<Avx2Tile, F>, winograd_adjoint_images<Avx512Tile, F>>::pick(),
-            tiles(g.n, images),
+  using Images =
+      Tiled<winograd_adjoint_images<Avx2Tile, F>, winograd_adjoint_images<Avx512Tile, F>>;
+  run_tasks(ctx, Images::pick(), tiles(g.n, images),
             g.n * blocks * F::a * F::a * g.c * g.o, &t);
 }
 
@@ -936,8 +937,8 @@ void winograd_kernel_grad(Ort::KernelContext& ctx, const Geometry& g, bool hwio,
   std::vector<float> partial(size_t(tasks * a * a * g.o * cp));  // zeroed by each task
   const auto koff = strided_offsets(most_images(blocks) * blocks, op);  // a group's blocks
   WinogradGradTask t{g, cp, op, bw, blocks, tasks, x, &dy, koff.data(), partial.data()};
-  run_tasks(ctx, Tiled<winograd_grad_images<Avx2Tile, F>, winograd_grad_images<Avx512Tile, F>>::pick(),
-            tasks, g.n * blocks * a * a * g.c * g.o, &t);
+  using Images = Tiled<winograd_grad_images<Avx2Tile, F>, winograd_grad_images<Avx512Tile, F>>;
+  run_tasks(ctx, Images::pick(), tasks, g.n * blocks * a * a * g.c * g.o, &t);
   WinogradGradOutTask out{g, hwio, cp, tasks, std::min(g.o, kWinogradGradTasks), partial.data(),
                           dw};
   run_tasks(ctx, winograd_grad_out<F>, out.tasks, tasks * a * a * g.o * cp, &out);

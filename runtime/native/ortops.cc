@@ -880,10 +880,10 @@ FloatOp<MaxUnpoolKernel, 2, 1, 2, 1, 0b10> max_unpool_op("MaxUnpool");  // (g, i
 }  // namespace
 
 // The calling thread's SSE control and status register, set to `value`; returns the previous
-// one. runtime/native_ops.py sets flush-to-zero and denormals-are-zero (bits 15 and 6) on the
-// thread that calls a session's run, for that call, as onnxruntime's
-// "session.set_denormal_as_zero" sets them on its pool threads for good (and on the thread
-// that makes the session, which kgraph restores: numpy there keeps its denormals).
+// one. runtime/onnx_exec.py sets flush-to-zero and denormals-are-zero (bits 15 and 6) on the
+// thread that calls a session's run or makes a session, for that call, and puts the previous
+// value back: onnxruntime's "session.set_denormal_as_zero" sets them on its pool threads for
+// good, and on the thread that makes the session (numpy there keeps its denormals).
 extern "C" __attribute__((visibility("default"))) unsigned kgraph_set_mxcsr(unsigned value) {
 #if defined(__x86_64__) || defined(__i386__)
   const unsigned old = _mm_getcsr();
@@ -901,14 +901,6 @@ extern "C" __attribute__((visibility("default"))) unsigned kgraph_flush_denormal
   const unsigned old = _mm_getcsr();
   _mm_setcsr(old | 0x8040u);
   return old;
-#else
-  return 0;
-#endif
-}
-
-extern "C" __attribute__((visibility("default"))) unsigned kgraph_mxcsr() {
-#if defined(__x86_64__) || defined(__i386__)
-  return _mm_getcsr();
 #else
   return 0;
 #endif
