@@ -31,6 +31,7 @@ from kgraph.config import ConfigWarning
 if os.environ.get("KGRAPH_ORT_TELEMETRY") != "1":
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # read when onnxruntime loads
 import onnxruntime as ort  # noqa: E402
+from onnxruntime.capi import _pybind_state as _C  # noqa: E402
 
 if os.environ.get("KGRAPH_ORT_TELEMETRY") != "1":
     ort.disable_telemetry_events()
@@ -280,12 +281,17 @@ class _Uploader:
 
     def __init__(self, device):
         self.device = device
+        self._c_device = ort.OrtDevice.make(device, 0)._get_c_device()
+        self._host = device == "cpu"
 
     def __call__(self, array):
         array = np.asarray(array)
         if not array.flags.c_contiguous:  # (np.ascontiguousarray would turn 0-d into 1-d)
             array = array.copy(order="C")
-        return ort.OrtValue.ortvalue_from_numpy(array, self.device, 0)
+        # OrtValue.ortvalue_from_numpy without its wrapper, which makes the device anew per
+        # call; a host value is the array's own memory, so it holds the array
+        return ort.OrtValue(_C.OrtValue.ortvalue_from_numpy(array, self._c_device),
+                            array if self._host else None)
 
 
 _UPLOADERS: dict = {}

@@ -7,11 +7,13 @@ time inside onnxruntime's runs during it (the rest is the host: batch gathering,
 Python); the step's matrix products alone (tools/bench_layers.GEMMS: forward, weight and
 input gradients at the same shapes and transposes) as one onnxruntime session of just those
 Gemm nodes, run once per step; kgraph's AdamUpdate of the model's trainable weights alone,
-likewise; the epoch's shuffled batches gathered alone (kgraph's data adapter, as `fit` gathers
-them: every framework pays it, the floor leaves it out); and the numpy floor
-(bench_layers.measure_floor). Prints each round and the medians of the ratios to the floor:
-the products alone against the floor say what onnxruntime's GEMMs cost at these shapes, the
-runs minus the products what the other kernels cost.
+likewise; the epoch's shuffled batches gathered alone on the host (kgraph's data adapter: every
+framework pays this copy, the floor leaves it out; kgraph's `fit` on arrays now makes it inside
+the step, a Gather in the runs); and the numpy floor (bench_layers.measure_floor). Prints each
+round and the medians of the ratios to the floor: the products alone against the floor say
+what onnxruntime's GEMMs cost at these shapes, the runs minus the products what the other
+kernels cost. Numpy's products for the floor leave OpenBLAS's threads spinning for ~0.1 s,
+which slowed the next epoch by 20-25%: each round waits that out.
 """
 import argparse
 import os
@@ -114,7 +116,7 @@ def _bound_runner(session, feeds, outputs, in_place=None):
 
 
 def gather_epoch(x, y, batch):
-    """A function timing one epoch of `fit`'s shuffled batch gathers alone."""
+    """A function timing one epoch of shuffled batch gathers alone, on the host."""
     from kgraph.keras import data_adapter
 
     adapter = data_adapter.make_adapter(x, y, batch_size=batch, shuffle=True)
@@ -171,6 +173,7 @@ def main():
     gathers = gather_epoch(x, y, bl.batch_of(model))
     adam = adam_session([tuple(w.shape) for w in bench.model.trainable_weights])
     gemms(10), adam(10)
+    time.sleep(0.5)
     rows = []
     for _ in range(args.rounds):
         timer.total = 0.0
@@ -179,6 +182,7 @@ def main():
         epoch = time.perf_counter() - start
         runs, alone, updates, gathered = timer.total, gemms(steps), adam(steps), gathers()
         floor = bl.measure_floor(model, n, bl.FULL["floor_steps"], 3)["epoch_s"]
+        time.sleep(0.5)  # numpy's OpenBLAS threads spin on after its products, taking a core
         rows.append((epoch, runs, alone, updates, gathered, floor))
         print(f"epoch {epoch:.3f} s | runs {runs:.3f} | products alone {alone:.3f} | Adam alone "
               f"{updates:.3f} | gathers alone {gathered:.3f} | floor {floor:.3f} | over the "

@@ -127,9 +127,15 @@ def is_chief(model) -> bool:
     return strategy is None or bool(strategy.should_checkpoint)
 
 
+def replicates(model) -> bool:
+    """Whether `model` was compiled under a strategy of its own (its train step is the
+    strategy's: `train_step_for`)."""
+    strategy = model.__dict__.get("_distribute_strategy")
+    return strategy is not None and strategy is not _DEFAULT
+
+
 def train_step_for(model, x, y, sw, steps):
     """The trainer's hook: the strategy's train step for `model`, or None."""
-    strategy = model.__dict__.get("_distribute_strategy")
-    if strategy is None or strategy is _DEFAULT:
+    if not replicates(model):
         return None
-    return strategy.build_train_step(model, x, y, sw, steps)
+    return model.__dict__["_distribute_strategy"].build_train_step(model, x, y, sw, steps)

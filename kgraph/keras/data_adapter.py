@@ -114,13 +114,24 @@ class ArrayAdapter:
         n = math.ceil(self.num_samples / self.batch_size)
         return min(n, self.steps) if self.steps is not None else n
 
-    def batches(self):
+    def _spans(self):
+        """(order, lo, hi) of each batch of an epoch: its samples are `order[lo:hi]` (the
+        epoch's shuffle) or, unshuffled (`order` None), `lo:hi`."""
         from kgraph import random as krandom
 
         n = self.num_samples
         order = krandom.generator().permutation(n) if self.shuffle else None
         for i in range(self.num_batches):
-            lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, n)
+            yield order, i * self.batch_size, min((i + 1) * self.batch_size, n)
+
+    def index_batches(self):
+        """The sample indices of each batch of an epoch, the ones `batches` would gather (the
+        same shuffle), for a step that gathers them itself (execution.Resident)."""
+        for order, lo, hi in self._spans():
+            yield order[lo:hi] if order is not None else np.arange(lo, hi)
+
+    def batches(self):
+        for order, lo, hi in self._spans():
             take = (lambda a: a[order[lo:hi]]) if order is not None else (lambda a: a[lo:hi])
             yield (pack_like(self.x, [take(a) for a in flatten(self.x)]),
                    None if self.y is None else pack_like(self.y, [take(a) for a in flatten(self.y)]),

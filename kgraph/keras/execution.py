@@ -41,6 +41,25 @@ def leaves(batch):
     return [a for a in flatten(batch) if a is not None]
 
 
+class Resident:
+    """An in-memory dataset that `fit` feeds whole to steps that gather their own batches
+    (StepPrograms.trace_step's `indexed`): each step is fed its batch's sample indices and
+    the arrays' buffers, bound once. On the host those buffers are the arrays' own memory,
+    so no batch is copied out on the host (onnxruntime's Gather copies it inside the step).
+
+    `batch`: (x, y, sample_weight) structures of whole arrays; `leaves`: their arrays."""
+
+    def __init__(self, batch, arrays):
+        self.batch, self.leaves = batch, arrays
+        self.checked = set()  # programs whose input checks passed on the whole arrays
+        self._fed = None  # (upload, the arrays' buffers)
+
+    def buffers(self, upload):
+        if self._fed is None or self._fed[0] is not upload:
+            self._fed = (upload, [upload(a) for a in self.leaves])
+        return self._fed[1]
+
+
 def stack(group):
     """One batch whose every array is the group's arrays stacked on a new axis 0, or None when
     the batches differ in structure or shape."""

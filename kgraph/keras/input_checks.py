@@ -27,14 +27,17 @@ def plan(model, kind, x, y) -> list:
     return checks
 
 
-def run(checks, x, y):
-    """Raise `InvalidInputError` when a batch breaks one of the planned checks."""
-    leaves = {"x": flatten(x), "y": flatten(y) if y is not None else []}
+def run(checks, x, y, holder="the batch"):
+    """Raise `InvalidInputError` when a batch (or the whole data, `holder`) breaks one of
+    the planned checks."""
+    leaves = {}
     for side, index, check in checks:
-        check(leaves[side][index])
+        if side not in leaves:
+            leaves[side] = flatten(x) if side == "x" else flatten(y) if y is not None else []
+        check(leaves[side][index], holder)
 
 
-def check_range(values, low, high, what, ignore=None):
+def check_range(values, low, high, what, ignore=None, holder="the batch"):
     """Raise when an integer-valued array has an entry outside `[low, high)`.
 
     Args:
@@ -42,6 +45,7 @@ def check_range(values, low, high, what, ignore=None):
         low, high: The valid range, `high` excluded.
         what: Names the argument and the layer or loss, for the message.
         ignore: A value allowed anywhere (a loss's `ignore_class`).
+        holder: What `values` are, for the message.
     """
     values = np.asarray(values)
     if values.size == 0 or values.dtype == bool:
@@ -50,13 +54,21 @@ def check_range(values, low, high, what, ignore=None):
         values = values[values != ignore]
         if values.size == 0:
             return
+    if low == 0 and values.dtype in _UNSIGNED:  # one pass: negatives read as huge unsigned
+        if np.maximum.reduce(values.view(_UNSIGNED[values.dtype]), axis=None) < high:
+            return
     smallest, largest = values.min(), values.max()
     if smallest >= low and largest < high:
         return
     bad = (smallest if smallest < low else largest).item()
-    raise InvalidInputError(f"{what} must lie in [{low}, {high - 1}], but the batch holds "
+    raise InvalidInputError(f"{what} must lie in [{low}, {high - 1}], but {holder} holds "
                             f"{bad!r}" + (f" (ignore_class={ignore!r} is also allowed)"
                                           if ignore is not None else "") + ".")
+
+
+_UNSIGNED = {np.dtype(t): np.dtype(t.replace("int", "uint"))
+             for t in ("int8", "int16", "int32", "int64")}
+_UNSIGNED.update({np.dtype(t): np.dtype(t) for t in ("uint8", "uint16", "uint32", "uint64")})
 
 
 # -- sparse crossentropy targets -----------------------------------------------------------
@@ -99,7 +111,7 @@ def _check_not_one_hot(target, shape, classes, name):
 
 
 def _range_check(low, high, what, ignore=None):
-    return lambda values: check_range(values, low, high, what, ignore)
+    return lambda values, holder: check_range(values, low, high, what, ignore, holder)
 
 
 # -- Embedding indices ---------------------------------------------------------------------

@@ -14,28 +14,48 @@ from kgraph.keras.tree import flatten, pack_like
 class StepPrograms:
     """The program cache of a Trainer (`self._programs`, `self._closed_keys`)."""
 
-    def _program(self, kind, batch, steps=1):
+    def _program(self, kind, batch, steps=1, leaves=None, indexed=False):
         """The compiled program for `kind` on batches shaped like `batch`; with steps > 1,
         `batch` holds `steps` batches stacked on axis 0 and the program runs them all. A
         model whose Inputs leave axes open gets one program for every size of them, unless
-        its step cannot be traced so (then one per size, as for every other model)."""
-        opened = {} if self._is_static() else self._open_axes(batch[0], steps)
+        its step cannot be traced so (then one per size, as for every other model).
+        `leaves`: execution.leaves(batch), where the caller has them. `indexed`: `batch`
+        holds whole arrays, and the program takes the sample indices of its batch (or of its
+        `steps` batches, stacked) as one more input (`trace_step`).
+
+        The last answer is kept with the batch's exact shapes: a training loop's batches
+        repeat them, and working out the key again costs more than its step's small kernels."""
+        leaves = execution.leaves(batch) if leaves is None else leaves
+        seen = (kind, steps, indexed, batch[1] is None, batch[2] is None,
+                getattr(self.optimizer, "_schedule", None)) + \
+            tuple((a.shape, a.dtype) for a in leaves)
+        last = self.__dict__.get("_last_program")
+        if last is not None and last[0] == seen and self._programs.get(last[1]) is last[2]:
+            return last[2]
+        key, program = self._find_program(kind, batch, steps, indexed)
+        self.__dict__["_last_program"] = (seen, key, program)
+        return program
+
+    def _find_program(self, kind, batch, steps, indexed=False):
+        """(cache key, program) for `_program`."""
+        opened = {} if self._is_static() else self._open_axes(batch[0],
+                                                               1 if indexed else steps)
         if opened:
-            key = self._program_key(kind, batch, steps, opened)
+            key = self._program_key(kind, batch, steps, opened, indexed=indexed)
             if key not in self._closed_keys:
                 try:
-                    return self._cached_program(key, kind, batch, steps, opened)
+                    return key, self._cached_program(key, kind, batch, steps, opened, indexed)
                 except Exception:  # noqa: BLE001 - a step that needs those sizes: per size
                     self._closed_keys.add(key)
-        return self._cached_program(self._program_key(kind, batch, steps, sized=bool(opened)),
-                                    kind, batch, steps)
+        key = self._program_key(kind, batch, steps, sized=bool(opened), indexed=indexed)
+        return key, self._cached_program(key, kind, batch, steps, indexed=indexed)
 
-    def _program_key(self, kind, batch, steps, opened=None, sized=False):
+    def _program_key(self, kind, batch, steps, opened=None, sized=False, indexed=False):
         """The programs' cache key: the step, the leaves' non-batch shapes (the `opened` axes
         of the x leaves as None) and dtypes, which of y and sample weights are given, and
         the optimizer's schedule."""
         x, y, sw = batch
-        cut = 0 if self._is_static() else (2 if steps > 1 else 1)
+        cut = 0 if self._is_static() else (2 if steps > 1 and not indexed else 1)
         shapes = []
         for i, a in enumerate(a for a in flatten((x, y, sw)) if a is not None):
             shape = a.shape
@@ -44,15 +64,16 @@ class StepPrograms:
             shapes.append((shape[cut:], a.dtype.str))
         # A schedule set after compile() is traced into a new step (held here, so its id
         # cannot be reused by another object while the key lives).
-        return (kind, steps) + (("sized",) if sized else ()) + tuple(shapes) + (
+        return (kind, steps) + (("sized",) if sized else ()) + (("indexed",) if indexed
+                                                                 else ()) + tuple(shapes) + (
             y is None, sw is None, getattr(self.optimizer, "_schedule", None))
 
-    def _cached_program(self, key, kind, batch, steps, opened=None):
+    def _cached_program(self, key, kind, batch, steps, opened=None, indexed=False):
         program = self._programs.get(key)
         if program is None:
             with concurrency.model_lock(self):  # concurrent first calls build it once
                 return self._programs.get(key) or self._new_program(key, kind, batch, steps,
-                                                                    opened)
+                                                                    opened, indexed)
         return program
 
     def _open_axes(self, x, steps):
@@ -84,10 +105,10 @@ class StepPrograms:
                                           else None)
         return cached[1]
 
-    def _new_program(self, key, kind, batch, steps, opened=None):
+    def _new_program(self, key, kind, batch, steps, opened=None, indexed=False):
         x, y, sw = batch
-        self._ensure_built(execution.leaves(x)[0][0] if steps > 1 else x)
-        program = self._build_program(kind, x, y, sw, steps, opened)
+        self._ensure_built(execution.leaves(x)[0][0] if steps > 1 and not indexed else x)
+        program = self._build_program(kind, x, y, sw, steps, opened, indexed)
         program.stateful = [layer for layer in self._flat_layers()
                             if getattr(layer, "stateful", False) and
                             getattr(layer, "states", None)]
@@ -105,28 +126,31 @@ class StepPrograms:
     def _is_static(self):
         return getattr(self, "_backend", None) in execution.STATIC_TARGETS
 
-    def _build_program(self, kind, x, y, sw, steps=1, opened=None):
+    def _build_program(self, kind, x, y, sw, steps=1, opened=None, indexed=False):
         from kgraph.compiler.program import program_of
         from kgraph.distribute.strategy import train_step_for
 
         replicated = train_step_for(self, x, y, sw, steps) if kind == "train" else None
         if replicated is not None:  # a mirrored strategy: split step + all-reduce
-            if opened:
-                raise ValueError("a replicated step is traced for the batch's sizes")
+            if opened or indexed:
+                raise ValueError("a replicated step is traced for the batch itself")
             return replicated
         graph = self.trace_step(kind, x, y, sw, steps=steps, static=self._is_static(),
-                                opened=opened)
+                                opened=opened, indexed=indexed)
         return program_of(graph, getattr(self, "_backend", None))
 
-    def trace_step(self, kind, x, y=None, sw=None, steps=1, static=False, opened=None):
+    def trace_step(self, kind, x, y=None, sw=None, steps=1, static=False, opened=None,
+                   indexed=False):
         """The op graph of one train/test/predict step for batches shaped like `x, y, sw`;
         what `fit`/`evaluate`/`predict` compile. The batch dimension is left unknown unless
         `static`, and so are the axes `opened` names ({x leaf index: axes}). With `steps` > 1
         the arrays hold `steps` batches stacked on axis 0 and the graph runs that many steps
-        in a row, each on the state the previous one wrote."""
+        in a row, each on the state the previous one wrote. `indexed`: `x, y, sw` are whole
+        datasets and the graph takes one more input, `batch_index`: the sample indices of
+        the batch (`steps` > 1: of each batch, stacked), which it gathers first."""
         from kgraph.compiler.program import trace_graph
 
-        lead = 1 if steps == 1 else 2
+        lead = 1 if steps == 1 or indexed else 2
         specs, structure = [], []
         for tag, data in (("x", x), ("y", y), ("sample_weight", sw)):
             leaves = flatten(data) if data is not None else []
@@ -136,6 +160,9 @@ class StepPrograms:
                     shape = tuple(None if j in opened[i] else d for j, d in enumerate(shape))
                 specs.append((f"{tag}_{i}", shape, a.dtype))
             structure.append((data, len(leaves)))
+        if indexed:
+            specs.append(("batch_index", (None,) if steps == 1 else (steps, None),
+                          np.dtype(np.int64)))
 
         def step(placeholders):
             parts, i = [], 0
@@ -146,6 +173,9 @@ class StepPrograms:
                 return getattr(self, f"_{kind}_graph")(*parts)
 
         def fn(*placeholders):
+            if indexed:
+                index = placeholders[-1]
+                placeholders = [ops.take(p, index, axis=0) for p in placeholders[:-1]]
             if steps == 1:
                 return step(placeholders)
             graph = current_graph()

@@ -215,8 +215,8 @@ class Trainer(StepPrograms):
                 {"train": "fit", "test": "evaluate"}[kind])
         if self.run_eagerly:
             return self._run_eagerly(kind, batch)
-        program = self._program(kind, batch, steps)
-        arrays = execution.leaves((x, y, sw))
+        arrays = execution.leaves(batch)
+        program = self._program(kind, batch, steps, arrays)
         if program.input_checks:
             input_checks.run(program.input_checks, x, y)
         if program.stateful:
@@ -245,6 +245,44 @@ class Trainer(StepPrograms):
             return self._run(kind, stacked, steps=len(group), host_done=True)
         for batch in group:
             program, outs = self._run(kind, batch, host_done=True)
+        return program, outs
+
+    def _resident(self, adapter):
+        """execution.Resident of `adapter`'s arrays where `fit`'s steps can gather their own
+        shuffled batches, else None (the adapter gathers them on the host): in-memory
+        C-contiguous numeric arrays, shuffled, run by onnxruntime on the host (whose buffers
+        are then the arrays themselves), no host-side layers, no replica strategy, not
+        eager."""
+        from kgraph.distribute.strategy import replicates
+
+        if type(adapter) is not data_adapter.ArrayAdapter or not adapter.shuffle or \
+                self.run_eagerly or getattr(self, "_host_prefix", None) is not None or \
+                not _on_host(getattr(self, "_backend", None)) or replicates(self):
+            return None
+        batch = (adapter.x, adapter.y, adapter.sample_weight)
+        arrays = execution.leaves(batch)
+        if not all(isinstance(a, np.ndarray) and a.ndim and a.flags.c_contiguous and
+                   a.dtype.kind in "biuf" for a in arrays):
+            return None
+        return execution.Resident(batch, arrays)
+
+    def _run_indexed(self, kind, resident, group):
+        """`_run_group` for batches given by their sample indices into `resident`'s arrays:
+        each program gathers its batch itself. Returns the last call's program and
+        outputs."""
+        runs = [(np.stack(group), len(group))] if len(group) > 1 and \
+            len({len(index) for index in group}) == 1 else [(index, 1) for index in group]
+        for index, steps in runs:
+            program = self._program(kind, resident.batch, steps, resident.leaves,
+                                    indexed=True)
+            if program not in resident.checked:  # once, on the whole arrays
+                if program.input_checks:
+                    input_checks.run(program.input_checks, *resident.batch[:2],
+                                     holder="the data")
+                resident.checked.add(program)
+            if program.stateful:
+                _check_stateful_batch(program.stateful, index.shape[-1])
+            outs = program(*resident.buffers(program.compiled.upload), index)
         return program, outs
 
     def _logs(self, program, outs):
@@ -357,17 +395,25 @@ class Trainer(StepPrograms):
     def _fit_epoch(self, adapter, cbs, skip=0, logs=None):
         """One epoch; a resumed one (BackupAndRestore) skips the `skip` batches already run
         and starts from their `logs`."""
-        logs, step = dict(logs or {}), skip
-        batches = itertools.islice(adapter.batches(), skip, None)
+        logs, step, last = dict(logs or {}), skip, None
+        resident = self._resident(adapter)
+        batches = itertools.islice(adapter.index_batches() if resident else adapter.batches(),
+                                   skip, None)
+        begin, end = cbs.on_train_batch_begin, cbs.on_train_batch_end
+        # the step's results are read back only for a callback that takes them per batch
+        # (a progress bar, TerminateOnNaN, ...); else once, from the epoch's last step
+        per_batch = bool(cbs.listeners("on_train_batch_end"))
         for group in execution.groups(batches, self.steps_per_execution):
-            cbs.on_train_batch_begin(step)
-            program, outs = self._run_group("train", group)
+            begin(step)
+            last = self._run_indexed("train", resident, group) if resident else \
+                self._run_group("train", group)
             step += len(group)
-            logs = self._logs(program, outs)
-            cbs.on_train_batch_end(step - 1, kcallbacks.pythonify_logs(logs))
+            if per_batch:
+                logs = self._logs(*last)
+                end(step - 1, kcallbacks.pythonify_logs(logs))
             if self.stop_training:
                 break
-        return logs
+        return self._logs(*last) if last is not None and not per_batch else logs
 
     @concurrency.serialized
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
@@ -384,13 +430,17 @@ class Trainer(StepPrograms):
             steps=adapter.num_batches)
         self.reset_metrics()
         cbs.on_test_begin()
-        logs, program, outs = {}, None, None
+        logs, last = {}, None
+        per_batch = bool(cbs.listeners("on_test_batch_end"))
         with contextlib.closing(adapter):  # a dataset's workers end with evaluate
             for step, batch in enumerate(adapter.batches()):
                 cbs.on_test_batch_begin(step)
-                program, outs = self._run("test", batch)
-                logs = self._logs(program, outs)
-                cbs.on_test_batch_end(step, kcallbacks.pythonify_logs(logs))
+                last = self._run("test", batch)
+                if per_batch:  # (as in _fit_epoch)
+                    logs = self._logs(*last)
+                    cbs.on_test_batch_end(step, kcallbacks.pythonify_logs(logs))
+            if last is not None and not per_batch:
+                logs = self._logs(*last)
         logs = kcallbacks.pythonify_logs(logs)
         cbs.on_test_end(logs)
         return self._format(logs, return_dict) if logs else None
@@ -422,6 +472,18 @@ class Trainer(StepPrograms):
         if not chunks:
             raise ValueError("predict() received no data: the input is empty.")
         return self._pack_outputs([np.concatenate(parts) for parts in zip(*chunks)])
+
+
+def _on_host(backend):
+    """Whether a model compiled for executor `backend` keeps its buffers in host memory as
+    numpy's own (onnxruntime without a CUDA provider)."""
+    from kgraph.compiler.build import resolve_target
+
+    if resolve_target(backend) != "onnxruntime":
+        return False
+    from kgraph.runtime.onnx_exec import providers
+
+    return "CUDAExecutionProvider" not in providers()
 
 
 def _check_stateful_batch(layers, batch):
@@ -483,18 +545,12 @@ class LegacyCompiledMetrics:
         return self.model._compiled_metrics.metrics
 
 
-class _Dispatch:
-    """Forward test hooks of an evaluate() run inside fit() to fit's callbacks."""
+class _Dispatch(kcallbacks.CallbackList):
+    """Forward test hooks of an evaluate() run inside fit() to fit's callbacks (already set
+    up with fit's model and params)."""
 
     def __init__(self, callbacks):
         self.callbacks = callbacks
-
-    def __getattr__(self, name):
-        def call(*args):
-            args = args + ({},) * (2 - len(args)) if "batch" in name else args or ({},)
-            for c in self.callbacks:
-                getattr(c, name)(*args)
-        return call
 
 
 def _unpack_validation(validation_data):

@@ -145,10 +145,33 @@ class CallbackList:
         def call(*args):
             args = args + (None,) * (arity - len(args))
             args = args[:-1] + ({} if args[-1] is None else args[-1],)
-            for c in self.callbacks:
-                getattr(c, name)(*args)
-                if name == "on_train_batch_begin":
-                    c.on_batch_begin(*args)
-                elif name == "on_train_batch_end":
-                    c.on_batch_end(*args)
+            for method in self.listeners(name):
+                method(*args)
         return call
+
+    def listeners(self, name):
+        """The methods a call of hook `name` runs, in order: each callback's own `name` and,
+        for the train batch hooks, its Keras 2 alias (`on_batch_end`), leaving out the
+        `Callback` base class's no-ops, as tf.keras skips batch hooks nobody implements (the
+        trainer then reads no per-step logs back). Worked out again when `callbacks`
+        changes."""
+        callbacks = tuple(self.callbacks)
+        cache = self.__dict__.setdefault("_listeners", {})
+        hit = cache.get(name)
+        if hit is not None and len(hit[0]) == len(callbacks) and \
+                all(a is b for a, b in zip(hit[0], callbacks)):
+            return hit[1]
+        hooks = (name,) + _ALIASES.get(name, ())
+        methods = []
+        for c in callbacks:
+            for hook in hooks:
+                method = getattr(c, hook)
+                if getattr(method, "__func__", None) is not getattr(Callback, hook):
+                    methods.append(method)
+        methods = tuple(methods)
+        cache[name] = (callbacks, methods)
+        return methods
+
+
+_ALIASES = {"on_train_batch_begin": ("on_batch_begin",),
+            "on_train_batch_end": ("on_batch_end",)}
