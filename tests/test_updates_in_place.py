@@ -86,6 +86,28 @@ def test_steps_in_place_keep_their_buffers_and_train_bit_for_bit_as_fresh_ones(m
 
 
 @needs_library
+@pytest.mark.parametrize("schedule", [False, True])
+def test_the_step_counter_and_running_sums_are_written_in_place_where_one_node_reads_them(
+        schedule):
+    x, y = _data()
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(3, activation="softmax")])
+    rate = keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.9) if schedule else 1e-3
+    model.compile(keras.optimizers.Adam(rate), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    model.train_on_batch(x[:32], y[:32])
+    sums = [v for m in model.metrics for v in m.variables]
+    assert len(sums) == 4  # the loss tracker's and the accuracy's total and count
+    counter = model.optimizer.iterations
+    before = [v._device for v in sums + [counter]]
+    logs = model.train_on_batch(x[32:64], y[32:64], return_dict=True)
+    assert all(v._device is b for v, b in zip(sums, before))
+    # a schedule reads the counter too: its new value then gets a fresh buffer
+    assert (counter._device is before[-1]) == (not schedule)
+    assert counter.numpy() == 2 and sums[1].numpy() == 64 and 0 <= logs["accuracy"] <= 1
+
+
+@needs_library
 def test_a_snapshot_or_a_buffer_handed_out_keeps_its_value_after_later_steps():
     x, y = _data()
     model = _model()

@@ -189,7 +189,9 @@ def emit(graph: Graph, native: bool = False) -> Emitted:
         _pool_in_convolutions(ctx.nodes, outputs, shapes)
         _biases_in_sequences(ctx.nodes, outputs, shapes)
         _row_sums_in_gradients(ctx.nodes, shapes, dict(ctx.initializers))
-        aliases = _updates_in_place(ctx.nodes, {i[0] for i in inputs}, outputs)
+        types = {name: v.type for v, name in names.items()}
+        types.update((name, v.type) for name, v in out_pairs)
+        aliases = _updates_in_place(ctx.nodes, {i[0] for i in inputs}, outputs, types)
     out_infos = [_value_info(name, v.type, lambda i, n=name: f"{n}_d{i}") for name, v in out_pairs]
     return Emitted(graph.name, ctx.nodes, ctx.initializers, inputs, out_infos, ctx.domains,
                    aliases)
@@ -377,7 +379,10 @@ def _row_sums_in_gradients(nodes, shapes, consts):
     nodes[:] = [node for i, node in enumerate(nodes) if i not in dropped]
 
 
-def _updates_in_place(nodes, inputs, outputs):
+_ELEMENTWISE = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min"})
+
+
+def _updates_in_place(nodes, inputs, outputs, types=None):
     """The outputs of `kgraph.AdamUpdate` nodes that may be written into their inputs' buffers,
     as {output: input}: an Adam step then reads and writes each slot (and weight) once, in
     cache, instead of writing fresh buffers (3x faster alone for an MLP's 269k parameters).
@@ -388,12 +393,30 @@ def _updates_in_place(nodes, inputs, outputs):
     must run before it, so the node takes a gradient that does (its sixth input, `after`,
     which the kernel does not read; the first layer's kernel gradient, in a stack of layers).
     Where no gradient follows them all, the weight gets a fresh buffer. `inputs`, `outputs`:
-    the graph's input and output names. Names read inside a loop body never qualify."""
+    the graph's input and output names. Names read inside a loop body never qualify.
+
+    So do the outputs of elementwise nodes (`_ELEMENTWISE`) whose input of the same type
+    (`types`: name -> Type) they alone read: a metric's or the loss tracker's running sums,
+    the optimizer's step counter. Each element is read before it is written, and nothing
+    else reads the old value. Their buffers then stay bound from step to step."""
+    types = types or {}
+    readers, counts = _reader_lists(nodes), _readers(nodes, Counter())
+
+    def own(name, j):  # read by node j alone, at the top level, a graph input only
+        return (name in inputs and name not in outputs and counts[name] == 1
+                and readers.get(name) == [j])
+
+    aliases = {}
+    for j, (op, ins, outs, _) in enumerate(nodes):
+        if op in _ELEMENTWISE and len(outs) == 1 and outs[0] in outputs and \
+                types.get(outs[0]) is not None:
+            name = next((n for n in ins if own(n, j) and types.get(n) == types[outs[0]]), None)
+            if name is not None:
+                aliases[outs[0]] = name
     updates = [j for j, node in enumerate(nodes) if node[0] == "kgraph.AdamUpdate"]
     if not updates:
-        return {}
+        return aliases
     producer = {out: j for j, (_, _, outs, _) in enumerate(nodes) for out in outs}
-    readers, counts = _reader_lists(nodes), _readers(nodes, Counter())
     before = []  # each node's ancestors, as a bit set of node indices (nodes are in order)
     for _, ins, _, _ in nodes:
         bits = 0
@@ -403,11 +426,6 @@ def _updates_in_place(nodes, inputs, outputs):
                 bits |= before[p] | (1 << p)
         before.append(bits)
 
-    def own(name, j):  # read by node j alone, at the top level, a graph input only
-        return (name in inputs and name not in outputs and counts[name] == 1
-                and readers.get(name) == [j])
-
-    aliases = {}
     for j in updates:
         op, ins, outs, attrs = nodes[j]
         for k in (1, 2):  # m', v'

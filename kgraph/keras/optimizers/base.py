@@ -252,25 +252,31 @@ class Optimizer:
         self.build(variables)
         if self.loss_scale_factor is not None:
             grads = [g / float(self.loss_scale_factor) for g in grads]
+        # Keras' `iterations + 1`: this update's count, read once for `t` and the new value,
+        # so the counter has one reader and its update can be written in place (emit)
+        step = self.iterations.value + np.int64(1)
         if self.gradient_accumulation_steps:
             averaging.accumulate_then_update(self, grads, variables)
         else:
-            self._update(grads, variables)
+            self._update(grads, variables, step)
         if self.use_ema:
             averaging.update_moving_averages(self, variables)
         for var in variables:
             constraint = getattr(var, "constraint", None)
             if constraint is not None:
                 var.assign(constraint(var.value))
-        self.iterations.assign(self.iterations.value + np.int64(1))
+        self.iterations.assign(step)
         return self.iterations
 
-    def _update(self, grads, variables):
+    def _update(self, grads, variables, step=None):
+        """`step`: the update's count as an int64 value (`iterations + 1`); by default worked
+        out from `_step_count`, which gradient accumulation divides."""
         grads = clipping.clip_gradients(grads, self.clipnorm, self.clipvalue,
                                         self.global_clipnorm)
         lr = self._learning_rate_value()
         self._apply_weight_decay(variables, lr)
-        self._update_variables(grads, variables, lr, self._step_count() + 1.0)
+        t = self._step_count() + 1.0 if step is None else ops.cast(step, "float32")
+        self._update_variables(grads, variables, lr, t)
 
     def _update_variables(self, grads, variables, lr, t):
         """Run `update_step` for every variable (Keras' `_backend_update_step`)."""
