@@ -95,9 +95,12 @@ def test_the_step_reads_the_arrays_own_memory():
     adapter = data_adapter.make_adapter(x, y, batch_size=16, shuffle=True)
     resident = model._resident(adapter)
     assert isinstance(resident, execution.Resident)
-    buffers = resident.buffers(_UPLOADERS.setdefault("cpu", _Uploader("cpu")))
+    upload = _UPLOADERS.setdefault("cpu", _Uploader("cpu"))
+    buffers = resident.feeds(upload, np.arange(16))
     assert buffers[0].data_ptr() == x.ctypes.data  # not a copy
-    assert resident.buffers(_UPLOADERS["cpu"])[0] is buffers[0]  # bound once
+    again = resident.feeds(upload, np.arange(16, 32))
+    assert again[0] is buffers[0] and again[-1] is buffers[-1]  # bound once
+    np.testing.assert_array_equal(buffers[-1].numpy(), np.arange(16, 32))
 
 
 @pytest.mark.parametrize("case", ["unshuffled", "strided", "generator"])

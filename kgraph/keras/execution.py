@@ -53,11 +53,20 @@ class Resident:
         self.batch, self.leaves = batch, arrays
         self.checked = set()  # programs whose input checks passed on the whole arrays
         self._fed = None  # (upload, the arrays' buffers)
+        self._index = {}  # index shape -> (array, its buffer): rewritten, bound once
 
-    def buffers(self, upload):
+    def feeds(self, upload, index):
+        """The buffers to feed a step for the batch of sample indices `index`: the arrays'
+        (made once) and one holding `index`, the same buffer for every batch of its shape
+        (its array rewritten in place: the step reads it during the call alone)."""
         if self._fed is None or self._fed[0] is not upload:
-            self._fed = (upload, [upload(a) for a in self.leaves])
-        return self._fed[1]
+            self._fed, self._index = (upload, [upload(a) for a in self.leaves]), {}
+        held = self._index.get(index.shape)
+        if held is None:
+            array = np.empty(index.shape, np.int64)
+            held = self._index[index.shape] = (array, upload(array))
+        held[0][...] = index
+        return self._fed[1] + [held[1]]
 
 
 def stack(group):

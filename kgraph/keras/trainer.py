@@ -270,8 +270,12 @@ class Trainer(StepPrograms):
         """`_run_group` for batches given by their sample indices into `resident`'s arrays:
         each program gathers its batch itself. Returns the last call's program and
         outputs."""
-        runs = [(np.stack(group), len(group))] if len(group) > 1 and \
-            len({len(index) for index in group}) == 1 else [(index, 1) for index in group]
+        if len(group) == 1:
+            runs = ((group[0], 1),)
+        elif len({len(index) for index in group}) == 1:
+            runs = ((np.stack(group), len(group)),)
+        else:
+            runs = [(index, 1) for index in group]
         for index, steps in runs:
             program = self._program(kind, resident.batch, steps, resident.leaves,
                                     indexed=True)
@@ -282,7 +286,7 @@ class Trainer(StepPrograms):
                 resident.checked.add(program)
             if program.stateful:
                 _check_stateful_batch(program.stateful, index.shape[-1])
-            outs = program(*resident.buffers(program.compiled.upload), index)
+            outs = program(*resident.feeds(program.compiled.upload, index))
         return program, outs
 
     def _logs(self, program, outs):
@@ -399,12 +403,14 @@ class Trainer(StepPrograms):
         resident = self._resident(adapter)
         batches = itertools.islice(adapter.index_batches() if resident else adapter.batches(),
                                    skip, None)
-        begin, end = cbs.on_train_batch_begin, cbs.on_train_batch_end
         # the step's results are read back only for a callback that takes them per batch
         # (a progress bar, TerminateOnNaN, ...); else once, from the epoch's last step
+        begin = cbs.on_train_batch_begin if cbs.listeners("on_train_batch_begin") else None
+        end = cbs.on_train_batch_end
         per_batch = bool(cbs.listeners("on_train_batch_end"))
         for group in execution.groups(batches, self.steps_per_execution):
-            begin(step)
+            if begin is not None:
+                begin(step)
             last = self._run_indexed("train", resident, group) if resident else \
                 self._run_group("train", group)
             step += len(group)
