@@ -202,6 +202,18 @@ class Variable:
         thread reading the variable while a step updates it may see part of the update."""
         return self._donatable and self._device is not None and self._device_upload == upload
 
+    def kept(self, buffer, upload, written) -> bool:
+        """Whether the value is still `buffer` of `upload`'s executor, as a step fed and left
+        it, so the step may be run again on the same feeds (runtime/program.py); `written`:
+        the step writes it in place, so it must also still be the step's own to write, with
+        no host copy read since."""
+        if self._device is not buffer or self._device_upload is not upload:
+            return False
+        if not written:
+            self._donatable = False  # fed, as `device_buffer` without `lend` hands it out
+            return True
+        return self._donatable and self._host is None
+
     def snapshot(self):
         """The current value as an object that later steps leave unchanged (steps write new
         buffers, never into old ones): the executor's buffer, or a copy of the host array.

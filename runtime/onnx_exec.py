@@ -365,12 +365,33 @@ class OrtBinder:
         self._run_options = ort.RunOptions()
         self._c_device = ort.OrtDevice.make(self.device, 0)._get_c_device()
         self._flags = compiled.denormal_flags
+        self._last = None  # the last call's feeds and what to give back (see run)
+
+    def unbind(self, names):
+        """Drop the references to the inputs `names` (the next run binds them again; the
+        binding's own stale entries are never read before that)."""
+        for name in names:
+            self._bound.pop(name, None)
+        self._last = None
 
     def run(self, feeds: dict, into=None) -> list:
         """`into`: {output name: OrtValue} written in place (an input's buffer where the
         compiled graph's `aliases` allow it), returned as they are (kept bound while the
         next call names the same buffer); every other output gets a fresh buffer."""
         binding, bound = self.binding._iobinding, self._bound
+        last = self._last
+        if last is not None and last[0] is feeds and last[1] is into:
+            # the same feeds again (Program's repeated call): only the fresh outputs rebound
+            device = self._c_device
+            for name in last[2]:
+                binding.bind_output(name, device)
+            _flushing(self._flags, self.session._sess.run_with_iobinding, binding,
+                      self._run_options)
+            outputs, outs = binding.get_outputs(), list(last[4])
+            for i in last[3]:
+                outs[i] = ort.OrtValue(outputs[i])
+            return outs
+        self._last = None
         for name, value in feeds.items():
             if bound.get(name) is value:
                 continue
@@ -395,6 +416,10 @@ class OrtBinder:
         # buffer would silently change to a later step's value).
         outputs = binding.get_outputs()
         if into:
-            return [ort.OrtValue(outputs[i]) if (given := into.get(name)) is None else given
+            outs = [ort.OrtValue(outputs[i]) if (given := into.get(name)) is None else given
                     for i, name in enumerate(self.output_names)]
+            fresh = [i for i, name in enumerate(self.output_names) if name not in into]
+            # (feeds, into, fresh output names, their positions, the outputs given back)
+            self._last = (feeds, into, [self.output_names[i] for i in fresh], fresh, outs)
+            return outs
         return [ort.OrtValue(outputs[i]) for i in range(len(outputs))]

@@ -17,12 +17,12 @@ def _data(n=203, features=12, classes=3, seed=0):
             rng.integers(0, classes, n).astype(np.int64))
 
 
-def _model(spe=1, features=12):
+def _model(spe=1, features=12, dropout=True):
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((features,)),
-                              keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dropout(0.3),
-                              keras.layers.Dense(3, activation="softmax")])
+                              keras.layers.Dense(8, activation="relu")] +
+                             ([keras.layers.Dropout(0.3)] if dropout else []) +
+                             [keras.layers.Dense(3, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"],
                   steps_per_execution=spe)
     return model
@@ -176,3 +176,51 @@ def test_listeners_skip_inherited_noops_and_see_instance_hooks():
     assert calls == [("instance", 5), ("alias", 5)]
     cbs.callbacks.pop()  # the list changed: worked out again
     assert len(cbs.listeners("on_train_batch_end")) == 1
+
+
+def test_repeated_steps_skip_rebinding_and_train_as_the_full_path(monkeypatch):
+    """Program's repeated call (same feeds, every variable as the last step left it) trains
+    bit for bit as the full path; a callback reading and snapshotting weights between steps
+    sends the next step through the full path, and its snapshots keep their values."""
+    from kgraph.variables import Variable, snapshot_to_numpy
+
+    x, y = _data()
+    kept = []
+    original = Variable.kept
+
+    def counting(self, *args):
+        ok = original(self, *args)
+        kept.append(ok)
+        return ok
+    monkeypatch.setattr(Variable, "kept", counting)
+    held = []
+
+    class Reader(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch % 3 == 0:
+                w = self.model.weights[0]
+                held.append((w.snapshot(), w.numpy()))
+
+    model = _model(dropout=False)  # (a step drawing dropout masks takes a fresh key: no repeat)
+    repeated = _fit(model, x, y, batch_size=16, epochs=3, callbacks=[Reader()])
+    assert any(kept) and not all(kept)  # repeated steps, and full ones after each snapshot
+    for snapshot, value in held:
+        np.testing.assert_array_equal(snapshot_to_numpy(snapshot), value)
+
+    monkeypatch.setattr(Variable, "kept", lambda self, *args: False)
+    held.clear()
+    _same(repeated, _fit(_model(dropout=False), x, y, batch_size=16, epochs=3,
+                         callbacks=[Reader()]))
+
+
+def test_fit_lets_go_of_the_dataset():
+    import gc
+    import weakref
+
+    x, y = _data()
+    model = _model()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    gone = weakref.ref(x)
+    del x
+    gc.collect()
+    assert gone() is None

@@ -279,6 +279,7 @@ class Trainer(StepPrograms):
         for index, steps in runs:
             program = self._program(kind, resident.batch, steps, resident.leaves,
                                     indexed=True)
+            resident.programs.add(program)
             if program not in resident.checked:  # once, on the whole arrays
                 if program.input_checks:
                     input_checks.run(program.input_checks, *resident.batch[:2],
@@ -408,17 +409,21 @@ class Trainer(StepPrograms):
         begin = cbs.on_train_batch_begin if cbs.listeners("on_train_batch_begin") else None
         end = cbs.on_train_batch_end
         per_batch = bool(cbs.listeners("on_train_batch_end"))
-        for group in execution.groups(batches, self.steps_per_execution):
-            if begin is not None:
-                begin(step)
-            last = self._run_indexed("train", resident, group) if resident else \
-                self._run_group("train", group)
-            step += len(group)
-            if per_batch:
-                logs = self._logs(*last)
-                end(step - 1, kcallbacks.pythonify_logs(logs))
-            if self.stop_training:
-                break
+        try:
+            for group in execution.groups(batches, self.steps_per_execution):
+                if begin is not None:
+                    begin(step)
+                last = self._run_indexed("train", resident, group) if resident else \
+                    self._run_group("train", group)
+                step += len(group)
+                if per_batch:
+                    logs = self._logs(*last)
+                    end(step - 1, kcallbacks.pythonify_logs(logs))
+                if self.stop_training:
+                    break
+        finally:
+            for program in resident.programs if resident else ():
+                program.release()  # the dataset is not held once fit returns
         return self._logs(*last) if last is not None and not per_batch else logs
 
     @concurrency.serialized
