@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
+
 
 class Program:
     """`key_name`: the graph's rng key input, fed `next_key()` (a fresh uint32 per call; the
@@ -101,8 +103,11 @@ class Program:
                 held[var] = buf
             else:  # the executor that made it; a step's own buffer until something reads it
                 var.set_device_buffer(buf, upload, donatable=True)
+        # repeatable: every update in place, and the caller's arrays device buffers it keeps
+        # (a host array it passes again may have been changed, and was uploaded as it was)
         if not pinned and defer is None and self.key_name is None and self.prologue is None \
-                and len(into) == len(self.updated):  # every update in place: repeatable
+                and len(into) == len(self.updated) and \
+                not any(isinstance(a, np.ndarray) for a in arrays):
             written = {id(var) for var in self.updated}
             self._per_thread.last = (arrays, feeds, into, [
                 (var, feeds[name], id(var) in written) for name, var in self.variables])
