@@ -378,20 +378,28 @@ class OrtBinder:
         """`into`: {output name: OrtValue} written in place (an input's buffer where the
         compiled graph's `aliases` allow it), returned as they are (kept bound while the
         next call names the same buffer); every other output gets a fresh buffer."""
-        binding, bound = self.binding._iobinding, self._bound
-        last = self._last
-        if last is not None and last[0] is feeds and last[1] is into:
-            # the same feeds again (Program's repeated call): only the fresh outputs rebound
-            device = self._c_device
+        binding, last = self.binding._iobinding, self._last
+        if last is None or last[0] is not feeds or last[1] is not into:
+            last = self._bind(feeds, into)
+        else:  # the same feeds again (Program's repeated call): only fresh outputs anew
             for name in last[2]:
-                binding.bind_output(name, device)
-            _flushing(self._flags, self.session._sess.run_with_iobinding, binding,
-                      self._run_options)
-            outputs, outs = binding.get_outputs(), list(last[4])
-            for i in last[3]:
-                outs[i] = ort.OrtValue(outputs[i])
-            return outs
-        self._last = None
+                binding.bind_output(name, self._c_device)
+        _flushing(self._flags, self.session._sess.run_with_iobinding, binding, self._run_options)
+        # Indexing copies each OrtValue (a new reference to its tensor); iterating the
+        # vector would yield references INTO the binding's output slots, which the next run
+        # on this binding re-points at its new results (a held weight, snapshot or pinned
+        # buffer would silently change to a later step's value).
+        outputs, outs = binding.get_outputs(), list(last[4])
+        for i in last[3]:
+            outs[i] = ort.OrtValue(outputs[i])
+        return outs
+
+    def _bind(self, feeds, into):
+        """Bind the inputs and in-place outputs that changed since the last call, and fresh
+        buffers for the other outputs. Returns (feeds, into, the fresh outputs' names, their
+        positions, the outputs to give back with None at those positions), kept for a call
+        with the same feeds and `into`."""
+        binding, bound = self.binding._iobinding, self._bound
         for name, value in feeds.items():
             if bound.get(name) is value:
                 continue
@@ -399,9 +407,12 @@ class OrtBinder:
                 value = self.upload(value)
             binding.bind_ortvalue_input(name, value._ortvalue)
             bound[name] = value
-        device, bound_out = self._c_device, self._bound_out
+        device, bound_out, given = self._c_device, self._bound_out, []
+        # in the outputs' order: the binding keeps a name where it was first bound, and the
+        # results are read back by position
         for name in self.output_names:  # fresh output buffers: earlier results stay valid
             target = into.get(name) if into else None
+            given.append(target)
             if target is None:
                 binding.bind_output(name, device)
                 if bound_out:
@@ -409,17 +420,7 @@ class OrtBinder:
             elif bound_out.get(name) is not target:
                 binding.bind_ortvalue_output(name, target._ortvalue)
                 bound_out[name] = target
-        _flushing(self._flags, self.session._sess.run_with_iobinding, binding, self._run_options)
-        # Indexing copies each OrtValue (a new reference to its tensor); iterating the
-        # vector would yield references INTO the binding's output slots, which the next run
-        # on this binding re-points at its new results (a held weight, snapshot or pinned
-        # buffer would silently change to a later step's value).
-        outputs = binding.get_outputs()
-        if into:
-            outs = [ort.OrtValue(outputs[i]) if (given := into.get(name)) is None else given
-                    for i, name in enumerate(self.output_names)]
-            fresh = [i for i, name in enumerate(self.output_names) if name not in into]
-            # (feeds, into, fresh output names, their positions, the outputs given back)
-            self._last = (feeds, into, [self.output_names[i] for i in fresh], fresh, outs)
-            return outs
-        return [ort.OrtValue(outputs[i]) for i in range(len(outputs))]
+        fresh = [i for i, target in enumerate(given) if target is None]
+        last = (feeds, into, [self.output_names[i] for i in fresh], fresh, given)
+        self._last = last if into else None  # (only Program's repeats pass the same dicts)
+        return last

@@ -71,15 +71,35 @@ class Program:
         upload = self.compiled.upload
         last = self._per_thread.__dict__.get("last") if pinned is None and defer is None \
             else None
-        if last is not None and len(arrays) == len(last[0]) and \
-                all(a is b for a, b in zip(arrays, last[0])) and \
-                all(var.kept(buf, upload, written) for var, buf, written in last[3]):
-            outs = self._runner().run(last[1], last[2])
-            n = len(self.result_names)
-            for var, buf in zip(self.updated, outs[n:]):  # the same buffers: marks them new
+        repeat = last is not None and len(arrays) == len(last[0]) and \
+            all(a is b for a, b in zip(arrays, last[0])) and \
+            all(var.kept(buf, upload, written) for var, buf, written in last[3])
+        if repeat:
+            feeds, into = last[1], last[2]
+        else:
+            self._per_thread.last = None
+            feeds, into = self._feeds(arrays, upload, pinned, defer)
+        outs = self._runner().run(feeds, into) if into else self._runner().run(feeds)
+        n = len(self.result_names)
+        held = {}
+        for var, buf in zip(self.updated, outs[n:]):  # (the same buffer where in place)
+            if defer and var in defer:
+                held[var] = buf
+            else:  # the executor that made it; a step's own buffer until something reads it
                 var.set_device_buffer(buf, upload, donatable=True)
-            return outs[:n]
-        self._per_thread.last = None
+        # repeatable: every update in place, and the caller's arrays device buffers it keeps
+        # (a host array it passes again may have been changed, and was uploaded as it was)
+        if not repeat and not pinned and defer is None and self.key_name is None and \
+                self.prologue is None and len(into) == len(self.updated) and \
+                not any(isinstance(a, np.ndarray) for a in arrays):
+            written = {id(var) for var in self.updated}
+            self._per_thread.last = (arrays, feeds, into, [
+                (var, feeds[name], id(var) in written) for name, var in self.variables])
+        return (outs[:n], held) if defer is not None else outs[:n]
+
+    def _feeds(self, arrays, upload, pinned, defer):
+        """The feeds of a call (the arrays, the variables' buffers, the rng key, the
+        prologue's results) and `into`: the updates to write in place."""
         feeds = dict(zip(self.feed_names, arrays))
         for name, var in self.variables:
             buffer = pinned.get(var) if pinned else None
@@ -95,23 +115,7 @@ class Program:
             if not (pinned and var in pinned) and not (defer and var in defer) and \
                     var.donatable(upload):
                 into[out] = feeds[name]
-        outs = self._runner().run(feeds, into) if into else self._runner().run(feeds)
-        n = len(self.result_names)
-        held = {}
-        for var, buf in zip(self.updated, outs[n:]):  # (the same buffer where in place)
-            if defer and var in defer:
-                held[var] = buf
-            else:  # the executor that made it; a step's own buffer until something reads it
-                var.set_device_buffer(buf, upload, donatable=True)
-        # repeatable: every update in place, and the caller's arrays device buffers it keeps
-        # (a host array it passes again may have been changed, and was uploaded as it was)
-        if not pinned and defer is None and self.key_name is None and self.prologue is None \
-                and len(into) == len(self.updated) and \
-                not any(isinstance(a, np.ndarray) for a in arrays):
-            written = {id(var) for var in self.updated}
-            self._per_thread.last = (arrays, feeds, into, [
-                (var, feeds[name], id(var) in written) for name, var in self.variables])
-        return (outs[:n], held) if defer is not None else outs[:n]
+        return feeds, into
 
     def release(self):
         """Let go of what this thread's last call fed (a resident dataset's arrays): the

@@ -3,10 +3,10 @@
 Usage: python tools/epoch_breakdown.py [--model mlp] [--rounds 6]
 
 For one tools/bench_layers model, in one process and in turn each round: a `fit` epoch; the
-time inside onnxruntime's runs during it (the rest is the host: batch gathering, binding,
-Python); the step's matrix products alone (tools/bench_layers.GEMMS: forward, weight and
-input gradients at the same shapes and transposes) as one onnxruntime session of just those
-Gemm nodes, run once per step; kgraph's AdamUpdate of the model's trainable weights alone,
+time inside onnxruntime's runs during it (the rest is the host: binding, Python, and the
+batch gathering where `fit` gathers on the host); the step's matrix products alone
+(tools/bench_layers.GEMMS: forward, weight and input gradients at the same shapes and
+transposes) as one onnxruntime session of just those Gemm nodes, run once per step; kgraph's AdamUpdate of the model's trainable weights alone,
 likewise; the epoch's shuffled batches gathered alone on the host (kgraph's data adapter: every
 framework pays this copy, the floor leaves it out; kgraph's `fit` on arrays now makes it inside
 the step, a Gather in the runs); and the numpy floor (bench_layers.measure_floor). Prints each

@@ -51,8 +51,9 @@ class Resident:
 
     def __init__(self, batch, arrays):
         self.batch, self.leaves = batch, arrays
-        self.checked = set()  # programs whose input checks passed on the whole arrays
-        self.programs = set()  # programs fed these arrays (released when the epoch ends)
+        # the programs fed these arrays: their input checks passed on the whole arrays, and
+        # they let go of them when the epoch ends
+        self.programs = set()
         self._fed = None  # (upload, the arrays' buffers)
         self._index = {}  # index shape -> (array, its buffer): rewritten, bound once
 

@@ -279,12 +279,11 @@ class Trainer(StepPrograms):
         for index, steps in runs:
             program = self._program(kind, resident.batch, steps, resident.leaves,
                                     indexed=True)
-            resident.programs.add(program)
-            if program not in resident.checked:  # once, on the whole arrays
+            if program not in resident.programs:  # checked once, on the whole arrays
                 if program.input_checks:
                     input_checks.run(program.input_checks, *resident.batch[:2],
                                      holder="the data")
-                resident.checked.add(program)
+                resident.programs.add(program)
             if program.stateful:
                 _check_stateful_batch(program.stateful, index.shape[-1])
             outs = program(*resident.feeds(program.compiled.upload, index))
